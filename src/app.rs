@@ -1,0 +1,137 @@
+//! The composition root: the only place that names concrete adapters (SQLite or PostgreSQL
+//! store, HTTP clients) and wires them; spawns the server and the workers under one
+//! cancellation token and drains them on shutdown.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::mapping::{LiveMappings, MappingSet};
+use crate::store::Store;
+
+/// Everything the running gateway shares.
+#[derive(Clone)]
+pub struct App {
+    pub config: Arc<Config>,
+    pub store: Arc<dyn Store>,
+    pub mappings: Arc<LiveMappings>,
+}
+
+/// Opens the store the config's URL names.
+pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    let url = &config.store.url;
+    let redacted = crate::config::redact_url(url);
+    let max = config.store.max_connections;
+    // Wired to the real SqliteStore / PgStore when the store room lands.
+    let _ = max;
+    anyhow::bail!("cannot open the store {redacted}: no store implementation yet")
+}
+
+impl App {
+    /// Opens and migrates the store and compiles the mappings; fails on any problem.
+    pub async fn build(config: Config) -> anyhow::Result<App> {
+        let store = open_store(&config).await?;
+        store.migrate().await.context("store migration failed")?;
+        let set = MappingSet::load(&config).map_err(|ps| {
+            anyhow::anyhow!(
+                "mappings have problems:\n{}",
+                ps.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n")
+            )
+        })?;
+        Ok(App {
+            config: Arc::new(config),
+            store,
+            mappings: Arc::new(LiveMappings::new(set)),
+        })
+    }
+
+    /// Reloads the mappings; the set in force keeps serving when the new one has problems.
+    pub fn reload_mappings(&self) -> Result<(), Vec<crate::mapping::MappingProblem>> {
+        let r = self.mappings.reload(&self.config);
+        match &r {
+            Ok(()) => tracing::info!("mappings reloaded"),
+            Err(ps) => tracing::warn!(problems = ps.len(), first = %ps[0], "mapping reload rejected; the previous mappings keep serving"),
+        }
+        r
+    }
+}
+
+/// Runs the gateway on a bound listener until `shutdown` completes, then drains: in-flight
+/// requests finish, workers stop after their current step.
+pub async fn run(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let app = App::build(config).await?;
+    let token = CancellationToken::new();
+    let mut tasks = tokio::task::JoinSet::new();
+
+    if app.config.reload_interval_secs > 0 {
+        tasks.spawn(watch_mappings(app.clone(), token.clone()));
+    }
+
+    let router = crate::http::router(crate::http::AppState::new(&app));
+    let t = token.clone();
+    let served = axum::serve(listener, router)
+        .with_graceful_shutdown(async move {
+            tokio::select! {
+                () = shutdown => {},
+                () = t.cancelled() => {},
+            }
+        })
+        .await;
+    token.cancel();
+    while tasks.join_next().await.is_some() {}
+    served.context("HTTP server failed")
+}
+
+/// Reloads mappings when their files change (content hash, so ConfigMap symlink swaps count).
+async fn watch_mappings(app: App, token: CancellationToken) {
+    let every = Duration::from_secs(app.config.reload_interval_secs);
+    let mut last = fingerprint(&app.config.mappings_dir);
+    loop {
+        tokio::select! {
+            () = token.cancelled() => return,
+            () = tokio::time::sleep(every) => {}
+        }
+        let dir = app.config.mappings_dir.clone();
+        let now = tokio::task::spawn_blocking(move || fingerprint(&dir))
+            .await
+            .unwrap_or(0);
+        if now != last {
+            last = now;
+            let _ = app.reload_mappings();
+        }
+    }
+}
+
+/// A hash of every file's path and content under `dir`.
+fn fingerprint(dir: &std::path::Path) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    let mut stack = vec![dir.to_path_buf()];
+    let mut files = Vec::new();
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else { continue };
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                files.push(p);
+            }
+        }
+    }
+    files.sort();
+    for f in files {
+        f.hash(&mut h);
+        std::fs::read(&f).unwrap_or_default().hash(&mut h);
+    }
+    h.finish()
+}

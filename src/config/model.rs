@@ -1,0 +1,525 @@
+//! The config types. Every field carries a `///` that the README's reference repeats; the
+//! defaults live here and nowhere else.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+use crate::domain::{RetryPolicy, SourceKind, SourceName, TenantId};
+
+/// A secret value: never printed (`Debug` shows `[REDACTED]`), exposed only where used.
+#[derive(Clone, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(SecretString);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Self(SecretString::from(s.into()))
+    }
+    pub fn expose(&self) -> &str {
+        self.0.expose_secret()
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[REDACTED]")
+    }
+}
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Address the gateway listens on; `--listen` and `ITSM_BRIDGE_LISTEN` override it.
+    #[serde(default = "defaults::listen")]
+    pub listen: SocketAddr,
+    /// Durable state.
+    #[serde(default)]
+    pub store: StoreConfig,
+    /// Webhook intake limits.
+    #[serde(default)]
+    pub ingress: IngressConfig,
+    /// The admin API (`/admin/v1/…`).
+    #[serde(default)]
+    pub admin: AdminConfig,
+    /// Folder of the mapping files; `mapping:` paths of sources are relative to it.
+    #[serde(default = "defaults::mappings_dir")]
+    pub mappings_dir: PathBuf,
+    /// How often mapping files are checked for changes, in seconds (0 = only on
+    /// `POST /admin/v1/reload`).
+    #[serde(default = "defaults::reload_interval_secs")]
+    pub reload_interval_secs: u64,
+    /// Where Orange's APIs are and how the gateway talks to them.
+    #[serde(default)]
+    pub orange: OrangeConfig,
+    /// Outbound delivery (to Orange and back to the ITSMs).
+    #[serde(default)]
+    pub delivery: DeliveryConfig,
+    /// Poll-back of Orange changes into the ITSMs.
+    #[serde(default)]
+    pub poller: PollerConfig,
+    /// Logging.
+    #[serde(default)]
+    pub log: LogConfig,
+    /// The customers served by this gateway.
+    #[serde(default)]
+    pub tenants: Vec<TenantConfig>,
+}
+
+/// `store:`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    /// `sqlite://PATH` (one replica) or `postgres://…` (several replicas).
+    #[serde(default = "defaults::store_url")]
+    pub url: String,
+    /// Connection pool size.
+    #[serde(default = "defaults::max_connections")]
+    pub max_connections: u32,
+}
+
+/// `ingress:`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IngressConfig {
+    /// Largest accepted webhook body, in bytes (Jira sends up to 25 MB; typical is < 100 KB).
+    #[serde(default = "defaults::max_body_bytes")]
+    pub max_body_bytes: usize,
+    /// Pending deliveries beyond which webhooks are answered 429 with `Retry-After`.
+    #[serde(default = "defaults::max_backlog")]
+    pub max_backlog: u64,
+    /// Seconds an ITSM is asked to wait (`Retry-After`) when the gateway cannot take more.
+    #[serde(default = "defaults::retry_after_secs")]
+    pub retry_after_secs: u64,
+}
+
+/// `admin:`
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminConfig {
+    /// Bearer token of the admin API; the admin API is disabled (404) when unset.
+    #[serde(default)]
+    pub token: Option<Secret>,
+}
+
+/// `orange:`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrangeConfig {
+    /// Base URL of Orange's API gateway.
+    #[serde(default = "defaults::orange_base_url")]
+    pub base_url: url::Url,
+    /// Path of the OAuth v3 token endpoint.
+    #[serde(default = "defaults::token_path")]
+    pub token_path: String,
+    /// Base path of the Incident API 1.3.
+    #[serde(default = "defaults::incident_path")]
+    pub incident_path: String,
+    /// Base path of the Wholesale Trouble Tickets API 1.0 (inferred; not public).
+    #[serde(default = "defaults::trouble_ticket_path")]
+    pub trouble_ticket_path: String,
+    /// Base path of the Core Information API 2.4.
+    #[serde(default = "defaults::core_information_path")]
+    pub core_information_path: String,
+    /// Base path of the Ordering API 3.1.
+    #[serde(default = "defaults::ordering_path")]
+    pub ordering_path: String,
+    /// Timeout of one Orange call, in milliseconds.
+    #[serde(default = "defaults::timeout_ms")]
+    pub timeout_ms: u64,
+    /// Token requests allowed per minute per credential (Orange allows 50).
+    #[serde(default = "defaults::token_requests_per_minute")]
+    pub token_requests_per_minute: u32,
+    /// Seconds before `expires_in` at which a cached token is renewed.
+    #[serde(default = "defaults::token_refresh_margin_secs")]
+    pub token_refresh_margin_secs: u64,
+    /// How long Core Information lookups are cached, in seconds.
+    #[serde(default = "defaults::lookup_cache_secs")]
+    pub lookup_cache_secs: u64,
+}
+
+/// `delivery:`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeliveryConfig {
+    /// Deliveries in flight at once, per replica.
+    #[serde(default = "defaults::concurrency")]
+    pub concurrency: usize,
+    /// How long a claimed delivery is leased before another worker may take it, in seconds.
+    #[serde(default = "defaults::lease_secs")]
+    pub lease_secs: u64,
+    /// How often the store is asked for due work when idle, in milliseconds.
+    #[serde(default = "defaults::idle_poll_ms")]
+    pub idle_poll_ms: u64,
+    /// Backoff and attempts.
+    #[serde(default)]
+    pub retry: RetryPolicy,
+    /// Largest attachment copied from an ITSM to Orange, in bytes.
+    #[serde(default = "defaults::max_attachment_bytes")]
+    pub max_attachment_bytes: u64,
+}
+
+/// `poller:`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PollerConfig {
+    /// Poll Orange for changes and write them back to the ITSMs.
+    #[serde(default = "defaults::yes")]
+    pub enabled: bool,
+    /// Seconds between poll cycles of a tenant.
+    #[serde(default = "defaults::poll_interval_secs")]
+    pub interval_secs: u64,
+    /// Page size of Orange list calls.
+    #[serde(default = "defaults::page_size")]
+    pub page_size: u32,
+    /// Seconds between reconciliations of linked tickets (repairs missed webhooks); off when
+    /// unset.
+    #[serde(default)]
+    pub reconcile_interval_secs: Option<u64>,
+}
+
+/// `log:`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    /// `auto` (pretty on a terminal, JSON otherwise), `json` or `pretty`.
+    #[serde(default)]
+    pub format: LogFormat,
+    /// Filter in `RUST_LOG` syntax; `RUST_LOG` overrides it.
+    #[serde(default = "defaults::log_level")]
+    pub level: String,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Auto,
+    Json,
+    Pretty,
+}
+
+/// One customer.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantConfig {
+    /// Tenant id, as in `/webhooks/{tenant}/…`.
+    pub id: TenantId,
+    /// `Accept-Language` sent to Orange (`fr` for French labels).
+    #[serde(default)]
+    pub accept_language: Option<String>,
+    /// The tenant's Orange credentials and rate budget.
+    pub orange: OrangeCredentials,
+    /// Webhook sources, by name (the `{source}` of the URL).
+    #[serde(default)]
+    pub sources: BTreeMap<SourceName, SourceConfig>,
+    /// Write-back targets.
+    #[serde(default)]
+    pub itsm: ItsmConfig,
+}
+
+/// `tenants[].orange:`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrangeCredentials {
+    /// OAuth client id.
+    pub client_id: String,
+    /// OAuth client secret.
+    pub client_secret: Secret,
+    /// `X-Api-Key` given by Orange Business.
+    pub api_key: Secret,
+    /// Wholesale Trouble Tickets `ApplicationID` (sent as the `X-Application-Id` header;
+    /// the transport is not public).
+    #[serde(default)]
+    pub application_id: Option<String>,
+    /// Overrides `orange.base_url` for this tenant.
+    #[serde(default)]
+    pub base_url: Option<url::Url>,
+    /// Outbound budget of this credential, summed over all replicas.
+    #[serde(default)]
+    pub rate_limit: RateLimit,
+}
+
+/// A token bucket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimit {
+    /// Sustained requests per second.
+    pub per_second: u32,
+    /// Requests allowed in a burst above the sustained rate.
+    #[serde(default = "defaults::burst")]
+    pub burst: u32,
+}
+
+impl Default for RateLimit {
+    fn default() -> Self {
+        Self {
+            per_second: 10,
+            burst: defaults::burst(),
+        }
+    }
+}
+
+/// `tenants[].sources.NAME:`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceConfig {
+    /// `servicenow`, `jira` or `generic`; defaults to the source's name when it is one.
+    #[serde(default)]
+    pub kind: Option<SourceKind>,
+    /// Accepted ways to authenticate; a request passes when one of them matches.
+    pub auth: Vec<WebhookAuth>,
+    /// Mapping file, relative to `mappings_dir`.
+    pub mapping: PathBuf,
+}
+
+impl SourceConfig {
+    /// The kind, from `kind:` or the source name.
+    pub fn kind_for(&self, name: &SourceName) -> Option<SourceKind> {
+        self.kind.or(match name.as_str() {
+            "servicenow" => Some(SourceKind::Servicenow),
+            "jira" => Some(SourceKind::Jira),
+            "generic" => Some(SourceKind::Generic),
+            _ => None,
+        })
+    }
+}
+
+/// How a webhook proves it comes from the tenant's ITSM.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum WebhookAuth {
+    /// Jira: `X-Hub-Signature: sha256=<hex>` HMAC of the raw body.
+    HubSignature { secret: Secret },
+    /// `Authorization: Basic …`.
+    Basic { username: String, password: Secret },
+    /// `Authorization: Bearer …`.
+    Bearer { token: Secret },
+    /// HMAC-SHA256 of the raw body in a header, Base64 (ServiceNow
+    /// `GlideCertificateEncryption.generateMac`) or hex.
+    Hmac {
+        header: String,
+        secret: Secret,
+        #[serde(default)]
+        encoding: HmacEncoding,
+    },
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HmacEncoding {
+    #[default]
+    Base64,
+    Hex,
+}
+
+/// `tenants[].itsm:`
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ItsmConfig {
+    /// ServiceNow Table API write-back.
+    #[serde(default)]
+    pub servicenow: Option<ServicenowTarget>,
+    /// Jira REST write-back.
+    #[serde(default)]
+    pub jira: Option<JiraTarget>,
+}
+
+/// Credentials the gateway uses to call an ITSM.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum OutboundAuth {
+    /// Basic (ServiceNow user; Jira Cloud email + API token).
+    Basic { username: String, password: Secret },
+    /// Bearer (ServiceNow OAuth token; Jira Data Center personal access token).
+    Bearer { token: Secret },
+}
+
+/// `tenants[].itsm.servicenow:`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServicenowTarget {
+    /// Instance URL (`https://acme.service-now.com`).
+    pub base_url: url::Url,
+    pub auth: OutboundAuth,
+    /// The integration user: webhooks caused by its updates are echoes.
+    #[serde(default)]
+    pub integration_user: Option<String>,
+    #[serde(default)]
+    pub rate_limit: RateLimit,
+}
+
+/// `tenants[].itsm.jira:`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JiraTarget {
+    /// Site URL (`https://acme.atlassian.net` or the Data Center base).
+    pub base_url: url::Url,
+    /// REST version: 2 (wiki text; Data Center) or 3 (ADF; Cloud).
+    #[serde(default = "defaults::jira_api_version")]
+    pub api_version: u8,
+    pub auth: OutboundAuth,
+    /// The integration account (Cloud accountId or DC username): its changes are echoes.
+    #[serde(default)]
+    pub integration_account: Option<String>,
+    #[serde(default)]
+    pub rate_limit: RateLimit,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            url: defaults::store_url(),
+            max_connections: defaults::max_connections(),
+        }
+    }
+}
+impl Default for IngressConfig {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: defaults::max_body_bytes(),
+            max_backlog: defaults::max_backlog(),
+            retry_after_secs: defaults::retry_after_secs(),
+        }
+    }
+}
+impl Default for OrangeConfig {
+    fn default() -> Self {
+        Self {
+            base_url: defaults::orange_base_url(),
+            token_path: defaults::token_path(),
+            incident_path: defaults::incident_path(),
+            trouble_ticket_path: defaults::trouble_ticket_path(),
+            core_information_path: defaults::core_information_path(),
+            ordering_path: defaults::ordering_path(),
+            timeout_ms: defaults::timeout_ms(),
+            token_requests_per_minute: defaults::token_requests_per_minute(),
+            token_refresh_margin_secs: defaults::token_refresh_margin_secs(),
+            lookup_cache_secs: defaults::lookup_cache_secs(),
+        }
+    }
+}
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        Self {
+            concurrency: defaults::concurrency(),
+            lease_secs: defaults::lease_secs(),
+            idle_poll_ms: defaults::idle_poll_ms(),
+            retry: RetryPolicy::default(),
+            max_attachment_bytes: defaults::max_attachment_bytes(),
+        }
+    }
+}
+impl Default for PollerConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            interval_secs: defaults::poll_interval_secs(),
+            page_size: defaults::page_size(),
+            reconcile_interval_secs: None,
+        }
+    }
+}
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Auto,
+            level: defaults::log_level(),
+        }
+    }
+}
+
+/// The defaults, in one place.
+pub mod defaults {
+    use std::net::SocketAddr;
+    use std::path::PathBuf;
+
+    pub fn listen() -> SocketAddr {
+        "0.0.0.0:8080".parse().expect("valid")
+    }
+    pub fn store_url() -> String {
+        "sqlite://./data/itsm-bridge.db".into()
+    }
+    pub fn max_connections() -> u32 {
+        8
+    }
+    pub fn max_body_bytes() -> usize {
+        10 * 1024 * 1024
+    }
+    pub fn max_backlog() -> u64 {
+        1_000_000
+    }
+    pub fn retry_after_secs() -> u64 {
+        30
+    }
+    pub fn mappings_dir() -> PathBuf {
+        PathBuf::from("./mappings")
+    }
+    pub fn reload_interval_secs() -> u64 {
+        5
+    }
+    pub fn orange_base_url() -> url::Url {
+        url::Url::parse("https://api.orange.com").expect("valid")
+    }
+    pub fn token_path() -> String {
+        "/oauth/v3/token".into()
+    }
+    pub fn incident_path() -> String {
+        "/incident/b2b/v1".into()
+    }
+    pub fn trouble_ticket_path() -> String {
+        "/troubleticket/wholesale/v1".into()
+    }
+    pub fn core_information_path() -> String {
+        "/core-information/b2b/v2".into()
+    }
+    pub fn ordering_path() -> String {
+        "/ordering/b2b/v3".into()
+    }
+    pub fn timeout_ms() -> u64 {
+        15_000
+    }
+    pub fn token_requests_per_minute() -> u32 {
+        50
+    }
+    pub fn token_refresh_margin_secs() -> u64 {
+        60
+    }
+    pub fn lookup_cache_secs() -> u64 {
+        600
+    }
+    pub fn concurrency() -> usize {
+        64
+    }
+    pub fn lease_secs() -> u64 {
+        60
+    }
+    pub fn idle_poll_ms() -> u64 {
+        200
+    }
+    pub fn max_attachment_bytes() -> u64 {
+        25 * 1024 * 1024
+    }
+    pub fn yes() -> bool {
+        true
+    }
+    pub fn poll_interval_secs() -> u64 {
+        60
+    }
+    pub fn page_size() -> u32 {
+        100
+    }
+    pub fn log_level() -> String {
+        "info".into()
+    }
+    pub fn burst() -> u32 {
+        5
+    }
+    pub fn jira_api_version() -> u8 {
+        2
+    }
+}

@@ -1,0 +1,64 @@
+use std::path::Path;
+
+use super::*;
+
+fn load(text: &str) -> Result<Config, ConfigErrors> {
+    Config::from_yaml(text, "t.yaml", Path::new(""), |k| {
+        (k == "SECRET").then(|| "s3cr3t-value".to_owned())
+    })
+}
+
+#[test]
+fn embedded_default_is_valid() {
+    let c = Config::embedded_default();
+    let demo = c.tenant("demo").expect("demo tenant");
+    assert_eq!(demo.sources.len(), 4);
+    assert!(format!("{c:?}").contains("[REDACTED]"));
+    assert!(!format!("{c:?}").contains("sandbox-secret"));
+}
+
+#[test]
+fn unknown_keys_are_rejected_with_a_place() {
+    let err = load("store:\n  urll: sqlite://x\n").unwrap_err();
+    assert_eq!(err.0.len(), 1);
+    let p = &err.0[0];
+    assert!(p.message.contains("urll"), "{p}");
+    assert!(p.at.starts_with("2:"), "{p}");
+}
+
+#[test]
+fn env_secrets_are_interpolated() {
+    let c = load(
+        "tenants:\n- id: a\n  orange: {client_id: c, client_secret: \"${SECRET}\", api_key: k}\n  sources:\n    jira:\n      auth: [{type: hub_signature, secret: \"${SECRET}\"}]\n      mapping: a.yaml\n",
+    )
+    .unwrap();
+    assert_eq!(c.tenants[0].orange.client_secret.expose(), "s3cr3t-value");
+}
+
+#[test]
+fn validation_reports_every_problem() {
+    let err = load(
+        "store: {url: mysql://x}\ntenants:\n- id: a\n  orange: {client_id: '', client_secret: x, api_key: k, rate_limit: {per_second: 0}}\n  sources:\n    weird:\n      auth: [{type: bearer, token: short}]\n      mapping: ../x.yaml\n- id: a\n  orange: {client_id: c, client_secret: x, api_key: k}\n",
+    )
+    .unwrap_err();
+    let text = err.to_string();
+    for needle in [
+        "store.url",
+        "tenants[0].orange.client_id",
+        "tenants[0].orange.rate_limit.per_second",
+        "tenants[0].sources.weird.kind",
+        "tenants[0].sources.weird.auth[0]",
+        "tenants[0].sources.weird.mapping",
+        "tenants[1].id",
+        "tenants[1].sources",
+    ] {
+        assert!(text.contains(needle), "missing {needle} in:\n{text}");
+    }
+}
+
+#[test]
+fn missing_env_is_reported_with_line() {
+    let err = load("admin:\n  token: ${NOPE}\n").unwrap_err();
+    assert_eq!(err.0[0].at, "2:10");
+    assert!(err.0[0].message.contains("NOPE"));
+}

@@ -1,0 +1,3 @@
+//! ServiceNow and Jira write-back clients, the same shape as `orange/`.
+//!
+//! NOTE: placeholder door; the clients land with the round-trip issue.

@@ -1,0 +1,44 @@
+//! # itsm-bridge
+//!
+//! A gateway between a customer's ITSM (ServiceNow, Jira) and Orange Business's Incident,
+//! Wholesale Trouble Tickets, Core Information and Ordering APIs.
+//!
+//! The data walks one way, each step a room with a clear door:
+//!
+//! ```text
+//!  ITSM webhook ─▶ http (auth, schema, mapping) ─▶ store (event + deliveries, one commit)
+//!                                                      │
+//!               Orange ◀─ orange (token, limiter) ◀─ worker::dispatcher (claim, call, record)
+//!
+//!  Orange ─▶ worker::poller (diff vs stored state) ─▶ store (write-backs) ─▶ dispatcher ─▶ itsm
+//! ```
+//!
+//! - [`domain`]: pure types and rules (ids, events, calls, deliveries, retry maths).
+//! - [`config`]: the typed config tree, env interpolation, validation.
+//! - [`mapping`]: the declarative mapping language: load, compile, apply (pure).
+//! - [`store`]: the `Store` trait and its SQLite and PostgreSQL implementations.
+//! - [`orange`]: Orange API clients: token source, rate limiter, error classification.
+//! - [`itsm`]: ServiceNow and Jira write-back clients.
+//! - [`http`]: ingress, health, metrics, admin API, problem+json errors.
+//! - [`worker`]: dispatcher, poller and janitor, each with `run(token)` and `tick()`.
+//! - [`sim`]: the simulators of Orange, ServiceNow and Jira (product code).
+//! - [`app`]: the composition root; [`run`] starts everything on a bound listener.
+//!
+//! Dependency direction: `domain` depends on nothing of ours; `mapping`, `store`, `orange`,
+//! `itsm` see only `domain` (and `config`); `http` and `worker` are the drivers and never
+//! import each other; only `app` knows everything.
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod domain;
+pub mod http;
+pub mod itsm;
+pub mod mapping;
+pub mod orange;
+pub mod sim;
+pub mod store;
+pub mod telemetry;
+pub mod worker;
+
+pub use app::{App, run};

@@ -1,0 +1,233 @@
+//! The store: durable state of the gateway behind one trait, at the level of operations.
+//!
+//! Two implementations share one conformance suite (`tests/it/store_conformance.rs`):
+//! [`sqlite::SqliteStore`] (default, one replica, WAL, group commit) and
+//! [`postgres::PgStore`] (several replicas; work claimed with `FOR UPDATE SKIP LOCKED`).
+//! Callers only ever see `Arc<dyn Store>`; `app.rs` picks the implementation from the URL.
+//!
+//! Guarantees every implementation gives:
+//! - `ingest` returns only after the event and its deliveries are durably committed, in one
+//!   transaction; a dedupe key is accepted once per (tenant, source), across replicas.
+//! - `claim_due` never hands one delivery to two owners at once, and only hands out the head
+//!   of each ticket's queue: a delivery is claimable only when every earlier delivery of its
+//!   ticket (lower `seq`) is final (done, dead or discarded).
+//! - `finish` is refused (`StoreError::LeaseLost`) when the caller no longer holds the lease.
+//! - Leases expire: a claimed delivery whose lease ran out is due again.
+
+use async_trait::async_trait;
+
+use crate::domain::{
+    Attempt, Delivery, DeliveryId, EventId, IngestOutcome, Link, NewDelivery, NewEvent,
+    OrangeApi, RemoteState, Target, TenantId, TicketKey, Timestamp,
+};
+
+pub mod postgres;
+pub mod sqlite;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database cannot be reached or refused the operation; callers answer 503.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// The caller's lease on a delivery or a named lease has expired or been taken over.
+    #[error("lease lost on {0}")]
+    LeaseLost(String),
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// Stored data that cannot be decoded (a bug or a manual edit), never bad user input.
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+    #[error("migration failed: {0}")]
+    Migration(String),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        match e {
+            sqlx::Error::RowNotFound => StoreError::NotFound("row".into()),
+            sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) => {
+                StoreError::Corrupt(e.to_string())
+            }
+            other => StoreError::Unavailable(other.to_string()),
+        }
+    }
+}
+
+impl From<sqlx::migrate::MigrateError> for StoreError {
+    fn from(e: sqlx::migrate::MigrateError) -> Self {
+        StoreError::Migration(e.to_string())
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// How an attempt ended, as recorded by [`Store::finish`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Finish {
+    /// Delivered. `link` is recorded in the same transaction (creates), and `echoes` are
+    /// fingerprints of what was written to an ITSM, kept until `echo_until` so the webhook
+    /// that write triggers is recognised as an echo.
+    Done {
+        link: Option<NewLink>,
+        echoes: Vec<String>,
+        echo_until: Option<Timestamp>,
+    },
+    /// Try again at `at` (stored in the row, not slept on).
+    Retry { at: Timestamp },
+    /// Permanent failure or attempts exhausted: keep it as a dead letter.
+    Dead,
+    /// Not an attempt: the delivery waits (e.g. for the create of its ticket) until `at`.
+    /// `attempt` passed alongside is ignored and the attempt count is not increased.
+    Defer { at: Timestamp },
+}
+
+/// A link to record when a create succeeds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewLink {
+    pub api: OrangeApi,
+    pub orange_id: String,
+}
+
+/// Filters for listing events (admin API).
+#[derive(Debug, Clone, Default)]
+pub struct EventQuery {
+    pub tenant: Option<TenantId>,
+    pub ticket: Option<TicketKey>,
+    /// Only events with an id lower than this (paging backwards in time).
+    pub before: Option<EventId>,
+    pub limit: u32,
+}
+
+/// Queue figures for metrics and back-pressure.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueueStats {
+    pub pending: u64,
+    pub in_flight: u64,
+    pub dead: u64,
+    /// `created_at` of the oldest pending delivery.
+    pub oldest_pending: Option<Timestamp>,
+}
+
+/// The durable state of the gateway. All methods are safe to call concurrently, from any
+/// number of tasks and (on PostgreSQL) replicas.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Which backend (`sqlite`, `postgres`), for logs and `/readyz`.
+    fn backend(&self) -> &'static str;
+
+    /// Applies pending migrations (idempotent).
+    async fn migrate(&self) -> StoreResult<()>;
+
+    /// Cheap round trip to the database.
+    async fn ping(&self) -> StoreResult<()>;
+
+    // ---- ingress -------------------------------------------------------------------------
+
+    /// Durably commits the event and its deliveries (appended to their tickets' queues, in
+    /// order), or reports the first event with the same (tenant, source, dedupe key).
+    async fn ingest(&self, event: NewEvent) -> StoreResult<IngestOutcome>;
+
+    /// True when a fingerprint of the gateway's own write is still remembered for `tenant`.
+    async fn is_echo(&self, tenant: &TenantId, fingerprint: &str, now: Timestamp)
+    -> StoreResult<bool>;
+
+    // ---- events (admin) ------------------------------------------------------------------
+
+    async fn event(&self, id: EventId) -> StoreResult<Option<crate::domain::StoredEvent>>;
+    async fn list_events(&self, q: &EventQuery) -> StoreResult<Vec<crate::domain::StoredEvent>>;
+    /// Deliveries planned for an event, in order.
+    async fn event_deliveries(&self, id: EventId) -> StoreResult<Vec<Delivery>>;
+
+    // ---- delivery ------------------------------------------------------------------------
+
+    /// Enqueues deliveries that do not come from an event (poller write-backs).
+    async fn enqueue(&self, tenant: &TenantId, deliveries: Vec<NewDelivery>) -> StoreResult<()>;
+
+    /// Leases up to `limit` due deliveries to `owner` until `lease_until`: pending ones with
+    /// `next_attempt_at <= now`, and in-flight ones whose lease expired; only the head of each
+    /// ticket's queue. Oldest first.
+    async fn claim_due(
+        &self,
+        owner: &str,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: usize,
+    ) -> StoreResult<Vec<Delivery>>;
+
+    /// Records `attempt` (unless `Defer`) and moves the delivery on; refused with
+    /// [`StoreError::LeaseLost`] when `owner` no longer holds it.
+    async fn finish(
+        &self,
+        id: DeliveryId,
+        owner: &str,
+        attempt: &Attempt,
+        finish: Finish,
+    ) -> StoreResult<()>;
+
+    async fn delivery(&self, id: DeliveryId) -> StoreResult<Option<Delivery>>;
+    /// Attempt history of a delivery, oldest first.
+    async fn attempts(&self, id: DeliveryId) -> StoreResult<Vec<Attempt>>;
+    async fn queue_stats(&self) -> StoreResult<QueueStats>;
+
+    // ---- dead letters --------------------------------------------------------------------
+
+    /// Dead deliveries, newest first, optionally for one tenant.
+    async fn dead_letters(&self, tenant: Option<&TenantId>, limit: u32)
+    -> StoreResult<Vec<Delivery>>;
+    /// Puts a dead delivery back in its queue, due at `now`, with its attempt count reset and
+    /// (when given) a re-rendered target. `false` when it is not dead.
+    async fn replay(&self, id: DeliveryId, target: Option<Target>, now: Timestamp)
+    -> StoreResult<bool>;
+    /// Marks a dead delivery discarded. `false` when it is not dead.
+    async fn discard(&self, id: DeliveryId) -> StoreResult<bool>;
+
+    // ---- links ---------------------------------------------------------------------------
+
+    async fn link(&self, ticket: &TicketKey) -> StoreResult<Option<Link>>;
+    async fn link_by_orange(
+        &self,
+        tenant: &TenantId,
+        api: OrangeApi,
+        orange_id: &str,
+    ) -> StoreResult<Option<Link>>;
+    /// Links of a tenant ordered by ticket key, after `after` (keyset paging).
+    async fn list_links(
+        &self,
+        tenant: &TenantId,
+        after: Option<&TicketKey>,
+        limit: u32,
+    ) -> StoreResult<Vec<Link>>;
+
+    // ---- poller --------------------------------------------------------------------------
+
+    /// Takes or renews the named lease for `owner` until `until`; `false` when another owner
+    /// holds an unexpired lease.
+    async fn try_lease(
+        &self,
+        name: &str,
+        owner: &str,
+        now: Timestamp,
+        until: Timestamp,
+    ) -> StoreResult<bool>;
+    async fn release_lease(&self, name: &str, owner: &str) -> StoreResult<()>;
+    async fn watermark(&self, name: &str) -> StoreResult<Option<String>>;
+    async fn remote_state(&self, ticket: &TicketKey) -> StoreResult<Option<RemoteState>>;
+    /// In one transaction: enqueues the write-backs, stores the remote states and moves the
+    /// watermark, so a watermark never passes a change that is not durably queued.
+    /// Refused with `LeaseLost` when `owner` no longer holds lease `name`.
+    async fn commit_poll(
+        &self,
+        name: &str,
+        owner: &str,
+        tenant: &TenantId,
+        watermark: Option<&str>,
+        states: Vec<(TicketKey, RemoteState)>,
+        deliveries: Vec<NewDelivery>,
+    ) -> StoreResult<()>;
+
+    // ---- replicas ------------------------------------------------------------------------
+
+    /// Records that `replica` is alive until `until`, and returns how many replicas are
+    /// alive at `now` (at least 1), so rate budgets can be shared.
+    async fn heartbeat(&self, replica: &str, now: Timestamp, until: Timestamp) -> StoreResult<u32>;
+}

@@ -1,0 +1,3 @@
+//! The one integration-test binary: boots the real app on port 0 against the simulators.
+
+mod support;

@@ -1,0 +1,1 @@
+//! Shared test helpers (`TestApp`, simulator boot, payload builders).
