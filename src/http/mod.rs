@@ -1,6 +1,8 @@
 //! Ingress and operations over HTTP: webhooks, health, metrics, admin API, problem+json
 //! errors. Never calls Orange directly.
 
+pub mod admin;
+
 use axum::Router;
 
 use crate::app::App;
