@@ -77,7 +77,10 @@ fn describe(methods: &[WebhookAuth]) -> String {
 }
 
 fn authorization<'a>(headers: &'a HeaderMap, scheme: &str) -> Option<&'a str> {
-    let v = headers.get(axum::http::header::AUTHORIZATION)?.to_str().ok()?;
+    let v = headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
     let (s, rest) = v.split_once(' ')?;
     s.eq_ignore_ascii_case(scheme).then(|| rest.trim())
 }
@@ -95,25 +98,46 @@ fn check_one(m: &WebhookAuth, headers: &HeaderMap, body: &[u8]) -> Result<(), Au
                 .split_once('=')
                 .ok_or(AuthError::Malformed("X-Hub-Signature"))?;
             if !method.eq_ignore_ascii_case("sha256") {
-                return Err(AuthError::UnsupportedMethod(method.chars().take(16).collect()));
+                return Err(AuthError::UnsupportedMethod(
+                    method.chars().take(16).collect(),
+                ));
             }
-            let given = hex::decode(hex_sig.trim()).map_err(|_| AuthError::Malformed("X-Hub-Signature"))?;
+            let given =
+                hex::decode(hex_sig.trim()).map_err(|_| AuthError::Malformed("X-Hub-Signature"))?;
             let expected = hmac(secret.expose(), body);
-            if ct_eq(&given, &expected) { Ok(()) } else { Err(AuthError::Invalid) }
+            if ct_eq(&given, &expected) {
+                Ok(())
+            } else {
+                Err(AuthError::Invalid)
+            }
         }
         WebhookAuth::Basic { username, password } => {
             let v = authorization(headers, "basic")
                 .ok_or_else(|| AuthError::Missing("Authorization: Basic".into()))?;
-            let decoded = B64.decode(v).map_err(|_| AuthError::Malformed("Authorization"))?;
+            let decoded = B64
+                .decode(v)
+                .map_err(|_| AuthError::Malformed("Authorization"))?;
             let expected = format!("{username}:{}", password.expose());
-            if ct_eq(&decoded, expected.as_bytes()) { Ok(()) } else { Err(AuthError::Invalid) }
+            if ct_eq(&decoded, expected.as_bytes()) {
+                Ok(())
+            } else {
+                Err(AuthError::Invalid)
+            }
         }
         WebhookAuth::Bearer { token } => {
             let v = authorization(headers, "bearer")
                 .ok_or_else(|| AuthError::Missing("Authorization: Bearer".into()))?;
-            if ct_eq(v.as_bytes(), token.expose().as_bytes()) { Ok(()) } else { Err(AuthError::Invalid) }
+            if ct_eq(v.as_bytes(), token.expose().as_bytes()) {
+                Ok(())
+            } else {
+                Err(AuthError::Invalid)
+            }
         }
-        WebhookAuth::Hmac { header, secret, encoding } => {
+        WebhookAuth::Hmac {
+            header,
+            secret,
+            encoding,
+        } => {
             let v = headers
                 .get(header.as_str())
                 .ok_or_else(|| AuthError::Missing(header.clone()))?
@@ -124,11 +148,17 @@ fn check_one(m: &WebhookAuth, headers: &HeaderMap, body: &[u8]) -> Result<(), Au
             let v = v.strip_prefix("sha256=").unwrap_or(v);
             let given = match encoding {
                 HmacEncoding::Base64 => B64.decode(v),
-                HmacEncoding::Hex => hex::decode(v).map_err(|_| base64::DecodeError::InvalidLength(0)),
+                HmacEncoding::Hex => {
+                    hex::decode(v).map_err(|_| base64::DecodeError::InvalidLength(0))
+                }
             }
             .map_err(|_| AuthError::Malformed("signature"))?;
             let expected = hmac(secret.expose(), body);
-            if ct_eq(&given, &expected) { Ok(()) } else { Err(AuthError::Invalid) }
+            if ct_eq(&given, &expected) {
+                Ok(())
+            } else {
+                Err(AuthError::Invalid)
+            }
         }
     }
 }
@@ -149,7 +179,9 @@ mod tests {
     use crate::config::Secret;
 
     fn hub() -> Vec<WebhookAuth> {
-        vec![WebhookAuth::HubSignature { secret: Secret::new("s3cret-key") }]
+        vec![WebhookAuth::HubSignature {
+            secret: Secret::new("s3cret-key"),
+        }]
     }
 
     fn with(name: &'static str, v: &str) -> HeaderMap {
@@ -168,7 +200,10 @@ mod tests {
 
     #[test]
     fn missing_and_malformed_are_told_apart() {
-        assert!(matches!(verify(&hub(), &HeaderMap::new(), b""), Err(AuthError::Missing(_))));
+        assert!(matches!(
+            verify(&hub(), &HeaderMap::new(), b""),
+            Err(AuthError::Missing(_))
+        ));
         assert_eq!(
             verify(&hub(), &with(HUB_SIGNATURE, "sha256=zz"), b""),
             Err(AuthError::Malformed("X-Hub-Signature"))
@@ -182,12 +217,22 @@ mod tests {
     #[test]
     fn any_matching_method_passes() {
         let methods = vec![
-            WebhookAuth::Basic { username: "u".into(), password: Secret::new("password1") },
-            WebhookAuth::Hmac { header: "X-Signature".into(), secret: Secret::new("k"), encoding: HmacEncoding::Base64 },
+            WebhookAuth::Basic {
+                username: "u".into(),
+                password: Secret::new("password1"),
+            },
+            WebhookAuth::Hmac {
+                header: "X-Signature".into(),
+                secret: Secret::new("k"),
+                encoding: HmacEncoding::Base64,
+            },
         ];
         let h = with("x-signature", &base64_hmac("k", b"body"));
         assert_eq!(verify(&methods, &h, b"body"), Ok(()));
-        let h = with("authorization", &format!("Basic {}", B64.encode("u:password1")));
+        let h = with(
+            "authorization",
+            &format!("Basic {}", B64.encode("u:password1")),
+        );
         assert_eq!(verify(&methods, &h, b"body"), Ok(()));
         let h = with("authorization", &format!("Basic {}", B64.encode("u:nope")));
         assert_eq!(verify(&methods, &h, b"body"), Err(AuthError::Invalid));

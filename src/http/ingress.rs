@@ -43,7 +43,12 @@ pub struct Accepted {
 
 fn reject(reason: &'static str, p: Problem) -> Problem {
     metrics::counter!("itsm_bridge_webhooks_rejected_total", "reason" => reason).increment(1);
-    tracing::info!(reason, status = p.status, detail = p.detail.as_deref().unwrap_or(""), "webhook rejected");
+    tracing::info!(
+        reason,
+        status = p.status,
+        detail = p.detail.as_deref().unwrap_or(""),
+        "webhook rejected"
+    );
     p
 }
 
@@ -55,9 +60,8 @@ pub async fn webhook(
 ) -> Result<(StatusCode, Json<Accepted>), Problem> {
     let route = find_route(&state, &tenant, &source)?;
     let body = read_body(body, state.routes.max_body_bytes)?;
-    super::auth::verify(&route.auth, &headers, &body).map_err(|e| {
-        reject("unauthorized", Problem::unauthorized(e.to_string()))
-    })?;
+    super::auth::verify(&route.auth, &headers, &body)
+        .map_err(|e| reject("unauthorized", Problem::unauthorized(e.to_string())))?;
     check_content_type(&headers)?;
     let value = parse_json(&body)?;
     validate_schema(&state, route.kind, &value)?;
@@ -65,9 +69,16 @@ pub async fn webhook(
     metrics::counter!("itsm_bridge_webhooks_received_total", "tenant" => tenant.to_string(), "source" => source.to_string()).increment(1);
 
     if let Some(why) = state.echo_of(&route, &value).await? {
-        metrics::counter!("itsm_bridge_echoes_dropped_total", "tenant" => tenant.to_string()).increment(1);
+        metrics::counter!("itsm_bridge_echoes_dropped_total", "tenant" => tenant.to_string())
+            .increment(1);
         tracing::debug!(%tenant, %source, why, "echo of the gateway's own write dropped");
-        return Ok((StatusCode::ACCEPTED, Json(Accepted { event_id: EventId::new(), duplicate: true })));
+        return Ok((
+            StatusCode::ACCEPTED,
+            Json(Accepted {
+                event_id: EventId::new(),
+                duplicate: true,
+            }),
+        ));
     }
 
     let event = map_event(&state, &route, &headers, &value, body)?;
@@ -75,11 +86,16 @@ pub async fn webhook(
     let started = Instant::now();
     let outcome = state.app.store.ingest(event).await.map_err(|e| {
         tracing::error!(error = %e, %tenant, "cannot commit a webhook; answering 503");
-        reject("store_unavailable", Problem::store_unavailable(state.routes.retry_after_secs))
+        reject(
+            "store_unavailable",
+            Problem::store_unavailable(state.routes.retry_after_secs),
+        )
     })?;
-    metrics::histogram!("itsm_bridge_ingest_commit_seconds").record(started.elapsed().as_secs_f64());
+    metrics::histogram!("itsm_bridge_ingest_commit_seconds")
+        .record(started.elapsed().as_secs_f64());
     if outcome.is_duplicate() {
-        metrics::counter!("itsm_bridge_webhooks_duplicate_total", "tenant" => tenant.to_string()).increment(1);
+        metrics::counter!("itsm_bridge_webhooks_duplicate_total", "tenant" => tenant.to_string())
+            .increment(1);
     }
     Ok((
         StatusCode::ACCEPTED,
@@ -91,12 +107,18 @@ pub async fn webhook(
 }
 
 fn find_route(state: &AppState, tenant: &str, source: &str) -> Result<Arc<SourceRoute>, Problem> {
-    let t = TenantId::parse(tenant).ok().filter(|t| state.routes.has_tenant(t));
+    let t = TenantId::parse(tenant)
+        .ok()
+        .filter(|t| state.routes.has_tenant(t));
     let Some(t) = t else {
         return Err(reject(
             "unknown_tenant",
-            Problem::new(StatusCode::NOT_FOUND, codes::UNKNOWN_TENANT, "Unknown tenant")
-                .detail(format!("no tenant {tenant:?} is configured")),
+            Problem::new(
+                StatusCode::NOT_FOUND,
+                codes::UNKNOWN_TENANT,
+                "Unknown tenant",
+            )
+            .detail(format!("no tenant {tenant:?} is configured")),
         ));
     };
     SourceName::parse(source)
@@ -105,8 +127,12 @@ fn find_route(state: &AppState, tenant: &str, source: &str) -> Result<Arc<Source
         .ok_or_else(|| {
             reject(
                 "unknown_source",
-                Problem::new(StatusCode::NOT_FOUND, codes::UNKNOWN_SOURCE, "Unknown source")
-                    .detail(format!("tenant {t} has no source {source:?}")),
+                Problem::new(
+                    StatusCode::NOT_FOUND,
+                    codes::UNKNOWN_SOURCE,
+                    "Unknown source",
+                )
+                .detail(format!("tenant {t} has no source {source:?}")),
             )
         })
 }
@@ -114,25 +140,53 @@ fn find_route(state: &AppState, tenant: &str, source: &str) -> Result<Arc<Source
 fn read_body(body: Result<Bytes, BytesRejection>, limit: usize) -> Result<Bytes, Problem> {
     match body {
         Ok(b) => Ok(b),
-        Err(BytesRejection::FailedToBufferBody(FailedToBufferBody::LengthLimitError(_))) => Err(reject(
-            "body_too_large",
-            Problem::new(StatusCode::PAYLOAD_TOO_LARGE, codes::BODY_TOO_LARGE, "Body too large")
-                .detail(format!("the body is larger than the limit of {limit} bytes")),
+        Err(BytesRejection::FailedToBufferBody(FailedToBufferBody::LengthLimitError(_))) => {
+            Err(reject(
+                "body_too_large",
+                Problem::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    codes::BODY_TOO_LARGE,
+                    "Body too large",
+                )
+                .detail(format!(
+                    "the body is larger than the limit of {limit} bytes"
+                )),
+            ))
+        }
+        Err(e) => Err(reject(
+            "bad_body",
+            Problem::bad_request(format!("cannot read the body: {e}")),
         )),
-        Err(e) => Err(reject("bad_body", Problem::bad_request(format!("cannot read the body: {e}")))),
     }
 }
 
 fn check_content_type(headers: &HeaderMap) -> Result<(), Problem> {
-    let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    let essence = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-    if essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json")) {
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let essence = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+    {
         Ok(())
     } else {
         Err(reject(
             "unsupported_media_type",
-            Problem::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, codes::UNSUPPORTED_MEDIA_TYPE, "Unsupported media type")
-                .detail(format!("expected Content-Type: application/json, got {:?}", ct.chars().take(100).collect::<String>())),
+            Problem::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                codes::UNSUPPORTED_MEDIA_TYPE,
+                "Unsupported media type",
+            )
+            .detail(format!(
+                "expected Content-Type: application/json, got {:?}",
+                ct.chars().take(100).collect::<String>()
+            )),
         ))
     }
 }
@@ -141,26 +195,48 @@ fn parse_json(body: &[u8]) -> Result<serde_json::Value, Problem> {
     serde_json::from_slice(body).map_err(|e| {
         reject(
             "malformed_json",
-            Problem::new(StatusCode::BAD_REQUEST, codes::MALFORMED_JSON, "Malformed JSON")
-                .detail(format!("the body is not valid JSON: {e}")),
+            Problem::new(
+                StatusCode::BAD_REQUEST,
+                codes::MALFORMED_JSON,
+                "Malformed JSON",
+            )
+            .detail(format!("the body is not valid JSON: {e}")),
         )
     })
 }
 
-fn validate_schema(state: &AppState, kind: SourceKind, value: &serde_json::Value) -> Result<(), Problem> {
-    let Some(validator) = state.routes.schema(kind) else { return Ok(()) };
+fn validate_schema(
+    state: &AppState,
+    kind: SourceKind,
+    value: &serde_json::Value,
+) -> Result<(), Problem> {
+    let Some(validator) = state.routes.schema(kind) else {
+        return Ok(());
+    };
     let errors: Vec<ProblemItem> = validator
         .iter_errors(value)
         .take(20)
-        .map(|e| ProblemItem { pointer: e.instance_path().to_string(), detail: e.to_string() })
+        .map(|e| ProblemItem {
+            pointer: e.instance_path().to_string(),
+            detail: e.to_string(),
+        })
         .collect();
     if errors.is_empty() {
         return Ok(());
     }
     let first = &errors[0];
-    let mut p = Problem::new(StatusCode::UNPROCESSABLE_ENTITY, codes::SCHEMA_VIOLATION, "Event does not match its schema")
-        .detail(format!("{} event: {} (at {:?})", kind.as_str(), first.detail, first.pointer))
-        .pointer(first.pointer.clone());
+    let mut p = Problem::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        codes::SCHEMA_VIOLATION,
+        "Event does not match its schema",
+    )
+    .detail(format!(
+        "{} event: {} (at {:?})",
+        kind.as_str(),
+        first.detail,
+        first.pointer
+    ))
+    .pointer(first.pointer.clone());
     p.errors = errors;
     Err(reject("schema_violation", p))
 }
@@ -174,23 +250,43 @@ fn map_event(
 ) -> Result<NewEvent, Problem> {
     let mappings = state.app.mappings.current();
     let mapping = mappings.get(&route.tenant, &route.source).ok_or_else(|| {
-        Problem::new(StatusCode::SERVICE_UNAVAILABLE, codes::MAPPING_REJECTED, "Mapping not loaded")
-            .detail("the source's mapping is not loaded; see the gateway's log")
-            .retry_after(state.routes.retry_after_secs)
+        Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            codes::MAPPING_REJECTED,
+            "Mapping not loaded",
+        )
+        .detail("the source's mapping is not loaded; see the gateway's log")
+        .retry_after(state.routes.retry_after_secs)
     })?;
-    let incoming = Incoming { kind: route.kind, headers, body: value, raw: &body };
+    let incoming = Incoming {
+        kind: route.kind,
+        headers,
+        body: value,
+        raw: &body,
+    };
     let mapped = mapping.apply(&incoming).map_err(|e| {
-        let mut p = Problem::new(StatusCode::UNPROCESSABLE_ENTITY, codes::MAPPING_REJECTED, "The mapping rejected the event")
-            .detail(e.message.clone())
-            .pointer(e.pointer.clone());
+        let mut p = Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            codes::MAPPING_REJECTED,
+            "The mapping rejected the event",
+        )
+        .detail(e.message.clone())
+        .pointer(e.pointer.clone());
         p.rule = Some(e.rule.clone());
         reject("mapping_rejected", p)
     })?;
-    let ticket = TicketKey::new(&route.tenant, &route.source, mapped.ticket.as_deref().unwrap_or(""));
+    let ticket = TicketKey::new(
+        &route.tenant,
+        &route.source,
+        mapped.ticket.as_deref().unwrap_or(""),
+    );
     let deliveries = mapped
         .calls
         .into_iter()
-        .map(|c| NewDelivery { ticket: ticket.clone(), target: Target::Orange(c) })
+        .map(|c| NewDelivery {
+            ticket: ticket.clone(),
+            target: Target::Orange(c),
+        })
         .collect();
     Ok(NewEvent {
         id: EventId::new(),

@@ -47,12 +47,22 @@ impl AppState {
     }
 
     async fn check_backlog(&self) -> Result<(), Problem> {
-        self.backlog.check(&self.app.store, self.routes.max_backlog, self.routes.retry_after_secs)
+        self.backlog.check(
+            &self.app.store,
+            self.routes.max_backlog,
+            self.routes.retry_after_secs,
+        )
     }
 
     /// `Some(reason)` when the event was caused by the gateway's own write-back.
-    async fn echo_of(&self, route: &SourceRoute, event: &serde_json::Value) -> Result<Option<&'static str>, Problem> {
-        let Some(user) = route.integration_user.as_deref() else { return Ok(None) };
+    async fn echo_of(
+        &self,
+        route: &SourceRoute,
+        event: &serde_json::Value,
+    ) -> Result<Option<&'static str>, Problem> {
+        let Some(user) = route.integration_user.as_deref() else {
+            return Ok(None);
+        };
         let actor = match route.kind {
             SourceKind::Jira => event
                 .pointer("/user/accountId")
@@ -86,9 +96,16 @@ pub fn router(state: AppState) -> Router {
         .nest("/admin/v1", admin::routes(state.clone()))
         .fallback(|| async { Problem::not_found("no such endpoint") })
         .method_not_allowed_fallback(|| async {
-            Problem::new(StatusCode::METHOD_NOT_ALLOWED, problem::codes::BAD_REQUEST, "Method not allowed")
+            Problem::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                problem::codes::BAD_REQUEST,
+                "Method not allowed",
+            )
         })
-        .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, Duration::from_secs(30)))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            Duration::from_secs(30),
+        ))
         .layer(CatchPanicLayer::custom(|_| {
             tracing::error!("a request handler panicked; answered 500");
             axum::response::IntoResponse::into_response(Problem::internal())
@@ -103,5 +120,8 @@ pub fn router(state: AppState) -> Router {
 const OPENAPI: &str = include_str!("openapi.json");
 
 async fn openapi() -> impl axum::response::IntoResponse {
-    ([(axum::http::header::CONTENT_TYPE, "application/json")], OPENAPI)
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        OPENAPI,
+    )
 }

@@ -30,9 +30,25 @@ pub mod codes {
     pub const INTERNAL: &str = "internal";
 }
 
-/// A problem+json response.
+/// A problem+json response (boxed: it travels in `Err` on every hot path).
+#[derive(Debug, Clone)]
+pub struct Problem(Box<ProblemBody>);
+
+impl std::ops::Deref for Problem {
+    type Target = ProblemBody;
+    fn deref(&self) -> &ProblemBody {
+        &self.0
+    }
+}
+impl std::ops::DerefMut for Problem {
+    fn deref_mut(&mut self) -> &mut ProblemBody {
+        &mut self.0
+    }
+}
+
+/// The fields of a problem+json body.
 #[derive(Debug, Clone, Serialize)]
-pub struct Problem {
+pub struct ProblemBody {
     #[serde(rename = "type")]
     pub kind: String,
     pub title: &'static str,
@@ -63,7 +79,7 @@ pub struct ProblemItem {
 
 impl Problem {
     pub fn new(status: StatusCode, code: &'static str, title: &'static str) -> Self {
-        Self {
+        Self(Box::new(ProblemBody {
             kind: format!("{TYPE_BASE}{code}"),
             title,
             status: status.as_u16(),
@@ -74,7 +90,7 @@ impl Problem {
             errors: Vec::new(),
             retry_after: None,
             www_authenticate: None,
-        }
+        }))
     }
     pub fn detail(mut self, d: impl Into<String>) -> Self {
         self.detail = Some(d.into());
@@ -140,7 +156,7 @@ impl From<crate::store::StoreError> for Problem {
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let body = serde_json::to_vec(&self).unwrap_or_else(|_| b"{}".to_vec());
+        let body = serde_json::to_vec(&*self.0).unwrap_or_else(|_| b"{}".to_vec());
         let mut resp = (status, body).into_response();
         let h = resp.headers_mut();
         h.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));

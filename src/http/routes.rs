@@ -45,10 +45,20 @@ impl Routes {
         for t in &config.tenants {
             for (name, s) in &t.sources {
                 // `validate()` guarantees a kind; a source without one is unreachable.
-                let Some(kind) = s.kind_for(name) else { continue };
+                let Some(kind) = s.kind_for(name) else {
+                    continue;
+                };
                 let integration_user = match kind {
-                    SourceKind::Servicenow => t.itsm.servicenow.as_ref().and_then(|x| x.integration_user.clone()),
-                    SourceKind::Jira => t.itsm.jira.as_ref().and_then(|x| x.integration_account.clone()),
+                    SourceKind::Servicenow => t
+                        .itsm
+                        .servicenow
+                        .as_ref()
+                        .and_then(|x| x.integration_user.clone()),
+                    SourceKind::Jira => t
+                        .itsm
+                        .jira
+                        .as_ref()
+                        .and_then(|x| x.integration_account.clone()),
                     SourceKind::Generic => None,
                 };
                 let secret_headers = s
@@ -73,7 +83,8 @@ impl Routes {
             }
         }
         let compile = |text: &str| {
-            let v: serde_json::Value = serde_json::from_str(text).expect("embedded schema is JSON (tested)");
+            let v: serde_json::Value =
+                serde_json::from_str(text).expect("embedded schema is JSON (tested)");
             jsonschema::validator_for(&v).expect("embedded schema compiles (tested)")
         };
         let schemas = HashMap::from([
@@ -112,7 +123,12 @@ pub struct Backlog {
 
 impl Backlog {
     /// Refuses with 429 when the backlog is over `max`; starts a new sample when due.
-    pub fn check(self: &Arc<Self>, store: &Arc<dyn Store>, max: u64, retry_after: u64) -> Result<(), Problem> {
+    pub fn check(
+        self: &Arc<Self>,
+        store: &Arc<dyn Store>,
+        max: u64,
+        retry_after: u64,
+    ) -> Result<(), Problem> {
         let now_ms = (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64;
         if now_ms - self.sampled_at_ms.load(Ordering::Relaxed) > 1_000
             && !self.sampling.swap(true, Ordering::AcqRel)
@@ -120,9 +136,12 @@ impl Backlog {
             let (me, store) = (self.clone(), store.clone());
             tokio::spawn(async move {
                 if let Ok(stats) = store.queue_stats().await {
-                    me.pending.store(stats.pending + stats.in_flight, Ordering::Relaxed);
-                    metrics::gauge!("itsm_bridge_queue_depth", "state" => "pending").set(stats.pending as f64);
-                    metrics::gauge!("itsm_bridge_queue_depth", "state" => "in_flight").set(stats.in_flight as f64);
+                    me.pending
+                        .store(stats.pending + stats.in_flight, Ordering::Relaxed);
+                    metrics::gauge!("itsm_bridge_queue_depth", "state" => "pending")
+                        .set(stats.pending as f64);
+                    metrics::gauge!("itsm_bridge_queue_depth", "state" => "in_flight")
+                        .set(stats.in_flight as f64);
                     metrics::gauge!("itsm_bridge_dead_letters").set(stats.dead as f64);
                 }
                 me.sampled_at_ms.store(now_ms, Ordering::Relaxed);
@@ -131,10 +150,17 @@ impl Backlog {
         }
         let pending = self.pending.load(Ordering::Relaxed);
         if pending > max {
-            metrics::counter!("itsm_bridge_webhooks_rejected_total", "reason" => "backlog_full").increment(1);
-            return Err(Problem::new(StatusCode::TOO_MANY_REQUESTS, codes::BACKLOG_FULL, "The gateway's backlog is full")
-                .detail(format!("{pending} deliveries are waiting (limit {max}); send the event again later"))
-                .retry_after(retry_after));
+            metrics::counter!("itsm_bridge_webhooks_rejected_total", "reason" => "backlog_full")
+                .increment(1);
+            return Err(Problem::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                codes::BACKLOG_FULL,
+                "The gateway's backlog is full",
+            )
+            .detail(format!(
+                "{pending} deliveries are waiting (limit {max}); send the event again later"
+            ))
+            .retry_after(retry_after));
         }
         Ok(())
     }
@@ -149,9 +175,15 @@ mod tests {
         let routes = Routes::new(&Config::embedded_default());
         let demo = TenantId::parse("demo").unwrap();
         assert!(routes.has_tenant(&demo));
-        assert!(routes.get(&demo, &SourceName::parse("jira").unwrap()).is_some());
+        assert!(
+            routes
+                .get(&demo, &SourceName::parse("jira").unwrap())
+                .is_some()
+        );
         assert!(routes.schema(SourceKind::Jira).is_some());
-        let r = routes.get(&demo, &SourceName::parse("servicenow").unwrap()).unwrap();
+        let r = routes
+            .get(&demo, &SourceName::parse("servicenow").unwrap())
+            .unwrap();
         assert_eq!(r.secret_headers, vec!["x-signature".to_owned()]);
     }
 }
