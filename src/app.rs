@@ -27,9 +27,26 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
     let url = &config.store.url;
     let redacted = crate::config::redact_url(url);
     let max = config.store.max_connections;
-    // Wired to the real SqliteStore / PgStore when the store room lands.
-    let _ = max;
-    anyhow::bail!("cannot open the store {redacted}: no store implementation yet")
+    let store: Arc<dyn Store> =
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Arc::new(
+                crate::store::postgres::PgStore::connect(url, max)
+                    .await
+                    .with_context(|| format!("cannot open the store {redacted}"))?,
+            )
+        } else if url.starts_with("sqlite:") {
+            Arc::new(
+                crate::store::sqlite::SqliteStore::open(url, max)
+                    .await
+                    .with_context(|| format!("cannot open the store {redacted}"))?,
+            )
+        } else {
+            anyhow::bail!(
+                "cannot open the store {redacted}: the URL must start with sqlite:// or postgres://"
+            )
+        };
+    tracing::info!(backend = store.backend(), url = %redacted, "store opened");
+    Ok(store)
 }
 
 impl App {
@@ -40,7 +57,10 @@ impl App {
         let set = MappingSet::load(&config).map_err(|ps| {
             anyhow::anyhow!(
                 "mappings have problems:\n{}",
-                ps.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n")
+                ps.iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("\n")
             )
         })?;
         Ok(App {
@@ -55,7 +75,9 @@ impl App {
         let r = self.mappings.reload(&self.config);
         match &r {
             Ok(()) => tracing::info!("mappings reloaded"),
-            Err(ps) => tracing::warn!(problems = ps.len(), first = %ps[0], "mapping reload rejected; the previous mappings keep serving"),
+            Err(ps) => {
+                tracing::warn!(problems = ps.len(), first = %ps[0], "mapping reload rejected; the previous mappings keep serving")
+            }
         }
         r
     }
@@ -118,7 +140,9 @@ fn fingerprint(dir: &std::path::Path) -> u64 {
     let mut stack = vec![dir.to_path_buf()];
     let mut files = Vec::new();
     while let Some(d) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&d) else { continue };
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
         for e in rd.flatten() {
             let p = e.path();
             if p.is_dir() {
