@@ -3,4 +3,5 @@
 mod crash;
 mod ingress;
 mod ingress_props;
+mod store_conformance;
 mod support;
