@@ -103,8 +103,10 @@ def load_values(files: list[str], sets: list[str]) -> dict:
     for f in files:
         with open(f, encoding="utf-8") as fh:
             values = merge(values, helm.values_from_yaml(fh.read()) or {})
-    for s in sets:
-        values = merge(values, helm.parse_set_string(s))
+    if sets:
+        # Helm parses every --set into one map in order, so list indexes of separate --set
+        # flags add up (`--set a[0].x=1 --set a[0].y=2`); one joined expression does the same.
+        values = merge(values, helm.parse_set_string(",".join(sets)))
     return values
 
 

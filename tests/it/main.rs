@@ -1,3 +1,4 @@
 //! The one integration-test binary: boots the real app on port 0 against the simulators.
 
+mod chart;
 mod support;
