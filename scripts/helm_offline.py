@@ -6,7 +6,7 @@ PyPI's helm-python-sdk (real Helm engine: same template functions, schema valida
 and kubernetes-validate's bundled Kubernetes JSON schemas. Run it with the venv that
 scripts/helm-venv.sh creates:
 
-  target/helm-venv/bin/python scripts/helm_offline.py lint CHART [-f V.yaml] [--set k=v]
+  target/helm-venv/bin/python scripts/helm_offline.py lint CHART [-f V.yaml] [--set k=v] [--set-file k=path]
   target/helm-venv/bin/python scripts/helm_offline.py template CHART [-f ..] [--set ..]
       [--release R] [--namespace N] [--validate] [-k 1.30.0] [--output-dir DIR]
 
@@ -98,7 +98,7 @@ def merge(base: dict, over: dict) -> dict:
     return out
 
 
-def load_values(files: list[str], sets: list[str]) -> dict:
+def load_values(files: list[str], sets: list[str], set_files: list[str] = ()) -> dict:
     values: dict = {}
     for f in files:
         with open(f, encoding="utf-8") as fh:
@@ -107,13 +107,15 @@ def load_values(files: list[str], sets: list[str]) -> dict:
         # Helm parses every --set into one map in order, so list indexes of separate --set
         # flags add up (`--set a[0].x=1 --set a[0].y=2`); one joined expression does the same.
         values = merge(values, helm.parse_set_string(",".join(sets)))
+    for sf in set_files:
+        values = merge(values, helm.parse_set_file(sf))
     return values
 
 
 def cmd_lint(args: argparse.Namespace) -> int:
     report = helm.lint(
         args.chart,
-        load_values(args.values, args.set),
+        load_values(args.values, args.set, args.set_file),
         strict=True,
         namespace=args.namespace,
         kube_version=f"v{args.kube_version.lstrip('v')}",
@@ -146,7 +148,7 @@ def cmd_template(args: argparse.Namespace) -> int:
     chart = helm.Chart.load(args.chart)
     try:
         rendered = chart.render(
-            load_values(args.values, args.set),
+            load_values(args.values, args.set, args.set_file),
             name=args.release,
             namespace=args.namespace,
             is_install=True,
@@ -189,6 +191,7 @@ def main() -> int:
         s.add_argument("chart")
         s.add_argument("-f", "--values", action="append", default=[], help="values file (repeatable)")
         s.add_argument("--set", action="append", default=[], help="k=v,… as helm --set (repeatable)")
+        s.add_argument("--set-file", action="append", default=[], help="k=path as helm --set-file (repeatable)")
         s.add_argument("--namespace", default="default")
         s.add_argument("-k", "--kube-version", default="1.30.0")
         if name == "template":
