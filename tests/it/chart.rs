@@ -31,9 +31,12 @@ fn helm_python() -> Option<&'static Path> {
             .arg(repo().join("scripts/helm-venv.sh"))
             .output()
             .expect("bash runs");
+        // Same default as the script; HELM_VENV moves both.
+        let venv = std::env::var_os("HELM_VENV")
+            .map_or_else(|| repo().join("target/helm-venv"), PathBuf::from);
         out.status
             .success()
-            .then(|| repo().join("target/helm-venv/bin/python"))
+            .then(|| venv.join("bin/python"))
             .or_else(|| {
                 skipped(&format!(
                     "scripts/helm-venv.sh failed ({}): {}",
