@@ -10,6 +10,7 @@ pub mod delivery;
 pub mod event;
 pub mod ids;
 pub mod link;
+pub mod outcome;
 pub mod retry;
 
 pub use call::{ItsmCall, ItsmOp, Lookup, OrangeApi, OrangeCall, OrangeOp, Target};
@@ -17,6 +18,7 @@ pub use delivery::{Attempt, AttemptOutcome, Delivery, DeliveryState, NewDelivery
 pub use event::{IngestOutcome, NewEvent, SourceKind, StoredEvent};
 pub use ids::{DeliveryId, EventId, IdError, SourceName, TenantId, TicketKey};
 pub use link::{Link, RemoteState};
+pub use outcome::{CallFailure, FailureClass, classify_status};
 pub use retry::RetryPolicy;
 
 /// Wall-clock instant used everywhere in the domain (UTC).
