@@ -8,7 +8,7 @@ scripts/helm-venv.sh creates:
 
   target/helm-venv/bin/python scripts/helm_offline.py lint CHART [-f V.yaml] [--set k=v] [--set-file k=path]
   target/helm-venv/bin/python scripts/helm_offline.py template CHART [-f ..] [--set ..]
-      [--release R] [--namespace N] [--validate] [-k 1.30.0] [--output-dir DIR]
+      [--release R] [--namespace N] [--validate] [-k 1.30.0 ...] [--output-dir DIR]
 
 `lint` exits 1 on any finding of severity warning or error (that is `helm lint --strict`).
 `template` prints the manifests as one multi-document YAML stream (like `helm template`),
@@ -118,7 +118,7 @@ def cmd_lint(args: argparse.Namespace) -> int:
         load_values(args.values, args.set, args.set_file),
         strict=True,
         namespace=args.namespace,
-        kube_version=f"v{args.kube_version.lstrip('v')}",
+        kube_version=f"v{(args.kube_version or ['1.30.0'])[0].lstrip('v')}",
     )
     bad = [m for m in report.get("messages", []) if m.get("severity", 0) >= 2]
     for m in report.get("messages", []):
@@ -170,16 +170,16 @@ def cmd_template(args: argparse.Namespace) -> int:
         out.append(f"---\n# Source: {path}\n{text.strip()}\n")
         if args.validate:
             for doc in yaml.safe_load_all(text):
-                if doc:
-                    problem = validate_manifest(doc, path, args.kube_version)
+                for version in args.kube_version or ["1.30.0"]:
+                    problem = doc and validate_manifest(doc, path, version)
                     if problem:
-                        failures.append(problem)
+                        failures.append(f"[{version}] {problem}")
     if not args.output_dir:
         sys.stdout.write("".join(out))
     for f in failures:
         print(f"INVALID {f}", file=sys.stderr)
     if args.validate:
-        print(f"validated against Kubernetes {args.kube_version} (strict): {len(failures)} failure(s)", file=sys.stderr)
+        print(f"validated against Kubernetes {', '.join(args.kube_version or ['1.30.0'])} (strict): {len(failures)} failure(s)", file=sys.stderr)
     return 1 if failures else 0
 
 
@@ -193,7 +193,8 @@ def main() -> int:
         s.add_argument("--set", action="append", default=[], help="k=v,… as helm --set (repeatable)")
         s.add_argument("--set-file", action="append", default=[], help="k=path as helm --set-file (repeatable)")
         s.add_argument("--namespace", default="default")
-        s.add_argument("-k", "--kube-version", default="1.30.0")
+        s.add_argument("-k", "--kube-version", action="append", default=[],
+                       help="Kubernetes version (repeatable for template --validate) [1.30.0]")
         if name == "template":
             s.add_argument("--release", default="release-name")
             s.add_argument("--validate", action="store_true", help="kubernetes-validate --strict every manifest")

@@ -17,7 +17,9 @@ use std::sync::OnceLock;
 use serde_json::{Value, json};
 
 const CHART: &str = "charts/itsm-bridge";
-const KUBE_VERSION: &str = "1.30.0";
+/// Lint with the middle one; validate against the oldest the chart supports (Chart.yaml
+/// `kubeVersion`), a current one and the newest kubernetes-validate knows.
+const KUBE_VERSIONS: [&str; 3] = ["1.25.0", "1.30.0", "1.37.0"];
 
 fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -90,7 +92,7 @@ fn lint_and_render(python: &Path, values: &Value) -> BTreeMap<String, Value> {
 
     let lint = helm_offline(
         python,
-        &["lint", CHART, "-f", values_file, "-k", KUBE_VERSION],
+        &["lint", CHART, "-f", values_file, "-k", KUBE_VERSIONS[1]],
     );
     assert!(
         lint.status.success(),
@@ -99,24 +101,23 @@ fn lint_and_render(python: &Path, values: &Value) -> BTreeMap<String, Value> {
     );
 
     let out_dir = dir.path().join("out");
-    let template = helm_offline(
-        python,
-        &[
-            "template",
-            CHART,
-            "-f",
-            values_file,
-            "--release",
-            "gw",
-            "--namespace",
-            "itsm",
-            "--validate",
-            "-k",
-            KUBE_VERSION,
-            "--output-dir",
-            out_dir.to_str().expect("utf-8"),
-        ],
-    );
+    let mut args = vec![
+        "template",
+        CHART,
+        "-f",
+        values_file,
+        "--release",
+        "gw",
+        "--namespace",
+        "itsm",
+        "--validate",
+        "--output-dir",
+        out_dir.to_str().expect("utf-8"),
+    ];
+    for k in KUBE_VERSIONS {
+        args.extend(["-k", k]);
+    }
+    let template = helm_offline(python, &args);
     assert!(
         template.status.success(),
         "render or kubernetes-validate failed: {}",
@@ -583,4 +584,26 @@ fn mapping_files_mount_at_their_nested_paths_and_changing_them_does_not_roll_the
         "a mapping edit is hot-reloaded, not rolled out"
     );
     assert_ne!(checksum(&a), checksum(&c), "a config edit rolls the pods");
+}
+
+#[test]
+fn a_misspelt_kubernetes_field_in_a_pass_through_value_fails_strict_validation() {
+    let Some(python) = helm_python() else { return };
+    // podSecurityContext is passed through as is; only the Kubernetes schema can catch this.
+    let out = helm_offline(
+        python,
+        &[
+            "template",
+            CHART,
+            "--validate",
+            "--set",
+            "podSecurityContext.runAsNonRot=true",
+        ],
+    );
+    let msg = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && msg.contains("runAsNonRot") && msg.contains("INVALID"),
+        "{}",
+        text(&out)
+    );
 }
