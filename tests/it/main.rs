@@ -1,5 +1,6 @@
 //! The one integration-test binary: boots the real app on port 0 against the simulators.
 
+mod chart;
 mod crash;
 mod ingress;
 mod ingress_props;
