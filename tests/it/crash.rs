@@ -70,7 +70,7 @@ fn free_port() -> u16 {
 fn event(i: usize) -> Vec<u8> {
     serde_json::to_vec(&serde_json::json!({
         "operation": "update",
-        "sys_id": format!("{:032x}", 0xc0ffee_0000_u64 + (i as u64 % 40)),
+        "sys_id": format!("{:032x}", 0x00c0_ffee_0000_u64 + (i as u64 % 40)),
         "sys_mod_count": (i / 40).to_string(),
         "number": format!("INC{:07}", i % 40),
         "short_description": format!("crash test event {i} – ✓"),
