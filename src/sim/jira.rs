@@ -299,7 +299,9 @@ fn new_comment(b: &Value, v3: bool, user: &str) -> Result<Value, Box<Response>> 
         b.as_str().is_some_and(|s| !s.is_empty())
     };
     if !ok {
-        return Err(Box::new(bad(json!({"comment": "Comment body is not valid!"}))));
+        return Err(Box::new(bad(
+            json!({"comment": "Comment body is not valid!"}),
+        )));
     }
     let now = now_stamp();
     Ok(

@@ -27,7 +27,9 @@ pub struct Caller(pub String);
 /// `POST /oauth/v3/token`.
 pub async fn token(State(st): State<Arc<SimState>>, headers: HeaderMap, body: Bytes) -> Response {
     let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
-    if !accept.is_some_and(|a| a.contains("application/json") || a.contains("*/*")) {
+    // Strict on purpose: Orange requires `Accept: application/json`; a client sending only
+    // `*/*` (reqwest's default) is treated as one that omitted it.
+    if !accept.is_some_and(|a| a.contains("application/json")) {
         return OrangeError::code(62).into_response();
     }
     let client_id = match basic_credentials(&headers) {
