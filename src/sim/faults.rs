@@ -102,6 +102,8 @@ impl FaultSettings {
                 FaultKind::TooManyRequests,
                 FaultKind::ServerError,
                 FaultKind::Unavailable,
+                FaultKind::Timeout,
+                FaultKind::Drop,
             ],
             phase: Phase::Before,
             path_prefix: None,

@@ -103,7 +103,7 @@ impl Default for SimOptions {
             token_rate_limit_per_min: 50,
             api_key_forbidden: false,
             timeout_ms: 30_000,
-            journal_capacity: 100_000,
+            journal_capacity: 20_000,
             life_interval: None,
             wholesale_base: "/troubleticket/wholesale/v1".into(),
         }

@@ -230,3 +230,26 @@ async fn the_life_tick_moves_open_objects_and_adds_orange_notes() {
     .await;
     assert_eq!(notes[0]["author"]["origin"], "ORANGE");
 }
+
+#[tokio::test]
+async fn the_life_timer_moves_incidents_without_any_command() {
+    let opts = itsm_bridge::sim::SimOptions {
+        life_interval: Some(std::time::Duration::from_millis(20)),
+        ..Default::default()
+    };
+    let sim = Sim::with(opts).await;
+    let inc = sim
+        .create_incident(json!({"shortDescription": "down"}))
+        .await;
+    let path = format!("/incident/b2b/v1/incidents/{}", inc["id"].as_str().unwrap());
+    let mut status = Value::Null;
+    for _ in 0..250 {
+        let (_, got) = status_json(sim.orange(Method::GET, &path).send().await.unwrap()).await;
+        status = got["status"].clone();
+        if status == "CLOSED" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(status, "CLOSED");
+}
