@@ -19,7 +19,10 @@ pub fn check(config: &Config) -> ExitCode {
     if problems.is_empty() {
         let set = MappingSet::load(config).unwrap_or_default();
         let cases: usize = set.mappings().iter().map(|m| m.golden().len()).sum();
-        println!("config and {} mapping(s) OK, {cases} golden case(s) pass", set.mappings().len());
+        println!(
+            "config and {} mapping(s) OK, {cases} golden case(s) pass",
+            set.mappings().len()
+        );
         return ExitCode::SUCCESS;
     }
     for p in &problems {

@@ -26,9 +26,12 @@ pub fn http_of(op: &OrangeOp) -> (&'static str, &'static str) {
 fn parse_headers(headers: &[String]) -> Result<HeaderMap, String> {
     let mut map = HeaderMap::new();
     for h in headers {
-        let (k, v) = h.split_once(':').ok_or_else(|| format!("header `{h}` is not 'Name: value'"))?;
+        let (k, v) = h
+            .split_once(':')
+            .ok_or_else(|| format!("header `{h}` is not 'Name: value'"))?;
         let name = HeaderName::try_from(k.trim()).map_err(|_| format!("bad header name `{k}`"))?;
-        let value = HeaderValue::try_from(v.trim()).map_err(|_| format!("bad header value in `{h}`"))?;
+        let value =
+            HeaderValue::try_from(v.trim()).map_err(|_| format!("bad header value in `{h}`"))?;
         map.append(name, value);
     }
     Ok(map)
@@ -65,7 +68,12 @@ pub fn map(mapping: &Path, event: &Path, source: Option<&str>, headers: &[String
     let body: Value = match serde_json::from_slice(&raw) {
         Ok(b) => b,
         Err(e) => {
-            eprintln!("{}:{}:{}: not JSON: {e}", event.display(), e.line(), e.column());
+            eprintln!(
+                "{}:{}:{}: not JSON: {e}",
+                event.display(),
+                e.line(),
+                e.column()
+            );
             return ExitCode::FAILURE;
         }
     };
@@ -76,7 +84,12 @@ pub fn map(mapping: &Path, event: &Path, source: Option<&str>, headers: &[String
             return ExitCode::FAILURE;
         }
     };
-    match m.apply(&Incoming { kind, headers: &headers, body: &body, raw: &raw }) {
+    match m.apply(&Incoming {
+        kind,
+        headers: &headers,
+        body: &body,
+        raw: &raw,
+    }) {
         Ok(mapped) => {
             let calls: Vec<Value> = mapped
                 .calls
@@ -102,7 +115,16 @@ pub fn map(mapping: &Path, event: &Path, source: Option<&str>, headers: &[String
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("{name}:{}: {} (event at {})", e.rule, e.message, if e.pointer.is_empty() { "-" } else { &e.pointer });
+            eprintln!(
+                "{name}:{}: {} (event at {})",
+                e.rule,
+                e.message,
+                if e.pointer.is_empty() {
+                    "-"
+                } else {
+                    &e.pointer
+                }
+            );
             ExitCode::FAILURE
         }
     }

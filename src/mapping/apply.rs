@@ -22,7 +22,7 @@ pub enum CallKind {
     CreateIncident,
     UpdateIncident,
     AddNote,
-    UploadAttachment { url: Rule, filename: Rule, content_type: Option<Rule> },
+    UploadAttachment(Box<AttachmentRules>),
     CreateTroubleTicket,
     CommentTroubleTicket,
     SubmitOrder,
@@ -39,6 +39,14 @@ impl CallKind {
             _ => None,
         }
     }
+}
+
+/// Where an attachment's download URL, name and type come from.
+#[derive(Debug)]
+pub struct AttachmentRules {
+    pub url: Rule,
+    pub filename: Rule,
+    pub content_type: Option<Rule>,
 }
 
 #[derive(Debug)]
@@ -81,7 +89,12 @@ pub fn apply(m: &Mapping, inc: &super::Incoming<'_>) -> Result<Mapped, MapError>
     if let Some(d) = key_override(&m.keys.dedupe, &scope_of(inc, &k))? {
         k.dedupe = d;
     }
-    let scope = Scope { body: inc.body, event_type: &k.event_type, ticket: k.ticket.as_deref(), headers: Some(inc.headers) };
+    let scope = Scope {
+        body: inc.body,
+        event_type: &k.event_type,
+        ticket: k.ticket.as_deref(),
+        headers: Some(inc.headers),
+    };
     let changed = changed_fields(inc.body);
     let mut calls = Vec::new();
     let mut skipped = None;
@@ -103,11 +116,22 @@ pub fn apply(m: &Mapping, inc: &super::Incoming<'_>) -> Result<Mapped, MapError>
     if calls.is_empty() && skipped.is_none() {
         skipped = Some(format!("no route matches event `{}`", k.event_type));
     }
-    Ok(Mapped { dedupe_key: k.dedupe, ticket: k.ticket, event_type: k.event_type, calls, skipped })
+    Ok(Mapped {
+        dedupe_key: k.dedupe,
+        ticket: k.ticket,
+        event_type: k.event_type,
+        calls,
+        skipped,
+    })
 }
 
 fn scope_of<'a>(inc: &super::Incoming<'a>, k: &'a keys::EventKeys) -> Scope<'a> {
-    Scope { body: inc.body, event_type: &k.event_type, ticket: k.ticket.as_deref(), headers: Some(inc.headers) }
+    Scope {
+        body: inc.body,
+        event_type: &k.event_type,
+        ticket: k.ticket.as_deref(),
+        headers: Some(inc.headers),
+    }
 }
 
 fn text_of(rule: &Rule, scope: &Scope<'_>) -> Result<Option<String>, MapError> {
@@ -144,10 +168,11 @@ fn build(call: &Call, scope: &Scope<'_>) -> Result<OrangeCall, MapError> {
         CallKind::CreateTroubleTicket => OrangeOp::CreateTroubleTicket,
         CallKind::CommentTroubleTicket => OrangeOp::CommentTroubleTicket,
         CallKind::SubmitOrder => OrangeOp::SubmitOrder,
-        CallKind::UploadAttachment { url, filename, content_type } => OrangeOp::UploadIncidentAttachment {
-            url: text_of(url, scope)?.ok_or_else(|| missing("url", url))?,
-            filename: text_of(filename, scope)?.ok_or_else(|| missing("filename", filename))?,
-            content_type: match content_type {
+        CallKind::UploadAttachment(a) => OrangeOp::UploadIncidentAttachment {
+            url: text_of(&a.url, scope)?.ok_or_else(|| missing("url", &a.url))?,
+            filename: text_of(&a.filename, scope)?
+                .ok_or_else(|| missing("filename", &a.filename))?,
+            content_type: match &a.content_type {
                 Some(r) => text_of(r, scope)?,
                 None => None,
             },
@@ -162,6 +187,15 @@ fn build(call: &Call, scope: &Scope<'_>) -> Result<OrangeCall, MapError> {
             .and_then(Value::as_str)
             .map(str::to_owned),
     };
-    schemas::check_body(&op, &body).map_err(|message| MapError { pointer: String::new(), rule: call.at.clone(), message })?;
-    Ok(OrangeCall { op, body, external_ref, lookups })
+    schemas::check_body(&op, &body).map_err(|message| MapError {
+        pointer: String::new(),
+        rule: call.at.clone(),
+        message,
+    })?;
+    Ok(OrangeCall {
+        op,
+        body,
+        external_ref,
+        lookups,
+    })
 }

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use serde_json::{Map, Value};
 
-use super::apply::{Call, CallKind, KeyRules, Route};
+use super::apply::{AttachmentRules, Call, CallKind, KeyRules, Route};
 use super::cond::{Cond, Test, When};
 use super::golden;
 use super::jq::Jq;
@@ -27,7 +27,11 @@ struct Ctx<'a> {
 
 impl Ctx<'_> {
     fn problem(&mut self, at: &str, message: impl Into<String>) {
-        self.problems.push(MappingProblem { file: self.file.to_owned(), at: at.to_owned(), message: message.into() });
+        self.problems.push(MappingProblem {
+            file: self.file.to_owned(),
+            at: at.to_owned(),
+            message: message.into(),
+        });
     }
 }
 
@@ -49,7 +53,10 @@ pub fn place_of(pointer: &str) -> String {
 }
 
 pub fn compile(text: &str, name: &str, base: &Path) -> Result<Mapping, Vec<MappingProblem>> {
-    let mut cx = Ctx { file: name, problems: Vec::new() };
+    let mut cx = Ctx {
+        file: name,
+        problems: Vec::new(),
+    };
     let doc: Value = match serde_saphyr::from_str(text) {
         Ok(v) => v,
         Err(e) => {
@@ -90,14 +97,29 @@ pub fn compile(text: &str, name: &str, base: &Path) -> Result<Mapping, Vec<Mappi
     if !cx.problems.is_empty() {
         return Err(cx.problems);
     }
-    Ok(Mapping { name: name.to_owned(), kind, keys, routes, way_back, golden })
+    Ok(Mapping {
+        name: name.to_owned(),
+        kind,
+        keys,
+        routes,
+        way_back,
+        golden,
+    })
 }
 
 /// serde-saphyr messages carry `line X column Y`; pull it out as `X:Y`.
 fn yaml_location(msg: &str) -> Option<String> {
     let l = msg.find("line ")?;
-    let line: String = msg[l + 5..].chars().take_while(char::is_ascii_digit).collect();
-    let col = msg.find("column ").map(|c| msg[c + 7..].chars().take_while(char::is_ascii_digit).collect::<String>());
+    let line: String = msg[l + 5..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    let col = msg.find("column ").map(|c| {
+        msg[c + 7..]
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect::<String>()
+    });
     Some(match col {
         Some(c) if !c.is_empty() => format!("{line}:{c}"),
         _ => line,
@@ -105,7 +127,10 @@ fn yaml_location(msg: &str) -> Option<String> {
 }
 
 fn arr<'v>(v: &'v Value, p: &str) -> &'v [Value] {
-    v.pointer(p).and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[])
+    v.pointer(p)
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or(&[])
 }
 
 fn obj<'v>(v: &'v Value, p: &str) -> Option<&'v Map<String, Value>> {
@@ -120,7 +145,14 @@ fn opt_rule(cx: &mut Ctx<'_>, v: &Value, p: &str, on_missing: OnMissing) -> Opti
 
 /// Compiles a field rule. Shorthands: a string is a template, a number or boolean a constant.
 fn rule(cx: &mut Ctx<'_>, v: &Value, at: &str, default_missing: OnMissing) -> Option<Rule> {
-    let mk = |source| Rule { source, transforms: Vec::new(), table: None, default: None, on_missing: default_missing, at: at.to_owned() };
+    let mk = |source| Rule {
+        source,
+        transforms: Vec::new(),
+        table: None,
+        default: None,
+        on_missing: default_missing,
+        at: at.to_owned(),
+    };
     let o = match v {
         Value::String(s) => {
             return match Template::compile(s) {
@@ -137,9 +169,22 @@ fn rule(cx: &mut Ctx<'_>, v: &Value, at: &str, default_missing: OnMissing) -> Op
         Value::Object(o) => o,
         other => return Some(mk(Source::Const(other.clone()))),
     };
-    let sources: Vec<&str> = ["path", "template", "const", "jq", "lookup"].into_iter().filter(|k| o.contains_key(*k)).collect();
+    let sources: Vec<&str> = ["path", "template", "const", "jq", "lookup"]
+        .into_iter()
+        .filter(|k| o.contains_key(*k))
+        .collect();
     if sources.len() != 1 {
-        cx.problem(at, format!("a rule needs exactly one of path, template, const, jq, lookup (found {})", if sources.is_empty() { "none".into() } else { sources.join(", ") }));
+        cx.problem(
+            at,
+            format!(
+                "a rule needs exactly one of path, template, const, jq, lookup (found {})",
+                if sources.is_empty() {
+                    "none".into()
+                } else {
+                    sources.join(", ")
+                }
+            ),
+        );
         return None;
     }
     let source = match sources[0] {
@@ -159,26 +204,50 @@ fn rule(cx: &mut Ctx<'_>, v: &Value, at: &str, default_missing: OnMissing) -> Op
         _ => Source::Const(o["const"].clone()),
     };
     let mut transforms = Vec::new();
-    for (i, t) in o.get("transforms").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]).iter().enumerate() {
+    for (i, t) in o
+        .get("transforms")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or(&[])
+        .iter()
+        .enumerate()
+    {
         let tat = format!("{at}.transforms[{i}]");
         let parsed = match t {
             Value::String(n) => Transform::by_name(n),
-            Value::Object(m) => m.get("truncate").and_then(Value::as_u64).map(|n| Transform::Truncate(n as usize)),
+            Value::Object(m) => m
+                .get("truncate")
+                .and_then(Value::as_u64)
+                .map(|n| Transform::Truncate(n as usize)),
             _ => None,
         };
         match parsed {
             Some(p) => transforms.push(p),
-            None => cx.problem(&tat, format!("unknown transform {t} (known: {})", NAMES.join(", "))),
+            None => cx.problem(
+                &tat,
+                format!("unknown transform {t} (known: {})", NAMES.join(", ")),
+            ),
         }
     }
-    let table = o.get("table").and_then(Value::as_object).map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect::<HashMap<_, _>>());
+    let table = o.get("table").and_then(Value::as_object).map(|t| {
+        t.iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect::<HashMap<_, _>>()
+    });
     let on_missing = match o.get("on_missing").and_then(Value::as_str) {
         Some("skip") => OnMissing::Skip,
         Some("null") => OnMissing::Null,
         Some("error") => OnMissing::Error,
         _ => default_missing,
     };
-    Some(Rule { source, transforms, table, default: o.get("default").cloned(), on_missing, at: at.to_owned() })
+    Some(Rule {
+        source,
+        transforms,
+        table,
+        default: o.get("default").cloned(),
+        on_missing,
+        at: at.to_owned(),
+    })
 }
 
 fn bad<T>(cx: &mut Ctx<'_>, at: &str, msg: String) -> Option<T> {
@@ -189,7 +258,12 @@ fn bad<T>(cx: &mut Ctx<'_>, at: &str, msg: String) -> Option<T> {
 fn lookup(cx: &mut Ctx<'_>, v: &Value, at: &str) -> Option<LookupRule> {
     let mut filters = Vec::new();
     let mut ok = true;
-    for (k, f) in v.get("filters").and_then(Value::as_object).into_iter().flatten() {
+    for (k, f) in v
+        .get("filters")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+    {
         match Template::compile(f.as_str().unwrap_or("")) {
             Ok(t) => filters.push((k.clone(), t)),
             Err(e) => {
@@ -199,9 +273,17 @@ fn lookup(cx: &mut Ctx<'_>, v: &Value, at: &str) -> Option<LookupRule> {
         }
     }
     ok.then(|| LookupRule {
-        collection: v.get("collection").and_then(Value::as_str).unwrap_or("").to_owned(),
+        collection: v
+            .get("collection")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned(),
         filters,
-        field: v.get("field").and_then(Value::as_str).unwrap_or("id").to_owned(),
+        field: v
+            .get("field")
+            .and_then(Value::as_str)
+            .unwrap_or("id")
+            .to_owned(),
         if_none: v.get("if_none").cloned(),
     })
 }
@@ -209,7 +291,11 @@ fn lookup(cx: &mut Ctx<'_>, v: &Value, at: &str) -> Option<LookupRule> {
 fn strings(v: Option<&Value>) -> Vec<String> {
     match v {
         Some(Value::String(s)) => vec![s.clone()],
-        Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
+        Some(Value::Array(a)) => a
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_owned)
+            .collect(),
         _ => Vec::new(),
     }
 }
@@ -228,14 +314,21 @@ fn cond(cx: &mut Ctx<'_>, v: &Value, at: &str) -> Option<Cond> {
     } else {
         Test::Exists(v.get("exists").and_then(Value::as_bool).unwrap_or(true))
     };
-    Some(Cond { path, test, negate: v.get("not").and_then(Value::as_bool).unwrap_or(false) })
+    Some(Cond {
+        path,
+        test,
+        negate: v.get("not").and_then(Value::as_bool).unwrap_or(false),
+    })
 }
 
 fn route(cx: &mut Ctx<'_>, r: &Value, at: &str) -> Route {
     let w = r.get("when").cloned().unwrap_or(Value::Null);
     let mut when = When {
         events: strings(w.get("event")),
-        changed: strings(w.get("changed")).into_iter().map(|s| s.to_lowercase()).collect(),
+        changed: strings(w.get("changed"))
+            .into_iter()
+            .map(|s| s.to_lowercase())
+            .collect(),
         ..When::default()
     };
     for (list, key) in [(&mut when.all, "all"), (&mut when.any, "any")] {
@@ -252,7 +345,11 @@ fn route(cx: &mut Ctx<'_>, r: &Value, at: &str) -> Route {
         }
     }
     Route {
-        name: r.get("name").and_then(Value::as_str).map(str::to_owned).unwrap_or_else(|| at.to_owned()),
+        name: r
+            .get("name")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .unwrap_or_else(|| at.to_owned()),
         when,
         then,
         skip: r.get("skip").and_then(Value::as_str).map(str::to_owned),
@@ -262,7 +359,12 @@ fn route(cx: &mut Ctx<'_>, r: &Value, at: &str) -> Route {
 
 fn call(cx: &mut Ctx<'_>, c: &Value, at: &str) -> Option<Call> {
     let mut set = Vec::new();
-    for (field, r) in c.get("set").and_then(Value::as_object).into_iter().flatten() {
+    for (field, r) in c
+        .get("set")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+    {
         let fat = format!("{at}.set.{field}");
         let target = match Target::parse(field) {
             Ok(t) => t,
@@ -291,16 +393,34 @@ fn call(cx: &mut Ctx<'_>, c: &Value, at: &str) -> Option<Call> {
         "upload_attachment" => {
             let url = need("url", cx);
             let filename = need("filename", cx);
-            let content_type = c.get("content_type").and_then(|v| rule(cx, v, &format!("{at}.content_type"), OnMissing::Skip));
-            CallKind::UploadAttachment { url: url?, filename: filename?, content_type }
+            let content_type = c
+                .get("content_type")
+                .and_then(|v| rule(cx, v, &format!("{at}.content_type"), OnMissing::Skip));
+            CallKind::UploadAttachment(Box::new(AttachmentRules {
+                url: url?,
+                filename: filename?,
+                content_type,
+            }))
         }
         other => return bad(cx, &format!("{at}.call"), format!("unknown call `{other}`")),
     };
-    let external_ref = c.get("external_ref").and_then(|v| rule(cx, v, &format!("{at}.external_ref"), OnMissing::Skip));
-    Some(Call { kind, set, external_ref, at: at.to_owned() })
+    let external_ref = c
+        .get("external_ref")
+        .and_then(|v| rule(cx, v, &format!("{at}.external_ref"), OnMissing::Skip));
+    Some(Call {
+        kind,
+        set,
+        external_ref,
+        at: at.to_owned(),
+    })
 }
 
-fn templates(cx: &mut Ctx<'_>, m: Option<&Map<String, Value>>, at: &str, skip: &[&str]) -> Vec<(String, Template)> {
+fn templates(
+    cx: &mut Ctx<'_>,
+    m: Option<&Map<String, Value>>,
+    at: &str,
+    skip: &[&str],
+) -> Vec<(String, Template)> {
     let mut out = Vec::new();
     for (k, v) in m.into_iter().flatten() {
         if skip.contains(&k.as_str()) {
@@ -322,11 +442,22 @@ fn status_rule(cx: &mut Ctx<'_>, v: &Value, at: &str) -> StatusRule {
     match v {
         Value::String(s) if s == "skip" => StatusRule::Ignore,
         Value::Object(o) => match o.get("transition").and_then(Value::as_str) {
-            Some(t) => StatusRule::Transition { name: t.to_owned(), fields: templates(cx, o.get("fields").and_then(Value::as_object), &format!("{at}.fields"), &[]) },
+            Some(t) => StatusRule::Transition {
+                name: t.to_owned(),
+                fields: templates(
+                    cx,
+                    o.get("fields").and_then(Value::as_object),
+                    &format!("{at}.fields"),
+                    &[],
+                ),
+            },
             None => StatusRule::Patch(templates(cx, Some(o), at, &[])),
         },
         _ => {
-            cx.problem(at, "a status rule is `skip`, `{transition: …}` or a map of fields");
+            cx.problem(
+                at,
+                "a status rule is `skip`, `{transition: …}` or a map of fields",
+            );
             StatusRule::Ignore
         }
     }
@@ -334,7 +465,9 @@ fn status_rule(cx: &mut Ctx<'_>, v: &Value, at: &str) -> StatusRule {
 
 fn way_back(cx: &mut Ctx<'_>, doc: &Value, kind: SourceKind) -> WayBack {
     let mut wb = WayBack::empty(kind);
-    let Some(w) = doc.get("way_back") else { return wb };
+    let Some(w) = doc.get("way_back") else {
+        return wb;
+    };
     if let Some(t) = w.get("table").and_then(Value::as_str) {
         wb.table = t.to_owned();
     }
@@ -373,7 +506,10 @@ mod tests {
 
     #[test]
     fn pointers_become_places() {
-        assert_eq!(place_of("/routes/1/then/0/set/priority"), "routes[1].then[0].set.priority");
+        assert_eq!(
+            place_of("/routes/1/then/0/set/priority"),
+            "routes[1].then[0].set.priority"
+        );
         assert_eq!(place_of(""), "(top)");
     }
 }

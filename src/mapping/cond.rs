@@ -66,7 +66,8 @@ impl Cond {
 impl When {
     pub fn holds(&self, scope: &Scope<'_>, changed: &[String]) -> bool {
         (self.events.is_empty() || self.events.iter().any(|g| glob(g, scope.event_type)))
-            && (self.changed.is_empty() || self.changed.iter().any(|f| changed.iter().any(|c| c == f)))
+            && (self.changed.is_empty()
+                || self.changed.iter().any(|f| changed.iter().any(|c| c == f)))
             && self.all.iter().all(|c| c.holds(scope))
             && (self.any.is_empty() || self.any.iter().any(|c| c.holds(scope)))
     }
@@ -92,7 +93,9 @@ pub fn changed_fields(body: &Value) -> Vec<String> {
         .get("changed_fields")
         .or_else(|| body.pointer("/record/changed_fields"));
     match list {
-        Some(Value::Array(a)) => out.extend(a.iter().filter_map(Value::as_str).map(str::to_lowercase)),
+        Some(Value::Array(a)) => {
+            out.extend(a.iter().filter_map(Value::as_str).map(str::to_lowercase))
+        }
         Some(Value::String(s)) => out.extend(
             s.split(',')
                 .map(|f| f.trim().to_lowercase())

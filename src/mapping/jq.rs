@@ -22,8 +22,12 @@ impl std::fmt::Debug for Jq {
 
 impl Jq {
     pub fn compile(code: &str) -> Result<Jq, String> {
-        let defs = jaq_core::defs().chain(jaq_std::defs()).chain(jaq_json::defs());
-        let funs = jaq_core::funs().chain(jaq_std::funs()).chain(jaq_json::funs());
+        let defs = jaq_core::defs()
+            .chain(jaq_std::defs())
+            .chain(jaq_json::defs());
+        let funs = jaq_core::funs()
+            .chain(jaq_std::funs())
+            .chain(jaq_json::funs());
         let loader = Loader::new(defs);
         let arena = Arena::default();
         let modules = loader
@@ -76,9 +80,20 @@ mod tests {
     #[test]
     fn runs_a_program_and_treats_empty_as_missing() {
         let jq = Jq::compile(r#"[.labels[] | ascii_upcase] | join(",")"#).unwrap();
-        assert_eq!(jq.run(&json!({"labels": ["a", "b"]})).unwrap(), Some(json!("A,B")));
+        assert_eq!(
+            jq.run(&json!({"labels": ["a", "b"]})).unwrap(),
+            Some(json!("A,B"))
+        );
         assert_eq!(Jq::compile("empty").unwrap().run(&json!(1)).unwrap(), None);
-        assert!(Jq::compile(".a | ").unwrap_err().contains("jq does not parse"));
-        assert!(Jq::compile("nosuchfn(1)").unwrap_err().contains("jq does not compile"));
+        assert!(
+            Jq::compile(".a | ")
+                .unwrap_err()
+                .contains("jq does not parse")
+        );
+        assert!(
+            Jq::compile("nosuchfn(1)")
+                .unwrap_err()
+                .contains("jq does not compile")
+        );
     }
 }

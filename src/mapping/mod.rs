@@ -83,7 +83,12 @@ pub struct Scope<'v> {
 impl<'v> Scope<'v> {
     /// A scope over a bare value (the way back renders templates over Orange objects).
     pub fn of_value(body: &'v Value) -> Scope<'v> {
-        Scope { body, event_type: "", ticket: None, headers: None }
+        Scope {
+            body,
+            event_type: "",
+            ticket: None,
+            headers: None,
+        }
     }
 }
 
@@ -103,7 +108,11 @@ impl Mapping {
     /// Reads, validates and compiles one mapping file. `name` is how problems name it.
     pub fn from_file(file: &Path, name: &str) -> Result<Mapping, Vec<MappingProblem>> {
         let text = std::fs::read_to_string(file).map_err(|e| {
-            vec![MappingProblem { file: name.to_owned(), at: "-".into(), message: format!("cannot read {}: {e}", file.display()) }]
+            vec![MappingProblem {
+                file: name.to_owned(),
+                at: "-".into(),
+                message: format!("cannot read {}: {e}", file.display()),
+            }]
         })?;
         let base = file.parent().unwrap_or(Path::new("."));
         compile::compile(&text, name, base)
@@ -168,13 +177,16 @@ impl MappingSet {
             for (name, s) in &t.sources {
                 let file = config.mappings_dir.join(&s.mapping);
                 let shown = s.mapping.display().to_string();
-                let entry = compiled.entry(file.clone()).or_insert_with(|| match Mapping::from_file(&file, &shown) {
-                    Ok(m) => Some(Arc::new(m)),
-                    Err(p) => {
-                        problems.extend(p);
-                        None
-                    }
-                });
+                let entry =
+                    compiled.entry(file.clone()).or_insert_with(|| {
+                        match Mapping::from_file(&file, &shown) {
+                            Ok(m) => Some(Arc::new(m)),
+                            Err(p) => {
+                                problems.extend(p);
+                                None
+                            }
+                        }
+                    });
                 let Some(m) = entry.clone() else { continue };
                 if let Some(kind) = s.kind_for(name)
                     && kind != m.kind
@@ -195,11 +207,17 @@ impl MappingSet {
                 set.by_source.insert((t.id.clone(), name.clone()), m);
             }
         }
-        if problems.is_empty() { Ok(set) } else { Err(problems) }
+        if problems.is_empty() {
+            Ok(set)
+        } else {
+            Err(problems)
+        }
     }
 
     pub fn get(&self, tenant: &TenantId, source: &SourceName) -> Option<Arc<Mapping>> {
-        self.by_source.get(&(tenant.clone(), source.clone())).cloned()
+        self.by_source
+            .get(&(tenant.clone(), source.clone()))
+            .cloned()
     }
 
     /// Every distinct compiled mapping (for `check`'s golden run).
@@ -223,16 +241,24 @@ pub struct LiveMappings {
 
 impl LiveMappings {
     pub fn new(set: MappingSet) -> Self {
-        Self { current: std::sync::RwLock::new(Arc::new(set)) }
+        Self {
+            current: std::sync::RwLock::new(Arc::new(set)),
+        }
     }
     /// The set in force now.
     pub fn current(&self) -> Arc<MappingSet> {
-        self.current.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+        self.current
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
     /// Loads the mappings again; on any problem the set in force keeps serving.
     pub fn reload(&self, config: &Config) -> Result<(), Vec<MappingProblem>> {
         let set = MappingSet::load(config)?;
-        *self.current.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(set);
+        *self
+            .current
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(set);
         Ok(())
     }
 }

@@ -64,7 +64,9 @@ fn split(text: &str) -> Result<Vec<Seg>, String> {
         .iter()
         .find(|p| p.chars().any(|c| c.is_whitespace() || "{}|\"'".contains(c)))
     {
-        return Err(format!("`{text}` is not a valid path (bad segment `{bad}`)"));
+        return Err(format!(
+            "`{text}` is not a valid path (bad segment `{bad}`)"
+        ));
     }
     Ok(parts.into_iter().map(seg).collect())
 }

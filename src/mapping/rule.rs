@@ -122,7 +122,9 @@ impl Rule {
             _ => return self.when_missing(self.missing_message()),
         };
         for t in &self.transforms {
-            v = t.apply(v).map_err(|m| self.err(format!("transform {t:?}: {m}")))?;
+            v = t
+                .apply(v)
+                .map_err(|m| self.err(format!("transform {t:?}: {m}")))?;
         }
         if missing(&v) {
             return self.when_missing(self.missing_message());
@@ -148,7 +150,12 @@ impl Rule {
         }
     }
 
-    fn lookup(&self, l: &LookupRule, scope: &Scope<'_>, target: &str) -> Result<Produced, MapError> {
+    fn lookup(
+        &self,
+        l: &LookupRule,
+        scope: &Scope<'_>,
+        target: &str,
+    ) -> Result<Produced, MapError> {
         let mut filters = Vec::with_capacity(l.filters.len());
         for (k, t) in &l.filters {
             let v = t.render(scope);

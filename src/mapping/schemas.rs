@@ -12,8 +12,10 @@ pub const MAPPING: &str = include_str!("../../schemas/mapping.schema.json");
 pub const INCIDENT_CREATE: &str = include_str!("../../schemas/orange/incident-create.json");
 pub const INCIDENT_UPDATE: &str = include_str!("../../schemas/orange/incident-update.json");
 pub const INCIDENT_NOTE: &str = include_str!("../../schemas/orange/incident-note.json");
-pub const TROUBLE_TICKET_CREATE: &str = include_str!("../../schemas/orange/trouble-ticket-create.json");
-pub const TROUBLE_TICKET_COMMENT: &str = include_str!("../../schemas/orange/trouble-ticket-comment.json");
+pub const TROUBLE_TICKET_CREATE: &str =
+    include_str!("../../schemas/orange/trouble-ticket-create.json");
+pub const TROUBLE_TICKET_COMMENT: &str =
+    include_str!("../../schemas/orange/trouble-ticket-comment.json");
 pub const ORDERING_REQUEST: &str = include_str!("../../schemas/orange/ordering-request.json");
 pub const EVENT_JIRA: &str = include_str!("../../schemas/events/jira.json");
 pub const EVENT_SERVICENOW: &str = include_str!("../../schemas/events/servicenow.json");
@@ -54,13 +56,19 @@ pub struct Violation {
 
 fn violations(v: Option<&Validator>, instance: &Value) -> Vec<Violation> {
     let Some(v) = v else {
-        return vec![Violation { pointer: String::new(), message: "embedded schema does not compile".into() }];
+        return vec![Violation {
+            pointer: String::new(),
+            message: "embedded schema does not compile".into(),
+        }];
     };
     if v.is_valid(instance) {
         return Vec::new();
     }
     v.iter_errors(instance)
-        .map(|e| Violation { pointer: e.instance_path().to_string(), message: e.to_string() })
+        .map(|e| Violation {
+            pointer: e.instance_path().to_string(),
+            message: e.to_string(),
+        })
         .collect()
 }
 
@@ -87,9 +95,23 @@ pub fn check_body(op: &OrangeOp, body: &Value) -> Result<(), String> {
     let list: Vec<String> = errs
         .iter()
         .take(5)
-        .map(|e| format!("{}: {}", if e.pointer.is_empty() { "/" } else { &e.pointer }, e.message))
+        .map(|e| {
+            format!(
+                "{}: {}",
+                if e.pointer.is_empty() {
+                    "/"
+                } else {
+                    &e.pointer
+                },
+                e.message
+            )
+        })
         .collect();
-    Err(format!("the {} body breaks the Orange request schema: {}", op.name(), list.join("; ")))
+    Err(format!(
+        "the {} body breaks the Orange request schema: {}",
+        op.name(),
+        list.join("; ")
+    ))
 }
 
 /// Validates an incoming webhook body against the permissive event schema of its kind
@@ -108,8 +130,17 @@ mod tests {
 
     #[test]
     fn every_embedded_schema_compiles() {
-        for text in [MAPPING, INCIDENT_CREATE, INCIDENT_UPDATE, INCIDENT_NOTE, TROUBLE_TICKET_CREATE,
-                     TROUBLE_TICKET_COMMENT, ORDERING_REQUEST, EVENT_JIRA, EVENT_SERVICENOW] {
+        for text in [
+            MAPPING,
+            INCIDENT_CREATE,
+            INCIDENT_UPDATE,
+            INCIDENT_NOTE,
+            TROUBLE_TICKET_CREATE,
+            TROUBLE_TICKET_COMMENT,
+            ORDERING_REQUEST,
+            EVENT_JIRA,
+            EVENT_SERVICENOW,
+        ] {
             let v: Value = serde_json::from_str(text).unwrap();
             jsonschema::validator_for(&v).unwrap();
         }

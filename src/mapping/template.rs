@@ -121,7 +121,10 @@ mod tests {
     #[test]
     fn substitutes_paths_and_leaves_missing_empty() {
         let v = json!({"issue": {"key": "OPS-1", "n": 3, "fields": {"summary": "Down"}}});
-        assert_eq!(render("{{ issue.key }}: {{issue.fields.summary}}", &v), "OPS-1: Down");
+        assert_eq!(
+            render("{{ issue.key }}: {{issue.fields.summary}}", &v),
+            "OPS-1: Down"
+        );
         assert_eq!(render("[{{ nope.x }}]{{ issue.n }}", &v), "[]3");
         assert_eq!(render("a {{{{ b", &v), "a {{ b");
     }
@@ -130,7 +133,15 @@ mod tests {
     fn bad_templates_are_rejected_with_a_reason() {
         assert!(Template::compile("{{ a").unwrap_err().contains("unclosed"));
         assert!(Template::compile("{{ }}").unwrap_err().contains("empty"));
-        assert!(Template::compile("{{ a b }}").unwrap_err().contains("not a valid path"));
-        assert!(Template::compile("{{ $nope }}").unwrap_err().contains("unknown variable"));
+        assert!(
+            Template::compile("{{ a b }}")
+                .unwrap_err()
+                .contains("not a valid path")
+        );
+        assert!(
+            Template::compile("{{ $nope }}")
+                .unwrap_err()
+                .contains("unknown variable")
+        );
     }
 }

@@ -139,7 +139,11 @@ fn jira_date(s: &str) -> Result<String, String> {
         return to_utc(dt).ok_or_else(bad);
     }
     // The offset is the last 5 characters (`+0200`); the fraction has 0–9 digits.
-    let split = s.len().checked_sub(5).filter(|&i| s.is_char_boundary(i)).ok_or_else(bad)?;
+    let split = s
+        .len()
+        .checked_sub(5)
+        .filter(|&i| s.is_char_boundary(i))
+        .ok_or_else(bad)?;
     let (local, off) = s.split_at(split);
     let sign = match off.as_bytes().first() {
         Some(b'+') => 1,
@@ -206,7 +210,11 @@ fn inline_wiki(line: &str, out: &mut String) {
                 // {code}, {noformat}, {quote}, {color:red} … {color}: drop the macro tags.
                 if let Some(end) = rest.find('}') {
                     let tag = &rest[1..end];
-                    if !tag.is_empty() && tag.chars().all(|c| c.is_ascii_alphanumeric() || ":#=|;.-_ ".contains(c)) {
+                    if !tag.is_empty()
+                        && tag
+                            .chars()
+                            .all(|c| c.is_ascii_alphanumeric() || ":#=|;.-_ ".contains(c))
+                    {
                         rest = &rest[end + 1..];
                         continue;
                     }
@@ -234,9 +242,12 @@ fn inline_wiki(line: &str, out: &mut String) {
                 // A mark only when it hugs a word (`*bold*`); `2 * 3` keeps its star.
                 let next = rest[c.len_utf8()..].chars().next();
                 let prev = out.chars().last();
-                let opening = next.is_some_and(|n| !n.is_whitespace()) && prev.is_none_or(|p| !p.is_alphanumeric());
-                let closing = prev.is_some_and(|p| !p.is_whitespace()) && next.is_none_or(|n| !n.is_alphanumeric());
-                if !(opening || closing) || (c == '*' && out.trim().is_empty() && next == Some(' ')) {
+                let opening = next.is_some_and(|n| !n.is_whitespace())
+                    && prev.is_none_or(|p| !p.is_alphanumeric());
+                let closing = prev.is_some_and(|p| !p.is_whitespace())
+                    && next.is_none_or(|n| !n.is_alphanumeric());
+                if !(opening || closing) || (c == '*' && out.trim().is_empty() && next == Some(' '))
+                {
                     out.push(c);
                 }
             }
@@ -290,7 +301,11 @@ fn adf_walk(v: &Value, out: &mut String) {
             adf_walk(c, out);
         }
     }
-    if matches!(ty, "paragraph" | "heading" | "codeBlock" | "blockquote" | "rule") && !out.ends_with('\n') {
+    if matches!(
+        ty,
+        "paragraph" | "heading" | "codeBlock" | "blockquote" | "rule"
+    ) && !out.ends_with('\n')
+    {
         out.push('\n');
     }
 }
@@ -333,17 +348,35 @@ mod tests {
 
     #[test]
     fn dates_become_rfc3339_utc() {
-        assert_eq!(t(Transform::ServicenowDate, json!("2025-05-14 09:20:30")), json!("2025-05-14T09:20:30Z"));
-        assert_eq!(t(Transform::JiraDate, json!("2025-05-14T11:20:30.087+0200")), json!("2025-05-14T09:20:30.087Z"));
-        assert_eq!(t(Transform::JiraDate, json!("2025-05-14T06:14:22.0+0000")), json!("2025-05-14T06:14:22Z"));
-        assert!(Transform::ServicenowDate.apply(json!("14/05/2025")).unwrap_err().contains("not a ServiceNow date"));
+        assert_eq!(
+            t(Transform::ServicenowDate, json!("2025-05-14 09:20:30")),
+            json!("2025-05-14T09:20:30Z")
+        );
+        assert_eq!(
+            t(Transform::JiraDate, json!("2025-05-14T11:20:30.087+0200")),
+            json!("2025-05-14T09:20:30.087Z")
+        );
+        assert_eq!(
+            t(Transform::JiraDate, json!("2025-05-14T06:14:22.0+0000")),
+            json!("2025-05-14T06:14:22Z")
+        );
+        assert!(
+            Transform::ServicenowDate
+                .apply(json!("14/05/2025"))
+                .unwrap_err()
+                .contains("not a ServiceNow date")
+        );
         assert!(Transform::JiraDate.apply(json!("é")).is_err());
     }
 
     #[test]
     fn wiki_and_adf_become_plain_text() {
-        assert_eq!(wiki_to_plain("h2. Impact\n*All* sites _down_, see [runbook|https://x/rb]\n{code}ping{code}"),
-                   "Impact\nAll sites down, see runbook (https://x/rb)\nping");
+        assert_eq!(
+            wiki_to_plain(
+                "h2. Impact\n*All* sites _down_, see [runbook|https://x/rb]\n{code}ping{code}"
+            ),
+            "Impact\nAll sites down, see runbook (https://x/rb)\nping"
+        );
         assert_eq!(wiki_to_plain("2 * 3 = 6"), "2 * 3 = 6");
         let adf = plain_to_adf("line one\nline two\n\nsecond");
         assert_eq!(adf_to_plain(&adf), "line one\nline two\nsecond");
@@ -353,7 +386,10 @@ mod tests {
     #[test]
     fn journal_header_is_dropped() {
         let s = "2025-05-14 11:25:03 - System Administrator (Work notes)\nRouter rebooted";
-        assert_eq!(t(Transform::JournalText, json!(s)), json!("Router rebooted"));
+        assert_eq!(
+            t(Transform::JournalText, json!(s)),
+            json!("Router rebooted")
+        );
         assert_eq!(t(Transform::JournalText, json!("plain")), json!("plain"));
     }
 }

@@ -88,7 +88,12 @@ impl WayBack {
 
     /// The ITSM update for an Orange status, or `None` when the status is not pushed.
     /// `orange` is the Orange object (incident, trouble ticket or request) as JSON.
-    pub fn plan_status(&self, ticket: &str, orange_status: &str, orange: &Value) -> Option<ItsmCall> {
+    pub fn plan_status(
+        &self,
+        ticket: &str,
+        orange_status: &str,
+        orange: &Value,
+    ) -> Option<ItsmCall> {
         let rule = self
             .status
             .iter()
@@ -108,18 +113,30 @@ impl WayBack {
                 fields: (!fields.is_empty()).then(|| Value::Object(render_fields(fields, orange))),
             },
         };
-        Some(ItsmCall { itsm: self.itsm, op, fingerprint: None })
+        Some(ItsmCall {
+            itsm: self.itsm,
+            op,
+            fingerprint: None,
+        })
     }
 
     /// The ITSM write for one Orange note, or `None` when the policy does not push it.
     /// `orange_authored` is false for notes the gateway itself sent (customer notes).
-    pub fn plan_note(&self, ticket: &str, orange_id: &str, note: &Value, orange_authored: bool) -> Option<ItsmCall> {
+    pub fn plan_note(
+        &self,
+        ticket: &str,
+        orange_id: &str,
+        note: &Value,
+        orange_authored: bool,
+    ) -> Option<ItsmCall> {
         match self.notes {
             NotePush::None => return None,
             NotePush::Orange if !orange_authored => return None,
             _ => {}
         }
-        let text = self.note_text.render_value(&json!({"id": orange_id, "note": note}));
+        let text = self
+            .note_text
+            .render_value(&json!({"id": orange_id, "note": note}));
         if text.trim().is_empty() {
             return None;
         }
@@ -131,7 +148,11 @@ impl WayBack {
                 };
                 let mut fields = Map::new();
                 fields.insert(field.into(), Value::String(text));
-                ItsmOp::ServicenowPatch { table: self.table.clone(), sys_id: ticket.to_owned(), fields }
+                ItsmOp::ServicenowPatch {
+                    table: self.table.clone(),
+                    sys_id: ticket.to_owned(),
+                    fields,
+                }
             }
             ItsmKind::Jira => ItsmOp::JiraComment {
                 issue: ticket.to_owned(),
@@ -139,7 +160,11 @@ impl WayBack {
                 public: self.note_as == NoteAs::Public,
             },
         };
-        Some(ItsmCall { itsm: self.itsm, op, fingerprint: None })
+        Some(ItsmCall {
+            itsm: self.itsm,
+            op,
+            fingerprint: None,
+        })
     }
 
     /// The ITSM update that records the Orange id once the link is made, or `None`.
@@ -149,10 +174,21 @@ impl WayBack {
         }
         let fields = render_fields(&self.orange_id_fields, &json!({"id": orange_id}));
         let op = match self.itsm {
-            ItsmKind::Servicenow => ItsmOp::ServicenowPatch { table: self.table.clone(), sys_id: ticket.to_owned(), fields },
-            ItsmKind::Jira => ItsmOp::JiraEdit { issue: ticket.to_owned(), fields },
+            ItsmKind::Servicenow => ItsmOp::ServicenowPatch {
+                table: self.table.clone(),
+                sys_id: ticket.to_owned(),
+                fields,
+            },
+            ItsmKind::Jira => ItsmOp::JiraEdit {
+                issue: ticket.to_owned(),
+                fields,
+            },
         };
-        Some(ItsmCall { itsm: self.itsm, op, fingerprint: None })
+        Some(ItsmCall {
+            itsm: self.itsm,
+            op,
+            fingerprint: None,
+        })
     }
 }
 
