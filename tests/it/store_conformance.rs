@@ -54,6 +54,7 @@ conformance!(
     echoes_are_remembered_until_they_expire,
     heartbeat_counts_live_replicas,
     queue_stats_count_each_state_and_the_oldest_pending,
+    concurrent_appends_to_one_ticket_keep_one_head_and_distinct_seqs,
 );
 
 async fn sqlite() -> (Arc<dyn Store>, tempfile::TempDir) {

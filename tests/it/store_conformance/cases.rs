@@ -733,3 +733,57 @@ pub async fn queue_stats_count_each_state_and_the_oldest_pending(s: Arc<dyn Stor
     let st = s.queue_stats().await.unwrap();
     assert_eq!((st.pending, st.in_flight, st.dead), (2, 0, 1));
 }
+
+pub async fn concurrent_appends_to_one_ticket_keep_one_head_and_distinct_seqs(s: Arc<dyn Store>) {
+    let (t0, t) = (now(), ticket("S-1"));
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..40 {
+        let (s, t) = (s.clone(), t.clone());
+        tasks.spawn(async move {
+            if i % 2 == 0 {
+                s.ingest(event(
+                    &format!("s{i}"),
+                    &t,
+                    t0,
+                    vec![delivery(&t, &i.to_string())],
+                ))
+                .await
+                .unwrap();
+            } else {
+                s.enqueue(&tenant(), vec![delivery(&t, &i.to_string())])
+                    .await
+                    .unwrap();
+            }
+        });
+    }
+    tasks.join_all().await;
+    let later = t0 + Duration::minutes(1);
+    let mut seqs = vec![];
+    loop {
+        let got = s.claim_due("w", later, later + LEASE, 10).await.unwrap();
+        if got.is_empty() {
+            break;
+        }
+        assert_eq!(got.len(), 1, "one head per ticket");
+        assert!(
+            s.claim_due("w2", later, later + LEASE, 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        seqs.push(got[0].seq);
+        s.finish(
+            got[0].id,
+            "w",
+            &attempt(later, AttemptOutcome::Success),
+            done(),
+        )
+        .await
+        .unwrap();
+    }
+    assert_eq!(seqs.len(), 40);
+    assert!(
+        seqs.windows(2).all(|w| w[0] < w[1]),
+        "handed out in seq order: {seqs:?}"
+    );
+}
