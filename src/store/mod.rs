@@ -4,6 +4,7 @@
 //! [`sqlite::SqliteStore`] (default, one replica, WAL, group commit) and
 //! [`postgres::PgStore`] (several replicas; work claimed with `FOR UPDATE SKIP LOCKED`).
 //! Callers only ever see `Arc<dyn Store>`; `app.rs` picks the implementation from the URL.
+//! When to choose which, and how each keeps its promises: `docs/store.md`.
 //!
 //! Guarantees every implementation gives:
 //! - `ingest` returns only after the event and its deliveries are durably committed, in one
@@ -13,6 +14,7 @@
 //!   ticket (lower `seq`) is final (done, dead or discarded).
 //! - `finish` is refused (`StoreError::LeaseLost`) when the caller no longer holds the lease.
 //! - Leases expire: a claimed delivery whose lease ran out is due again.
+//! - Timestamps are kept to the millisecond (unix milliseconds on both backends).
 
 use async_trait::async_trait;
 
