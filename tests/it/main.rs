@@ -7,6 +7,7 @@ mod ingress_props;
 mod mapping_errors;
 mod mapping_golden;
 mod mapping_props;
+mod sandbox;
 mod sim_faults;
 mod sim_incident;
 mod sim_itsm;

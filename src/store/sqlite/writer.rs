@@ -27,7 +27,7 @@ pub(super) type Job = (PreparedEvent, Reply);
 pub(super) async fn run(pool: SqlitePool, mut rx: mpsc::Receiver<Job>) {
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        metrics::histogram!("store_commit_batch_size").record(batch.len() as f64);
+        metrics::histogram!("itsm_bridge_store_commit_batch_size").record(batch.len() as f64);
         let events: Vec<&PreparedEvent> = batch.iter().map(|(e, _)| e).collect();
         match commit(&pool, &events).await {
             Ok(outcomes) => {
