@@ -2,7 +2,8 @@
 # Load test of the simulators: a release build of `itsm-bridge sim` on 127.0.0.1 and wrk
 # doing GET /incident/b2b/v1/incidents/{id} with a valid token and API key (the full path:
 # journal + fault check + token check + lookup). Bounded: DURATION seconds (default 15).
-# Usage: benches/sim/run.sh [DURATION] [CONNECTIONS] [THREADS]
+# Usage: benches/sim/run.sh [DURATION] [CONNECTIONS] [THREADS]   (SKIP_BUILD=1: use the existing
+# target/release/itsm-bridge)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 DURATION="${1:-15}"
@@ -12,7 +13,7 @@ PORT="${SIM_BENCH_PORT:-18181}"
 BASE="http://127.0.0.1:${PORT}"
 
 command -v wrk >/dev/null || { sudo -n true 2>/dev/null && SUDO=sudo || SUDO=; $SUDO apt-get install -y wrk; }
-cargo build --release --bin itsm-bridge
+[ -n "${SKIP_BUILD:-}" ] || cargo build --release --bin itsm-bridge
 
 ./target/release/itsm-bridge sim --listen "127.0.0.1:${PORT}" >/tmp/sim-bench.log 2>&1 &
 SIM_PID=$!

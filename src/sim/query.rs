@@ -49,6 +49,7 @@ impl ListQuery {
                 "sort" => {
                     q.sort = value
                         .split(',')
+                        .map(str::trim)
                         .filter(|s| !s.is_empty())
                         .map(|s| match s.strip_prefix('-') {
                             Some(f) => (f.to_owned(), true),
