@@ -1,0 +1,86 @@
+//! The outbound budget of one Orange credential: a `governor` token bucket (rate + burst from
+//! the config), plus a pause Orange can impose with `Retry-After` on a 429/503.
+//!
+//! Callers wait for a cell rather than fail: the wait is the back-pressure, and it is recorded
+//! in `itsm_bridge_rate_limiter_wait_seconds`. With a burst of `b`, any one-second window holds
+//! at most `per_second + b - 1` calls; a burst of 1 keeps every window at `per_second`.
+
+use std::num::NonZeroU32;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use tokio::time::Instant;
+
+use crate::config::RateLimit;
+
+pub struct CredentialLimiter {
+    /// `None` when the rate is 0 (unlimited, benchmarks only).
+    bucket: Option<DefaultDirectRateLimiter>,
+    paused_until: Mutex<Option<Instant>>,
+    label: String,
+}
+
+impl CredentialLimiter {
+    pub fn new(limit: RateLimit, label: impl Into<String>) -> Self {
+        let bucket = NonZeroU32::new(limit.per_second).map(|rate| {
+            let burst = NonZeroU32::new(limit.burst).unwrap_or(NonZeroU32::MIN);
+            RateLimiter::direct(Quota::per_second(rate).allow_burst(burst))
+        });
+        Self {
+            bucket,
+            paused_until: Mutex::new(None),
+            label: label.into(),
+        }
+    }
+
+    /// Waits until a call may be sent (after any pause Orange imposed, then for a cell).
+    pub async fn until_ready(&self) {
+        let started = Instant::now();
+        loop {
+            let pause = *self.paused_until.lock().unwrap_or_else(|p| p.into_inner());
+            match pause {
+                Some(until) if until > Instant::now() => tokio::time::sleep_until(until).await,
+                _ => break,
+            }
+        }
+        if let Some(b) = &self.bucket {
+            b.until_ready().await;
+        }
+        let waited = started.elapsed();
+        metrics::histogram!("itsm_bridge_rate_limiter_wait_seconds", "credential" => self.label.clone())
+            .record(waited.as_secs_f64());
+    }
+
+    /// Orange asked this credential to slow down: no call is sent before `after` has passed.
+    pub fn pause_for(&self, after: Duration) {
+        let until = Instant::now() + after;
+        let mut p = self.paused_until.lock().unwrap_or_else(|p| p.into_inner());
+        if p.is_none_or(|cur| cur < until) {
+            *p = Some(until);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_pause_holds_calls_back_until_it_ends() {
+        let l = CredentialLimiter::new(
+            RateLimit {
+                per_second: 1000,
+                burst: 10,
+            },
+            "t",
+        );
+        l.pause_for(Duration::from_millis(200));
+        let t0 = Instant::now();
+        l.until_ready().await;
+        assert!(
+            t0.elapsed() >= Duration::from_millis(200),
+            "the call waited out the pause"
+        );
+    }
+}
