@@ -7,6 +7,7 @@
 
 use std::num::NonZeroU32;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
@@ -18,6 +19,9 @@ pub struct CredentialLimiter {
     /// `None` when the rate is 0 (unlimited, benchmarks only).
     bucket: Option<DefaultDirectRateLimiter>,
     paused_until: Mutex<Option<Instant>>,
+    /// Callers currently waiting for a cell, to estimate the queue ahead of a new one.
+    waiting: AtomicUsize,
+    per_second: u32,
     label: String,
 }
 
@@ -30,12 +34,16 @@ impl CredentialLimiter {
         Self {
             bucket,
             paused_until: Mutex::new(None),
+            waiting: AtomicUsize::new(0),
+            per_second: limit.per_second,
             label: label.into(),
         }
     }
 
     /// Waits until a call may be sent (after any pause Orange imposed, then for a cell).
     pub async fn until_ready(&self) {
+        self.waiting.fetch_add(1, Ordering::Relaxed);
+        let _done = Waiting(&self.waiting);
         let started = Instant::now();
         loop {
             let pause = *self.paused_until.lock().unwrap_or_else(|p| p.into_inner());
@@ -52,6 +60,25 @@ impl CredentialLimiter {
             .record(waited.as_secs_f64());
     }
 
+    /// Roughly how long a call started now would wait: Orange's pause, then the callers
+    /// already queued for cells. The dispatcher defers work rather than hold a worker slot
+    /// that long, so one throttled credential never starves the others.
+    pub fn expected_wait(&self) -> Duration {
+        let pause = self
+            .paused_until
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .map(|u| u.saturating_duration_since(Instant::now()))
+            .unwrap_or_default();
+        let queued = match self.per_second {
+            0 => Duration::ZERO,
+            r => {
+                Duration::from_secs_f64(self.waiting.load(Ordering::Relaxed) as f64 / f64::from(r))
+            }
+        };
+        pause + queued
+    }
+
     /// Orange asked this credential to slow down: no call is sent before `after` has passed.
     pub fn pause_for(&self, after: Duration) {
         let until = Instant::now() + after;
@@ -59,6 +86,15 @@ impl CredentialLimiter {
         if p.is_none_or(|cur| cur < until) {
             *p = Some(until);
         }
+    }
+}
+
+/// Decrements the waiting count however `until_ready` ends (including cancellation).
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -76,6 +112,7 @@ mod tests {
             "t",
         );
         l.pause_for(Duration::from_millis(200));
+        assert!(l.expected_wait() > Duration::from_millis(100));
         let t0 = Instant::now();
         l.until_ready().await;
         assert!(

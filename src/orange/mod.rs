@@ -29,8 +29,10 @@ use std::time::Duration;
 pub use client::{Executed, Filters, OrangeClient, Paths};
 pub use wire::Page;
 
+use async_trait::async_trait;
+
 use crate::config::{Config, TenantConfig};
-use crate::domain::TenantId;
+use crate::domain::{CallFailure, OrangeApi, OrangeCall, TenantId};
 
 #[derive(Debug, thiserror::Error)]
 pub enum OrangeError {
@@ -79,6 +81,58 @@ impl OrangeClients {
 
     pub fn get(&self, tenant: &TenantId) -> Option<Arc<OrangeClient>> {
         self.by_tenant.get(tenant).cloned()
+    }
+}
+
+/// What the dispatcher needs of Orange, per tenant; [`OrangeClients`] is the real one,
+/// tests use fakes.
+#[async_trait]
+pub trait OrangeGateway: Send + Sync + 'static {
+    async fn execute(
+        &self,
+        tenant: &TenantId,
+        call: &OrangeCall,
+        linked: Option<&str>,
+    ) -> Result<Executed, CallFailure>;
+    async fn find_by_external_ref(
+        &self,
+        tenant: &TenantId,
+        api: OrangeApi,
+        external_ref: &str,
+    ) -> Result<Option<String>, CallFailure>;
+    /// How long a call for `tenant` would wait for its credential's budget right now.
+    fn expected_wait(&self, tenant: &TenantId) -> Duration;
+}
+
+fn no_client(tenant: &TenantId) -> CallFailure {
+    error::permanent(format!("no Orange credentials for tenant {tenant}"))
+}
+
+#[async_trait]
+impl OrangeGateway for OrangeClients {
+    async fn execute(
+        &self,
+        tenant: &TenantId,
+        call: &OrangeCall,
+        linked: Option<&str>,
+    ) -> Result<Executed, CallFailure> {
+        let c = self.get(tenant).ok_or_else(|| no_client(tenant))?;
+        c.execute(call, linked).await
+    }
+    async fn find_by_external_ref(
+        &self,
+        tenant: &TenantId,
+        api: OrangeApi,
+        external_ref: &str,
+    ) -> Result<Option<String>, CallFailure> {
+        let c = self.get(tenant).ok_or_else(|| no_client(tenant))?;
+        c.find_by_external_ref(api, external_ref).await
+    }
+    fn expected_wait(&self, tenant: &TenantId) -> Duration {
+        self.by_tenant
+            .get(tenant)
+            .map(|c| c.cred.limiter.expected_wait())
+            .unwrap_or_default()
     }
 }
 
