@@ -73,27 +73,38 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let app = App::build(config).await?;
-    let token = CancellationToken::new();
-    let mut tasks = tokio::task::JoinSet::new();
+    App::build(config).await?.serve(listener, shutdown).await
+}
 
-    if app.config.reload_interval_secs > 0 {
-        tasks.spawn(watch_mappings(app.clone(), token.clone()));
+impl App {
+    /// Serves HTTP and runs the workers until `shutdown` completes, then drains.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let app = self;
+        let token = CancellationToken::new();
+        let mut tasks = tokio::task::JoinSet::new();
+
+        if app.config.reload_interval_secs > 0 {
+            tasks.spawn(watch_mappings(app.clone(), token.clone()));
+        }
+
+        let router = crate::http::router(crate::http::AppState::new(&app));
+        let t = token.clone();
+        let served = axum::serve(listener, router)
+            .with_graceful_shutdown(async move {
+                tokio::select! {
+                    () = shutdown => {},
+                    () = t.cancelled() => {},
+                }
+            })
+            .await;
+        token.cancel();
+        while tasks.join_next().await.is_some() {}
+        served.context("HTTP server failed")
     }
-
-    let router = crate::http::router(crate::http::AppState::new(&app));
-    let t = token.clone();
-    let served = axum::serve(listener, router)
-        .with_graceful_shutdown(async move {
-            tokio::select! {
-                () = shutdown => {},
-                () = t.cancelled() => {},
-            }
-        })
-        .await;
-    token.cancel();
-    while tasks.join_next().await.is_some() {}
-    served.context("HTTP server failed")
 }
 
 /// Reloads mappings when their files change (content hash, so ConfigMap symlink swaps count).

@@ -110,6 +110,15 @@ impl MappingSet {
             .get(&(tenant.clone(), source.clone()))
             .cloned()
     }
+
+    /// How many (tenant, source) mappings are loaded.
+    pub fn len(&self) -> usize {
+        self.by_source.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_source.is_empty()
+    }
 }
 
 /// The mappings in force, swapped whole on reload; readers never see a half-loaded set.
