@@ -107,14 +107,16 @@ impl App {
         if app.config.reload_interval_secs > 0 {
             tasks.spawn(watch_mappings(app.clone(), token.clone()));
         }
-        let dispatcher = crate::worker::Dispatcher::new(
-            app.store.clone(),
-            Arc::new(crate::orange::OrangeClients::from_config(&app.config)?),
-            Arc::new(ItsmNotWired),
-            app.config.delivery.clone(),
-            replica_id(),
-        );
-        tasks.spawn(Arc::new(dispatcher).run(token.clone()));
+        if app.config.delivery.enabled {
+            let dispatcher = crate::worker::Dispatcher::new(
+                app.store.clone(),
+                Arc::new(crate::orange::OrangeClients::from_config(&app.config)?),
+                Arc::new(ItsmNotWired),
+                app.config.delivery.clone(),
+                replica_id(),
+            );
+            tasks.spawn(Arc::new(dispatcher).run(token.clone()));
+        }
 
         let router = crate::http::router(crate::http::AppState::new(&app));
         let t = token.clone();
