@@ -46,7 +46,7 @@ pub struct OrangeClient {
 pub type Filters = [(String, String)];
 
 impl OrangeClient {
-    fn url(&self, api: OrangeApi, segments: &[&str]) -> Result<url::Url, CallFailure> {
+    pub(super) fn url(&self, api: OrangeApi, segments: &[&str]) -> Result<url::Url, CallFailure> {
         let base = match api {
             OrangeApi::Incident => &self.paths.incident,
             OrangeApi::TroubleTicket => &self.paths.trouble_ticket,
@@ -65,7 +65,7 @@ impl OrangeClient {
         Ok(url)
     }
 
-    async fn call(
+    pub(super) async fn call(
         &self,
         api: OrangeApi,
         method: Method,

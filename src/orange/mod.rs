@@ -18,6 +18,7 @@ pub mod error;
 pub mod limiter;
 pub mod lookup;
 mod metrics;
+pub mod reconcile;
 pub mod token;
 pub mod transport;
 pub mod wire;
@@ -100,6 +101,13 @@ pub trait OrangeGateway: Send + Sync + 'static {
         api: OrangeApi,
         external_ref: &str,
     ) -> Result<Option<String>, CallFailure>;
+    /// Whether a non-create `call` is already reflected on the linked object `linked`.
+    async fn already_applied(
+        &self,
+        tenant: &TenantId,
+        call: &OrangeCall,
+        linked: &str,
+    ) -> Result<bool, CallFailure>;
     /// How long a call for `tenant` would wait for its credential's budget right now.
     fn expected_wait(&self, tenant: &TenantId) -> Duration;
 }
@@ -127,6 +135,15 @@ impl OrangeGateway for OrangeClients {
     ) -> Result<Option<String>, CallFailure> {
         let c = self.get(tenant).ok_or_else(|| no_client(tenant))?;
         c.find_by_external_ref(api, external_ref).await
+    }
+    async fn already_applied(
+        &self,
+        tenant: &TenantId,
+        call: &OrangeCall,
+        linked: &str,
+    ) -> Result<bool, CallFailure> {
+        let c = self.get(tenant).ok_or_else(|| no_client(tenant))?;
+        c.already_applied(call, linked).await
     }
     fn expected_wait(&self, tenant: &TenantId) -> Duration {
         self.by_tenant

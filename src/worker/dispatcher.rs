@@ -10,7 +10,8 @@
 //!
 //! No duplicates: every create that was tried before (whatever the earlier outcome said)
 //! first looks for the object at Orange by the ticket's external reference, and a found
-//! object is linked instead of created again.
+//! object is linked instead of created again; every other retried call first reads the
+//! linked object back and is not sent again when it is already reflected there.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -226,6 +227,21 @@ impl Dispatcher {
                     return done(now, started, link, Vec::new(), now);
                 }
                 Ok(None) => {}
+                Err(f) => return self.failed(d, now, started, f),
+            }
+        }
+        if let Some(id) = &link
+            && (d.attempts > 0 || d.last_error.is_some())
+        {
+            // An earlier try may have been applied although it failed (a dropped connection,
+            // or an error answer from a server that applied it): read it back first.
+            match self.orange.already_applied(&d.tenant, call, id).await {
+                Ok(true) => {
+                    tracing::info!(tenant = %d.tenant, ticket.id = %d.ticket, orange.api = api.as_str(),
+                        "earlier attempt was applied at Orange; not sending it again");
+                    return done(now, started, None, Vec::new(), now);
+                }
+                Ok(false) => {}
                 Err(f) => return self.failed(d, now, started, f),
             }
         }

@@ -273,6 +273,8 @@ struct FakeOrange {
     calls: Mutex<Vec<(String, String, Option<String>)>>,
     created: Mutex<HashMap<String, String>>,
     lookups: Mutex<u32>,
+    /// Bodies of non-create calls Orange applied.
+    applied: Mutex<Vec<String>>,
     slow_tenants: Mutex<Vec<String>>,
 }
 
@@ -302,6 +304,9 @@ impl OrangeGateway for FakeOrange {
             .pop_front()
             .unwrap_or((Ok(()), true));
         let mut id = None;
+        if applied && !call.op.creates() {
+            self.applied.lock().unwrap().push(call.body.to_string());
+        }
         if applied && call.op.creates() {
             let mut c = self.created.lock().unwrap();
             let n = format!("ORG-{}", c.len() + 1);
@@ -318,6 +323,19 @@ impl OrangeGateway for FakeOrange {
     ) -> Result<Option<String>, CallFailure> {
         *self.lookups.lock().unwrap() += 1;
         Ok(self.created.lock().unwrap().get(external_ref).cloned())
+    }
+    async fn already_applied(
+        &self,
+        _: &TenantId,
+        call: &OrangeCall,
+        _: &str,
+    ) -> Result<bool, CallFailure> {
+        *self.lookups.lock().unwrap() += 1;
+        Ok(self
+            .applied
+            .lock()
+            .unwrap()
+            .contains(&call.body.to_string()))
     }
     fn expected_wait(&self, tenant: &TenantId) -> Duration {
         if self
@@ -590,4 +608,23 @@ async fn a_repeated_create_on_a_linked_ticket_creates_nothing() {
     r.d.tick(t0()).await.unwrap();
     assert_eq!(r.store.get(again).state, DeliveryState::Done);
     assert_eq!(r.orange.calls.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_note_applied_before_its_connection_dropped_is_not_sent_again() {
+    let r = rig();
+    r.store
+        .add("demo", "INC7", orange(OrangeOp::CreateIncident, "INC7"));
+    let n = r
+        .store
+        .add("demo", "INC7", orange(OrangeOp::AddIncidentNote, "INC7"));
+    r.d.tick(t0()).await.unwrap();
+    r.orange
+        .then(Err(failure(FailureClass::Unknown, None, None)), true);
+    r.d.tick(t0()).await.unwrap();
+    assert_eq!(r.store.get(n).state, DeliveryState::Pending);
+    r.d.tick(later()).await.unwrap();
+    assert_eq!(r.store.get(n).state, DeliveryState::Done);
+    assert_eq!(r.orange.calls.lock().unwrap().len(), 2, "create + one note");
+    assert_eq!(r.orange.applied.lock().unwrap().len(), 1);
 }
