@@ -15,6 +15,10 @@ use tokio::time::Instant;
 
 use crate::config::RateLimit;
 
+/// Cells are spaced 1% wider than `1 / per_second`: Orange counts arrivals, we pace sends,
+/// and the jitter between the two (scheduling, connection reuse) must not push a window over.
+const HEADROOM: f64 = 1.01;
+
 pub struct CredentialLimiter {
     /// `None` when the rate is 0 (unlimited, benchmarks only).
     bucket: Option<DefaultDirectRateLimiter>,
@@ -27,9 +31,10 @@ pub struct CredentialLimiter {
 
 impl CredentialLimiter {
     pub fn new(limit: RateLimit, label: impl Into<String>) -> Self {
-        let bucket = NonZeroU32::new(limit.per_second).map(|rate| {
+        let bucket = NonZeroU32::new(limit.per_second).and_then(|rate| {
             let burst = NonZeroU32::new(limit.burst).unwrap_or(NonZeroU32::MIN);
-            RateLimiter::direct(Quota::per_second(rate).allow_burst(burst))
+            let period = Duration::from_secs(1).mul_f64(HEADROOM / f64::from(rate.get()));
+            Quota::with_period(period).map(|q| RateLimiter::direct(q.allow_burst(burst)))
         });
         Self {
             bucket,

@@ -2,6 +2,8 @@
 
 mod chart;
 mod crash;
+mod delivery_e2e;
+mod delivery_support;
 mod ingress;
 mod ingress_props;
 mod sim_faults;
