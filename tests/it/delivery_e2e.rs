@@ -28,7 +28,7 @@ const DRAIN: Duration = Duration::from_secs(20);
 
 #[tokio::test]
 async fn create_update_and_note_reach_one_incident_and_the_link_is_stored() {
-    let rig = Rig::start(SimOptions::default(), "http://127.0.0.1:9", "").await;
+    let rig = Rig::start(SimOptions::default(), "http://127.0.0.1:9", |_| {}).await;
     let s = rig.store.as_ref();
     ingest(s, "INC0010001", 1, vec![call(
         OrangeOp::CreateIncident,
@@ -97,7 +97,7 @@ async fn create_update_and_note_reach_one_incident_and_the_link_is_stored() {
 
 #[tokio::test]
 async fn a_core_information_lookup_fills_the_service_point() {
-    let rig = Rig::start(SimOptions::default(), "http://127.0.0.1:9", "").await;
+    let rig = Rig::start(SimOptions::default(), "http://127.0.0.1:9", |_| {}).await;
     let (ci, sp) = {
         let d = rig.sim.state.data();
         let ci = d.configuration_items[0].clone();
@@ -132,7 +132,7 @@ async fn a_core_information_lookup_fills_the_service_point() {
 
 #[tokio::test]
 async fn servicenow_to_wholesale_trouble_ticket_then_comment() {
-    let rig = Rig::start(SimOptions::default(), "http://127.0.0.1:9", "").await;
+    let rig = Rig::start(SimOptions::default(), "http://127.0.0.1:9", |_| {}).await;
     let s = rig.store.as_ref();
     let number = {
         let d = rig.sim.state.data();
@@ -169,7 +169,7 @@ async fn servicenow_to_wholesale_trouble_ticket_then_comment() {
 
 #[tokio::test]
 async fn a_service_request_becomes_an_ordering_request_and_is_linked() {
-    let rig = Rig::start(SimOptions::default(), "http://127.0.0.1:9", "").await;
+    let rig = Rig::start(SimOptions::default(), "http://127.0.0.1:9", |_| {}).await;
     let item = rig.sim.state.data().catalog_items[0]["id"].clone();
     ingest(
         rig.store.as_ref(),
@@ -214,7 +214,7 @@ async fn an_itsm_attachment_is_copied_to_the_orange_incident() {
     let itsm = format!("http://{}", l.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(l, app).await });
 
-    let rig = Rig::start(SimOptions::default(), &itsm, "").await;
+    let rig = Rig::start(SimOptions::default(), &itsm, |_| {}).await;
     let s = rig.store.as_ref();
     ingest(
         s,
@@ -256,7 +256,7 @@ async fn an_itsm_attachment_is_copied_to_the_orange_incident() {
 
 #[tokio::test]
 async fn a_400_is_dead_lettered_with_its_history_and_delivered_after_replay() {
-    let rig = Rig::start(SimOptions::default(), "http://127.0.0.1:9", "").await;
+    let rig = Rig::start(SimOptions::default(), "http://127.0.0.1:9", |_| {}).await;
     let s = rig.store.as_ref();
     // A mapping mistake: no shortDescription (Orange answers 400 code 23).
     ingest(

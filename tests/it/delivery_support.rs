@@ -96,17 +96,16 @@ pub struct Rig {
 }
 
 impl Rig {
-    pub async fn start(opts: SimOptions, itsm: &str, extra: &str) -> Rig {
+    /// Starts a simulator, opens a store and builds the dispatcher; `tweak` adjusts the
+    /// config first.
+    pub async fn start(opts: SimOptions, itsm: &str, tweak: impl FnOnce(&mut Config)) -> Rig {
         let sim = itsm_bridge::sim::start(opts)
             .await
             .expect("simulator starts");
         let dir = tempfile::tempdir().expect("temp dir");
-        let config = parse_config(&delivery_config_yaml(
-            dir.path(),
-            &sim.base_url(),
-            itsm,
-            extra,
-        ));
+        let yaml = delivery_config_yaml(dir.path(), &sim.base_url(), itsm, "");
+        let mut config = parse_config(&yaml);
+        tweak(&mut config);
         let store = itsm_bridge::app::open_store(&config)
             .await
             .expect("store opens");
@@ -125,6 +124,22 @@ impl Rig {
             config,
             dir,
         }
+    }
+
+    /// Waits until the queue figures satisfy `done` (or `within` passes).
+    pub async fn wait_for(
+        &self,
+        within: Duration,
+        done: impl Fn(&itsm_bridge::store::QueueStats) -> bool,
+    ) -> bool {
+        let until = tokio::time::Instant::now() + within;
+        while tokio::time::Instant::now() < until {
+            if done(&self.store.queue_stats().await.expect("stats")) {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        false
     }
 
     /// Ticks until nothing is pending or in flight (or `within` passes); true when drained.

@@ -2,6 +2,7 @@
 
 mod chart;
 mod crash;
+mod delivery_chaos;
 mod delivery_e2e;
 mod delivery_support;
 mod ingress;
