@@ -212,9 +212,9 @@ impl Dispatcher {
                 None => return defer(now + create_wait(now - d.created_at)),
             }
         };
-        // `last_error` survives a replay, which resets the attempt count.
+        let maybe_sent = self.may_have_been_sent(d, now);
         if call.op.creates()
-            && (d.attempts > 0 || d.last_error.is_some())
+            && maybe_sent
             && let Some(ext) = &call.external_ref
         {
             // An earlier try may have created it (a timeout or dropped connection after the
@@ -231,7 +231,7 @@ impl Dispatcher {
             }
         }
         if let Some(id) = &link
-            && (d.attempts > 0 || d.last_error.is_some())
+            && maybe_sent
         {
             // An earlier try may have been applied although it failed (a dropped connection,
             // or an error answer from a server that applied it): read it back first.
@@ -255,6 +255,15 @@ impl Dispatcher {
             }
             Err(f) => self.failed(d, now, started, f),
         }
+    }
+
+    /// Whether an earlier claim of `d` may have sent it: it failed before (`last_error`
+    /// survives a replay, which resets the count), or it is a lease that expired under a
+    /// worker that died mid-call. A delivery is only claimable again once its lease ran out,
+    /// so a delivery overdue by a whole lease may be such a one; one claimed sooner cannot.
+    fn may_have_been_sent(&self, d: &Delivery, now: Timestamp) -> bool {
+        let lease = Duration::from_secs(self.config.lease_secs.max(1));
+        d.attempts > 0 || d.last_error.is_some() || now - d.next_attempt_at >= lease
     }
 
     fn failed(

@@ -29,8 +29,16 @@ pub fn event_call(t: usize, k: usize) -> OrangeCall {
             json!({"shortDescription": format!("T{t}"), "externalReference": format!("CHAOS-{t}")}),
             Some(format!("CHAOS-{t}")),
         ),
-        k if k % 2 == 1 => (OrangeOp::AddIncidentNote, json!({"text": format!("T{t} #{k}")}), None),
-        k => (OrangeOp::UpdateIncident, json!({"description": format!("T{t} #{k}")}), None),
+        k if k % 2 == 1 => (
+            OrangeOp::AddIncidentNote,
+            json!({"text": format!("T{t} #{k}")}),
+            None,
+        ),
+        k => (
+            OrangeOp::UpdateIncident,
+            json!({"description": format!("T{t} #{k}")}),
+            None,
+        ),
     };
     OrangeCall {
         op,
@@ -56,8 +64,18 @@ pub fn chaos_faults(opts: &SimOptions) -> FaultSettings {
     // Every kind, 429 the rarest: each one pauses the whole credential for its Retry-After
     // (1 s), which is right and is what makes this test slow.
     f.kinds = vec![
-        ServerError, Unavailable, Timeout, Drop, ServerError, Unavailable, Timeout, Drop,
-        ServerError, Unavailable, Drop, TooManyRequests,
+        ServerError,
+        Unavailable,
+        Timeout,
+        Drop,
+        ServerError,
+        Unavailable,
+        Timeout,
+        Drop,
+        ServerError,
+        Unavailable,
+        Drop,
+        TooManyRequests,
     ];
     f.phase = Phase::Mixed;
     f.path_prefix = Some("/incident/b2b/v1".into());
@@ -78,10 +96,14 @@ pub fn assert_delivered_exactly_once_in_order(sim: &itsm_bridge::sim::SimHandle,
         let d = sim.state.data();
         let mut m = HashMap::new();
         for i in d.incidents.iter() {
-            if let Some(t) = i.body["externalReference"].as_str().and_then(|r| r.strip_prefix("CHAOS-")) {
+            if let Some(t) = i.body["externalReference"]
+                .as_str()
+                .and_then(|r| r.strip_prefix("CHAOS-"))
+            {
                 let t: usize = t.parse().expect("ticket number");
                 assert!(
-                    m.insert(i.body["id"].as_str().unwrap().to_owned(), t).is_none(),
+                    m.insert(i.body["id"].as_str().unwrap().to_owned(), t)
+                        .is_none(),
                     "incident ids are unique"
                 );
             }
@@ -93,16 +115,26 @@ pub fn assert_delivered_exactly_once_in_order(sim: &itsm_bridge::sim::SimHandle,
     for t in by_id.values() {
         per_ticket[*t] += 1;
     }
-    assert!(per_ticket.iter().all(|n| *n == 1), "one incident per ticket: {per_ticket:?}");
+    assert!(
+        per_ticket.iter().all(|n| *n == 1),
+        "one incident per ticket: {per_ticket:?}"
+    );
 
     // Every event applied exactly once, in its ticket's order (journal order).
     let journal = orange_calls(sim);
     let mut seen: Vec<Vec<usize>> = vec![Vec::new(); tickets];
     for e in journal.iter().filter(|e| applied(e)) {
-        let parts: Vec<&str> = e.path.trim_start_matches("/incident/b2b/v1/incidents").split('/').collect();
+        let parts: Vec<&str> = e
+            .path
+            .trim_start_matches("/incident/b2b/v1/incidents")
+            .split('/')
+            .collect();
         match (e.method.as_str(), parts.as_slice()) {
             ("POST", [""]) => {
-                let r = body(e)["externalReference"].as_str().unwrap_or_default().to_owned();
+                let r = body(e)["externalReference"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned();
                 if let Some(t) = r.strip_prefix("CHAOS-") {
                     seen[t.parse::<usize>().unwrap()].push(0);
                 }
@@ -112,7 +144,11 @@ pub fn assert_delivered_exactly_once_in_order(sim: &itsm_bridge::sim::SimHandle,
                 if t >= tickets {
                     continue; // the dead-letter ticket, checked on its own
                 }
-                assert_eq!(by_id.get(parts[1]), Some(&t), "step lands on its ticket's incident");
+                assert_eq!(
+                    by_id.get(parts[1]),
+                    Some(&t),
+                    "step lands on its ticket's incident"
+                );
                 seen[t].push(k);
             }
             _ => {}
@@ -125,13 +161,22 @@ pub fn assert_delivered_exactly_once_in_order(sim: &itsm_bridge::sim::SimHandle,
     // And the state agrees.
     let d = sim.state.data();
     for i in d.incidents.iter() {
-        let Some(t) = i.body["externalReference"].as_str().and_then(|r| r.strip_prefix("CHAOS-")) else {
+        let Some(t) = i.body["externalReference"]
+            .as_str()
+            .and_then(|r| r.strip_prefix("CHAOS-"))
+        else {
             continue;
         };
         let notes: Vec<&str> = i.notes.iter().filter_map(|n| n["text"].as_str()).collect();
-        let want: Vec<String> = (1..EVENTS).filter(|k| k % 2 == 1).map(|k| format!("T{t} #{k}")).collect();
+        let want: Vec<String> = (1..EVENTS)
+            .filter(|k| k % 2 == 1)
+            .map(|k| format!("T{t} #{k}"))
+            .collect();
         assert_eq!(notes, want, "ticket {t} notes");
-        assert_eq!(i.body["description"], Value::from(format!("T{t} #{}", EVENTS - 1)));
+        assert_eq!(
+            i.body["description"],
+            Value::from(format!("T{t} #{}", EVENTS - 1))
+        );
     }
 }
 
@@ -140,8 +185,14 @@ pub fn assert_delivered_exactly_once_in_order(sim: &itsm_bridge::sim::SimHandle,
 pub fn assert_rate_held(sim: &itsm_bridge::sim::SimHandle) -> (usize, f64) {
     let journal = orange_calls(sim);
     let max = max_per_second(&journal);
-    assert!(max <= RATE as usize, "{max} calls in one second, budget {RATE}");
-    let refused = journal.iter().filter(|e| e.status == 429 && e.fault.is_none()).count();
+    assert!(
+        max <= RATE as usize,
+        "{max} calls in one second, budget {RATE}"
+    );
+    let refused = journal
+        .iter()
+        .filter(|e| e.status == 429 && e.fault.is_none())
+        .count();
     assert_eq!(refused, 0, "Orange rate-limited the gateway");
     let faults = journal.iter().filter(|e| e.fault.is_some()).count();
     (max, faults as f64 / journal.len() as f64)
@@ -183,9 +234,15 @@ async fn a_thousand_events_under_faults_arrive_exactly_once_in_order_within_the_
     let token = CancellationToken::new();
     let run = tokio::spawn(Arc::clone(&rig.dispatcher).run(token.clone()));
     let settled = rig
-        .wait_for(Duration::from_secs(120), |q| q.in_flight == 0 && q.pending == 1 && q.dead == 1)
+        .wait_for(Duration::from_secs(120), |q| {
+            q.in_flight == 0 && q.pending == 1 && q.dead == 1
+        })
         .await;
-    assert!(settled, "everything but the dead letter and its follower delivered: {:?}", s.queue_stats().await);
+    assert!(
+        settled,
+        "everything but the dead letter and its follower delivered: {:?}",
+        s.queue_stats().await
+    );
 
     eprintln!("settled after {:?}", started.elapsed());
     let dead = dlq::list(s, None, 10).await.unwrap();
@@ -199,16 +256,33 @@ async fn a_thousand_events_under_faults_arrive_exactly_once_in_order_within_the_
         external_ref: Some("BAD-1".into()),
         lookups: vec![],
     });
-    assert!(s.replay(dead[0].id, Some(fixed), time::OffsetDateTime::now_utc()).await.unwrap());
-    assert!(rig.wait_for(Duration::from_secs(30), |q| q.pending == 0 && q.in_flight == 0 && q.dead == 0).await);
+    assert!(
+        s.replay(dead[0].id, Some(fixed), time::OffsetDateTime::now_utc())
+            .await
+            .unwrap()
+    );
+    assert!(
+        rig.wait_for(Duration::from_secs(30), |q| q.pending == 0
+            && q.in_flight == 0
+            && q.dead == 0)
+            .await
+    );
     token.cancel();
     run.await.unwrap();
-    eprintln!("drained after {:?}; {} Orange calls", started.elapsed(), orange_calls(&rig.sim).len());
+    eprintln!(
+        "drained after {:?}; {} Orange calls",
+        started.elapsed(),
+        orange_calls(&rig.sim).len()
+    );
 
     assert_delivered_exactly_once_in_order(&rig.sim, TICKETS);
     let (_, fault_share) = assert_rate_held(&rig.sim);
     assert!(fault_share >= 0.2, "fault share {fault_share}");
     let d = rig.sim.state.data();
-    let fixed = d.incidents.iter().find(|i| i.body["externalReference"] == "BAD-1").expect("replayed");
+    let fixed = d
+        .incidents
+        .iter()
+        .find(|i| i.body["externalReference"] == "BAD-1")
+        .expect("replayed");
     assert_eq!(fixed.notes.len(), 1);
 }

@@ -3,6 +3,7 @@
 mod chart;
 mod crash;
 mod delivery_chaos;
+mod delivery_crash;
 mod delivery_e2e;
 mod delivery_support;
 mod ingress;

@@ -628,3 +628,25 @@ async fn a_note_applied_before_its_connection_dropped_is_not_sent_again() {
     assert_eq!(r.orange.calls.lock().unwrap().len(), 2, "create + one note");
     assert_eq!(r.orange.applied.lock().unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn a_create_reclaimed_after_its_worker_died_is_looked_up_before_sending() {
+    let r = rig();
+    let id = r
+        .store
+        .add("demo", "INC8", orange(OrangeOp::CreateIncident, "INC8"));
+    // The first worker sent it (Orange applied it) and died before recording anything.
+    r.orange
+        .created
+        .lock()
+        .unwrap()
+        .insert("INC8".into(), "ORG-77".into());
+    let lease = Duration::from_secs(DeliveryConfig::default().lease_secs);
+    r.d.tick(t0() + lease).await.unwrap();
+    assert_eq!(r.store.get(id).state, DeliveryState::Done);
+    assert_eq!(r.store.link_of("INC8").as_deref(), Some("ORG-77"));
+    assert!(
+        r.orange.calls.lock().unwrap().is_empty(),
+        "not created again"
+    );
+}
