@@ -203,18 +203,22 @@ impl Store for SqliteStore {
     ) -> StoreResult<Vec<Delivery>> {
         // Heads only (partial indexes), and never beside a live in-flight delivery of the same
         // ticket (a replayed earlier delivery becomes head while a later one may be running).
+        // `INDEXED BY` pins the partial indexes: without statistics SQLite prefers the
+        // `state` index, which makes each claim scan the whole backlog.
         let rs: Vec<DeliveryRow> = sqlx::query_as(concat!(
             "UPDATE deliveries SET state = 'in_flight', lease_owner = ?1, lease_until = ?2 \
              WHERE id IN (SELECT id FROM ( \
-               SELECT * FROM (SELECT id, next_attempt_at AS k FROM deliveries d \
+               SELECT * FROM (SELECT id, next_attempt_at AS k FROM deliveries d INDEXED BY deliveries_due \
                  WHERE is_head = 1 AND state = 'pending' AND next_attempt_at <= ?3 \
-                 AND NOT EXISTS (SELECT 1 FROM deliveries o WHERE o.ticket = d.ticket \
+                 AND NOT EXISTS (SELECT 1 FROM deliveries o INDEXED BY deliveries_in_flight \
+                   WHERE o.ticket = d.ticket \
                    AND o.state = 'in_flight' AND o.lease_until > ?3) \
                  ORDER BY next_attempt_at, id LIMIT ?4) \
                UNION ALL \
-               SELECT * FROM (SELECT id, next_attempt_at AS k FROM deliveries d \
+               SELECT * FROM (SELECT id, next_attempt_at AS k FROM deliveries d INDEXED BY deliveries_expired \
                  WHERE is_head = 1 AND state = 'in_flight' AND lease_until <= ?3 \
-                 AND NOT EXISTS (SELECT 1 FROM deliveries o WHERE o.ticket = d.ticket \
+                 AND NOT EXISTS (SELECT 1 FROM deliveries o INDEXED BY deliveries_in_flight \
+                   WHERE o.ticket = d.ticket \
                    AND o.state = 'in_flight' AND o.id <> d.id AND o.lease_until > ?3) \
                  ORDER BY lease_until, id LIMIT ?4)) \
              ORDER BY k, id LIMIT ?4) \
