@@ -109,6 +109,16 @@ impl App {
         if app.config.reload_interval_secs > 0 {
             tasks.spawn(watch_mappings(app.clone(), token.clone()));
         }
+        if app.config.delivery.enabled {
+            let dispatcher = crate::worker::Dispatcher::new(
+                app.store.clone(),
+                Arc::new(crate::orange::OrangeClients::from_config(&app.config)?),
+                Arc::new(ItsmNotWired),
+                app.config.delivery.clone(),
+                replica_id(),
+            );
+            tasks.spawn(Arc::new(dispatcher).run(token.clone()));
+        }
 
         let router = crate::http::router(crate::http::AppState::new(&app));
         let t = token.clone();
@@ -123,6 +133,33 @@ impl App {
         token.cancel();
         while tasks.join_next().await.is_some() {}
         served.context("HTTP server failed")
+    }
+}
+
+/// This replica's name in leases: the host name (the pod name on Kubernetes) plus a random
+/// suffix, so a restarted process never mistakes its predecessor's leases for its own.
+fn replica_id() -> String {
+    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "itsm-bridge".into());
+    format!("{host}-{}", uuid::Uuid::new_v4().simple())
+}
+
+/// NOTE: stands in until the round-trip issue wires the ServiceNow and Jira clients: every
+/// write-back stays queued (retryable), none is reported done.
+struct ItsmNotWired;
+
+#[async_trait::async_trait]
+impl crate::itsm::ItsmWriter for ItsmNotWired {
+    async fn execute(
+        &self,
+        _: &crate::domain::TenantId,
+        _: &crate::domain::ItsmCall,
+    ) -> Result<crate::itsm::Written, crate::domain::CallFailure> {
+        Err(crate::domain::CallFailure {
+            class: crate::domain::FailureClass::Retryable { retry_after: None },
+            http_status: None,
+            code: None,
+            message: "ITSM write-back clients are not wired yet".into(),
+        })
     }
 }
 

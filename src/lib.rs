@@ -21,6 +21,7 @@
 //! - [`itsm`]: ServiceNow and Jira write-back clients.
 //! - [`http`]: ingress, health, metrics, admin API, problem+json errors.
 //! - [`worker`]: dispatcher, poller and janitor, each with `run(token)` and `tick()`.
+//! - [`ops`]: operator operations shared by the CLI and the admin API (dead letters).
 //! - [`sim`]: the simulators of Orange, ServiceNow and Jira (product code).
 //! - [`app`]: the composition root; [`run`] starts everything on a bound listener.
 //!
@@ -35,6 +36,7 @@ pub mod domain;
 pub mod http;
 pub mod itsm;
 pub mod mapping;
+pub mod ops;
 pub mod orange;
 pub mod sim;
 pub mod store;

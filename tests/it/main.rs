@@ -2,6 +2,10 @@
 
 mod chart;
 mod crash;
+mod delivery_chaos;
+mod delivery_crash;
+mod delivery_e2e;
+mod delivery_support;
 mod ingress;
 mod ingress_props;
 mod mapping_errors;

@@ -1,0 +1,4 @@
+//! Operations an operator runs, shared by the command line and the admin API so both do
+//! exactly the same thing (neither driver imports the other).
+
+pub mod dlq;

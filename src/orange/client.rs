@@ -1,0 +1,357 @@
+//! [`OrangeClient`]: one tenant's view of Orange's four APIs. It carries out planned
+//! [`OrangeCall`]s (resolving Core Information lookups first), finds objects by the ITSM
+//! ticket's external reference (to settle creates whose outcome was unknown), and offers the
+//! read calls the poller and the CLI use.
+
+use std::sync::Arc;
+
+use http::Method;
+use serde_json::Value;
+
+use crate::domain::{CallFailure, OrangeApi, OrangeCall, OrangeOp};
+
+use super::attachment::AttachmentSource;
+use super::error;
+use super::lookup::{COLLECTIONS, LookupCache};
+use super::transport::{Credential, Payload};
+use super::wire::{self, Page};
+
+/// What a successful call reports.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Executed {
+    /// The id of the object a create made.
+    pub created_id: Option<String>,
+}
+
+/// Base paths of the four APIs, joined to the tenant's base URL.
+#[derive(Debug, Clone)]
+pub struct Paths {
+    pub incident: String,
+    pub trouble_ticket: String,
+    pub core_information: String,
+    pub ordering: String,
+}
+
+/// One tenant's Orange client.
+pub struct OrangeClient {
+    pub(super) cred: Arc<Credential>,
+    pub(super) base: url::Url,
+    pub(super) paths: Paths,
+    pub(super) language: Option<String>,
+    pub(super) lookups: LookupCache,
+    pub(super) attachments: AttachmentSource,
+}
+
+/// List filters as the CLI and poller pass them: `(path, value)` equality pairs.
+pub type Filters = [(String, String)];
+
+impl OrangeClient {
+    pub(super) fn url(&self, api: OrangeApi, segments: &[&str]) -> Result<url::Url, CallFailure> {
+        let base = match api {
+            OrangeApi::Incident => &self.paths.incident,
+            OrangeApi::TroubleTicket => &self.paths.trouble_ticket,
+            OrangeApi::CoreInformation => &self.paths.core_information,
+            OrangeApi::Ordering => &self.paths.ordering,
+        };
+        let mut url = self.base.clone();
+        {
+            let mut p = url
+                .path_segments_mut()
+                .map_err(|()| error::permanent("Orange base URL cannot have a path"))?;
+            p.pop_if_empty();
+            p.extend(base.split('/').filter(|s| !s.is_empty()));
+            p.extend(segments);
+        }
+        Ok(url)
+    }
+
+    pub(super) async fn call(
+        &self,
+        api: OrangeApi,
+        method: Method,
+        url: url::Url,
+        payload: Payload,
+    ) -> Result<super::transport::Answer, CallFailure> {
+        self.cred
+            .exchange(api.as_str(), method, url, self.language.as_deref(), payload)
+            .await
+    }
+
+    async fn get_json(&self, api: OrangeApi, url: url::Url) -> Result<Value, CallFailure> {
+        wire::json(&self.call(api, Method::GET, url, Payload::None).await?)
+    }
+
+    async fn list(&self, api: OrangeApi, url: url::Url) -> Result<Page, CallFailure> {
+        wire::page(&self.call(api, Method::GET, url, Payload::None).await?)
+    }
+
+    /// Carries out `call`; `linked` is the Orange id of the ticket's object, required by
+    /// every operation that is not a create.
+    pub async fn execute(
+        &self,
+        call: &OrangeCall,
+        linked: Option<&str>,
+    ) -> Result<Executed, CallFailure> {
+        let linked = || {
+            linked.ok_or_else(|| {
+                error::permanent(format!("{} needs the ticket's Orange id", call.op.name()))
+            })
+        };
+        let mut body = call.body.clone();
+        for l in &call.lookups {
+            self.resolve_lookup(l, &mut body).await?;
+        }
+        let (api, method, url, payload) = match &call.op {
+            OrangeOp::CreateIncident => (
+                OrangeApi::Incident,
+                Method::POST,
+                self.url(OrangeApi::Incident, &["incidents"])?,
+                Payload::Json(body),
+            ),
+            OrangeOp::UpdateIncident => (
+                OrangeApi::Incident,
+                Method::PATCH,
+                self.url(OrangeApi::Incident, &["incidents", linked()?])?,
+                Payload::Json(body),
+            ),
+            OrangeOp::AddIncidentNote => (
+                OrangeApi::Incident,
+                Method::POST,
+                self.url(OrangeApi::Incident, &["incidents", linked()?, "notes"])?,
+                Payload::Json(body),
+            ),
+            OrangeOp::UploadIncidentAttachment {
+                url,
+                filename,
+                content_type,
+            } => {
+                let target = self.url(
+                    OrangeApi::Incident,
+                    &["incidents", linked()?, "attachments"],
+                )?;
+                let mut form = Some(
+                    self.attachments
+                        .open(url, filename, content_type.as_deref())
+                        .await?,
+                );
+                (
+                    OrangeApi::Incident,
+                    Method::POST,
+                    target,
+                    Payload::Multipart(Box::new(move || form.take())),
+                )
+            }
+            OrangeOp::CreateTroubleTicket => (
+                OrangeApi::TroubleTicket,
+                Method::POST,
+                self.url(OrangeApi::TroubleTicket, &["troubleTickets"])?,
+                Payload::Json(body),
+            ),
+            OrangeOp::CommentTroubleTicket => (
+                OrangeApi::TroubleTicket,
+                Method::PATCH,
+                self.url(OrangeApi::TroubleTicket, &["troubleTickets", linked()?])?,
+                Payload::Json(body),
+            ),
+            OrangeOp::SubmitOrder => (
+                OrangeApi::Ordering,
+                Method::POST,
+                self.url(OrangeApi::Ordering, &["requests"])?,
+                Payload::Json(body),
+            ),
+        };
+        let answer = self.call(api, method, url, payload).await?;
+        if !call.op.creates() {
+            return Ok(Executed::default());
+        }
+        let v = wire::json(&answer)?;
+        let id = wire::created_id(&v)
+            .ok_or_else(|| error::unreadable(answer.status, "no id in the create answer"))?;
+        Ok(Executed {
+            created_id: Some(id),
+        })
+    }
+
+    async fn resolve_lookup(
+        &self,
+        l: &crate::domain::Lookup,
+        body: &mut Value,
+    ) -> Result<(), CallFailure> {
+        if !COLLECTIONS.contains(&l.collection.as_str()) {
+            return Err(error::permanent(format!(
+                "unknown Core Information collection {:?}",
+                l.collection
+            )));
+        }
+        let key = LookupCache::key(l);
+        let found = match self.lookups.get(&key) {
+            Some(v) => v,
+            None => {
+                let mut url = self.url(OrangeApi::CoreInformation, &[&l.collection])?;
+                url.query_pairs_mut()
+                    .extend_pairs(l.filters.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+                    .append_pair("limit", "1");
+                let page = self.list(OrangeApi::CoreInformation, url).await?;
+                let v = page
+                    .items
+                    .first()
+                    .and_then(|item| item.get(&l.field))
+                    .cloned()
+                    .filter(|v| !v.is_null());
+                self.lookups.put(key, v.clone());
+                v
+            }
+        };
+        let value = match (found, &l.default) {
+            (Some(v), _) => v,
+            (None, Some(Value::Null)) => return Ok(()),
+            (None, Some(d)) => d.clone(),
+            (None, None) => {
+                return Err(error::permanent(format!(
+                    "Core Information lookup in {} matched nothing ({})",
+                    l.collection,
+                    l.filters
+                        .iter()
+                        .map(|(k, v)| format!("{k}={v}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )));
+            }
+        };
+        wire::set_pointer(body, &l.target, value)
+            .map_err(|e| error::permanent(format!("lookup target: {e}")))
+    }
+
+    /// The Orange object carrying `external_ref`, if one exists (incident
+    /// `externalReference`, trouble ticket `externalId`, order `customerReference`).
+    pub async fn find_by_external_ref(
+        &self,
+        api: OrangeApi,
+        external_ref: &str,
+    ) -> Result<Option<String>, CallFailure> {
+        let page = match api {
+            OrangeApi::Incident => {
+                let f = [("externalReference".to_owned(), external_ref.to_owned())];
+                self.list_incidents(&f, None, None, Some(2)).await?
+            }
+            OrangeApi::TroubleTicket => {
+                let f = [("externalId".to_owned(), external_ref.to_owned())];
+                self.search_trouble_tickets(&f).await?
+            }
+            OrangeApi::Ordering => {
+                let f = [("customerReference".to_owned(), external_ref.to_owned())];
+                self.list_orders(&f, None, None, Some(2)).await?
+            }
+            OrangeApi::CoreInformation => return Ok(None),
+        };
+        Ok(page.items.iter().find_map(wire::created_id))
+    }
+
+    fn list_url(
+        &self,
+        api: OrangeApi,
+        collection: &str,
+        filters: &Filters,
+        sort: Option<&str>,
+        offset: Option<u32>,
+        limit: Option<u32>,
+    ) -> Result<url::Url, CallFailure> {
+        let mut url = self.url(api, &[collection])?;
+        {
+            let mut q = url.query_pairs_mut();
+            q.extend_pairs(filters.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+            if let Some(s) = sort {
+                q.append_pair("sort", s);
+            }
+            if let Some(o) = offset {
+                q.append_pair("offset", &o.to_string());
+            }
+            if let Some(l) = limit {
+                q.append_pair("limit", &l.to_string());
+            }
+        }
+        if url.query() == Some("") {
+            url.set_query(None);
+        }
+        Ok(url)
+    }
+
+    /// `GET /incidents` with equality filters (`priority=P1`, `location.address.country=FR`),
+    /// `sort` (`-createdAt`), `offset` and `limit`.
+    pub async fn list_incidents(
+        &self,
+        filters: &Filters,
+        sort: Option<&str>,
+        offset: Option<u32>,
+        limit: Option<u32>,
+    ) -> Result<Page, CallFailure> {
+        let url = self.list_url(
+            OrangeApi::Incident,
+            "incidents",
+            filters,
+            sort,
+            offset,
+            limit,
+        )?;
+        self.list(OrangeApi::Incident, url).await
+    }
+
+    pub async fn get_incident(&self, id: &str) -> Result<Value, CallFailure> {
+        let url = self.url(OrangeApi::Incident, &["incidents", id])?;
+        self.get_json(OrangeApi::Incident, url).await
+    }
+
+    pub async fn list_notes(&self, id: &str) -> Result<Vec<Value>, CallFailure> {
+        let url = self.url(OrangeApi::Incident, &["incidents", id, "notes"])?;
+        Ok(self.list(OrangeApi::Incident, url).await?.items)
+    }
+
+    pub async fn get_trouble_ticket(&self, id: &str) -> Result<Value, CallFailure> {
+        let url = self.url(OrangeApi::TroubleTicket, &["troubleTickets", id])?;
+        Ok(wire::unwrap_ticket(
+            self.get_json(OrangeApi::TroubleTicket, url).await?,
+        ))
+    }
+
+    /// Wholesale search (`ctxid=TCKTNG&sctxid=wse` added) with the documented filters
+    /// (`status`, `orangeServiceNumber`, `creationDateFrom`, `sortColumn`, …).
+    pub async fn search_trouble_tickets(&self, filters: &Filters) -> Result<Page, CallFailure> {
+        let mut all = vec![
+            ("ctxid".to_owned(), "TCKTNG".to_owned()),
+            ("sctxid".to_owned(), "wse".to_owned()),
+        ];
+        all.extend(filters.iter().cloned());
+        let url = self.list_url(
+            OrangeApi::TroubleTicket,
+            "troubleTickets",
+            &all,
+            None,
+            None,
+            None,
+        )?;
+        self.list(OrangeApi::TroubleTicket, url).await
+    }
+
+    pub async fn get_order(&self, id: &str) -> Result<Value, CallFailure> {
+        let url = self.url(OrangeApi::Ordering, &["requests", id])?;
+        self.get_json(OrangeApi::Ordering, url).await
+    }
+
+    pub async fn list_orders(
+        &self,
+        filters: &Filters,
+        sort: Option<&str>,
+        offset: Option<u32>,
+        limit: Option<u32>,
+    ) -> Result<Page, CallFailure> {
+        let url = self.list_url(
+            OrangeApi::Ordering,
+            "requests",
+            filters,
+            sort,
+            offset,
+            limit,
+        )?;
+        self.list(OrangeApi::Ordering, url).await
+    }
+}

@@ -1,0 +1,412 @@
+//! The dispatcher: claims due deliveries from the store under a lease, carries each out
+//! (Orange through [`OrangeGateway`], write-backs through [`ItsmWriter`]), records the attempt
+//! and moves the delivery on, all in one `finish`.
+//!
+//! Per-ticket order is the store's job (only the head of a ticket's queue is claimable), so
+//! the dispatcher runs whatever it claimed concurrently, bounded by `delivery.concurrency`.
+//! A throttled credential never holds a worker slot long: when its budget would make a call
+//! wait more than [`DEFER_ABOVE`], the delivery is deferred (no attempt burnt) and the slot
+//! goes to other tenants.
+//!
+//! No duplicates: every create that was tried before (whatever the earlier outcome said)
+//! first looks for the object at Orange by the ticket's external reference, and a found
+//! object is linked instead of created again; every other retried call first reads the
+//! linked object back and is not sent again when it is already reflected there.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::DeliveryConfig;
+use crate::domain::{
+    Attempt, AttemptOutcome, CallFailure, Delivery, FailureClass, OrangeCall, Target, Timestamp,
+};
+use crate::itsm::ItsmWriter;
+use crate::orange::OrangeGateway;
+use crate::store::{Finish, NewLink, Store, StoreError};
+
+/// A credential queue longer than this defers the delivery instead of waiting in a slot.
+pub const DEFER_ABOVE: Duration = Duration::from_millis(500);
+/// How long fingerprints of ITSM write-backs are remembered to drop their echo webhooks.
+pub const ECHO_TTL: Duration = Duration::from_secs(600);
+/// Queue figures are refreshed at most this often by `run`.
+const STATS_EVERY: Duration = Duration::from_secs(5);
+
+pub struct Dispatcher {
+    store: Arc<dyn Store>,
+    orange: Arc<dyn OrangeGateway>,
+    itsm: Arc<dyn ItsmWriter>,
+    config: DeliveryConfig,
+    owner: String,
+}
+
+/// What one delivery came to, before it is written with `finish`.
+struct Outcome {
+    attempt: Attempt,
+    finish: Finish,
+    failure: Option<CallFailure>,
+}
+
+impl Dispatcher {
+    pub fn new(
+        store: Arc<dyn Store>,
+        orange: Arc<dyn OrangeGateway>,
+        itsm: Arc<dyn ItsmWriter>,
+        config: DeliveryConfig,
+        owner: impl Into<String>,
+    ) -> Self {
+        Self {
+            store,
+            orange,
+            itsm,
+            config,
+            owner: owner.into(),
+        }
+    }
+
+    fn lease_until(&self, now: Timestamp) -> Timestamp {
+        now + Duration::from_secs(self.config.lease_secs.max(1))
+    }
+
+    /// One step: claims up to `concurrency` due deliveries, carries them out concurrently
+    /// and returns how many were claimed.
+    pub async fn tick(&self, now: Timestamp) -> Result<usize, StoreError> {
+        let limit = self.config.concurrency.max(1);
+        let claimed = self
+            .store
+            .claim_due(&self.owner, now, self.lease_until(now), limit)
+            .await?;
+        let n = claimed.len();
+        futures_util::future::join_all(claimed.into_iter().map(|d| self.process(d, now))).await;
+        Ok(n)
+    }
+
+    /// Runs until `token` is cancelled: claims as many deliveries as there are free slots and
+    /// starts each as soon as it is claimed, so one slow call never holds back the next claim.
+    pub async fn run(self: Arc<Self>, token: CancellationToken) {
+        let slots = Arc::new(Semaphore::new(self.config.concurrency.max(1)));
+        let idle = Duration::from_millis(self.config.idle_poll_ms.max(1));
+        let mut tasks = tokio::task::JoinSet::new();
+        let mut stats_at = tokio::time::Instant::now();
+        loop {
+            while tasks.try_join_next().is_some() {}
+            if stats_at.elapsed() >= STATS_EVERY {
+                stats_at = tokio::time::Instant::now();
+                self.publish_queue_stats().await;
+            }
+            let free = slots.available_permits();
+            let now = time::OffsetDateTime::now_utc();
+            let claimed = if free == 0 {
+                Vec::new()
+            } else {
+                match self
+                    .store
+                    .claim_due(&self.owner, now, self.lease_until(now), free)
+                    .await
+                {
+                    Ok(c) => c,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "claiming deliveries failed; retrying");
+                        Vec::new()
+                    }
+                }
+            };
+            let got = claimed.len();
+            for d in claimed {
+                let Ok(permit) = slots.clone().acquire_owned().await else {
+                    return;
+                };
+                let me = self.clone();
+                tasks.spawn(async move {
+                    me.process(d, time::OffsetDateTime::now_utc()).await;
+                    drop(permit);
+                });
+            }
+            if got == free && free > 0 {
+                continue; // more may be due right now
+            }
+            tokio::select! {
+                () = token.cancelled() => break,
+                () = tokio::time::sleep(idle) => {}
+                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+            }
+        }
+        // Drain: in-flight calls finish and are recorded; nothing new is claimed.
+        while tasks.join_next().await.is_some() {}
+    }
+
+    /// Publishes queue depth, age of the oldest pending delivery and dead letters.
+    pub async fn publish_queue_stats(&self) {
+        let Ok(s) = self.store.queue_stats().await else {
+            return;
+        };
+        metrics::gauge!("itsm_bridge_queue_depth", "state" => "pending").set(s.pending as f64);
+        metrics::gauge!("itsm_bridge_queue_depth", "state" => "in_flight").set(s.in_flight as f64);
+        metrics::gauge!("itsm_bridge_dead_letters").set(s.dead as f64);
+        let age = s
+            .oldest_pending
+            .map(|t| {
+                (time::OffsetDateTime::now_utc() - t)
+                    .as_seconds_f64()
+                    .max(0.0)
+            })
+            .unwrap_or(0.0);
+        metrics::gauge!("itsm_bridge_oldest_pending_seconds").set(age);
+    }
+
+    /// Carries out one claimed delivery; `now` is the clock of the tick that claimed it.
+    async fn process(&self, d: Delivery, now: Timestamp) {
+        let outcome = match &d.target {
+            Target::Orange(call) => self.orange_outcome(&d, call, now).await,
+            Target::Itsm(call) => {
+                let started = std::time::Instant::now();
+                let r = self.itsm.execute(&d.tenant, call).await;
+                let end = now + started.elapsed();
+                match r {
+                    Ok(w) => done(now, started, None, w.echo_fingerprints, end),
+                    Err(f) => self.failed(&d, now, started, f),
+                }
+            }
+        };
+        self.record(&d, outcome).await;
+    }
+
+    async fn orange_outcome(&self, d: &Delivery, call: &OrangeCall, now: Timestamp) -> Outcome {
+        let wait = self.orange.expected_wait(&d.tenant);
+        if wait > DEFER_ABOVE {
+            // Spread the comebacks so deferred deliveries do not return as one wave.
+            let spread = wait.mul_f64(1.0 + rand::random::<f64>() * 0.5);
+            return defer(now + spread);
+        }
+        let started = std::time::Instant::now();
+        let api = call.op.api();
+        let existing = match self.store.link(&d.ticket).await {
+            Ok(l) => l,
+            Err(e) => return self.store_trouble(now, e),
+        };
+        let link = if call.op.creates() {
+            if let Some(l) = existing.filter(|l| l.api == api) {
+                // The ticket already has its object (a replayed or repeated create): creating
+                // again would be the duplicate we promise never to make.
+                tracing::info!(tenant = %d.tenant, ticket.id = %d.ticket, orange.id = %l.orange_id,
+                    "ticket already linked; create skipped");
+                return done(now, started, None, Vec::new(), now);
+            }
+            None
+        } else {
+            match existing {
+                Some(l) if l.api == api => Some(l.orange_id),
+                Some(l) => {
+                    let f = crate::orange::error::permanent(format!(
+                        "{} on a ticket linked to the {} API",
+                        call.op.name(),
+                        l.api.as_str()
+                    ));
+                    return self.failed(d, now, started, f);
+                }
+                // Its create has not succeeded: it is dead or discarded (only heads are
+                // claimed), or the ticket predates the gateway. Wait, ever more patiently,
+                // without burning attempts; a replayed create unblocks it.
+                None => return defer(now + create_wait(now - d.created_at)),
+            }
+        };
+        let maybe_sent = self.may_have_been_sent(d, now);
+        if call.op.creates()
+            && maybe_sent
+            && let Some(ext) = &call.external_ref
+        {
+            // An earlier try may have created it (a timeout or dropped connection after the
+            // request left, or an error answer from a create that was applied anyway).
+            match self.orange.find_by_external_ref(&d.tenant, api, ext).await {
+                Ok(Some(id)) => {
+                    tracing::info!(tenant = %d.tenant, ticket.id = %d.ticket, orange.api = api.as_str(), orange.id = %id,
+                        "create already applied at Orange; linking without creating again");
+                    let link = Some(NewLink { api, orange_id: id });
+                    return done(now, started, link, Vec::new(), now);
+                }
+                Ok(None) => {}
+                Err(f) => return self.failed(d, now, started, f),
+            }
+        }
+        if let Some(id) = &link
+            && maybe_sent
+        {
+            // An earlier try may have been applied although it failed (a dropped connection,
+            // or an error answer from a server that applied it): read it back first.
+            match self.orange.already_applied(&d.tenant, call, id).await {
+                Ok(true) => {
+                    tracing::info!(tenant = %d.tenant, ticket.id = %d.ticket, orange.api = api.as_str(),
+                        "earlier attempt was applied at Orange; not sending it again");
+                    return done(now, started, None, Vec::new(), now);
+                }
+                Ok(false) => {}
+                Err(f) => return self.failed(d, now, started, f),
+            }
+        }
+        match self.orange.execute(&d.tenant, call, link.as_deref()).await {
+            Ok(ex) => {
+                let link = match (call.op.creates(), ex.created_id) {
+                    (true, Some(id)) => Some(NewLink { api, orange_id: id }),
+                    _ => None,
+                };
+                done(now, started, link, Vec::new(), now)
+            }
+            Err(f) => self.failed(d, now, started, f),
+        }
+    }
+
+    /// Whether an earlier claim of `d` may have sent it: it failed before (`last_error`
+    /// survives a replay, which resets the count), or it is a lease that expired under a
+    /// worker that died mid-call. A delivery is only claimable again once its lease ran out,
+    /// so a delivery overdue by a whole lease may be such a one; one claimed sooner cannot.
+    fn may_have_been_sent(&self, d: &Delivery, now: Timestamp) -> bool {
+        let lease = Duration::from_secs(self.config.lease_secs.max(1));
+        d.attempts > 0 || d.last_error.is_some() || now - d.next_attempt_at >= lease
+    }
+
+    fn failed(
+        &self,
+        d: &Delivery,
+        now: Timestamp,
+        started: std::time::Instant,
+        f: CallFailure,
+    ) -> Outcome {
+        let attempts = d.attempts + 1;
+        let end = now + started.elapsed();
+        let finish = match f.class {
+            FailureClass::Permanent => Finish::Dead,
+            _ => match self.config.retry.next_attempt(
+                end,
+                attempts,
+                rand::random::<f64>(),
+                f.retry_after(),
+            ) {
+                Some(at) => Finish::Retry { at },
+                None => Finish::Dead,
+            },
+        };
+        let outcome = if matches!(f.class, FailureClass::Permanent) {
+            AttemptOutcome::Permanent
+        } else {
+            AttemptOutcome::Retryable
+        };
+        let mut error = f.message.clone();
+        if f.class == FailureClass::Unknown {
+            error.push_str(" (outcome unknown)");
+        }
+        Outcome {
+            attempt: Attempt {
+                at: now,
+                outcome,
+                http_status: f.http_status,
+                error_code: f.code.clone(),
+                error: Some(error),
+                latency_ms: started.elapsed().as_millis() as u64,
+            },
+            finish,
+            failure: Some(f),
+        }
+    }
+
+    fn store_trouble(&self, now: Timestamp, e: StoreError) -> Outcome {
+        tracing::warn!(error = %e, "store unavailable while preparing a delivery; deferring");
+        defer(now + Duration::from_secs(1))
+    }
+
+    async fn record(&self, d: &Delivery, o: Outcome) {
+        let label = d.target.label();
+        let kind = match (&o.finish, &o.failure) {
+            (Finish::Defer { .. }, _) => None,
+            (Finish::Done { .. }, _) => Some("success"),
+            (Finish::Retry { .. }, Some(f)) if f.class == FailureClass::Unknown => Some("unknown"),
+            (Finish::Retry { .. }, _) => Some("retryable"),
+            (Finish::Dead, Some(f)) if f.retryable() => Some("exhausted"),
+            (Finish::Dead, _) => Some("permanent"),
+        };
+        if let Some(k) = kind {
+            metrics::counter!("itsm_bridge_delivery_attempts_total", "target" => label.clone(), "outcome" => k)
+                .increment(1);
+        }
+        let attempt = d.attempts + 1;
+        match (&o.finish, &o.failure) {
+            (Finish::Retry { at }, Some(f)) => tracing::warn!(
+                tenant = %d.tenant, ticket.id = %d.ticket, delivery.id = %d.id, target = %label,
+                attempt, http.status = f.http_status, orange.code = f.code.as_deref(),
+                next_attempt = %at, "delivery failed, will retry: {}", f.message
+            ),
+            (Finish::Dead, Some(f)) => tracing::error!(
+                tenant = %d.tenant, ticket.id = %d.ticket, delivery.id = %d.id, target = %label,
+                attempt, http.status = f.http_status, orange.code = f.code.as_deref(),
+                "delivery dead-lettered: {}", f.message
+            ),
+            _ => {}
+        }
+        let finished = self
+            .store
+            .finish(d.id, &self.owner, &o.attempt, o.finish)
+            .await;
+        match finished {
+            Ok(()) => {}
+            Err(StoreError::LeaseLost(_)) => tracing::warn!(
+                delivery.id = %d.id, "lease lost before the outcome was recorded; another worker owns it"
+            ),
+            Err(e) => tracing::warn!(
+                delivery.id = %d.id, error = %e,
+                "outcome could not be recorded; the lease will expire and the delivery run again"
+            ),
+        }
+    }
+}
+
+fn done(
+    now: Timestamp,
+    started: std::time::Instant,
+    link: Option<NewLink>,
+    echoes: Vec<String>,
+    end: Timestamp,
+) -> Outcome {
+    let echo_until = (!echoes.is_empty()).then(|| end + ECHO_TTL);
+    Outcome {
+        attempt: Attempt {
+            at: now,
+            outcome: AttemptOutcome::Success,
+            http_status: None,
+            error_code: None,
+            error: None,
+            latency_ms: started.elapsed().as_millis() as u64,
+        },
+        finish: Finish::Done {
+            link,
+            echoes,
+            echo_until,
+        },
+        failure: None,
+    }
+}
+
+fn defer(at: Timestamp) -> Outcome {
+    Outcome {
+        attempt: Attempt {
+            at,
+            outcome: AttemptOutcome::Retryable,
+            http_status: None,
+            error_code: None,
+            error: None,
+            latency_ms: 0,
+        },
+        finish: Finish::Defer { at },
+        failure: None,
+    }
+}
+
+/// How long a delivery waiting for its ticket's create sleeps: a quarter of how long it has
+/// waited so far, between 1 s and 10 min.
+fn create_wait(waited: time::Duration) -> Duration {
+    let waited = waited.unsigned_abs();
+    (waited / 4).clamp(Duration::from_secs(1), Duration::from_secs(600))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,652 @@
+//! The dispatcher against fakes: an in-memory store that keeps the store's contract for the
+//! operations the dispatcher uses (heads-only claims, leases, finish), a scripted Orange and
+//! a recording ITSM writer.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use serde_json::json;
+
+use super::*;
+use crate::domain::call::ItsmKind;
+use crate::domain::{
+    DeliveryId, DeliveryState, EventId, IngestOutcome, ItsmCall, ItsmOp, Link, NewDelivery,
+    NewEvent, OrangeApi, OrangeOp, RemoteState, SourceName, StoredEvent, TenantId, TicketKey,
+};
+use crate::itsm::Written;
+use crate::orange::Executed;
+use crate::store::{EventQuery, QueueStats, StoreResult};
+
+fn t0() -> Timestamp {
+    time::macros::datetime!(2026-01-01 00:00 UTC)
+}
+
+#[derive(Default)]
+struct FakeStore {
+    inner: Mutex<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    deliveries: Vec<Delivery>,
+    owners: HashMap<i64, (String, Timestamp)>,
+    attempts: HashMap<i64, Vec<Attempt>>,
+    links: HashMap<String, Link>,
+}
+
+impl FakeStore {
+    fn add(&self, tenant: &str, ticket: &str, target: Target) -> DeliveryId {
+        let mut i = self.inner.lock().unwrap();
+        let id = DeliveryId(i.deliveries.len() as i64 + 1);
+        let t = TenantId::parse(tenant).unwrap();
+        let key = TicketKey::new(&t, &SourceName::parse("servicenow").unwrap(), ticket);
+        i.deliveries.push(Delivery {
+            id,
+            tenant: t,
+            event_id: None,
+            ticket: key,
+            seq: id.0,
+            target,
+            state: DeliveryState::Pending,
+            attempts: 0,
+            next_attempt_at: t0(),
+            created_at: t0(),
+            last_error: None,
+        });
+        id
+    }
+    fn get(&self, id: DeliveryId) -> Delivery {
+        self.inner.lock().unwrap().deliveries[id.0 as usize - 1].clone()
+    }
+    fn attempts_of(&self, id: DeliveryId) -> Vec<Attempt> {
+        self.inner
+            .lock()
+            .unwrap()
+            .attempts
+            .get(&id.0)
+            .cloned()
+            .unwrap_or_default()
+    }
+    fn link_of(&self, ticket: &str) -> Option<String> {
+        let i = self.inner.lock().unwrap();
+        i.links
+            .values()
+            .find(|l| l.ticket.ticket() == ticket)
+            .map(|l| l.orange_id.clone())
+    }
+}
+
+fn fake<T>() -> StoreResult<T> {
+    Err(StoreError::Unavailable("not used by the dispatcher".into()))
+}
+
+#[async_trait]
+impl Store for FakeStore {
+    fn backend(&self) -> &'static str {
+        "fake"
+    }
+    async fn migrate(&self) -> StoreResult<()> {
+        Ok(())
+    }
+    async fn ping(&self) -> StoreResult<()> {
+        Ok(())
+    }
+    async fn ingest(&self, _: NewEvent) -> StoreResult<IngestOutcome> {
+        fake()
+    }
+    async fn is_echo(&self, _: &TenantId, _: &str, _: Timestamp) -> StoreResult<bool> {
+        fake()
+    }
+    async fn event(&self, _: EventId) -> StoreResult<Option<StoredEvent>> {
+        fake()
+    }
+    async fn list_events(&self, _: &EventQuery) -> StoreResult<Vec<StoredEvent>> {
+        fake()
+    }
+    async fn event_deliveries(&self, _: EventId) -> StoreResult<Vec<Delivery>> {
+        fake()
+    }
+    async fn enqueue(&self, _: &TenantId, _: Vec<NewDelivery>) -> StoreResult<()> {
+        fake()
+    }
+    async fn claim_due(
+        &self,
+        owner: &str,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: usize,
+    ) -> StoreResult<Vec<Delivery>> {
+        let mut i = self.inner.lock().unwrap();
+        let mut heads: HashMap<String, usize> = HashMap::new();
+        for (ix, d) in i.deliveries.iter().enumerate() {
+            if !d.state.is_final() {
+                heads.entry(d.ticket.as_str().to_owned()).or_insert(ix);
+            }
+        }
+        let mut ixs: Vec<usize> = heads.into_values().collect();
+        ixs.sort();
+        let mut out = Vec::new();
+        for ix in ixs {
+            if out.len() >= limit {
+                break;
+            }
+            let id = i.deliveries[ix].id.0;
+            let d = &i.deliveries[ix];
+            let due = match d.state {
+                DeliveryState::Pending => d.next_attempt_at <= now,
+                DeliveryState::InFlight => i.owners.get(&id).is_none_or(|(_, u)| *u <= now),
+                _ => false,
+            };
+            if due {
+                i.deliveries[ix].state = DeliveryState::InFlight;
+                i.owners.insert(id, (owner.to_owned(), lease_until));
+                out.push(i.deliveries[ix].clone());
+            }
+        }
+        Ok(out)
+    }
+    async fn finish(
+        &self,
+        id: DeliveryId,
+        owner: &str,
+        attempt: &Attempt,
+        finish: Finish,
+    ) -> StoreResult<()> {
+        let mut i = self.inner.lock().unwrap();
+        if i.owners.get(&id.0).is_none_or(|(o, _)| o != owner) {
+            return Err(StoreError::LeaseLost(id.to_string()));
+        }
+        i.owners.remove(&id.0);
+        if !matches!(finish, Finish::Defer { .. }) {
+            i.attempts.entry(id.0).or_default().push(attempt.clone());
+        }
+        let ix = id.0 as usize - 1;
+        let d = i.deliveries[ix].clone();
+        let counted = !matches!(finish, Finish::Defer { .. });
+        let new = &mut i.deliveries[ix];
+        if counted {
+            new.attempts += 1;
+            new.last_error = attempt.error.clone();
+        }
+        match finish {
+            Finish::Done { link, .. } => {
+                new.state = DeliveryState::Done;
+                if let Some(l) = link {
+                    i.links.insert(
+                        d.ticket.as_str().to_owned(),
+                        Link {
+                            tenant: d.tenant.clone(),
+                            source: SourceName::parse("servicenow").unwrap(),
+                            ticket: d.ticket.clone(),
+                            api: l.api,
+                            orange_id: l.orange_id,
+                            created_at: t0(),
+                        },
+                    );
+                }
+            }
+            Finish::Retry { at } | Finish::Defer { at } => {
+                new.state = DeliveryState::Pending;
+                new.next_attempt_at = at;
+            }
+            Finish::Dead => new.state = DeliveryState::Dead,
+        }
+        Ok(())
+    }
+    async fn delivery(&self, id: DeliveryId) -> StoreResult<Option<Delivery>> {
+        Ok(Some(self.get(id)))
+    }
+    async fn attempts(&self, id: DeliveryId) -> StoreResult<Vec<Attempt>> {
+        Ok(self.attempts_of(id))
+    }
+    async fn queue_stats(&self) -> StoreResult<QueueStats> {
+        Ok(QueueStats::default())
+    }
+    async fn dead_letters(&self, _: Option<&TenantId>, _: u32) -> StoreResult<Vec<Delivery>> {
+        fake()
+    }
+    async fn replay(&self, _: DeliveryId, _: Option<Target>, _: Timestamp) -> StoreResult<bool> {
+        fake()
+    }
+    async fn discard(&self, _: DeliveryId) -> StoreResult<bool> {
+        fake()
+    }
+    async fn link(&self, ticket: &TicketKey) -> StoreResult<Option<Link>> {
+        Ok(self
+            .inner
+            .lock()
+            .unwrap()
+            .links
+            .get(ticket.as_str())
+            .cloned())
+    }
+    async fn link_by_orange(
+        &self,
+        _: &TenantId,
+        _: OrangeApi,
+        _: &str,
+    ) -> StoreResult<Option<Link>> {
+        fake()
+    }
+    async fn list_links(
+        &self,
+        _: &TenantId,
+        _: Option<&TicketKey>,
+        _: u32,
+    ) -> StoreResult<Vec<Link>> {
+        fake()
+    }
+    async fn try_lease(&self, _: &str, _: &str, _: Timestamp, _: Timestamp) -> StoreResult<bool> {
+        fake()
+    }
+    async fn release_lease(&self, _: &str, _: &str) -> StoreResult<()> {
+        fake()
+    }
+    async fn watermark(&self, _: &str) -> StoreResult<Option<String>> {
+        fake()
+    }
+    async fn remote_state(&self, _: &TicketKey) -> StoreResult<Option<RemoteState>> {
+        fake()
+    }
+    async fn commit_poll(
+        &self,
+        _: &str,
+        _: &str,
+        _: &TenantId,
+        _: Option<&str>,
+        _: Vec<(TicketKey, RemoteState)>,
+        _: Vec<NewDelivery>,
+    ) -> StoreResult<()> {
+        fake()
+    }
+    async fn heartbeat(&self, _: &str, _: Timestamp, _: Timestamp) -> StoreResult<u32> {
+        Ok(1)
+    }
+}
+
+/// Orange as a script: answers popped in order (default success), objects "created" by
+/// answers marked as applied are findable by external reference.
+#[derive(Default)]
+struct FakeOrange {
+    script: Mutex<VecDeque<(Result<(), CallFailure>, bool)>>,
+    calls: Mutex<Vec<(String, String, Option<String>)>>,
+    created: Mutex<HashMap<String, String>>,
+    lookups: Mutex<u32>,
+    /// Bodies of non-create calls Orange applied.
+    applied: Mutex<Vec<String>>,
+    slow_tenants: Mutex<Vec<String>>,
+}
+
+impl FakeOrange {
+    fn then(&self, r: Result<(), CallFailure>, applied: bool) {
+        self.script.lock().unwrap().push_back((r, applied));
+    }
+}
+
+#[async_trait]
+impl OrangeGateway for FakeOrange {
+    async fn execute(
+        &self,
+        tenant: &TenantId,
+        call: &OrangeCall,
+        linked: Option<&str>,
+    ) -> Result<Executed, CallFailure> {
+        self.calls.lock().unwrap().push((
+            tenant.to_string(),
+            call.op.name().to_owned(),
+            linked.map(str::to_owned),
+        ));
+        let (r, applied) = self
+            .script
+            .lock()
+            .unwrap()
+            .pop_front()
+            .unwrap_or((Ok(()), true));
+        let mut id = None;
+        if applied && !call.op.creates() {
+            self.applied.lock().unwrap().push(call.body.to_string());
+        }
+        if applied && call.op.creates() {
+            let mut c = self.created.lock().unwrap();
+            let n = format!("ORG-{}", c.len() + 1);
+            c.insert(call.external_ref.clone().unwrap_or_default(), n.clone());
+            id = Some(n);
+        }
+        r.map(|()| Executed { created_id: id })
+    }
+    async fn find_by_external_ref(
+        &self,
+        _: &TenantId,
+        _: OrangeApi,
+        external_ref: &str,
+    ) -> Result<Option<String>, CallFailure> {
+        *self.lookups.lock().unwrap() += 1;
+        Ok(self.created.lock().unwrap().get(external_ref).cloned())
+    }
+    async fn already_applied(
+        &self,
+        _: &TenantId,
+        call: &OrangeCall,
+        _: &str,
+    ) -> Result<bool, CallFailure> {
+        *self.lookups.lock().unwrap() += 1;
+        Ok(self
+            .applied
+            .lock()
+            .unwrap()
+            .contains(&call.body.to_string()))
+    }
+    fn expected_wait(&self, tenant: &TenantId) -> Duration {
+        if self
+            .slow_tenants
+            .lock()
+            .unwrap()
+            .contains(&tenant.to_string())
+        {
+            Duration::from_secs(5)
+        } else {
+            Duration::ZERO
+        }
+    }
+}
+
+#[derive(Default)]
+struct FakeItsm {
+    calls: Mutex<u32>,
+}
+
+#[async_trait]
+impl ItsmWriter for FakeItsm {
+    async fn execute(&self, _: &TenantId, _: &ItsmCall) -> Result<Written, CallFailure> {
+        *self.calls.lock().unwrap() += 1;
+        Ok(Written {
+            echo_fingerprints: vec!["jira-comment:1".into()],
+        })
+    }
+}
+
+struct Rig {
+    store: Arc<FakeStore>,
+    orange: Arc<FakeOrange>,
+    itsm: Arc<FakeItsm>,
+    d: Dispatcher,
+}
+
+fn rig() -> Rig {
+    let store = Arc::new(FakeStore::default());
+    let orange = Arc::new(FakeOrange::default());
+    let itsm = Arc::new(FakeItsm::default());
+    let mut config = DeliveryConfig::default();
+    config.retry.max_attempts = 3;
+    let d = Dispatcher::new(store.clone(), orange.clone(), itsm.clone(), config, "w1");
+    Rig {
+        store,
+        orange,
+        itsm,
+        d,
+    }
+}
+
+fn orange(op: OrangeOp, ext: &str) -> Target {
+    Target::Orange(OrangeCall {
+        op,
+        body: json!({"shortDescription": "x"}),
+        external_ref: Some(ext.into()),
+        lookups: vec![],
+    })
+}
+
+fn failure(class: FailureClass, status: Option<u16>, code: Option<&str>) -> CallFailure {
+    CallFailure {
+        class,
+        http_status: status,
+        code: code.map(str::to_owned),
+        message: "boom".into(),
+    }
+}
+
+/// Far enough ahead that every retry and deferral is due.
+fn later() -> Timestamp {
+    t0() + Duration::from_secs(3600)
+}
+
+#[tokio::test]
+async fn a_create_then_its_update_reach_the_same_incident_in_order() {
+    let r = rig();
+    let c = r
+        .store
+        .add("demo", "INC1", orange(OrangeOp::CreateIncident, "INC1"));
+    let u = r
+        .store
+        .add("demo", "INC1", orange(OrangeOp::UpdateIncident, "INC1"));
+    assert_eq!(
+        r.d.tick(t0()).await.unwrap(),
+        1,
+        "only the ticket's head is claimed"
+    );
+    assert_eq!(r.d.tick(t0()).await.unwrap(), 1);
+    assert_eq!(r.store.get(c).state, DeliveryState::Done);
+    assert_eq!(r.store.get(u).state, DeliveryState::Done);
+    assert_eq!(r.store.link_of("INC1").as_deref(), Some("ORG-1"));
+    let calls = r.orange.calls.lock().unwrap().clone();
+    assert_eq!(
+        calls[1],
+        (
+            "demo".into(),
+            "update_incident".into(),
+            Some("ORG-1".into())
+        )
+    );
+    let a = r.store.attempts_of(c);
+    assert_eq!(a.len(), 1);
+    assert_eq!(a[0].outcome, AttemptOutcome::Success);
+}
+
+#[tokio::test]
+async fn an_update_whose_create_is_dead_waits_without_burning_attempts() {
+    let r = rig();
+    let c = r
+        .store
+        .add("demo", "INC2", orange(OrangeOp::CreateIncident, "INC2"));
+    let u = r
+        .store
+        .add("demo", "INC2", orange(OrangeOp::AddIncidentNote, "INC2"));
+    r.orange.then(
+        Err(failure(FailureClass::Permanent, Some(400), Some("24"))),
+        false,
+    );
+    r.d.tick(t0()).await.unwrap();
+    assert_eq!(r.store.get(c).state, DeliveryState::Dead);
+    r.d.tick(t0()).await.unwrap();
+    let d = r.store.get(u);
+    assert_eq!((d.state, d.attempts), (DeliveryState::Pending, 0));
+    assert!(d.next_attempt_at > t0());
+    assert!(r.store.attempts_of(u).is_empty());
+    assert_eq!(
+        r.orange.calls.lock().unwrap().len(),
+        1,
+        "no call without a link"
+    );
+    let a = &r.store.attempts_of(c)[0];
+    assert_eq!(
+        (a.http_status, a.error_code.as_deref()),
+        (Some(400), Some("24"))
+    );
+}
+
+#[tokio::test]
+async fn retryable_failures_back_off_honour_retry_after_and_end_dead() {
+    let r = rig();
+    let id = r
+        .store
+        .add("demo", "INC3", orange(OrangeOp::CreateIncident, "INC3"));
+    let ra = Duration::from_secs(120);
+    r.orange.then(
+        Err(failure(
+            FailureClass::Retryable {
+                retry_after: Some(ra),
+            },
+            Some(429),
+            Some("53"),
+        )),
+        false,
+    );
+    r.d.tick(t0()).await.unwrap();
+    let d = r.store.get(id);
+    assert_eq!((d.state, d.attempts), (DeliveryState::Pending, 1));
+    assert!(d.next_attempt_at >= t0() + ra, "Retry-After is a floor");
+    assert_eq!(r.d.tick(t0()).await.unwrap(), 0, "not due before its time");
+    for n in 1..=2 {
+        r.orange.then(
+            Err(failure(
+                FailureClass::Retryable { retry_after: None },
+                Some(500),
+                None,
+            )),
+            false,
+        );
+        r.d.tick(t0() + Duration::from_secs(3600 * n))
+            .await
+            .unwrap();
+    }
+    let d = r.store.get(id);
+    assert_eq!(
+        (d.state, d.attempts),
+        (DeliveryState::Dead, 3),
+        "exhausted after max_attempts"
+    );
+    assert_eq!(r.store.attempts_of(id).len(), 3);
+}
+
+#[tokio::test]
+async fn a_create_with_unknown_outcome_is_found_and_linked_not_created_again() {
+    let r = rig();
+    let id = r
+        .store
+        .add("demo", "INC4", orange(OrangeOp::CreateIncident, "INC4"));
+    // Applied at Orange, but the connection dropped before the answer.
+    r.orange
+        .then(Err(failure(FailureClass::Unknown, None, None)), true);
+    r.d.tick(t0()).await.unwrap();
+    assert_eq!(r.store.get(id).state, DeliveryState::Pending);
+    r.d.tick(later()).await.unwrap();
+    assert_eq!(r.store.get(id).state, DeliveryState::Done);
+    assert_eq!(r.store.link_of("INC4").as_deref(), Some("ORG-1"));
+    assert_eq!(r.orange.calls.lock().unwrap().len(), 1, "one create only");
+    assert_eq!(*r.orange.lookups.lock().unwrap(), 1);
+}
+
+#[tokio::test]
+async fn a_retried_create_that_never_landed_is_created_once() {
+    let r = rig();
+    let id = r
+        .store
+        .add("demo", "INC5", orange(OrangeOp::CreateIncident, "INC5"));
+    r.orange.then(
+        Err(failure(
+            FailureClass::Retryable { retry_after: None },
+            Some(503),
+            None,
+        )),
+        false,
+    );
+    r.d.tick(t0()).await.unwrap();
+    r.d.tick(later()).await.unwrap();
+    assert_eq!(r.store.get(id).state, DeliveryState::Done);
+    assert_eq!(r.orange.created.lock().unwrap().len(), 1);
+    assert_eq!(r.orange.calls.lock().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn itsm_write_backs_finish_with_their_echo_fingerprints() {
+    let r = rig();
+    let id = r.store.add(
+        "demo",
+        "J-1",
+        Target::Itsm(ItsmCall {
+            itsm: ItsmKind::Jira,
+            op: ItsmOp::JiraComment {
+                issue: "J-1".into(),
+                body: "hi".into(),
+                public: false,
+            },
+            fingerprint: None,
+        }),
+    );
+    r.d.tick(t0()).await.unwrap();
+    assert_eq!(r.store.get(id).state, DeliveryState::Done);
+    assert_eq!(*r.itsm.calls.lock().unwrap(), 1);
+}
+
+#[tokio::test]
+async fn a_throttled_tenant_is_deferred_while_another_proceeds() {
+    let r = rig();
+    r.orange.slow_tenants.lock().unwrap().push("slow".into());
+    let s = r
+        .store
+        .add("slow", "A", orange(OrangeOp::CreateIncident, "A"));
+    let f = r
+        .store
+        .add("fast", "B", orange(OrangeOp::CreateIncident, "B"));
+    assert_eq!(r.d.tick(t0()).await.unwrap(), 2);
+    assert_eq!(r.store.get(f).state, DeliveryState::Done);
+    let d = r.store.get(s);
+    assert_eq!((d.state, d.attempts), (DeliveryState::Pending, 0));
+    assert!(d.next_attempt_at >= t0() + Duration::from_secs(5));
+}
+
+#[tokio::test]
+async fn a_repeated_create_on_a_linked_ticket_creates_nothing() {
+    let r = rig();
+    r.store
+        .add("demo", "INC6", orange(OrangeOp::CreateIncident, "INC6"));
+    let again = r
+        .store
+        .add("demo", "INC6", orange(OrangeOp::CreateIncident, "INC6"));
+    r.d.tick(t0()).await.unwrap();
+    r.d.tick(t0()).await.unwrap();
+    assert_eq!(r.store.get(again).state, DeliveryState::Done);
+    assert_eq!(r.orange.calls.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_note_applied_before_its_connection_dropped_is_not_sent_again() {
+    let r = rig();
+    r.store
+        .add("demo", "INC7", orange(OrangeOp::CreateIncident, "INC7"));
+    let n = r
+        .store
+        .add("demo", "INC7", orange(OrangeOp::AddIncidentNote, "INC7"));
+    r.d.tick(t0()).await.unwrap();
+    r.orange
+        .then(Err(failure(FailureClass::Unknown, None, None)), true);
+    r.d.tick(t0()).await.unwrap();
+    assert_eq!(r.store.get(n).state, DeliveryState::Pending);
+    r.d.tick(later()).await.unwrap();
+    assert_eq!(r.store.get(n).state, DeliveryState::Done);
+    assert_eq!(r.orange.calls.lock().unwrap().len(), 2, "create + one note");
+    assert_eq!(r.orange.applied.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_create_reclaimed_after_its_worker_died_is_looked_up_before_sending() {
+    let r = rig();
+    let id = r
+        .store
+        .add("demo", "INC8", orange(OrangeOp::CreateIncident, "INC8"));
+    // The first worker sent it (Orange applied it) and died before recording anything.
+    r.orange
+        .created
+        .lock()
+        .unwrap()
+        .insert("INC8".into(), "ORG-77".into());
+    let lease = Duration::from_secs(DeliveryConfig::default().lease_secs);
+    r.d.tick(t0() + lease).await.unwrap();
+    assert_eq!(r.store.get(id).state, DeliveryState::Done);
+    assert_eq!(r.store.link_of("INC8").as_deref(), Some("ORG-77"));
+    assert!(
+        r.orange.calls.lock().unwrap().is_empty(),
+        "not created again"
+    );
+}
