@@ -158,7 +158,7 @@ impl JiraClient {
         let resp = wire::authorize(req, &self.target.auth)
             .send()
             .await
-            .map_err(|e| wire::transport_failure(e))?;
+            .map_err(wire::transport_failure)?;
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
         let bytes = resp.bytes().await.unwrap_or_default();

@@ -55,7 +55,7 @@ impl ServicenowClient {
         let resp = wire::authorize(req, &self.target.auth)
             .send()
             .await
-            .map_err(|e| wire::transport_failure(e))?;
+            .map_err(wire::transport_failure)?;
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
         let body = resp.bytes().await.unwrap_or_default();
