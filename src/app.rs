@@ -40,10 +40,7 @@ impl App {
         let set = MappingSet::load(&config).map_err(|ps| {
             anyhow::anyhow!(
                 "mappings have problems:\n{}",
-                ps.iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join("\n")
+                ps.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n")
             )
         })?;
         Ok(App {
@@ -58,9 +55,7 @@ impl App {
         let r = self.mappings.reload(&self.config);
         match &r {
             Ok(()) => tracing::info!("mappings reloaded"),
-            Err(ps) => {
-                tracing::warn!(problems = ps.len(), first = %ps[0], "mapping reload rejected; the previous mappings keep serving")
-            }
+            Err(ps) => tracing::warn!(problems = ps.len(), first = %ps[0], "mapping reload rejected; the previous mappings keep serving"),
         }
         r
     }
@@ -123,9 +118,7 @@ fn fingerprint(dir: &std::path::Path) -> u64 {
     let mut stack = vec![dir.to_path_buf()];
     let mut files = Vec::new();
     while let Some(d) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&d) else {
-            continue;
-        };
+        let Ok(rd) = std::fs::read_dir(&d) else { continue };
         for e in rd.flatten() {
             let p = e.path();
             if p.is_dir() {

@@ -106,9 +106,7 @@ impl MappingSet {
     }
 
     pub fn get(&self, tenant: &TenantId, source: &SourceName) -> Option<Arc<Mapping>> {
-        self.by_source
-            .get(&(tenant.clone(), source.clone()))
-            .cloned()
+        self.by_source.get(&(tenant.clone(), source.clone())).cloned()
     }
 }
 

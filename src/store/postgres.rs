@@ -9,8 +9,6 @@ impl PgStore {
     /// Connects to a `postgres://` URL.
     pub async fn connect(url: &str, max_connections: u32) -> StoreResult<Self> {
         let _ = (url, max_connections);
-        Err(StoreError::Unavailable(
-            "PostgreSQL store not implemented yet".into(),
-        ))
+        Err(StoreError::Unavailable("PostgreSQL store not implemented yet".into()))
     }
 }
