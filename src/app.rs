@@ -40,7 +40,10 @@ impl App {
         let set = MappingSet::load(&config).map_err(|ps| {
             anyhow::anyhow!(
                 "mappings have problems:\n{}",
-                ps.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n")
+                ps.iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("\n")
             )
         })?;
         Ok(App {
@@ -55,7 +58,9 @@ impl App {
         let r = self.mappings.reload(&self.config);
         match &r {
             Ok(()) => tracing::info!("mappings reloaded"),
-            Err(ps) => tracing::warn!(problems = ps.len(), first = %ps[0], "mapping reload rejected; the previous mappings keep serving"),
+            Err(ps) => {
+                tracing::warn!(problems = ps.len(), first = %ps[0], "mapping reload rejected; the previous mappings keep serving")
+            }
         }
         r
     }
@@ -68,27 +73,38 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let app = App::build(config).await?;
-    let token = CancellationToken::new();
-    let mut tasks = tokio::task::JoinSet::new();
+    App::build(config).await?.serve(listener, shutdown).await
+}
 
-    if app.config.reload_interval_secs > 0 {
-        tasks.spawn(watch_mappings(app.clone(), token.clone()));
+impl App {
+    /// Serves HTTP and runs the workers until `shutdown` completes, then drains.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let app = self;
+        let token = CancellationToken::new();
+        let mut tasks = tokio::task::JoinSet::new();
+
+        if app.config.reload_interval_secs > 0 {
+            tasks.spawn(watch_mappings(app.clone(), token.clone()));
+        }
+
+        let router = crate::http::router(crate::http::AppState::new(&app));
+        let t = token.clone();
+        let served = axum::serve(listener, router)
+            .with_graceful_shutdown(async move {
+                tokio::select! {
+                    () = shutdown => {},
+                    () = t.cancelled() => {},
+                }
+            })
+            .await;
+        token.cancel();
+        while tasks.join_next().await.is_some() {}
+        served.context("HTTP server failed")
     }
-
-    let router = crate::http::router(crate::http::AppState::new(&app));
-    let t = token.clone();
-    let served = axum::serve(listener, router)
-        .with_graceful_shutdown(async move {
-            tokio::select! {
-                () = shutdown => {},
-                () = t.cancelled() => {},
-            }
-        })
-        .await;
-    token.cancel();
-    while tasks.join_next().await.is_some() {}
-    served.context("HTTP server failed")
 }
 
 /// Reloads mappings when their files change (content hash, so ConfigMap symlink swaps count).
@@ -118,7 +134,9 @@ fn fingerprint(dir: &std::path::Path) -> u64 {
     let mut stack = vec![dir.to_path_buf()];
     let mut files = Vec::new();
     while let Some(d) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&d) else { continue };
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
         for e in rd.flatten() {
             let p = e.path();
             if p.is_dir() {

@@ -12,8 +12,12 @@ pub enum IncidentAction {
         limit: Option<u32>,
         all: bool,
     },
-    Get { id: String },
-    Notes { id: String },
+    Get {
+        id: String,
+    },
+    Notes {
+        id: String,
+    },
 }
 
 pub async fn orange_incidents(

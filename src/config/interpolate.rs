@@ -47,9 +47,7 @@ pub fn interpolate(
                     None => (inner, None),
                 };
                 let valid_name = !name.is_empty()
-                    && name
-                        .bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b == b'_');
+                    && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
                 let value = if !valid_name {
                     Err(format!("`${{{inner}}}` is not a valid variable name"))
                 } else {
@@ -111,7 +109,8 @@ fn encode(value: &str, quote: Option<char>, name: &str) -> Result<String, String
         None => {
             let safe = !value.is_empty()
                 && value.chars().all(|c| {
-                    c.is_alphanumeric() || matches!(c, '-' | '_' | '.' | '/' | '+' | '=' | '@' | '~')
+                    c.is_alphanumeric()
+                        || matches!(c, '-' | '_' | '.' | '/' | '+' | '=' | '@' | '~')
                         || (c == ':' && !value.contains(": "))
                 });
             if safe {

@@ -59,8 +59,13 @@ impl Config {
 
     /// The embedded default (see [`EMBEDDED_DEFAULT`]), relative to the working directory.
     pub fn embedded_default() -> Config {
-        Self::from_yaml(EMBEDDED_DEFAULT, "<embedded default>", Path::new(""), |_| None)
-            .expect("the embedded default config is valid (tested)")
+        Self::from_yaml(
+            EMBEDDED_DEFAULT,
+            "<embedded default>",
+            Path::new(""),
+            |_| None,
+        )
+        .expect("the embedded default config is valid (tested)")
     }
 
     /// Parses config text. Relative paths in it (`mappings_dir`, the SQLite file) are taken
@@ -93,10 +98,7 @@ impl Config {
             Ok(config)
         } else {
             Err(ConfigErrors(
-                problems
-                    .into_iter()
-                    .map(|(at, m)| problem(at, m))
-                    .collect(),
+                problems.into_iter().map(|(at, m)| problem(at, m)).collect(),
             ))
         }
     }

@@ -11,14 +11,26 @@ impl Config {
         let mut push = |at: String, m: String| p.push((at, m));
 
         let url = &self.store.url;
-        if !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
-            push("store.url".into(), format!("must start with sqlite:// or postgres:// (got {:?})", redact_url(url)));
+        if !(url.starts_with("sqlite:")
+            || url.starts_with("postgres://")
+            || url.starts_with("postgresql://"))
+        {
+            push(
+                "store.url".into(),
+                format!(
+                    "must start with sqlite:// or postgres:// (got {:?})",
+                    redact_url(url)
+                ),
+            );
         }
         if self.store.max_connections == 0 {
             push("store.max_connections".into(), "must be at least 1".into());
         }
         if self.ingress.max_body_bytes < 1024 {
-            push("ingress.max_body_bytes".into(), "must be at least 1024".into());
+            push(
+                "ingress.max_body_bytes".into(),
+                "must be at least 1024".into(),
+            );
         }
         if self.delivery.concurrency == 0 {
             push("delivery.concurrency".into(), "must be at least 1".into());
@@ -28,19 +40,31 @@ impl Config {
         }
         let r = &self.delivery.retry;
         if r.max_attempts == 0 {
-            push("delivery.retry.max_attempts".into(), "must be at least 1".into());
+            push(
+                "delivery.retry.max_attempts".into(),
+                "must be at least 1".into(),
+            );
         }
         if r.base_ms == 0 || r.cap_ms < r.base_ms {
-            push("delivery.retry".into(), "needs base_ms > 0 and cap_ms >= base_ms".into());
+            push(
+                "delivery.retry".into(),
+                "needs base_ms > 0 and cap_ms >= base_ms".into(),
+            );
         }
         if self.poller.interval_secs == 0 {
             push("poller.interval_secs".into(), "must be at least 1".into());
         }
         if self.poller.page_size == 0 || self.poller.page_size > 1000 {
-            push("poller.page_size".into(), "must be between 1 and 1000".into());
+            push(
+                "poller.page_size".into(),
+                "must be between 1 and 1000".into(),
+            );
         }
         if !(1..=50).contains(&self.orange.token_requests_per_minute) {
-            push("orange.token_requests_per_minute".into(), "must be between 1 and 50 (Orange's limit)".into());
+            push(
+                "orange.token_requests_per_minute".into(),
+                "must be between 1 and 50 (Orange's limit)".into(),
+            );
         }
         for (name, path) in [
             ("token_path", &self.orange.token_path),
@@ -50,7 +74,10 @@ impl Config {
             ("ordering_path", &self.orange.ordering_path),
         ] {
             if !path.starts_with('/') {
-                push(format!("orange.{name}"), format!("must start with '/' (got {path:?})"));
+                push(
+                    format!("orange.{name}"),
+                    format!("must start with '/' (got {path:?})"),
+                );
             }
         }
 
@@ -58,51 +85,93 @@ impl Config {
         for (i, t) in self.tenants.iter().enumerate() {
             let at = format!("tenants[{i}]");
             if !ids.insert(t.id.as_str()) {
-                push(format!("{at}.id"), format!("tenant {} is defined twice", t.id));
+                push(
+                    format!("{at}.id"),
+                    format!("tenant {} is defined twice", t.id),
+                );
             }
-            check_rate(&mut push, format!("{at}.orange.rate_limit"), t.orange.rate_limit);
+            check_rate(
+                &mut push,
+                format!("{at}.orange.rate_limit"),
+                t.orange.rate_limit,
+            );
             if t.orange.client_id.trim().is_empty() {
                 push(format!("{at}.orange.client_id"), "must not be empty".into());
             }
             if t.sources.is_empty() {
-                push(format!("{at}.sources"), "a tenant needs at least one webhook source".into());
+                push(
+                    format!("{at}.sources"),
+                    "a tenant needs at least one webhook source".into(),
+                );
             }
             for (name, s) in &t.sources {
                 let at = format!("{at}.sources.{name}");
                 if s.kind_for(name).is_none() {
-                    push(format!("{at}.kind"), format!("source {name:?} is not servicenow, jira or generic: set kind"));
+                    push(
+                        format!("{at}.kind"),
+                        format!("source {name:?} is not servicenow, jira or generic: set kind"),
+                    );
                 }
                 if s.auth.is_empty() {
-                    push(format!("{at}.auth"), "at least one authentication method is required".into());
+                    push(
+                        format!("{at}.auth"),
+                        "at least one authentication method is required".into(),
+                    );
                 }
                 for (j, a) in s.auth.iter().enumerate() {
                     let secret = match a {
-                        WebhookAuth::HubSignature { secret } | WebhookAuth::Hmac { secret, .. } => secret,
+                        WebhookAuth::HubSignature { secret } | WebhookAuth::Hmac { secret, .. } => {
+                            secret
+                        }
                         WebhookAuth::Basic { password, .. } => password,
                         WebhookAuth::Bearer { token } => token,
                     };
                     if secret.expose().len() < 8 {
-                        push(format!("{at}.auth[{j}]"), "secret is shorter than 8 characters".into());
+                        push(
+                            format!("{at}.auth[{j}]"),
+                            "secret is shorter than 8 characters".into(),
+                        );
                     }
                     if let WebhookAuth::Hmac { header, .. } = a
                         && http::HeaderName::from_bytes(header.as_bytes()).is_err()
                     {
-                        push(format!("{at}.auth[{j}].header"), format!("{header:?} is not a valid header name"));
+                        push(
+                            format!("{at}.auth[{j}].header"),
+                            format!("{header:?} is not a valid header name"),
+                        );
                     }
                 }
-                if s.mapping.is_absolute() || s.mapping.components().any(|c| matches!(c, std::path::Component::ParentDir)) {
-                    push(format!("{at}.mapping"), "must be a path inside mappings_dir".into());
+                if s.mapping.is_absolute()
+                    || s.mapping
+                        .components()
+                        .any(|c| matches!(c, std::path::Component::ParentDir))
+                {
+                    push(
+                        format!("{at}.mapping"),
+                        "must be a path inside mappings_dir".into(),
+                    );
                 }
             }
             if let Some(sn) = &t.itsm.servicenow {
-                check_rate(&mut push, format!("{at}.itsm.servicenow.rate_limit"), sn.rate_limit);
+                check_rate(
+                    &mut push,
+                    format!("{at}.itsm.servicenow.rate_limit"),
+                    sn.rate_limit,
+                );
                 check_outbound(&mut push, format!("{at}.itsm.servicenow.auth"), &sn.auth);
             }
             if let Some(j) = &t.itsm.jira {
-                check_rate(&mut push, format!("{at}.itsm.jira.rate_limit"), j.rate_limit);
+                check_rate(
+                    &mut push,
+                    format!("{at}.itsm.jira.rate_limit"),
+                    j.rate_limit,
+                );
                 check_outbound(&mut push, format!("{at}.itsm.jira.auth"), &j.auth);
                 if !matches!(j.api_version, 2 | 3) {
-                    push(format!("{at}.itsm.jira.api_version"), "must be 2 or 3".into());
+                    push(
+                        format!("{at}.itsm.jira.api_version"),
+                        "must be 2 or 3".into(),
+                    );
                 }
             }
         }

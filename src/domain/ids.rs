@@ -152,8 +152,14 @@ mod tests {
     fn tenant_ids_are_slugs() {
         assert!(TenantId::parse("acme-fr_1").is_ok());
         assert!(matches!(TenantId::parse(""), Err(IdError::Empty { .. })));
-        assert!(matches!(TenantId::parse("Acme"), Err(IdError::BadChar { .. })));
-        assert!(matches!(TenantId::parse("a/b"), Err(IdError::BadChar { .. })));
+        assert!(matches!(
+            TenantId::parse("Acme"),
+            Err(IdError::BadChar { .. })
+        ));
+        assert!(matches!(
+            TenantId::parse("a/b"),
+            Err(IdError::BadChar { .. })
+        ));
     }
 
     #[test]

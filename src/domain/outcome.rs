@@ -62,7 +62,11 @@ pub fn parse_retry_after(value: &str, now: time::OffsetDateTime) -> Option<Durat
     }
     let at = time::OffsetDateTime::parse(v, &time::format_description::well_known::Rfc2822).ok()?;
     let d = at - now;
-    Some(if d.is_negative() { Duration::ZERO } else { d.unsigned_abs() })
+    Some(if d.is_negative() {
+        Duration::ZERO
+    } else {
+        d.unsigned_abs()
+    })
 }
 
 #[cfg(test)]
@@ -72,7 +76,10 @@ mod tests {
     #[test]
     fn statuses_are_classified_as_the_spec_says() {
         for s in [408, 409, 425, 429, 500, 502, 503, 504] {
-            assert!(matches!(classify_status(s, None), FailureClass::Retryable { .. }), "{s}");
+            assert!(
+                matches!(classify_status(s, None), FailureClass::Retryable { .. }),
+                "{s}"
+            );
         }
         for s in [400, 401, 403, 404, 405, 410, 413, 422] {
             assert_eq!(classify_status(s, None), FailureClass::Permanent, "{s}");

@@ -1,25 +1,127 @@
 //! Ingress and operations over HTTP: webhooks, health, metrics, admin API, problem+json
-//! errors. Never calls Orange directly.
+//! errors. Never calls Orange directly: the ingress commits events and planned calls to the
+//! store and the workers do the rest.
 
 pub mod admin;
+pub mod auth;
+mod health;
+mod ingress;
+pub mod problem;
+mod routes;
+
+use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, StatusCode};
+use axum::routing::{get, post};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
 
 use crate::app::App;
+use crate::domain::SourceKind;
+pub use problem::Problem;
+use routes::{Backlog, Routes, SourceRoute};
+
+/// Request id header, set when the caller did not send one and echoed in the response.
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// What the handlers share.
 #[derive(Clone)]
 pub struct AppState {
     pub app: App,
+    routes: Arc<Routes>,
+    backlog: Arc<Backlog>,
 }
 
 impl AppState {
     pub fn new(app: &App) -> Self {
-        Self { app: app.clone() }
+        Self {
+            routes: Arc::new(Routes::new(&app.config)),
+            app: app.clone(),
+            backlog: Arc::default(),
+        }
+    }
+
+    async fn check_backlog(&self) -> Result<(), Problem> {
+        self.backlog.check(
+            &self.app.store,
+            self.routes.max_backlog,
+            self.routes.retry_after_secs,
+        )
+    }
+
+    /// `Some(reason)` when the event was caused by the gateway's own write-back.
+    async fn echo_of(
+        &self,
+        route: &SourceRoute,
+        event: &serde_json::Value,
+    ) -> Result<Option<&'static str>, Problem> {
+        let Some(user) = route.integration_user.as_deref() else {
+            return Ok(None);
+        };
+        let actor = match route.kind {
+            SourceKind::Jira => event
+                .pointer("/user/accountId")
+                .or_else(|| event.pointer("/user/name"))
+                .or_else(|| event.pointer("/comment/author/accountId"))
+                .or_else(|| event.pointer("/comment/author/name")),
+            SourceKind::Servicenow => event
+                .get("sys_updated_by")
+                .or_else(|| event.pointer("/record/sys_updated_by")),
+            SourceKind::Generic => None,
+        };
+        Ok(actor
+            .and_then(|a| a.as_str())
+            .filter(|a| *a == user)
+            .map(|_| "integration user"))
     }
 }
 
 /// The gateway's router.
 pub fn router(state: AppState) -> Router {
-    Router::new().with_state(state)
+    let max_body = state.routes.max_body_bytes;
+    let webhooks = Router::new()
+        .route("/webhooks/{tenant}/{source}", post(ingress::webhook))
+        .layer(DefaultBodyLimit::max(max_body));
+    Router::new()
+        .merge(webhooks)
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
+        .route("/openapi.json", get(openapi))
+        .nest("/admin/v1", admin::routes(state.clone()))
+        .fallback(|| async { Problem::not_found("no such endpoint") })
+        .method_not_allowed_fallback(|| async {
+            Problem::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                problem::codes::BAD_REQUEST,
+                "Method not allowed",
+            )
+        })
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            Duration::from_secs(30),
+        ))
+        .layer(CatchPanicLayer::custom(|_| {
+            tracing::error!("a request handler panicked; answered 500");
+            axum::response::IntoResponse::into_response(Problem::internal())
+        }))
+        .layer(TraceLayer::new_for_http())
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .with_state(state)
+}
+
+/// The OpenAPI document of the gateway's HTTP surface.
+const OPENAPI: &str = include_str!("openapi.json");
+
+async fn openapi() -> impl axum::response::IntoResponse {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        OPENAPI,
+    )
 }

@@ -83,7 +83,11 @@ fn jira_keys(headers: &HeaderMap, body: &Value, raw: &[u8]) -> EventKeys {
                 .pointer("/comment/updated")
                 .and_then(Value::as_str)
                 .unwrap_or("");
-            let verb = if event_type == "comment_deleted" { ":deleted" } else { "" };
+            let verb = if event_type == "comment_deleted" {
+                ":deleted"
+            } else {
+                ""
+            };
             format!("jira-comment:{cid}:{updated}{verb}")
         }
         _ => match headers.get(JIRA_WEBHOOK_ID).and_then(|v| v.to_str().ok()) {
@@ -113,10 +117,7 @@ fn servicenow_keys(body: &Value, raw: &[u8]) -> EventKeys {
     // Business rules commonly send the record at the top level or under `record`/`incident`.
     let rec = ["", "/record", "/incident", "/current"]
         .iter()
-        .find_map(|p| {
-            body.pointer(p)
-                .filter(|r| r.get("sys_id").is_some())
-        })
+        .find_map(|p| body.pointer(p).filter(|r| r.get("sys_id").is_some()))
         .unwrap_or(body);
     let sys_id = id_at(rec, "/sys_id");
     let dedupe = match (&sys_id, id_at(rec, "/sys_mod_count")) {

@@ -106,7 +106,18 @@ impl MappingSet {
     }
 
     pub fn get(&self, tenant: &TenantId, source: &SourceName) -> Option<Arc<Mapping>> {
-        self.by_source.get(&(tenant.clone(), source.clone())).cloned()
+        self.by_source
+            .get(&(tenant.clone(), source.clone()))
+            .cloned()
+    }
+
+    /// How many (tenant, source) mappings are loaded.
+    pub fn len(&self) -> usize {
+        self.by_source.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_source.is_empty()
     }
 }
 

@@ -17,8 +17,8 @@
 use async_trait::async_trait;
 
 use crate::domain::{
-    Attempt, Delivery, DeliveryId, EventId, IngestOutcome, Link, NewDelivery, NewEvent,
-    OrangeApi, RemoteState, Target, TenantId, TicketKey, Timestamp,
+    Attempt, Delivery, DeliveryId, EventId, IngestOutcome, Link, NewDelivery, NewEvent, OrangeApi,
+    RemoteState, Target, TenantId, TicketKey, Timestamp,
 };
 
 pub mod postgres;
@@ -128,8 +128,12 @@ pub trait Store: Send + Sync + 'static {
     async fn ingest(&self, event: NewEvent) -> StoreResult<IngestOutcome>;
 
     /// True when a fingerprint of the gateway's own write is still remembered for `tenant`.
-    async fn is_echo(&self, tenant: &TenantId, fingerprint: &str, now: Timestamp)
-    -> StoreResult<bool>;
+    async fn is_echo(
+        &self,
+        tenant: &TenantId,
+        fingerprint: &str,
+        now: Timestamp,
+    ) -> StoreResult<bool>;
 
     // ---- events (admin) ------------------------------------------------------------------
 
@@ -172,12 +176,19 @@ pub trait Store: Send + Sync + 'static {
     // ---- dead letters --------------------------------------------------------------------
 
     /// Dead deliveries, newest first, optionally for one tenant.
-    async fn dead_letters(&self, tenant: Option<&TenantId>, limit: u32)
-    -> StoreResult<Vec<Delivery>>;
+    async fn dead_letters(
+        &self,
+        tenant: Option<&TenantId>,
+        limit: u32,
+    ) -> StoreResult<Vec<Delivery>>;
     /// Puts a dead delivery back in its queue, due at `now`, with its attempt count reset and
     /// (when given) a re-rendered target. `false` when it is not dead.
-    async fn replay(&self, id: DeliveryId, target: Option<Target>, now: Timestamp)
-    -> StoreResult<bool>;
+    async fn replay(
+        &self,
+        id: DeliveryId,
+        target: Option<Target>,
+        now: Timestamp,
+    ) -> StoreResult<bool>;
     /// Marks a dead delivery discarded. `false` when it is not dead.
     async fn discard(&self, id: DeliveryId) -> StoreResult<bool>;
 

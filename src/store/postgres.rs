@@ -9,6 +9,8 @@ impl PgStore {
     /// Connects to a `postgres://` URL.
     pub async fn connect(url: &str, max_connections: u32) -> StoreResult<Self> {
         let _ = (url, max_connections);
-        Err(StoreError::Unavailable("PostgreSQL store not implemented yet".into()))
+        Err(StoreError::Unavailable(
+            "PostgreSQL store not implemented yet".into(),
+        ))
     }
 }

@@ -9,6 +9,8 @@ impl SqliteStore {
     /// Opens (creating if needed) the database at a `sqlite://PATH` URL.
     pub async fn open(url: &str, max_connections: u32) -> StoreResult<Self> {
         let _ = (url, max_connections);
-        Err(StoreError::Unavailable("SQLite store not implemented yet".into()))
+        Err(StoreError::Unavailable(
+            "SQLite store not implemented yet".into(),
+        ))
     }
 }

@@ -1,3 +1,5 @@
 //! The one integration-test binary: boots the real app on port 0 against the simulators.
 
+mod ingress;
+mod ingress_props;
 mod support;
