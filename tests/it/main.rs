@@ -2,4 +2,5 @@
 
 mod ingress;
 mod ingress_props;
+mod roundtrip_clients;
 mod support;
