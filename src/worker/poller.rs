@@ -216,17 +216,20 @@ impl Poller {
             rep.reconciled = true;
         }
         rep.writebacks = u32::try_from(batch.deliveries.len()).unwrap_or(u32::MAX);
-        let mark = marks.to_string();
-        self.store
-            .commit_poll(
-                &name,
-                &self.owner,
-                tenant,
-                Some(&mark),
-                batch.states,
-                batch.deliveries,
-            )
-            .await?;
+        // A quiet cycle writes nothing (the lease was renewed by `try_lease`).
+        if !batch.states.is_empty() || marks != committed {
+            let mark = marks.to_string();
+            self.store
+                .commit_poll(
+                    &name,
+                    &self.owner,
+                    tenant,
+                    Some(&mark),
+                    batch.states,
+                    batch.deliveries,
+                )
+                .await?;
+        }
         if rep.reconciled
             && let Ok(mut m) = self.last_reconcile.lock()
         {
