@@ -89,8 +89,15 @@ pub struct PollSettings {
     pub interval: Duration,
     pub page_size: u32,
     pub reconcile_every: Option<Duration>,
+    /// APIs scanned by last update (`incident`, `ordering`).
     pub apis: Vec<OrangeApi>,
+    /// APIs without a change listing (Wholesale trouble tickets): their open linked objects
+    /// are read one by one each cycle; objects in a final status are not read again.
+    pub per_object_apis: Vec<OrangeApi>,
 }
+
+/// Statuses after which an object read one by one is no longer polled.
+const FINAL_STATUSES: [&str; 4] = ["closed", "cancelled", "canceled", "completed"];
 
 /// What one tenant's cycle did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -211,6 +218,9 @@ impl Poller {
                 }
             }
         }
+        if !self.settings.per_object_apis.is_empty() {
+            self.read_open(tenant, &mut rep, &mut batch).await?;
+        }
         if self.reconcile_due(tenant, now) {
             self.reconcile(tenant, &mut rep, &mut batch).await?;
             rep.reconciled = true;
@@ -328,6 +338,39 @@ impl Poller {
         last.is_none_or(|l| now - l >= every)
     }
 
+    /// Reads the open linked objects of the APIs that cannot list changes.
+    async fn read_open(
+        &self,
+        tenant: &TenantId,
+        rep: &mut CycleReport,
+        batch: &mut Batch,
+    ) -> Result<(), PollError> {
+        let mut after: Option<TicketKey> = None;
+        loop {
+            let links = self.store.list_links(tenant, after.as_ref(), 500).await?;
+            let Some(last) = links.last() else {
+                return Ok(());
+            };
+            after = Some(last.ticket.clone());
+            for link in links
+                .iter()
+                .filter(|l| self.settings.per_object_apis.contains(&l.api))
+            {
+                let state = self.store.remote_state(&link.ticket).await?;
+                let closed = state
+                    .and_then(|s| s.status)
+                    .is_some_and(|s| FINAL_STATUSES.iter().any(|f| f.eq_ignore_ascii_case(&s)));
+                if closed {
+                    continue;
+                }
+                rep.calls += 1;
+                if let Some(c) = self.reader.get(tenant, link.api, &link.orange_id).await? {
+                    self.observe(link, &c, rep, batch).await?;
+                }
+            }
+        }
+    }
+
     /// Re-reads every linked object of the tenant (one get, plus notes when not embedded).
     async fn reconcile(
         &self,
@@ -342,7 +385,7 @@ impl Poller {
                 return Ok(());
             };
             after = Some(last.ticket.clone());
-            for link in links.iter().filter(|l| self.settings.apis.contains(&l.api)) {
+            for link in links.iter().filter(|l| l.api != OrangeApi::CoreInformation) {
                 rep.calls += 1;
                 if let Some(c) = self.reader.get(tenant, link.api, &link.orange_id).await? {
                     self.observe(link, &c, rep, batch).await?;

@@ -26,6 +26,7 @@ fn settings(page_size: u32) -> PollSettings {
         page_size,
         reconcile_every: None,
         apis: vec![OrangeApi::Incident],
+        per_object_apis: vec![],
     }
 }
 
@@ -325,4 +326,62 @@ async fn reconciliation_repairs_a_change_the_watermark_scan_missed() {
     let rep = cycle(&later).await.unwrap();
     assert!(rep.reconciled);
     assert_eq!(rep.writebacks, 1, "reconciliation finds and pushes it once");
+}
+
+#[tokio::test]
+async fn open_trouble_tickets_are_read_one_by_one_until_they_close() {
+    let (store, reader) = setup(0);
+    let ticket = TicketKey::new(
+        &tenant(),
+        &SourceName::parse("servicenow").unwrap(),
+        "sysTT",
+    );
+    store.links.lock().unwrap().push(Link {
+        tenant: tenant(),
+        source: SourceName::parse("servicenow").unwrap(),
+        ticket: ticket.clone(),
+        api: OrangeApi::TroubleTicket,
+        orange_id: "TT1".into(),
+        created_at: now(),
+    });
+    reader.incidents.lock().unwrap().push(FakeIncident {
+        id: "TT1".into(),
+        updated: "2026-11-22T09:00:00.000Z".into(),
+        status: "ongoing".into(),
+        resolution: None,
+        notes: vec![],
+    });
+    let mut s = settings(50);
+    s.per_object_apis = vec![OrangeApi::TroubleTicket];
+    let p = poller(&store, &reader, "replica-a", s);
+    let rep = cycle(&p).await.unwrap();
+    // One (empty of links) incident page, one get and one notes read for the open ticket.
+    assert_eq!(rep.calls, 3);
+    assert_eq!(
+        store
+            .remote_state(&ticket)
+            .await
+            .unwrap()
+            .unwrap()
+            .status
+            .as_deref(),
+        Some("ongoing")
+    );
+    reader.update("TT1", "2026-11-22T09:00:00.000Z", |t| {
+        t.status = "closed".into()
+    });
+    let rep = cycle(&p).await.unwrap();
+    assert_eq!(rep.calls, 3);
+    assert_eq!(
+        store
+            .remote_state(&ticket)
+            .await
+            .unwrap()
+            .unwrap()
+            .status
+            .as_deref(),
+        Some("closed")
+    );
+    let rep = cycle(&p).await.unwrap();
+    assert_eq!(rep.calls, 1, "a closed ticket is not read again");
 }
