@@ -27,9 +27,26 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
     let url = &config.store.url;
     let redacted = crate::config::redact_url(url);
     let max = config.store.max_connections;
-    // Wired to the real SqliteStore / PgStore when the store room lands.
-    let _ = max;
-    anyhow::bail!("cannot open the store {redacted}: no store implementation yet")
+    let store: Arc<dyn Store> =
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Arc::new(
+                crate::store::postgres::PgStore::connect(url, max)
+                    .await
+                    .with_context(|| format!("cannot open the store {redacted}"))?,
+            )
+        } else if url.starts_with("sqlite:") {
+            Arc::new(
+                crate::store::sqlite::SqliteStore::open(url, max)
+                    .await
+                    .with_context(|| format!("cannot open the store {redacted}"))?,
+            )
+        } else {
+            anyhow::bail!(
+                "cannot open the store {redacted}: the URL must start with sqlite:// or postgres://"
+            )
+        };
+    tracing::info!(backend = store.backend(), url = %redacted, "store opened");
+    Ok(store)
 }
 
 impl App {

@@ -146,6 +146,9 @@ pub struct OrangeConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DeliveryConfig {
+    /// Run the dispatcher on this replica (off: events are only accepted and queued).
+    #[serde(default = "defaults::yes")]
+    pub enabled: bool,
     /// Deliveries in flight at once, per replica.
     #[serde(default = "defaults::concurrency")]
     pub concurrency: usize,
@@ -406,6 +409,7 @@ impl Default for OrangeConfig {
 impl Default for DeliveryConfig {
     fn default() -> Self {
         Self {
+            enabled: true,
             concurrency: defaults::concurrency(),
             lease_secs: defaults::lease_secs(),
             idle_poll_ms: defaults::idle_poll_ms(),

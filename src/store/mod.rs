@@ -21,6 +21,7 @@ use crate::domain::{
     RemoteState, Target, TenantId, TicketKey, Timestamp,
 };
 
+mod codec;
 pub mod postgres;
 pub mod sqlite;
 

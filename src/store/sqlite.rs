@@ -1,16 +1,471 @@
-//! SQLite store (placeholder until the store room lands).
+//! SQLite store: one replica, WAL, `synchronous=FULL`, group commit for ingest.
+//!
+//! Writes go through ONE connection (SQLite has one writer anyway, and a single connection
+//! means no `SQLITE_BUSY` and no race between `MAX(seq)` and its insert); reads use a separate
+//! pool, which WAL lets run beside the writer. Ingest goes through the group-commit task in
+//! [`writer`].
 
-use super::{StoreError, StoreResult};
+mod ops;
+mod writer;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::SqlitePool;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use tokio::sync::{mpsc, oneshot};
+
+use super::codec::{
+    self, AttemptRow, DeliveryRow, EventRow, LinkRow, PreparedEvent, attempt_cols, delivery_cols,
+    event_cols, link_cols, ms,
+};
+use super::{EventQuery, Finish, QueueStats, Store, StoreError, StoreResult};
+use crate::domain::{
+    Attempt, Delivery, DeliveryId, EventId, IngestOutcome, Link, NewDelivery, NewEvent, OrangeApi,
+    RemoteState, StoredEvent, Target, TenantId, TicketKey, Timestamp,
+};
 
 /// The SQLite implementation of [`super::Store`].
-pub struct SqliteStore;
+pub struct SqliteStore {
+    write: SqlitePool,
+    read: SqlitePool,
+    ingest: mpsc::Sender<writer::Job>,
+}
 
 impl SqliteStore {
-    /// Opens (creating if needed) the database at a `sqlite://PATH` URL.
+    /// Opens (creating the file and its folder if needed) the database at a `sqlite://PATH`
+    /// URL; `sqlite::memory:` gives a private in-memory database (tests).
     pub async fn open(url: &str, max_connections: u32) -> StoreResult<Self> {
-        let _ = (url, max_connections);
-        Err(StoreError::Unavailable(
-            "SQLite store not implemented yet".into(),
+        let opts = SqliteConnectOptions::from_str(url)
+            .map_err(|e| StoreError::Unavailable(format!("bad SQLite URL: {e}")))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // A 202 follows the commit: the commit must survive power loss, not just a crash.
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true);
+        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        if !in_memory
+            && let Some(dir) = opts.get_filename().parent()
+            && !dir.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                StoreError::Unavailable(format!("cannot create {}: {e}", dir.display()))
+            })?;
+        }
+        let write = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(opts.clone())
+            .await?;
+        // An in-memory database lives in its connection: reads must share the writer's.
+        let read = if in_memory {
+            write.clone()
+        } else {
+            SqlitePoolOptions::new()
+                .max_connections(max_connections.max(1))
+                .connect_with(opts)
+                .await?
+        };
+        let (tx, rx) = mpsc::channel(writer::QUEUE);
+        tokio::spawn(writer::run(write.clone(), rx));
+        Ok(Self {
+            write,
+            read,
+            ingest: tx,
+        })
+    }
+}
+
+fn now_ms() -> i64 {
+    ms(Timestamp::now_utc())
+}
+
+fn rows<R, T>(rs: Vec<R>) -> StoreResult<Vec<T>>
+where
+    T: TryFrom<R, Error = StoreError>,
+{
+    rs.into_iter().map(T::try_from).collect()
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn migrate(&self) -> StoreResult<()> {
+        sqlx::migrate!("src/store/migrations/sqlite")
+            .run(&self.write)
+            .await?;
+        Ok(())
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1").execute(&self.read).await?;
+        Ok(())
+    }
+
+    async fn ingest(&self, event: NewEvent) -> StoreResult<IngestOutcome> {
+        let prepared = PreparedEvent::new(event)?;
+        let (reply, answer) = oneshot::channel();
+        self.ingest
+            .send((prepared, reply))
+            .await
+            .map_err(|_| StoreError::Unavailable("SQLite writer stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| StoreError::Unavailable("SQLite writer stopped".into()))?
+    }
+
+    async fn is_echo(
+        &self,
+        tenant: &TenantId,
+        fingerprint: &str,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
+        let hit: Option<i64> = sqlx::query_scalar(
+            "SELECT 1 FROM echoes WHERE tenant = ? AND fingerprint = ? AND expires_at > ?",
+        )
+        .bind(tenant.as_str())
+        .bind(fingerprint)
+        .bind(ms(now))
+        .fetch_optional(&self.read)
+        .await?;
+        Ok(hit.is_some())
+    }
+
+    async fn event(&self, id: EventId) -> StoreResult<Option<StoredEvent>> {
+        let r: Option<EventRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            event_cols!(),
+            " FROM events WHERE id = ?"
         ))
+        .bind(id.to_string())
+        .fetch_optional(&self.read)
+        .await?;
+        r.map(StoredEvent::try_from).transpose()
+    }
+
+    async fn list_events(&self, q: &EventQuery) -> StoreResult<Vec<StoredEvent>> {
+        let mut b = sqlx::QueryBuilder::new(concat!(
+            "SELECT ",
+            event_cols!(),
+            " FROM events WHERE 1 = 1"
+        ));
+        if let Some(t) = &q.tenant {
+            b.push(" AND tenant = ").push_bind(t.as_str().to_owned());
+        }
+        if let Some(t) = &q.ticket {
+            b.push(" AND ticket = ").push_bind(t.as_str().to_owned());
+        }
+        if let Some(before) = q.before {
+            b.push(" AND id < ").push_bind(before.to_string());
+        }
+        b.push(" ORDER BY id DESC LIMIT ")
+            .push_bind(i64::from(q.limit));
+        let rs: Vec<EventRow> = b.build_query_as().fetch_all(&self.read).await?;
+        rows(rs)
+    }
+
+    async fn event_deliveries(&self, id: EventId) -> StoreResult<Vec<Delivery>> {
+        let rs: Vec<DeliveryRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            delivery_cols!(),
+            " FROM deliveries WHERE event_id = ? ORDER BY seq, id"
+        ))
+        .bind(id.to_string())
+        .fetch_all(&self.read)
+        .await?;
+        rows(rs)
+    }
+
+    async fn enqueue(&self, tenant: &TenantId, deliveries: Vec<NewDelivery>) -> StoreResult<()> {
+        let prepared = codec::prepare_deliveries(&deliveries)?;
+        let now = now_ms();
+        let mut tx = self.write.begin_with("BEGIN IMMEDIATE").await?;
+        for d in &prepared {
+            writer::append(&mut tx, tenant.as_str(), None, d, now).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn claim_due(
+        &self,
+        owner: &str,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: usize,
+    ) -> StoreResult<Vec<Delivery>> {
+        // Heads only (partial indexes), and never beside a live in-flight delivery of the same
+        // ticket (a replayed earlier delivery becomes head while a later one may be running).
+        let rs: Vec<DeliveryRow> = sqlx::query_as(concat!(
+            "UPDATE deliveries SET state = 'in_flight', lease_owner = ?1, lease_until = ?2 \
+             WHERE id IN (SELECT id FROM ( \
+               SELECT * FROM (SELECT id, next_attempt_at AS k FROM deliveries d \
+                 WHERE is_head = 1 AND state = 'pending' AND next_attempt_at <= ?3 \
+                 AND NOT EXISTS (SELECT 1 FROM deliveries o WHERE o.ticket = d.ticket \
+                   AND o.state = 'in_flight' AND o.lease_until > ?3) \
+                 ORDER BY next_attempt_at, id LIMIT ?4) \
+               UNION ALL \
+               SELECT * FROM (SELECT id, next_attempt_at AS k FROM deliveries d \
+                 WHERE is_head = 1 AND state = 'in_flight' AND lease_until <= ?3 \
+                 AND NOT EXISTS (SELECT 1 FROM deliveries o WHERE o.ticket = d.ticket \
+                   AND o.state = 'in_flight' AND o.id <> d.id AND o.lease_until > ?3) \
+                 ORDER BY lease_until, id LIMIT ?4)) \
+             ORDER BY k, id LIMIT ?4) \
+             RETURNING ",
+            delivery_cols!()
+        ))
+        .bind(owner)
+        .bind(ms(lease_until))
+        .bind(ms(now))
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.write)
+        .await?;
+        let mut ds: Vec<Delivery> = rows(rs)?;
+        ds.sort_by_key(|d| (d.next_attempt_at, d.id));
+        Ok(ds)
+    }
+
+    async fn finish(
+        &self,
+        id: DeliveryId,
+        owner: &str,
+        attempt: &Attempt,
+        finish: Finish,
+    ) -> StoreResult<()> {
+        ops::finish(&self.write, id, owner, attempt, finish).await
+    }
+
+    async fn delivery(&self, id: DeliveryId) -> StoreResult<Option<Delivery>> {
+        let r: Option<DeliveryRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            delivery_cols!(),
+            " FROM deliveries WHERE id = ?"
+        ))
+        .bind(id.0)
+        .fetch_optional(&self.read)
+        .await?;
+        r.map(Delivery::try_from).transpose()
+    }
+
+    async fn attempts(&self, id: DeliveryId) -> StoreResult<Vec<Attempt>> {
+        let rs: Vec<AttemptRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            attempt_cols!(),
+            " FROM attempts WHERE delivery_id = ? ORDER BY id"
+        ))
+        .bind(id.0)
+        .fetch_all(&self.read)
+        .await?;
+        rows(rs)
+    }
+
+    async fn queue_stats(&self) -> StoreResult<QueueStats> {
+        let (pending, in_flight, dead, oldest): (i64, i64, i64, Option<i64>) = sqlx::query_as(
+            "SELECT (SELECT COUNT(*) FROM deliveries WHERE state = 'pending'), \
+             (SELECT COUNT(*) FROM deliveries WHERE state = 'in_flight'), \
+             (SELECT COUNT(*) FROM deliveries WHERE state = 'dead'), \
+             (SELECT MIN(created_at) FROM deliveries WHERE state = 'pending')",
+        )
+        .fetch_one(&self.read)
+        .await?;
+        Ok(QueueStats {
+            pending: u64::try_from(pending).unwrap_or(0),
+            in_flight: u64::try_from(in_flight).unwrap_or(0),
+            dead: u64::try_from(dead).unwrap_or(0),
+            oldest_pending: oldest.map(codec::ts).transpose()?,
+        })
+    }
+
+    async fn dead_letters(
+        &self,
+        tenant: Option<&TenantId>,
+        limit: u32,
+    ) -> StoreResult<Vec<Delivery>> {
+        let rs: Vec<DeliveryRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            delivery_cols!(),
+            " FROM deliveries WHERE state = 'dead' \
+             AND (?1 IS NULL OR tenant = ?1) ORDER BY finished_at DESC, id DESC LIMIT ?2"
+        ))
+        .bind(tenant.map(TenantId::as_str))
+        .bind(i64::from(limit))
+        .fetch_all(&self.read)
+        .await?;
+        rows(rs)
+    }
+
+    async fn replay(
+        &self,
+        id: DeliveryId,
+        target: Option<Target>,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
+        let target = target
+            .map(|t| serde_json::to_string(&t))
+            .transpose()
+            .map_err(|e| StoreError::Corrupt(format!("target: {e}")))?;
+        ops::replay(&self.write, id, target, ms(now)).await
+    }
+
+    async fn discard(&self, id: DeliveryId) -> StoreResult<bool> {
+        let n = sqlx::query(
+            "UPDATE deliveries SET state = 'discarded' WHERE id = ? AND state = 'dead'",
+        )
+        .bind(id.0)
+        .execute(&self.write)
+        .await?
+        .rows_affected();
+        Ok(n == 1)
+    }
+
+    async fn link(&self, ticket: &TicketKey) -> StoreResult<Option<Link>> {
+        let r: Option<LinkRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            link_cols!(),
+            " FROM links WHERE ticket = ?"
+        ))
+        .bind(ticket.as_str())
+        .fetch_optional(&self.read)
+        .await?;
+        r.map(Link::try_from).transpose()
+    }
+
+    async fn link_by_orange(
+        &self,
+        tenant: &TenantId,
+        api: OrangeApi,
+        orange_id: &str,
+    ) -> StoreResult<Option<Link>> {
+        let r: Option<LinkRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            link_cols!(),
+            " FROM links WHERE tenant = ? AND api = ? AND orange_id = ?"
+        ))
+        .bind(tenant.as_str())
+        .bind(api.as_str())
+        .bind(orange_id)
+        .fetch_optional(&self.read)
+        .await?;
+        r.map(Link::try_from).transpose()
+    }
+
+    async fn list_links(
+        &self,
+        tenant: &TenantId,
+        after: Option<&TicketKey>,
+        limit: u32,
+    ) -> StoreResult<Vec<Link>> {
+        let rs: Vec<LinkRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            link_cols!(),
+            " FROM links WHERE tenant = ?1 \
+             AND (?2 IS NULL OR ticket > ?2) ORDER BY ticket LIMIT ?3"
+        ))
+        .bind(tenant.as_str())
+        .bind(after.map(TicketKey::as_str))
+        .bind(i64::from(limit))
+        .fetch_all(&self.read)
+        .await?;
+        rows(rs)
+    }
+
+    async fn try_lease(
+        &self,
+        name: &str,
+        owner: &str,
+        now: Timestamp,
+        until: Timestamp,
+    ) -> StoreResult<bool> {
+        let n = sqlx::query(
+            "INSERT INTO leases (name, owner, expires_at) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at \
+             WHERE leases.owner = excluded.owner OR leases.expires_at <= ?4",
+        )
+        .bind(name)
+        .bind(owner)
+        .bind(ms(until))
+        .bind(ms(now))
+        .execute(&self.write)
+        .await?
+        .rows_affected();
+        Ok(n == 1)
+    }
+
+    async fn release_lease(&self, name: &str, owner: &str) -> StoreResult<()> {
+        sqlx::query("DELETE FROM leases WHERE name = ? AND owner = ?")
+            .bind(name)
+            .bind(owner)
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
+
+    async fn watermark(&self, name: &str) -> StoreResult<Option<String>> {
+        Ok(
+            sqlx::query_scalar("SELECT value FROM watermarks WHERE name = ?")
+                .bind(name)
+                .fetch_optional(&self.read)
+                .await?,
+        )
+    }
+
+    async fn remote_state(&self, ticket: &TicketKey) -> StoreResult<Option<RemoteState>> {
+        let r: Option<sqlx::types::Json<RemoteState>> =
+            sqlx::query_scalar("SELECT state FROM remote_state WHERE ticket = ?")
+                .bind(ticket.as_str())
+                .fetch_optional(&self.read)
+                .await?;
+        Ok(r.map(|j| j.0))
+    }
+
+    async fn commit_poll(
+        &self,
+        name: &str,
+        owner: &str,
+        tenant: &TenantId,
+        watermark: Option<&str>,
+        states: Vec<(TicketKey, RemoteState)>,
+        deliveries: Vec<NewDelivery>,
+    ) -> StoreResult<()> {
+        ops::commit_poll(
+            &self.write,
+            name,
+            owner,
+            tenant.as_str(),
+            watermark,
+            states,
+            deliveries,
+            now_ms(),
+        )
+        .await
+    }
+
+    async fn heartbeat(&self, replica: &str, now: Timestamp, until: Timestamp) -> StoreResult<u32> {
+        let mut tx = self.write.begin_with("BEGIN IMMEDIATE").await?;
+        sqlx::query(
+            "INSERT INTO replicas (name, expires_at) VALUES (?, ?) \
+             ON CONFLICT (name) DO UPDATE SET expires_at = excluded.expires_at",
+        )
+        .bind(replica)
+        .bind(ms(until))
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM replicas WHERE expires_at <= ?")
+            .bind(ms(now) - 3_600_000)
+            .execute(&mut *tx)
+            .await?;
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM replicas WHERE expires_at > ?")
+            .bind(ms(now))
+            .fetch_one(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(u32::try_from(n).unwrap_or(u32::MAX).max(1))
     }
 }

@@ -1,0 +1,298 @@
+//! Row shapes and conversions shared by both backends.
+//!
+//! Both schemas keep timestamps as unix milliseconds (`INTEGER` / `BIGINT`) and ids as text,
+//! so one set of `FromRow` structs decodes rows from SQLite and PostgreSQL alike. Timestamps
+//! are therefore kept to the millisecond: a value read back is the one written, truncated.
+
+use sqlx::types::Json;
+
+use super::{StoreError, StoreResult};
+use crate::domain::{
+    Attempt, AttemptOutcome, Delivery, DeliveryId, DeliveryState, EventId, Link, NewDelivery,
+    NewEvent, OrangeApi, SourceName, StoredEvent, Target, TenantId, TicketKey, Timestamp,
+};
+
+/// Unix milliseconds of `t` (truncated towards the past).
+pub(crate) fn ms(t: Timestamp) -> i64 {
+    let nanos = t.unix_timestamp_nanos();
+    i64::try_from(nanos.div_euclid(1_000_000)).unwrap_or(i64::MAX)
+}
+
+/// The instant `ms` unix milliseconds name.
+pub(crate) fn ts(ms: i64) -> StoreResult<Timestamp> {
+    Timestamp::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .map_err(|e| StoreError::Corrupt(format!("timestamp {ms}: {e}")))
+}
+
+/// The columns every delivery query selects, for [`DeliveryRow`] (a macro so that queries
+/// stay `&'static str` through `concat!`).
+macro_rules! delivery_cols {
+    () => {
+        "id, tenant, event_id, ticket, seq, target, state, attempts, next_attempt_at, \
+         created_at, last_error"
+    };
+}
+pub(crate) use delivery_cols;
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct DeliveryRow {
+    id: i64,
+    tenant: String,
+    event_id: Option<String>,
+    ticket: String,
+    seq: i64,
+    target: Json<Target>,
+    state: String,
+    attempts: i64,
+    next_attempt_at: i64,
+    created_at: i64,
+    last_error: Option<String>,
+}
+
+impl TryFrom<DeliveryRow> for Delivery {
+    type Error = StoreError;
+    fn try_from(r: DeliveryRow) -> StoreResult<Delivery> {
+        Ok(Delivery {
+            id: DeliveryId(r.id),
+            tenant: tenant(r.tenant)?,
+            event_id: r.event_id.as_deref().map(event_id).transpose()?,
+            ticket: TicketKey::from_stored(r.ticket),
+            seq: r.seq,
+            target: r.target.0,
+            state: DeliveryState::parse(&r.state)
+                .ok_or_else(|| StoreError::Corrupt(format!("delivery state {:?}", r.state)))?,
+            attempts: u32::try_from(r.attempts).unwrap_or(u32::MAX),
+            next_attempt_at: ts(r.next_attempt_at)?,
+            created_at: ts(r.created_at)?,
+            last_error: r.last_error,
+        })
+    }
+}
+
+macro_rules! event_cols {
+    () => {
+        "id, tenant, source, dedupe_key, ticket, event_type, body, headers, received_at"
+    };
+}
+pub(crate) use event_cols;
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct EventRow {
+    id: String,
+    tenant: String,
+    source: String,
+    dedupe_key: String,
+    ticket: String,
+    event_type: String,
+    body: Vec<u8>,
+    headers: Json<Vec<(String, String)>>,
+    received_at: i64,
+}
+
+impl TryFrom<EventRow> for StoredEvent {
+    type Error = StoreError;
+    fn try_from(r: EventRow) -> StoreResult<StoredEvent> {
+        Ok(StoredEvent {
+            id: event_id(&r.id)?,
+            tenant: tenant(r.tenant)?,
+            source: SourceName::parse(r.source).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            dedupe_key: r.dedupe_key,
+            ticket: TicketKey::from_stored(r.ticket),
+            event_type: r.event_type,
+            body: r.body.into(),
+            headers: r.headers.0,
+            received_at: ts(r.received_at)?,
+        })
+    }
+}
+
+macro_rules! attempt_cols {
+    () => {
+        "at, outcome, http_status, error_code, error, latency_ms"
+    };
+}
+pub(crate) use attempt_cols;
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct AttemptRow {
+    at: i64,
+    outcome: String,
+    http_status: Option<i64>,
+    error_code: Option<String>,
+    error: Option<String>,
+    latency_ms: i64,
+}
+
+impl TryFrom<AttemptRow> for Attempt {
+    type Error = StoreError;
+    fn try_from(r: AttemptRow) -> StoreResult<Attempt> {
+        Ok(Attempt {
+            at: ts(r.at)?,
+            outcome: AttemptOutcome::parse(&r.outcome)
+                .ok_or_else(|| StoreError::Corrupt(format!("attempt outcome {:?}", r.outcome)))?,
+            http_status: r.http_status.and_then(|s| u16::try_from(s).ok()),
+            error_code: r.error_code,
+            error: r.error,
+            latency_ms: u64::try_from(r.latency_ms).unwrap_or(0),
+        })
+    }
+}
+
+macro_rules! link_cols {
+    () => {
+        "tenant, source, ticket, api, orange_id, created_at"
+    };
+}
+pub(crate) use link_cols;
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct LinkRow {
+    tenant: String,
+    source: String,
+    ticket: String,
+    api: String,
+    orange_id: String,
+    created_at: i64,
+}
+
+impl TryFrom<LinkRow> for Link {
+    type Error = StoreError;
+    fn try_from(r: LinkRow) -> StoreResult<Link> {
+        Ok(Link {
+            tenant: tenant(r.tenant)?,
+            source: SourceName::parse(r.source).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            ticket: TicketKey::from_stored(r.ticket),
+            api: parse_api(&r.api)?,
+            orange_id: r.orange_id,
+            created_at: ts(r.created_at)?,
+        })
+    }
+}
+
+fn tenant(s: String) -> StoreResult<TenantId> {
+    TenantId::parse(s).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn event_id(s: &str) -> StoreResult<EventId> {
+    EventId::parse(s).map_err(|e| StoreError::Corrupt(format!("event id {s:?}: {e}")))
+}
+
+fn parse_api(s: &str) -> StoreResult<OrangeApi> {
+    Ok(match s {
+        "incident" => OrangeApi::Incident,
+        "trouble_ticket" => OrangeApi::TroubleTicket,
+        "core_information" => OrangeApi::CoreInformation,
+        "ordering" => OrangeApi::Ordering,
+        other => return Err(StoreError::Corrupt(format!("orange api {other:?}"))),
+    })
+}
+
+/// The source named in a ticket key (`tenant/source/ticket`), for links.
+pub(crate) fn ticket_source(ticket: &TicketKey) -> StoreResult<SourceName> {
+    let part = ticket.as_str().split('/').nth(1).unwrap_or("");
+    SourceName::parse(part)
+        .map_err(|e| StoreError::Corrupt(format!("ticket key {:?}: {e}", ticket.as_str())))
+}
+
+/// What an operator reads as the delivery's last error, from an attempt.
+pub(crate) fn describe(a: &Attempt) -> Option<String> {
+    let mut parts = Vec::new();
+    if let Some(s) = a.http_status {
+        parts.push(format!("HTTP {s}"));
+    }
+    if let Some(c) = &a.error_code {
+        parts.push(format!("[{c}]"));
+    }
+    if let Some(e) = &a.error {
+        parts.push(e.clone());
+    }
+    (!parts.is_empty()).then(|| parts.join(" "))
+}
+
+/// A delivery serialised once, before any transaction is open.
+#[derive(Debug)]
+pub(crate) struct PreparedDelivery {
+    pub ticket: String,
+    pub target: String,
+}
+
+pub(crate) fn prepare_deliveries(ds: &[NewDelivery]) -> StoreResult<Vec<PreparedDelivery>> {
+    ds.iter()
+        .map(|d| {
+            Ok(PreparedDelivery {
+                ticket: d.ticket.as_str().to_owned(),
+                target: serde_json::to_string(&d.target)
+                    .map_err(|e| StoreError::Corrupt(format!("target: {e}")))?,
+            })
+        })
+        .collect()
+}
+
+/// An event serialised once in the caller's task, so the single writer only runs SQL.
+#[derive(Debug)]
+pub(crate) struct PreparedEvent {
+    pub id: String,
+    pub tenant: String,
+    pub source: String,
+    pub dedupe_key: String,
+    pub ticket: String,
+    pub event_type: String,
+    pub body: bytes::Bytes,
+    pub headers: String,
+    pub received_at: i64,
+    pub deliveries: Vec<PreparedDelivery>,
+}
+
+impl PreparedEvent {
+    pub fn new(e: NewEvent) -> StoreResult<Self> {
+        Ok(Self {
+            id: e.id.to_string(),
+            headers: serde_json::to_string(&e.headers)
+                .map_err(|err| StoreError::Corrupt(format!("headers: {err}")))?,
+            deliveries: prepare_deliveries(&e.deliveries)?,
+            tenant: e.tenant.to_string(),
+            source: e.source.to_string(),
+            dedupe_key: e.dedupe_key,
+            ticket: e.ticket.as_str().to_owned(),
+            event_type: e.event_type,
+            body: e.body,
+            received_at: ms(e.received_at),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_round_trip_to_the_millisecond() {
+        let t = time::macros::datetime!(2026-03-01 12:00:00.123456789 UTC);
+        assert_eq!(
+            ts(ms(t)).unwrap(),
+            time::macros::datetime!(2026-03-01 12:00:00.123 UTC)
+        );
+        let before_epoch = time::macros::datetime!(1969-12-31 23:59:59.9995 UTC);
+        assert_eq!(ms(before_epoch), -1);
+    }
+
+    #[test]
+    fn ticket_source_is_the_middle_segment() {
+        let k = TicketKey::from_stored("acme/jira/OPS/1".into());
+        assert_eq!(ticket_source(&k).unwrap().as_str(), "jira");
+        assert!(ticket_source(&TicketKey::from_stored("nonsense".into())).is_err());
+    }
+
+    #[test]
+    fn last_error_reads_status_code_and_message() {
+        let a = Attempt {
+            at: time::OffsetDateTime::UNIX_EPOCH,
+            outcome: AttemptOutcome::Retryable,
+            http_status: Some(503),
+            error_code: Some("UNAVAILABLE".into()),
+            error: Some("try later".into()),
+            latency_ms: 3,
+        };
+        assert_eq!(describe(&a).unwrap(), "HTTP 503 [UNAVAILABLE] try later");
+    }
+}

@@ -1,0 +1,180 @@
+//! The store conformance suite: every case runs against SQLite (a temp file, always) and
+//! against PostgreSQL when `TEST_DATABASE_URL` is set (a fresh schema per test, so tests run
+//! in parallel); without it the PostgreSQL cases say `SKIPPED` and pass.
+
+use std::sync::Arc;
+
+use itsm_bridge::domain::{
+    Attempt, AttemptOutcome, EventId, NewDelivery, NewEvent, OrangeCall, OrangeOp, SourceName,
+    Target, TenantId, TicketKey, Timestamp,
+};
+use itsm_bridge::store::postgres::PgStore;
+use itsm_bridge::store::sqlite::SqliteStore;
+use itsm_bridge::store::{Finish, Store};
+
+macro_rules! conformance {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    let (store, _dir) = super::sqlite().await;
+                    super::cases::$name(store).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    let Some(db) = super::postgres(stringify!($name)).await else { return };
+                    super::cases::$name(db.store.clone()).await;
+                    db.drop_schema().await;
+                }
+            )*
+        }
+    };
+}
+
+conformance!(
+    ingest_of_the_same_dedupe_key_twice_is_a_duplicate_of_the_first_event,
+    concurrent_ingest_of_one_key_is_accepted_exactly_once,
+    event_body_and_headers_round_trip_byte_exact,
+    events_are_listed_newest_first_with_filters_and_deliveries_in_order,
+    concurrent_claims_never_hand_out_one_delivery_twice,
+    an_expired_lease_makes_a_delivery_claimable_again,
+    finish_by_a_non_owner_is_refused_with_lease_lost,
+    a_ticket_delivery_waits_until_its_predecessor_is_final,
+    retry_reschedules_and_is_not_claimable_before_its_time,
+    defer_does_not_count_an_attempt,
+    dead_letters_are_listed_replayed_and_discarded,
+    links_are_recorded_with_done_and_found_both_ways,
+    poller_lease_is_exclusive_and_taken_over_after_expiry,
+    commit_poll_is_atomic_and_refused_without_the_lease,
+    echoes_are_remembered_until_they_expire,
+    heartbeat_counts_live_replicas,
+    queue_stats_count_each_state_and_the_oldest_pending,
+);
+
+async fn sqlite() -> (Arc<dyn Store>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}", dir.path().join("sub/dir/store.db").display());
+    let store = SqliteStore::open(&url, 4).await.expect("open sqlite");
+    store.migrate().await.expect("migrate sqlite");
+    store.migrate().await.expect("migrations are idempotent");
+    (Arc::new(store), dir)
+}
+
+struct PgTest {
+    store: Arc<dyn Store>,
+    admin: sqlx::PgPool,
+    schema: String,
+}
+
+impl PgTest {
+    async fn drop_schema(self) {
+        let sql = format!("DROP SCHEMA {} CASCADE", self.schema);
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .execute(&self.admin)
+            .await
+            .expect("drop schema");
+    }
+}
+
+/// A store on a fresh schema of the `TEST_DATABASE_URL` database, or `None` (skipped).
+async fn postgres(test: &str) -> Option<PgTest> {
+    let Ok(base) = std::env::var("TEST_DATABASE_URL") else {
+        eprintln!("SKIPPED: TEST_DATABASE_URL not set (store_conformance::postgres::{test})");
+        return None;
+    };
+    let admin = sqlx::PgPool::connect(&base)
+        .await
+        .expect("connect TEST_DATABASE_URL");
+    let schema = format!("conformance_{}", uuid::Uuid::new_v4().simple());
+    let sql = format!("CREATE SCHEMA {schema}");
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .execute(&admin)
+        .await
+        .expect("create schema");
+    let sep = if base.contains('?') { '&' } else { '?' };
+    let url = format!("{base}{sep}options=-c%20search_path%3D{schema}");
+    let store = PgStore::connect(&url, 8).await.expect("open postgres");
+    store.migrate().await.expect("migrate postgres");
+    store.migrate().await.expect("migrations are idempotent");
+    Some(PgTest {
+        store: Arc::new(store),
+        admin,
+        schema,
+    })
+}
+
+fn tenant() -> TenantId {
+    TenantId::parse("acme").expect("tenant")
+}
+
+fn ticket(n: &str) -> TicketKey {
+    TicketKey::new(&tenant(), &SourceName::parse("jira").expect("source"), n)
+}
+
+fn call(op: OrangeOp, note: &str) -> Target {
+    Target::Orange(OrangeCall {
+        op,
+        body: serde_json::json!({ "note": note }),
+        external_ref: None,
+        lookups: vec![],
+    })
+}
+
+fn delivery(t: &TicketKey, note: &str) -> NewDelivery {
+    NewDelivery {
+        ticket: t.clone(),
+        target: call(OrangeOp::AddIncidentNote, note),
+    }
+}
+
+/// "Now", truncated to the millisecond the store keeps.
+fn now() -> Timestamp {
+    let t = Timestamp::now_utc();
+    t.replace_nanosecond(t.nanosecond() / 1_000_000 * 1_000_000)
+        .expect("valid nanosecond")
+}
+
+fn event(key: &str, t: &TicketKey, at: Timestamp, deliveries: Vec<NewDelivery>) -> NewEvent {
+    NewEvent {
+        id: EventId::new(),
+        tenant: tenant(),
+        source: SourceName::parse("jira").expect("source"),
+        dedupe_key: key.to_owned(),
+        ticket: t.clone(),
+        event_type: "jira:issue_updated".into(),
+        body: bytes::Bytes::from_static(br#"{"k":1}"#),
+        headers: vec![("x-atlassian-webhook-identifier".into(), key.to_owned())],
+        received_at: at,
+        deliveries,
+    }
+}
+
+fn attempt(at: Timestamp, outcome: AttemptOutcome) -> Attempt {
+    Attempt {
+        at,
+        outcome,
+        http_status: Some(if outcome == AttemptOutcome::Success {
+            201
+        } else {
+            503
+        }),
+        error_code: None,
+        error: (outcome != AttemptOutcome::Success).then(|| "upstream unavailable".into()),
+        latency_ms: 12,
+    }
+}
+
+fn done() -> Finish {
+    Finish::Done {
+        link: None,
+        echoes: vec![],
+        echo_until: None,
+    }
+}
+
+mod cases;
