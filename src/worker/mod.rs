@@ -5,11 +5,7 @@
 //! NOTE: placeholder door; the workers land with the delivery and round-trip issues.
 
 // Poll-back (round-trip room).
-pub mod poll_diff;
 pub mod poller;
-pub use poll_diff::{OrangeNote, WayBackPlanner};
-pub use poller::{Changed, OrangeReader, PlannerLookup, PollSettings, Poller};
-#[cfg(test)]
-mod poller_fakes;
-#[cfg(test)]
-mod poller_tests;
+pub use poller::{
+    Changed, OrangeNote, OrangeReader, PlannerLookup, PollSettings, Poller, WayBackPlanner,
+};

@@ -14,7 +14,7 @@
 //! Reconciliation (`reconcile_interval_secs`, off by default) re-reads every linked object
 //! and repairs what the watermark scan missed.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -22,10 +22,21 @@ use async_trait::async_trait;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-use super::poll_diff::{Observed, OrangeNote, WayBackPlanner, diff};
+pub mod diff;
+#[cfg(test)]
+mod fakes;
+mod marks;
+mod observe;
+mod sweep;
+#[cfg(test)]
+mod tests;
+
+pub use diff::{Observed, OrangeNote, WayBackPlanner};
+pub use marks::{Mark, Watermarks, is_before};
+
 use crate::domain::{
-    CallFailure, Link, NewDelivery, OrangeApi, RemoteState, SourceName, Target, TenantId,
-    TicketKey, Timestamp,
+    CallFailure, NewDelivery, OrangeApi, RemoteState, SourceName, Target, TenantId, TicketKey,
+    Timestamp,
 };
 use crate::store::{Store, StoreError};
 
@@ -95,6 +106,10 @@ pub struct PollSettings {
     /// are read one by one each cycle; objects in a final status are not read again.
     pub per_object_apis: Vec<OrangeApi>,
 }
+
+/// Orange reads of one cycle in flight at once (the Orange client's rate limiter still
+/// governs the tenant's budget).
+const READS_IN_FLIGHT: usize = 8;
 
 /// Statuses after which an object read one by one is no longer polled.
 const FINAL_STATUSES: [&str; 4] = ["closed", "cancelled", "canceled", "completed"];
@@ -211,12 +226,14 @@ impl Poller {
         for &api in &self.settings.apis {
             let since = committed.get(api);
             let changed = self.scan(tenant, api, since, &mut rep).await?;
-            for c in changed.iter().filter(|c| !committed.covers(api, c)) {
-                marks.raise(api, c);
+            let mut linked = Vec::new();
+            for c in changed.into_iter().filter(|c| !committed.covers(api, c)) {
+                marks.raise(api, &c);
                 if let Some(link) = self.store.link_by_orange(tenant, api, &c.id).await? {
-                    self.observe(&link, c, &mut rep, &mut batch).await?;
+                    linked.push((link, c));
                 }
             }
+            self.observe_all(linked, &mut rep, &mut batch).await?;
         }
         if !self.settings.per_object_apis.is_empty() {
             self.read_open(tenant, &mut rep, &mut batch).await?;
@@ -285,47 +302,6 @@ impl Poller {
         }
     }
 
-    /// Diffs one linked object against its stored state and adds the result to `batch`.
-    async fn observe(
-        &self,
-        link: &Link,
-        c: &Changed,
-        rep: &mut CycleReport,
-        batch: &mut Batch,
-    ) -> Result<(), PollError> {
-        let Some(planner) = self.planners.planner(&link.tenant, &link.source) else {
-            tracing::debug!(tenant = %link.tenant, ticket.id = %link.ticket, "no way-back rules for this source");
-            return Ok(());
-        };
-        let notes = match &c.notes {
-            Some(n) => n.clone(),
-            None => {
-                rep.calls += 1;
-                self.reader.notes(&link.tenant, link.api, &c.id).await?
-            }
-        };
-        let prior = match batch.pending_state(&link.ticket) {
-            Some(s) => s.clone(),
-            None => self
-                .store
-                .remote_state(&link.ticket)
-                .await?
-                .unwrap_or_default(),
-        };
-        let seen = Observed {
-            orange_id: &c.id,
-            status: c.status.as_deref(),
-            object: &c.object,
-            notes: &notes,
-        };
-        let (calls, next) = diff(link.ticket.ticket(), &prior, seen, planner.as_ref());
-        if next != prior {
-            rep.changes += 1;
-            batch.push(&link.ticket, next, calls);
-        }
-        Ok(())
-    }
-
     fn reconcile_due(&self, tenant: &TenantId, now: Timestamp) -> bool {
         let Some(every) = self.settings.reconcile_every else {
             return false;
@@ -336,62 +312,6 @@ impl Poller {
             .ok()
             .and_then(|m| m.get(tenant).copied());
         last.is_none_or(|l| now - l >= every)
-    }
-
-    /// Reads the open linked objects of the APIs that cannot list changes.
-    async fn read_open(
-        &self,
-        tenant: &TenantId,
-        rep: &mut CycleReport,
-        batch: &mut Batch,
-    ) -> Result<(), PollError> {
-        let mut after: Option<TicketKey> = None;
-        loop {
-            let links = self.store.list_links(tenant, after.as_ref(), 500).await?;
-            let Some(last) = links.last() else {
-                return Ok(());
-            };
-            after = Some(last.ticket.clone());
-            for link in links
-                .iter()
-                .filter(|l| self.settings.per_object_apis.contains(&l.api))
-            {
-                let state = self.store.remote_state(&link.ticket).await?;
-                let closed = state
-                    .and_then(|s| s.status)
-                    .is_some_and(|s| FINAL_STATUSES.iter().any(|f| f.eq_ignore_ascii_case(&s)));
-                if closed {
-                    continue;
-                }
-                rep.calls += 1;
-                if let Some(c) = self.reader.get(tenant, link.api, &link.orange_id).await? {
-                    self.observe(link, &c, rep, batch).await?;
-                }
-            }
-        }
-    }
-
-    /// Re-reads every linked object of the tenant (one get, plus notes when not embedded).
-    async fn reconcile(
-        &self,
-        tenant: &TenantId,
-        rep: &mut CycleReport,
-        batch: &mut Batch,
-    ) -> Result<(), PollError> {
-        let mut after: Option<TicketKey> = None;
-        loop {
-            let links = self.store.list_links(tenant, after.as_ref(), 500).await?;
-            let Some(last) = links.last() else {
-                return Ok(());
-            };
-            after = Some(last.ticket.clone());
-            for link in links.iter().filter(|l| l.api != OrangeApi::CoreInformation) {
-                rep.calls += 1;
-                if let Some(c) = self.reader.get(tenant, link.api, &link.orange_id).await? {
-                    self.observe(link, &c, rep, batch).await?;
-                }
-            }
-        }
     }
 }
 
@@ -423,64 +343,5 @@ impl Batch {
                 ticket: ticket.clone(),
                 target: Target::Itsm(c),
             }));
-    }
-}
-
-/// The tenant's watermarks, one per Orange API, stored as
-/// `{"incident":{"at":"2026-…","ids":["INC1"]}}`: the largest `lastUpdateDate` committed and
-/// the objects committed at exactly that instant, so the next scan (which lists from `at`
-/// inclusive, to miss nothing sharing the instant) skips them instead of re-reading them.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct Watermarks(BTreeMap<String, Mark>);
-
-#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Mark {
-    pub at: String,
-    #[serde(default)]
-    pub ids: Vec<String>,
-}
-
-impl Watermarks {
-    /// Reads the stored form; anything unreadable starts over (a full scan, which the diff
-    /// makes harmless).
-    pub fn parse(stored: Option<&str>) -> Self {
-        let map = stored
-            .and_then(|s| serde_json::from_str(s).ok())
-            .unwrap_or_default();
-        Self(map)
-    }
-    /// The instant the next scan of `api` starts from.
-    pub fn get(&self, api: OrangeApi) -> Option<&str> {
-        self.0.get(api.as_str()).map(|m| m.at.as_str())
-    }
-    /// True when `c` was committed already (it sits exactly on the mark).
-    fn covers(&self, api: OrangeApi, c: &Changed) -> bool {
-        self.0
-            .get(api.as_str())
-            .is_some_and(|m| m.at == c.last_update && m.ids.contains(&c.id))
-    }
-    fn raise(&mut self, api: OrangeApi, c: &Changed) {
-        let m = self.0.entry(api.as_str().to_owned()).or_default();
-        if m.at.is_empty() || is_before(&m.at, &c.last_update) {
-            m.at = c.last_update.clone();
-            m.ids = vec![c.id.clone()];
-        } else if m.at == c.last_update && !m.ids.contains(&c.id) {
-            m.ids.push(c.id.clone());
-        }
-    }
-}
-
-impl std::fmt::Display for Watermarks {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&serde_json::to_string(&self.0).map_err(|_| std::fmt::Error)?)
-    }
-}
-
-/// `a < b` as instants when both are RFC 3339, else as strings.
-pub fn is_before(a: &str, b: &str) -> bool {
-    use time::format_description::well_known::Rfc3339;
-    match (Timestamp::parse(a, &Rfc3339), Timestamp::parse(b, &Rfc3339)) {
-        (Ok(x), Ok(y)) => x < y,
-        _ => a < b,
     }
 }

@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::poll_diff::{Observed, diff};
-use super::poller::{CycleReport, PollSettings, Poller, Watermarks, lease_name};
-use super::poller_fakes::*;
+use super::diff::{Observed, diff};
+use super::fakes::*;
+use super::{CycleReport, PollSettings, Poller, Watermarks, lease_name};
 use crate::domain::*;
 use crate::store::Store;
 

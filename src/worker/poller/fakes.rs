@@ -8,8 +8,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use async_trait::async_trait;
 use serde_json::{Map, Value, json};
 
-use super::poll_diff::{OrangeNote, WayBackPlanner};
-use super::poller::{Changed, OrangeReader, PlannerLookup};
+use super::diff::{OrangeNote, WayBackPlanner};
+use super::{Changed, OrangeReader, PlannerLookup};
 use crate::domain::call::ItsmKind;
 use crate::domain::*;
 use crate::store::*;
