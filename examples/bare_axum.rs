@@ -7,12 +7,17 @@ use axum::routing::post;
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
-    let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:18090".into());
+    let addr = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "127.0.0.1:18090".into());
     let app = Router::new().route(
         "/webhooks/{tenant}/{source}",
         post(|body: axum::body::Bytes| async move {
             match serde_json::from_slice::<serde_json::Value>(&body) {
-                Ok(_) => (StatusCode::ACCEPTED, r#"{"eventId":"00000000-0000-0000-0000-000000000000","duplicate":false}"#),
+                Ok(_) => (
+                    StatusCode::ACCEPTED,
+                    r#"{"eventId":"00000000-0000-0000-0000-000000000000","duplicate":false}"#,
+                ),
                 Err(_) => (StatusCode::BAD_REQUEST, "{}"),
             }
         }),

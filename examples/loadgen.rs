@@ -34,25 +34,51 @@ async fn main() {
         eprintln!("usage: loadgen URL RATE SECONDS USER:PASSWORD");
         std::process::exit(2);
     }
-    let (url, rate, secs) = (args[1].clone(), args[2].parse::<u64>().expect("RATE"), args[3].parse::<u64>().expect("SECONDS"));
-    let auth = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(&args[4]));
-    let client = reqwest::Client::builder().pool_max_idle_per_host(256).build().expect("client");
-    let lat = Arc::new(std::sync::Mutex::new(Vec::<Duration>::with_capacity((rate * secs) as usize)));
+    let (url, rate, secs) = (
+        args[1].clone(),
+        args[2].parse::<u64>().expect("RATE"),
+        args[3].parse::<u64>().expect("SECONDS"),
+    );
+    let auth = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(&args[4])
+    );
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(256)
+        .build()
+        .expect("client");
+    let lat = Arc::new(std::sync::Mutex::new(Vec::<Duration>::with_capacity(
+        (rate * secs) as usize,
+    )));
     let errors = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let start = Instant::now();
     // A different run id each time, so reruns on the same store are not duplicates.
-    let run = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_secs() % 1_000_000);
+    let run = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(1, |d| d.as_secs() % 1_000_000);
     let total = rate * secs;
     let mut tick = tokio::time::interval(Duration::from_micros(1_000_000 / rate.max(1)));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..total {
         tick.tick().await;
-        let (client, url, auth, lat, errors) = (client.clone(), url.clone(), auth.clone(), lat.clone(), errors.clone());
+        let (client, url, auth, lat, errors) = (
+            client.clone(),
+            url.clone(),
+            auth.clone(),
+            lat.clone(),
+            errors.clone(),
+        );
         let body = payload(run, i);
         tasks.spawn(async move {
             let t = Instant::now();
-            let r = client.post(&url).header("content-type", "application/json").header("authorization", auth).body(body).send().await;
+            let r = client
+                .post(&url)
+                .header("content-type", "application/json")
+                .header("authorization", auth)
+                .body(body)
+                .send()
+                .await;
             match r {
                 Ok(r) if r.status() == 202 => lat.lock().unwrap().push(t.elapsed()),
                 _ => {
@@ -65,7 +91,11 @@ async fn main() {
     let elapsed = start.elapsed();
     let mut l = lat.lock().unwrap().clone();
     l.sort();
-    let pct = |p: f64| l.get(((l.len() as f64 * p) as usize).min(l.len().saturating_sub(1))).copied().unwrap_or_default();
+    let pct = |p: f64| {
+        l.get(((l.len() as f64 * p) as usize).min(l.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or_default()
+    };
     println!(
         "offered {rate}/s for {secs}s: {} acknowledged ({:.0}/s), {} errors; latency p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
         l.len(),

@@ -52,6 +52,8 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
 impl App {
     /// Opens and migrates the store and compiles the mappings; fails on any problem.
     pub async fn build(config: Config) -> anyhow::Result<App> {
+        // Install the metrics recorder before anything counts.
+        crate::telemetry::prometheus();
         let store = open_store(&config).await?;
         store.migrate().await.context("store migration failed")?;
         let set = MappingSet::load(&config).map_err(|ps| {

@@ -1,10 +1,15 @@
 //! `sim`: the simulators standalone.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use anyhow::Context;
 
 use crate::sim::{SimOptions, serve};
+
+/// Seconds between Orange-side life ticks of the standalone simulator (unset: no timer,
+/// statuses move only through `POST /_sim/...`).
+const LIFE_ENV: &str = "ITSM_BRIDGE_SIM_LIFE_SECS";
 
 pub async fn sim(
     listen: SocketAddr,
@@ -16,10 +21,20 @@ pub async fn sim(
         (0.0..=1.0).contains(&fault_rate),
         "--fault-rate must be between 0.0 and 1.0 (got {fault_rate})"
     );
+    let life_interval = match std::env::var(LIFE_ENV) {
+        Ok(v) => Some(Duration::from_secs(
+            v.parse::<u64>()
+                .ok()
+                .filter(|s| *s > 0)
+                .with_context(|| format!("{LIFE_ENV} must be a positive number of seconds"))?,
+        )),
+        Err(_) => None,
+    };
     let opts = SimOptions {
         fault_rate,
         latency_ms,
         rate_limit,
+        life_interval,
         ..SimOptions::default()
     };
     let listener = tokio::net::TcpListener::bind(listen)

@@ -25,7 +25,10 @@ impl Gateway {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("gateway binary starts");
-        Gateway { child, base: format!("http://127.0.0.1:{port}") }
+        Gateway {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+        }
     }
 
     async fn wait_ready(&self, client: &reqwest::Client) {
@@ -42,7 +45,9 @@ impl Gateway {
 
     fn kill9(&mut self) {
         // SIGKILL: no shutdown hook, no flush.
-        let _ = Command::new("kill").args(["-9", &self.child.id().to_string()]).status();
+        let _ = Command::new("kill")
+            .args(["-9", &self.child.id().to_string()])
+            .status();
         let _ = self.child.wait();
     }
 }
@@ -55,13 +60,17 @@ impl Drop for Gateway {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn event(i: usize) -> Vec<u8> {
     serde_json::to_vec(&serde_json::json!({
         "operation": "update",
-        "sys_id": format!("{:032x}", 0xc0ffee_0000_u64 + (i as u64 % 40)),
+        "sys_id": format!("{:032x}", 0x00c0_ffee_0000_u64 + (i as u64 % 40)),
         "sys_mod_count": (i / 40).to_string(),
         "number": format!("INC{:07}", i % 40),
         "short_description": format!("crash test event {i} – ✓"),
@@ -75,10 +84,14 @@ async fn acknowledged_webhooks_survive_sigkill_exactly_once() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("config.yaml");
     std::fs::write(&config, test_config_yaml(dir.path(), "")).unwrap();
-    let client = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap();
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
     let auth = format!(
         "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("{ACME_SN_USER}:{ACME_SN_PASSWORD}"))
+        base64::engine::general_purpose::STANDARD
+            .encode(format!("{ACME_SN_USER}:{ACME_SN_PASSWORD}"))
     );
 
     let port = free_port();
@@ -90,7 +103,8 @@ async fn acknowledged_webhooks_survive_sigkill_exactly_once() {
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut senders = Vec::new();
     for _ in 0..8 {
-        let (client, acked, next, auth) = (client.clone(), acked.clone(), next.clone(), auth.clone());
+        let (client, acked, next, auth) =
+            (client.clone(), acked.clone(), next.clone(), auth.clone());
         let url = format!("{}/webhooks/acme/servicenow", gw.base);
         senders.push(tokio::spawn(async move {
             loop {
@@ -111,7 +125,10 @@ async fn acknowledged_webhooks_survive_sigkill_exactly_once() {
                             Ok(v) => v,
                             Err(_) => return, // died mid-answer: not acknowledged
                         };
-                        acked.lock().unwrap().push((i, v["eventId"].as_str().unwrap().to_owned()));
+                        acked
+                            .lock()
+                            .unwrap()
+                            .push((i, v["eventId"].as_str().unwrap().to_owned()));
                     }
                     Ok(r) => panic!("unexpected status {}", r.status()),
                     Err(_) => return, // the gateway is gone
@@ -131,7 +148,11 @@ async fn acknowledged_webhooks_survive_sigkill_exactly_once() {
         s.await.unwrap();
     }
     let acked = acked.lock().unwrap().clone();
-    assert!(acked.len() >= 50, "load reached the gateway before the kill ({} acks)", acked.len());
+    assert!(
+        acked.len() >= 50,
+        "load reached the gateway before the kill ({} acks)",
+        acked.len()
+    );
 
     // Restart on the same store: every acknowledged event is there, exactly once.
     let mut gw = Gateway::start(&config, port);
@@ -147,8 +168,15 @@ async fn acknowledged_webhooks_survive_sigkill_exactly_once() {
             .unwrap();
         assert_eq!(r.status(), 202);
         let v: serde_json::Value = r.json().await.unwrap();
-        assert_eq!(v["duplicate"], true, "event {i} acknowledged before the crash must be stored");
-        assert_eq!(v["eventId"].as_str().unwrap(), id, "event {i} is stored once, under its first id");
+        assert_eq!(
+            v["duplicate"], true,
+            "event {i} acknowledged before the crash must be stored"
+        );
+        assert_eq!(
+            v["eventId"].as_str().unwrap(),
+            id,
+            "event {i} is stored once, under its first id"
+        );
         let r = client
             .get(format!("{}/admin/v1/events/{id}", gw.base))
             .bearer_auth("test-admin-token")

@@ -1,8 +1,15 @@
 //! The one integration-test binary: boots the real app on port 0 against the simulators.
 
+mod chart;
 mod crash;
 mod ingress;
 mod ingress_props;
 mod roundtrip_clients;
+mod sim_faults;
+mod sim_incident;
+mod sim_itsm;
+mod sim_orange_auth;
+mod sim_other_orange;
+mod sim_support;
 mod store_conformance;
 mod support;

@@ -1,0 +1,69 @@
+//! Authentication of the ServiceNow and Jira simulators: HTTP Basic (ServiceNow service
+//! account, Jira Cloud email + API token) or a Bearer token (ServiceNow OAuth, Jira Data
+//! Center PAT). Failures are answered in each product's error shape.
+
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::Response;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use serde_json::json;
+use subtle::ConstantTimeEq;
+
+use super::error::{jira_error, servicenow_error};
+use super::state::SimState;
+
+/// The ITSM user the call authenticated as (ServiceNow writes it into `sys_updated_by`).
+#[derive(Debug, Clone)]
+pub struct ItsmUser(pub String);
+
+fn authenticate(st: &SimState, headers: &HeaderMap) -> Option<ItsmUser> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let o = &st.opts;
+    if let Some(token) = value.strip_prefix("Bearer ") {
+        let ok: bool = token
+            .trim()
+            .as_bytes()
+            .ct_eq(o.itsm_bearer_token.as_bytes())
+            .into();
+        return ok.then(|| ItsmUser(o.itsm_username.clone()));
+    }
+    let decoded = STANDARD.decode(value.strip_prefix("Basic ")?.trim()).ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    let (user, pass) = text.split_once(':')?;
+    let ok: bool = (user.as_bytes().ct_eq(o.itsm_username.as_bytes())
+        & pass.as_bytes().ct_eq(o.itsm_password.as_bytes()))
+    .into();
+    ok.then(|| ItsmUser(user.to_owned()))
+}
+
+pub async fn servicenow(State(st): State<Arc<SimState>>, mut req: Request, next: Next) -> Response {
+    match authenticate(&st, req.headers()) {
+        Some(user) => {
+            req.extensions_mut().insert(user);
+            next.run(req).await
+        }
+        None => servicenow_error(
+            StatusCode::UNAUTHORIZED,
+            "User Not Authenticated",
+            "Required to provide Auth information",
+        ),
+    }
+}
+
+pub async fn jira(State(st): State<Arc<SimState>>, mut req: Request, next: Next) -> Response {
+    match authenticate(&st, req.headers()) {
+        Some(user) => {
+            req.extensions_mut().insert(user);
+            next.run(req).await
+        }
+        None => jira_error(
+            StatusCode::UNAUTHORIZED,
+            &["You are not authenticated. Authentication required to perform this operation."],
+            json!({}),
+        ),
+    }
+}

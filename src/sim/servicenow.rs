@@ -1,0 +1,320 @@
+//! ServiceNow Table API: `incident` (get, list with `sysparm_query`, create, PATCH/PUT) and
+//! `sys_journal_field` (read). Journal fields (`work_notes`, `comments`) append to the journal
+//! and read back as `""`; resolving (state 6) or closing (7) without `close_code` and
+//! `close_notes` on the record is refused with the data-policy 403; each write bumps
+//! `sys_mod_count` and sets `sys_updated_by` to the API user; an optional webhook fires on
+//! every change (`/_sim/servicenow/webhook`).
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Extension, Json, Router};
+use serde_json::{Map, Value, json};
+
+use super::error::servicenow_error;
+use super::itsm_auth::ItsmUser;
+use super::query::TOTAL_COUNT;
+use super::state::{SimState, lock, servicenow_now};
+
+type St = State<Arc<SimState>>;
+
+const JOURNAL_FIELDS: [&str; 2] = ["work_notes", "comments"];
+
+pub fn routes() -> Router<Arc<SimState>> {
+    Router::new()
+        .route("/table/{table}", get(list).post(create))
+        .route(
+            "/table/{table}/{sys_id}",
+            get(read).patch(update).put(update),
+        )
+        .route("/v2/table/{table}", get(list).post(create))
+        .route(
+            "/v2/table/{table}/{sys_id}",
+            get(read).patch(update).put(update),
+        )
+}
+
+fn params(q: &Option<String>) -> Vec<(String, String)> {
+    url::form_urlencoded::parse(q.as_deref().unwrap_or("").as_bytes())
+        .into_owned()
+        .collect()
+}
+
+fn param<'a>(p: &'a [(String, String)], k: &str) -> Option<&'a str> {
+    p.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str())
+}
+
+/// The record restricted to `sysparm_fields` (unknown names are ignored, as ServiceNow does).
+fn shape(record: &Value, p: &[(String, String)]) -> Value {
+    match param(p, "sysparm_fields") {
+        None => record.clone(),
+        Some(fields) => Value::Object(
+            fields
+                .split(',')
+                .filter_map(|f| {
+                    record
+                        .get(f.trim())
+                        .map(|v| (f.trim().to_owned(), v.clone()))
+                })
+                .collect(),
+        ),
+    }
+}
+
+fn no_record() -> Response {
+    servicenow_error(
+        StatusCode::NOT_FOUND,
+        "No Record found",
+        "Record doesn't exist or ACL restricts the record retrieval",
+    )
+}
+
+fn invalid_table(table: &str) -> Response {
+    servicenow_error(
+        StatusCode::BAD_REQUEST,
+        "Invalid table",
+        &format!("Invalid table {table}"),
+    )
+}
+
+fn bad_json() -> Response {
+    servicenow_error(
+        StatusCode::BAD_REQUEST,
+        "Exception while reading request",
+        "The payload is not valid JSON.",
+    )
+}
+
+async fn read(
+    State(st): St,
+    Path((table, sys_id)): Path<(String, String)>,
+    RawQuery(q): RawQuery,
+) -> Response {
+    if table != "incident" {
+        return invalid_table(&table);
+    }
+    let p = params(&q);
+    match st.data().sn_incidents.get(&sys_id) {
+        Some(r) => Json(json!({"result": shape(r, &p)})).into_response(),
+        None => no_record(),
+    }
+}
+
+/// `sysparm_query` terms joined by `^`: `f=v`, `f!=v`, `fINa,b`, `ORDERBYf`, `ORDERBYDESCf`.
+fn query_matches(record: &Value, query: &str) -> bool {
+    query
+        .split('^')
+        .filter(|t| !t.is_empty() && !t.starts_with("ORDERBY"))
+        .all(|term| {
+            let field = |f: &str| {
+                record
+                    .get(f)
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_owned()
+            };
+            if let Some((f, v)) = term.split_once("!=") {
+                field(f) != v
+            } else if let Some((f, v)) = term.split_once('=') {
+                field(f) == v
+            } else if let Some((f, v)) = term.split_once("IN") {
+                v.split(',').any(|x| x == field(f))
+            } else {
+                false
+            }
+        })
+}
+
+async fn list(State(st): St, Path(table): Path<String>, RawQuery(q): RawQuery) -> Response {
+    let p = params(&q);
+    let query = param(&p, "sysparm_query").unwrap_or("");
+    let d = st.data();
+    let source: Vec<&Value> = match table.as_str() {
+        "incident" => d.sn_incidents.iter().collect(),
+        "sys_journal_field" => d.sn_journal.iter().collect(),
+        other => return invalid_table(other),
+    };
+    let mut hits: Vec<&Value> = source
+        .into_iter()
+        .filter(|r| query_matches(r, query))
+        .collect();
+    if let Some(order) = query.split('^').find_map(|t| t.strip_prefix("ORDERBY")) {
+        let (field, desc) = order
+            .strip_prefix("DESC")
+            .map_or((order, false), |f| (f, true));
+        hits.sort_by(|a, b| {
+            let o = a[field].as_str().cmp(&b[field].as_str());
+            if desc { o.reverse() } else { o }
+        });
+    }
+    let total = hits.len();
+    let offset = param(&p, "sysparm_offset")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let limit = param(&p, "sysparm_limit")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000);
+    let page: Vec<Value> = hits
+        .into_iter()
+        .skip(offset)
+        .take(limit)
+        .map(|r| shape(r, &p))
+        .collect();
+    let mut resp = Json(json!({"result": page})).into_response();
+    resp.headers_mut()
+        .insert(TOTAL_COUNT, HeaderValue::from(total));
+    resp
+}
+
+/// ServiceNow stores every value as a string.
+fn as_field(v: Value) -> Value {
+    match v {
+        Value::String(_) => v,
+        Value::Null => json!(""),
+        Value::Object(ref o) if o.contains_key("value") => as_field(o["value"].clone()),
+        other => json!(other.to_string()),
+    }
+}
+
+/// Applies `changes` to `record`: journal fields go to the journal, everything else is set.
+fn apply(record: &mut Value, changes: Map<String, Value>, user: &str, journal: &mut Vec<Value>) {
+    let now = servicenow_now();
+    let sys_id = record["sys_id"].clone();
+    for (k, v) in changes {
+        let v = as_field(v);
+        if JOURNAL_FIELDS.contains(&k.as_str()) {
+            if v.as_str().is_some_and(|s| !s.is_empty()) {
+                journal.push(json!({
+                    "sys_id": uuid::Uuid::new_v4().simple().to_string(), "name": "incident", "element": k,
+                    "element_id": sys_id, "value": v, "sys_created_on": now, "sys_created_by": user,
+                }));
+            }
+            record[k] = json!("");
+        } else if !k.starts_with("sys_") {
+            record[k] = v;
+        }
+    }
+    let state = record["state"].as_str().unwrap_or("1").to_owned();
+    record["incident_state"] = json!(state);
+    match state.as_str() {
+        "6" => record["resolved_at"] = json!(now),
+        "7" => record["closed_at"] = json!(now),
+        _ => {}
+    }
+    record["active"] = json!(if state == "7" || state == "8" {
+        "false"
+    } else {
+        "true"
+    });
+    record["sys_updated_on"] = json!(now);
+    record["sys_updated_by"] = json!(user);
+}
+
+fn data_policy_violation(record: &Value) -> bool {
+    let closing = matches!(record["state"].as_str(), Some("6" | "7"));
+    let missing = |f: &str| record[f].as_str().is_none_or(str::is_empty);
+    closing && (missing("close_code") || missing("close_notes"))
+}
+
+fn data_policy_error() -> Response {
+    servicenow_error(
+        StatusCode::FORBIDDEN,
+        "Operation Failed",
+        "Data Policy Exception: \n\tThe following fields are mandatory: Resolution code, Resolution notes",
+    )
+}
+
+async fn update(
+    State(st): St,
+    Extension(user): Extension<ItsmUser>,
+    Path((table, sys_id)): Path<(String, String)>,
+    RawQuery(q): RawQuery,
+    raw: Bytes,
+) -> Response {
+    if table != "incident" {
+        return invalid_table(&table);
+    }
+    let Ok(Value::Object(changes)) = serde_json::from_slice::<Value>(&raw) else {
+        return bad_json();
+    };
+    let p = params(&q);
+    let mut d = st.data();
+    let Some(current) = d.sn_incidents.get(&sys_id).cloned() else {
+        return no_record();
+    };
+    let mut record = current;
+    let mut journal = Vec::new();
+    apply(&mut record, changes, &user.0, &mut journal);
+    if data_policy_violation(&record) {
+        return data_policy_error();
+    }
+    let count: u64 = record["sys_mod_count"]
+        .as_str()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    record["sys_mod_count"] = json!((count + 1).to_string());
+    d.sn_incidents.insert(sys_id, record.clone());
+    d.sn_journal.extend(journal);
+    drop(d);
+    fire_webhook(&st, &record);
+    Json(json!({"result": shape(&record, &p)})).into_response()
+}
+
+async fn create(
+    State(st): St,
+    Extension(user): Extension<ItsmUser>,
+    Path(table): Path<String>,
+    RawQuery(q): RawQuery,
+    raw: Bytes,
+) -> Response {
+    if table != "incident" {
+        return invalid_table(&table);
+    }
+    let Ok(Value::Object(changes)) = serde_json::from_slice::<Value>(&raw) else {
+        return bad_json();
+    };
+    let p = params(&q);
+    let now = servicenow_now();
+    let mut d = st.data();
+    let seq = d.next_seq();
+    let sys_id = uuid::Uuid::new_v4().simple().to_string();
+    let mut record = json!({
+        "sys_id": sys_id, "number": format!("INC{:07}", 20_000 + seq), "short_description": "", "description": "",
+        "state": "1", "impact": "3", "urgency": "3", "priority": "5", "cmdb_ci": "", "correlation_id": "",
+        "correlation_display": "", "close_code": "", "close_notes": "", "work_notes": "", "comments": "",
+        "sys_mod_count": "0", "sys_created_on": now, "sys_created_by": user.0,
+    });
+    let mut journal = Vec::new();
+    apply(&mut record, changes, &user.0, &mut journal);
+    if data_policy_violation(&record) {
+        return data_policy_error();
+    }
+    d.sn_incidents.insert(sys_id, record.clone());
+    d.sn_journal.extend(journal);
+    drop(d);
+    fire_webhook(&st, &record);
+    (
+        StatusCode::CREATED,
+        Json(json!({"result": shape(&record, &p)})),
+    )
+        .into_response()
+}
+
+/// Posts the changed record to the configured webhook URL (like a customer's business rule),
+/// without waiting; failures are only logged.
+fn fire_webhook(st: &SimState, record: &Value) {
+    let Some(url) = lock(&st.sn_webhook).clone() else {
+        return;
+    };
+    let client = st.http.clone();
+    let body = json!({"table": "incident", "record": record});
+    tokio::spawn(async move {
+        if let Err(e) = client.post(&url).json(&body).send().await {
+            tracing::debug!(error = %e, "sim: servicenow webhook failed");
+        }
+    });
+}

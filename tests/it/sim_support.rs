@@ -1,0 +1,112 @@
+//! Helpers shared by the simulator contract tests: boot a simulator on 127.0.0.1:0, get an
+//! Orange token, call with the right headers.
+
+use itsm_bridge::sim::{SimHandle, SimOptions, start};
+use reqwest::{Client, RequestBuilder, Response};
+use serde_json::Value;
+
+pub const API_KEY: &str = "sandbox-api-key";
+
+pub struct Sim {
+    pub handle: SimHandle,
+    pub http: Client,
+    pub token: String,
+}
+
+impl Sim {
+    pub async fn start() -> Self {
+        Self::with(SimOptions::default()).await
+    }
+
+    pub async fn with(opts: SimOptions) -> Self {
+        let handle = start(opts).await.expect("simulator starts");
+        let http = Client::new();
+        let mut sim = Self {
+            handle,
+            http,
+            token: String::new(),
+        };
+        sim.token = sim.fresh_token().await;
+        sim
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.handle.base_url())
+    }
+
+    pub fn token_request(&self) -> RequestBuilder {
+        self.http
+            .post(self.url("/oauth/v3/token"))
+            .basic_auth("sandbox", Some("sandbox-secret"))
+            .header("Accept", "application/json")
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body("grant_type=client_credentials")
+    }
+
+    pub async fn fresh_token(&self) -> String {
+        let resp = self.token_request().send().await.expect("token call");
+        assert_eq!(resp.status(), 200);
+        let body: Value = resp.json().await.expect("token json");
+        body["access_token"]
+            .as_str()
+            .expect("access_token")
+            .to_owned()
+    }
+
+    /// An Orange API call with bearer and API key.
+    pub fn orange(&self, method: reqwest::Method, path: &str) -> RequestBuilder {
+        self.http
+            .request(method, self.url(path))
+            .bearer_auth(&self.token)
+            .header("X-Api-Key", API_KEY)
+    }
+
+    pub fn itsm(&self, method: reqwest::Method, path: &str) -> RequestBuilder {
+        self.http
+            .request(method, self.url(path))
+            .basic_auth("sandbox", Some("sandbox"))
+            .header("Accept", "application/json")
+    }
+
+    pub async fn control(&self, path: &str, body: Value) -> Value {
+        let resp = self
+            .http
+            .post(self.url(path))
+            .json(&body)
+            .send()
+            .await
+            .expect("control call");
+        assert!(
+            resp.status().is_success(),
+            "control {path}: {}",
+            resp.status()
+        );
+        resp.json().await.unwrap_or(Value::Null)
+    }
+
+    /// Creates an incident and returns its body.
+    pub async fn create_incident(&self, body: Value) -> Value {
+        let resp = self
+            .orange(reqwest::Method::POST, "/incident/b2b/v1/incidents")
+            .json(&body)
+            .send()
+            .await
+            .expect("create");
+        assert_eq!(resp.status(), 201);
+        resp.json().await.expect("json")
+    }
+}
+
+/// Status and JSON body of a response.
+pub async fn status_json(resp: Response) -> (u16, Value) {
+    let status = resp.status().as_u16();
+    let body = resp.json().await.unwrap_or(Value::Null);
+    (status, body)
+}
+
+pub fn header(resp: &Response, name: &str) -> Option<String> {
+    resp.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
