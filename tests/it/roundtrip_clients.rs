@@ -311,3 +311,94 @@ async fn a_refused_connection_is_retryable() {
     let e = jira(base, 2).comment("PRJ-7", "x", true).await.unwrap_err();
     assert_eq!(e.class, FailureClass::Retryable { retry_after: None });
 }
+
+// ---- against the simulators ----------------------------------------------------------------
+
+fn sandbox_basic() -> OutboundAuth {
+    OutboundAuth::Basic {
+        username: "sandbox".into(),
+        password: Secret::new("sandbox"),
+    }
+}
+
+#[tokio::test]
+async fn servicenow_simulator_refuses_a_resolve_without_close_fields_and_takes_one_with_them() {
+    let sim = crate::sim_support::Sim::start().await;
+    let created: Value = sim
+        .itsm(Method::POST, "/api/now/table/incident")
+        .json(&json!({"short_description": "Link down"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let sys_id = created["result"]["sys_id"].as_str().unwrap().to_owned();
+    let base = url::Url::parse(&sim.handle.base_url()).unwrap();
+    let client = sn(base, sandbox_basic());
+
+    let e = client
+        .patch("incident", &sys_id, &fields(json!({"state": "6"})))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (e.class, e.http_status),
+        (FailureClass::Permanent, Some(403))
+    );
+    assert!(e.message.contains("Data Policy Exception"), "{}", e.message);
+
+    let resolve = fields(json!({"state": "6", "close_code": "Solution provided",
+        "close_notes": "Line card replaced", "work_notes": "[Orange INC1] Line card replaced"}));
+    let w = client.patch("incident", &sys_id, &resolve).await.unwrap();
+    assert_eq!(w.echo_fingerprints.len(), 1);
+    let rec: Value = sim
+        .itsm(Method::GET, &format!("/api/now/table/incident/{sys_id}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(rec["result"]["state"], "6");
+    assert_eq!(rec["result"]["close_code"], "Solution provided");
+    assert_eq!(rec["result"]["sys_updated_by"], "sandbox");
+}
+
+#[tokio::test]
+async fn jira_simulator_accepts_an_adf_comment_and_a_transition_found_by_target_status() {
+    let sim = crate::sim_support::Sim::start().await;
+    sim.control(
+        "/_sim/jira/issues",
+        json!({"key": "SUP-7", "fields": {"summary": "Link down"}, "status": "To Do"}),
+    )
+    .await;
+    let base = url::Url::parse(&sim.handle.base_url()).unwrap();
+    let mut client_cfg = JiraTarget {
+        base_url: base,
+        api_version: 3,
+        auth: sandbox_basic(),
+        integration_account: None,
+        rate_limit: rate(),
+    };
+    let client = JiraClient::new(reqwest::Client::new(), client_cfg.clone());
+    let w = client
+        .comment("SUP-7", "Line card replaced.\n\nMonitoring.", true)
+        .await
+        .unwrap();
+    assert!(w.echo_fingerprints[0].starts_with("jira-comment:"));
+    client.transition("SUP-7", "done", None).await.unwrap();
+    // Again: nothing leads to Done from Done, but the issue is there already.
+    client.transition("SUP-7", "Done", None).await.unwrap();
+    client_cfg.api_version = 2;
+    let v2 = JiraClient::new(reqwest::Client::new(), client_cfg);
+    v2.comment("SUP-7", "plain wiki text", true).await.unwrap();
+    let issue: Value = sim
+        .itsm(Method::GET, "/rest/api/2/issue/SUP-7")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(issue["fields"]["status"]["name"], "Done");
+}
