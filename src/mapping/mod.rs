@@ -1,11 +1,30 @@
 //! The declarative mapping language: file model, compile (fail fast), apply (pure).
 //!
-//! NOTE: this is the door the rest of the crate uses; the language itself lands with the
-//! mapping issue. Until then `apply` plans no calls and only computes the default keys.
+//! A mapping file (YAML, `schemas/mapping.schema.json`, documented in `mappings/README.md`)
+//! is validated and compiled once by [`MappingSet::load`]: paths split, templates parsed, jq
+//! compiled, tables built, golden cases read. [`Mapping::apply`] is then a pure function of the
+//! event: keys, routes whose `when` holds, and for each call its `set:` rules; every outbound
+//! body is validated against `schemas/orange/*.json` before it is returned.
+//!
+//! Rooms: `path`/`template`/`transform`/`jq`/`rule`/`cond` are the pieces, `compile` builds a
+//! [`Mapping`] from a file, `apply` runs one, `wayback` is the Orange → ITSM half, `golden`
+//! runs the golden cases, `schemas` holds the embedded JSON Schemas.
 
+mod apply;
+mod compile;
+mod cond;
+pub mod golden;
+mod jq;
 pub mod keys;
+mod path;
+mod rule;
+pub mod schemas;
+mod template;
+mod transform;
+pub mod wayback;
 
 use std::collections::HashMap;
+use std::path::Path;
 use std::sync::Arc;
 
 use http::HeaderMap;
@@ -13,6 +32,9 @@ use serde_json::Value;
 
 use crate::config::Config;
 use crate::domain::{OrangeCall, SourceKind, SourceName, TenantId};
+
+pub use golden::GoldenCase;
+pub use wayback::{NoteAs, NotePush, StatusRule, WayBack};
 
 /// An event as a mapping sees it.
 #[derive(Debug, Clone, Copy)]
@@ -41,30 +63,84 @@ pub struct Mapped {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{rule}: {message} (at {pointer})")]
 pub struct MapError {
-    /// JSON pointer in the event that failed (`/issue/fields/priority/name`).
+    /// JSON pointer in the event that failed (`/issue/fields/priority/name`); empty when the
+    /// rule reads no single path (a template, a jq program).
     pub pointer: String,
-    /// The rule of the mapping that failed (`routes[0].set.priority`).
+    /// The rule of the mapping that failed (`routes[0].then[0].set.priority`).
     pub rule: String,
     pub message: String,
+}
+
+/// What rules read: the event body plus its keys and headers.
+#[derive(Debug, Clone, Copy)]
+pub struct Scope<'v> {
+    pub body: &'v Value,
+    pub event_type: &'v str,
+    pub ticket: Option<&'v str>,
+    pub headers: Option<&'v HeaderMap>,
+}
+
+impl<'v> Scope<'v> {
+    /// A scope over a bare value (the way back renders templates over Orange objects).
+    pub fn of_value(body: &'v Value) -> Scope<'v> {
+        Scope {
+            body,
+            event_type: "",
+            ticket: None,
+            headers: None,
+        }
+    }
 }
 
 /// One compiled mapping file.
 #[derive(Debug)]
 pub struct Mapping {
+    /// The file, as named in problems and errors (`demo/jira-incident.yaml`).
     pub name: String,
+    pub kind: SourceKind,
+    keys: apply::KeyRules,
+    routes: Vec<apply::Route>,
+    way_back: WayBack,
+    golden: Vec<GoldenCase>,
 }
 
 impl Mapping {
+    /// Reads, validates and compiles one mapping file. `name` is how problems name it.
+    pub fn from_file(file: &Path, name: &str) -> Result<Mapping, Vec<MappingProblem>> {
+        let text = std::fs::read_to_string(file).map_err(|e| {
+            vec![MappingProblem {
+                file: name.to_owned(),
+                at: "-".into(),
+                message: format!("cannot read {}: {e}", file.display()),
+            }]
+        })?;
+        let base = file.parent().unwrap_or(Path::new("."));
+        compile::compile(&text, name, base)
+    }
+
+    /// Compiles mapping text; golden event files are read relative to `base`.
+    pub fn from_str(text: &str, name: &str, base: &Path) -> Result<Mapping, Vec<MappingProblem>> {
+        compile::compile(text, name, base)
+    }
+
     /// Applies the mapping to an event. Pure.
     pub fn apply(&self, incoming: &Incoming<'_>) -> Result<Mapped, MapError> {
-        let k = keys::default_keys(incoming.kind, incoming.headers, incoming.body, incoming.raw);
-        Ok(Mapped {
-            dedupe_key: k.dedupe,
-            ticket: k.ticket,
-            event_type: k.event_type,
-            calls: Vec::new(),
-            skipped: Some("mapping language not implemented yet".into()),
-        })
+        apply::apply(self, incoming)
+    }
+
+    /// The Orange → ITSM half, for the poller.
+    pub fn way_back(&self) -> &WayBack {
+        &self.way_back
+    }
+
+    /// The golden cases of this file.
+    pub fn golden(&self) -> &[GoldenCase] {
+        &self.golden
+    }
+
+    /// Runs every golden case; one problem per failing case.
+    pub fn run_golden(&self) -> Vec<MappingProblem> {
+        golden::run_all(self)
     }
 }
 
@@ -72,6 +148,8 @@ impl Mapping {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MappingProblem {
     pub file: String,
+    /// `line:col` for YAML syntax errors, else the place in the file
+    /// (`routes[1].then[0].set.priority`).
     pub at: String,
     pub message: String,
 }
@@ -89,20 +167,51 @@ pub struct MappingSet {
 }
 
 impl MappingSet {
-    /// Loads and compiles every mapping the config names; all problems at once.
+    /// Loads and compiles every mapping the config names; all problems at once. A file used
+    /// by several sources is compiled once.
     pub fn load(config: &Config) -> Result<MappingSet, Vec<MappingProblem>> {
         let mut set = MappingSet::default();
+        let mut problems = Vec::new();
+        let mut compiled: HashMap<std::path::PathBuf, Option<Arc<Mapping>>> = HashMap::new();
         for t in &config.tenants {
             for (name, s) in &t.sources {
-                set.by_source.insert(
-                    (t.id.clone(), name.clone()),
-                    Arc::new(Mapping {
-                        name: s.mapping.display().to_string(),
-                    }),
-                );
+                let file = config.mappings_dir.join(&s.mapping);
+                let shown = s.mapping.display().to_string();
+                let entry =
+                    compiled.entry(file.clone()).or_insert_with(|| {
+                        match Mapping::from_file(&file, &shown) {
+                            Ok(m) => Some(Arc::new(m)),
+                            Err(p) => {
+                                problems.extend(p);
+                                None
+                            }
+                        }
+                    });
+                let Some(m) = entry.clone() else { continue };
+                if let Some(kind) = s.kind_for(name)
+                    && kind != m.kind
+                {
+                    problems.push(MappingProblem {
+                        file: shown,
+                        at: "source".into(),
+                        message: format!(
+                            "the mapping is for `{}` but tenant `{}` source `{}` is `{}`",
+                            m.kind.as_str(),
+                            t.id.as_str(),
+                            name.as_str(),
+                            kind.as_str()
+                        ),
+                    });
+                    continue;
+                }
+                set.by_source.insert((t.id.clone(), name.clone()), m);
             }
         }
-        Ok(set)
+        if problems.is_empty() {
+            Ok(set)
+        } else {
+            Err(problems)
+        }
     }
 
     pub fn get(&self, tenant: &TenantId, source: &SourceName) -> Option<Arc<Mapping>> {
@@ -118,6 +227,18 @@ impl MappingSet {
 
     pub fn is_empty(&self) -> bool {
         self.by_source.is_empty()
+    }
+
+    /// Every distinct compiled mapping (for `check`'s golden run).
+    pub fn mappings(&self) -> Vec<Arc<Mapping>> {
+        let mut seen: Vec<Arc<Mapping>> = Vec::new();
+        for m in self.by_source.values() {
+            if !seen.iter().any(|s| Arc::ptr_eq(s, m)) {
+                seen.push(m.clone());
+            }
+        }
+        seen.sort_by(|a, b| a.name.cmp(&b.name));
+        seen
     }
 }
 
