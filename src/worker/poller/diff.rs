@@ -25,6 +25,11 @@ pub trait WayBackPlanner: Send + Sync {
         note: &Value,
         orange_authored: bool,
     ) -> Option<ItsmCall>;
+    /// The ITSM update recording the Orange id (`correlation_id`, a custom field), made the
+    /// first time the poller sees a linked object; `None` when nothing is configured.
+    fn plan_link(&self, _ticket: &str, _orange_id: &str) -> Option<ItsmCall> {
+        None
+    }
 }
 
 /// One note of an Orange object.
@@ -49,13 +54,18 @@ pub struct Observed<'a> {
 }
 
 /// The write-backs the change calls for, and the state to remember once they are queued.
+/// `prior` is `None` the first time the object is seen: the Orange id is recorded then.
 pub fn diff(
     ticket: &str,
-    prior: &RemoteState,
+    prior: Option<&RemoteState>,
     now: Observed<'_>,
     planner: &dyn WayBackPlanner,
 ) -> (Vec<ItsmCall>, RemoteState) {
     let mut calls = Vec::new();
+    if prior.is_none() {
+        calls.extend(planner.plan_link(ticket, now.orange_id));
+    }
+    let prior = prior.cloned().unwrap_or_default();
     let mut next = prior.clone();
 
     for note in now.notes {

@@ -27,6 +27,7 @@ pub mod diff;
 mod fakes;
 mod marks;
 mod observe;
+mod planners;
 mod sweep;
 #[cfg(test)]
 mod tests;

@@ -59,12 +59,8 @@ impl Poller {
             return Ok(());
         };
         let prior = match batch.pending_state(&link.ticket) {
-            Some(s) => s.clone(),
-            None => self
-                .store
-                .remote_state(&link.ticket)
-                .await?
-                .unwrap_or_default(),
+            Some(s) => Some(s.clone()),
+            None => self.store.remote_state(&link.ticket).await?,
         };
         let seen = Observed {
             orange_id: &c.id,
@@ -72,8 +68,8 @@ impl Poller {
             object: &c.object,
             notes,
         };
-        let (calls, next) = diff(link.ticket.ticket(), &prior, seen, planner.as_ref());
-        if next != prior {
+        let (calls, next) = diff(link.ticket.ticket(), prior.as_ref(), seen, planner.as_ref());
+        if prior.as_ref() != Some(&next) || !calls.is_empty() {
             rep.changes += 1;
             batch.push(&link.ticket, next, calls);
         }

@@ -123,7 +123,7 @@ fn a_new_status_and_an_orange_note_plan_one_write_each_and_customer_notes_are_sk
         object: &obj,
         notes: &notes,
     };
-    let (calls, next) = diff("sys1", &prior, seen, &SnTable::standard());
+    let (calls, next) = diff("sys1", Some(&prior), seen, &SnTable::standard());
     assert_eq!(calls.len(), 2, "{calls:?}");
     let ItsmOp::ServicenowPatch { fields, .. } = &calls[0].op else {
         panic!()
@@ -149,7 +149,7 @@ fn a_new_status_and_an_orange_note_plan_one_write_each_and_customer_notes_are_sk
         "the skipped customer note is remembered"
     );
     // Diffing the same read against the new state plans nothing.
-    let (again, same) = diff("sys1", &next, seen, &SnTable::standard());
+    let (again, same) = diff("sys1", Some(&next), seen, &SnTable::standard());
     assert!(again.is_empty());
     assert_eq!(same, next);
 }
@@ -168,7 +168,7 @@ fn resolving_carries_the_close_fields_in_the_same_patch_and_a_corrected_resoluti
         object: &obj,
         notes: &[],
     };
-    let (calls, next) = diff("sys1", &prior, seen, &SnTable::standard());
+    let (calls, next) = diff("sys1", Some(&prior), seen, &SnTable::standard());
     assert_eq!(calls.len(), 1);
     let ItsmOp::ServicenowPatch { fields, .. } = &calls[0].op else {
         panic!()
@@ -181,7 +181,7 @@ fn resolving_carries_the_close_fields_in_the_same_patch_and_a_corrected_resoluti
         object: &fixed,
         ..seen
     };
-    let (calls, _) = diff("sys1", &next, seen, &SnTable::standard());
+    let (calls, _) = diff("sys1", Some(&next), seen, &SnTable::standard());
     assert_eq!(calls.len(), 1, "a changed resolution is pushed once more");
 }
 
