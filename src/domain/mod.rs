@@ -7,6 +7,7 @@
 
 pub mod call;
 pub mod delivery;
+pub mod echo;
 pub mod event;
 pub mod ids;
 pub mod link;

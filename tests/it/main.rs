@@ -11,6 +11,7 @@ mod ingress_props;
 mod mapping_errors;
 mod mapping_golden;
 mod mapping_props;
+mod roundtrip_clients;
 mod sandbox;
 mod sim_faults;
 mod sim_incident;

@@ -1,0 +1,301 @@
+//! Jira REST write-back: comments (v2 wiki string, v3 ADF, or a JSM internal note),
+//! transitions chosen by looking up the ones available, and field edits.
+//!
+//! Transition ids differ per workflow, so a call names the transition (or its target status)
+//! and the client resolves it with `GET …/transitions` right before `POST`ing it. When nothing
+//! matches but the issue already has the target status, the call is a no-op success: that is
+//! the state of things after a retry whose first attempt did go through.
+
+use governor::DefaultDirectRateLimiter;
+use reqwest::header::{ACCEPT, CONTENT_TYPE};
+use serde_json::{Map, Value, json};
+
+use super::Written;
+use super::adf;
+use super::wire::{self, CALL_TIMEOUT};
+use crate::config::JiraTarget;
+use crate::domain::echo::jira_comment_fingerprint;
+use crate::domain::{CallFailure, FailureClass};
+
+const JSON: &str = "application/json";
+
+/// One tenant's Jira site.
+pub struct JiraClient {
+    http: reqwest::Client,
+    target: JiraTarget,
+    limiter: DefaultDirectRateLimiter,
+}
+
+impl JiraClient {
+    pub fn new(http: reqwest::Client, target: JiraTarget) -> Self {
+        let limiter = wire::limiter(target.rate_limit);
+        Self {
+            http,
+            target,
+            limiter,
+        }
+    }
+
+    fn api(&self, tail: &[&str]) -> Result<url::Url, CallFailure> {
+        let version = if self.target.api_version == 3 {
+            "3"
+        } else {
+            "2"
+        };
+        let mut segs = vec!["rest", "api", version];
+        segs.extend_from_slice(tail);
+        url_with(&self.target.base_url, &segs)
+    }
+
+    /// Adds a comment; `public: false` makes a JSM internal note.
+    pub async fn comment(
+        &self,
+        issue: &str,
+        body: &str,
+        public: bool,
+    ) -> Result<Written, CallFailure> {
+        let (url, payload) = if public {
+            let body = if self.target.api_version == 3 {
+                adf::from_plain_text(body)
+            } else {
+                Value::String(body.to_owned())
+            };
+            (
+                self.api(&["issue", issue, "comment"])?,
+                json!({"body": body}),
+            )
+        } else {
+            let url = url_with(
+                &self.target.base_url,
+                &["rest", "servicedeskapi", "request", issue, "comment"],
+            )?;
+            (url, json!({"body": body, "public": false}))
+        };
+        let (status, resp) = self
+            .send(reqwest::Method::POST, url, Some(&payload))
+            .await?;
+        let id = resp
+            .get("id")
+            .and_then(|v| match v {
+                Value::String(s) => Some(s.clone()),
+                Value::Number(n) => Some(n.to_string()),
+                _ => None,
+            })
+            .ok_or_else(|| wire::bad_response(status, "Jira", "comment without id"))?;
+        Ok(Written {
+            echo_fingerprints: vec![jira_comment_fingerprint(&id)],
+        })
+    }
+
+    /// Moves the issue through the transition named (or leading to the status named) `wanted`.
+    pub async fn transition(
+        &self,
+        issue: &str,
+        wanted: &str,
+        fields: Option<&Value>,
+    ) -> Result<Written, CallFailure> {
+        let url = self.api(&["issue", issue, "transitions"])?;
+        let (_, list) = self.send(reqwest::Method::GET, url.clone(), None).await?;
+        let Some(id) = pick_transition(&list, wanted) else {
+            return self.already_in(issue, wanted).await;
+        };
+        let mut payload = json!({"transition": {"id": id}});
+        if let Some(f) = fields {
+            payload["fields"] = f.clone();
+        }
+        self.send(reqwest::Method::POST, url, Some(&payload))
+            .await?;
+        Ok(Written::default())
+    }
+
+    async fn already_in(&self, issue: &str, wanted: &str) -> Result<Written, CallFailure> {
+        let mut url = self.api(&["issue", issue])?;
+        url.set_query(Some("fields=status"));
+        let (status, v) = self.send(reqwest::Method::GET, url, None).await?;
+        let current = v.pointer("/fields/status/name").and_then(Value::as_str);
+        if current.is_some_and(|c| c.eq_ignore_ascii_case(wanted.trim())) {
+            return Ok(Written::default());
+        }
+        Err(CallFailure {
+            class: FailureClass::Permanent,
+            http_status: Some(status),
+            code: Some("no_transition".into()),
+            message: format!(
+                "no available transition matches {wanted:?} (issue status {:?})",
+                current.unwrap_or("unknown")
+            ),
+        })
+    }
+
+    /// `PUT /issue/{issue}` with `fields`.
+    pub async fn edit(
+        &self,
+        issue: &str,
+        fields: &Map<String, Value>,
+    ) -> Result<Written, CallFailure> {
+        let url = self.api(&["issue", issue])?;
+        self.send(reqwest::Method::PUT, url, Some(&json!({"fields": fields})))
+            .await?;
+        Ok(Written::default())
+    }
+
+    /// One rate-limited call; the parsed body (`null` for 204) or the classified failure.
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        url: url::Url,
+        body: Option<&Value>,
+    ) -> Result<(u16, Value), CallFailure> {
+        self.limiter.until_ready().await;
+        let mut req = self
+            .http
+            .request(method, url)
+            .header(ACCEPT, JSON)
+            .timeout(CALL_TIMEOUT);
+        if let Some(b) = body {
+            req = req.header(CONTENT_TYPE, JSON).json(b);
+        }
+        let resp = wire::authorize(req, &self.target.auth)
+            .send()
+            .await
+            .map_err(wire::transport_failure)?;
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let bytes = resp.bytes().await.unwrap_or_default();
+        if !(200..300).contains(&status) {
+            return Err(wire::status_failure(
+                status,
+                &headers,
+                parse_error(&bytes),
+                "Jira",
+            ));
+        }
+        if bytes.is_empty() {
+            return Ok((status, Value::Null));
+        }
+        serde_json::from_slice(&bytes)
+            .map(|v| (status, v))
+            .map_err(|e| wire::bad_response(status, "Jira", &e.to_string()))
+    }
+}
+
+fn url_with(base: &url::Url, segs: &[&str]) -> Result<url::Url, CallFailure> {
+    if segs.iter().any(|s| s.is_empty()) {
+        return Err(permanent("empty issue key"));
+    }
+    let mut url = base.clone();
+    url.path_segments_mut()
+        .map_err(|()| permanent("base_url cannot hold a path"))?
+        .pop_if_empty()
+        .extend(segs);
+    Ok(url)
+}
+
+fn permanent(why: &str) -> CallFailure {
+    CallFailure {
+        class: FailureClass::Permanent,
+        http_status: None,
+        code: None,
+        message: format!("Jira call cannot be built: {why}"),
+    }
+}
+
+/// The id of the first available transition whose name or target status name equals
+/// `wanted`, case-insensitively (name matches win over status matches).
+pub fn pick_transition(list: &Value, wanted: &str) -> Option<String> {
+    let wanted = wanted.trim();
+    let all = list.get("transitions")?.as_array()?;
+    let available = || {
+        all.iter()
+            .filter(|t| t.get("isAvailable").and_then(Value::as_bool) != Some(false))
+    };
+    let eq = |v: Option<&Value>| {
+        v.and_then(Value::as_str)
+            .is_some_and(|s| s.trim().eq_ignore_ascii_case(wanted))
+    };
+    let found = available()
+        .find(|t| eq(t.get("name")))
+        .or_else(|| available().find(|t| eq(t.pointer("/to/name"))))?;
+    match found.get("id")? {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// `{"errorMessages":[…],"errors":{field: msg}}` → (first field or message as code, text).
+pub fn parse_error(body: &[u8]) -> Option<(Option<String>, String)> {
+    let v: Value = serde_json::from_slice(body).ok()?;
+    let mut parts: Vec<String> = v
+        .get("errorMessages")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut code = None;
+    if let Some(errs) = v.get("errors").and_then(Value::as_object) {
+        for (field, msg) in errs {
+            code.get_or_insert_with(|| field.clone());
+            parts.push(format!("{field}: {}", msg.as_str().unwrap_or_default()));
+        }
+    }
+    if parts.is_empty() {
+        return None;
+    }
+    Some((code, parts.join("; ")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn transitions() -> Value {
+        json!({"transitions":[
+            {"id":"11","name":"Start Progress","to":{"name":"In Progress"}},
+            {"id":"31","name":"Resolve","to":{"name":"Done"}},
+            {"id":"41","name":"Close","to":{"name":"Closed"},"isAvailable":false},
+            {"id":51,"name":"Done","to":{"name":"Resolved"}}]})
+    }
+
+    #[test]
+    fn transition_is_found_by_name_then_by_target_status_case_insensitively() {
+        let t = transitions();
+        assert_eq!(pick_transition(&t, "resolve").as_deref(), Some("31"));
+        assert_eq!(pick_transition(&t, "in progress").as_deref(), Some("11"));
+        // "Done" is both a transition name (51) and a target status (31): the name wins.
+        assert_eq!(pick_transition(&t, "DONE").as_deref(), Some("51"));
+        assert_eq!(
+            pick_transition(&t, "Closed"),
+            None,
+            "unavailable ones are skipped"
+        );
+        assert_eq!(pick_transition(&t, "Reopen"), None);
+        assert_eq!(pick_transition(&json!({}), "x"), None);
+    }
+
+    #[test]
+    fn jira_error_body_lists_messages_and_field_errors() {
+        let (code, text) = parse_error(
+            br#"{"errorMessages":["Bad"],"errors":{"comment":"Comment body is not valid!"}}"#,
+        )
+        .unwrap();
+        assert_eq!(code.as_deref(), Some("comment"));
+        assert_eq!(text, "Bad; comment: Comment body is not valid!");
+        assert!(parse_error(br#"{"errorMessages":[],"errors":{}}"#).is_none());
+    }
+
+    #[test]
+    fn api_urls_follow_the_configured_version() {
+        let base = url::Url::parse("http://127.0.0.1:1/jira/").unwrap();
+        let u = url_with(&base, &["rest", "api", "3", "issue", "PRJ-1", "comment"]).unwrap();
+        assert_eq!(
+            u.as_str(),
+            "http://127.0.0.1:1/jira/rest/api/3/issue/PRJ-1/comment"
+        );
+        assert!(url_with(&base, &["rest", "api", "2", "issue", ""]).is_err());
+    }
+}

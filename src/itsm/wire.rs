@@ -1,0 +1,92 @@
+//! What the ServiceNow and Jira clients share: credentials on the request, a per-tenant rate
+//! limiter, and turning a transport error or an error response into a [`CallFailure`].
+
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use reqwest::header::{HeaderMap, RETRY_AFTER};
+
+use crate::config::{OutboundAuth, RateLimit};
+use crate::domain::outcome::parse_retry_after;
+use crate::domain::{CallFailure, FailureClass, classify_status};
+
+/// Timeout of one ITSM call: long enough for a slow instance, short enough for a lease.
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// One tenant's budget towards one ITSM (`rate_limit` of its config).
+pub fn limiter(rate: RateLimit) -> DefaultDirectRateLimiter {
+    let per_second = NonZeroU32::new(rate.per_second).unwrap_or(NonZeroU32::MIN);
+    let burst = NonZeroU32::new(rate.burst).unwrap_or(per_second);
+    RateLimiter::direct(Quota::per_second(per_second).allow_burst(burst))
+}
+
+/// Puts the tenant's credentials on a request.
+pub fn authorize(req: reqwest::RequestBuilder, auth: &OutboundAuth) -> reqwest::RequestBuilder {
+    match auth {
+        OutboundAuth::Basic { username, password } => {
+            req.basic_auth(username, Some(password.expose()))
+        }
+        OutboundAuth::Bearer { token } => req.bearer_auth(token.expose()),
+    }
+}
+
+/// A transport error. Not connected means not sent (retry); anything later may have taken
+/// effect (a journal append is not idempotent), so it is `Unknown`.
+pub fn transport_failure(e: reqwest::Error) -> CallFailure {
+    let class = if e.is_connect() || e.is_builder() {
+        FailureClass::Retryable { retry_after: None }
+    } else {
+        FailureClass::Unknown
+    };
+    CallFailure {
+        class,
+        http_status: None,
+        code: None,
+        // reqwest's message can carry the URL, never credentials or bodies.
+        message: format!("transport error: {}", e.without_url()),
+    }
+}
+
+/// An error response: status class, `Retry-After`, and the remote's (code, message) as
+/// extracted by the caller from the body.
+pub fn status_failure(
+    status: u16,
+    headers: &HeaderMap,
+    remote: Option<(Option<String>, String)>,
+    what: &str,
+) -> CallFailure {
+    let retry_after = headers
+        .get(RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| parse_retry_after(v, time::OffsetDateTime::now_utc()));
+    let (code, detail) = remote.unwrap_or((None, String::new()));
+    let message = if detail.is_empty() {
+        format!("{what} answered {status}")
+    } else {
+        format!("{what} answered {status}: {}", truncate(&detail, 300))
+    };
+    CallFailure {
+        class: classify_status(status, retry_after),
+        http_status: Some(status),
+        code,
+        message,
+    }
+}
+
+/// A 2xx whose body is not what the API documents.
+pub fn bad_response(status: u16, what: &str, why: &str) -> CallFailure {
+    CallFailure {
+        class: FailureClass::Unknown,
+        http_status: Some(status),
+        code: None,
+        message: format!("{what} answered {status} with an unexpected body: {why}"),
+    }
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_owned(),
+    }
+}

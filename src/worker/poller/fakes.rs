@@ -1,0 +1,374 @@
+//! Test doubles for the poller: an in-memory store holding only what the poller touches, a
+//! scripted Orange reader that counts its calls, and an explicit status → state table.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use async_trait::async_trait;
+use serde_json::{Map, Value, json};
+
+use super::diff::{OrangeNote, WayBackPlanner};
+use super::{Changed, OrangeReader, PlannerLookup};
+use crate::domain::call::ItsmKind;
+use crate::domain::*;
+use crate::store::*;
+
+#[derive(Default)]
+pub struct MemStore {
+    pub links: Mutex<Vec<Link>>,
+    pub leases: Mutex<HashMap<String, (String, Timestamp)>>,
+    pub marks: Mutex<HashMap<String, String>>,
+    pub states: Mutex<HashMap<TicketKey, RemoteState>>,
+    pub queued: Mutex<Vec<NewDelivery>>,
+}
+
+impl MemStore {
+    pub fn queued(&self) -> Vec<NewDelivery> {
+        self.queued.lock().unwrap().clone()
+    }
+}
+
+const UNUSED: &str = "not used by the poller";
+
+#[async_trait]
+impl Store for MemStore {
+    fn backend(&self) -> &'static str {
+        "memory"
+    }
+    async fn migrate(&self) -> StoreResult<()> {
+        Ok(())
+    }
+    async fn ping(&self) -> StoreResult<()> {
+        Ok(())
+    }
+    async fn ingest(&self, _: NewEvent) -> StoreResult<IngestOutcome> {
+        Err(StoreError::Unavailable(UNUSED.into()))
+    }
+    async fn is_echo(&self, _: &TenantId, _: &str, _: Timestamp) -> StoreResult<bool> {
+        Err(StoreError::Unavailable(UNUSED.into()))
+    }
+    async fn event(&self, _: EventId) -> StoreResult<Option<StoredEvent>> {
+        Err(StoreError::Unavailable(UNUSED.into()))
+    }
+    async fn list_events(&self, _: &EventQuery) -> StoreResult<Vec<StoredEvent>> {
+        Err(StoreError::Unavailable(UNUSED.into()))
+    }
+    async fn event_deliveries(&self, _: EventId) -> StoreResult<Vec<Delivery>> {
+        Err(StoreError::Unavailable(UNUSED.into()))
+    }
+    async fn enqueue(&self, _: &TenantId, _: Vec<NewDelivery>) -> StoreResult<()> {
+        Err(StoreError::Unavailable(UNUSED.into()))
+    }
+    async fn claim_due(
+        &self,
+        _: &str,
+        _: Timestamp,
+        _: Timestamp,
+        _: usize,
+    ) -> StoreResult<Vec<Delivery>> {
+        Err(StoreError::Unavailable(UNUSED.into()))
+    }
+    async fn finish(&self, _: DeliveryId, _: &str, _: &Attempt, _: Finish) -> StoreResult<()> {
+        Err(StoreError::Unavailable(UNUSED.into()))
+    }
+    async fn delivery(&self, _: DeliveryId) -> StoreResult<Option<Delivery>> {
+        Err(StoreError::Unavailable(UNUSED.into()))
+    }
+    async fn attempts(&self, _: DeliveryId) -> StoreResult<Vec<Attempt>> {
+        Err(StoreError::Unavailable(UNUSED.into()))
+    }
+    async fn queue_stats(&self) -> StoreResult<QueueStats> {
+        Err(StoreError::Unavailable(UNUSED.into()))
+    }
+    async fn dead_letters(&self, _: Option<&TenantId>, _: u32) -> StoreResult<Vec<Delivery>> {
+        Err(StoreError::Unavailable(UNUSED.into()))
+    }
+    async fn replay(&self, _: DeliveryId, _: Option<Target>, _: Timestamp) -> StoreResult<bool> {
+        Err(StoreError::Unavailable(UNUSED.into()))
+    }
+    async fn discard(&self, _: DeliveryId) -> StoreResult<bool> {
+        Err(StoreError::Unavailable(UNUSED.into()))
+    }
+    async fn link(&self, t: &TicketKey) -> StoreResult<Option<Link>> {
+        Ok(self
+            .links
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|l| &l.ticket == t)
+            .cloned())
+    }
+    async fn link_by_orange(
+        &self,
+        tenant: &TenantId,
+        api: OrangeApi,
+        id: &str,
+    ) -> StoreResult<Option<Link>> {
+        let links = self.links.lock().unwrap();
+        Ok(links
+            .iter()
+            .find(|l| &l.tenant == tenant && l.api == api && l.orange_id == id)
+            .cloned())
+    }
+    async fn list_links(
+        &self,
+        tenant: &TenantId,
+        after: Option<&TicketKey>,
+        limit: u32,
+    ) -> StoreResult<Vec<Link>> {
+        let mut v: Vec<Link> = self
+            .links
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| &l.tenant == tenant)
+            .cloned()
+            .collect();
+        v.sort_by(|a, b| a.ticket.cmp(&b.ticket));
+        Ok(v.into_iter()
+            .filter(|l| after.is_none_or(|a| &l.ticket > a))
+            .take(limit as usize)
+            .collect())
+    }
+    async fn try_lease(
+        &self,
+        name: &str,
+        owner: &str,
+        now: Timestamp,
+        until: Timestamp,
+    ) -> StoreResult<bool> {
+        let mut l = self.leases.lock().unwrap();
+        match l.get(name) {
+            Some((o, exp)) if o != owner && *exp > now => Ok(false),
+            _ => {
+                l.insert(name.into(), (owner.into(), until));
+                Ok(true)
+            }
+        }
+    }
+    async fn release_lease(&self, name: &str, owner: &str) -> StoreResult<()> {
+        let mut l = self.leases.lock().unwrap();
+        if l.get(name).is_some_and(|(o, _)| o == owner) {
+            l.remove(name);
+        }
+        Ok(())
+    }
+    async fn watermark(&self, name: &str) -> StoreResult<Option<String>> {
+        Ok(self.marks.lock().unwrap().get(name).cloned())
+    }
+    async fn remote_state(&self, t: &TicketKey) -> StoreResult<Option<RemoteState>> {
+        Ok(self.states.lock().unwrap().get(t).cloned())
+    }
+    async fn commit_poll(
+        &self,
+        name: &str,
+        owner: &str,
+        _: &TenantId,
+        watermark: Option<&str>,
+        states: Vec<(TicketKey, RemoteState)>,
+        deliveries: Vec<NewDelivery>,
+    ) -> StoreResult<()> {
+        if self
+            .leases
+            .lock()
+            .unwrap()
+            .get(name)
+            .is_none_or(|(o, _)| o != owner)
+        {
+            return Err(StoreError::LeaseLost(name.into()));
+        }
+        if let Some(w) = watermark {
+            self.marks.lock().unwrap().insert(name.into(), w.into());
+        }
+        self.states.lock().unwrap().extend(states);
+        self.queued.lock().unwrap().extend(deliveries);
+        Ok(())
+    }
+    async fn heartbeat(&self, _: &str, _: Timestamp, _: Timestamp) -> StoreResult<u32> {
+        Ok(1)
+    }
+}
+
+/// An Orange incident as the fake holds it.
+#[derive(Clone)]
+pub struct FakeIncident {
+    pub id: String,
+    pub updated: String,
+    pub status: String,
+    pub resolution: Option<String>,
+    pub notes: Vec<OrangeNote>,
+}
+
+#[derive(Default)]
+pub struct FakeReader {
+    pub incidents: Mutex<Vec<FakeIncident>>,
+    pub calls: AtomicU32,
+    pub fail_notes: Mutex<bool>,
+}
+
+impl FakeReader {
+    pub fn calls(&self) -> u32 {
+        self.calls.load(Ordering::SeqCst)
+    }
+    pub fn update(&self, id: &str, updated: &str, f: impl FnOnce(&mut FakeIncident)) {
+        let mut v = self.incidents.lock().unwrap();
+        if let Some(i) = v.iter_mut().find(|i| i.id == id) {
+            i.updated = updated.into();
+            f(i);
+        }
+    }
+    fn to_changed(i: &FakeIncident) -> Changed {
+        let mut object = json!({"id": i.id, "status": i.status, "lastUpdateDate": i.updated});
+        if let Some(r) = &i.resolution {
+            object["resolution"] = json!(r);
+        }
+        Changed {
+            id: i.id.clone(),
+            last_update: i.updated.clone(),
+            status: Some(i.status.clone()),
+            object,
+            notes: None,
+        }
+    }
+}
+
+pub fn note(id: &str, text: &str, orange: bool) -> OrangeNote {
+    OrangeNote {
+        id: id.into(),
+        orange_authored: orange,
+        body: json!({"id": id, "text": text, "origin": if orange {"ORANGE"} else {"CUSTOMER"}}),
+    }
+}
+
+#[async_trait]
+impl OrangeReader for FakeReader {
+    async fn changed_page(
+        &self,
+        _: &TenantId,
+        _: OrangeApi,
+        since: Option<&str>,
+        offset: u32,
+        limit: u32,
+    ) -> Result<Vec<Changed>, CallFailure> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        let mut v: Vec<FakeIncident> = self.incidents.lock().unwrap().clone();
+        v.retain(|i| since.is_none_or(|s| i.updated.as_str() >= s));
+        v.sort_by(|a, b| b.updated.cmp(&a.updated));
+        Ok(v.iter()
+            .skip(offset as usize)
+            .take(limit as usize)
+            .map(Self::to_changed)
+            .collect())
+    }
+    async fn notes(
+        &self,
+        _: &TenantId,
+        _: OrangeApi,
+        id: &str,
+    ) -> Result<Vec<OrangeNote>, CallFailure> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        if *self.fail_notes.lock().unwrap() {
+            return Err(CallFailure {
+                class: FailureClass::Retryable { retry_after: None },
+                http_status: Some(503),
+                code: None,
+                message: "unavailable".into(),
+            });
+        }
+        let v = self.incidents.lock().unwrap();
+        Ok(v.iter()
+            .find(|i| i.id == id)
+            .map(|i| i.notes.clone())
+            .unwrap_or_default())
+    }
+    async fn get(
+        &self,
+        _: &TenantId,
+        _: OrangeApi,
+        id: &str,
+    ) -> Result<Option<Changed>, CallFailure> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        let v = self.incidents.lock().unwrap();
+        Ok(v.iter().find(|i| i.id == id).map(Self::to_changed))
+    }
+}
+
+/// The explicit status → ServiceNow state table the tests plan with.
+pub struct SnTable {
+    pub states: Vec<(&'static str, Map<String, Value>)>,
+}
+
+impl SnTable {
+    pub fn standard() -> Self {
+        let obj = |v: Value| v.as_object().cloned().unwrap_or_default();
+        Self {
+            states: vec![
+                ("ACKNOWLEDGED", obj(json!({"state": "2"}))),
+                ("IN_PROGRESS", obj(json!({"state": "2"}))),
+                (
+                    "RESOLVED",
+                    obj(json!({"state": "6", "close_code": "Solution provided"})),
+                ),
+            ],
+        }
+    }
+}
+
+impl WayBackPlanner for SnTable {
+    fn plan_status(&self, ticket: &str, status: &str, orange: &Value) -> Option<ItsmCall> {
+        let (_, fields) = self
+            .states
+            .iter()
+            .find(|(s, _)| s.eq_ignore_ascii_case(status))?;
+        let mut fields = fields.clone();
+        if fields.contains_key("close_code") {
+            let notes = orange
+                .get("resolution")
+                .and_then(Value::as_str)
+                .unwrap_or("Resolved by Orange");
+            fields.insert("close_notes".into(), json!(notes));
+        }
+        Some(ItsmCall {
+            itsm: ItsmKind::Servicenow,
+            op: ItsmOp::ServicenowPatch {
+                table: "incident".into(),
+                sys_id: ticket.into(),
+                fields,
+            },
+            fingerprint: None,
+        })
+    }
+    fn plan_note(
+        &self,
+        ticket: &str,
+        orange_id: &str,
+        note: &Value,
+        orange_authored: bool,
+    ) -> Option<ItsmCall> {
+        if !orange_authored {
+            return None;
+        }
+        let text = format!(
+            "[Orange {orange_id}] {}",
+            note.get("text").and_then(Value::as_str).unwrap_or_default()
+        );
+        let mut fields = Map::new();
+        fields.insert("work_notes".into(), json!(text));
+        Some(ItsmCall {
+            itsm: ItsmKind::Servicenow,
+            op: ItsmOp::ServicenowPatch {
+                table: "incident".into(),
+                sys_id: ticket.into(),
+                fields,
+            },
+            fingerprint: None,
+        })
+    }
+}
+
+impl PlannerLookup for SnTable {
+    fn planner(&self, _: &TenantId, _: &SourceName) -> Option<std::sync::Arc<dyn WayBackPlanner>> {
+        Some(std::sync::Arc::new(SnTable::standard()))
+    }
+}

@@ -1,0 +1,348 @@
+//! The poller: Orange changes back into the ITSMs (poller → store → dispatcher → ITSM client).
+//!
+//! One cycle per tenant, every `poller.interval_secs`:
+//! 1. take the lease `poll:<tenant>` (only one replica polls a tenant; the same name holds
+//!    the tenant's watermarks, one per Orange API, as a small JSON object);
+//! 2. per API, list objects sorted by `-lastUpdateDate`, `page_size` at a time, and stop at
+//!    the watermark: `changed ÷ page_size + 1` list calls;
+//! 3. per changed object that has a link, read its notes (one call; none when the API embeds
+//!    them) and diff against the stored [`RemoteState`] ([`super::poll_diff::diff`]);
+//! 4. commit the write-backs, the new states and the watermarks in ONE `Store::commit_poll`,
+//!    so the watermark never passes a change that is not durably queued. Re-reading what was
+//!    already committed plans nothing: the diff is against the committed state.
+//!
+//! Reconciliation (`reconcile_interval_secs`, off by default) re-reads every linked object
+//! and repairs what the watermark scan missed.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+pub mod diff;
+#[cfg(test)]
+mod fakes;
+mod marks;
+mod observe;
+mod planners;
+mod sweep;
+#[cfg(test)]
+mod tests;
+
+pub use diff::{Observed, OrangeNote, WayBackPlanner};
+pub use marks::{Mark, Watermarks, is_before};
+
+use crate::domain::{
+    CallFailure, NewDelivery, OrangeApi, RemoteState, SourceName, Target, TenantId, TicketKey,
+    Timestamp,
+};
+use crate::store::{Store, StoreError};
+
+/// An Orange object that changed, as listed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Changed {
+    pub id: String,
+    /// `lastUpdateDate` (RFC 3339): the watermark is the largest one committed.
+    pub last_update: String,
+    pub status: Option<String>,
+    pub object: Value,
+    /// Notes, when the API embeds them in the object (trouble tickets); `None` = read them.
+    pub notes: Option<Vec<OrangeNote>>,
+}
+
+/// The Orange reads the poller needs. Implemented on the Orange client; tests use fakes.
+#[async_trait]
+pub trait OrangeReader: Send + Sync + 'static {
+    /// Objects of `api` for `tenant`, most recently updated first; only those updated at or
+    /// after `since` when the API can filter (the poller stops at the watermark anyway).
+    async fn changed_page(
+        &self,
+        tenant: &TenantId,
+        api: OrangeApi,
+        since: Option<&str>,
+        offset: u32,
+        limit: u32,
+    ) -> Result<Vec<Changed>, CallFailure>;
+    /// Notes of one object, oldest first.
+    async fn notes(
+        &self,
+        tenant: &TenantId,
+        api: OrangeApi,
+        id: &str,
+    ) -> Result<Vec<OrangeNote>, CallFailure>;
+    /// One object (reconciliation); `None` when Orange no longer has it.
+    async fn get(
+        &self,
+        tenant: &TenantId,
+        api: OrangeApi,
+        id: &str,
+    ) -> Result<Option<Changed>, CallFailure>;
+}
+
+/// Finds the way-back rules for a link's (tenant, source).
+pub trait PlannerLookup: Send + Sync + 'static {
+    fn planner(&self, tenant: &TenantId, source: &SourceName) -> Option<Arc<dyn WayBackPlanner>>;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PollError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("orange read failed: {0}")]
+    Orange(#[from] CallFailure),
+}
+
+/// Settings of the poller (from `poller:` plus the APIs to poll).
+#[derive(Debug, Clone)]
+pub struct PollSettings {
+    pub interval: Duration,
+    pub page_size: u32,
+    pub reconcile_every: Option<Duration>,
+    /// APIs scanned by last update (`incident`, `ordering`).
+    pub apis: Vec<OrangeApi>,
+    /// APIs without a change listing (Wholesale trouble tickets): their open linked objects
+    /// are read one by one each cycle; objects in a final status are not read again.
+    pub per_object_apis: Vec<OrangeApi>,
+}
+
+/// Orange reads of one cycle in flight at once (the Orange client's rate limiter still
+/// governs the tenant's budget).
+const READS_IN_FLIGHT: usize = 8;
+
+/// Statuses after which an object read one by one is no longer polled.
+const FINAL_STATUSES: [&str; 4] = ["closed", "cancelled", "canceled", "completed"];
+
+/// What one tenant's cycle did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CycleReport {
+    /// Orange calls made (list pages, note reads, gets).
+    pub calls: u32,
+    /// Linked objects that changed.
+    pub changes: u32,
+    /// Write-backs queued.
+    pub writebacks: u32,
+    /// A reconciliation ran in this cycle.
+    pub reconciled: bool,
+}
+
+/// The poller of every tenant this replica serves.
+pub struct Poller {
+    store: Arc<dyn Store>,
+    reader: Arc<dyn OrangeReader>,
+    planners: Arc<dyn PlannerLookup>,
+    tenants: Vec<TenantId>,
+    settings: PollSettings,
+    owner: String,
+    last_reconcile: Mutex<HashMap<TenantId, Timestamp>>,
+}
+
+/// Lease and watermark name of a tenant.
+pub fn lease_name(tenant: &TenantId) -> String {
+    format!("poll:{tenant}")
+}
+
+impl Poller {
+    pub fn new(
+        store: Arc<dyn Store>,
+        reader: Arc<dyn OrangeReader>,
+        planners: Arc<dyn PlannerLookup>,
+        tenants: Vec<TenantId>,
+        settings: PollSettings,
+        owner: impl Into<String>,
+    ) -> Self {
+        Self {
+            store,
+            reader,
+            planners,
+            tenants,
+            settings,
+            owner: owner.into(),
+            last_reconcile: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Runs cycles every interval until `token` is cancelled, then gives the leases back.
+    pub async fn run(self, token: CancellationToken) {
+        loop {
+            self.tick(time::OffsetDateTime::now_utc()).await;
+            tokio::select! {
+                () = token.cancelled() => break,
+                () = tokio::time::sleep(self.settings.interval) => {}
+            }
+        }
+        for t in &self.tenants {
+            if let Err(e) = self.store.release_lease(&lease_name(t), &self.owner).await {
+                tracing::warn!(tenant = %t, error = %e, "poll lease not released; it will expire");
+            }
+        }
+    }
+
+    /// One cycle for every tenant. `None` for a tenant whose lease another replica holds.
+    pub async fn tick(
+        &self,
+        now: Timestamp,
+    ) -> Vec<(TenantId, Result<Option<CycleReport>, PollError>)> {
+        let mut out = Vec::with_capacity(self.tenants.len());
+        for t in &self.tenants {
+            let r = self.poll_tenant(t, now).await;
+            match &r {
+                Ok(Some(rep)) => {
+                    metrics::counter!("itsm_bridge_poll_cycles_total", "tenant" => t.to_string())
+                        .increment(1);
+                    metrics::histogram!("itsm_bridge_poll_calls", "tenant" => t.to_string())
+                        .record(f64::from(rep.calls));
+                    metrics::counter!("itsm_bridge_poll_changes_total", "tenant" => t.to_string())
+                        .increment(u64::from(rep.changes));
+                    tracing::debug!(tenant = %t, calls = rep.calls, changes = rep.changes, writebacks = rep.writebacks, "poll cycle");
+                }
+                Ok(None) => tracing::debug!(tenant = %t, "poll lease held by another replica"),
+                Err(e) => {
+                    tracing::warn!(tenant = %t, error = %e, "poll cycle failed; the watermark did not move")
+                }
+            }
+            out.push((t.clone(), r));
+        }
+        out
+    }
+
+    /// One tenant's cycle; `Ok(None)` when another replica holds its lease.
+    pub async fn poll_tenant(
+        &self,
+        tenant: &TenantId,
+        now: Timestamp,
+    ) -> Result<Option<CycleReport>, PollError> {
+        let name = lease_name(tenant);
+        // Long enough to cover a slow cycle; a dead replica's lease is taken over after it.
+        let until = now + self.settings.interval * 2 + Duration::from_secs(60);
+        if !self.store.try_lease(&name, &self.owner, now, until).await? {
+            return Ok(None);
+        }
+        let committed = Watermarks::parse(self.store.watermark(&name).await?.as_deref());
+        let mut marks = committed.clone();
+        let mut rep = CycleReport::default();
+        let mut batch = Batch::default();
+        for &api in &self.settings.apis {
+            let since = committed.get(api);
+            let changed = self.scan(tenant, api, since, &mut rep).await?;
+            let mut linked = Vec::new();
+            for c in changed.into_iter().filter(|c| !committed.covers(api, c)) {
+                marks.raise(api, &c);
+                if let Some(link) = self.store.link_by_orange(tenant, api, &c.id).await? {
+                    linked.push((link, c));
+                }
+            }
+            self.observe_all(linked, &mut rep, &mut batch).await?;
+        }
+        if !self.settings.per_object_apis.is_empty() {
+            self.read_open(tenant, &mut rep, &mut batch).await?;
+        }
+        if self.reconcile_due(tenant, now) {
+            self.reconcile(tenant, &mut rep, &mut batch).await?;
+            rep.reconciled = true;
+        }
+        rep.writebacks = u32::try_from(batch.deliveries.len()).unwrap_or(u32::MAX);
+        // A quiet cycle writes nothing (the lease was renewed by `try_lease`).
+        if !batch.states.is_empty() || marks != committed {
+            let mark = marks.to_string();
+            self.store
+                .commit_poll(
+                    &name,
+                    &self.owner,
+                    tenant,
+                    Some(&mark),
+                    batch.states,
+                    batch.deliveries,
+                )
+                .await?;
+        }
+        if rep.reconciled
+            && let Ok(mut m) = self.last_reconcile.lock()
+        {
+            m.insert(tenant.clone(), now);
+        }
+        Ok(Some(rep))
+    }
+
+    /// Lists pages newest first until the watermark (or the end) is reached.
+    async fn scan(
+        &self,
+        tenant: &TenantId,
+        api: OrangeApi,
+        since: Option<&str>,
+        rep: &mut CycleReport,
+    ) -> Result<Vec<Changed>, PollError> {
+        let limit = self.settings.page_size.max(1);
+        let mut out = Vec::new();
+        let mut seen = HashSet::new();
+        let mut offset = 0;
+        loop {
+            let page = self
+                .reader
+                .changed_page(tenant, api, since, offset, limit)
+                .await?;
+            rep.calls += 1;
+            let full = page.len() >= limit as usize;
+            let mut reached = false;
+            for c in page {
+                if since.is_some_and(|m| is_before(&c.last_update, m)) {
+                    reached = true;
+                    break;
+                }
+                // Offsets shift when objects change mid-scan: the same one may come twice.
+                if seen.insert(c.id.clone()) {
+                    out.push(c);
+                }
+            }
+            if reached || !full {
+                return Ok(out);
+            }
+            offset += limit;
+        }
+    }
+
+    fn reconcile_due(&self, tenant: &TenantId, now: Timestamp) -> bool {
+        let Some(every) = self.settings.reconcile_every else {
+            return false;
+        };
+        let last = self
+            .last_reconcile
+            .lock()
+            .ok()
+            .and_then(|m| m.get(tenant).copied());
+        last.is_none_or(|l| now - l >= every)
+    }
+}
+
+/// What a cycle commits.
+#[derive(Default)]
+struct Batch {
+    states: Vec<(TicketKey, RemoteState)>,
+    deliveries: Vec<NewDelivery>,
+}
+
+impl Batch {
+    fn pending_state(&self, ticket: &TicketKey) -> Option<&RemoteState> {
+        self.states
+            .iter()
+            .rev()
+            .find(|(t, _)| t == ticket)
+            .map(|(_, s)| s)
+    }
+    fn push(
+        &mut self,
+        ticket: &TicketKey,
+        state: RemoteState,
+        calls: Vec<crate::domain::ItsmCall>,
+    ) {
+        self.states.retain(|(t, _)| t != ticket);
+        self.states.push((ticket.clone(), state));
+        self.deliveries
+            .extend(calls.into_iter().map(|c| NewDelivery {
+                ticket: ticket.clone(),
+                target: Target::Itsm(c),
+            }));
+    }
+}

@@ -1,0 +1,103 @@
+//! Reading what a changed linked object needs (its notes; the object itself for sweeps) and
+//! diffing it against the stored state into the cycle's batch.
+
+use futures_util::{StreamExt, stream};
+
+use super::diff::{Observed, OrangeNote, diff};
+use super::{Batch, Changed, CycleReport, PollError, Poller, READS_IN_FLIGHT};
+use crate::domain::Link;
+
+impl Poller {
+    /// Reads the notes of `items` (a few at a time: Orange latency, not our CPU, bounds a
+    /// cycle) and diffs each against its stored state, in order.
+    pub(super) async fn observe_all(
+        &self,
+        items: Vec<(Link, Changed)>,
+        rep: &mut CycleReport,
+        batch: &mut Batch,
+    ) -> Result<(), PollError> {
+        let reads: Vec<_> = stream::iter(items.iter().map(|(l, c)| self.read_notes(l, c)))
+            .buffered(READS_IN_FLIGHT)
+            .collect()
+            .await;
+        for ((link, c), read) in items.iter().zip(reads) {
+            let (notes, calls) = read?;
+            rep.calls += calls;
+            self.observe(link, c, &notes, batch, rep).await?;
+        }
+        Ok(())
+    }
+
+    /// The notes of a changed object and the calls it took (none when embedded, or when the
+    /// link's source has no way-back rules).
+    async fn read_notes(
+        &self,
+        link: &Link,
+        c: &Changed,
+    ) -> Result<(Vec<OrangeNote>, u32), PollError> {
+        if let Some(n) = &c.notes {
+            return Ok((n.clone(), 0));
+        }
+        if self.planners.planner(&link.tenant, &link.source).is_none() {
+            return Ok((Vec::new(), 0));
+        }
+        let notes = self.reader.notes(&link.tenant, link.api, &c.id).await?;
+        Ok((notes, 1))
+    }
+
+    /// Diffs one linked object against its stored state and adds the result to `batch`.
+    async fn observe(
+        &self,
+        link: &Link,
+        c: &Changed,
+        notes: &[OrangeNote],
+        batch: &mut Batch,
+        rep: &mut CycleReport,
+    ) -> Result<(), PollError> {
+        let Some(planner) = self.planners.planner(&link.tenant, &link.source) else {
+            tracing::debug!(tenant = %link.tenant, ticket.id = %link.ticket, "no way-back rules for this source");
+            return Ok(());
+        };
+        let prior = match batch.pending_state(&link.ticket) {
+            Some(s) => Some(s.clone()),
+            None => self.store.remote_state(&link.ticket).await?,
+        };
+        let seen = Observed {
+            orange_id: &c.id,
+            status: c.status.as_deref(),
+            object: &c.object,
+            notes,
+        };
+        let (calls, next) = diff(link.ticket.ticket(), prior.as_ref(), seen, planner.as_ref());
+        if prior.as_ref() != Some(&next) || !calls.is_empty() {
+            rep.changes += 1;
+            batch.push(&link.ticket, next, calls);
+        }
+        Ok(())
+    }
+
+    /// Gets `links`' objects (a few at a time) and observes them.
+    pub(super) async fn get_and_observe(
+        &self,
+        links: Vec<Link>,
+        rep: &mut CycleReport,
+        batch: &mut Batch,
+    ) -> Result<(), PollError> {
+        let gets: Vec<_> = stream::iter(
+            links
+                .iter()
+                .map(|l| self.reader.get(&l.tenant, l.api, &l.orange_id)),
+        )
+        .buffered(READS_IN_FLIGHT)
+        .collect()
+        .await;
+        rep.calls += u32::try_from(links.len()).unwrap_or(u32::MAX);
+        let mut found = Vec::new();
+        for (link, got) in links.into_iter().zip(gets) {
+            if let Some(c) = got? {
+                found.push((link, c));
+            }
+        }
+        self.observe_all(found, rep, batch).await
+    }
+}
