@@ -4,3 +4,4 @@ mod mapping_errors;
 mod mapping_golden;
 mod mapping_props;
 mod support;
+mod mapping_live;
