@@ -24,12 +24,14 @@ const JQ_BATCH: u64 = 20_000;
 
 fn event_bytes() -> Vec<u8> {
     // Compact, as a business rule's JSON.stringify sends it.
-    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(EVENT).expect("fixture")).expect("json");
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(EVENT).expect("fixture")).expect("json");
     serde_json::to_vec(&v).expect("json")
 }
 
 fn ours(c: &mut Criterion) {
-    let mapping = Mapping::from_file(Path::new(MAPPING), MAPPING).expect("the shipped mapping compiles");
+    let mapping =
+        Mapping::from_file(Path::new(MAPPING), MAPPING).expect("the shipped mapping compiles");
     let raw = event_bytes();
     let headers = HeaderMap::new();
     let mut g = c.benchmark_group("servicenow_to_incident");
@@ -38,7 +40,12 @@ fn ours(c: &mut Criterion) {
         b.iter(|| {
             let body: serde_json::Value = serde_json::from_slice(&raw).expect("json");
             let mapped = mapping
-                .apply(&Incoming { kind: SourceKind::Servicenow, headers: &headers, body: &body, raw: &raw })
+                .apply(&Incoming {
+                    kind: SourceKind::Servicenow,
+                    headers: &headers,
+                    body: &body,
+                    raw: &raw,
+                })
                 .expect("maps");
             serde_json::to_vec(&mapped.calls[0].body).expect("json")
         })
@@ -48,11 +55,26 @@ fn ours(c: &mut Criterion) {
 
 fn jaq(c: &mut Criterion) {
     let code = std::fs::read_to_string(JQ_PROGRAM).expect("jq program");
-    let defs = jaq_core::defs().chain(jaq_std::defs()).chain(jaq_json::defs());
-    let funs = jaq_core::funs().chain(jaq_std::funs()).chain(jaq_json::funs());
+    let defs = jaq_core::defs()
+        .chain(jaq_std::defs())
+        .chain(jaq_json::defs());
+    let funs = jaq_core::funs()
+        .chain(jaq_std::funs())
+        .chain(jaq_json::funs());
     let arena = Arena::default();
-    let modules = Loader::new(defs).load(&arena, File { code: code.as_str(), path: () }).expect("parses");
-    let filter = Compiler::default().with_funs(funs).compile(modules).expect("compiles");
+    let modules = Loader::new(defs)
+        .load(
+            &arena,
+            File {
+                code: code.as_str(),
+                path: (),
+            },
+        )
+        .expect("parses");
+    let filter = Compiler::default()
+        .with_funs(funs)
+        .compile(modules)
+        .expect("compiles");
     let raw = event_bytes();
     let mut g = c.benchmark_group("servicenow_to_incident");
     g.throughput(Throughput::Elements(1));
@@ -60,7 +82,13 @@ fn jaq(c: &mut Criterion) {
         b.iter(|| {
             let input = jaq_json::read::parse_single(&raw).expect("json");
             let ctx = Ctx::<data::JustLut<Val>>::new(&filter.lut, Vars::new([]));
-            let out = filter.id.run((ctx, input)).map(unwrap_valr).next().expect("one output").expect("ok");
+            let out = filter
+                .id
+                .run((ctx, input))
+                .map(unwrap_valr)
+                .next()
+                .expect("one output")
+                .expect("ok");
             out.to_string().into_bytes()
         })
     });
@@ -77,7 +105,9 @@ fn jq_binary(c: &mut Criterion) {
     let mut f = std::fs::File::create(&batch).expect("batch file");
     let line = event_bytes();
     for _ in 0..JQ_BATCH {
-        f.write_all(&line).and_then(|_| f.write_all(b"\n")).expect("write");
+        f.write_all(&line)
+            .and_then(|_| f.write_all(b"\n"))
+            .expect("write");
     }
     drop(f);
     let mut g = c.benchmark_group("servicenow_to_incident");
@@ -94,7 +124,10 @@ fn jq_binary(c: &mut Criterion) {
                     .output()
                     .expect("jq runs");
                 assert!(out.status.success());
-                assert_eq!(out.stdout.iter().filter(|&&b| b == b'\n').count() as u64, JQ_BATCH);
+                assert_eq!(
+                    out.stdout.iter().filter(|&&b| b == b'\n').count() as u64,
+                    JQ_BATCH
+                );
             }
             start.elapsed()
         })

@@ -2,6 +2,6 @@
 
 mod mapping_errors;
 mod mapping_golden;
+mod mapping_live;
 mod mapping_props;
 mod support;
-mod mapping_live;

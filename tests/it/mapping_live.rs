@@ -21,13 +21,29 @@ fn a_broken_reload_is_rejected_and_the_last_good_mapping_keeps_serving() {
     let config = config(dir.path());
     let live = LiveMappings::new(MappingSet::load(&config).unwrap());
     let before = live.current();
-    std::fs::write(dir.path().join("m/jira.yaml"), "source: jira\nroutes: [{ then: [{ call: nope }] }]\n").unwrap();
+    std::fs::write(
+        dir.path().join("m/jira.yaml"),
+        "source: jira\nroutes: [{ then: [{ call: nope }] }]\n",
+    )
+    .unwrap();
     let problems = live.reload(&config).unwrap_err();
-    assert!(problems[0].to_string().starts_with("jira.yaml:routes[0].then[0].call:"), "{problems:?}");
+    assert!(
+        problems[0]
+            .to_string()
+            .starts_with("jira.yaml:routes[0].then[0].call:"),
+        "{problems:?}"
+    );
     assert!(std::sync::Arc::ptr_eq(&before, &live.current()));
-    std::fs::write(dir.path().join("m/jira.yaml"), GOOD.replace("nothing yet", "still nothing")).unwrap();
+    std::fs::write(
+        dir.path().join("m/jira.yaml"),
+        GOOD.replace("nothing yet", "still nothing"),
+    )
+    .unwrap();
     live.reload(&config).unwrap();
-    let id = (TenantId::parse("acme").unwrap(), SourceName::parse("jira").unwrap());
+    let id = (
+        TenantId::parse("acme").unwrap(),
+        SourceName::parse("jira").unwrap(),
+    );
     assert!(live.current().get(&id.0, &id.1).is_some());
     assert!(!std::sync::Arc::ptr_eq(&before, &live.current()));
 }
@@ -36,9 +52,18 @@ fn a_broken_reload_is_rejected_and_the_last_good_mapping_keeps_serving() {
 fn a_mapping_for_the_wrong_source_kind_is_a_problem() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("m")).unwrap();
-    std::fs::write(dir.path().join("m/jira.yaml"), GOOD.replace("jira", "servicenow")).unwrap();
+    std::fs::write(
+        dir.path().join("m/jira.yaml"),
+        GOOD.replace("jira", "servicenow"),
+    )
+    .unwrap();
     let problems = MappingSet::load(&config(dir.path())).unwrap_err();
-    assert!(problems[0].message.contains("the mapping is for `servicenow`"), "{problems:?}");
+    assert!(
+        problems[0]
+            .message
+            .contains("the mapping is for `servicenow`"),
+        "{problems:?}"
+    );
 }
 
 fn fixtures(kind: &str) -> Vec<Value> {
@@ -63,5 +88,11 @@ fn events_of_the_wrong_shape_fail_the_event_schema() {
     assert!(!check_event(SourceKind::Jira, &json!([1, 2])).is_empty());
     assert!(!check_event(SourceKind::Jira, &json!({"issue": {"id": true}})).is_empty());
     assert!(!check_event(SourceKind::Servicenow, &json!({"sys_id": "not-hex"})).is_empty());
-    assert!(check_event(SourceKind::Servicenow, &json!({"record": {"sys_id": "9d385017c611228701d22104cc95c371"}})).is_empty());
+    assert!(
+        check_event(
+            SourceKind::Servicenow,
+            &json!({"record": {"sys_id": "9d385017c611228701d22104cc95c371"}})
+        )
+        .is_empty()
+    );
 }
