@@ -16,7 +16,7 @@ use jaq_core::load::{Arena, File, Loader};
 use jaq_core::{Compiler, Ctx, Vars, data, unwrap_valr};
 use jaq_json::Val;
 
-const EVENT: &str = "tests/fixtures/servicenow/incident-insert.json";
+const EVENT: &str = "mappings/demo/events/servicenow/incident-insert.json";
 const MAPPING: &str = "mappings/demo/servicenow-incident.yaml";
 const JQ_PROGRAM: &str = "benches/servicenow-incident.jq";
 /// Events per `jq` process run.

@@ -67,7 +67,7 @@ fn a_mapping_for_the_wrong_source_kind_is_a_problem() {
 }
 
 fn fixtures(kind: &str) -> Vec<Value> {
-    std::fs::read_dir(format!("tests/fixtures/{kind}"))
+    std::fs::read_dir(format!("mappings/demo/events/{kind}"))
         .unwrap()
         .map(|e| serde_json::from_slice(&std::fs::read(e.unwrap().path()).unwrap()).unwrap())
         .collect()
