@@ -100,8 +100,19 @@ pub struct Lookup {
     pub field: String,
     /// What to do when nothing matches: `None` fails the delivery permanently, `Some(v)`
     /// writes `v` instead (may be JSON null to omit).
-    #[serde(default)]
+    // Absent and `null` differ here ("fail" vs "omit"), so `None` is never written and a
+    // present `null` reads back as `Some(Null)` (plain `Option<Value>` would turn it into None).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
     pub default: Option<Value>,
+}
+
+/// A field that is present (even as `null`) is `Some`.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(d).map(Some)
 }
 
 /// One planned call to Orange.
@@ -199,6 +210,22 @@ impl Target {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_lookup_default_of_null_survives_json() {
+        let l = Lookup {
+            target: "/servicePoint/id".into(),
+            collection: "servicePoints".into(),
+            filters: vec![],
+            field: "id".into(),
+            default: Some(Value::Null),
+        };
+        let back: Lookup = serde_json::from_str(&serde_json::to_string(&l).unwrap()).unwrap();
+        assert_eq!(back.default, Some(Value::Null));
+        let none = Lookup { default: None, ..l };
+        let back: Lookup = serde_json::from_str(&serde_json::to_string(&none).unwrap()).unwrap();
+        assert_eq!(back.default, None);
+    }
 
     #[test]
     fn calls_round_trip_through_json() {
