@@ -70,10 +70,10 @@ async fn drained(app: &TestApp) {
     );
 }
 
-fn incident(
-    sim: &itsm_bridge::sim::SimHandle,
-    external: &str,
-) -> (Value, Vec<Value>, Vec<(Value, Vec<u8>)>) {
+/// An incident as the simulator holds it: body, notes, attachments (metadata, bytes).
+type Seen = (Value, Vec<Value>, Vec<(Value, Vec<u8>)>);
+
+fn incident(sim: &itsm_bridge::sim::SimHandle, external: &str) -> Seen {
     let d = sim.state.data();
     let found: Vec<_> = d
         .incidents
