@@ -40,11 +40,17 @@ impl OrangeClient {
     ) -> Result<bool, CallFailure> {
         Ok(match &call.op {
             OrangeOp::UpdateIncident => contains(&self.get_incident(linked).await?, &call.body),
-            OrangeOp::AddIncidentNote => self
-                .all_items(&["incidents", linked, "notes"])
-                .await?
-                .iter()
-                .any(|n| contains(n, &call.body)),
+            OrangeOp::AddIncidentNote => {
+                // The text identifies a note; other fields (author) come back reshaped.
+                let sent = match call.body.get("text") {
+                    Some(text) => serde_json::json!({ "text": text }),
+                    None => call.body.clone(),
+                };
+                self.all_items(&["incidents", linked, "notes"])
+                    .await?
+                    .iter()
+                    .any(|n| contains(n, &sent))
+            }
             OrangeOp::UploadIncidentAttachment { filename, .. } => self
                 .all_items(&["incidents", linked, "attachments"])
                 .await?

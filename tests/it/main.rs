@@ -6,6 +6,7 @@ mod delivery_chaos;
 mod delivery_crash;
 mod delivery_e2e;
 mod delivery_support;
+mod delivery_webhooks;
 mod ingress;
 mod ingress_props;
 mod mapping_errors;
