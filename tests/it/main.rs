@@ -12,6 +12,7 @@ mod mapping_errors;
 mod mapping_golden;
 mod mapping_props;
 mod roundtrip_clients;
+mod roundtrip_e2e;
 mod sandbox;
 mod sim_faults;
 mod sim_incident;
