@@ -6,23 +6,24 @@ use std::process::ExitCode;
 use crate::config::Config;
 use crate::mapping::{MappingProblem, MappingSet};
 
-/// Every problem `check` finds, in order: mapping load problems, then golden failures.
-pub fn problems(config: &Config) -> Vec<MappingProblem> {
+/// Every problem `check` finds: mapping load problems, else golden failures; with the
+/// number of mappings and golden cases it looked at.
+pub fn problems(config: &Config) -> (Vec<MappingProblem>, usize, usize) {
     match MappingSet::load(config) {
-        Ok(set) => set.mappings().iter().flat_map(|m| m.run_golden()).collect(),
-        Err(problems) => problems,
+        Ok(set) => {
+            let mappings = set.mappings();
+            let cases = mappings.iter().map(|m| m.golden().len()).sum();
+            let failures = mappings.iter().flat_map(|m| m.run_golden()).collect();
+            (failures, mappings.len(), cases)
+        }
+        Err(problems) => (problems, 0, 0),
     }
 }
 
 pub fn check(config: &Config) -> ExitCode {
-    let problems = problems(config);
+    let (problems, mappings, cases) = problems(config);
     if problems.is_empty() {
-        let set = MappingSet::load(config).unwrap_or_default();
-        let cases: usize = set.mappings().iter().map(|m| m.golden().len()).sum();
-        println!(
-            "config and {} mapping(s) OK, {cases} golden case(s) pass",
-            set.mappings().len()
-        );
+        println!("config and {mappings} mapping(s) OK, {cases} golden case(s) pass");
         return ExitCode::SUCCESS;
     }
     for p in &problems {

@@ -99,9 +99,19 @@ pub struct Lookup {
     /// Field of the first match to copy (`id`).
     pub field: String,
     /// What to do when nothing matches: `None` fails the delivery permanently, `Some(v)`
-    /// writes `v` instead (may be JSON null to omit).
-    #[serde(default)]
+    /// writes `v` instead (may be JSON null to omit). Absent in JSON means `None`; a JSON
+    /// `null` means `Some(Value::Null)`, so the difference survives the store.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present_value"
+    )]
     pub default: Option<Value>,
+}
+
+/// A field that is present (even as `null`) deserialises to `Some`.
+fn present_value<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(d).map(Some)
 }
 
 /// One planned call to Orange.
@@ -199,6 +209,22 @@ impl Target {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_null_lookup_default_is_not_lost_in_json() {
+        let l = Lookup {
+            target: "/servicePoint/id".into(),
+            collection: "servicePoints".into(),
+            filters: vec![("name".into(), "X".into())],
+            field: "id".into(),
+            default: Some(Value::Null),
+        };
+        let back: Lookup = serde_json::from_str(&serde_json::to_string(&l).unwrap()).unwrap();
+        assert_eq!(back.default, Some(Value::Null));
+        let none = Lookup { default: None, ..l };
+        let back: Lookup = serde_json::from_str(&serde_json::to_string(&none).unwrap()).unwrap();
+        assert_eq!(back.default, None);
+    }
 
     #[test]
     fn calls_round_trip_through_json() {

@@ -64,7 +64,7 @@ pub async fn webhook(
         .map_err(|e| reject("unauthorized", Problem::unauthorized(e.to_string())))?;
     check_content_type(&headers)?;
     let value = parse_json(&body)?;
-    validate_schema(&state, route.kind, &value)?;
+    validate_schema(route.kind, &value)?;
     let (tenant, source) = (route.tenant.clone(), route.source.clone());
     metrics::counter!("itsm_bridge_webhooks_received_total", "tenant" => tenant.to_string(), "source" => source.to_string()).increment(1);
 
@@ -205,26 +205,18 @@ fn parse_json(body: &[u8]) -> Result<serde_json::Value, Problem> {
     })
 }
 
-fn validate_schema(
-    state: &AppState,
-    kind: SourceKind,
-    value: &serde_json::Value,
-) -> Result<(), Problem> {
-    let Some(validator) = state.routes.schema(kind) else {
-        return Ok(());
-    };
-    let errors: Vec<ProblemItem> = validator
-        .iter_errors(value)
+fn validate_schema(kind: SourceKind, value: &serde_json::Value) -> Result<(), Problem> {
+    let errors: Vec<ProblemItem> = crate::mapping::schemas::check_event(kind, value)
+        .into_iter()
         .take(20)
-        .map(|e| ProblemItem {
-            pointer: e.instance_path().to_string(),
-            detail: e.to_string(),
+        .map(|v| ProblemItem {
+            pointer: v.pointer,
+            detail: v.message,
         })
         .collect();
-    if errors.is_empty() {
+    let Some(first) = errors.first() else {
         return Ok(());
-    }
-    let first = &errors[0];
+    };
     let mut p = Problem::new(
         StatusCode::UNPROCESSABLE_ENTITY,
         codes::SCHEMA_VIOLATION,

@@ -29,15 +29,10 @@ pub struct SourceRoute {
 pub struct Routes {
     tenants: HashSet<TenantId>,
     by_source: HashMap<(TenantId, SourceName), Arc<SourceRoute>>,
-    schemas: HashMap<SourceKind, jsonschema::Validator>,
     pub max_body_bytes: usize,
     pub max_backlog: u64,
     pub retry_after_secs: u64,
 }
-
-/// Event schemas, embedded so the binary validates the same way wherever it runs.
-const JIRA_SCHEMA: &str = include_str!("../../schemas/events/jira.json");
-const SERVICENOW_SCHEMA: &str = include_str!("../../schemas/events/servicenow.json");
 
 impl Routes {
     pub fn new(config: &Config) -> Self {
@@ -82,19 +77,9 @@ impl Routes {
                 );
             }
         }
-        let compile = |text: &str| {
-            let v: serde_json::Value =
-                serde_json::from_str(text).expect("embedded schema is JSON (tested)");
-            jsonschema::validator_for(&v).expect("embedded schema compiles (tested)")
-        };
-        let schemas = HashMap::from([
-            (SourceKind::Jira, compile(JIRA_SCHEMA)),
-            (SourceKind::Servicenow, compile(SERVICENOW_SCHEMA)),
-        ]);
         Self {
             tenants: config.tenants.iter().map(|t| t.id.clone()).collect(),
             by_source,
-            schemas,
             max_body_bytes: config.ingress.max_body_bytes,
             max_backlog: config.ingress.max_backlog,
             retry_after_secs: config.ingress.retry_after_secs,
@@ -106,9 +91,6 @@ impl Routes {
     }
     pub fn get(&self, t: &TenantId, s: &SourceName) -> Option<Arc<SourceRoute>> {
         self.by_source.get(&(t.clone(), s.clone())).cloned()
-    }
-    pub fn schema(&self, kind: SourceKind) -> Option<&jsonschema::Validator> {
-        self.schemas.get(&kind)
     }
 }
 
@@ -180,7 +162,6 @@ mod tests {
                 .get(&demo, &SourceName::parse("jira").unwrap())
                 .is_some()
         );
-        assert!(routes.schema(SourceKind::Jira).is_some());
         let r = routes
             .get(&demo, &SourceName::parse("servicenow").unwrap())
             .unwrap();

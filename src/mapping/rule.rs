@@ -1,7 +1,7 @@
 //! Field rules: how one target field is computed from an event.
 //!
 //! Evaluation order, the same for every rule: source (`path`, `template`, `const`, `jq` or
-//! `lookup`) → `transforms` → `table` → if the value is missing (absent, null or empty
+//! `lookup`; a template none of whose `{{ }}` found a value counts as missing) → `transforms` → `table` → if the value is missing (absent, null or empty
 //! string) or not in the table: `default`, else `on_missing` (`error`, the default; `skip`
 //! leaves the field out; `null` writes null).
 
@@ -112,7 +112,10 @@ impl Rule {
     pub fn eval(&self, scope: &Scope<'_>, target: &str) -> Result<Produced, MapError> {
         let raw = match &self.source {
             Source::Path(p) => p.get(scope).map(|v| v.to_value()),
-            Source::Template(t) => Some(Value::String(t.render(scope))),
+            Source::Template(t) => match t.render_found(scope) {
+                (text, true) => Some(Value::String(text)),
+                (_, false) => None,
+            },
             Source::Const(v) => return Ok(Produced::Value(v.clone())),
             Source::Jq(jq) => jq.run(scope.body).map_err(|m| self.err(m))?,
             Source::Lookup(l) => return self.lookup(l, scope, target),
@@ -144,7 +147,7 @@ impl Rule {
     fn missing_message(&self) -> String {
         match &self.source {
             Source::Path(p) => format!("no value at `{}` in the event", p.text),
-            Source::Template(_) => "the template rendered an empty string".into(),
+            Source::Template(_) => "the template found no value in the event".into(),
             Source::Jq(j) => format!("jq `{}` produced no value", j.source),
             _ => "no value".into(),
         }

@@ -76,18 +76,31 @@ impl Template {
 
     /// Renders against an event.
     pub fn render(&self, scope: &Scope<'_>) -> String {
+        self.render_found(scope).0
+    }
+
+    /// Renders, and says whether any `{{ }}` found a value (always true without `{{ }}`):
+    /// a rule whose template found nothing at all treats its value as missing.
+    pub fn render_found(&self, scope: &Scope<'_>) -> (String, bool) {
         let mut out = String::new();
+        let mut found = self.literal().is_some();
         for p in &self.pieces {
             match p {
                 Piece::Lit(s) => out.push_str(s),
                 Piece::Var(path) => match path.get(scope) {
-                    Some(Scoped::Str(s)) => out.push_str(s),
-                    Some(Scoped::Json(v)) => push_value(&mut out, v),
+                    Some(Scoped::Str(s)) => {
+                        found = true;
+                        out.push_str(s);
+                    }
+                    Some(Scoped::Json(v)) => {
+                        found |= !v.is_null();
+                        push_value(&mut out, v);
+                    }
                     None => {}
                 },
             }
         }
-        out
+        (out, found)
     }
 
     /// Renders against a plain JSON value (the way back renders over Orange objects).

@@ -10,6 +10,7 @@ mod ingress;
 mod ingress_props;
 mod mapping_errors;
 mod mapping_golden;
+mod mapping_live;
 mod mapping_props;
 mod roundtrip_clients;
 mod roundtrip_e2e;

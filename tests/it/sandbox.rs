@@ -7,7 +7,11 @@ use std::time::Duration;
 use crate::support::repo;
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -17,7 +21,12 @@ async fn sandbox_runs_the_whole_loop_on_embedded_defaults() {
     std::os::unix::fs::symlink(repo().join("mappings"), dir.path().join("mappings")).unwrap();
     let (port, sim_port) = (free_port(), free_port());
     let mut child = Command::new(env!("CARGO_BIN_EXE_itsm-bridge"))
-        .args(["serve", "--sandbox", "--listen", &format!("127.0.0.1:{port}")])
+        .args([
+            "serve",
+            "--sandbox",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ])
         .args(["--sim-listen", &format!("127.0.0.1:{sim_port}")])
         .current_dir(dir.path())
         .env_remove("ITSM_BRIDGE_CONFIG")
@@ -30,17 +39,26 @@ async fn sandbox_runs_the_whole_loop_on_embedded_defaults() {
     let base = format!("http://127.0.0.1:{port}");
     let mut ready = false;
     for _ in 0..200 {
-        if client.get(format!("{base}/readyz")).send().await.is_ok_and(|r| r.status() == 200) {
+        if client
+            .get(format!("{base}/readyz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200)
+        {
             ready = true;
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(ready, "sandbox gateway became ready");
-    assert!(dir.path().join("data").is_dir(), "SQLite lives under ./data/");
+    assert!(
+        dir.path().join("data").is_dir(),
+        "SQLite lives under ./data/"
+    );
 
     // The README's curl, with the documented sandbox credentials.
-    let body = std::fs::read(repo().join("tests/fixtures/ingress/servicenow-incident-update.json")).unwrap();
+    let body = std::fs::read(repo().join("tests/fixtures/ingress/servicenow-incident-update.json"))
+        .unwrap();
     let mut v: serde_json::Value = serde_json::from_slice(&body).unwrap();
     v["operation"] = "insert".into();
     v["sys_mod_count"] = "0".into();
@@ -58,14 +76,19 @@ async fn sandbox_runs_the_whole_loop_on_embedded_defaults() {
     let mut found = None;
     for _ in 0..100 {
         let j: serde_json::Value = client
-            .get(format!("{sim}/_sim/journal?method=POST&path_prefix=/incident/b2b/v1/incidents"))
+            .get(format!(
+                "{sim}/_sim/journal?method=POST&path_prefix=/incident/b2b/v1/incidents"
+            ))
             .send()
             .await
             .unwrap()
             .json()
             .await
             .unwrap();
-        let created = j.as_array().map(|a| a.iter().filter(|e| e["status"] == 201).count()).unwrap_or(0);
+        let created = j
+            .as_array()
+            .map(|a| a.iter().filter(|e| e["status"] == 201).count())
+            .unwrap_or(0);
         if created > 0 {
             found = Some(created);
             break;
@@ -74,5 +97,9 @@ async fn sandbox_runs_the_whole_loop_on_embedded_defaults() {
     }
     let _ = child.kill();
     let _ = child.wait();
-    assert_eq!(found, Some(1), "one incident created at the simulated Orange");
+    assert_eq!(
+        found,
+        Some(1),
+        "one incident created at the simulated Orange"
+    );
 }
