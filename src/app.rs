@@ -109,15 +109,31 @@ impl App {
         if app.config.reload_interval_secs > 0 {
             tasks.spawn(watch_mappings(app.clone(), token.clone()));
         }
+        let orange = Arc::new(crate::orange::OrangeClients::from_config(&app.config)?);
+        let replica = replica_id();
         if app.config.delivery.enabled {
+            let http = reqwest::Client::builder()
+                .build()
+                .context("cannot build the ITSM HTTP client")?;
             let dispatcher = crate::worker::Dispatcher::new(
                 app.store.clone(),
-                Arc::new(crate::orange::OrangeClients::from_config(&app.config)?),
-                Arc::new(ItsmNotWired),
+                orange.clone(),
+                Arc::new(crate::itsm::ItsmClients::from_config(&app.config, http)),
                 app.config.delivery.clone(),
-                replica_id(),
+                replica.clone(),
             );
             tasks.spawn(Arc::new(dispatcher).run(token.clone()));
+        }
+        if app.config.poller.enabled {
+            let poller = crate::worker::Poller::new(
+                app.store.clone(),
+                Arc::new(crate::worker::poller::OrangePollReader::new(orange)),
+                app.mappings.clone(),
+                app.config.tenants.iter().map(|t| t.id.clone()).collect(),
+                crate::worker::PollSettings::from_config(&app.config.poller),
+                replica,
+            );
+            tasks.spawn(poller.run(token.clone()));
         }
 
         let router = crate::http::router(crate::http::AppState::new(&app));
@@ -141,26 +157,6 @@ impl App {
 fn replica_id() -> String {
     let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "itsm-bridge".into());
     format!("{host}-{}", uuid::Uuid::new_v4().simple())
-}
-
-/// NOTE: stands in until the round-trip issue wires the ServiceNow and Jira clients: every
-/// write-back stays queued (retryable), none is reported done.
-struct ItsmNotWired;
-
-#[async_trait::async_trait]
-impl crate::itsm::ItsmWriter for ItsmNotWired {
-    async fn execute(
-        &self,
-        _: &crate::domain::TenantId,
-        _: &crate::domain::ItsmCall,
-    ) -> Result<crate::itsm::Written, crate::domain::CallFailure> {
-        Err(crate::domain::CallFailure {
-            class: crate::domain::FailureClass::Retryable { retry_after: None },
-            http_status: None,
-            code: None,
-            message: "ITSM write-back clients are not wired yet".into(),
-        })
-    }
 }
 
 /// Reloads mappings when their files change (content hash, so ConfigMap symlink swaps count).

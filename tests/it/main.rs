@@ -14,6 +14,7 @@ mod mapping_golden;
 mod mapping_live;
 mod mapping_props;
 mod roundtrip_clients;
+mod roundtrip_e2e;
 mod sandbox;
 mod sim_faults;
 mod sim_incident;

@@ -27,6 +27,7 @@ pub mod diff;
 mod fakes;
 mod marks;
 mod observe;
+mod orange_reader;
 mod planners;
 mod sweep;
 #[cfg(test)]
@@ -34,6 +35,7 @@ mod tests;
 
 pub use diff::{Observed, OrangeNote, WayBackPlanner};
 pub use marks::{Mark, Watermarks, is_before};
+pub use orange_reader::OrangePollReader;
 
 use crate::domain::{
     CallFailure, NewDelivery, OrangeApi, RemoteState, SourceName, Target, TenantId, TicketKey,
@@ -108,6 +110,20 @@ pub struct PollSettings {
     pub per_object_apis: Vec<OrangeApi>,
 }
 
+impl PollSettings {
+    /// `poller:` of the config: incidents and ordering requests scanned, trouble tickets read
+    /// one by one.
+    pub fn from_config(c: &crate::config::PollerConfig) -> Self {
+        Self {
+            interval: Duration::from_secs(c.interval_secs.max(1)),
+            page_size: c.page_size.max(1),
+            reconcile_every: c.reconcile_interval_secs.map(Duration::from_secs),
+            apis: vec![OrangeApi::Incident, OrangeApi::Ordering],
+            per_object_apis: vec![OrangeApi::TroubleTicket],
+        }
+    }
+}
+
 /// Orange reads of one cycle in flight at once (the Orange client's rate limiter still
 /// governs the tenant's budget).
 const READS_IN_FLIGHT: usize = 8;
@@ -126,6 +142,8 @@ pub struct CycleReport {
     pub writebacks: u32,
     /// A reconciliation ran in this cycle.
     pub reconciled: bool,
+    /// APIs whose reads failed this cycle (their watermarks did not move).
+    pub failed_apis: Vec<OrangeApi>,
 }
 
 /// The poller of every tenant this replica serves.
@@ -225,16 +243,24 @@ impl Poller {
         let mut rep = CycleReport::default();
         let mut batch = Batch::default();
         for &api in &self.settings.apis {
-            let since = committed.get(api);
-            let changed = self.scan(tenant, api, since, &mut rep).await?;
-            let mut linked = Vec::new();
-            for c in changed.into_iter().filter(|c| !committed.covers(api, c)) {
-                marks.raise(api, &c);
-                if let Some(link) = self.store.link_by_orange(tenant, api, &c.id).await? {
-                    linked.push((link, c));
+            // One API failing (no access to Ordering, an outage) keeps its watermark and
+            // holds nothing else back.
+            let mut sub = Batch::default();
+            let mut sub_marks = marks.clone();
+            match self
+                .poll_api(tenant, api, &committed, &mut sub_marks, &mut rep, &mut sub)
+                .await
+            {
+                Ok(()) => {
+                    marks = sub_marks;
+                    batch.absorb(sub);
                 }
+                Err(PollError::Orange(e)) => {
+                    tracing::warn!(tenant = %tenant, orange.api = api.as_str(), error = %e, "poll of this API failed; its watermark stays");
+                    rep.failed_apis.push(api);
+                }
+                Err(e) => return Err(e),
             }
-            self.observe_all(linked, &mut rep, &mut batch).await?;
         }
         if !self.settings.per_object_apis.is_empty() {
             self.read_open(tenant, &mut rep, &mut batch).await?;
@@ -264,6 +290,27 @@ impl Poller {
             m.insert(tenant.clone(), now);
         }
         Ok(Some(rep))
+    }
+
+    /// Scans one API and observes its changed linked objects into `batch`.
+    async fn poll_api(
+        &self,
+        tenant: &TenantId,
+        api: OrangeApi,
+        committed: &Watermarks,
+        marks: &mut Watermarks,
+        rep: &mut CycleReport,
+        batch: &mut Batch,
+    ) -> Result<(), PollError> {
+        let changed = self.scan(tenant, api, committed.get(api), rep).await?;
+        let mut linked = Vec::new();
+        for c in changed.into_iter().filter(|c| !committed.covers(api, c)) {
+            marks.raise(api, &c);
+            if let Some(link) = self.store.link_by_orange(tenant, api, &c.id).await? {
+                linked.push((link, c));
+            }
+        }
+        self.observe_all(linked, rep, batch).await
     }
 
     /// Lists pages newest first until the watermark (or the end) is reached.
@@ -330,6 +377,13 @@ impl Batch {
             .rev()
             .find(|(t, _)| t == ticket)
             .map(|(_, s)| s)
+    }
+    fn absorb(&mut self, other: Batch) {
+        for (t, s) in other.states {
+            self.states.retain(|(x, _)| x != &t);
+            self.states.push((t, s));
+        }
+        self.deliveries.extend(other.deliveries);
     }
     fn push(
         &mut self,

@@ -16,7 +16,9 @@ impl Poller {
         rep: &mut CycleReport,
         batch: &mut Batch,
     ) -> Result<(), PollError> {
-        let reads: Vec<_> = stream::iter(items.iter().map(|(l, c)| self.read_notes(l, c)))
+        // Collected first: a lazy `map` closure held across the await defeats the `Send` proof.
+        let futures: Vec<_> = items.iter().map(|(l, c)| self.read_notes(l, c)).collect();
+        let reads: Vec<_> = stream::iter(futures)
             .buffered(READS_IN_FLIGHT)
             .collect()
             .await;
@@ -83,14 +85,14 @@ impl Poller {
         rep: &mut CycleReport,
         batch: &mut Batch,
     ) -> Result<(), PollError> {
-        let gets: Vec<_> = stream::iter(
-            links
-                .iter()
-                .map(|l| self.reader.get(&l.tenant, l.api, &l.orange_id)),
-        )
-        .buffered(READS_IN_FLIGHT)
-        .collect()
-        .await;
+        let futures: Vec<_> = links
+            .iter()
+            .map(|l| self.reader.get(&l.tenant, l.api, &l.orange_id))
+            .collect();
+        let gets: Vec<_> = stream::iter(futures)
+            .buffered(READS_IN_FLIGHT)
+            .collect()
+            .await;
         rep.calls += u32::try_from(links.len()).unwrap_or(u32::MAX);
         let mut found = Vec::new();
         for (link, got) in links.into_iter().zip(gets) {

@@ -245,8 +245,8 @@ async fn a_failed_notes_read_moves_neither_the_watermark_nor_the_queue() {
     let (store, reader) = setup(2);
     *reader.fail_notes.lock().unwrap() = true;
     let p = poller(&store, &reader, "replica-a", settings(50));
-    let out = p.tick(now()).await;
-    assert!(out[0].1.is_err());
+    let rep = cycle(&p).await.unwrap();
+    assert_eq!(rep.failed_apis, vec![OrangeApi::Incident]);
     assert!(store.queued().is_empty());
     assert_eq!(store.watermark(&lease_name(&tenant())).await.unwrap(), None);
     *reader.fail_notes.lock().unwrap() = false;
