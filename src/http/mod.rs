@@ -22,7 +22,7 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::app::App;
-use crate::domain::SourceKind;
+use crate::domain::echo::echo_check;
 pub use problem::Problem;
 use routes::{Backlog, Routes, SourceRoute};
 
@@ -54,30 +54,34 @@ impl AppState {
         )
     }
 
-    /// `Some(reason)` when the event was caused by the gateway's own write-back.
+    /// `Some(reason)` when the event was caused by the gateway's own write-back: its actor is
+    /// the integration user, or it carries something the gateway wrote (a remembered
+    /// fingerprint), which also catches writes whose actor the ITSM does not report.
     async fn echo_of(
         &self,
         route: &SourceRoute,
         event: &serde_json::Value,
     ) -> Result<Option<&'static str>, Problem> {
-        let Some(user) = route.integration_user.as_deref() else {
-            return Ok(None);
-        };
-        let actor = match route.kind {
-            SourceKind::Jira => event
-                .pointer("/user/accountId")
-                .or_else(|| event.pointer("/user/name"))
-                .or_else(|| event.pointer("/comment/author/accountId"))
-                .or_else(|| event.pointer("/comment/author/name")),
-            SourceKind::Servicenow => event
-                .get("sys_updated_by")
-                .or_else(|| event.pointer("/record/sys_updated_by")),
-            SourceKind::Generic => None,
-        };
-        Ok(actor
-            .and_then(|a| a.as_str())
-            .filter(|a| *a == user)
-            .map(|_| "integration user"))
+        let check = echo_check(route.kind, route.integration_user.as_deref(), event);
+        if check.by_integration {
+            return Ok(Some("integration user"));
+        }
+        let now = time::OffsetDateTime::now_utc();
+        for fp in &check.fingerprints {
+            let hit = self
+                .app
+                .store
+                .is_echo(&route.tenant, fp, now)
+                .await
+                .map_err(|e| {
+                    tracing::error!(error = %e, "cannot check echoes; answering 503");
+                    Problem::store_unavailable(self.routes.retry_after_secs)
+                })?;
+            if hit {
+                return Ok(Some("fingerprint of a write-back"));
+            }
+        }
+        Ok(None)
     }
 }
 
