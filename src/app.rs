@@ -111,6 +111,15 @@ impl App {
         }
         let orange = Arc::new(crate::orange::OrangeClients::from_config(&app.config)?);
         let replica = replica_id();
+        if app.config.delivery.enabled || app.config.poller.enabled {
+            join_replicas(&app, &orange, &replica).await;
+            tasks.spawn(heartbeat(
+                app.clone(),
+                orange.clone(),
+                replica.clone(),
+                token.clone(),
+            ));
+        }
         if app.config.delivery.enabled {
             let http = reqwest::Client::builder()
                 .build()
@@ -149,6 +158,54 @@ impl App {
         token.cancel();
         while tasks.join_next().await.is_some() {}
         served.context("HTTP server failed")
+    }
+}
+
+/// How often a replica says it is alive; it counts as gone after three missed beats.
+const HEARTBEAT: Duration = Duration::from_secs(1);
+
+/// Announces this replica before it sends anything, so the others shrink their share of each
+/// credential's budget first: on a shared store, beat, wait one beat (they learn of us),
+/// beat again and take our share.
+async fn join_replicas(app: &App, orange: &crate::orange::OrangeClients, replica: &str) {
+    let beat = || async {
+        let now = time::OffsetDateTime::now_utc();
+        app.store.heartbeat(replica, now, now + HEARTBEAT * 3).await
+    };
+    if let Ok(n) = beat().await {
+        orange.set_replicas(n);
+        if app.store.backend() != "sqlite" {
+            tokio::time::sleep(HEARTBEAT + HEARTBEAT / 2).await;
+            if let Ok(n) = beat().await {
+                orange.set_replicas(n);
+            }
+        }
+    }
+}
+
+/// Keeps this replica's heartbeat fresh and its share of the rate budgets current.
+async fn heartbeat(
+    app: App,
+    orange: Arc<crate::orange::OrangeClients>,
+    replica: String,
+    token: CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            () = token.cancelled() => return,
+            () = tokio::time::sleep(HEARTBEAT) => {}
+        }
+        let now = time::OffsetDateTime::now_utc();
+        match app
+            .store
+            .heartbeat(&replica, now, now + HEARTBEAT * 3)
+            .await
+        {
+            Ok(n) => orange.set_replicas(n),
+            Err(e) => {
+                tracing::warn!(error = %e, "heartbeat failed; keeping the current rate share")
+            }
+        }
     }
 }
 

@@ -1,13 +1,17 @@
 //! The outbound budget of one Orange credential: a `governor` token bucket (rate + burst from
 //! the config), plus a pause Orange can impose with `Retry-After` on a 429/503.
 //!
+//! With several replicas the credential's budget is shared: each replica paces itself at
+//! `per_second / replicas` (burst likewise divided), the replica count coming from the
+//! store's heartbeats, so the sum over replicas stays within Orange's limit.
+//!
 //! Callers wait for a cell rather than fail: the wait is the back-pressure, and it is recorded
 //! in `itsm_bridge_rate_limiter_wait_seconds`. With a burst of `b`, any one-second window holds
 //! at most `per_second + b - 1` calls; a burst of 1 keeps every window at `per_second`.
 
 use std::num::NonZeroU32;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
@@ -20,8 +24,12 @@ use crate::config::RateLimit;
 const HEADROOM: f64 = 1.01;
 
 pub struct CredentialLimiter {
-    /// `None` when the rate is 0 (unlimited, benchmarks only).
-    bucket: Option<DefaultDirectRateLimiter>,
+    /// `None` when the rate is 0 (unlimited, benchmarks only). Rebuilt when the replica
+    /// count changes.
+    bucket: RwLock<Option<Arc<DefaultDirectRateLimiter>>>,
+    limit: RateLimit,
+    /// Replicas sharing this credential's budget (at least 1).
+    replicas: AtomicU32,
     paused_until: Mutex<Option<Instant>>,
     /// Callers currently waiting for a cell, to estimate the queue ahead of a new one.
     waiting: AtomicUsize,
@@ -31,13 +39,10 @@ pub struct CredentialLimiter {
 
 impl CredentialLimiter {
     pub fn new(limit: RateLimit, label: impl Into<String>) -> Self {
-        let bucket = NonZeroU32::new(limit.per_second).and_then(|rate| {
-            let burst = NonZeroU32::new(limit.burst).unwrap_or(NonZeroU32::MIN);
-            let period = Duration::from_secs(1).mul_f64(HEADROOM / f64::from(rate.get()));
-            Quota::with_period(period).map(|q| RateLimiter::direct(q.allow_burst(burst)))
-        });
         Self {
-            bucket,
+            bucket: RwLock::new(bucket_for(limit, 1)),
+            limit,
+            replicas: AtomicU32::new(1),
             paused_until: Mutex::new(None),
             waiting: AtomicUsize::new(0),
             per_second: limit.per_second,
@@ -57,7 +62,12 @@ impl CredentialLimiter {
                 _ => break,
             }
         }
-        if let Some(b) = &self.bucket {
+        let bucket = self
+            .bucket
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        if let Some(b) = bucket {
             b.until_ready().await;
         }
         let waited = started.elapsed();
@@ -75,13 +85,24 @@ impl CredentialLimiter {
             .unwrap_or_else(|p| p.into_inner())
             .map(|u| u.saturating_duration_since(Instant::now()))
             .unwrap_or_default();
+        let replicas = f64::from(self.replicas.load(Ordering::Relaxed).max(1));
         let queued = match self.per_second {
             0 => Duration::ZERO,
-            r => {
-                Duration::from_secs_f64(self.waiting.load(Ordering::Relaxed) as f64 / f64::from(r))
-            }
+            r => Duration::from_secs_f64(
+                self.waiting.load(Ordering::Relaxed) as f64 * replicas / f64::from(r),
+            ),
         };
         pause + queued
+    }
+
+    /// Shares the budget among `replicas` live replicas (from the store's heartbeats).
+    pub fn set_replicas(&self, replicas: u32) {
+        let replicas = replicas.max(1);
+        if self.replicas.swap(replicas, Ordering::Relaxed) != replicas {
+            *self.bucket.write().unwrap_or_else(|p| p.into_inner()) =
+                bucket_for(self.limit, replicas);
+            tracing::info!(credential = %self.label, replicas, "rate budget shared among replicas");
+        }
     }
 
     /// Orange asked this credential to slow down: no call is sent before `after` has passed.
@@ -92,6 +113,17 @@ impl CredentialLimiter {
             *p = Some(until);
         }
     }
+}
+
+/// This replica's bucket: one cell every `replicas / per_second` seconds (plus headroom), and
+/// the burst divided among the replicas (at least one).
+fn bucket_for(limit: RateLimit, replicas: u32) -> Option<Arc<DefaultDirectRateLimiter>> {
+    NonZeroU32::new(limit.per_second).and_then(|rate| {
+        let burst = NonZeroU32::new(limit.burst / replicas).unwrap_or(NonZeroU32::MIN);
+        let period =
+            Duration::from_secs(1).mul_f64(HEADROOM * f64::from(replicas) / f64::from(rate.get()));
+        Quota::with_period(period).map(|q| Arc::new(RateLimiter::direct(q.allow_burst(burst))))
+    })
 }
 
 /// Decrements the waiting count however `until_ready` ends (including cancellation).
@@ -106,6 +138,31 @@ impl Drop for Waiting<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn immediate_cells(l: &CredentialLimiter) -> usize {
+        let b = l.bucket.read().unwrap().clone().unwrap();
+        (0..100).take_while(|_| b.check().is_ok()).count()
+    }
+
+    #[test]
+    fn the_budget_is_shared_among_replicas() {
+        let l = CredentialLimiter::new(
+            RateLimit {
+                per_second: 10,
+                burst: 6,
+            },
+            "t",
+        );
+        assert_eq!(immediate_cells(&l), 6);
+        l.set_replicas(3);
+        assert_eq!(immediate_cells(&l), 2, "burst divided among three replicas");
+        l.set_replicas(0);
+        assert_eq!(
+            l.replicas.load(Ordering::Relaxed),
+            1,
+            "never less than one replica"
+        );
+    }
 
     #[tokio::test]
     async fn a_pause_holds_calls_back_until_it_ends() {

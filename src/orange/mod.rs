@@ -48,6 +48,8 @@ pub enum OrangeError {
 #[derive(Clone, Default)]
 pub struct OrangeClients {
     by_tenant: HashMap<TenantId, Arc<OrangeClient>>,
+    /// Every distinct credential, to share their budgets among replicas.
+    credentials: Vec<Arc<transport::Credential>>,
 }
 
 impl OrangeClients {
@@ -77,7 +79,17 @@ impl OrangeClients {
             };
             by_tenant.insert(t.id.clone(), Arc::new(client_for(config, t, base, cred)));
         }
-        Ok(Self { by_tenant })
+        Ok(Self {
+            by_tenant,
+            credentials: creds.into_values().collect(),
+        })
+    }
+
+    /// Paces every credential at its share of the budget when `replicas` replicas are live.
+    pub fn set_replicas(&self, replicas: u32) {
+        for c in &self.credentials {
+            c.limiter.set_replicas(replicas);
+        }
     }
 
     pub fn get(&self, tenant: &TenantId) -> Option<Arc<OrangeClient>> {
