@@ -163,7 +163,7 @@ pub async fn layer(State(st): State<Arc<SimState>>, req: Request, next: Next) ->
     };
     let method = parts.method.as_str().to_owned();
     let path = parts.uri.path().to_owned();
-    let mut entry = Entry {
+    let entry = Entry {
         seq: 0,
         time: String::new(),
         method: method.clone(),
@@ -182,10 +182,18 @@ pub async fn layer(State(st): State<Arc<SimState>>, req: Request, next: Next) ->
         tokio::time::sleep(Duration::from_millis(latency)).await;
     }
     let req = Request::from_parts(parts, Body::from(bytes));
+    // Journaled even when the client hangs up while a fault holds the answer (its future is
+    // dropped then): a call applied before the hang-up must still show in the journal.
+    let mut pending = Pending {
+        st: st.clone(),
+        entry: Some(entry),
+    };
     let resp = match fault {
         None => next.run(req).await,
         Some((kind, phase)) => {
-            entry.fault = Some(format!("{}:{}", kind_name(kind), phase_name(phase)));
+            if let Some(e) = pending.entry.as_mut() {
+                e.fault = Some(format!("{}:{}", kind_name(kind), phase_name(phase)));
+            }
             if phase == Phase::After {
                 let _applied = next.run(req).await;
             }
@@ -193,13 +201,30 @@ pub async fn layer(State(st): State<Arc<SimState>>, req: Request, next: Next) ->
             fault_response(kind, &path, timeout).await
         }
     };
-    entry.status = match fault {
-        Some((FaultKind::Drop, _)) => 0,
-        _ => resp.status().as_u16(),
-    };
-    entry.time = super::state::now_stamp();
-    lock(&st.journal).push(entry);
+    if let Some(e) = pending.entry.as_mut() {
+        e.status = match fault {
+            Some((FaultKind::Drop, _)) => 0,
+            _ => resp.status().as_u16(),
+        };
+    }
+    drop(pending);
     resp
+}
+
+/// A journal entry pushed when dropped: at the end of the call, or when the client hung up
+/// (then with status 0).
+struct Pending {
+    st: Arc<SimState>,
+    entry: Option<Entry>,
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        if let Some(mut e) = self.entry.take() {
+            e.time = super::state::now_stamp();
+            lock(&self.st.journal).push(e);
+        }
+    }
 }
 
 fn kind_name(k: FaultKind) -> &'static str {

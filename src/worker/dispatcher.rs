@@ -176,6 +176,18 @@ impl Dispatcher {
     async fn orange_outcome(&self, d: &Delivery, call: &OrangeCall, now: Timestamp) -> Outcome {
         let wait = self.orange.expected_wait(&d.tenant);
         if wait > DEFER_ABOVE {
+            if d.attempts == 0 && d.last_error.is_none() && self.may_have_been_sent(d, now) {
+                // Being overdue by a lease is the only trace that a worker died mid-call with
+                // it, and a deferral would erase it (it moves `next_attempt_at`): record an
+                // attempt of unknown outcome instead, so whoever runs it next reads back first.
+                let f = crate::domain::CallFailure {
+                    class: crate::domain::FailureClass::Unknown,
+                    http_status: None,
+                    code: None,
+                    message: "an earlier claim expired mid-call; its outcome is unknown".into(),
+                };
+                return self.failed(d, now, std::time::Instant::now(), f);
+            }
             // Spread the comebacks so deferred deliveries do not return as one wave.
             let spread = wait.mul_f64(1.0 + rand::random::<f64>() * 0.5);
             return defer(now + spread);

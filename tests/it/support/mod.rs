@@ -23,8 +23,13 @@ pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// A payload: `tests/fixtures/REL`, or one of the shipped mappings' golden events
+/// (`mappings/demo/events/REL`, e.g. `servicenow/incident-insert.json`).
 pub fn fixture(rel: &str) -> Vec<u8> {
-    std::fs::read(repo().join("tests/fixtures").join(rel))
+    let test = repo().join("tests/fixtures").join(rel);
+    let golden = repo().join("mappings/demo/events").join(rel);
+    std::fs::read(&test)
+        .or_else(|_| std::fs::read(&golden))
         .unwrap_or_else(|e| panic!("fixture {rel}: {e}"))
 }
 
