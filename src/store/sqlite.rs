@@ -54,12 +54,18 @@ impl SqliteStore {
                 StoreError::Unavailable(format!("cannot create {}: {e}", dir.display()))
             })?;
         }
+        // The writer never checkpoints inside a commit (a checkpoint fsyncs the database file
+        // and would stall every webhook waiting on that commit); a background task does it
+        // with PASSIVE checkpoints from a read connection, which never block the writer.
         let write = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)
             .idle_timeout(None)
             .max_lifetime(None)
-            .connect_with(opts.clone())
+            .connect_with(
+                opts.clone()
+                    .pragma("wal_autocheckpoint", if in_memory { "1000" } else { "0" }),
+            )
             .await?;
         // An in-memory database lives in its connection: reads must share the writer's.
         let read = if in_memory {
@@ -70,6 +76,9 @@ impl SqliteStore {
                 .connect_with(opts)
                 .await?
         };
+        if !in_memory {
+            tokio::spawn(checkpoint(read.clone()));
+        }
         let (tx, rx) = mpsc::channel(writer::QUEUE);
         tokio::spawn(writer::run(write.clone(), rx));
         Ok(Self {
@@ -77,6 +86,25 @@ impl SqliteStore {
             read,
             ingest: tx,
         })
+    }
+}
+
+/// How often the WAL is copied back into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
+
+/// Checkpoints the WAL in the background until the store is closed.
+async fn checkpoint(pool: SqlitePool) {
+    while !pool.is_closed() {
+        tokio::time::sleep(CHECKPOINT_EVERY).await;
+        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .execute(&pool)
+            .await
+        {
+            if pool.is_closed() {
+                return;
+            }
+            tracing::warn!(error = %e, "WAL checkpoint failed; retrying");
+        }
     }
 }
 
