@@ -233,8 +233,9 @@ impl Poller {
         now: Timestamp,
     ) -> Result<Option<CycleReport>, PollError> {
         let name = lease_name(tenant);
-        // Long enough to cover a slow cycle; a dead replica's lease is taken over after it.
-        let until = now + self.settings.interval * 2 + Duration::from_secs(60);
+        // Renewed every cycle; a dead replica's lease is taken over when it runs out. A cycle
+        // slower than the lease is harmless: `commit_poll` refuses a lease that moved on.
+        let until = now + self.settings.interval * 2 + Duration::from_secs(10);
         if !self.store.try_lease(&name, &self.owner, now, until).await? {
             return Ok(None);
         }
