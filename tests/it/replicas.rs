@@ -34,9 +34,16 @@ impl Replica {
             .args(["serve", "--config"])
             .arg(config)
             .args(["--listen", &format!("127.0.0.1:{port}")])
-            .env("RUST_LOG", std::env::var("REPLICA_LOG").unwrap_or_else(|_| "error".into()))
+            .env(
+                "RUST_LOG",
+                std::env::var("REPLICA_LOG").unwrap_or_else(|_| "error".into()),
+            )
             .stdout(Stdio::null())
-            .stderr(if std::env::var("REPLICA_LOG").is_ok() { Stdio::inherit() } else { Stdio::null() })
+            .stderr(if std::env::var("REPLICA_LOG").is_ok() {
+                Stdio::inherit()
+            } else {
+                Stdio::null()
+            })
             .spawn()
             .expect("gateway binary starts");
         Replica {

@@ -122,6 +122,33 @@ fn ticket_notes(ticket: &Value) -> Vec<OrangeNote> {
         .collect()
 }
 
+/// Reads tried at most this many times within a cycle.
+const READ_TRIES: u32 = 4;
+
+/// Runs a read again on a retryable failure (honouring `Retry-After`, at most a few seconds),
+/// so one transient fault does not cost the whole cycle: a cycle whose reads fail keeps its
+/// watermark and starts over at the next interval.
+async fn retried<T, F, Fut>(mut read: F) -> Result<T, CallFailure>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, CallFailure>>,
+{
+    let mut tries = 1;
+    loop {
+        match read().await {
+            Err(f) if f.retryable() && tries < READ_TRIES => {
+                let wait = f
+                    .retry_after()
+                    .unwrap_or(std::time::Duration::from_millis(50 << tries))
+                    .min(std::time::Duration::from_secs(5));
+                tokio::time::sleep(wait).await;
+                tries += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
 #[async_trait]
 impl OrangeReader for OrangePollReader {
     async fn changed_page(
@@ -138,11 +165,13 @@ impl OrangeReader for OrangePollReader {
             .unwrap_or_default();
         let page = match api {
             OrangeApi::Incident => {
-                c.list_incidents(&filters, Some(NEWEST_FIRST), Some(offset), Some(limit))
-                    .await?
+                retried(|| {
+                    c.list_incidents(&filters, Some(NEWEST_FIRST), Some(offset), Some(limit))
+                })
+                .await?
             }
             OrangeApi::Ordering => {
-                c.list_orders(&filters, Some(NEWEST_FIRST), Some(offset), Some(limit))
+                retried(|| c.list_orders(&filters, Some(NEWEST_FIRST), Some(offset), Some(limit)))
                     .await?
             }
             other => {
@@ -168,7 +197,8 @@ impl OrangeReader for OrangePollReader {
     ) -> Result<Vec<OrangeNote>, CallFailure> {
         match api {
             OrangeApi::Incident => {
-                let notes = self.client(tenant)?.list_notes(id).await?;
+                let c = self.client(tenant)?;
+                let notes = retried(|| c.list_notes(id)).await?;
                 Ok(notes.into_iter().filter_map(incident_note).collect())
             }
             _ => Ok(Vec::new()),
@@ -183,9 +213,9 @@ impl OrangeReader for OrangePollReader {
     ) -> Result<Option<Changed>, CallFailure> {
         let c = self.client(tenant)?;
         let found = match api {
-            OrangeApi::Incident => c.get_incident(id).await,
-            OrangeApi::Ordering => c.get_order(id).await,
-            OrangeApi::TroubleTicket => c.get_trouble_ticket(id).await,
+            OrangeApi::Incident => retried(|| c.get_incident(id)).await,
+            OrangeApi::Ordering => retried(|| c.get_order(id)).await,
+            OrangeApi::TroubleTicket => retried(|| c.get_trouble_ticket(id)).await,
             OrangeApi::CoreInformation => return Ok(None),
         };
         let object = match found {
