@@ -22,6 +22,8 @@ use crate::config::RateLimit;
 /// Cells are spaced 1% wider than `1 / per_second`: Orange counts arrivals, we pace sends,
 /// and the jitter between the two (scheduling, connection reuse) must not push a window over.
 const HEADROOM: f64 = 1.01;
+/// The same when several replicas share a credential (see `bucket_for`).
+const SHARED_HEADROOM: f64 = 1.04;
 
 pub struct CredentialLimiter {
     /// `None` when the rate is 0 (unlimited, benchmarks only). Rebuilt when the replica
@@ -99,8 +101,13 @@ impl CredentialLimiter {
     pub fn set_replicas(&self, replicas: u32) {
         let replicas = replicas.max(1);
         if self.replicas.swap(replicas, Ordering::Relaxed) != replicas {
-            *self.bucket.write().unwrap_or_else(|p| p.into_inner()) =
-                bucket_for(self.limit, replicas);
+            let bucket = bucket_for(self.limit, replicas);
+            // A new bucket starts full; spend its burst so the change of share never adds
+            // calls on top of those the old bucket just allowed.
+            if let Some(b) = &bucket {
+                while b.check().is_ok() {}
+            }
+            *self.bucket.write().unwrap_or_else(|p| p.into_inner()) = bucket;
             tracing::info!(credential = %self.label, replicas, "rate budget shared among replicas");
         }
     }
@@ -120,8 +127,15 @@ impl CredentialLimiter {
 fn bucket_for(limit: RateLimit, replicas: u32) -> Option<Arc<DefaultDirectRateLimiter>> {
     NonZeroU32::new(limit.per_second).and_then(|rate| {
         let burst = NonZeroU32::new(limit.burst / replicas).unwrap_or(NonZeroU32::MIN);
+        // Shares add up exactly to the limit, and each replica's one-cell burst may land in
+        // the same second as the others': keep more headroom when the budget is shared.
+        let headroom = if replicas > 1 {
+            SHARED_HEADROOM
+        } else {
+            HEADROOM
+        };
         let period =
-            Duration::from_secs(1).mul_f64(HEADROOM * f64::from(replicas) / f64::from(rate.get()));
+            Duration::from_secs(1).mul_f64(headroom * f64::from(replicas) / f64::from(rate.get()));
         Quota::with_period(period).map(|q| Arc::new(RateLimiter::direct(q.allow_burst(burst))))
     })
 }
@@ -155,7 +169,11 @@ mod tests {
         );
         assert_eq!(immediate_cells(&l), 6);
         l.set_replicas(3);
-        assert_eq!(immediate_cells(&l), 2, "burst divided among three replicas");
+        assert_eq!(
+            immediate_cells(&l),
+            0,
+            "a new share starts with its burst spent"
+        );
         l.set_replicas(0);
         assert_eq!(
             l.replicas.load(Ordering::Relaxed),
