@@ -130,6 +130,7 @@ enum DlqAction {
         /// Replay every dead letter (of --tenant, when given).
         #[arg(long)]
         all: bool,
+        /// With --all: only this tenant's dead letters.
         #[arg(long)]
         tenant: Option<String>,
     },
