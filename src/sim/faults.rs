@@ -165,7 +165,9 @@ pub async fn layer(State(st): State<Arc<SimState>>, req: Request, next: Next) ->
     let path = parts.uri.path().to_owned();
     let entry = Entry {
         seq: 0,
-        time: String::new(),
+        // Arrival time: what a rate limit counts. (Stamping it when the answer left put calls
+        // held by a latency or timeout fault into a later second than they arrived in.)
+        time: super::state::now_stamp(),
         method: method.clone(),
         path: path.clone(),
         query: parts.uri.query().map(str::to_owned),
@@ -220,8 +222,7 @@ struct Pending {
 
 impl Drop for Pending {
     fn drop(&mut self) {
-        if let Some(mut e) = self.entry.take() {
-            e.time = super::state::now_stamp();
+        if let Some(e) = self.entry.take() {
             lock(&self.st.journal).push(e);
         }
     }

@@ -1,6 +1,7 @@
 //! The journal: every call the simulators received (method, path, query, headers minus
-//! secrets, body, time, response status, injected fault), in arrival order with a sequence
-//! number, so tests can prove per-ticket order and count creates. Bounded: the oldest entries
+//! secrets, body, arrival time, response status, injected fault), numbered in the order the
+//! calls ended (answered, or the client hung up), so tests can prove per-ticket order, count
+//! creates, and count arrivals per second as a rate limit does. Bounded: the oldest entries
 //! are dropped past `SimOptions::journal_capacity`.
 
 use std::collections::VecDeque;
@@ -23,6 +24,7 @@ const MAX_JOURNALED_BODY: usize = 64 * 1024;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Entry {
     pub seq: u64,
+    /// When the call arrived (RFC 3339).
     pub time: String,
     pub method: String,
     pub path: String,
