@@ -2,9 +2,10 @@
 //!
 //! Writes go through ONE connection (SQLite has one writer anyway, and a single connection
 //! means no `SQLITE_BUSY` and no race between `MAX(seq)` and its insert); reads use a separate
-//! pool, which WAL lets run beside the writer. Ingest goes through the group-commit task in
-//! [`writer`].
+//! pool, which WAL lets run beside the writer. Ingest and the outcomes of attempts go through
+//! the group-commit task in [`writer`].
 
+mod finish;
 mod ops;
 mod writer;
 
@@ -30,7 +31,8 @@ use crate::domain::{
 pub struct SqliteStore {
     write: SqlitePool,
     read: SqlitePool,
-    ingest: mpsc::Sender<writer::Job>,
+    /// The group-commit writer (ingest and finish).
+    writer: mpsc::Sender<writer::Job>,
 }
 
 impl SqliteStore {
@@ -84,7 +86,7 @@ impl SqliteStore {
         Ok(Self {
             write,
             read,
-            ingest: tx,
+            writer: tx,
         })
     }
 }
@@ -105,6 +107,19 @@ async fn checkpoint(pool: SqlitePool) {
             }
             tracing::warn!(error = %e, "WAL checkpoint failed; retrying");
         }
+    }
+}
+
+impl SqliteStore {
+    /// Hands `job` to the group-commit writer and waits for its answer (sent after the commit).
+    async fn write_through<T>(
+        &self,
+        job: writer::Job,
+        answer: oneshot::Receiver<StoreResult<T>>,
+    ) -> StoreResult<T> {
+        let stopped = || StoreError::Unavailable("SQLite writer stopped".into());
+        self.writer.send(job).await.map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
     }
 }
 
@@ -140,13 +155,8 @@ impl Store for SqliteStore {
     async fn ingest(&self, event: NewEvent) -> StoreResult<IngestOutcome> {
         let prepared = PreparedEvent::new(event)?;
         let (reply, answer) = oneshot::channel();
-        self.ingest
-            .send((prepared, reply))
+        self.write_through(writer::Job::Ingest(Box::new(prepared), reply), answer)
             .await
-            .map_err(|_| StoreError::Unavailable("SQLite writer stopped".into()))?;
-        answer
-            .await
-            .map_err(|_| StoreError::Unavailable("SQLite writer stopped".into()))?
     }
 
     async fn is_echo(
@@ -271,7 +281,15 @@ impl Store for SqliteStore {
         attempt: &Attempt,
         finish: Finish,
     ) -> StoreResult<()> {
-        ops::finish(&self.write, id, owner, attempt, finish).await
+        let job = writer::FinishJob {
+            id,
+            owner: owner.to_owned(),
+            attempt: attempt.clone(),
+            finish,
+        };
+        let (reply, answer) = oneshot::channel();
+        self.write_through(writer::Job::Finish(Box::new(job), reply), answer)
+            .await
     }
 
     async fn delivery(&self, id: DeliveryId) -> StoreResult<Option<Delivery>> {

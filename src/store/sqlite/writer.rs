@@ -1,68 +1,164 @@
-//! Group commit: the single task that writes accepted events to SQLite.
+//! Group commit: the single task that writes accepted events and delivery outcomes to SQLite.
 //!
 //! SQLite has one writer and `synchronous=FULL` costs an fsync per commit, so committing each
-//! webhook on its own caps ingest at the disk's fsync rate. Instead `ingest` hands its event to
-//! this task and waits; the task drains whatever is queued (up to [`MAX_BATCH`]), writes it all
-//! in ONE transaction, commits, and only then answers every waiter. Nothing is acknowledged
-//! before the commit that holds it is durable.
+//! webhook (or each finished delivery) on its own caps throughput at the disk's fsync rate.
+//! Instead `ingest` and `finish` hand their job to this task and wait; the task drains
+//! whatever is queued (up to [`MAX_BATCH`]), writes it all in ONE transaction, commits, and
+//! only then answers every waiter. Nothing is acknowledged before the commit that holds it is
+//! durable.
 
 use std::collections::{HashMap, HashSet};
 
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::domain::{EventId, IngestOutcome};
+use crate::domain::{Attempt, DeliveryId, EventId, IngestOutcome};
 use crate::store::codec::{PreparedDelivery, PreparedEvent};
-use crate::store::{StoreError, StoreResult};
+use crate::store::{Finish, StoreError, StoreResult};
 
-/// Most events committed in one transaction.
+/// Most jobs committed in one transaction.
 pub(super) const MAX_BATCH: usize = 512;
-/// Events waiting for the writer before `ingest` callers wait for room (back-pressure).
+/// Jobs waiting for the writer before callers wait for room (back-pressure).
 pub(super) const QUEUE: usize = 4 * MAX_BATCH;
 
-pub(super) type Reply = oneshot::Sender<StoreResult<IngestOutcome>>;
-pub(super) type Job = (PreparedEvent, Reply);
+/// The outcome of one delivery attempt, to be recorded by [`super::finish::finish_batch`].
+pub(super) struct FinishJob {
+    pub id: DeliveryId,
+    pub owner: String,
+    pub attempt: Attempt,
+    pub finish: Finish,
+}
+
+/// What the writer is asked to do, with where to send the answer.
+pub(super) enum Job {
+    Ingest(
+        Box<PreparedEvent>,
+        oneshot::Sender<StoreResult<IngestOutcome>>,
+    ),
+    Finish(Box<FinishJob>, oneshot::Sender<StoreResult<()>>),
+}
 
 /// Runs until every sender (the store) is dropped.
 pub(super) async fn run(pool: SqlitePool, mut rx: mpsc::Receiver<Job>) {
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         metrics::histogram!("itsm_bridge_store_commit_batch_size").record(batch.len() as f64);
-        let events: Vec<&PreparedEvent> = batch.iter().map(|(e, _)| e).collect();
-        match commit(&pool, &events).await {
-            Ok(outcomes) => {
-                for ((_, reply), outcome) in batch.drain(..).zip(outcomes) {
-                    let _ = reply.send(Ok(outcome));
-                }
-            }
-            Err(e) if batch.len() == 1 => {
-                if let Some((_, reply)) = batch.pop() {
-                    let _ = reply.send(Err(e));
-                }
-            }
+        match commit(&pool, &batch).await {
+            Ok(answers) => answer(batch.drain(..), answers),
+            Err(e) if batch.len() == 1 => answer(batch.drain(..), vec![Answer::Failed(e)]),
             Err(e) => {
-                // One bad event must not fail its neighbours: commit them one by one.
-                tracing::warn!(error = %e, events = batch.len(), "group commit failed; retrying events one by one");
-                for (event, reply) in batch.drain(..) {
-                    let r = commit(&pool, &[&event]).await.map(|mut o| o.remove(0));
-                    let _ = reply.send(r);
+                // One bad job must not fail its neighbours: commit them one by one.
+                tracing::warn!(error = %e, jobs = batch.len(), "group commit failed; retrying jobs one by one");
+                for job in batch.drain(..) {
+                    let a = match commit(&pool, std::slice::from_ref(&job)).await {
+                        Ok(mut a) => a.remove(0),
+                        Err(e) => Answer::Failed(e),
+                    };
+                    answer(std::iter::once(job), vec![a]);
                 }
             }
         }
     }
 }
 
+/// One job's result, before it is sent to its waiter.
+enum Answer {
+    Ingested(IngestOutcome),
+    Finished,
+    Failed(StoreError),
+}
+
+fn answer(jobs: impl Iterator<Item = Job>, answers: Vec<Answer>) {
+    for (job, a) in jobs.zip(answers) {
+        match (job, a) {
+            (Job::Ingest(_, reply), Answer::Ingested(o)) => {
+                let _ = reply.send(Ok(o));
+            }
+            (Job::Ingest(_, reply), Answer::Failed(e)) => {
+                let _ = reply.send(Err(e));
+            }
+            (Job::Finish(_, reply), Answer::Finished) => {
+                let _ = reply.send(Ok(()));
+            }
+            (Job::Finish(_, reply), Answer::Failed(e)) => {
+                let _ = reply.send(Err(e));
+            }
+            (Job::Ingest(_, reply), Answer::Finished) => {
+                let _ = reply.send(Err(StoreError::Corrupt(
+                    "writer answered out of order".into(),
+                )));
+            }
+            (Job::Finish(_, reply), Answer::Ingested(_)) => {
+                let _ = reply.send(Err(StoreError::Corrupt(
+                    "writer answered out of order".into(),
+                )));
+            }
+        }
+    }
+}
+
+/// Writes every job of the batch in one transaction; one answer per job, in order.
+///
+/// Events go in first (so a finish in the same batch moves the head flag onto a delivery
+/// appended here), then the outcomes. A finish refused because its lease was lost or its
+/// delivery is gone has written nothing and fails alone; any other error rolls the whole
+/// batch back, and the caller retries its jobs one by one.
+async fn commit(pool: &SqlitePool, jobs: &[Job]) -> StoreResult<Vec<Answer>> {
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+    let events: Vec<&PreparedEvent> = jobs
+        .iter()
+        .filter_map(|j| match j {
+            Job::Ingest(e, _) => Some(&**e),
+            Job::Finish(..) => None,
+        })
+        .collect();
+    let mut ingested = if events.is_empty() {
+        Vec::new()
+    } else {
+        ingest(&mut tx, &events).await?
+    }
+    .into_iter();
+    let finishes: Vec<&FinishJob> = jobs
+        .iter()
+        .filter_map(|j| match j {
+            Job::Finish(f, _) => Some(&**f),
+            Job::Ingest(..) => None,
+        })
+        .collect();
+    let mut finished = if finishes.is_empty() {
+        Vec::new()
+    } else {
+        super::finish::finish_batch(&mut tx, &finishes).await?
+    }
+    .into_iter();
+    let mut answers = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        let a = match job {
+            Job::Ingest(..) => ingested.next().map(Answer::Ingested),
+            Job::Finish(..) => finished.next().map(|r| match r {
+                Ok(()) => Answer::Finished,
+                Err(e) => Answer::Failed(e),
+            }),
+        };
+        answers.push(a.ok_or_else(|| StoreError::Corrupt("a job without an answer".into()))?);
+    }
+    tx.commit().await?;
+    Ok(answers)
+}
+
 /// Rows per multi-row `INSERT`, under SQLite's 32766 bound parameters.
 const ROWS_PER_INSERT: usize = 1000;
 
-/// Writes `events` in one transaction; one outcome per event, in order.
+/// Writes `events` in the open transaction; one outcome per event, in order.
 ///
 /// A batch costs a handful of statements, not a few per event: one multi-row `INSERT … ON
 /// CONFLICT DO NOTHING RETURNING id` for the events (a duplicate, also of an event earlier in
 /// the same batch, is simply not returned), one lookup of the tickets' current tails, and
 /// one multi-row `INSERT` of the deliveries with their `seq` and head flag computed here.
-async fn commit(pool: &SqlitePool, events: &[&PreparedEvent]) -> StoreResult<Vec<IngestOutcome>> {
-    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+async fn ingest(
+    tx: &mut SqliteConnection,
+    events: &[&PreparedEvent],
+) -> StoreResult<Vec<IngestOutcome>> {
     let mut inserted: HashSet<String> = HashSet::with_capacity(events.len());
     for chunk in events.chunks(ROWS_PER_INSERT) {
         let mut b = QueryBuilder::<Sqlite>::new(
@@ -92,11 +188,10 @@ async fn commit(pool: &SqlitePool, events: &[&PreparedEvent]) -> StoreResult<Vec
             outcomes.push(IngestOutcome::Accepted(parse_id(&e.id)?));
             accepted.push(*e);
         } else {
-            outcomes.push(IngestOutcome::Duplicate(first_event(&mut tx, e).await?));
+            outcomes.push(IngestOutcome::Duplicate(first_event(tx, e).await?));
         }
     }
-    insert_deliveries(&mut tx, &accepted).await?;
-    tx.commit().await?;
+    insert_deliveries(tx, &accepted).await?;
     Ok(outcomes)
 }
 
@@ -239,6 +334,13 @@ mod tests {
         .unwrap()
     }
 
+    async fn ingest_batch(pool: &SqlitePool, events: &[&PreparedEvent]) -> Vec<IngestOutcome> {
+        let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.unwrap();
+        let out = ingest(&mut tx, events).await.unwrap();
+        tx.commit().await.unwrap();
+        out
+    }
+
     #[tokio::test]
     async fn one_batch_dedupes_within_itself_and_orders_each_ticket() {
         let store = SqliteStore::open("sqlite::memory:", 1).await.unwrap();
@@ -249,7 +351,7 @@ mod tests {
             event("k2", "X"),
             event("k3", "Y"),
         );
-        let out = commit(&store.write, &[&a, &b, &c, &d]).await.unwrap();
+        let out = ingest_batch(&store.write, &[&a, &b, &c, &d]).await;
         let first = EventId::parse(&a.id).unwrap();
         assert_eq!(out[0], IngestOutcome::Accepted(first));
         assert_eq!(out[1], IngestOutcome::Duplicate(first));
@@ -263,12 +365,89 @@ mod tests {
         assert_eq!(rows, vec![("X", 1, true), ("X", 2, false), ("Y", 1, true)]);
         // The next batch continues each ticket's sequence behind what is queued.
         let e = event("k4", "X");
-        commit(&store.write, &[&e]).await.unwrap();
+        ingest_batch(&store.write, &[&e]).await;
         let (seq, head): (i64, bool) =
             sqlx::query_as("SELECT seq, is_head FROM deliveries ORDER BY id DESC LIMIT 1")
                 .fetch_one(&store.write)
                 .await
                 .unwrap();
         assert_eq!((seq, head), (3, false));
+    }
+
+    fn done() -> Finish {
+        Finish::Done {
+            link: None,
+            echoes: vec![],
+            echo_until: None,
+        }
+    }
+
+    fn attempt() -> Attempt {
+        Attempt {
+            at: time::OffsetDateTime::UNIX_EPOCH,
+            outcome: crate::domain::AttemptOutcome::Success,
+            http_status: Some(201),
+            error_code: None,
+            error: None,
+            latency_ms: 1,
+        }
+    }
+
+    fn finish_job(id: DeliveryId, owner: &str) -> Job {
+        let job = FinishJob {
+            id,
+            owner: owner.into(),
+            attempt: attempt(),
+            finish: done(),
+        };
+        Job::Finish(Box::new(job), oneshot::channel().0)
+    }
+
+    #[tokio::test]
+    async fn one_batch_commits_events_and_outcomes_and_refuses_a_lost_lease_alone() {
+        let store = SqliteStore::open("sqlite::memory:", 1).await.unwrap();
+        store.migrate().await.unwrap();
+        let first = event("k1", "X");
+        ingest_batch(&store.write, &[&first]).await;
+        let now = time::OffsetDateTime::UNIX_EPOCH + std::time::Duration::from_secs(60);
+        let claimed = store
+            .claim_due("w1", now, now + std::time::Duration::from_secs(30), 10)
+            .await
+            .unwrap();
+        let id = claimed[0].id;
+        // In one batch: the next event of the same ticket, the outcome of the claimed
+        // delivery, a finish by a worker that holds no lease, and one of a delivery that
+        // does not exist.
+        let jobs = vec![
+            Job::Ingest(Box::new(event("k2", "X")), oneshot::channel().0),
+            finish_job(id, "w1"),
+            finish_job(id, "w2"),
+            finish_job(DeliveryId(999), "w1"),
+        ];
+        let answers = commit(&store.write, &jobs).await.unwrap();
+        assert!(matches!(
+            answers[0],
+            Answer::Ingested(IngestOutcome::Accepted(_))
+        ));
+        assert!(matches!(answers[1], Answer::Finished));
+        assert!(matches!(
+            answers[2],
+            Answer::Failed(StoreError::LeaseLost(_))
+        ));
+        assert!(matches!(
+            answers[3],
+            Answer::Failed(StoreError::NotFound(_))
+        ));
+        let rows: Vec<(i64, String, bool)> =
+            sqlx::query_as("SELECT seq, state, is_head FROM deliveries ORDER BY seq")
+                .fetch_all(&store.write)
+                .await
+                .unwrap();
+        assert_eq!(
+            rows,
+            vec![(1, "done".into(), false), (2, "pending".into(), true)],
+            "the delivery appended in the batch became the head when the first was done"
+        );
+        assert_eq!(store.attempts(id).await.unwrap().len(), 1);
     }
 }
