@@ -40,6 +40,7 @@ pub struct Dispatcher {
     itsm: Arc<dyn ItsmWriter>,
     config: DeliveryConfig,
     owner: String,
+    links: links::LinkCache,
 }
 
 /// What one delivery came to, before it is written with `finish`.
@@ -63,6 +64,7 @@ impl Dispatcher {
             itsm,
             config,
             owner: owner.into(),
+            links: links::LinkCache::default(),
         }
     }
 
@@ -194,7 +196,7 @@ impl Dispatcher {
         }
         let started = std::time::Instant::now();
         let api = call.op.api();
-        let existing = match self.store.link(&d.ticket).await {
+        let existing = match self.links.get(&*self.store, &d.ticket).await {
             Ok(l) => l,
             Err(e) => return self.store_trouble(now, e),
         };
@@ -420,5 +422,6 @@ fn create_wait(waited: time::Duration) -> Duration {
     (waited / 4).clamp(Duration::from_secs(1), Duration::from_secs(600))
 }
 
+mod links;
 #[cfg(test)]
 mod tests;
