@@ -66,7 +66,12 @@ impl SqliteStore {
             .max_lifetime(None)
             .connect_with(
                 opts.clone()
-                    .pragma("wal_autocheckpoint", if in_memory { "1000" } else { "0" }),
+                    .pragma("wal_autocheckpoint", if in_memory { "1000" } else { "0" })
+                    // Multi-row inserts keep a statement journal; in memory, not a temp file.
+                    .pragma("temp_store", "memory")
+                    // The writer touches index pages all over (dedupe keys, tickets): 64 MiB of
+                    // cache keeps them from being read back from the file on every batch.
+                    .pragma("cache_size", "-65536"),
             )
             .await?;
         // An in-memory database lives in its connection: reads must share the writer's.
@@ -239,39 +244,15 @@ impl Store for SqliteStore {
         lease_until: Timestamp,
         limit: usize,
     ) -> StoreResult<Vec<Delivery>> {
-        // Heads only (partial indexes), and never beside a live in-flight delivery of the same
-        // ticket (a replayed earlier delivery becomes head while a later one may be running).
-        // `INDEXED BY` pins the partial indexes: without statistics SQLite prefers the
-        // `state` index, which makes each claim scan the whole backlog.
-        let rs: Vec<DeliveryRow> = sqlx::query_as(concat!(
-            "UPDATE deliveries SET state = 'in_flight', lease_owner = ?1, lease_until = ?2 \
-             WHERE id IN (SELECT id FROM ( \
-               SELECT * FROM (SELECT id, next_attempt_at AS k FROM deliveries d INDEXED BY deliveries_due \
-                 WHERE is_head = 1 AND state = 'pending' AND next_attempt_at <= ?3 \
-                 AND NOT EXISTS (SELECT 1 FROM deliveries o INDEXED BY deliveries_in_flight \
-                   WHERE o.ticket = d.ticket \
-                   AND o.state = 'in_flight' AND o.lease_until > ?3) \
-                 ORDER BY next_attempt_at, id LIMIT ?4) \
-               UNION ALL \
-               SELECT * FROM (SELECT id, next_attempt_at AS k FROM deliveries d INDEXED BY deliveries_expired \
-                 WHERE is_head = 1 AND state = 'in_flight' AND lease_until <= ?3 \
-                 AND NOT EXISTS (SELECT 1 FROM deliveries o INDEXED BY deliveries_in_flight \
-                   WHERE o.ticket = d.ticket \
-                   AND o.state = 'in_flight' AND o.id <> d.id AND o.lease_until > ?3) \
-                 ORDER BY lease_until, id LIMIT ?4)) \
-             ORDER BY k, id LIMIT ?4) \
-             RETURNING ",
-            delivery_cols!()
-        ))
-        .bind(owner)
-        .bind(ms(lease_until))
-        .bind(ms(now))
-        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-        .fetch_all(&self.write)
-        .await?;
-        let mut ds: Vec<Delivery> = rows(rs)?;
-        ds.sort_by_key(|d| (d.next_attempt_at, d.id));
-        Ok(ds)
+        let (reply, answer) = oneshot::channel();
+        let job = writer::ClaimJob {
+            owner: owner.to_owned(),
+            now: ms(now),
+            lease_until: ms(lease_until),
+            limit: i64::try_from(limit).unwrap_or(i64::MAX),
+        };
+        self.write_through(writer::Job::Claim(job, reply), answer)
+            .await
     }
 
     async fn finish(

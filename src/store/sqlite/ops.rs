@@ -1,11 +1,11 @@
-//! SQLite transactions that move deliveries on outside the group commit: replay, and the
-//! poller's commit. Each runs on the single write connection, so there are no write races.
-//! (Outcomes of attempts are recorded by the writer: `finish.rs`.)
+//! SQLite transactions that move deliveries on: replay and the poller's commit, and the claim
+//! that the writer runs in its batch. Each runs on the single write connection, so there are
+//! no write races. (Outcomes of attempts are recorded by the writer: `finish.rs`.)
 
-use sqlx::SqlitePool;
+use sqlx::{SqliteConnection, SqlitePool};
 
-use crate::domain::{DeliveryId, NewDelivery, RemoteState, TicketKey};
-use crate::store::codec;
+use crate::domain::{Delivery, DeliveryId, NewDelivery, RemoteState, TicketKey};
+use crate::store::codec::{self, DeliveryRow, delivery_cols};
 use crate::store::{StoreError, StoreResult};
 
 pub(super) async fn replay(
@@ -81,4 +81,48 @@ pub(super) async fn commit_poll(
     }
     tx.commit().await?;
     Ok(())
+}
+
+/// Leases up to `limit` due heads to `owner` (see `Store::claim_due`), inside the writer's
+/// open transaction, so a claim shares the commit of the outcomes that freed its heads.
+pub(super) async fn claim_in(
+    conn: &mut SqliteConnection,
+    job: &super::writer::ClaimJob,
+) -> StoreResult<Vec<Delivery>> {
+    // Heads only (partial indexes), and never beside a live in-flight delivery of the same
+    // ticket (a replayed earlier delivery becomes head while a later one may be running).
+    // `INDEXED BY` pins the partial indexes: without statistics SQLite prefers the
+    // `state` index, which makes each claim scan the whole backlog.
+    let rs: Vec<DeliveryRow> = sqlx::query_as(concat!(
+        "UPDATE deliveries SET state = 'in_flight', lease_owner = ?1, lease_until = ?2 \
+         WHERE id IN (SELECT id FROM ( \
+           SELECT * FROM (SELECT id, next_attempt_at AS k FROM deliveries d INDEXED BY deliveries_due \
+             WHERE is_head = 1 AND state = 'pending' AND next_attempt_at <= ?3 \
+             AND NOT EXISTS (SELECT 1 FROM deliveries o INDEXED BY deliveries_in_flight \
+               WHERE o.ticket = d.ticket \
+               AND o.state = 'in_flight' AND o.lease_until > ?3) \
+             ORDER BY next_attempt_at, id LIMIT ?4) \
+           UNION ALL \
+           SELECT * FROM (SELECT id, next_attempt_at AS k FROM deliveries d INDEXED BY deliveries_expired \
+             WHERE is_head = 1 AND state = 'in_flight' AND lease_until <= ?3 \
+             AND NOT EXISTS (SELECT 1 FROM deliveries o INDEXED BY deliveries_in_flight \
+               WHERE o.ticket = d.ticket \
+               AND o.state = 'in_flight' AND o.id <> d.id AND o.lease_until > ?3) \
+             ORDER BY lease_until, id LIMIT ?4)) \
+         ORDER BY k, id LIMIT ?4) \
+         RETURNING ",
+        delivery_cols!()
+    ))
+    .bind(&job.owner)
+    .bind(job.lease_until)
+    .bind(job.now)
+    .bind(job.limit)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut ds = rs
+        .into_iter()
+        .map(Delivery::try_from)
+        .collect::<StoreResult<Vec<_>>>()?;
+    ds.sort_by_key(|d| (d.next_attempt_at, d.id));
+    Ok(ds)
 }

@@ -12,7 +12,7 @@ use std::collections::{HashMap, HashSet};
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::domain::{Attempt, DeliveryId, EventId, IngestOutcome};
+use crate::domain::{Attempt, Delivery, DeliveryId, EventId, IngestOutcome};
 use crate::store::codec::{PreparedDelivery, PreparedEvent};
 use crate::store::{Finish, StoreError, StoreResult};
 
@@ -29,6 +29,14 @@ pub(super) struct FinishJob {
     pub finish: Finish,
 }
 
+/// A claim of due deliveries (see `Store::claim_due`); times in unix milliseconds.
+pub(super) struct ClaimJob {
+    pub owner: String,
+    pub now: i64,
+    pub lease_until: i64,
+    pub limit: i64,
+}
+
 /// What the writer is asked to do, with where to send the answer.
 pub(super) enum Job {
     Ingest(
@@ -36,6 +44,9 @@ pub(super) enum Job {
         oneshot::Sender<StoreResult<IngestOutcome>>,
     ),
     Finish(Box<FinishJob>, oneshot::Sender<StoreResult<()>>),
+    /// Claims ride in the batch too: a claim is a write, and on its own it would cost an
+    /// fsync; in the batch it also sees the heads that the batch's outcomes just freed.
+    Claim(ClaimJob, oneshot::Sender<StoreResult<Vec<Delivery>>>),
 }
 
 /// Runs until every sender (the store) is dropped.
@@ -65,42 +76,32 @@ pub(super) async fn run(pool: SqlitePool, mut rx: mpsc::Receiver<Job>) {
 enum Answer {
     Ingested(IngestOutcome),
     Finished,
+    Claimed(Vec<Delivery>),
     Failed(StoreError),
 }
 
 fn answer(jobs: impl Iterator<Item = Job>, answers: Vec<Answer>) {
+    let misfit = || StoreError::Corrupt("writer answered out of order".into());
     for (job, a) in jobs.zip(answers) {
-        match (job, a) {
-            (Job::Ingest(_, reply), Answer::Ingested(o)) => {
-                let _ = reply.send(Ok(o));
-            }
-            (Job::Ingest(_, reply), Answer::Failed(e)) => {
-                let _ = reply.send(Err(e));
-            }
-            (Job::Finish(_, reply), Answer::Finished) => {
-                let _ = reply.send(Ok(()));
-            }
-            (Job::Finish(_, reply), Answer::Failed(e)) => {
-                let _ = reply.send(Err(e));
-            }
-            (Job::Ingest(_, reply), Answer::Finished) => {
-                let _ = reply.send(Err(StoreError::Corrupt(
-                    "writer answered out of order".into(),
-                )));
-            }
-            (Job::Finish(_, reply), Answer::Ingested(_)) => {
-                let _ = reply.send(Err(StoreError::Corrupt(
-                    "writer answered out of order".into(),
-                )));
-            }
-        }
+        // A waiter that went away (its request was cancelled) needs no answer.
+        let _ = match (job, a) {
+            (Job::Ingest(_, reply), Answer::Ingested(o)) => reply.send(Ok(o)).map_err(drop),
+            (Job::Finish(_, reply), Answer::Finished) => reply.send(Ok(())).map_err(drop),
+            (Job::Claim(_, reply), Answer::Claimed(ds)) => reply.send(Ok(ds)).map_err(drop),
+            (Job::Ingest(_, reply), Answer::Failed(e)) => reply.send(Err(e)).map_err(drop),
+            (Job::Finish(_, reply), Answer::Failed(e)) => reply.send(Err(e)).map_err(drop),
+            (Job::Claim(_, reply), Answer::Failed(e)) => reply.send(Err(e)).map_err(drop),
+            (Job::Ingest(_, reply), _) => reply.send(Err(misfit())).map_err(drop),
+            (Job::Finish(_, reply), _) => reply.send(Err(misfit())).map_err(drop),
+            (Job::Claim(_, reply), _) => reply.send(Err(misfit())).map_err(drop),
+        };
     }
 }
 
 /// Writes every job of the batch in one transaction; one answer per job, in order.
 ///
 /// Events go in first (so a finish in the same batch moves the head flag onto a delivery
-/// appended here), then the outcomes. A finish refused because its lease was lost or its
+/// appended here), then the outcomes, then the claims. A finish refused because its lease was lost or its
 /// delivery is gone has written nothing and fails alone; any other error rolls the whole
 /// batch back, and the caller retries its jobs one by one.
 async fn commit(pool: &SqlitePool, jobs: &[Job]) -> StoreResult<Vec<Answer>> {
@@ -109,7 +110,7 @@ async fn commit(pool: &SqlitePool, jobs: &[Job]) -> StoreResult<Vec<Answer>> {
         .iter()
         .filter_map(|j| match j {
             Job::Ingest(e, _) => Some(&**e),
-            Job::Finish(..) => None,
+            Job::Finish(..) | Job::Claim(..) => None,
         })
         .collect();
     let mut ingested = if events.is_empty() {
@@ -122,7 +123,7 @@ async fn commit(pool: &SqlitePool, jobs: &[Job]) -> StoreResult<Vec<Answer>> {
         .iter()
         .filter_map(|j| match j {
             Job::Finish(f, _) => Some(&**f),
-            Job::Ingest(..) => None,
+            Job::Ingest(..) | Job::Claim(..) => None,
         })
         .collect();
     let mut finished = if finishes.is_empty() {
@@ -139,6 +140,8 @@ async fn commit(pool: &SqlitePool, jobs: &[Job]) -> StoreResult<Vec<Answer>> {
                 Ok(()) => Answer::Finished,
                 Err(e) => Answer::Failed(e),
             }),
+            // Last, so a claim sees the heads the outcomes above just freed.
+            Job::Claim(c, _) => Some(Answer::Claimed(super::ops::claim_in(&mut tx, c).await?)),
         };
         answers.push(a.ok_or_else(|| StoreError::Corrupt("a job without an answer".into()))?);
     }
