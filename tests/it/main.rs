@@ -16,6 +16,7 @@ mod mapping_props;
 mod replicas;
 mod roundtrip_clients;
 mod roundtrip_e2e;
+mod roundtrip_jira;
 mod sandbox;
 mod sim_faults;
 mod sim_incident;

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)] // each test module uses a different part of the harness
 
+pub mod jira;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -169,6 +171,18 @@ impl TestApp {
         }
         let _ = (&mut self.task).await;
     }
+}
+
+/// Waits (bounded: 15 s in 50 ms steps) until `f` returns `Some`, for effects that cross the
+/// workers (a delivery, a poll cycle); panics naming `what` otherwise.
+pub async fn eventually<T, F: AsyncFnMut() -> Option<T>>(what: &str, mut f: F) -> T {
+    for _ in 0..300 {
+        if let Some(v) = f().await {
+            return v;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("timed out waiting for {what}");
 }
 
 /// Parses a response as JSON, asserting its status and content type family.
