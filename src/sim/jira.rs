@@ -6,6 +6,7 @@
 //! recorded as a changelog history. The workflow lives in `workflow`, the JSM request comment
 //! API (`/rest/servicedeskapi`) in `servicedesk` (docs/simulators.md).
 
+mod search;
 mod servicedesk;
 mod workflow;
 
@@ -198,6 +199,7 @@ pub fn valid_adf(v: &Value) -> bool {
 pub fn routes() -> Router<Arc<SimState>> {
     Router::new()
         .route("/{v}/issue", post(create))
+        .route("/{v}/search", get(search::search))
         .route("/{v}/issue/{key}", get(read).put(edit))
         .route("/{v}/issue/{key}/comment", get(comments).post(add_comment))
         .route(
