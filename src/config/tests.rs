@@ -62,3 +62,40 @@ fn missing_env_is_reported_with_line() {
     assert_eq!(err.0[0].at, "2:10");
     assert!(err.0[0].message.contains("NOPE"));
 }
+
+#[test]
+fn jira_reconciliation_is_off_by_default_and_needs_jira_credentials() {
+    let base = "tenants:\n- id: a\n  orange: {client_id: c, client_secret: x, api_key: k}\n  sources:\n    jira:\n      auth: [{type: hub_signature, secret: s3cr3t-value}]\n      mapping: a.yaml\n";
+    let c = load(base).unwrap();
+    assert_eq!(
+        c.tenants[0].sources.values().next().unwrap().reconcile,
+        None
+    );
+    let on = format!("{base}      reconcile: {{interval_secs: 0}}\n");
+    let text = load(&on).unwrap_err().to_string();
+    for needle in [
+        "tenants[0].sources.jira.reconcile: needs the tenant's itsm.jira",
+        "tenants[0].sources.jira.reconcile.interval_secs",
+    ] {
+        assert!(text.contains(needle), "missing {needle} in:\n{text}");
+    }
+    let ok = format!(
+        "{base}      reconcile: {{}}\n  itsm:\n    jira: {{base_url: 'https://j.example', auth: {{type: bearer, token: t}}}}\n"
+    );
+    let r = load(&ok).unwrap().tenants[0]
+        .sources
+        .values()
+        .next()
+        .unwrap()
+        .reconcile
+        .unwrap();
+    assert_eq!(
+        (
+            r.interval_secs,
+            r.page_size,
+            r.lookback_secs,
+            r.overlap_secs
+        ),
+        (300, 50, 3600, 120)
+    );
+}

@@ -112,6 +112,31 @@ impl Config {
                         format!("source {name:?} is not servicenow, jira or generic: set kind"),
                     );
                 }
+                if let Some(r) = &s.reconcile {
+                    if s.kind_for(name) != Some(crate::domain::SourceKind::Jira) {
+                        push(
+                            format!("{at}.reconcile"),
+                            "reconciliation reads Jira only (ServiceNow is not built yet)".into(),
+                        );
+                    } else if t.itsm.jira.is_none() {
+                        push(
+                            format!("{at}.reconcile"),
+                            "needs the tenant's itsm.jira (credentials to search with)".into(),
+                        );
+                    }
+                    if r.interval_secs == 0 {
+                        push(
+                            format!("{at}.reconcile.interval_secs"),
+                            "must be at least 1".into(),
+                        );
+                    }
+                    if !(1..=1000).contains(&r.page_size) {
+                        push(
+                            format!("{at}.reconcile.page_size"),
+                            "must be 1 to 1000".into(),
+                        );
+                    }
+                }
                 if s.auth.is_empty() {
                     push(
                         format!("{at}.auth"),

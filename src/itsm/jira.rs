@@ -139,6 +139,29 @@ impl JiraClient {
         Ok(Written::default())
     }
 
+    /// One page of `GET /search` (`?jql&startAt&maxResults&expand=changelog&fields=*all`):
+    /// the issues, each with its comments and changelog histories. Data Center's search (and
+    /// Cloud's until its removal; Cloud's `/search/jql` is not used yet).
+    pub async fn search(
+        &self,
+        jql: &str,
+        start_at: u32,
+        max_results: u32,
+    ) -> Result<Vec<Value>, CallFailure> {
+        let mut url = self.api(&["search"])?;
+        url.query_pairs_mut()
+            .append_pair("jql", jql)
+            .append_pair("startAt", &start_at.to_string())
+            .append_pair("maxResults", &max_results.to_string())
+            .append_pair("fields", "*all")
+            .append_pair("expand", "changelog");
+        let (status, v) = self.send(reqwest::Method::GET, url, None).await?;
+        match v.get("issues") {
+            Some(Value::Array(a)) => Ok(a.clone()),
+            _ => Err(wire::bad_response(status, "Jira", "search without issues")),
+        }
+    }
+
     /// One rate-limited call; the parsed body (`null` for 204) or the classified failure.
     async fn send(
         &self,

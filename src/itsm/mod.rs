@@ -69,6 +69,13 @@ impl ItsmClients {
     }
 }
 
+impl ItsmClients {
+    /// The tenant's Jira client, for reads (ITSM-side reconciliation).
+    pub fn jira(&self, tenant: &TenantId) -> Option<&jira::JiraClient> {
+        self.tenants.get(tenant).and_then(|t| t.jira.as_ref())
+    }
+}
+
 fn not_configured(tenant: &TenantId, itsm: ItsmKind) -> CallFailure {
     CallFailure {
         class: FailureClass::Permanent,

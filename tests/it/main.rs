@@ -17,6 +17,7 @@ mod replicas;
 mod roundtrip_clients;
 mod roundtrip_e2e;
 mod roundtrip_jira;
+mod roundtrip_reconcile;
 mod sandbox;
 mod sim_faults;
 mod sim_incident;

@@ -13,6 +13,18 @@ use crate::sim_support::Sim;
 
 /// The tenant's config; `source_extra` is YAML added to `sources.jira` (indented 8 spaces).
 pub fn config(sim: &str, db: &Path, source_extra: &str) -> Config {
+    config_with(sim, db, source_extra, true, "sandbox")
+}
+
+/// The config with the poller on or off and another integration account (with `svc-bridge`,
+/// what the simulator's `sandbox` user writes counts as a customer's).
+pub fn config_with(
+    sim: &str,
+    db: &Path,
+    source_extra: &str,
+    poller: bool,
+    integration: &str,
+) -> Config {
     let yaml = format!(
         r#"
 store: {{ url: "sqlite://{db}" }}
@@ -21,7 +33,7 @@ reload_interval_secs: 0
 admin: {{ token: test-admin-token }}
 orange: {{ base_url: "{sim}" }}
 delivery: {{ idle_poll_ms: 50 }}
-poller: {{ enabled: true, interval_secs: 1, page_size: 20 }}
+poller: {{ enabled: {poller}, interval_secs: 1, page_size: 20 }}
 tenants:
   - id: acme
     orange: {{ client_id: sandbox, client_secret: sandbox-secret, api_key: sandbox-api-key }}
@@ -35,7 +47,7 @@ tenants:
         base_url: "{sim}"
         api_version: 2
         auth: {{ type: basic, username: sandbox, password: sandbox }}
-        integration_account: sandbox
+        integration_account: {integration}
 "#,
         db = db.join("gw.db").display(),
         mappings = repo().join("mappings").display(),

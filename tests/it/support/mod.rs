@@ -83,6 +83,9 @@ pub struct TestApp {
     pub addr: SocketAddr,
     pub client: reqwest::Client,
     pub store: Arc<dyn Store>,
+    /// The mappings in force (to drive workers by hand next to the running app).
+    pub mappings: Arc<itsm_bridge::mapping::LiveMappings>,
+    pub config: Arc<Config>,
     pub dir: tempfile::TempDir,
     stop: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
@@ -105,6 +108,7 @@ impl TestApp {
     pub async fn spawn_config(config: Config, dir: tempfile::TempDir) -> TestApp {
         let app = App::build(config).await.expect("app builds");
         let store = app.store.clone();
+        let (mappings, config) = (app.mappings.clone(), app.config.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -117,6 +121,8 @@ impl TestApp {
             addr,
             client: reqwest::Client::new(),
             store,
+            mappings,
+            config,
             dir,
             stop: Some(tx),
             task,
