@@ -45,6 +45,51 @@ async fn servicenow_patch_appends_journal_fields_and_counts_modifications() {
 }
 
 #[tokio::test]
+async fn servicenow_lists_by_update_time_in_order_a_page_at_a_time() {
+    let sim = Sim::start().await;
+    for n in 0..3 {
+        let r = sim
+            .itsm(Method::POST, "/api/now/table/incident")
+            .json(&json!({"short_description": format!("n{n}")}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+    }
+    let list = async |query: &str, offset: u32| -> Vec<Value> {
+        let q = format!(
+            "/api/now/table/incident?sysparm_query={}&sysparm_limit=2&sysparm_offset={offset}",
+            url::form_urlencoded::byte_serialize(query.as_bytes()).collect::<String>()
+        );
+        let (status, body) = status_json(sim.itsm(Method::GET, &q).send().await.unwrap()).await;
+        assert_eq!(status, 200, "{body}");
+        body["result"].as_array().unwrap().clone()
+    };
+    let order = "^ORDERBYsys_updated_on^ORDERBYsys_id";
+    let mut all = list(&format!("sys_updated_on>=2000-01-01 00:00:00{order}"), 0).await;
+    assert_eq!(all.len(), 2, "sysparm_limit");
+    all.extend(list(&format!("sys_updated_on>=2000-01-01 00:00:00{order}"), 2).await);
+    all.extend(list(&format!("sys_updated_on>=2000-01-01 00:00:00{order}"), 4).await);
+    assert_eq!(all.len(), 4, "the seeded incident and the three created");
+    let keys: Vec<(String, String)> = all
+        .iter()
+        .map(|r| {
+            let f = |k: &str| r[k].as_str().unwrap().to_owned();
+            (f("sys_updated_on"), f("sys_id"))
+        })
+        .collect();
+    let mut sorted = keys.clone();
+    sorted.sort();
+    assert_eq!(keys, sorted, "ordered by sys_updated_on, then sys_id");
+    assert!(
+        list(&format!("sys_updated_on>=2999-01-01 00:00:00{order}"), 0)
+            .await
+            .is_empty()
+    );
+    assert_eq!(list("sys_updated_on<2999-01-01 00:00:00", 0).await.len(), 2);
+}
+
+#[tokio::test]
 async fn servicenow_refuses_to_resolve_without_close_code_and_notes() {
     let sim = Sim::start().await;
     let (status, body) = status_json(
