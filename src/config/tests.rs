@@ -99,3 +99,31 @@ fn jira_reconciliation_is_off_by_default_and_needs_jira_credentials() {
         (300, 50, 3600, 120)
     );
 }
+
+#[test]
+fn servicenow_reconciliation_needs_servicenow_credentials_and_generic_sources_are_refused() {
+    let base = "tenants:\n- id: a\n  orange: {client_id: c, client_secret: x, api_key: k}\n  sources:\n    servicenow:\n      auth: [{type: bearer, token: s3cr3t-value}]\n      mapping: a.yaml\n      reconcile: {}\n    custom:\n      kind: generic\n      auth: [{type: bearer, token: s3cr3t-value}]\n      mapping: b.yaml\n      reconcile: {}\n";
+    let text = load(base).unwrap_err().to_string();
+    for needle in [
+        "tenants[0].sources.servicenow.reconcile: needs the tenant's itsm.servicenow",
+        "tenants[0].sources.custom.reconcile: reconciliation reads Jira and ServiceNow sources only",
+    ] {
+        assert!(text.contains(needle), "missing {needle} in:\n{text}");
+    }
+    let ok = base.replace("    custom:\n      kind: generic\n      auth: [{type: bearer, token: s3cr3t-value}]\n      mapping: b.yaml\n      reconcile: {}\n", "")
+        + "  itsm:\n    servicenow: {base_url: 'https://acme.service-now.com', auth: {type: bearer, token: t}, integration_user: svc}\n";
+    let c = load(&ok).unwrap();
+    assert!(
+        c.tenants[0]
+            .sources
+            .values()
+            .next()
+            .unwrap()
+            .reconcile
+            .is_some()
+    );
+    let syncs = crate::worker::SourceSync::from_config(&c);
+    assert_eq!(syncs.len(), 1);
+    assert_eq!(syncs[0].kind, crate::domain::SourceKind::Servicenow);
+    assert_eq!(syncs[0].integration.as_deref(), Some("svc"));
+}

@@ -113,16 +113,21 @@ impl Config {
                     );
                 }
                 if let Some(r) = &s.reconcile {
-                    if s.kind_for(name) != Some(crate::domain::SourceKind::Jira) {
-                        push(
-                            format!("{at}.reconcile"),
-                            "reconciliation reads Jira only (ServiceNow is not built yet)".into(),
-                        );
-                    } else if t.itsm.jira.is_none() {
-                        push(
+                    use crate::domain::SourceKind;
+                    match s.kind_for(name) {
+                        Some(SourceKind::Jira) if t.itsm.jira.is_none() => push(
                             format!("{at}.reconcile"),
                             "needs the tenant's itsm.jira (credentials to search with)".into(),
-                        );
+                        ),
+                        Some(SourceKind::Servicenow) if t.itsm.servicenow.is_none() => push(
+                            format!("{at}.reconcile"),
+                            "needs the tenant's itsm.servicenow (credentials to read with)".into(),
+                        ),
+                        Some(SourceKind::Jira | SourceKind::Servicenow) => {}
+                        _ => push(
+                            format!("{at}.reconcile"),
+                            "reconciliation reads Jira and ServiceNow sources only".into(),
+                        ),
                     }
                     if r.interval_secs == 0 {
                         push(

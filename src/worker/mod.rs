@@ -11,4 +11,4 @@ pub use dispatcher::Dispatcher;
 pub use poller::{
     Changed, OrangeNote, OrangeReader, PlannerLookup, PollSettings, Poller, WayBackPlanner,
 };
-pub use reconcile::{ItsmReconciler, JiraSearch, SourceSync};
+pub use reconcile::{ItsmReconciler, JiraSearch, ServicenowTable, SourceSync};

@@ -1,14 +1,16 @@
 //! ITSM-side reconciliation: repairs what an ITSM's webhooks missed (Jira Data Center does
-//! not retry a delivery). Per tenant and source with `reconcile:` configured, every
-//! `interval_secs`:
+//! not retry a delivery; a ServiceNow business rule does not retry unless the customer coded
+//! it). Per tenant and source with `reconcile:` configured, every `interval_secs`:
 //! 1. take the lease `itsm-sync:<tenant>:<source>` (one replica per source; the same name
-//!    holds the watermark: the newest `updated` ingested, as Jira rendered it);
-//! 2. search `updated >= "<watermark − overlap>" ORDER BY updated ASC` (the first run:
-//!    `lookback_secs` back), a page at a time, each page continuing from the minute of the
-//!    last issue read (keyset, so issues changing mid-scan shift nothing unread);
-//! 3. per issue, read what the store already holds for its ticket (its events' comment and
-//!    changelog ids, whether its creation came) and rebuild the webhook events that never
-//!    came ([`jira::synthesize`]);
+//!    holds the watermark: the newest `updated` / `sys_updated_on` read, as the ITSM
+//!    rendered it);
+//! 2. list the tickets updated since the watermark − overlap (the first run: `lookback_secs`
+//!    back), oldest first, a page at a time, each page continuing from the last ticket's
+//!    update time (keyset, so tickets changing mid-scan shift nothing unread) — Jira:
+//!    `search` with JQL; ServiceNow: the Table API with `sys_updated_on>=`, plus the page's
+//!    `sys_journal_field` entries ([`scan`]);
+//! 3. per ticket, read what the store already holds for it and rebuild the webhook events
+//!    that never came ([`jira::synthesize`], [`servicenow::synthesize`], both pure);
 //! 4. drop echoes exactly as the ingress does (the integration account as actor, or a
 //!    remembered write fingerprint), map each event with the source's mapping and commit it
 //!    with `Store::ingest` — same dedupe keys as webhooks, same per-ticket queue, same
@@ -17,7 +19,7 @@
 //!    lease was lost), so it never passes an event that is not durably ingested.
 //!
 //! A re-run (restart, lease takeover, failed commit) plans nothing twice: what was ingested is
-//! in the store, and synthesized events carry deterministic keys.
+//! in the store, and rebuilt events carry deterministic keys.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -29,6 +31,8 @@ use tokio_util::sync::CancellationToken;
 
 pub mod jira;
 mod reader;
+mod scan;
+pub mod servicenow;
 
 use crate::config::{Config, SourceReconcile};
 use crate::domain::echo::echo_check;
@@ -36,7 +40,6 @@ use crate::domain::{
     CallFailure, EventId, NewDelivery, NewEvent, SourceKind, SourceName, Target, TenantId,
     TicketKey, Timestamp,
 };
-use crate::mapping::keys::JIRA_WEBHOOK_ID;
 use crate::mapping::{Incoming, LiveMappings, Mapping};
 use crate::store::{EventQuery, Store, StoreError};
 
@@ -56,18 +59,64 @@ pub trait JiraSearch: Send + Sync + 'static {
     ) -> Result<Vec<Value>, CallFailure>;
 }
 
+/// The ServiceNow reads reconciliation needs (the Table API list). Implemented on the ITSM
+/// clients; tests use fakes.
+#[async_trait]
+pub trait ServicenowTable: Send + Sync + 'static {
+    /// One page of `table`'s records matching the encoded `query` (database values).
+    async fn list(
+        &self,
+        tenant: &TenantId,
+        table: &str,
+        query: &str,
+        limit: u32,
+        offset: u32,
+    ) -> Result<Vec<Value>, CallFailure>;
+}
+
+/// A webhook event that was never received, rebuilt from what the ITSM shows now.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rebuilt {
+    pub body: Value,
+    /// Headers the webhook would have carried (Jira's delivery id).
+    pub headers: Vec<(String, String)>,
+    /// The dedupe key, when not the one the mapping computes from the body and headers.
+    pub dedupe_key: Option<String>,
+    /// What it stands for, for the logs (`insert`, `journal:<id>`, a Jira delivery id).
+    pub label: String,
+}
+
+impl Rebuilt {
+    pub fn new(body: Value, label: &str) -> Self {
+        Self {
+            body,
+            headers: vec![],
+            dedupe_key: None,
+            label: label.to_owned(),
+        }
+    }
+
+    #[must_use]
+    pub fn keyed(mut self, key: String) -> Self {
+        self.dedupe_key = Some(key);
+        self
+    }
+}
+
 /// One source to reconcile.
 #[derive(Debug, Clone)]
 pub struct SourceSync {
     pub tenant: TenantId,
     pub source: SourceName,
-    /// The tenant's integration account: its changes are echoes, never repaired.
+    /// Jira or ServiceNow (others are refused by `check`).
+    pub kind: SourceKind,
+    /// The tenant's integration account / user: its changes are echoes, never repaired.
     pub integration: Option<String>,
     pub settings: SourceReconcile,
 }
 
 impl SourceSync {
-    /// Every Jira source with `reconcile:` in the config.
+    /// Every Jira and ServiceNow source with `reconcile:` in the config.
     pub fn from_config(config: &Config) -> Vec<SourceSync> {
         config
             .tenants
@@ -75,14 +124,19 @@ impl SourceSync {
             .flat_map(|t| {
                 t.sources.iter().filter_map(move |(name, s)| {
                     let settings = s.reconcile?;
-                    (s.kind_for(name) == Some(SourceKind::Jira)).then(|| SourceSync {
+                    let kind = s.kind_for(name)?;
+                    let integration = match kind {
+                        SourceKind::Jira => t.itsm.jira.as_ref()?.integration_account.clone(),
+                        SourceKind::Servicenow => {
+                            t.itsm.servicenow.as_ref()?.integration_user.clone()
+                        }
+                        SourceKind::Generic => return None,
+                    };
+                    Some(SourceSync {
                         tenant: t.id.clone(),
                         source: name.clone(),
-                        integration: t
-                            .itsm
-                            .jira
-                            .as_ref()
-                            .and_then(|j| j.integration_account.clone()),
+                        kind,
+                        integration,
                         settings,
                     })
                 })
@@ -95,8 +149,8 @@ impl SourceSync {
 pub enum SyncError {
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("jira search failed: {0}")]
-    Jira(#[from] CallFailure),
+    #[error("{0} read failed: {1}")]
+    Read(&'static str, CallFailure),
     #[error("no mapping is loaded for this source")]
     NoMapping,
 }
@@ -104,9 +158,9 @@ pub enum SyncError {
 /// What one source's run did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SyncReport {
-    /// Search pages read.
+    /// Search / list pages read (journal pages not counted).
     pub pages: u32,
-    /// Issues examined.
+    /// Issues / records examined.
     pub issues: u32,
     /// Events committed now (repairs).
     pub ingested: u32,
@@ -126,6 +180,7 @@ const MAX_PAGES: u32 = 1000;
 pub struct ItsmReconciler {
     store: Arc<dyn Store>,
     jira: Arc<dyn JiraSearch>,
+    servicenow: Arc<dyn ServicenowTable>,
     mappings: Arc<LiveMappings>,
     sources: Vec<SourceSync>,
     owner: String,
@@ -138,16 +193,18 @@ pub fn lease_name(tenant: &TenantId, source: &SourceName) -> String {
 }
 
 impl ItsmReconciler {
-    pub fn new(
+    /// `reader` answers both ITSMs' reads (in production the tenants' ITSM clients).
+    pub fn new<R: JiraSearch + ServicenowTable>(
         store: Arc<dyn Store>,
-        jira: Arc<dyn JiraSearch>,
+        reader: Arc<R>,
         mappings: Arc<LiveMappings>,
         sources: Vec<SourceSync>,
         owner: impl Into<String>,
     ) -> Self {
         Self {
             store,
-            jira,
+            jira: reader.clone(),
+            servicenow: reader,
             mappings,
             sources,
             owner: owner.into(),
@@ -240,48 +297,17 @@ impl ItsmReconciler {
             .get(&s.tenant, &s.source)
             .ok_or(SyncError::NoMapping)?;
         let committed = self.store.watermark(&name).await?;
-        let start = jira::start(
-            committed.as_deref(),
-            now,
-            Duration::from_secs(s.settings.lookback_secs),
-            Duration::from_secs(s.settings.overlap_secs),
-        );
-        let mut mark = committed.clone();
         let mut rep = SyncReport::default();
-        let size = s.settings.page_size.max(1);
-        let (mut jql, mut start_at) = (start.jql.clone(), 0);
-        let mut seen = std::collections::HashSet::new();
-        while rep.pages < MAX_PAGES {
-            let page = self.jira.search(&s.tenant, &jql, start_at, size).await?;
-            rep.pages += 1;
-            let full = page.len() >= size as usize;
-            let last = page
-                .last()
-                .and_then(|i| i.pointer("/fields/updated"))
-                .and_then(Value::as_str)
-                .map(str::to_owned);
-            for issue in &page {
-                let updated = issue.pointer("/fields/updated").and_then(Value::as_str);
-                let id = issue.get("id").map(Value::to_string).unwrap_or_default();
-                if !seen.insert((id, updated.map(str::to_owned))) {
-                    continue;
-                }
-                rep.issues += 1;
-                self.repair(s, &mapping, issue, start.from, now, &mut rep)
-                    .await?;
-                if let Some(u) = updated
-                    && jira::is_later(u, mark.as_deref())
-                {
-                    mark = Some(u.to_owned());
-                }
+        let mark = match s.kind {
+            SourceKind::Servicenow => {
+                self.scan_servicenow(s, &mapping, committed.as_deref(), now, &mut rep)
+                    .await?
             }
-            let next = last.as_deref().and_then(jira::continue_from);
-            match next {
-                Some(n) if full && n != jql => (jql, start_at) = (n, 0),
-                Some(_) if full => start_at += size,
-                _ => break,
+            _ => {
+                self.scan_jira(s, &mapping, committed.as_deref(), now, &mut rep)
+                    .await?
             }
-        }
+        };
         if mark != committed {
             self.store
                 .commit_poll(
@@ -297,34 +323,13 @@ impl ItsmReconciler {
         Ok(Some(rep))
     }
 
-    /// Ingests what one issue's missed webhooks would have carried.
-    async fn repair(
-        &self,
-        s: &SourceSync,
-        mapping: &Mapping,
-        issue: &Value,
-        from: Timestamp,
-        now: Timestamp,
-        rep: &mut SyncReport,
-    ) -> Result<(), SyncError> {
-        let Some(id) = crate::mapping::keys::id_at(issue, "/id") else {
-            return Ok(());
-        };
-        let ticket = TicketKey::new(&s.tenant, &s.source, &id);
-        let linked = self.store.link(&ticket).await?.is_some();
-        let received = self.received(&s.tenant, &ticket).await?;
-        for syn in jira::synthesize(issue, from, &received, linked) {
-            self.ingest(s, mapping, syn, now, rep).await?;
-        }
-        Ok(())
-    }
-
-    async fn received(
+    /// The bodies of every event the store holds for `ticket`, newest first, to `each`.
+    async fn stored_bodies(
         &self,
         tenant: &TenantId,
         ticket: &TicketKey,
-    ) -> Result<jira::Received, SyncError> {
-        let mut received = jira::Received::default();
+        mut each: impl FnMut(&[u8]),
+    ) -> Result<(), SyncError> {
         let mut before = None;
         loop {
             let q = EventQuery {
@@ -335,24 +340,26 @@ impl ItsmReconciler {
             };
             let events = self.store.list_events(&q).await?;
             for e in &events {
-                received.add(&e.body);
+                each(&e.body);
             }
             match events.last() {
                 Some(e) if events.len() == 200 => before = Some(e.id),
-                _ => return Ok(received),
+                _ => return Ok(()),
             }
         }
     }
 
+    /// Ingests one rebuilt event as the ingress would a webhook: echo check, event schema,
+    /// mapping, one `Store::ingest`.
     async fn ingest(
         &self,
         s: &SourceSync,
         mapping: &Mapping,
-        syn: jira::Synthetic,
+        rebuilt: Rebuilt,
         now: Timestamp,
         rep: &mut SyncReport,
     ) -> Result<(), SyncError> {
-        let check = echo_check(SourceKind::Jira, s.integration.as_deref(), &syn.body);
+        let check = echo_check(s.kind, s.integration.as_deref(), &rebuilt.body);
         let mut echo = check.by_integration;
         for fp in &check.fingerprints {
             echo = echo || self.store.is_echo(&s.tenant, fp, now).await?;
@@ -361,44 +368,48 @@ impl ItsmReconciler {
             rep.echoes += 1;
             return Ok(());
         }
-        let violations = crate::mapping::schemas::check_event(SourceKind::Jira, &syn.body);
-        let raw = serde_json::to_vec(&syn.body).unwrap_or_default();
+        let violations = crate::mapping::schemas::check_event(s.kind, &rebuilt.body);
+        let raw = serde_json::to_vec(&rebuilt.body).unwrap_or_default();
         let mut headers = http::HeaderMap::new();
-        if let Ok(v) = http::HeaderValue::from_str(&syn.delivery_id) {
-            headers.insert(JIRA_WEBHOOK_ID, v);
+        for (k, v) in &rebuilt.headers {
+            if let (Ok(k), Ok(v)) = (
+                http::HeaderName::from_bytes(k.as_bytes()),
+                http::HeaderValue::from_str(v),
+            ) {
+                headers.insert(k, v);
+            }
         }
         let incoming = Incoming {
-            kind: SourceKind::Jira,
+            kind: s.kind,
             headers: &headers,
-            body: &syn.body,
+            body: &rebuilt.body,
             raw: &raw,
         };
         let mapped = match (violations.first(), mapping.apply(&incoming)) {
             (None, Ok(m)) => m,
             (Some(v), _) => {
-                tracing::warn!(tenant = %s.tenant, delivery = %syn.delivery_id, pointer = %v.pointer, "reconciled event does not match the event schema; skipped");
+                tracing::warn!(tenant = %s.tenant, source = %s.source, event = %rebuilt.label, pointer = %v.pointer, "reconciled event does not match the event schema; skipped");
                 rep.rejected += 1;
                 return Ok(());
             }
             (None, Err(e)) => {
-                tracing::warn!(tenant = %s.tenant, delivery = %syn.delivery_id, error = %e, "the mapping rejected a reconciled event; skipped");
+                tracing::warn!(tenant = %s.tenant, source = %s.source, event = %rebuilt.label, error = %e, "the mapping rejected a reconciled event; skipped");
                 rep.rejected += 1;
                 return Ok(());
             }
         };
         let ticket = TicketKey::new(&s.tenant, &s.source, mapped.ticket.as_deref().unwrap_or(""));
+        let mut event_headers = rebuilt.headers;
+        event_headers.push((RECONCILED_HEADER.to_owned(), "true".to_owned()));
         let event = NewEvent {
             id: EventId::new(),
             tenant: s.tenant.clone(),
             source: s.source.clone(),
-            dedupe_key: mapped.dedupe_key,
+            dedupe_key: rebuilt.dedupe_key.unwrap_or(mapped.dedupe_key),
             ticket: ticket.clone(),
             event_type: mapped.event_type,
             body: raw.into(),
-            headers: vec![
-                (JIRA_WEBHOOK_ID.to_owned(), syn.delivery_id),
-                (RECONCILED_HEADER.to_owned(), "true".to_owned()),
-            ],
+            headers: event_headers,
             received_at: now,
             deliveries: mapped
                 .calls
