@@ -21,6 +21,9 @@ fn updated(record: &Value) -> Option<&str> {
     record.get("sys_updated_on").and_then(Value::as_str)
 }
 
+/// Records whose journal one query asks for (33 characters each in the URL).
+const JOURNAL_IDS: usize = 100;
+
 /// Journal entries per `sys_journal_field` page.
 const JOURNAL_PAGE: u32 = 500;
 
@@ -193,6 +196,7 @@ impl ItsmReconciler {
     }
 
     /// The `work_notes` / `comments` journal entries of `sys_ids` from `from` on, all pages.
+    /// At most `JOURNAL_IDS` sys_ids a query, so the URL stays short whatever `page_size`.
     async fn journal(
         &self,
         s: &SourceSync,
@@ -201,22 +205,23 @@ impl ItsmReconciler {
         from: Timestamp,
     ) -> Result<Vec<Value>, SyncError> {
         let mut out = Vec::new();
-        if sys_ids.is_empty() {
-            return Ok(out);
-        }
-        let query = servicenow::journal_query(table, sys_ids, from);
-        loop {
-            let offset = u32::try_from(out.len()).unwrap_or(u32::MAX);
-            let page = self
-                .servicenow
-                .list(&s.tenant, "sys_journal_field", &query, JOURNAL_PAGE, offset)
-                .await
-                .map_err(|e| SyncError::Read("servicenow journal list", e))?;
-            let done = page.len() < JOURNAL_PAGE as usize;
-            out.extend(page);
-            if done {
-                return Ok(out);
+        for ids in sys_ids.chunks(JOURNAL_IDS) {
+            let query = servicenow::journal_query(table, ids, from);
+            let mut offset = 0;
+            loop {
+                let page = self
+                    .servicenow
+                    .list(&s.tenant, "sys_journal_field", &query, JOURNAL_PAGE, offset)
+                    .await
+                    .map_err(|e| SyncError::Read("servicenow journal list", e))?;
+                let done = page.len() < JOURNAL_PAGE as usize;
+                offset += JOURNAL_PAGE;
+                out.extend(page);
+                if done {
+                    break;
+                }
             }
         }
+        Ok(out)
     }
 }
