@@ -36,10 +36,7 @@ pub mod servicenow;
 
 use crate::config::{Config, SourceReconcile};
 use crate::domain::echo::echo_check;
-use crate::domain::{
-    CallFailure, EventId, NewDelivery, NewEvent, SourceKind, SourceName, Target, TenantId,
-    TicketKey, Timestamp,
-};
+use crate::domain::{CallFailure, SourceKind, SourceName, TenantId, TicketKey, Timestamp};
 use crate::mapping::{Incoming, LiveMappings, Mapping};
 use crate::store::{EventQuery, Store, StoreError};
 
@@ -398,28 +395,12 @@ impl ItsmReconciler {
                 return Ok(());
             }
         };
-        let ticket = TicketKey::new(&s.tenant, &s.source, mapped.ticket.as_deref().unwrap_or(""));
-        let mut event_headers = rebuilt.headers;
-        event_headers.push((RECONCILED_HEADER.to_owned(), "true".to_owned()));
-        let event = NewEvent {
-            id: EventId::new(),
-            tenant: s.tenant.clone(),
-            source: s.source.clone(),
-            dedupe_key: rebuilt.dedupe_key.unwrap_or(mapped.dedupe_key),
-            ticket: ticket.clone(),
-            event_type: mapped.event_type,
-            body: raw.into(),
-            headers: event_headers,
-            received_at: now,
-            deliveries: mapped
-                .calls
-                .into_iter()
-                .map(|c| NewDelivery {
-                    ticket: ticket.clone(),
-                    target: Target::Orange(c),
-                })
-                .collect(),
-        };
+        let mut headers = rebuilt.headers;
+        headers.push((RECONCILED_HEADER.to_owned(), "true".to_owned()));
+        let mut event = mapped.into_event(&s.tenant, &s.source, raw.into(), headers, now);
+        if let Some(key) = rebuilt.dedupe_key {
+            event.dedupe_key = key;
+        }
         if self.store.ingest(event).await?.is_duplicate() {
             rep.duplicates += 1;
         } else {
