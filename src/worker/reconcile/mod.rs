@@ -150,6 +150,8 @@ pub enum SyncError {
     Read(&'static str, CallFailure),
     #[error("no mapping is loaded for this source")]
     NoMapping,
+    #[error("a generic source has no ITSM to read back from")]
+    Unsupported,
 }
 
 /// What one source's run did.
@@ -274,6 +276,11 @@ impl ItsmReconciler {
         s: &SourceSync,
         now: Timestamp,
     ) -> Result<Option<SyncReport>, SyncError> {
+        let servicenow = match s.kind {
+            SourceKind::Servicenow => true,
+            SourceKind::Jira => false,
+            SourceKind::Generic => return Err(SyncError::Unsupported),
+        };
         let name = lease_name(&s.tenant, &s.source);
         let every = Duration::from_secs(s.settings.interval_secs.max(1));
         if !self
@@ -295,15 +302,12 @@ impl ItsmReconciler {
             .ok_or(SyncError::NoMapping)?;
         let committed = self.store.watermark(&name).await?;
         let mut rep = SyncReport::default();
-        let mark = match s.kind {
-            SourceKind::Servicenow => {
-                self.scan_servicenow(s, &mapping, committed.as_deref(), now, &mut rep)
-                    .await?
-            }
-            _ => {
-                self.scan_jira(s, &mapping, committed.as_deref(), now, &mut rep)
-                    .await?
-            }
+        let mark = if servicenow {
+            self.scan_servicenow(s, &mapping, committed.as_deref(), now, &mut rep)
+                .await?
+        } else {
+            self.scan_jira(s, &mapping, committed.as_deref(), now, &mut rep)
+                .await?
         };
         if mark != committed {
             self.store

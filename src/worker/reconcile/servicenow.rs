@@ -4,8 +4,10 @@
 //! entries) stands for that were never received.
 //!
 //! ServiceNow dates (`sys_updated_on`, `sys_created_on`) are UTC `YYYY-MM-DD HH:MM:SS` in the
-//! Table API's database values, so unlike Jira there is no zone to carry: the watermark is the
-//! newest `sys_updated_on` read, and a run starts `overlap` before it.
+//! Table API's database values, and a literal date in an encoded query is compared as UTC
+//! too (only `javascript:gs.dateGenerate(…)` takes the user's zone), so unlike Jira there is no
+//! zone to carry: the watermark is the newest `sys_updated_on` read, and a run starts
+//! `overlap` before it.
 //!
 //! The record shows only its current version. So a missed *update* is rebuilt as one event
 //! with the current fields, the current `sys_mod_count` (the key a webhook for that version
