@@ -358,7 +358,7 @@ async fn sn_write(sim: &Sim, sys_id: Option<&str>, fields: Value) -> Value {
 }
 
 /// The business-rule webhook for `record`'s current version (the demo mapping's shape).
-async fn sn_post(app: &TestApp, record: &Value, operation: &str, extra: Value) {
+async fn sn_post(app: &TestApp, record: &Value, operation: &str, extra: Value) -> Value {
     let mut body = record.clone();
     body["operation"] = json!(operation);
     body["table"] = json!("incident");
@@ -375,6 +375,7 @@ async fn sn_post(app: &TestApp, record: &Value, operation: &str, extra: Value) {
         .await
         .unwrap();
     assert_eq!(r.status(), 202, "{}", r.text().await.unwrap_or_default());
+    r.json().await.unwrap()
 }
 
 /// Successful Orange writes about one ServiceNow incident: its creation (by external
@@ -581,5 +582,65 @@ async fn a_servicenow_rerun_after_a_restart_repairs_nothing_twice_nor_the_integr
         sn_events(&app, &sys_id).await,
         [("insert".to_owned(), format!("sn:{sys_id}:0"))]
     );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missed_servicenow_update_is_repaired_with_its_versions_key_so_the_late_webhook_is_a_duplicate()
+ {
+    let sim = Sim::start().await;
+    let db = tempfile::tempdir().unwrap();
+    let app = sn_boot(&sim, db.path(), "svc-bridge").await;
+    let record = sn_write(
+        &sim,
+        None,
+        json!({"short_description": "WAN down at Rennes", "impact": "2", "urgency": "2"}),
+    )
+    .await;
+    let sys_id = record["sys_id"].as_str().unwrap().to_owned();
+    let number = record["number"].as_str().unwrap().to_owned();
+    sn_post(&app, &record, "insert", json!({})).await;
+    let orange_id = sn_orange_id(&app, &sys_id).await;
+    // The customer raises the urgency; the business rule's call is lost.
+    let changed = sn_write(&sim, Some(&sys_id), json!({"urgency": "1"})).await;
+
+    let rep = sn_run(&app, "svc-bridge").await;
+    // The record's update and the simulator's seeded record's insert.
+    assert_eq!((rep.ingested, rep.duplicates), (2, 0), "{rep:?}");
+    let events = sn_events(&app, &sys_id).await;
+    assert_eq!(
+        events[1],
+        ("update".to_owned(), format!("sn:{sys_id}:1")),
+        "{events:?}"
+    );
+    let path = format!("/incident/b2b/v1/incidents/{orange_id}");
+    eventually("the urgency at Orange", async || {
+        let v: Value = sim
+            .orange(Method::GET, &path)
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        (v["urgency"] == "HIGH").then_some(())
+    })
+    .await;
+    let writes = orange_writes_about(&sim, &number, &orange_id);
+
+    // The business rule's call arrives after all: the same version, the same key.
+    let late = sn_post(
+        &app,
+        &changed,
+        "update",
+        json!({"changed_fields": ["urgency"]}),
+    )
+    .await;
+    assert_eq!(late["duplicate"], true, "{late}");
+    // And a second run finds the version received.
+    let rep = sn_run(&app, "svc-bridge").await;
+    assert_eq!((rep.ingested, rep.duplicates), (0, 0), "{rep:?}");
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(orange_writes_about(&sim, &number, &orange_id), writes);
     app.stop().await;
 }
