@@ -8,7 +8,7 @@
 //!    back), oldest first, a page at a time, each page continuing from the last ticket's
 //!    update time (keyset, so tickets changing mid-scan shift nothing unread) — Jira:
 //!    `search` with JQL; ServiceNow: the Table API with `sys_updated_on>=`, plus the page's
-//!    `sys_journal_field` entries ([`scan`]);
+//!    `sys_journal_field` entries (`scan.rs`);
 //! 3. per ticket, read what the store already holds for it and rebuild the webhook events
 //!    that never came ([`jira::synthesize`], [`servicenow::synthesize`], both pure);
 //! 4. drop echoes exactly as the ingress does (the integration account as actor, or a
