@@ -18,6 +18,7 @@ mod roundtrip_clients;
 mod roundtrip_e2e;
 mod roundtrip_jira;
 mod roundtrip_reconcile;
+mod roundtrip_reconcile_servicenow;
 mod sandbox;
 mod sim_faults;
 mod sim_incident;
