@@ -120,18 +120,34 @@ impl App {
                 token.clone(),
             ));
         }
-        if app.config.delivery.enabled {
-            let http = reqwest::Client::builder()
+        // One set of ITSM clients: write-backs and reconciliation reads share each tenant's
+        // ITSM rate budget.
+        let itsm = Arc::new(crate::itsm::ItsmClients::from_config(
+            &app.config,
+            reqwest::Client::builder()
                 .build()
-                .context("cannot build the ITSM HTTP client")?;
+                .context("cannot build the ITSM HTTP client")?,
+        ));
+        if app.config.delivery.enabled {
             let dispatcher = crate::worker::Dispatcher::new(
                 app.store.clone(),
                 orange.clone(),
-                Arc::new(crate::itsm::ItsmClients::from_config(&app.config, http)),
+                itsm.clone(),
                 app.config.delivery.clone(),
                 replica.clone(),
             );
             tasks.spawn(Arc::new(dispatcher).run(token.clone()));
+        }
+        let sources = crate::worker::SourceSync::from_config(&app.config);
+        if !sources.is_empty() {
+            let reconciler = crate::worker::ItsmReconciler::new(
+                app.store.clone(),
+                itsm,
+                app.mappings.clone(),
+                sources,
+                replica.clone(),
+            );
+            tasks.spawn(reconciler.run(token.clone()));
         }
         if app.config.poller.enabled {
             let poller = crate::worker::Poller::new(

@@ -11,6 +11,8 @@
 //!               Orange ◀─ orange (token, limiter) ◀─ worker::dispatcher (claim, call, record)
 //!
 //!  Orange ─▶ worker::poller (diff vs stored state) ─▶ store (write-backs) ─▶ dispatcher ─▶ itsm
+//!
+//!  ITSM read ─▶ worker::reconcile (missed webhooks, rebuilt; off by default) ─▶ store (events)
 //! ```
 //!
 //! - [`domain`]: pure types and rules (ids, events, calls, deliveries, retry maths).
@@ -18,9 +20,10 @@
 //! - [`mapping`]: the declarative mapping language: load, compile, apply (pure).
 //! - [`store`]: the `Store` trait and its SQLite and PostgreSQL implementations.
 //! - [`orange`]: Orange API clients: token source, rate limiter, error classification.
-//! - [`itsm`]: ServiceNow and Jira write-back clients.
+//! - [`itsm`]: ServiceNow and Jira clients: write-backs, and the reads reconciliation needs.
 //! - [`http`]: ingress, health, metrics, admin API, problem+json errors.
-//! - [`worker`]: dispatcher, poller and janitor, each with `run(token)` and `tick()`.
+//! - [`worker`]: dispatcher, poller, janitor and ITSM reconciler, each with `run(token)` and
+//!   `tick()`.
 //! - [`ops`]: operator operations shared by the CLI and the admin API (dead letters).
 //! - [`sim`]: the simulators of Orange, ServiceNow and Jira (product code).
 //! - [`app`]: the composition root; [`run`] starts everything on a bound listener.

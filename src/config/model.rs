@@ -278,6 +278,32 @@ pub struct SourceConfig {
     pub auth: Vec<WebhookAuth>,
     /// Mapping file, relative to `mappings_dir`.
     pub mapping: PathBuf,
+    /// ITSM-side reconciliation: periodically ask the ITSM for tickets updated since a
+    /// watermark and ingest what its webhooks missed (Jira Data Center does not retry; a
+    /// ServiceNow business rule has no retries at all). Off when absent. Jira and ServiceNow
+    /// sources; reads with the tenant's `itsm.jira` / `itsm.servicenow` credentials.
+    #[serde(default)]
+    pub reconcile: Option<SourceReconcile>,
+}
+
+/// `tenants[].sources.NAME.reconcile:`
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceReconcile {
+    /// Seconds between reconciliations of this source.
+    #[serde(default = "defaults::reconcile_interval_secs")]
+    pub interval_secs: u64,
+    /// Tickets per ITSM search page (Jira Data Center allows up to 1000; ServiceNow's
+    /// `sysparm_limit`).
+    #[serde(default = "defaults::reconcile_page_size")]
+    pub page_size: u32,
+    /// How far back the first reconciliation looks, in seconds; later ones start at the
+    /// stored watermark (the newest `updated` / `sys_updated_on` read).
+    #[serde(default = "defaults::reconcile_lookback_secs")]
+    pub lookback_secs: u64,
+    /// Seconds re-read before the watermark, for clock skew and changes committed late.
+    #[serde(default = "defaults::reconcile_overlap_secs")]
+    pub overlap_secs: u64,
 }
 
 impl SourceConfig {
@@ -525,5 +551,17 @@ pub mod defaults {
     }
     pub fn jira_api_version() -> u8 {
         2
+    }
+    pub fn reconcile_interval_secs() -> u64 {
+        300
+    }
+    pub fn reconcile_page_size() -> u32 {
+        50
+    }
+    pub fn reconcile_lookback_secs() -> u64 {
+        3600
+    }
+    pub fn reconcile_overlap_secs() -> u64 {
+        120
     }
 }

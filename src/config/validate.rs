@@ -112,6 +112,36 @@ impl Config {
                         format!("source {name:?} is not servicenow, jira or generic: set kind"),
                     );
                 }
+                if let Some(r) = &s.reconcile {
+                    use crate::domain::SourceKind;
+                    match s.kind_for(name) {
+                        Some(SourceKind::Jira) if t.itsm.jira.is_none() => push(
+                            format!("{at}.reconcile"),
+                            "needs the tenant's itsm.jira (credentials to search with)".into(),
+                        ),
+                        Some(SourceKind::Servicenow) if t.itsm.servicenow.is_none() => push(
+                            format!("{at}.reconcile"),
+                            "needs the tenant's itsm.servicenow (credentials to read with)".into(),
+                        ),
+                        Some(SourceKind::Jira | SourceKind::Servicenow) => {}
+                        _ => push(
+                            format!("{at}.reconcile"),
+                            "reconciliation reads Jira and ServiceNow sources only".into(),
+                        ),
+                    }
+                    if r.interval_secs == 0 {
+                        push(
+                            format!("{at}.reconcile.interval_secs"),
+                            "must be at least 1".into(),
+                        );
+                    }
+                    if !(1..=1000).contains(&r.page_size) {
+                        push(
+                            format!("{at}.reconcile.page_size"),
+                            "must be 1 to 1000".into(),
+                        );
+                    }
+                }
                 if s.auth.is_empty() {
                     push(
                         format!("{at}.auth"),

@@ -51,19 +51,24 @@ pub fn echo_check(kind: SourceKind, integration: Option<&str>, event: &Value) ->
     }
 }
 
+/// The actor of a Jira event: `user` (issue events; absent on Cloud and Data Center comment
+/// events), else the comment's `updateAuthor` (who made this version of it: a customer
+/// editing the gateway's comment is not an echo), else its `author`.
 fn jira(integration: Option<&str>, event: &Value) -> EchoCheck {
-    let mut actors = Vec::new();
-    for user in [event.pointer("/user"), event.pointer("/comment/author")]
+    let actor = ["/user", "/comment/updateAuthor", "/comment/author"]
         .into_iter()
+        .find_map(|p| event.pointer(p).filter(|u| u.is_object()));
+    let ids: Vec<&str> = actor
+        .into_iter()
+        .flat_map(|u| ["accountId", "name", "key"].map(|k| u.get(k).and_then(Value::as_str)))
         .flatten()
-    {
-        for key in ["accountId", "name", "key"] {
-            if let Some(s) = user.get(key).and_then(Value::as_str) {
-                actors.push(s);
-            }
-        }
-    }
-    let by_integration = matches_actor(integration, &actors);
+        .collect();
+    // Data Center user names are case-insensitive (Jira keeps them lower-cased); Cloud
+    // account ids are opaque and never differ by case alone.
+    let by_integration = match integration.map(str::trim) {
+        Some(i) if !i.is_empty() => ids.iter().any(|a| a.trim().eq_ignore_ascii_case(i)),
+        _ => false,
+    };
     let fingerprints = event
         .pointer("/comment/id")
         .and_then(id_string)
@@ -172,6 +177,32 @@ mod tests {
         let c = echo_check(SourceKind::Jira, None, &numeric);
         assert!(!c.by_integration);
         assert_eq!(c.fingerprints, vec!["jira-comment:10042".to_owned()]);
+    }
+
+    #[test]
+    fn jira_data_center_echoes_are_recognised_by_user_name_in_any_case() {
+        // DC comment events carry only `comment`; issue events carry `user`.
+        let comment = json!({"webhookEvent":"comment_created","comment":{"id":"20011",
+            "self":"https://j/rest/api/2/issue/10482/comment/20011",
+            "author":{"name":"svc-bridge","key":"JIRAUSER10400"},
+            "updateAuthor":{"name":"svc-bridge","key":"JIRAUSER10400"}}});
+        assert!(echo_check(SourceKind::Jira, Some("SVC-Bridge"), &comment).by_integration);
+        let transition = json!({"webhookEvent":"jira:issue_updated","issue_event_type_name":"issue_generic",
+            "user":{"name":"svc-bridge","key":"JIRAUSER10400"},"issue":{"id":"10482"},
+            "changelog":{"id":"30001","items":[{"field":"status","from":"3","to":"5"}]}});
+        assert!(echo_check(SourceKind::Jira, Some("svc-bridge"), &transition).by_integration);
+    }
+
+    #[test]
+    fn a_customer_editing_the_gateways_comment_is_not_an_echo_by_actor() {
+        let ev = json!({"webhookEvent":"comment_updated","comment":{"id":"20011",
+            "author":{"accountId":"bridge-1"},"updateAuthor":{"accountId":"customer-7"}}});
+        let c = echo_check(SourceKind::Jira, Some("bridge-1"), &ev);
+        assert!(!c.by_integration);
+        // A customer's issue event that quotes the gateway's comment is the customer's.
+        let ev = json!({"webhookEvent":"jira:issue_updated","user":{"accountId":"customer-7"},
+            "comment":{"id":"20011","author":{"accountId":"bridge-1"}}});
+        assert!(!echo_check(SourceKind::Jira, Some("bridge-1"), &ev).by_integration);
     }
 
     #[test]

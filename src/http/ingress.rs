@@ -17,10 +17,7 @@ use serde::Serialize;
 use super::AppState;
 use super::problem::{Problem, ProblemItem, codes};
 use super::routes::SourceRoute;
-use crate::domain::{
-    EventId, IngestOutcome, NewDelivery, NewEvent, SourceKind, SourceName, Target, TenantId,
-    TicketKey,
-};
+use crate::domain::{EventId, IngestOutcome, NewEvent, SourceKind, SourceName, TenantId};
 use crate::mapping::Incoming;
 
 /// Headers never kept with an event: credentials and signatures.
@@ -267,31 +264,13 @@ fn map_event(
         p.rule = Some(e.rule.clone());
         reject("mapping_rejected", p)
     })?;
-    let ticket = TicketKey::new(
+    Ok(mapped.into_event(
         &route.tenant,
         &route.source,
-        mapped.ticket.as_deref().unwrap_or(""),
-    );
-    let deliveries = mapped
-        .calls
-        .into_iter()
-        .map(|c| NewDelivery {
-            ticket: ticket.clone(),
-            target: Target::Orange(c),
-        })
-        .collect();
-    Ok(NewEvent {
-        id: EventId::new(),
-        tenant: route.tenant.clone(),
-        source: route.source.clone(),
-        dedupe_key: mapped.dedupe_key,
-        ticket,
-        event_type: mapped.event_type,
         body,
-        headers: kept_headers(headers, &route.secret_headers),
-        received_at: time::OffsetDateTime::now_utc(),
-        deliveries,
-    })
+        kept_headers(headers, &route.secret_headers),
+        time::OffsetDateTime::now_utc(),
+    ))
 }
 
 /// The headers worth keeping with an event, without credentials or signatures.

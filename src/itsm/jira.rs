@@ -101,7 +101,7 @@ impl JiraClient {
         };
         let mut payload = json!({"transition": {"id": id}});
         if let Some(f) = fields {
-            payload["fields"] = f.clone();
+            payload["fields"] = screen_fields(f);
         }
         self.send(reqwest::Method::POST, url, Some(&payload))
             .await?;
@@ -137,6 +137,29 @@ impl JiraClient {
         self.send(reqwest::Method::PUT, url, Some(&json!({"fields": fields})))
             .await?;
         Ok(Written::default())
+    }
+
+    /// One page of `GET /search` (`?jql&startAt&maxResults&expand=changelog&fields=*all`):
+    /// the issues, each with its comments and changelog histories. Data Center's search (and
+    /// Cloud's until its removal; Cloud's `/search/jql` is not used yet).
+    pub async fn search(
+        &self,
+        jql: &str,
+        start_at: u32,
+        max_results: u32,
+    ) -> Result<Vec<Value>, CallFailure> {
+        let mut url = self.api(&["search"])?;
+        url.query_pairs_mut()
+            .append_pair("jql", jql)
+            .append_pair("startAt", &start_at.to_string())
+            .append_pair("maxResults", &max_results.to_string())
+            .append_pair("fields", "*all")
+            .append_pair("expand", "changelog");
+        let (status, v) = self.send(reqwest::Method::GET, url, None).await?;
+        match v.get("issues") {
+            Some(Value::Array(a)) => Ok(a.clone()),
+            _ => Err(wire::bad_response(status, "Jira", "search without issues")),
+        }
     }
 
     /// One rate-limited call; the parsed body (`null` for 204) or the classified failure.
@@ -200,6 +223,27 @@ fn permanent(why: &str) -> CallFailure {
     }
 }
 
+/// System fields Jira sets by name: a mapping's plain string (`resolution: Done`) is sent as
+/// `{"name": "Done"}`; Jira refuses the bare string ("Could not find valid 'id' or 'name' in
+/// resolution object"). Objects and other fields pass unchanged.
+const NAMED_FIELDS: [&str; 2] = ["resolution", "priority"];
+
+fn screen_fields(fields: &Value) -> Value {
+    let Some(map) = fields.as_object() else {
+        return fields.clone();
+    };
+    let shaped = map
+        .iter()
+        .map(|(k, v)| match v {
+            Value::String(s) if NAMED_FIELDS.contains(&k.as_str()) => {
+                (k.clone(), json!({"name": s}))
+            }
+            _ => (k.clone(), v.clone()),
+        })
+        .collect();
+    Value::Object(shaped)
+}
+
 /// The id of the first available transition whose name or target status name equals
 /// `wanted`, case-insensitively (name matches win over status matches).
 pub fn pick_transition(list: &Value, wanted: &str) -> Option<String> {
@@ -223,9 +267,17 @@ pub fn pick_transition(list: &Value, wanted: &str) -> Option<String> {
     }
 }
 
-/// `{"errorMessages":[…],"errors":{field: msg}}` → (first field or message as code, text).
+/// `{"errorMessages":[…],"errors":{field: msg}}` (platform API) or `{"errorMessage": …,
+/// "i18nErrorMessage": {"i18nKey": …}}` (JSM API) → (first field or i18n key as code, text).
 pub fn parse_error(body: &[u8]) -> Option<(Option<String>, String)> {
     let v: Value = serde_json::from_slice(body).ok()?;
+    if let Some(m) = v.get("errorMessage").and_then(Value::as_str) {
+        let key = v
+            .pointer("/i18nErrorMessage/i18nKey")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        return Some((key, m.to_owned()));
+    }
     let mut parts: Vec<String> = v
         .get("errorMessages")
         .and_then(Value::as_array)
@@ -286,6 +338,29 @@ mod tests {
         assert_eq!(code.as_deref(), Some("comment"));
         assert_eq!(text, "Bad; comment: Comment body is not valid!");
         assert!(parse_error(br#"{"errorMessages":[],"errors":{}}"#).is_none());
+    }
+
+    #[test]
+    fn jsm_error_body_gives_its_message_and_i18n_key() {
+        let (code, text) = parse_error(
+            br#"{"errorMessage":"No such request","i18nErrorMessage":{"i18nKey":"sd.not.found","parameters":[]}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            (code.as_deref(), text.as_str()),
+            (Some("sd.not.found"), "No such request")
+        );
+    }
+
+    #[test]
+    fn name_typed_system_fields_are_sent_as_objects() {
+        let f = screen_fields(
+            &json!({"resolution": "Done", "priority": {"id": "2"}, "customfield_1": "x"}),
+        );
+        assert_eq!(
+            f,
+            json!({"resolution": {"name": "Done"}, "priority": {"id": "2"}, "customfield_1": "x"})
+        );
     }
 
     #[test]

@@ -69,6 +69,18 @@ impl ItsmClients {
     }
 }
 
+impl ItsmClients {
+    /// The tenant's Jira client, for reads (ITSM-side reconciliation).
+    pub fn jira(&self, tenant: &TenantId) -> Option<&jira::JiraClient> {
+        self.tenants.get(tenant).and_then(|t| t.jira.as_ref())
+    }
+
+    /// The tenant's ServiceNow client, for reads (ITSM-side reconciliation).
+    pub fn servicenow(&self, tenant: &TenantId) -> Option<&servicenow::ServicenowClient> {
+        self.tenants.get(tenant).and_then(|t| t.servicenow.as_ref())
+    }
+}
+
 fn not_configured(tenant: &TenantId, itsm: ItsmKind) -> CallFailure {
     CallFailure {
         class: FailureClass::Permanent,

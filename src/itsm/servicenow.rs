@@ -1,4 +1,5 @@
-//! ServiceNow Table API write-back: one `PATCH /api/now/table/{table}/{sys_id}` per call.
+//! ServiceNow Table API write-back: one `PATCH /api/now/table/{table}/{sys_id}` per call; and
+//! the list read ITSM-side reconciliation pages with.
 //!
 //! The call's fields go in one request on purpose: resolving (`state` 6) without `close_code`
 //! and `close_notes` in the same call is rejected by the usual data policy. Journal fields
@@ -71,6 +72,78 @@ impl ServicenowClient {
             echo_fingerprints: journal_fingerprints(fields),
         })
     }
+}
+
+impl ServicenowClient {
+    /// One page of `GET /api/now/table/{table}?sysparm_query&sysparm_limit&sysparm_offset`,
+    /// database values with bare reference sys_ids (the strings a business rule's
+    /// `getValue()` sends). Reads share the tenant's rate budget with the write-backs.
+    pub async fn list(
+        &self,
+        table: &str,
+        query: &str,
+        limit: u32,
+        offset: u32,
+    ) -> Result<Vec<Value>, CallFailure> {
+        let mut url = table_url(&self.target.base_url, table)?;
+        url.query_pairs_mut()
+            .append_pair("sysparm_query", query)
+            .append_pair("sysparm_limit", &limit.to_string())
+            .append_pair("sysparm_offset", &offset.to_string())
+            .append_pair("sysparm_display_value", "false")
+            .append_pair("sysparm_exclude_reference_link", "true")
+            .append_pair("sysparm_no_count", "true");
+        self.limiter.until_ready().await;
+        let req = self
+            .http
+            .get(url)
+            .header(ACCEPT, JSON)
+            .timeout(CALL_TIMEOUT);
+        let resp = wire::authorize(req, &self.target.auth)
+            .send()
+            .await
+            .map_err(wire::transport_failure)?;
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let body = resp.bytes().await.unwrap_or_default();
+        if !(200..300).contains(&status) {
+            return Err(wire::status_failure(
+                status,
+                &headers,
+                parse_error(&body),
+                "ServiceNow",
+            ));
+        }
+        match serde_json::from_slice::<Value>(&body) {
+            Ok(Value::Object(mut o)) => match o.remove("result") {
+                Some(Value::Array(a)) => Ok(a),
+                _ => Err(wire::bad_response(
+                    status,
+                    "ServiceNow",
+                    "list without result",
+                )),
+            },
+            Ok(_) => Err(wire::bad_response(
+                status,
+                "ServiceNow",
+                "list without result",
+            )),
+            Err(e) => Err(wire::bad_response(status, "ServiceNow", &e.to_string())),
+        }
+    }
+}
+
+/// `{base}/api/now/table/{table}`.
+pub fn table_url(base: &url::Url, table: &str) -> Result<url::Url, CallFailure> {
+    if table.is_empty() {
+        return Err(invalid("empty table"));
+    }
+    let mut url = base.clone();
+    url.path_segments_mut()
+        .map_err(|()| invalid("base_url cannot hold a path"))?
+        .pop_if_empty()
+        .extend(["api", "now", "table", table]);
+    Ok(url)
 }
 
 /// `{base}/api/now/table/{table}/{sys_id}`, with each segment escaped.

@@ -31,7 +31,10 @@ use http::HeaderMap;
 use serde_json::Value;
 
 use crate::config::Config;
-use crate::domain::{OrangeCall, SourceKind, SourceName, TenantId};
+use crate::domain::{
+    EventId, NewDelivery, NewEvent, OrangeCall, SourceKind, SourceName, Target, TenantId,
+    TicketKey, Timestamp,
+};
 
 pub use golden::GoldenCase;
 pub use wayback::{NoteAs, NotePush, StatusRule, WayBack};
@@ -57,6 +60,43 @@ pub struct Mapped {
     pub calls: Vec<OrangeCall>,
     /// Why nothing is sent, when `calls` is empty.
     pub skipped: Option<String>,
+}
+
+impl Mapped {
+    /// The event to commit: the mapping's keys, its ticket, and each planned Orange call as a
+    /// delivery of that ticket (so they queue behind the ticket's earlier ones). The ingress
+    /// and ITSM-side reconciliation both commit through this, so a webhook and its rebuilt
+    /// twin become the same event.
+    pub fn into_event(
+        self,
+        tenant: &TenantId,
+        source: &SourceName,
+        body: bytes::Bytes,
+        headers: Vec<(String, String)>,
+        received_at: Timestamp,
+    ) -> NewEvent {
+        let ticket = TicketKey::new(tenant, source, self.ticket.as_deref().unwrap_or(""));
+        let deliveries = self
+            .calls
+            .into_iter()
+            .map(|c| NewDelivery {
+                ticket: ticket.clone(),
+                target: Target::Orange(c),
+            })
+            .collect();
+        NewEvent {
+            id: EventId::new(),
+            tenant: tenant.clone(),
+            source: source.clone(),
+            dedupe_key: self.dedupe_key,
+            ticket,
+            event_type: self.event_type,
+            body,
+            headers,
+            received_at,
+            deliveries,
+        }
+    }
 }
 
 /// Why an event cannot be mapped: the ITSM is answered 422 with this.

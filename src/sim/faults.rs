@@ -265,7 +265,7 @@ async fn fault_response(kind: FaultKind, path: &str, timeout_ms: u64) -> Respons
         };
         return servicenow_error(status, msg, "Injected by the simulator");
     }
-    if path.starts_with("/rest/api") {
+    if path.starts_with("/rest/") {
         return jira_error(
             status,
             &["Injected by the simulator"],

@@ -1,12 +1,20 @@
 //! Jira REST (`/rest/api/2` and `/rest/api/3`): issue create/get/edit, comments and
-//! transitions. v2 speaks wiki-markup strings; v3 requires Atlassian Document Format and
-//! rejects a plain string (400 `{"errors":{"comment":"Comment body is not valid!"}}`).
-//! Workflow: To Do → In Progress → Done, transitions 11/21/31/41 (docs/simulators.md).
+//! transitions, every issue addressed by id or key (`/issue/{issueIdOrKey}`), as Jira does.
+//! v2 speaks wiki-markup strings; v3 requires Atlassian Document Format and rejects a plain
+//! string (400 `{"errors":{"comment":"Comment body is not valid!"}}`). Dates are rendered the
+//! way Jira renders them for a user in UTC (`2025-05-14T09:20:30.087+0000`); every change is
+//! recorded as a changelog history. The workflow lives in `workflow`, the JSM request comment
+//! API (`/rest/servicedeskapi`) in `servicedesk` (docs/simulators.md).
+
+mod search;
+mod servicedesk;
+mod workflow;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -15,23 +23,11 @@ use serde_json::{Value, json};
 
 use super::error::jira_error;
 use super::itsm_auth::ItsmUser;
-use super::state::{SimState, now_stamp};
+use super::state::{Data, SimState, Table};
+
+pub use servicedesk::routes as servicedesk_routes;
 
 type St = State<Arc<SimState>>;
-
-/// (id, name, status category key)
-const STATUSES: [(&str, &str, &str); 3] = [
-    ("1", "To Do", "new"),
-    ("3", "In Progress", "indeterminate"),
-    ("10001", "Done", "done"),
-];
-/// (id, name, from statuses, to status)
-const TRANSITIONS: [(&str, &str, &[&str], &str); 4] = [
-    ("11", "Start Progress", &["To Do"], "In Progress"),
-    ("21", "Stop Progress", &["In Progress"], "To Do"),
-    ("31", "Resolve", &["To Do", "In Progress"], "Done"),
-    ("41", "Reopen", &["Done"], "To Do"),
-];
 
 #[derive(Debug, Clone)]
 pub struct Issue {
@@ -39,42 +35,117 @@ pub struct Issue {
     pub key: String,
     pub fields: Value,
     pub status: &'static str,
+    /// Stored comments; bodies as written (a string, or an ADF document from v3).
     pub comments: Vec<Value>,
+    /// Changelog histories `{id, author, created, items}`, oldest first.
+    pub histories: Vec<Value>,
     pub created: String,
     pub updated: String,
 }
 
 impl Issue {
-    pub fn new(id: &str, key: &str, fields: Value) -> Self {
-        let now = now_stamp();
+    pub fn new(id: &str, key: &str, fields: Value, stamp: &str) -> Self {
         Self {
             id: id.into(),
             key: key.into(),
             fields,
-            status: "To Do",
+            status: workflow::INITIAL,
             comments: vec![],
-            created: now.clone(),
-            updated: now,
+            histories: vec![],
+            created: stamp.to_owned(),
+            updated: stamp.to_owned(),
         }
     }
 
-    fn view(&self, v3: bool) -> Value {
+    pub(crate) fn view(&self, v3: bool) -> Value {
         let mut fields = self.fields.clone();
         if let Some(d) = fields.get("description").cloned() {
             fields["description"] = body_for(d, v3);
         }
-        let (id, name, cat) = STATUSES
-            .iter()
-            .find(|s| s.1 == self.status)
-            .copied()
-            .unwrap_or(STATUSES[0]);
-        fields["status"] = json!({"id": id, "name": name, "statusCategory": {"key": cat}});
+        fields["status"] = workflow::status_view(self.status);
         let comments: Vec<Value> = self.comments.iter().map(|c| comment_view(c, v3)).collect();
         fields["comment"] = json!({"comments": comments, "total": comments.len(), "maxResults": comments.len(), "startAt": 0});
         fields["created"] = json!(self.created);
         fields["updated"] = json!(self.updated);
-        json!({"id": self.id, "key": self.key, "fields": fields})
+        json!({"id": self.id, "key": self.key, "self": format!("/rest/api/2/issue/{}", self.id), "fields": fields})
     }
+
+    /// The changelog as `?expand=changelog` shows it.
+    pub(crate) fn changelog(&self) -> Value {
+        json!({"startAt": 0, "maxResults": self.histories.len(), "total": self.histories.len(), "histories": self.histories})
+    }
+
+    /// Appends a comment (`public: false` = a JSM internal note) and returns it as stored.
+    pub(crate) fn add_comment(
+        &mut self,
+        body: Value,
+        author: &str,
+        public: bool,
+        stamp: &str,
+    ) -> Value {
+        let id = next_id();
+        let comment = json!({"id": id, "self": format!("/rest/api/2/issue/{}/comment/{id}", self.id),
+            "author": user_view(author), "updateAuthor": user_view(author), "body": body,
+            "created": stamp, "updated": stamp, "jsdPublic": public});
+        self.comments.push(comment.clone());
+        self.updated = stamp.to_owned();
+        comment
+    }
+
+    /// Records a changelog history of `items` by `user` and bumps `updated`.
+    pub(crate) fn record_change(&mut self, user: &str, items: Vec<Value>, stamp: &str) {
+        if items.is_empty() {
+            return;
+        }
+        let id = next_id();
+        self.histories
+            .push(json!({"id": id, "author": user_view(user), "created": stamp, "items": items}));
+        self.updated = stamp.to_owned();
+    }
+}
+
+/// Comment and changelog ids: unique and increasing within the process, like Jira's.
+fn next_id() -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(20_000);
+    NEXT.fetch_add(1, Ordering::Relaxed).to_string()
+}
+
+/// A Data Center user as Jira shows one (`name`, `key`, `displayName`).
+fn user_view(name: &str) -> Value {
+    json!({"name": name, "key": name, "displayName": name, "active": true})
+}
+
+/// One changelog item; `fieldId` as Cloud adds it.
+pub(crate) fn change_item(
+    field: &str,
+    from: Option<&Value>,
+    from_string: Option<&str>,
+    to: Option<&Value>,
+    to_string: Option<&str>,
+) -> Value {
+    json!({"field": field, "fieldtype": "jira", "fieldId": field,
+        "from": from.cloned().unwrap_or(Value::Null), "fromString": from_string,
+        "to": to.cloned().unwrap_or(Value::Null), "toString": to_string})
+}
+
+/// A fresh Jira timestamp: the simulator's strictly increasing clock, rendered as Jira does
+/// for a user in UTC (no colon in the offset).
+pub(crate) fn jira_stamp(d: &mut Data) -> String {
+    d.stamp().replace('Z', "+0000")
+}
+
+/// The issue with this id or key (Jira's `{issueIdOrKey}`).
+pub(crate) fn find<'a>(issues: &'a Table<Issue>, id_or_key: &str) -> Option<&'a Issue> {
+    issues
+        .get(id_or_key)
+        .or_else(|| issues.iter().find(|i| i.id == id_or_key))
+}
+
+pub(crate) fn find_mut<'a>(issues: &'a mut Table<Issue>, id_or_key: &str) -> Option<&'a mut Issue> {
+    if issues.get(id_or_key).is_some() {
+        return issues.get_mut(id_or_key);
+    }
+    issues.iter_mut().find(|i| i.id == id_or_key)
 }
 
 fn comment_view(c: &Value, v3: bool) -> Value {
@@ -128,11 +199,12 @@ pub fn valid_adf(v: &Value) -> bool {
 pub fn routes() -> Router<Arc<SimState>> {
     Router::new()
         .route("/{v}/issue", post(create))
+        .route("/{v}/search", get(search::search))
         .route("/{v}/issue/{key}", get(read).put(edit))
         .route("/{v}/issue/{key}/comment", get(comments).post(add_comment))
         .route(
             "/{v}/issue/{key}/transitions",
-            get(transitions).post(transition),
+            get(workflow::transitions).post(workflow::transition),
         )
 }
 
@@ -202,15 +274,19 @@ async fn create(State(st): St, Path(v): Path<String>, raw: Bytes) -> Response {
         .as_str()
         .unwrap_or("SUP")
         .to_owned();
-    if let Some(o) = fields.as_object_mut() {
-        o.remove("project");
-    }
+    fields["project"] = json!({"key": project, "name": project});
     let mut d = st.data();
     let seq = d.next_seq();
-    let key = format!("{project}-{}", d.jira_issues.len() + 1);
+    let stamp = jira_stamp(&mut d);
+    let n = d
+        .jira_issues
+        .iter()
+        .filter(|i| i.key.starts_with(&format!("{project}-")))
+        .count();
+    let key = format!("{project}-{}", n + 1);
     let id = (10_000 + seq).to_string();
     d.jira_issues
-        .insert(key.clone(), Issue::new(&id, &key, fields));
+        .insert(key.clone(), Issue::new(&id, &key, fields, &stamp));
     (
         StatusCode::CREATED,
         Json(json!({"id": id, "key": key, "self": format!("/rest/api/{v}/issue/{id}")})),
@@ -218,15 +294,27 @@ async fn create(State(st): St, Path(v): Path<String>, raw: Bytes) -> Response {
         .into_response()
 }
 
-async fn read(State(st): St, Path((v, key)): Path<(String, String)>) -> Response {
+/// `?expand=changelog` adds the issue's changelog histories.
+async fn read(
+    State(st): St,
+    Path((v, key)): Path<(String, String)>,
+    RawQuery(q): RawQuery,
+) -> Response {
     let Some(v3) = version(&v) else {
         return no_issue();
     };
-    match st.data().jira_issues.get(&key) {
-        Some(i) => Json(i.view(v3)).into_response(),
-        None => no_issue(),
+    let Some(issue) = find(&st.data().jira_issues, &key).cloned() else {
+        return no_issue();
+    };
+    let mut view = issue.view(v3);
+    if q.is_some_and(|q| q.contains("changelog")) {
+        view["changelog"] = issue.changelog();
     }
+    Json(view).into_response()
 }
+
+/// Fields whose edits the changelog shows (the ones a mapping's `changed:` looks at).
+const TRACKED: [&str; 4] = ["summary", "description", "priority", "labels"];
 
 async fn edit(
     State(st): St,
@@ -250,14 +338,16 @@ async fn edit(
     if let Err(r) = check_description(&fields, v3) {
         return *r;
     }
-    let new_comments = match comments_from_update(&body, v3, &user.0) {
+    let new_comments = match comments_from_update(&body, v3) {
         Ok(c) => c,
         Err(r) => return *r,
     };
     let mut d = st.data();
-    let Some(issue) = d.jira_issues.get_mut(&key) else {
+    let stamp = jira_stamp(&mut d);
+    let Some(issue) = find_mut(&mut d.jira_issues, &key) else {
         return no_issue();
     };
+    let before = issue.fields.clone();
     if let (Some(dst), Some(src)) = (issue.fields.as_object_mut(), fields.as_object()) {
         dst.extend(src.clone());
     }
@@ -276,23 +366,54 @@ async fn edit(
         }
         issue.fields["labels"] = Value::Array(labels);
     }
-    issue.comments.extend(new_comments);
-    issue.updated = now_stamp();
+    let items = changed_items(&before, &issue.fields);
+    issue.record_change(&user.0, items, &stamp);
+    for b in new_comments {
+        issue.add_comment(b, &user.0, true, &stamp);
+    }
     StatusCode::NO_CONTENT.into_response()
 }
 
-/// `update.comment[].add.body` of an edit or transition.
-fn comments_from_update(body: &Value, v3: bool, user: &str) -> Result<Vec<Value>, Box<Response>> {
+/// Changelog items for the tracked fields and custom fields that differ.
+fn changed_items(before: &Value, after: &Value) -> Vec<Value> {
+    let Some(after) = after.as_object() else {
+        return vec![];
+    };
+    let text = |v: &Value| match v {
+        Value::Null => None,
+        Value::String(s) => Some(s.clone()),
+        Value::Object(o) => o
+            .get("name")
+            .or_else(|| o.get("value"))
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .or_else(|| Some(adf_text(v))),
+        other => Some(other.to_string()),
+    };
+    after
+        .iter()
+        .filter(|(k, _)| TRACKED.contains(&k.as_str()) || k.starts_with("customfield_"))
+        .filter(|(k, v)| before.get(k.as_str()) != Some(v))
+        .map(|(k, v)| {
+            let old = before.get(k.as_str()).cloned().unwrap_or(Value::Null);
+            let (from, to) = (text(&old), text(v));
+            change_item(k, None, from.as_deref(), None, to.as_deref())
+        })
+        .collect()
+}
+
+/// Bodies of `update.comment[].add` of an edit or transition, validated.
+fn comments_from_update(body: &Value, v3: bool) -> Result<Vec<Value>, Box<Response>> {
     let mut out = Vec::new();
     for op in body["update"]["comment"].as_array().into_iter().flatten() {
         if let Some(b) = op["add"].get("body") {
-            out.push(new_comment(b, v3, user)?);
+            out.push(comment_body(b, v3)?);
         }
     }
     Ok(out)
 }
 
-fn new_comment(b: &Value, v3: bool, user: &str) -> Result<Value, Box<Response>> {
+fn comment_body(b: &Value, v3: bool) -> Result<Value, Box<Response>> {
     let ok = if v3 {
         valid_adf(b)
     } else {
@@ -303,11 +424,7 @@ fn new_comment(b: &Value, v3: bool, user: &str) -> Result<Value, Box<Response>> 
             json!({"comment": "Comment body is not valid!"}),
         )));
     }
-    let now = now_stamp();
-    Ok(
-        json!({"id": rand::random_range(10_000..100_000_000u32).to_string(), "body": b,
-        "author": {"name": user, "displayName": user}, "created": now, "updated": now}),
-    )
+    Ok(b.clone())
 }
 
 async fn comments(State(st): St, Path((v, key)): Path<(String, String)>) -> Response {
@@ -315,7 +432,7 @@ async fn comments(State(st): St, Path((v, key)): Path<(String, String)>) -> Resp
         return no_issue();
     };
     let d = st.data();
-    let Some(issue) = d.jira_issues.get(&key) else {
+    let Some(issue) = find(&d.jira_issues, &key) else {
         return no_issue();
     };
     let c: Vec<Value> = issue.comments.iter().map(|c| comment_view(c, v3)).collect();
@@ -336,101 +453,36 @@ async fn add_comment(
         Ok(b) => b,
         Err(r) => return *r,
     };
-    let comment = match new_comment(&body["body"], v3, &user.0) {
+    let text = match comment_body(&body["body"], v3) {
         Ok(c) => c,
         Err(r) => return *r,
     };
     let mut d = st.data();
-    let Some(issue) = d.jira_issues.get_mut(&key) else {
+    let stamp = jira_stamp(&mut d);
+    let Some(issue) = find_mut(&mut d.jira_issues, &key) else {
         return no_issue();
     };
-    issue.comments.push(comment.clone());
-    issue.updated = now_stamp();
+    let comment = issue.add_comment(text, &user.0, true, &stamp);
     (StatusCode::CREATED, Json(comment_view(&comment, v3))).into_response()
 }
 
-fn available(status: &str) -> Vec<Value> {
-    TRANSITIONS.iter().filter(|t| t.2.contains(&status)).map(|(id, name, _, to)| {
-        let (sid, sname, cat) = STATUSES.iter().find(|s| s.1 == *to).copied().unwrap_or(STATUSES[0]);
-        json!({"id": id, "name": name, "to": {"id": sid, "name": sname, "statusCategory": {"key": cat}},
-            "hasScreen": false, "isGlobal": false, "isInitial": false, "isAvailable": true, "isConditional": false, "looped": false})
-    }).collect()
-}
-
-async fn transitions(State(st): St, Path((v, key)): Path<(String, String)>) -> Response {
-    if version(&v).is_none() {
-        return no_issue();
-    }
-    let d = st.data();
-    let Some(issue) = d.jira_issues.get(&key) else {
-        return no_issue();
-    };
-    Json(json!({"expand": "transitions", "transitions": available(issue.status)})).into_response()
-}
-
-async fn transition(
-    State(st): St,
-    Extension(user): Extension<ItsmUser>,
-    Path((v, key)): Path<(String, String)>,
-    raw: Bytes,
-) -> Response {
-    let Some(v3) = version(&v) else {
-        return no_issue();
-    };
-    let body = match parse(&raw) {
-        Ok(b) => b,
-        Err(r) => return *r,
-    };
-    let Some(id) = body["transition"]["id"].as_str().map(str::to_owned) else {
-        return jira_error(
-            StatusCode::BAD_REQUEST,
-            &["Missing 'transition' identifier"],
-            json!({}),
-        );
-    };
-    let new_comments = match comments_from_update(&body, v3, &user.0) {
-        Ok(c) => c,
-        Err(r) => return *r,
-    };
-    let mut d = st.data();
-    let Some(issue) = d.jira_issues.get_mut(&key) else {
-        return no_issue();
-    };
-    let Some(t) = TRANSITIONS
-        .iter()
-        .find(|t| t.0 == id && t.2.contains(&issue.status))
-    else {
-        return jira_error(
-            StatusCode::BAD_REQUEST,
-            &[&format!(
-                "Transition id '{id}' is not valid for this issue."
-            )],
-            json!({}),
-        );
-    };
-    issue.status = t.3;
-    if let (Some(dst), Some(src)) = (issue.fields.as_object_mut(), body["fields"].as_object()) {
-        dst.extend(src.clone());
-    }
-    issue.comments.extend(new_comments);
-    issue.updated = now_stamp();
-    StatusCode::NO_CONTENT.into_response()
-}
-
-/// Seeds or replaces an issue (control API): `{"key": "SUP-7", "fields": {…}, "status": "To Do"}`.
+/// Seeds or replaces an issue (control API):
+/// `{"key": "SUP-7", "fields": {…}, "status": "Open|In Progress|Reopened|Resolved|Closed"}`.
 pub fn seed_issue(st: &SimState, body: &Value) -> Option<Value> {
     let key = body["key"].as_str()?.to_owned();
     let mut d = st.data();
     let id = (10_000 + d.next_seq()).to_string();
+    let stamp = jira_stamp(&mut d);
     let mut issue = Issue::new(
         &id,
         &key,
         body.get("fields")
             .cloned()
             .unwrap_or(json!({"summary": key})),
+        &stamp,
     );
     if let Some(s) = body["status"].as_str() {
-        issue.status = STATUSES.iter().find(|x| x.1 == s)?.1;
+        issue.status = workflow::status_named(s)?;
     }
     let view = issue.view(false);
     d.jira_issues.insert(key, issue);

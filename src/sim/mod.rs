@@ -132,6 +132,11 @@ pub fn router(state: Arc<SimState>) -> Router {
             "/rest/api",
             jira::routes().route_layer(from_fn_with_state(state.clone(), itsm_auth::jira)),
         )
+        .nest(
+            "/rest/servicedeskapi",
+            jira::servicedesk_routes()
+                .route_layer(from_fn_with_state(state.clone(), itsm_auth::jira)),
+        )
         .fallback(orange_not_found)
         .layer(from_fn_with_state(state.clone(), faults::layer));
     api.merge(control::routes()).with_state(state)

@@ -113,15 +113,19 @@ pub fn fill(d: &mut Data) {
         "work_notes": "", "comments": "", "active": "true", "sys_mod_count": "0",
         "sys_created_on": now, "sys_updated_on": now, "sys_created_by": "admin", "sys_updated_by": "admin",
     }));
+    let stamp = super::jira::jira_stamp(d);
+    // Ids come from the same sequence as created issues' so they never collide.
+    let id = (10_000 + d.next_seq()).to_string();
     d.jira_issues.insert(
         JIRA_KEY.into(),
         Issue::new(
-            "10001",
+            &id,
             JIRA_KEY,
             json!({
                 "summary": "Paris router down", "description": "PARIS-RTR-01 unreachable",
                 "labels": [], "priority": {"name": "High"},
             }),
+            &stamp,
         ),
     );
 }

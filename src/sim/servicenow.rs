@@ -1,6 +1,7 @@
-//! ServiceNow Table API: `incident` (get, list with `sysparm_query`, create, PATCH/PUT) and
-//! `sys_journal_field` (read). Journal fields (`work_notes`, `comments`) append to the journal
-//! and read back as `""`; resolving (state 6) or closing (7) without `close_code` and
+//! ServiceNow Table API: `incident` (get, list with `sysparm_query` — `=`, `!=`, `>=`, `<`…,
+//! `IN`, `ORDERBY` — `sysparm_limit`/`sysparm_offset`, create, PATCH/PUT) and
+//! `sys_journal_field` (list: what reconciliation reads). Journal fields (`work_notes`,
+//! `comments`) append to the journal and read back as `""`; resolving (state 6) or closing (7) without `close_code` and
 //! `close_notes` on the record is refused with the data-policy 403; each write bumps
 //! `sys_mod_count` and sets `sys_updated_by` to the API user; an optional webhook fires on
 //! every change (`/_sim/servicenow/webhook`).
@@ -104,7 +105,9 @@ async fn read(
     }
 }
 
-/// `sysparm_query` terms joined by `^`: `f=v`, `f!=v`, `fINa,b`, `ORDERBYf`, `ORDERBYDESCf`.
+/// `sysparm_query` terms joined by `^`: `f=v`, `f!=v`, `f>=v`, `f>v`, `f<=v`, `f<v`, `fINa,b`,
+/// `ORDERBYf`, `ORDERBYDESCf`. Comparisons are on the stored strings, which for ServiceNow's
+/// `YYYY-MM-DD HH:MM:SS` dates is their order.
 fn query_matches(record: &Value, query: &str) -> bool {
     query
         .split('^')
@@ -117,8 +120,17 @@ fn query_matches(record: &Value, query: &str) -> bool {
                     .unwrap_or("")
                     .to_owned()
             };
+            // Two-character operators first: `a>=b` also contains `=`.
             if let Some((f, v)) = term.split_once("!=") {
                 field(f) != v
+            } else if let Some((f, v)) = term.split_once(">=") {
+                field(f).as_str() >= v
+            } else if let Some((f, v)) = term.split_once("<=") {
+                field(f).as_str() <= v
+            } else if let Some((f, v)) = term.split_once('>') {
+                field(f).as_str() > v
+            } else if let Some((f, v)) = term.split_once('<') {
+                field(f).as_str() < v
             } else if let Some((f, v)) = term.split_once('=') {
                 field(f) == v
             } else if let Some((f, v)) = term.split_once("IN") {
@@ -127,6 +139,25 @@ fn query_matches(record: &Value, query: &str) -> bool {
                 false
             }
         })
+}
+
+/// Sorts by every `ORDERBY`/`ORDERBYDESC` term, the first one first (ServiceNow applies them
+/// in the order given).
+fn order(hits: &mut [&Value], query: &str) {
+    let keys: Vec<(&str, bool)> = query
+        .split('^')
+        .filter_map(|t| t.strip_prefix("ORDERBY"))
+        .map(|o| o.strip_prefix("DESC").map_or((o, false), |f| (f, true)))
+        .collect();
+    hits.sort_by(|a, b| {
+        keys.iter()
+            .map(|(field, desc)| {
+                let o = a[*field].as_str().cmp(&b[*field].as_str());
+                if *desc { o.reverse() } else { o }
+            })
+            .find(|o| o.is_ne())
+            .unwrap_or(std::cmp::Ordering::Equal)
+    });
 }
 
 async fn list(State(st): St, Path(table): Path<String>, RawQuery(q): RawQuery) -> Response {
@@ -142,15 +173,7 @@ async fn list(State(st): St, Path(table): Path<String>, RawQuery(q): RawQuery) -
         .into_iter()
         .filter(|r| query_matches(r, query))
         .collect();
-    if let Some(order) = query.split('^').find_map(|t| t.strip_prefix("ORDERBY")) {
-        let (field, desc) = order
-            .strip_prefix("DESC")
-            .map_or((order, false), |f| (f, true));
-        hits.sort_by(|a, b| {
-            let o = a[field].as_str().cmp(&b[field].as_str());
-            if desc { o.reverse() } else { o }
-        });
-    }
+    order(&mut hits, query);
     let total = hits.len();
     let offset = param(&p, "sysparm_offset")
         .and_then(|v| v.parse().ok())

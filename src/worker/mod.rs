@@ -1,11 +1,14 @@
 //! Background workers: the dispatcher (claims due deliveries, calls Orange or the ITSM,
-//! records the attempt) and the poller (Orange changes back into the ITSMs).
+//! records the attempt), the poller (Orange changes back into the ITSMs) and the ITSM
+//! reconciler (what an ITSM's webhooks missed, into the normal ingest path).
 //! Each is a struct with `run(token)` and a one-step `tick()` that tests call directly.
 
 pub mod dispatcher;
 pub mod poller;
+pub mod reconcile;
 
 pub use dispatcher::Dispatcher;
 pub use poller::{
     Changed, OrangeNote, OrangeReader, PlannerLookup, PollSettings, Poller, WayBackPlanner,
 };
+pub use reconcile::{ItsmReconciler, JiraSearch, ServicenowTable, SourceSync};

@@ -327,7 +327,7 @@ fn three_replicas_on_sqlite_are_refused_with_a_message_that_says_what_to_do() {
 #[test]
 fn bad_values_are_refused_by_the_values_schema() {
     let Some(python) = helm_python() else { return };
-    let cases: [(&[&str], &str); 5] = [
+    let cases: [(&[&str], &str); 6] = [
         (&["replicaCount=two"], "/replicaCount"),
         (&["service.type=Public"], "/service/type"),
         (&["replicas=3"], "replicas"),
@@ -343,6 +343,18 @@ fn bad_values_are_refused_by_the_values_schema() {
                 "tenants[0].sources.jira.mapping=acme/jira.yaml",
             ],
             "/tenants/0/orange/client_secret",
+        ),
+        (
+            // Reconciliation pages are 1 to 1000 tickets.
+            &[
+                "tenants[0].id=acme,tenants[0].orange.client_id=c",
+                "tenants[0].orange.client_secret=${C},tenants[0].orange.api_key=${K}",
+                "tenants[0].sources.jira.auth[0].type=hub_signature",
+                "tenants[0].sources.jira.auth[0].secret=${S}",
+                "tenants[0].sources.jira.mapping=acme/jira.yaml",
+                "tenants[0].sources.jira.reconcile.page_size=0",
+            ],
+            "/tenants/0/sources/jira/reconcile/page_size",
         ),
     ];
     for (sets, expected) in cases {
@@ -457,6 +469,17 @@ fn rendered_config_and_mappings_configmaps_are_accepted_by_itsm_bridge_check() {
         "mountPath": root.path().join("mappings"),
     });
     let m = lint_and_render(python, &values);
+    // The ServiceNow source's `reconcile` (ci values) passes the schema into the config.
+    let config: Value = serde_saphyr::from_str(
+        m["configmap.yaml"]["data"]["config.yaml"]
+            .as_str()
+            .expect("config.yaml"),
+    )
+    .expect("config is YAML");
+    assert_eq!(
+        config["tenants"][0]["sources"]["servicenow"]["reconcile"]["interval_secs"],
+        300
+    );
 
     // Values a YAML plain scalar could not hold: the JSON-rendered config quotes them.
     let env = [

@@ -369,7 +369,7 @@ async fn jira_simulator_accepts_an_adf_comment_and_a_transition_found_by_target_
     let sim = crate::sim_support::Sim::start().await;
     sim.control(
         "/_sim/jira/issues",
-        json!({"key": "SUP-7", "fields": {"summary": "Link down"}, "status": "To Do"}),
+        json!({"key": "SUP-7", "fields": {"summary": "Link down"}, "status": "Open"}),
     )
     .await;
     let base = url::Url::parse(&sim.handle.base_url()).unwrap();
@@ -386,9 +386,9 @@ async fn jira_simulator_accepts_an_adf_comment_and_a_transition_found_by_target_
         .await
         .unwrap();
     assert!(w.echo_fingerprints[0].starts_with("jira-comment:"));
-    client.transition("SUP-7", "done", None).await.unwrap();
-    // Again: nothing leads to Done from Done, but the issue is there already.
-    client.transition("SUP-7", "Done", None).await.unwrap();
+    client.transition("SUP-7", "resolved", None).await.unwrap();
+    // Again: nothing leads to Resolved from Resolved, but the issue is there already.
+    client.transition("SUP-7", "Resolved", None).await.unwrap();
     client_cfg.api_version = 2;
     let v2 = JiraClient::new(reqwest::Client::new(), client_cfg);
     v2.comment("SUP-7", "plain wiki text", true).await.unwrap();
@@ -400,5 +400,5 @@ async fn jira_simulator_accepts_an_adf_comment_and_a_transition_found_by_target_
         .json()
         .await
         .unwrap();
-    assert_eq!(issue["fields"]["status"]["name"], "Done");
+    assert_eq!(issue["fields"]["status"]["name"], "Resolved");
 }

@@ -12,7 +12,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::sim_support::Sim;
-use crate::support::{TestApp, repo};
+use crate::support::{TestApp, eventually, repo};
 
 fn config(sim: &str, db: &Path) -> Config {
     let yaml = format!(
@@ -60,17 +60,6 @@ async fn post_sn(app: &TestApp, body: Value) -> Value {
         .unwrap();
     assert_eq!(r.status(), 202, "{}", r.text().await.unwrap_or_default());
     r.json().await.unwrap()
-}
-
-/// Waits (bounded) until `f` returns `Some`.
-async fn eventually<T, F: AsyncFnMut() -> Option<T>>(what: &str, mut f: F) -> T {
-    for _ in 0..300 {
-        if let Some(v) = f().await {
-            return v;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("timed out waiting for {what}");
 }
 
 /// PATCH bodies the ServiceNow simulator received for `sys_id`.

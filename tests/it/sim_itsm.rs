@@ -45,6 +45,51 @@ async fn servicenow_patch_appends_journal_fields_and_counts_modifications() {
 }
 
 #[tokio::test]
+async fn servicenow_lists_by_update_time_in_order_a_page_at_a_time() {
+    let sim = Sim::start().await;
+    for n in 0..3 {
+        let r = sim
+            .itsm(Method::POST, "/api/now/table/incident")
+            .json(&json!({"short_description": format!("n{n}")}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+    }
+    let list = async |query: &str, offset: u32| -> Vec<Value> {
+        let q = format!(
+            "/api/now/table/incident?sysparm_query={}&sysparm_limit=2&sysparm_offset={offset}",
+            url::form_urlencoded::byte_serialize(query.as_bytes()).collect::<String>()
+        );
+        let (status, body) = status_json(sim.itsm(Method::GET, &q).send().await.unwrap()).await;
+        assert_eq!(status, 200, "{body}");
+        body["result"].as_array().unwrap().clone()
+    };
+    let order = "^ORDERBYsys_updated_on^ORDERBYsys_id";
+    let mut all = list(&format!("sys_updated_on>=2000-01-01 00:00:00{order}"), 0).await;
+    assert_eq!(all.len(), 2, "sysparm_limit");
+    all.extend(list(&format!("sys_updated_on>=2000-01-01 00:00:00{order}"), 2).await);
+    all.extend(list(&format!("sys_updated_on>=2000-01-01 00:00:00{order}"), 4).await);
+    assert_eq!(all.len(), 4, "the seeded incident and the three created");
+    let keys: Vec<(String, String)> = all
+        .iter()
+        .map(|r| {
+            let f = |k: &str| r[k].as_str().unwrap().to_owned();
+            (f("sys_updated_on"), f("sys_id"))
+        })
+        .collect();
+    let mut sorted = keys.clone();
+    sorted.sort();
+    assert_eq!(keys, sorted, "ordered by sys_updated_on, then sys_id");
+    assert!(
+        list(&format!("sys_updated_on>=2999-01-01 00:00:00{order}"), 0)
+            .await
+            .is_empty()
+    );
+    assert_eq!(list("sys_updated_on<2999-01-01 00:00:00", 0).await.len(), 2);
+}
+
+#[tokio::test]
 async fn servicenow_refuses_to_resolve_without_close_code_and_notes() {
     let sim = Sim::start().await;
     let (status, body) = status_json(
@@ -198,40 +243,186 @@ async fn jira_v3_rejects_a_plain_string_comment_and_accepts_adf() {
 }
 
 #[tokio::test]
-async fn jira_transitions_only_available_ones_by_id() {
+async fn jira_transitions_follow_the_classic_workflow_and_its_resolution_screen() {
     let sim = Sim::start().await;
     let path = format!("/rest/api/2/issue/{SEED_JIRA_KEY}/transitions");
     let (_, list) = status_json(sim.itsm(Method::GET, &path).send().await.unwrap()).await;
-    let ids: Vec<&str> = list["transitions"]
+    let names: Vec<(&str, &str, &str)> = list["transitions"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|t| t["id"].as_str().unwrap())
+        .map(|t| {
+            let s = |p: &str| t.pointer(p).and_then(Value::as_str).unwrap();
+            (s("/id"), s("/name"), s("/to/name"))
+        })
         .collect();
-    assert_eq!(ids, ["11", "31"]);
-    let resp = sim
-        .itsm(Method::POST, &path)
-        .json(&json!({"transition": {"id": "41"}}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 400);
-    let resp = sim
-        .itsm(Method::POST, &path)
-        .json(&json!({"transition": {"id": "31"}}))
-        .send()
+    assert_eq!(
+        names,
+        [
+            ("4", "Start Progress", "In Progress"),
+            ("5", "Resolve Issue", "Resolved"),
+            ("2", "Close Issue", "Closed")
+        ]
+    );
+    let post = |body: Value| sim.itsm(Method::POST, &path).json(&body).send();
+    // Reopen Issue is not available from Open.
+    assert_eq!(
+        post(json!({"transition": {"id": "3"}}))
+            .await
+            .unwrap()
+            .status(),
+        400
+    );
+    // Start Progress has no screen; Resolve Issue wants a resolution object.
+    let (status, body) = status_json(
+        post(json!({"transition": {"id": "4"}, "fields": {"resolution": {"name": "Done"}}}))
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(
+        body["errors"]["resolution"]
+            .as_str()
+            .unwrap()
+            .contains("not on the appropriate screen")
+    );
+    let (status, body) = status_json(
+        post(json!({"transition": {"id": "5"}, "fields": {"resolution": "Done"}}))
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        body["errors"]["resolution"],
+        "Could not find valid 'id' or 'name' in resolution object."
+    );
+    let resp = post(json!({"transition": {"id": "5"}, "fields": {"resolution": {"name": "Done"}}}))
         .await
         .unwrap();
     assert_eq!(resp.status(), 204);
     let (_, issue) = status_json(
-        sim.itsm(Method::GET, &format!("/rest/api/3/issue/{SEED_JIRA_KEY}"))
+        sim.itsm(
+            Method::GET,
+            &format!("/rest/api/3/issue/{SEED_JIRA_KEY}?expand=changelog"),
+        )
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(issue["fields"]["status"]["name"], "Resolved");
+    assert_eq!(issue["fields"]["status"]["statusCategory"]["key"], "done");
+    assert_eq!(issue["fields"]["resolution"]["name"], "Done");
+    assert_eq!(issue["fields"]["description"]["type"], "doc");
+    let items = &issue["changelog"]["histories"][0]["items"];
+    assert_eq!(
+        (items[0]["field"].as_str(), items[0]["toString"].as_str()),
+        (Some("status"), Some("Resolved"))
+    );
+    assert_eq!(items[1]["toString"], "Done");
+    assert_eq!(
+        issue["changelog"]["histories"][0]["author"]["name"],
+        "sandbox"
+    );
+}
+
+#[tokio::test]
+async fn jira_issues_are_addressed_by_id_or_key_and_internal_notes_go_through_jsm() {
+    let sim = Sim::start().await;
+    let (_, issue) = status_json(
+        sim.itsm(Method::GET, &format!("/rest/api/2/issue/{SEED_JIRA_KEY}"))
             .send()
             .await
             .unwrap(),
     )
     .await;
-    assert_eq!(issue["fields"]["status"]["name"], "Done");
-    assert_eq!(issue["fields"]["description"]["type"], "doc");
+    let id = issue["id"].as_str().unwrap().to_owned();
+    let (status, by_id) = status_json(
+        sim.itsm(Method::GET, &format!("/rest/api/2/issue/{id}"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!((status, by_id["key"].as_str()), (200, Some(SEED_JIRA_KEY)));
+    let (status, _) = status_json(
+        sim.itsm(Method::GET, &format!("/rest/api/2/issue/{id}/transitions"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200);
+
+    let jsm = format!("/rest/servicedeskapi/request/{id}/comment");
+    let (status, c) = status_json(
+        sim.itsm(Method::POST, &jsm)
+            .json(&json!({"body": "[Orange 2103M44704] engineer on site", "public": false}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 201);
+    assert_eq!(
+        (c["public"].as_bool(), c["id"].is_string()),
+        (Some(false), true)
+    );
+    assert!(c["created"]["epochMillis"].as_i64().unwrap() > 0);
+    // An ADF body is not what the JSM API takes; an unknown request is a JSM-shaped 404.
+    let (status, err) = status_json(
+        sim.itsm(Method::POST, &jsm)
+            .json(&json!({"body": {"type": "doc"}, "public": false}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(err["errorMessage"].is_string());
+    let (status, err) = status_json(
+        sim.itsm(Method::POST, "/rest/servicedeskapi/request/NOPE-1/comment")
+            .json(&json!({"body": "x", "public": false}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, err["i18nErrorMessage"]["i18nKey"].is_string()),
+        (404, true)
+    );
+    // The platform API shows the note as internal, with its author and self link.
+    let (_, list) = status_json(
+        sim.itsm(
+            Method::GET,
+            &format!("/rest/api/2/issue/{SEED_JIRA_KEY}/comment"),
+        )
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
+    let stored = &list["comments"][0];
+    assert_eq!(stored["jsdPublic"], false);
+    assert_eq!(stored["author"]["name"], "sandbox");
+    assert_eq!(
+        stored["self"].as_str().unwrap(),
+        format!(
+            "/rest/api/2/issue/{id}/comment/{}",
+            c["id"].as_str().unwrap()
+        )
+    );
+    let (_, internal_only) = status_json(
+        sim.itsm(Method::GET, &format!("{jsm}?public=false"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(internal_only["size"], 1);
 }
 
 #[tokio::test]

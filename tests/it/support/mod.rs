@@ -3,6 +3,8 @@
 
 #![allow(dead_code)] // each test module uses a different part of the harness
 
+pub mod jira;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -81,6 +83,9 @@ pub struct TestApp {
     pub addr: SocketAddr,
     pub client: reqwest::Client,
     pub store: Arc<dyn Store>,
+    /// The mappings in force (to drive workers by hand next to the running app).
+    pub mappings: Arc<itsm_bridge::mapping::LiveMappings>,
+    pub config: Arc<Config>,
     pub dir: tempfile::TempDir,
     stop: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
@@ -103,6 +108,7 @@ impl TestApp {
     pub async fn spawn_config(config: Config, dir: tempfile::TempDir) -> TestApp {
         let app = App::build(config).await.expect("app builds");
         let store = app.store.clone();
+        let (mappings, config) = (app.mappings.clone(), app.config.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -115,6 +121,8 @@ impl TestApp {
             addr,
             client: reqwest::Client::new(),
             store,
+            mappings,
+            config,
             dir,
             stop: Some(tx),
             task,
@@ -169,6 +177,18 @@ impl TestApp {
         }
         let _ = (&mut self.task).await;
     }
+}
+
+/// Waits (bounded: 15 s in 50 ms steps) until `f` returns `Some`, for effects that cross the
+/// workers (a delivery, a poll cycle); panics naming `what` otherwise.
+pub async fn eventually<T, F: AsyncFnMut() -> Option<T>>(what: &str, mut f: F) -> T {
+    for _ in 0..300 {
+        if let Some(v) = f().await {
+            return v;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("timed out waiting for {what}");
 }
 
 /// Parses a response as JSON, asserting its status and content type family.

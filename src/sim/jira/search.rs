@@ -1,0 +1,208 @@
+//! `GET /rest/api/{2,3}/search?jql=…&startAt=…&maxResults=…&expand=changelog` (the Data
+//! Center search; Cloud now answers it with 410 and wants `/search/jql`, not simulated).
+//!
+//! JQL subset: `updated >= "<date>"` (also `>`, `<=`, `<`), terms joined by `AND`, and
+//! `ORDER BY updated [ASC|DESC]` (default: by key). A date is absolute — `yyyy/MM/dd HH:mm`,
+//! `yyyy-MM-dd HH:mm`, `yyyy/MM/dd`, `yyyy-MM-dd`, in the searching user's time zone, which
+//! is UTC here — or relative to now: `-15m`, `-2h`, `-1d`, `-1w`. Anything else is the 400
+//! Jira gives for a JQL error. `maxResults` is capped at 1000 like Data Center's default.
+
+use axum::Json;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use time::macros::format_description;
+use time::{Duration, OffsetDateTime, PrimitiveDateTime};
+
+use super::{St, no_issue, version};
+use crate::sim::error::jira_error;
+
+const MAX_RESULTS: usize = 1000;
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Op {
+    Ge,
+    Gt,
+    Le,
+    Lt,
+}
+
+/// A parsed query: bounds on `updated` (unix ms) and the order.
+#[derive(Debug, Default)]
+struct Query {
+    bounds: Vec<(Op, i128)>,
+    by_updated: Option<bool>,
+}
+
+fn jql_error(why: &str) -> Response {
+    jira_error(
+        StatusCode::BAD_REQUEST,
+        &[&format!("Error in the JQL Query: {why}")],
+        json!({}),
+    )
+}
+
+/// A JQL date as unix milliseconds.
+fn date_ms(v: &str, now: OffsetDateTime) -> Option<i128> {
+    if let Some(rel) = v.strip_prefix('-') {
+        let (n, unit) = rel.split_at(rel.len().checked_sub(1)?);
+        let n: i64 = n.parse().ok()?;
+        let d = match unit {
+            "m" => Duration::minutes(n),
+            "h" => Duration::hours(n),
+            "d" => Duration::days(n),
+            "w" => Duration::weeks(n),
+            _ => return None,
+        };
+        return Some((now - d).unix_timestamp_nanos() / 1_000_000);
+    }
+    let v = v.replace('/', "-");
+    let full = format_description!("[year]-[month]-[day] [hour]:[minute]");
+    let day = format_description!("[year]-[month]-[day]");
+    let t = PrimitiveDateTime::parse(&v, &full).ok().or_else(|| {
+        time::Date::parse(&v, &day)
+            .ok()
+            .map(|d| d.with_time(time::Time::MIDNIGHT))
+    })?;
+    Some(t.assume_utc().unix_timestamp_nanos() / 1_000_000)
+}
+
+fn parse_jql(jql: &str, now: OffsetDateTime) -> Result<Query, String> {
+    let (cond, order) = match jql.to_ascii_lowercase().find("order by") {
+        Some(i) => (&jql[..i], Some(jql[i + 8..].trim())),
+        None => (jql, None),
+    };
+    let mut q = Query::default();
+    for term in cond.split(" AND ").map(str::trim).filter(|t| !t.is_empty()) {
+        let (field, rest) = term
+            .split_once(['>', '<'])
+            .ok_or_else(|| format!("the term '{term}' is not supported here"))?;
+        if !field.trim().eq_ignore_ascii_case("updated") {
+            return Err(format!(
+                "the field '{}' is not supported here",
+                field.trim()
+            ));
+        }
+        let op_len = if rest.starts_with('=') { 1 } else { 0 };
+        let op = match (&term[field.len()..=field.len()], op_len) {
+            (">", 1) => Op::Ge,
+            (">", _) => Op::Gt,
+            ("<", 1) => Op::Le,
+            _ => Op::Lt,
+        };
+        let value = rest[op_len..].trim().trim_matches('"');
+        let ms = date_ms(value, now)
+            .ok_or_else(|| format!("Date value '{value}' for field 'updated' is invalid."))?;
+        q.bounds.push((op, ms));
+    }
+    if let Some(o) = order {
+        let mut parts = o.split_whitespace();
+        if !parts
+            .next()
+            .is_some_and(|f| f.eq_ignore_ascii_case("updated"))
+        {
+            return Err(format!("ordering by '{o}' is not supported here"));
+        }
+        q.by_updated = Some(!parts.next().is_some_and(|d| d.eq_ignore_ascii_case("desc")));
+    }
+    Ok(q)
+}
+
+/// A stored `2025-05-14T09:20:30.087+0000` as unix milliseconds.
+fn stamp_ms(s: &str) -> i128 {
+    let f = format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3][offset_hour sign:mandatory][offset_minute]"
+    );
+    OffsetDateTime::parse(s, &f).map_or(0, |t| t.unix_timestamp_nanos() / 1_000_000)
+}
+
+fn param<'a>(p: &'a [(String, String)], k: &str) -> Option<&'a str> {
+    p.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str())
+}
+
+pub async fn search(State(st): St, Path(v): Path<String>, RawQuery(q): RawQuery) -> Response {
+    let Some(v3) = version(&v) else {
+        return no_issue();
+    };
+    let p: Vec<(String, String)> =
+        url::form_urlencoded::parse(q.as_deref().unwrap_or("").as_bytes())
+            .into_owned()
+            .collect();
+    let query = match parse_jql(param(&p, "jql").unwrap_or(""), OffsetDateTime::now_utc()) {
+        Ok(q) => q,
+        Err(why) => return jql_error(&why),
+    };
+    let start: usize = param(&p, "startAt")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let max: usize = param(&p, "maxResults")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(50)
+        .min(MAX_RESULTS);
+    let changelog = param(&p, "expand").is_some_and(|e| e.contains("changelog"));
+    let d = st.data();
+    let mut hits: Vec<_> = d
+        .jira_issues
+        .iter()
+        .filter(|i| {
+            let u = stamp_ms(&i.updated);
+            query.bounds.iter().all(|&(op, b)| match op {
+                Op::Ge => u >= b,
+                Op::Gt => u > b,
+                Op::Le => u <= b,
+                Op::Lt => u < b,
+            })
+        })
+        .collect();
+    match query.by_updated {
+        Some(asc) => hits.sort_by(|a, b| {
+            let o = stamp_ms(&a.updated).cmp(&stamp_ms(&b.updated));
+            if asc { o } else { o.reverse() }
+        }),
+        None => hits.sort_by(|a, b| a.key.cmp(&b.key)),
+    }
+    let total = hits.len();
+    let issues: Vec<Value> = hits
+        .into_iter()
+        .skip(start)
+        .take(max)
+        .map(|i| {
+            let mut view = i.view(v3);
+            if changelog {
+                view["changelog"] = i.changelog();
+            }
+            view
+        })
+        .collect();
+    Json(json!({"expand": "names,schema", "startAt": start, "maxResults": max, "total": total, "issues": issues}))
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jql_subset_parses_absolute_and_relative_dates_and_the_order() {
+        let now = OffsetDateTime::parse(
+            "2026-01-02T10:00:00Z",
+            &time::format_description::well_known::Rfc3339,
+        )
+        .unwrap();
+        let q = parse_jql(r#"updated >= "2026/01/02 09:30" ORDER BY updated ASC"#, now).unwrap();
+        assert_eq!(
+            q.bounds,
+            vec![(Op::Ge, (now.unix_timestamp() as i128 - 1800) * 1000)]
+        );
+        assert_eq!(q.by_updated, Some(true));
+        let q = parse_jql(r#"updated > "-30m" AND updated < "2026-01-03""#, now).unwrap();
+        assert_eq!(
+            q.bounds[0],
+            (Op::Gt, (now.unix_timestamp() as i128 - 1800) * 1000)
+        );
+        assert_eq!(q.bounds[1].0, Op::Lt);
+        assert!(parse_jql(r#"project = OPS"#, now).is_err());
+        assert!(parse_jql(r#"updated >= "yesterday""#, now).is_err());
+    }
+}

@@ -1,0 +1,252 @@
+//! ITSM-side reconciliation against the Jira simulator, driven one run at a time next to the
+//! running gateway (whose dispatcher delivers what a run ingests): a change whose webhook
+//! never came reaches Orange; one whose webhook came is not sent again; a re-run after a
+//! restart repairs nothing twice and skips the integration account's own comments.
+//! ServiceNow's twin tests are in `roundtrip_reconcile_servicenow.rs`.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use itsm_bridge::config::SourceReconcile;
+use itsm_bridge::domain::{SourceKind, SourceName, TenantId, TicketKey};
+use itsm_bridge::itsm::ItsmClients;
+use itsm_bridge::worker::reconcile::{ItsmReconciler, SourceSync, SyncReport};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::sim_support::Sim;
+use crate::support::jira::{self, comment_webhook, created_webhook, post};
+use crate::support::{TestApp, eventually};
+
+async fn boot(sim: &Sim, db: &Path, integration: &str) -> TestApp {
+    let config = jira::config_with(&sim.handle.base_url(), db, "", false, integration);
+    TestApp::spawn_config(config, tempfile::tempdir().unwrap()).await
+}
+
+fn reconciler(app: &TestApp, integration: &str) -> (ItsmReconciler, SourceSync) {
+    let source = SourceSync {
+        tenant: TenantId::parse("acme").unwrap(),
+        source: SourceName::parse("jira").unwrap(),
+        kind: SourceKind::Jira,
+        integration: Some(integration.to_owned()),
+        // A page of 2 makes every run page through the keyset continuation.
+        settings: SourceReconcile {
+            interval_secs: 60,
+            page_size: 2,
+            lookback_secs: 600,
+            overlap_secs: 60,
+        },
+    };
+    let r = ItsmReconciler::new(
+        app.store.clone(),
+        Arc::new(ItsmClients::from_config(
+            &app.config,
+            reqwest::Client::new(),
+        )),
+        app.mappings.clone(),
+        vec![source.clone()],
+        "test-replica",
+    );
+    (r, source)
+}
+
+async fn run(app: &TestApp, integration: &str) -> SyncReport {
+    let (r, s) = reconciler(app, integration);
+    r.sync_source(&s, time::OffsetDateTime::now_utc())
+        .await
+        .unwrap()
+        .expect("the lease is free")
+}
+
+fn ticket(id: &str) -> TicketKey {
+    let t = TenantId::parse("acme").unwrap();
+    TicketKey::new(&t, &SourceName::parse("jira").unwrap(), id)
+}
+
+/// Types of the events stored for an issue, oldest first.
+async fn events(app: &TestApp, id: &str) -> Vec<String> {
+    let q = itsm_bridge::store::EventQuery {
+        tenant: None,
+        ticket: Some(ticket(id)),
+        before: None,
+        limit: 100,
+    };
+    let mut types: Vec<String> = app
+        .store
+        .list_events(&q)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.event_type)
+        .collect();
+    types.reverse();
+    types
+}
+
+/// Successful Orange calls (method, path) the simulator received.
+fn orange_writes(sim: &Sim) -> Vec<(String, String)> {
+    sim.handle
+        .journal(0)
+        .into_iter()
+        .filter(|e| e.method == "POST" && e.path.starts_with("/incident/") && e.status < 300)
+        .map(|e| (e.method, e.path))
+        .collect()
+}
+
+/// Adds a comment in Jira as the simulator's user (`sandbox`).
+async fn jira_comment(sim: &Sim, id: &str, text: &str) -> Value {
+    let r = sim
+        .itsm(Method::POST, &format!("/rest/api/2/issue/{id}/comment"))
+        .json(&json!({"body": text}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    r.json().await.unwrap()
+}
+
+pub(crate) async fn orange_note_texts(sim: &Sim, orange_id: &str) -> Vec<String> {
+    let v: Value = sim
+        .orange(
+            Method::GET,
+            &format!("/incident/b2b/v1/incidents/{orange_id}/notes"),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    v.as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|n| n["text"].as_str().map(str::to_owned))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_issue_whose_webhooks_never_came_reaches_orange_after_one_reconciliation() {
+    let sim = Sim::start().await;
+    let db = tempfile::tempdir().unwrap();
+    let app = boot(&sim, db.path(), "svc-bridge").await;
+    // Created and commented in Jira; Jira Data Center dropped both webhooks.
+    let issue = jira::create_incident(&sim, "WAN down at Lille").await;
+    let id = issue["id"].as_str().unwrap().to_owned();
+    jira_comment(&sim, &id, "Customer: the backup link is down too").await;
+    // Other issues around it make the scan page (2 per page).
+    for n in 0..3 {
+        jira::create_incident(&sim, &format!("noise {n}")).await;
+    }
+
+    let rep = run(&app, "svc-bridge").await;
+    // The issue, the three others and the simulator's seeded one.
+    assert_eq!((rep.issues, rep.ingested), (5, 6), "{rep:?}");
+    assert!(rep.pages >= 3, "{rep:?}");
+    assert_eq!(
+        events(&app, &id).await,
+        ["jira:issue_created", "comment_created"]
+    );
+
+    let store = app.store.clone();
+    let orange_id = eventually("the Orange incident", async || {
+        store.link(&ticket(&id)).await.unwrap().map(|l| l.orange_id)
+    })
+    .await;
+    let v: Value = sim
+        .orange(
+            Method::GET,
+            &format!("/incident/b2b/v1/incidents/{orange_id}"),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["externalReference"], issue["key"]);
+    eventually("the comment as an Orange note", async || {
+        let texts = orange_note_texts(&sim, &orange_id).await;
+        texts
+            .iter()
+            .any(|t| t.contains("backup link is down"))
+            .then_some(())
+    })
+    .await;
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_issue_whose_webhooks_came_produces_no_second_orange_call() {
+    let sim = Sim::start().await;
+    let db = tempfile::tempdir().unwrap();
+    let app = boot(&sim, db.path(), "svc-bridge").await;
+    let issue = jira::create_incident(&sim, "WAN down at Nantes").await;
+    let id = issue["id"].as_str().unwrap().to_owned();
+    let comment = jira_comment(&sim, &id, "Customer: rebooted the CPE").await;
+    post(&app, &created_webhook(&jira::issue(&sim, &id).await)).await;
+    post(&app, &comment_webhook(&comment)).await;
+    let store = app.store.clone();
+    let orange_id = eventually("the Orange incident", async || {
+        store.link(&ticket(&id)).await.unwrap().map(|l| l.orange_id)
+    })
+    .await;
+    eventually("the note at Orange", async || {
+        (orange_note_texts(&sim, &orange_id).await.len() == 1).then_some(())
+    })
+    .await;
+    let before = orange_writes(&sim);
+    assert_eq!(before.len(), 2, "{before:?}");
+
+    let stored = events(&app, &id).await;
+    let rep = run(&app, "svc-bridge").await;
+    assert_eq!(rep.duplicates, 0, "{rep:?}");
+    assert_eq!(events(&app, &id).await, stored, "nothing new for the issue");
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(orange_writes(&sim), before);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reconciliation_rerun_after_a_restart_repairs_nothing_twice_nor_the_gateways_own_comments()
+ {
+    let sim = Sim::start().await;
+    let db = tempfile::tempdir().unwrap();
+    // The simulator's user is the integration account here: its comments are the gateway's.
+    let app = boot(&sim, db.path(), "sandbox").await;
+    let issue = jira::create_incident(&sim, "WAN down at Brest").await;
+    let id = issue["id"].as_str().unwrap().to_owned();
+    run(&app, "sandbox").await;
+    assert_eq!(events(&app, &id).await, ["jira:issue_created"]);
+    let store = app.store.clone();
+    eventually("the Orange incident", async || {
+        store.link(&ticket(&id)).await.unwrap().map(|l| l.orange_id)
+    })
+    .await;
+
+    app.stop().await;
+    let app = boot(&sim, db.path(), "sandbox").await;
+    let rep = run(&app, "sandbox").await;
+    assert_eq!((rep.ingested, rep.duplicates), (0, 0), "{rep:?}");
+    assert!(
+        rep.issues >= 1,
+        "the watermark's minute is read again: {rep:?}"
+    );
+
+    // A comment by the integration account (an Orange note written back) is an echo.
+    jira_comment(&sim, &id, "[Orange 2601M00001] Engineer dispatched").await;
+    let rep = run(&app, "sandbox").await;
+    assert_eq!((rep.ingested, rep.echoes), (0, 1), "{rep:?}");
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let creates: Vec<_> = orange_writes(&sim)
+        .into_iter()
+        .filter(|(_, p)| p == "/incident/b2b/v1/incidents")
+        .collect();
+    assert_eq!(creates.len(), 1, "{creates:?}");
+    assert!(
+        orange_writes(&sim)
+            .iter()
+            .all(|(_, p)| !p.ends_with("/notes")),
+        "the gateway's own comment went to Orange"
+    );
+    app.stop().await;
+}

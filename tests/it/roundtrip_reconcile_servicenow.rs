@@ -1,0 +1,411 @@
+//! ITSM-side reconciliation against the ServiceNow simulator (the Table API by
+//! `sys_updated_on`, `sys_journal_field` for missed notes), driven one run at a time next to
+//! the running gateway: a record whose business-rule calls never came reaches Orange; one
+//! whose calls came is not sent again; a missed update is repaired under its version's key;
+//! a re-run after a restart repairs nothing twice nor the integration user's notes.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use itsm_bridge::config::SourceReconcile;
+use itsm_bridge::domain::{SourceKind, SourceName, TenantId, TicketKey};
+use itsm_bridge::itsm::ItsmClients;
+use itsm_bridge::worker::reconcile::{ItsmReconciler, SourceSync, SyncReport};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::roundtrip_reconcile::orange_note_texts;
+use crate::sim_support::Sim;
+use crate::support::{TestApp, eventually, repo};
+
+fn sn_config(sim: &str, db: &Path, integration: &str) -> itsm_bridge::config::Config {
+    let yaml = format!(
+        r#"
+store: {{ url: "sqlite://{db}" }}
+mappings_dir: {mappings}
+reload_interval_secs: 0
+admin: {{ token: test-admin-token }}
+orange: {{ base_url: "{sim}" }}
+delivery: {{ idle_poll_ms: 50 }}
+poller: {{ enabled: false }}
+tenants:
+  - id: acme
+    orange: {{ client_id: sandbox, client_secret: sandbox-secret, api_key: sandbox-api-key }}
+    sources:
+      servicenow:
+        auth: [{{ type: basic, username: sn, password: sn-password-1 }}]
+        mapping: demo/servicenow-incident.yaml
+    itsm:
+      servicenow:
+        base_url: "{sim}"
+        auth: {{ type: basic, username: sandbox, password: sandbox }}
+        integration_user: {integration}
+"#,
+        db = db.join("gw.db").display(),
+        mappings = repo().join("mappings").display(),
+    );
+    itsm_bridge::config::Config::from_yaml(&yaml, "test.yaml", Path::new(""), |_| None)
+        .unwrap_or_else(|e| panic!("config invalid:\n{e}"))
+}
+
+async fn sn_boot(sim: &Sim, db: &Path, integration: &str) -> TestApp {
+    let config = sn_config(&sim.handle.base_url(), db, integration);
+    TestApp::spawn_config(config, tempfile::tempdir().unwrap()).await
+}
+
+async fn sn_run(app: &TestApp, integration: &str) -> SyncReport {
+    let source = SourceSync {
+        tenant: TenantId::parse("acme").unwrap(),
+        source: SourceName::parse("servicenow").unwrap(),
+        kind: SourceKind::Servicenow,
+        integration: Some(integration.to_owned()),
+        // A page of 2 makes every run page through the keyset continuation (and the records
+        // created in one second through the offset within it).
+        settings: SourceReconcile {
+            interval_secs: 60,
+            page_size: 2,
+            lookback_secs: 600,
+            overlap_secs: 60,
+        },
+    };
+    let r = ItsmReconciler::new(
+        app.store.clone(),
+        Arc::new(ItsmClients::from_config(
+            &app.config,
+            reqwest::Client::new(),
+        )),
+        app.mappings.clone(),
+        vec![source.clone()],
+        "test-replica",
+    );
+    r.sync_source(&source, time::OffsetDateTime::now_utc())
+        .await
+        .unwrap()
+        .expect("the lease is free")
+}
+
+fn sn_ticket(sys_id: &str) -> TicketKey {
+    let t = TenantId::parse("acme").unwrap();
+    TicketKey::new(&t, &SourceName::parse("servicenow").unwrap(), sys_id)
+}
+
+/// Types of the events stored for a record, oldest first, with their dedupe keys.
+async fn sn_events(app: &TestApp, sys_id: &str) -> Vec<(String, String)> {
+    let q = itsm_bridge::store::EventQuery {
+        tenant: None,
+        ticket: Some(sn_ticket(sys_id)),
+        before: None,
+        limit: 100,
+    };
+    let mut out: Vec<_> = app
+        .store
+        .list_events(&q)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.event_type, e.dedupe_key))
+        .collect();
+    out.reverse();
+    out
+}
+
+/// Creates (POST) or changes (PATCH) an incident in the ServiceNow simulator as its user
+/// (`sandbox`); the record as the Table API answers.
+async fn sn_write(sim: &Sim, sys_id: Option<&str>, fields: Value) -> Value {
+    let (method, path) = match sys_id {
+        None => (Method::POST, "/api/now/table/incident".to_owned()),
+        Some(id) => (Method::PATCH, format!("/api/now/table/incident/{id}")),
+    };
+    let r = sim.itsm(method, &path).json(&fields).send().await.unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    let v: Value = r.json().await.unwrap();
+    v["result"].clone()
+}
+
+/// The business-rule webhook for `record`'s current version (the demo mapping's shape).
+async fn sn_post(app: &TestApp, record: &Value, operation: &str, extra: Value) -> Value {
+    let mut body = record.clone();
+    body["operation"] = json!(operation);
+    body["table"] = json!("incident");
+    body["changed_fields"] = json!([]);
+    for (k, v) in extra.as_object().unwrap() {
+        body[k] = v.clone();
+    }
+    let r = app
+        .client
+        .post(app.url("/webhooks/acme/servicenow"))
+        .basic_auth("sn", Some("sn-password-1"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202, "{}", r.text().await.unwrap_or_default());
+    r.json().await.unwrap()
+}
+
+/// Successful Orange writes about one ServiceNow incident: its creation (by external
+/// reference) and any call on the Orange incident `orange_id`.
+fn orange_writes_about(sim: &Sim, number: &str, orange_id: &str) -> Vec<(String, String)> {
+    sim.handle
+        .journal(0)
+        .into_iter()
+        .filter(|e| e.method != "GET" && e.path.starts_with("/incident/") && e.status < 300)
+        .filter(|e| {
+            e.path.contains(orange_id)
+                || serde_json::from_str::<Value>(&e.body)
+                    .is_ok_and(|b| b["externalReference"] == number)
+        })
+        .map(|e| (e.method, e.path))
+        .collect()
+}
+
+async fn sn_orange_id(app: &TestApp, sys_id: &str) -> String {
+    let store = app.store.clone();
+    eventually("the Orange incident", async || {
+        store
+            .link(&sn_ticket(sys_id))
+            .await
+            .unwrap()
+            .map(|l| l.orange_id)
+    })
+    .await
+    .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_servicenow_record_whose_webhooks_never_came_reaches_orange_after_one_reconciliation() {
+    let sim = Sim::start().await;
+    let db = tempfile::tempdir().unwrap();
+    // `sandbox`, the simulator's user, is a customer here.
+    let app = sn_boot(&sim, db.path(), "svc-bridge").await;
+    // Created, then given a work note; the business rule's two calls never arrived.
+    let record = sn_write(
+        &sim,
+        None,
+        json!({"short_description": "WAN down at Lille", "impact": "1", "urgency": "2"}),
+    )
+    .await;
+    let sys_id = record["sys_id"].as_str().unwrap().to_owned();
+    sn_write(
+        &sim,
+        Some(&sys_id),
+        json!({"work_notes": "Customer: the backup link is down too"}),
+    )
+    .await;
+    // Others in the same seconds make the scan page (2 per page), within a second too.
+    for n in 0..3 {
+        sn_write(
+            &sim,
+            None,
+            json!({"short_description": format!("noise {n}")}),
+        )
+        .await;
+    }
+
+    let rep = sn_run(&app, "svc-bridge").await;
+    // The record, the three others and the simulator's seeded one: five inserts, one note.
+    assert_eq!((rep.issues, rep.ingested, rep.echoes), (5, 6, 0), "{rep:?}");
+    assert!(rep.pages >= 3, "{rep:?}");
+    let events = sn_events(&app, &sys_id).await;
+    let types: Vec<_> = events.iter().map(|(t, _)| t.as_str()).collect();
+    assert_eq!(types, ["insert", "update"]);
+    assert_eq!(
+        events[0].1,
+        format!("sn:{sys_id}:0"),
+        "the insert's own key"
+    );
+
+    let orange_id = sn_orange_id(&app, &sys_id).await;
+    let v: Value = sim
+        .orange(
+            Method::GET,
+            &format!("/incident/b2b/v1/incidents/{orange_id}"),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["externalReference"], record["number"]);
+    assert_eq!(v["impact"], "HIGH");
+    eventually("the work note as an Orange note", async || {
+        let texts = orange_note_texts(&sim, &orange_id).await;
+        texts
+            .iter()
+            .any(|t| t == "Customer: the backup link is down too")
+            .then_some(())
+    })
+    .await;
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_servicenow_record_whose_webhooks_came_produces_no_second_orange_call() {
+    let sim = Sim::start().await;
+    let db = tempfile::tempdir().unwrap();
+    let app = sn_boot(&sim, db.path(), "svc-bridge").await;
+    let record = sn_write(
+        &sim,
+        None,
+        json!({"short_description": "WAN down at Nantes", "impact": "2", "urgency": "2"}),
+    )
+    .await;
+    let sys_id = record["sys_id"].as_str().unwrap().to_owned();
+    let number = record["number"].as_str().unwrap().to_owned();
+    sn_post(&app, &record, "insert", json!({})).await;
+    let noted = sn_write(
+        &sim,
+        Some(&sys_id),
+        json!({"work_notes": "Customer: rebooted the CPE"}),
+    )
+    .await;
+    let header = format!(
+        "{} - sandbox (Work notes)",
+        noted["sys_updated_on"].as_str().unwrap()
+    );
+    sn_post(
+        &app,
+        &noted,
+        "update",
+        json!({"changed_fields": ["work_notes"],
+            "work_notes": format!("{header}\nCustomer: rebooted the CPE")}),
+    )
+    .await;
+    let orange_id = sn_orange_id(&app, &sys_id).await;
+    eventually("the note at Orange", async || {
+        (orange_note_texts(&sim, &orange_id).await.len() == 1).then_some(())
+    })
+    .await;
+    let before = orange_writes_about(&sim, &number, &orange_id);
+    assert_eq!(before.len(), 2, "{before:?}");
+
+    let stored = sn_events(&app, &sys_id).await;
+    let rep = sn_run(&app, "svc-bridge").await;
+    // Only the simulator's seeded record is new to the gateway.
+    assert_eq!((rep.ingested, rep.duplicates), (1, 0), "{rep:?}");
+    assert_eq!(
+        sn_events(&app, &sys_id).await,
+        stored,
+        "nothing new for the record"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(orange_writes_about(&sim, &number, &orange_id), before);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_servicenow_rerun_after_a_restart_repairs_nothing_twice_nor_the_integration_users_notes()
+{
+    let sim = Sim::start().await;
+    let db = tempfile::tempdir().unwrap();
+    // The simulator's user is the integration user here: its writes are the gateway's. The
+    // seeded incident (INC0010001, by `admin`) is the customer's, and its insert never came.
+    let app = sn_boot(&sim, db.path(), "sandbox").await;
+    let seeded: Value = sim
+        .itsm(
+            Method::GET,
+            "/api/now/table/incident?sysparm_query=number=INC0010001",
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let sys_id = seeded["result"][0]["sys_id"].as_str().unwrap().to_owned();
+    let rep = sn_run(&app, "sandbox").await;
+    assert_eq!(rep.ingested, 1, "{rep:?}");
+    let orange_id = sn_orange_id(&app, &sys_id).await;
+
+    app.stop().await;
+    let app = sn_boot(&sim, db.path(), "sandbox").await;
+    let rep = sn_run(&app, "sandbox").await;
+    assert_eq!((rep.ingested, rep.duplicates), (0, 0), "{rep:?}");
+    assert!(
+        rep.issues >= 1,
+        "the watermark's second is read again: {rep:?}"
+    );
+
+    // A work note by the integration user (an Orange note written back) is an echo.
+    sn_write(
+        &sim,
+        Some(&sys_id),
+        json!({"work_notes": "[Orange 2601M00001] Engineer dispatched"}),
+    )
+    .await;
+    let rep = sn_run(&app, "sandbox").await;
+    assert_eq!((rep.ingested, rep.echoes), (0, 1), "{rep:?}");
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let writes = orange_writes_about(&sim, "INC0010001", &orange_id);
+    assert_eq!(
+        writes,
+        [("POST".to_owned(), "/incident/b2b/v1/incidents".to_owned())],
+        "one creation, and the gateway's own note did not go to Orange"
+    );
+    assert_eq!(
+        sn_events(&app, &sys_id).await,
+        [("insert".to_owned(), format!("sn:{sys_id}:0"))]
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missed_servicenow_update_is_repaired_with_its_versions_key_so_the_late_webhook_is_a_duplicate()
+ {
+    let sim = Sim::start().await;
+    let db = tempfile::tempdir().unwrap();
+    let app = sn_boot(&sim, db.path(), "svc-bridge").await;
+    let record = sn_write(
+        &sim,
+        None,
+        json!({"short_description": "WAN down at Rennes", "impact": "2", "urgency": "2"}),
+    )
+    .await;
+    let sys_id = record["sys_id"].as_str().unwrap().to_owned();
+    let number = record["number"].as_str().unwrap().to_owned();
+    sn_post(&app, &record, "insert", json!({})).await;
+    let orange_id = sn_orange_id(&app, &sys_id).await;
+    // The customer raises the urgency; the business rule's call is lost.
+    let changed = sn_write(&sim, Some(&sys_id), json!({"urgency": "1"})).await;
+
+    let rep = sn_run(&app, "svc-bridge").await;
+    // The record's update and the simulator's seeded record's insert.
+    assert_eq!((rep.ingested, rep.duplicates), (2, 0), "{rep:?}");
+    let events = sn_events(&app, &sys_id).await;
+    assert_eq!(
+        events[1],
+        ("update".to_owned(), format!("sn:{sys_id}:1")),
+        "{events:?}"
+    );
+    let path = format!("/incident/b2b/v1/incidents/{orange_id}");
+    eventually("the urgency at Orange", async || {
+        let v: Value = sim
+            .orange(Method::GET, &path)
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        (v["urgency"] == "HIGH").then_some(())
+    })
+    .await;
+    let writes = orange_writes_about(&sim, &number, &orange_id);
+
+    // The business rule's call arrives after all: the same version, the same key.
+    let late = sn_post(
+        &app,
+        &changed,
+        "update",
+        json!({"changed_fields": ["urgency"]}),
+    )
+    .await;
+    assert_eq!(late["duplicate"], true, "{late}");
+    // And a second run finds the version received.
+    let rep = sn_run(&app, "svc-bridge").await;
+    assert_eq!((rep.ingested, rep.duplicates), (0, 0), "{rep:?}");
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(orange_writes_about(&sim, &number, &orange_id), writes);
+    app.stop().await;
+}

@@ -1,0 +1,132 @@
+//! A gateway wired to the Jira simulator: tenant `acme`, source `jira` on the shipped
+//! `demo/jira-incident.yaml`, write-back to the simulator as the integration account
+//! `sandbox`, and the webhooks Jira would send, built from what the simulator holds.
+
+use std::path::Path;
+
+use itsm_bridge::config::Config;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use super::{ACME_JIRA_SECRET, TestApp, repo};
+use crate::sim_support::Sim;
+
+/// The tenant's config; `source_extra` is YAML added to `sources.jira` (indented 8 spaces).
+pub fn config(sim: &str, db: &Path, source_extra: &str) -> Config {
+    config_with(sim, db, source_extra, true, "sandbox")
+}
+
+/// The config with the poller on or off and another integration account (with `svc-bridge`,
+/// what the simulator's `sandbox` user writes counts as a customer's).
+pub fn config_with(
+    sim: &str,
+    db: &Path,
+    source_extra: &str,
+    poller: bool,
+    integration: &str,
+) -> Config {
+    let yaml = format!(
+        r#"
+store: {{ url: "sqlite://{db}" }}
+mappings_dir: {mappings}
+reload_interval_secs: 0
+admin: {{ token: test-admin-token }}
+orange: {{ base_url: "{sim}" }}
+delivery: {{ idle_poll_ms: 50 }}
+poller: {{ enabled: {poller}, interval_secs: 1, page_size: 20 }}
+tenants:
+  - id: acme
+    orange: {{ client_id: sandbox, client_secret: sandbox-secret, api_key: sandbox-api-key }}
+    sources:
+      jira:
+        auth: [{{ type: hub_signature, secret: {ACME_JIRA_SECRET} }}]
+        mapping: demo/jira-incident.yaml
+{source_extra}
+    itsm:
+      jira:
+        base_url: "{sim}"
+        api_version: 2
+        auth: {{ type: basic, username: sandbox, password: sandbox }}
+        integration_account: {integration}
+"#,
+        db = db.join("gw.db").display(),
+        mappings = repo().join("mappings").display(),
+    );
+    Config::from_yaml(&yaml, "test.yaml", Path::new(""), |_| None)
+        .unwrap_or_else(|e| panic!("config invalid:\n{e}"))
+}
+
+/// Boots the gateway on `db` against `sim`.
+pub async fn boot(sim: &Sim, db: &Path, source_extra: &str) -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    TestApp::spawn_config(config(&sim.handle.base_url(), db, source_extra), dir).await
+}
+
+/// A customer of the Jira site (Data Center user shape).
+pub fn customer() -> Value {
+    json!({"name": "marie.curie", "key": "JIRAUSER10100", "displayName": "Marie Curie"})
+}
+
+/// Creates an Incident issue in the simulator (as a customer would in Jira's UI) and returns
+/// its REST v2 view.
+pub async fn create_incident(sim: &Sim, summary: &str) -> Value {
+    let created: Value = sim
+        .itsm(Method::POST, "/rest/api/2/issue")
+        .json(
+            &json!({"fields": {"project": {"key": "OPS"}, "summary": summary,
+            "issuetype": {"name": "Incident"}, "priority": {"name": "High"},
+            "description": "h2. Symptoms\n*All* users lose internet access."}}),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    issue(sim, created["id"].as_str().unwrap()).await
+}
+
+/// The issue's REST v2 view with its changelog.
+pub async fn issue(sim: &Sim, id_or_key: &str) -> Value {
+    let r = sim
+        .itsm(
+            Method::GET,
+            &format!("/rest/api/2/issue/{id_or_key}?expand=changelog"),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "issue {id_or_key}");
+    r.json().await.unwrap()
+}
+
+/// `jira:issue_created` as Jira sends it for `issue`, created by the customer.
+pub fn created_webhook(issue: &Value) -> Value {
+    let mut issue = issue.clone();
+    if let Some(o) = issue.as_object_mut() {
+        o.remove("changelog");
+    }
+    json!({"timestamp": 1_747_214_430_412_u64, "webhookEvent": "jira:issue_created",
+        "issue_event_type_name": "issue_created", "user": customer(), "issue": issue})
+}
+
+/// Data Center `comment_created`: only the comment (the issue id is in `comment.self`).
+pub fn comment_webhook(comment: &Value) -> Value {
+    json!({"timestamp": 1_747_214_430_412_u64, "webhookEvent": "comment_created", "comment": comment})
+}
+
+/// Posts a signed Jira webhook (with a fresh delivery id) and returns the 202 body.
+pub async fn post(app: &TestApp, body: &Value) -> Value {
+    let raw = serde_json::to_vec(body).unwrap();
+    let id = uuid::Uuid::new_v4().to_string();
+    let r = app
+        .post_jira(
+            "acme",
+            &raw,
+            ACME_JIRA_SECRET,
+            &[("x-atlassian-webhook-identifier", id)],
+        )
+        .await;
+    assert_eq!(r.status(), 202, "{}", r.text().await.unwrap_or_default());
+    r.json().await.unwrap()
+}
