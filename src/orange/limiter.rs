@@ -26,14 +26,16 @@ use tokio::time::Instant;
 
 use crate::config::RateLimit;
 
-/// Cells are spaced 1% wider than `1 / per_second`: Orange counts arrivals, we pace sends,
+/// Calls are spaced 1.5% wider than `1 / per_second`: Orange counts arrivals, we pace sends,
 /// and the jitter between the two (scheduling, connection reuse) must not push a window over.
-const HEADROOM: f64 = 1.01;
+/// Less the slack, that leaves 13.5 ms of a second for it: with 1% (8 ms) the delivery
+/// benchmark saw 51 arrivals in a second at 50/s on a loaded machine.
+const HEADROOM: f64 = 1.015;
 /// The same when several replicas share a credential (see `bucket_for`).
 const SHARED_HEADROOM: f64 = 1.04;
-/// How much timer lateness a call may make up (see the module doc); well under 1% of a second,
-/// so [`HEADROOM`] still keeps every one-second window within the limit.
-const SLACK: Duration = Duration::from_millis(2);
+/// How much timer lateness a call may make up (see the module doc); a small part of
+/// [`HEADROOM`], which still keeps every one-second window within the limit.
+const SLACK: Duration = Duration::from_micros(1500);
 /// The size of a small cell, at most (a call costs `period / cell` of them).
 const CELL: Duration = Duration::from_millis(1);
 
@@ -303,7 +305,7 @@ mod tests {
                 );
             }
             if replicas == 1 {
-                assert!(paced >= f64::from(per_second) * 0.99 - 1e-9);
+                assert!(paced >= f64::from(per_second) * 0.985 - 1e-9);
             }
         }
     }
