@@ -94,8 +94,7 @@ ingest() {
     BENCH_DELIVERY=false start_replicas "$n"
     read -r rps p99 non2xx < <(wrk_run "$n")
     local events deliveries
-    events=$(sql "SELECT count(*) FROM events")
-    deliveries=$(sql "SELECT count(*) FROM deliveries")
+    IFS='|' read -r events deliveries < <(sql "SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM deliveries)")
     echo "ingest replicas=$n wrk -c63 ${SECS}s: $rps acknowledged/s, p99 $p99, non-2xx $non2xx ($events events, $deliveries deliveries stored), load $(load)"
     # Open loop: one generator per replica, each on its own tenant, RATE/n each.
     for ((i = 0; i < n; i++)); do
