@@ -119,8 +119,19 @@ delivery() {
     fresh_db
     # Accept the queue with one replica, dispatcher off: DELIVERIES events, one call each.
     BENCH_DELIVERY=false start_replicas 1
+    # wrk's threads stop after BENCH_MAX answers, but wrk itself waits out -d: stop it once
+    # the queue is full.
     BENCH_EVENTS=deliveries BENCH_MAX=$((DELIVERIES / 2)) wrk -t2 -c32 -d120s \
-        -s benches/ingest/post.lua "http://127.0.0.1:${PORTS[0]}/webhooks/bench/servicenow" >>"$WORK/wrk.log"
+        -s benches/ingest/post.lua "http://127.0.0.1:${PORTS[0]}/webhooks/bench/servicenow" >>"$WORK/wrk.log" &
+    local loader=$!
+    for _ in $(seq 1200); do
+        [ "$(sql "SELECT count(*) FROM deliveries")" -ge "$DELIVERIES" ] && break
+        kill -0 "$loader" 2>/dev/null || break
+        sleep 0.1
+    done
+    sleep 0.5 # answers in flight
+    kill "$loader" 2>/dev/null || true
+    wait "$loader" 2>/dev/null || true
     stop_replicas
     local queued
     queued=$(sql "SELECT count(*) FROM deliveries WHERE state = 'pending'")
