@@ -3,16 +3,18 @@
 //! Work is claimed with `FOR UPDATE SKIP LOCKED`, so replicas never wait on each other's
 //! claims; per-ticket order holds across replicas through a `tickets` row that appends and
 //! head changes lock (see [`ops`]); dedupe is a unique index; leases are rows with an expiry.
-//! Each `ingest` is its own transaction: PostgreSQL already groups concurrent commits' WAL
-//! flushes, so there is no writer task here.
+//! Ingest is group commit, as on SQLite: concurrent `ingest` calls are written by a writer
+//! task in one transaction and answered after its commit (see [`writer`]).
 
 mod ops;
+mod writer;
 
 use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
+use tokio::sync::{mpsc, oneshot};
 
 use super::codec::{
     self, AttemptRow, DeliveryRow, EventRow, LinkRow, PreparedEvent, attempt_cols, delivery_cols,
@@ -27,6 +29,8 @@ use crate::domain::{
 /// The PostgreSQL implementation of [`super::Store`].
 pub struct PgStore {
     pool: PgPool,
+    /// Events for the group-commit writers (see [`writer`]).
+    ingest: mpsc::Sender<writer::Job>,
 }
 
 impl PgStore {
@@ -38,7 +42,8 @@ impl PgStore {
             .acquire_timeout(Duration::from_secs(10))
             .connect(url)
             .await?;
-        Ok(Self { pool })
+        let ingest = writer::spawn(&pool);
+        Ok(Self { pool, ingest })
     }
 }
 
@@ -73,7 +78,14 @@ impl Store for PgStore {
 
     async fn ingest(&self, event: NewEvent) -> StoreResult<IngestOutcome> {
         let prepared = PreparedEvent::new(event)?;
-        ops::ingest(&self.pool, &prepared).await
+        let (reply, answer) = oneshot::channel();
+        self.ingest
+            .send((prepared, reply))
+            .await
+            .map_err(|_| StoreError::Unavailable("the ingest writer has stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| StoreError::Unavailable("the ingest writer has stopped".into()))?
     }
 
     async fn is_echo(

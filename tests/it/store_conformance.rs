@@ -55,7 +55,24 @@ conformance!(
     heartbeat_counts_live_replicas,
     queue_stats_count_each_state_and_the_oldest_pending,
     concurrent_appends_to_one_ticket_keep_one_head_and_distinct_seqs,
+    concurrent_ingests_with_repeated_keys_dedupe_and_keep_each_ticket_in_order,
+    appends_racing_with_the_heads_finish_never_strand_a_ticket,
 );
+
+/// Two replicas (two stores, two pools) on one PostgreSQL database: a key sent to both at
+/// once is accepted once, and each ticket's deliveries keep one sequence across them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_replicas_accept_a_key_once_and_share_each_tickets_sequence() {
+    let Some(db) =
+        postgres("postgres_replicas_accept_a_key_once_and_share_each_tickets_sequence").await
+    else {
+        return;
+    };
+    let other: Arc<dyn Store> =
+        Arc::new(PgStore::connect(&db.url, 8).await.expect("second replica"));
+    cases::repeated_keys_over(&[db.store.clone(), other]).await;
+    db.drop_schema().await;
+}
 
 async fn sqlite() -> (Arc<dyn Store>, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -68,6 +85,7 @@ async fn sqlite() -> (Arc<dyn Store>, tempfile::TempDir) {
 
 struct PgTest {
     store: Arc<dyn Store>,
+    url: String,
     admin: sqlx::PgPool,
     schema: String,
 }
@@ -110,6 +128,7 @@ async fn postgres(test: &str) -> Option<PgTest> {
     store.migrate().await.expect("migrations are idempotent");
     Some(PgTest {
         store: Arc::new(store),
+        url,
         admin,
         schema,
     })

@@ -1,5 +1,5 @@
 //! PostgreSQL transactions: appends (per-ticket order across replicas), finish, replay and
-//! the poller's commit.
+//! the poller's commit. Ingest, batched, is in [`super::writer`].
 //!
 //! Locking order, everywhere: the `tickets` row first, then delivery rows. Appends lock the
 //! ticket to take the next `seq`; finish and replay lock it before moving the head flag, so a
@@ -8,10 +8,8 @@
 
 use sqlx::{PgConnection, PgPool};
 
-use crate::domain::{
-    Attempt, DeliveryId, DeliveryState, EventId, IngestOutcome, NewDelivery, RemoteState, TicketKey,
-};
-use crate::store::codec::{self, PreparedDelivery, PreparedEvent, ms};
+use crate::domain::{Attempt, DeliveryId, DeliveryState, NewDelivery, RemoteState, TicketKey};
+use crate::store::codec::{self, PreparedDelivery, ms};
 use crate::store::{Finish, NewLink, StoreError, StoreResult};
 
 /// Appends deliveries at the tail of their tickets' queues. Deliveries are taken ticket by
@@ -51,53 +49,6 @@ pub(super) async fn append_all(
         .await?;
     }
     Ok(())
-}
-
-/// Commits one event; the unique index decides duplicates across replicas (a concurrent
-/// insert of the same key waits for the first transaction, then does nothing).
-pub(super) async fn ingest(pool: &PgPool, e: &PreparedEvent) -> StoreResult<IngestOutcome> {
-    let mut tx = pool.begin().await?;
-    let inserted = sqlx::query(
-        "INSERT INTO events (id, tenant, source, dedupe_key, ticket, event_type, body, headers, \
-         received_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9) \
-         ON CONFLICT (tenant, source, dedupe_key) DO NOTHING",
-    )
-    .bind(&e.id)
-    .bind(&e.tenant)
-    .bind(&e.source)
-    .bind(&e.dedupe_key)
-    .bind(&e.ticket)
-    .bind(&e.event_type)
-    .bind(e.body.as_ref())
-    .bind(&e.headers)
-    .bind(e.received_at)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
-    if inserted == 0 {
-        let first: String = sqlx::query_scalar(
-            "SELECT id FROM events WHERE tenant = $1 AND source = $2 AND dedupe_key = $3",
-        )
-        .bind(&e.tenant)
-        .bind(&e.source)
-        .bind(&e.dedupe_key)
-        .fetch_one(&mut *tx)
-        .await?;
-        let first = EventId::parse(&first)
-            .map_err(|err| StoreError::Corrupt(format!("event id {first:?}: {err}")))?;
-        return Ok(IngestOutcome::Duplicate(first));
-    }
-    append_all(
-        &mut tx,
-        &e.tenant,
-        Some(&e.id),
-        &e.deliveries,
-        e.received_at,
-    )
-    .await?;
-    tx.commit().await?;
-    let id = EventId::parse(&e.id).map_err(|err| StoreError::Corrupt(err.to_string()))?;
-    Ok(IngestOutcome::Accepted(id))
 }
 
 /// Locks the ticket of delivery `id` (see the module's locking order); `None` when the

@@ -136,3 +136,120 @@ pub async fn events_are_listed_newest_first_with_filters_and_deliveries_in_order
     let earlier = s.event_deliveries(ids[0]).await.unwrap();
     assert!(earlier[1].seq < ds[0].seq);
 }
+
+/// Many events at once (a backend that groups commits puts them in one batch): a key sent
+/// several times is accepted once, even inside one batch, and every copy names that event;
+/// each ticket's deliveries get distinct seqs, one head, and are handed out in seq order.
+pub async fn concurrent_ingests_with_repeated_keys_dedupe_and_keep_each_ticket_in_order(
+    s: Arc<dyn Store>,
+) {
+    repeated_keys_over(&[s]).await;
+}
+
+/// The same through several stores on one database (replicas): the database decides.
+pub async fn repeated_keys_over(stores: &[Arc<dyn Store>]) {
+    let s = &stores[0];
+    let tickets = [ticket("G-1"), ticket("G-2"), ticket("G-3")];
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..96 {
+        let (s, key) = (stores[i % stores.len()].clone(), format!("g{}", i % 24));
+        let t = tickets[i % 24 % 3].clone();
+        // Some events plan two deliveries on two tickets, some none.
+        let deliveries = match i % 24 % 4 {
+            0 => vec![],
+            1 => vec![delivery(&t, &key), delivery(&tickets[(i + 1) % 3], &key)],
+            _ => vec![delivery(&t, &key)],
+        };
+        tasks.spawn(async move {
+            let e = event(&key, &t, now(), deliveries);
+            (key, s.ingest(e).await.unwrap())
+        });
+    }
+    let outcomes: Vec<(String, IngestOutcome)> = tasks.join_all().await;
+    let mut accepted = std::collections::HashMap::new();
+    for (key, o) in &outcomes {
+        if let IngestOutcome::Accepted(id) = o {
+            assert!(accepted.insert(key.clone(), *id).is_none(), "{key} twice");
+        }
+    }
+    assert_eq!(accepted.len(), 24, "every key accepted once");
+    for (key, o) in &outcomes {
+        assert_eq!(
+            o.event_id(),
+            accepted[key],
+            "copies of {key} name the first"
+        );
+    }
+    // 6 keys plan nothing, 6 plan two deliveries, 12 plan one.
+    assert_eq!(s.queue_stats().await.unwrap().pending, 24);
+    let later = now() + time::Duration::minutes(1);
+    let mut seqs: std::collections::HashMap<String, Vec<i64>> = Default::default();
+    for round in 0.. {
+        let s = &stores[round % stores.len()];
+        let got = s
+            .claim_due("w", later, later + super::LEASE, 10)
+            .await
+            .unwrap();
+        if got.is_empty() {
+            break;
+        }
+        let on: std::collections::HashSet<_> = got.iter().map(|d| d.ticket.clone()).collect();
+        assert_eq!(on.len(), got.len(), "one head per ticket");
+        for d in got {
+            seqs.entry(d.ticket.to_string()).or_default().push(d.seq);
+            s.finish(
+                d.id,
+                "w",
+                &super::super::attempt(later, itsm_bridge::domain::AttemptOutcome::Success),
+                super::super::done(),
+            )
+            .await
+            .unwrap();
+        }
+    }
+    assert_eq!(seqs.values().map(Vec::len).sum::<usize>(), 24);
+    for (t, s) in &seqs {
+        let want: Vec<i64> = (1..=s.len() as i64).collect();
+        assert_eq!(s, &want, "ticket {t}: every seq once, in order");
+    }
+}
+
+/// The head of a ticket finishing while new events for that ticket are committed never
+/// leaves the ticket without a head: everything is handed out, one at a time, in seq order.
+pub async fn appends_racing_with_the_heads_finish_never_strand_a_ticket(s: Arc<dyn Store>) {
+    let t = ticket("R-1");
+    s.ingest(event("r0", &t, now(), vec![delivery(&t, "0")]))
+        .await
+        .unwrap();
+    let later = now() + time::Duration::minutes(1);
+    for round in 1..=20 {
+        let head = s
+            .claim_due("w", later, later + super::LEASE, 10)
+            .await
+            .unwrap();
+        assert_eq!(head.len(), 1, "round {round}: the ticket has a head");
+        let (s1, s2, t2) = (s.clone(), s.clone(), t.clone());
+        let id = head[0].id;
+        let finish = tokio::spawn(async move {
+            s1.finish(
+                id,
+                "w",
+                &super::super::attempt(later, itsm_bridge::domain::AttemptOutcome::Success),
+                super::super::done(),
+            )
+            .await
+            .unwrap();
+        });
+        let append = tokio::spawn(async move {
+            let e = event(&format!("r{round}"), &t2, now(), vec![delivery(&t2, "n")]);
+            s2.ingest(e).await.unwrap();
+        });
+        finish.await.unwrap();
+        append.await.unwrap();
+    }
+    let last = s
+        .claim_due("w", later, later + super::LEASE, 10)
+        .await
+        .unwrap();
+    assert_eq!(last.len(), 1, "the last event is claimable");
+}

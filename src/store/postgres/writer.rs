@@ -1,0 +1,284 @@
+//! Group commit for PostgreSQL ingest: concurrent `ingest` calls share one transaction.
+//!
+//! Committed one by one, a webhook costs five round trips (BEGIN, event, ticket, delivery,
+//! COMMIT) and a WAL flush of its own, each waiting on the connection pool. Instead `ingest`
+//! hands its event to a writer task and waits; the writer takes everything queued (up to
+//! [`MAX_BATCH`]), writes it in ONE transaction with one statement per table (arrays bound
+//! and `UNNEST`ed, so each statement is prepared once whatever the batch size), commits, and
+//! only then answers every waiter. [`WRITERS`] writers share the queue, so one batch is
+//! written while the previous one waits for its flush.
+//!
+//! What stays the database's job, as with one transaction per event: dedupe across replicas
+//! (the unique index; a key being inserted by another replica's open transaction makes the
+//! insert wait for it, then do nothing) and per-ticket `seq` (the `tickets` rows, locked in
+//! key order). Events are inserted in dedupe-key order and tickets locked in ticket order,
+//! so two batches (of this replica or another) wait on each other in one direction only.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+
+use sqlx::{PgConnection, PgPool};
+use tokio::sync::{Mutex, mpsc, oneshot};
+
+use crate::domain::{EventId, IngestOutcome};
+use crate::store::codec::PreparedEvent;
+use crate::store::{StoreError, StoreResult};
+
+/// Most events committed in one transaction.
+pub(super) const MAX_BATCH: usize = 256;
+/// Events waiting for a writer before `ingest` callers wait for room (back-pressure).
+const QUEUE: usize = 4 * MAX_BATCH;
+/// Writer tasks (and so transactions in progress at once) per store.
+const WRITERS: usize = 2;
+
+pub(super) type Reply = oneshot::Sender<StoreResult<IngestOutcome>>;
+pub(super) type Job = (PreparedEvent, Reply);
+
+/// Starts the writers; they stop once the returned sender (the store) is dropped.
+pub(super) fn spawn(pool: &PgPool) -> mpsc::Sender<Job> {
+    let (tx, rx) = mpsc::channel(QUEUE);
+    let rx = Arc::new(Mutex::new(rx));
+    for _ in 0..WRITERS {
+        tokio::spawn(run(pool.clone(), rx.clone()));
+    }
+    tx
+}
+
+async fn run(pool: PgPool, rx: Arc<Mutex<mpsc::Receiver<Job>>>) {
+    let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
+    loop {
+        // Hold the queue only while waiting for work: the other writer takes the next
+        // batch while this one is being written.
+        if rx.lock().await.recv_many(&mut batch, MAX_BATCH).await == 0 {
+            return;
+        }
+        metrics::histogram!("itsm_bridge_store_commit_batch_size").record(batch.len() as f64);
+        let events: Vec<&PreparedEvent> = batch.iter().map(|(e, _)| e).collect();
+        match commit(&pool, &events).await {
+            Ok(outcomes) => {
+                for ((_, reply), outcome) in batch.drain(..).zip(outcomes) {
+                    let _ = reply.send(Ok(outcome));
+                }
+            }
+            Err(e) if batch.len() == 1 => {
+                if let Some((_, reply)) = batch.pop() {
+                    let _ = reply.send(Err(e));
+                }
+            }
+            Err(e) => {
+                // One bad event must not fail its neighbours: commit them one by one.
+                tracing::warn!(error = %e, events = batch.len(), "group commit failed; retrying events one by one");
+                for (event, reply) in batch.drain(..) {
+                    let r = commit(&pool, &[&event]).await.map(|mut o| o.remove(0));
+                    let _ = reply.send(r);
+                }
+            }
+        }
+    }
+}
+
+/// Writes `events` in one transaction; one outcome per event, in order.
+///
+/// A later event of the batch with the same (tenant, source, dedupe key) as an earlier one is
+/// a duplicate of it and never reaches the database. Deliveries are appended in batch order,
+/// so events about one ticket keep the order in which they were handed to the writer.
+pub(super) async fn commit(
+    pool: &PgPool,
+    events: &[&PreparedEvent],
+) -> StoreResult<Vec<IngestOutcome>> {
+    // The first event of each key, in key order (the order the unique index is taken in).
+    let mut first_of: HashMap<(&str, &str, &str), usize> = HashMap::with_capacity(events.len());
+    for (i, e) in events.iter().enumerate() {
+        first_of
+            .entry((e.tenant.as_str(), e.source.as_str(), e.dedupe_key.as_str()))
+            .or_insert(i);
+    }
+    let mut firsts: Vec<(&(&str, &str, &str), &usize)> = first_of.iter().collect();
+    firsts.sort_unstable();
+    let firsts: Vec<usize> = firsts.into_iter().map(|(_, &i)| i).collect();
+
+    let mut tx = pool.begin().await?;
+    let inserted = insert_events(&mut tx, events, &firsts).await?;
+    let mut existing: HashMap<usize, EventId> = HashMap::new();
+    let missing: Vec<usize> = firsts
+        .iter()
+        .copied()
+        .filter(|&i| !inserted.contains(events[i].id.as_str()))
+        .collect();
+    if !missing.is_empty() {
+        existing = first_events(&mut tx, events, &missing).await?;
+    }
+
+    let mut outcomes: Vec<IngestOutcome> = Vec::with_capacity(events.len());
+    let mut accepted: Vec<&PreparedEvent> = Vec::with_capacity(events.len());
+    for (i, e) in events.iter().enumerate() {
+        let key = (e.tenant.as_str(), e.source.as_str(), e.dedupe_key.as_str());
+        let first = first_of[&key];
+        let outcome = if first != i {
+            IngestOutcome::Duplicate(outcomes[first].event_id())
+        } else if inserted.contains(e.id.as_str()) {
+            accepted.push(*e);
+            IngestOutcome::Accepted(parse_id(&e.id)?)
+        } else {
+            let id = existing.get(&i).copied().ok_or_else(|| {
+                StoreError::Unavailable(format!("event {:?}: neither inserted nor found", e.id))
+            })?;
+            IngestOutcome::Duplicate(id)
+        };
+        outcomes.push(outcome);
+    }
+    append(&mut tx, &accepted).await?;
+    tx.commit().await?;
+    Ok(outcomes)
+}
+
+fn parse_id(id: &str) -> StoreResult<EventId> {
+    EventId::parse(id).map_err(|err| StoreError::Corrupt(format!("event id {id:?}: {err}")))
+}
+
+/// Inserts the events at `firsts` (in that order); returns the ids actually inserted.
+async fn insert_events(
+    conn: &mut PgConnection,
+    events: &[&PreparedEvent],
+    firsts: &[usize],
+) -> StoreResult<HashSet<String>> {
+    let col = |f: fn(&PreparedEvent) -> &str| -> Vec<&str> {
+        firsts.iter().map(|&i| f(events[i])).collect()
+    };
+    let bodies: Vec<&[u8]> = firsts.iter().map(|&i| events[i].body.as_ref()).collect();
+    let received: Vec<i64> = firsts.iter().map(|&i| events[i].received_at).collect();
+    let ids: Vec<String> = sqlx::query_scalar(
+        "INSERT INTO events (id, tenant, source, dedupe_key, ticket, event_type, body, headers, \
+         received_at) \
+         SELECT id, tenant, source, dedupe_key, ticket, event_type, body, headers::jsonb, \
+         received_at FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], \
+         $6::text[], $7::bytea[], $8::text[], $9::bigint[]) WITH ORDINALITY \
+         AS u (id, tenant, source, dedupe_key, ticket, event_type, body, headers, received_at, n) \
+         ORDER BY n \
+         ON CONFLICT (tenant, source, dedupe_key) DO NOTHING RETURNING id",
+    )
+    .bind(col(|e| &e.id))
+    .bind(col(|e| &e.tenant))
+    .bind(col(|e| &e.source))
+    .bind(col(|e| &e.dedupe_key))
+    .bind(col(|e| &e.ticket))
+    .bind(col(|e| &e.event_type))
+    .bind(bodies)
+    .bind(col(|e| &e.headers))
+    .bind(received)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(ids.into_iter().collect())
+}
+
+/// The ids of the events that already hold the keys of the events at `which`.
+async fn first_events(
+    conn: &mut PgConnection,
+    events: &[&PreparedEvent],
+    which: &[usize],
+) -> StoreResult<HashMap<usize, EventId>> {
+    let col = |f: fn(&PreparedEvent) -> &str| -> Vec<&str> {
+        which.iter().map(|&i| f(events[i])).collect()
+    };
+    let rows: Vec<(i64, String)> = sqlx::query_as(
+        "SELECT u.n, e.id FROM UNNEST($1::text[], $2::text[], $3::text[]) WITH ORDINALITY \
+         AS u (tenant, source, dedupe_key, n) JOIN events e ON e.tenant = u.tenant \
+         AND e.source = u.source AND e.dedupe_key = u.dedupe_key",
+    )
+    .bind(col(|e| &e.tenant))
+    .bind(col(|e| &e.source))
+    .bind(col(|e| &e.dedupe_key))
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.into_iter()
+        .map(|(n, id)| {
+            let i = usize::try_from(n - 1)
+                .ok()
+                .and_then(|k| which.get(k).copied())
+                .ok_or_else(|| StoreError::Corrupt(format!("ordinality {n}")))?;
+            Ok((i, parse_id(&id)?))
+        })
+        .collect()
+}
+
+/// Appends the deliveries of `accepted` at the tails of their tickets' queues, in batch order:
+/// one statement takes the tickets' locks and their next `seq`s (tickets in key order, as
+/// `ops::append_all` does), one inserts the deliveries. The head flag is computed in the
+/// second statement, which starts after every ticket lock is held, so it sees the last head
+/// change of each ticket (`finish` and `replay` change heads under the same lock).
+async fn append(conn: &mut PgConnection, accepted: &[&PreparedEvent]) -> StoreResult<()> {
+    // Deliveries per ticket, in batch order.
+    let mut per_ticket: BTreeMap<&str, i64> = BTreeMap::new();
+    for e in accepted {
+        for d in &e.deliveries {
+            *per_ticket.entry(d.ticket.as_str()).or_default() += 1;
+        }
+    }
+    if per_ticket.is_empty() {
+        return Ok(());
+    }
+    let (tickets, counts): (Vec<&str>, Vec<i64>) = per_ticket.iter().map(|(t, c)| (*t, *c)).unzip();
+    let tails: Vec<(String, i64)> = sqlx::query_as(
+        "INSERT INTO tickets (ticket, next_seq) \
+         SELECT t, c FROM UNNEST($1::text[], $2::bigint[]) WITH ORDINALITY AS u (t, c, n) \
+         ORDER BY n \
+         ON CONFLICT (ticket) DO UPDATE SET next_seq = tickets.next_seq + EXCLUDED.next_seq \
+         RETURNING ticket, next_seq",
+    )
+    .bind(&tickets)
+    .bind(&counts)
+    .fetch_all(&mut *conn)
+    .await?;
+    // Next seq to hand out per ticket, and whether the ticket's first delivery here is the
+    // first of the batch (only that one may become the head).
+    let mut next: HashMap<String, (i64, bool)> = HashMap::with_capacity(tails.len());
+    for (ticket, last) in tails {
+        let n = per_ticket.get(ticket.as_str()).copied().unwrap_or(0);
+        next.insert(ticket, (last - n + 1, true));
+    }
+    let rows = per_ticket.values().sum::<i64>() as usize;
+    let (mut tenant, mut event, mut ticket, mut seq, mut target, mut first, mut due) = (
+        Vec::with_capacity(rows),
+        Vec::with_capacity(rows),
+        Vec::with_capacity(rows),
+        Vec::with_capacity(rows),
+        Vec::with_capacity(rows),
+        Vec::with_capacity(rows),
+        Vec::with_capacity(rows),
+    );
+    for e in accepted {
+        for d in &e.deliveries {
+            let (s, f) = next.get_mut(d.ticket.as_str()).ok_or_else(|| {
+                StoreError::Unavailable(format!("ticket {:?} not locked", d.ticket))
+            })?;
+            tenant.push(e.tenant.as_str());
+            event.push(e.id.as_str());
+            ticket.push(d.ticket.as_str());
+            seq.push(*s);
+            target.push(d.target.as_str());
+            first.push(*f);
+            due.push(e.received_at);
+            *s += 1;
+            *f = false;
+        }
+    }
+    sqlx::query(
+        "INSERT INTO deliveries (tenant, event_id, ticket, seq, target, state, is_head, \
+         attempts, next_attempt_at, created_at) \
+         SELECT u.tenant, u.event_id, u.ticket, u.seq, u.target::jsonb, 'pending', \
+         u.first AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.ticket = u.ticket \
+         AND d.state IN ('pending', 'in_flight')), 0, u.due, u.due \
+         FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], \
+         $6::bool[], $7::bigint[]) AS u (tenant, event_id, ticket, seq, target, first, due)",
+    )
+    .bind(tenant)
+    .bind(event)
+    .bind(ticket)
+    .bind(seq)
+    .bind(target)
+    .bind(first)
+    .bind(due)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
