@@ -63,8 +63,15 @@ impl Drop for Replica {
     }
 }
 
-/// A fresh database on the test server, so runs never see each other's rows.
-async fn fresh_database(base: &str) -> String {
+/// A fresh database on the test server, so runs never see each other's rows; dropped (with
+/// whatever connections are left) when the guard goes, after the replicas declared below it.
+struct TempDatabase {
+    base: String,
+    name: String,
+    url: String,
+}
+
+async fn fresh_database(base: &str) -> TempDatabase {
     use sqlx::Connection;
     let mut conn = sqlx::PgConnection::connect(base)
         .await
@@ -81,7 +88,37 @@ async fn fresh_database(base: &str) -> String {
         .expect("create database");
     let mut url = url::Url::parse(base).expect("TEST_DATABASE_URL is a URL");
     url.set_path(&format!("/{name}"));
-    url.to_string()
+    TempDatabase {
+        base: base.to_owned(),
+        name,
+        url: url.to_string(),
+    }
+}
+
+impl Drop for TempDatabase {
+    fn drop(&mut self) {
+        let (base, name) = (self.base.clone(), self.name.clone());
+        // Drop runs inside the test's runtime: do the async work on a thread of its own.
+        let dropped = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            rt.block_on(async {
+                use sqlx::Connection;
+                let mut conn = sqlx::PgConnection::connect(&base).await?;
+                let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .execute(&mut conn)
+                    .await?;
+                Ok::<_, sqlx::Error>(())
+            })
+            .map_err(std::io::Error::other)
+        })
+        .join();
+        if !matches!(dropped, Ok(Ok(()))) {
+            eprintln!("could not drop test database {}: {dropped:?}", self.name);
+        }
+    }
 }
 
 fn rand_suffix() -> u64 {
@@ -158,6 +195,7 @@ tenants:
         auth: {{ type: basic, username: sandbox, password: sandbox }}
         integration_user: itsm-bridge
 "#,
+            db = db.url,
             mappings = crate::support::repo().join("mappings").display(),
             sim = sim.base_url(),
         ),
