@@ -68,10 +68,7 @@ impl SqliteStore {
                 opts.clone()
                     .pragma("wal_autocheckpoint", if in_memory { "1000" } else { "0" })
                     // Multi-row inserts keep a statement journal; in memory, not a temp file.
-                    .pragma("temp_store", "memory")
-                    // The writer touches index pages all over (dedupe keys, tickets): 64 MiB of
-                    // cache keeps them from being read back from the file on every batch.
-                    .pragma("cache_size", "-65536"),
+                    .pragma("temp_store", "memory"),
             )
             .await?;
         // An in-memory database lives in its connection: reads must share the writer's.
