@@ -1,9 +1,9 @@
-//! SQLite store: one replica, WAL, `synchronous=FULL`, group commit for ingest.
+//! SQLite store: one replica, WAL, `synchronous=FULL`, group commit for the hot writes.
 //!
 //! Writes go through ONE connection (SQLite has one writer anyway, and a single connection
 //! means no `SQLITE_BUSY` and no race between `MAX(seq)` and its insert); reads use a separate
-//! pool, which WAL lets run beside the writer. Ingest and the outcomes of attempts go through
-//! the group-commit task in [`writer`].
+//! pool, which WAL lets run beside the writer. Ingest, the outcomes of attempts and claims go
+//! through the group-commit task in [`writer`].
 
 mod finish;
 mod ops;

@@ -1,10 +1,11 @@
-//! Group commit: the single task that writes accepted events and delivery outcomes to SQLite.
+//! Group commit: the single task that writes accepted events, delivery outcomes and claims to
+//! SQLite.
 //!
 //! SQLite has one writer and `synchronous=FULL` costs an fsync per commit, so committing each
-//! webhook (or each finished delivery) on its own caps throughput at the disk's fsync rate.
-//! Instead `ingest` and `finish` hand their job to this task and wait; the task drains
-//! whatever is queued (up to [`MAX_BATCH`]), writes it all in ONE transaction, commits, and
-//! only then answers every waiter. Nothing is acknowledged before the commit that holds it is
+//! webhook (or each outcome, or each claim) on its own caps throughput at the disk's fsync
+//! rate. Instead `ingest`, `finish` and `claim_due` hand their job to this task and wait; it
+//! drains whatever is queued (up to [`MAX_BATCH`]), writes it all in ONE transaction, commits,
+//! and only then answers every waiter. Nothing is acknowledged before the commit that holds it is
 //! durable.
 
 use std::collections::{HashMap, HashSet};
@@ -101,9 +102,9 @@ fn answer(jobs: impl Iterator<Item = Job>, answers: Vec<Answer>) {
 /// Writes every job of the batch in one transaction; one answer per job, in order.
 ///
 /// Events go in first (so a finish in the same batch moves the head flag onto a delivery
-/// appended here), then the outcomes, then the claims. A finish refused because its lease was lost or its
-/// delivery is gone has written nothing and fails alone; any other error rolls the whole
-/// batch back, and the caller retries its jobs one by one.
+/// appended here), then the outcomes, then the claims. A finish refused because its lease
+/// was lost or its delivery is gone has written nothing and fails alone; any other error
+/// rolls the whole batch back, and the caller retries its jobs one by one.
 async fn commit(pool: &SqlitePool, jobs: &[Job]) -> StoreResult<Vec<Answer>> {
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
     let events: Vec<&PreparedEvent> = jobs
