@@ -23,13 +23,19 @@ async fn boot(sim: &Sim, db: &Path, integration: &str) -> TestApp {
     TestApp::spawn_config(config, tempfile::tempdir().unwrap()).await
 }
 
-fn reconciler(app: &TestApp, integration: &str) -> (ItsmReconciler, SourceSync) {
+/// One reconciliation run of the tenant `acme`'s `source`, next to the running gateway, with a
+/// page of 2 so every run pages through the keyset continuation.
+pub async fn reconcile_once(
+    app: &TestApp,
+    source: &str,
+    kind: SourceKind,
+    integration: &str,
+) -> SyncReport {
     let source = SourceSync {
         tenant: TenantId::parse("acme").unwrap(),
-        source: SourceName::parse("jira").unwrap(),
-        kind: SourceKind::Jira,
+        source: SourceName::parse(source).unwrap(),
+        kind,
         integration: Some(integration.to_owned()),
-        // A page of 2 makes every run page through the keyset continuation.
         settings: SourceReconcile {
             interval_secs: 60,
             page_size: 2,
@@ -47,15 +53,14 @@ fn reconciler(app: &TestApp, integration: &str) -> (ItsmReconciler, SourceSync) 
         vec![source.clone()],
         "test-replica",
     );
-    (r, source)
-}
-
-async fn run(app: &TestApp, integration: &str) -> SyncReport {
-    let (r, s) = reconciler(app, integration);
-    r.sync_source(&s, time::OffsetDateTime::now_utc())
+    r.sync_source(&source, time::OffsetDateTime::now_utc())
         .await
         .unwrap()
         .expect("the lease is free")
+}
+
+async fn run(app: &TestApp, integration: &str) -> SyncReport {
+    reconcile_once(app, "jira", SourceKind::Jira, integration).await
 }
 
 fn ticket(id: &str) -> TicketKey {

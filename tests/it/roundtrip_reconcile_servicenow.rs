@@ -5,16 +5,13 @@
 //! a re-run after a restart repairs nothing twice nor the integration user's notes.
 
 use std::path::Path;
-use std::sync::Arc;
 
-use itsm_bridge::config::SourceReconcile;
 use itsm_bridge::domain::{SourceKind, SourceName, TenantId, TicketKey};
-use itsm_bridge::itsm::ItsmClients;
-use itsm_bridge::worker::reconcile::{ItsmReconciler, SourceSync, SyncReport};
+use itsm_bridge::worker::reconcile::SyncReport;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::roundtrip_reconcile::orange_note_texts;
+use crate::roundtrip_reconcile::{orange_note_texts, reconcile_once};
 use crate::sim_support::Sim;
 use crate::support::{TestApp, eventually, repo};
 
@@ -54,34 +51,7 @@ async fn sn_boot(sim: &Sim, db: &Path, integration: &str) -> TestApp {
 }
 
 async fn sn_run(app: &TestApp, integration: &str) -> SyncReport {
-    let source = SourceSync {
-        tenant: TenantId::parse("acme").unwrap(),
-        source: SourceName::parse("servicenow").unwrap(),
-        kind: SourceKind::Servicenow,
-        integration: Some(integration.to_owned()),
-        // A page of 2 makes every run page through the keyset continuation (and the records
-        // created in one second through the offset within it).
-        settings: SourceReconcile {
-            interval_secs: 60,
-            page_size: 2,
-            lookback_secs: 600,
-            overlap_secs: 60,
-        },
-    };
-    let r = ItsmReconciler::new(
-        app.store.clone(),
-        Arc::new(ItsmClients::from_config(
-            &app.config,
-            reqwest::Client::new(),
-        )),
-        app.mappings.clone(),
-        vec![source.clone()],
-        "test-replica",
-    );
-    r.sync_source(&source, time::OffsetDateTime::now_utc())
-        .await
-        .unwrap()
-        .expect("the lease is free")
+    reconcile_once(app, "servicenow", SourceKind::Servicenow, integration).await
 }
 
 fn sn_ticket(sys_id: &str) -> TicketKey {
