@@ -299,7 +299,14 @@ tenants:
     for _ in 0..3000 {
         let q = store.queue_stats().await.unwrap();
         if q.pending == 0 && q.in_flight == 0 {
-            assert_eq!(q.dead, 0, "nothing dead-lettered");
+            let dead: Vec<_> = store
+                .dead_letters(None, 10)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|d| (d.ticket, d.target.label(), d.attempts, d.last_error))
+                .collect();
+            assert!(dead.is_empty(), "nothing dead-lettered: {dead:#?}");
             drained = true;
             break;
         }
