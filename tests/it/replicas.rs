@@ -129,6 +129,59 @@ fn rand_suffix() -> u64 {
         % 1_000_000_007
 }
 
+/// The ServiceNow incidents the webhooks come from, so the poller's write-backs (the Orange
+/// id, the acknowledgement) land on records that exist, as they would at a customer.
+fn seed_servicenow_records(sim: &itsm_bridge::sim::SimHandle) {
+    let mut d = sim.state.data();
+    let template = d
+        .sn_incidents
+        .get(SN_SEEDED)
+        .cloned()
+        .expect("seeded record");
+    for t in 0..TICKETS {
+        let mut r = template.clone();
+        let sys_id = event(t, 0)["sys_id"].as_str().unwrap().to_owned();
+        r["sys_id"] = sys_id.clone().into();
+        r["number"] = format!("CHAOS-{t}").into();
+        d.sn_incidents.insert(sys_id, r);
+    }
+}
+
+/// What the store and the simulator know of the round trip, for a failed poll-back.
+async fn poll_back_story(
+    store: &dyn itsm_bridge::store::Store,
+    sim: &itsm_bridge::sim::SimHandle,
+    orange_id: &str,
+) -> String {
+    use itsm_bridge::domain::{SourceName, TenantId, TicketKey};
+    let ticket = TicketKey::new(
+        &TenantId::parse("acme").unwrap(),
+        &SourceName::parse("servicenow").unwrap(),
+        SN_SEEDED,
+    );
+    let incident = sim
+        .state
+        .data()
+        .incidents
+        .iter()
+        .find(|i| i.body["id"] == orange_id)
+        .map(|i| (i.body["status"].clone(), i.body["lastUpdateDate"].clone()));
+    let calls: Vec<_> = sim
+        .journal(0)
+        .into_iter()
+        .filter(|e| e.path.ends_with(SN_SEEDED) || e.path.contains(orange_id))
+        .map(|e| format!("{} {} {} {} {}", e.time, e.method, e.path, e.status, e.body))
+        .collect();
+    format!(
+        "watermark: {:?}\nlink: {:?}\nremote state: {:?}\nqueue: {:?}\nOrange incident {orange_id} (status, lastUpdateDate): {incident:?}\ncalls:\n{}",
+        store.watermark("poll:acme").await,
+        store.link(&ticket).await,
+        store.remote_state(&ticket).await,
+        store.queue_stats().await,
+        calls.join("\n"),
+    )
+}
+
 /// The ServiceNow webhook of step `k` of ticket `t`: insert, then work notes (odd steps) and
 /// description changes (even steps), as the chaos workload's steps.
 fn event(t: usize, k: usize) -> serde_json::Value {
@@ -161,6 +214,7 @@ async fn three_replicas_on_postgres_deliver_exactly_once_in_order_within_the_rat
     let opts = chaos_sim();
     let sim = itsm_bridge::sim::start(opts.clone()).await.expect("sim");
     sim.set_faults(chaos_faults(&opts));
+    seed_servicenow_records(&sim);
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("gateway.yaml");
     std::fs::write(
@@ -339,7 +393,7 @@ tenants:
         .unwrap();
     assert!(r.status().is_success());
     let mut written_back = false;
-    for _ in 0..600 {
+    for _ in 0..1200 {
         let patched = sim.journal(0).iter().any(|e| {
             e.method == "PATCH"
                 && e.path.ends_with(SN_SEEDED)
@@ -353,10 +407,12 @@ tenants:
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(
-        written_back,
-        "a surviving replica polled Orange and resolved the ServiceNow incident"
-    );
+    if !written_back {
+        panic!(
+            "a surviving replica polled Orange and resolved the ServiceNow incident\n{}",
+            poll_back_story(&*store, &sim, &rt_id).await
+        );
+    }
 
     assert_delivered_exactly_once_in_order(&sim, TICKETS);
     let (max, fault_share) = assert_rate_held(&sim);

@@ -204,7 +204,14 @@ pub struct FakeIncident {
 pub struct FakeReader {
     pub incidents: Mutex<Vec<FakeIncident>>,
     pub calls: AtomicU32,
+    /// Every notes read fails (503).
     pub fail_notes: Mutex<bool>,
+    /// Notes reads of these incidents fail (503).
+    pub fail_notes_of: Mutex<Vec<String>>,
+    /// Notes reads of these incidents are refused for good (404).
+    pub refuse_notes_of: Mutex<Vec<String>>,
+    /// Every notes read takes this long (tokio time).
+    pub notes_delay: Mutex<std::time::Duration>,
 }
 
 impl FakeReader {
@@ -268,12 +275,26 @@ impl OrangeReader for FakeReader {
         id: &str,
     ) -> Result<Vec<OrangeNote>, CallFailure> {
         self.calls.fetch_add(1, Ordering::SeqCst);
-        if *self.fail_notes.lock().unwrap() {
+        let delay = *self.notes_delay.lock().unwrap();
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
+        if *self.fail_notes.lock().unwrap()
+            || self.fail_notes_of.lock().unwrap().iter().any(|x| x == id)
+        {
             return Err(CallFailure {
                 class: FailureClass::Retryable { retry_after: None },
                 http_status: Some(503),
                 code: None,
                 message: "unavailable".into(),
+            });
+        }
+        if self.refuse_notes_of.lock().unwrap().iter().any(|x| x == id) {
+            return Err(CallFailure {
+                class: FailureClass::Permanent,
+                http_status: Some(404),
+                code: None,
+                message: "not found".into(),
             });
         }
         let v = self.incidents.lock().unwrap();

@@ -1,12 +1,14 @@
 //! The poller: Orange changes back into the ITSMs (poller → store → dispatcher → ITSM client).
 //!
 //! One cycle per tenant, every `poller.interval_secs`:
-//! 1. take the lease `poll:<tenant>` (only one replica polls a tenant; the same name holds
-//!    the tenant's watermarks, one per Orange API, as a small JSON object);
+//! 1. take the lease `poll:<tenant>` (only one replica polls a tenant, and it renews the
+//!    lease while a cycle runs; the same name holds the tenant's watermarks, one per Orange
+//!    API, as a small JSON object);
 //! 2. per API, list objects sorted by `-lastUpdateDate`, `page_size` at a time, and stop at
 //!    the watermark: `changed ÷ page_size + 1` list calls;
 //! 3. per changed object that has a link, read its notes (one call; none when the API embeds
-//!    them) and diff against the stored [`RemoteState`] ([`super::poll_diff::diff`]);
+//!    them) and diff against the stored [`RemoteState`] ([`diff::diff`]); an object whose
+//!    read fails is left for the next cycle and the watermark stays below it, the others go on;
 //! 4. commit the write-backs, the new states and the watermarks in ONE `Store::commit_poll`,
 //!    so the watermark never passes a change that is not durably queued. Re-reading what was
 //!    already committed plans nothing: the diff is against the committed state.
@@ -142,8 +144,11 @@ pub struct CycleReport {
     pub writebacks: u32,
     /// A reconciliation ran in this cycle.
     pub reconciled: bool,
-    /// APIs whose reads failed this cycle (their watermarks did not move).
+    /// APIs whose listing failed this cycle (their watermarks did not move).
     pub failed_apis: Vec<OrangeApi>,
+    /// Objects whose reads failed this cycle (they are read again next cycle; the rest of
+    /// the cycle went on without them).
+    pub failed_reads: u32,
 }
 
 /// The poller of every tenant this replica serves.
@@ -233,13 +238,62 @@ impl Poller {
         now: Timestamp,
     ) -> Result<Option<CycleReport>, PollError> {
         let name = lease_name(tenant);
-        // Renewed every cycle; a dead replica's lease is taken over when it runs out. A cycle
-        // slower than the lease is harmless: `commit_poll` refuses a lease that moved on.
-        let until = now + self.settings.interval * 2 + Duration::from_secs(10);
-        if !self.store.try_lease(&name, &self.owner, now, until).await? {
+        // Taken or renewed at every cycle, and renewed while a cycle runs (a slow Orange, a
+        // long catch-up) so no other replica starts the same cycle over; a dead replica's
+        // lease is taken over when it runs out. Should renewal still lose it, `commit_poll`
+        // refuses the stale cycle and nothing is queued twice.
+        let ttl = self.lease_ttl();
+        if !self
+            .store
+            .try_lease(&name, &self.owner, now, now + ttl)
+            .await?
+        {
             return Ok(None);
         }
-        let committed = Watermarks::parse(self.store.watermark(&name).await?.as_deref());
+        tokio::select! {
+            r = self.cycle(tenant, &name, now) => r.map(Some),
+            () = self.keep_lease(&name, now, ttl) => {
+                tracing::warn!(tenant = %tenant, "poll lease taken over mid-cycle; this cycle is dropped");
+                Ok(None)
+            }
+        }
+    }
+
+    /// How long a lease lasts without renewal: a missed cycle or two, plus slack.
+    fn lease_ttl(&self) -> Duration {
+        self.settings.interval * 2 + Duration::from_secs(10)
+    }
+
+    /// Renews the lease every third of its life, from `started` on (the cycle's clock plus
+    /// elapsed time); returns only when another replica holds it. A store hiccup is not a
+    /// loss: the next renewal tries again, and the lease is still ours until it runs out.
+    async fn keep_lease(&self, name: &str, started: Timestamp, ttl: Duration) {
+        let clock = tokio::time::Instant::now();
+        loop {
+            tokio::time::sleep(ttl / 3).await;
+            let now = started + clock.elapsed();
+            match self
+                .store
+                .try_lease(name, &self.owner, now, now + ttl)
+                .await
+            {
+                Ok(true) => {}
+                Ok(false) => return,
+                Err(e) => {
+                    tracing::warn!(lease = name, error = %e, "poll lease not renewed; trying again")
+                }
+            }
+        }
+    }
+
+    /// One tenant's cycle under its lease `name`.
+    async fn cycle(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        now: Timestamp,
+    ) -> Result<CycleReport, PollError> {
+        let committed = Watermarks::parse(self.store.watermark(name).await?.as_deref());
         let mut marks = committed.clone();
         let mut rep = CycleReport::default();
         let mut batch = Batch::default();
@@ -276,7 +330,7 @@ impl Poller {
             let mark = marks.to_string();
             self.store
                 .commit_poll(
-                    &name,
+                    name,
                     &self.owner,
                     tenant,
                     Some(&mark),
@@ -290,7 +344,7 @@ impl Poller {
         {
             m.insert(tenant.clone(), now);
         }
-        Ok(Some(rep))
+        Ok(rep)
     }
 
     /// Scans one API and observes its changed linked objects into `batch`.
@@ -303,15 +357,32 @@ impl Poller {
         rep: &mut CycleReport,
         batch: &mut Batch,
     ) -> Result<(), PollError> {
-        let changed = self.scan(tenant, api, committed.get(api), rep).await?;
+        let changed: Vec<Changed> = self
+            .scan(tenant, api, committed.get(api), rep)
+            .await?
+            .into_iter()
+            .filter(|c| !committed.covers(api, c))
+            .collect();
         let mut linked = Vec::new();
-        for c in changed.into_iter().filter(|c| !committed.covers(api, c)) {
-            marks.raise(api, &c);
+        for c in &changed {
             if let Some(link) = self.store.link_by_orange(tenant, api, &c.id).await? {
-                linked.push((link, c));
+                linked.push((link, c.clone()));
             }
         }
-        self.observe_all(linked, rep, batch).await
+        let failed = self.observe_all(linked, rep, batch).await?;
+        // The watermark stays below the oldest object whose read failed, so the next scan
+        // reads it again; what was observed above it is committed now and re-reading it then
+        // plans nothing.
+        let floor = failed
+            .iter()
+            .map(|c| c.last_update.as_str())
+            .reduce(|a, b| if is_before(b, a) { b } else { a });
+        for c in &changed {
+            if floor.is_none_or(|f| is_before(&c.last_update, f)) {
+                marks.raise(api, c);
+            }
+        }
+        Ok(())
     }
 
     /// Lists pages newest first until the watermark (or the end) is reached.

@@ -1,33 +1,55 @@
 //! Reading what a changed linked object needs (its notes; the object itself for sweeps) and
 //! diffing it against the stored state into the cycle's batch.
+//!
+//! One object's failed read holds back nothing else: the others are observed and committed,
+//! and the failed one is returned so the change scan keeps its watermark below it (it is read
+//! again next cycle). A read refused for good (`404`, `403`: no retry can help) is not
+//! waited on: the object is observed without its notes, so its status still reaches the ITSM.
 
 use futures_util::{StreamExt, stream};
 
 use super::diff::{Observed, OrangeNote, diff};
 use super::{Batch, Changed, CycleReport, PollError, Poller, READS_IN_FLIGHT};
-use crate::domain::Link;
+use crate::domain::{CallFailure, Link};
 
 impl Poller {
     /// Reads the notes of `items` (a few at a time: Orange latency, not our CPU, bounds a
-    /// cycle) and diffs each against its stored state, in order.
+    /// cycle) and diffs each against its stored state, in order. Returns the objects whose
+    /// reads failed for now (they were not observed).
     pub(super) async fn observe_all(
         &self,
         items: Vec<(Link, Changed)>,
         rep: &mut CycleReport,
         batch: &mut Batch,
-    ) -> Result<(), PollError> {
+    ) -> Result<Vec<Changed>, PollError> {
         // Collected first: a lazy `map` closure held across the await defeats the `Send` proof.
         let futures: Vec<_> = items.iter().map(|(l, c)| self.read_notes(l, c)).collect();
         let reads: Vec<_> = stream::iter(futures)
             .buffered(READS_IN_FLIGHT)
             .collect()
             .await;
-        for ((link, c), read) in items.iter().zip(reads) {
-            let (notes, calls) = read?;
-            rep.calls += calls;
-            self.observe(link, c, &notes, batch, rep).await?;
+        let mut failed = Vec::new();
+        for ((link, c), read) in items.into_iter().zip(reads) {
+            let notes = match read {
+                Ok((notes, calls)) => {
+                    rep.calls += calls;
+                    notes
+                }
+                Err(PollError::Orange(f)) => {
+                    rep.calls += 1;
+                    rep.failed_reads += 1;
+                    read_failed(&link, &c, &f);
+                    if f.retryable() {
+                        failed.push(c);
+                        continue;
+                    }
+                    Vec::new()
+                }
+                Err(e) => return Err(e),
+            };
+            self.observe(&link, &c, &notes, batch, rep).await?;
         }
-        Ok(())
+        Ok(failed)
     }
 
     /// The notes of a changed object and the calls it took (none when embedded, or when the
@@ -96,10 +118,24 @@ impl Poller {
         rep.calls += u32::try_from(links.len()).unwrap_or(u32::MAX);
         let mut found = Vec::new();
         for (link, got) in links.into_iter().zip(gets) {
-            if let Some(c) = got? {
-                found.push((link, c));
+            match got {
+                Ok(Some(c)) => found.push((link, c)),
+                Ok(None) => {}
+                // Swept objects are read again at the next sweep: skipped, not waited on.
+                Err(f) => {
+                    rep.failed_reads += 1;
+                    tracing::warn!(tenant = %link.tenant, ticket.id = %link.ticket, orange.id = %link.orange_id, error = %f, "poll read of this object failed; it is read again next time");
+                }
             }
         }
-        self.observe_all(found, rep, batch).await
+        self.observe_all(found, rep, batch).await.map(drop)
+    }
+}
+
+fn read_failed(link: &Link, c: &Changed, f: &CallFailure) {
+    if f.retryable() {
+        tracing::warn!(tenant = %link.tenant, ticket.id = %link.ticket, orange.id = %c.id, error = %f, "notes read failed; this object is read again next cycle, the others go on");
+    } else {
+        tracing::warn!(tenant = %link.tenant, ticket.id = %link.ticket, orange.id = %c.id, error = %f, "notes refused; the object is observed without them");
     }
 }

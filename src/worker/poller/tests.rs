@@ -246,7 +246,7 @@ async fn a_failed_notes_read_moves_neither_the_watermark_nor_the_queue() {
     *reader.fail_notes.lock().unwrap() = true;
     let p = poller(&store, &reader, "replica-a", settings(50));
     let rep = cycle(&p).await.unwrap();
-    assert_eq!(rep.failed_apis, vec![OrangeApi::Incident]);
+    assert_eq!(rep.failed_reads, 2);
     assert!(store.queued().is_empty());
     assert_eq!(store.watermark(&lease_name(&tenant())).await.unwrap(), None);
     *reader.fail_notes.lock().unwrap() = false;
@@ -255,6 +255,82 @@ async fn a_failed_notes_read_moves_neither_the_watermark_nor_the_queue() {
         2,
         "the next cycle catches up"
     );
+}
+
+fn mark(store: &MemStore) -> Option<String> {
+    let stored = store
+        .marks
+        .lock()
+        .unwrap()
+        .get(&lease_name(&tenant()))
+        .cloned();
+    Watermarks::parse(stored.as_deref())
+        .get(OrangeApi::Incident)
+        .map(str::to_owned)
+}
+
+#[tokio::test]
+async fn one_object_failing_to_read_holds_back_neither_the_others_nor_itself_for_long() {
+    let (store, reader) = setup(3);
+    reader.fail_notes_of.lock().unwrap().push("INC1".into());
+    let p = poller(&store, &reader, "replica-a", settings(50));
+    let rep = cycle(&p).await.unwrap();
+    assert_eq!((rep.failed_reads, rep.writebacks), (1, 2));
+    let queued: Vec<_> = store.queued().iter().map(|d| d.ticket.clone()).collect();
+    assert!(
+        !queued.iter().any(|t| t.as_str().ends_with("sys1")),
+        "{queued:?}"
+    );
+    assert_eq!(
+        mark(&store).as_deref(),
+        Some(incident(0, "").updated.as_str()),
+        "the watermark stays below the object that failed"
+    );
+
+    reader.fail_notes_of.lock().unwrap().clear();
+    let rep = cycle(&p).await.unwrap();
+    assert_eq!(
+        (rep.failed_reads, rep.writebacks),
+        (0, 1),
+        "INC1 is read again; INC2, committed already, plans nothing"
+    );
+    assert_eq!(store.queued().len(), 3);
+    assert_eq!(
+        mark(&store).as_deref(),
+        Some(incident(2, "").updated.as_str())
+    );
+}
+
+#[tokio::test]
+async fn notes_refused_for_good_do_not_stop_the_status_from_going_back() {
+    let (store, reader) = setup(2);
+    reader.refuse_notes_of.lock().unwrap().push("INC1".into());
+    let p = poller(&store, &reader, "replica-a", settings(50));
+    let rep = cycle(&p).await.unwrap();
+    assert_eq!((rep.failed_reads, rep.writebacks), (1, 2));
+    assert_eq!(
+        mark(&store).as_deref(),
+        Some(incident(1, "").updated.as_str())
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_cycle_slower_than_the_lease_keeps_it_and_commits() {
+    let (store, reader) = setup(2);
+    // Interval 30 s: the lease lasts 70 s unless renewed; every notes read takes 100 s.
+    *reader.notes_delay.lock().unwrap() = Duration::from_secs(100);
+    let a = poller(&store, &reader, "replica-a", settings(50));
+    let b = poller(&store, &reader, "replica-b", settings(50));
+    let (ra, rb) = tokio::join!(cycle(&a), async {
+        tokio::time::sleep(Duration::from_secs(80)).await;
+        b.tick(now() + Duration::from_secs(80)).await.remove(0).1
+    });
+    assert!(
+        rb.expect("b's cycle").is_none(),
+        "b must not start the cycle a is still running"
+    );
+    assert_eq!(ra.expect("a committed").writebacks, 2);
+    assert_eq!(store.queued().len(), 2);
 }
 
 #[tokio::test]
