@@ -296,10 +296,14 @@ impl Store for SqliteStore {
 
     async fn queue_stats(&self) -> StoreResult<QueueStats> {
         let (pending, in_flight, dead, oldest): (i64, i64, i64, Option<i64>) = sqlx::query_as(
-            "SELECT (SELECT COUNT(*) FROM deliveries WHERE state = 'pending'), \
-             (SELECT COUNT(*) FROM deliveries WHERE state = 'in_flight'), \
-             (SELECT COUNT(*) FROM deliveries WHERE state = 'dead'), \
-             (SELECT MIN(created_at) FROM deliveries WHERE state = 'pending')",
+            // Each count on its partial index (live rows only, never the done history).
+            "SELECT (SELECT COUNT(*) FROM deliveries INDEXED BY deliveries_pending \
+             WHERE state = 'pending'), \
+             (SELECT COUNT(*) FROM deliveries INDEXED BY deliveries_in_flight \
+             WHERE state = 'in_flight'), \
+             (SELECT COUNT(*) FROM deliveries INDEXED BY deliveries_dead WHERE state = 'dead'), \
+             (SELECT MIN(created_at) FROM deliveries INDEXED BY deliveries_pending \
+             WHERE state = 'pending')",
         )
         .fetch_one(&self.read)
         .await?;

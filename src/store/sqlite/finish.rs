@@ -108,29 +108,32 @@ async fn insert_attempts(
     conn: &mut SqliteConnection,
     accepted: &[(&FinishJob, &Holder)],
 ) -> StoreResult<()> {
-    // A deferral is not an attempt.
-    let tried: Vec<&FinishJob> = accepted
+    // A deferral is not an attempt. One statement text whatever the batch size, so it is
+    // prepared once per connection (a multi-row VALUES list is a new statement per size).
+    let rows: Vec<serde_json::Value> = accepted
         .iter()
         .map(|(j, _)| *j)
         .filter(|j| !matches!(j.finish, Finish::Defer { .. }))
-        .collect();
-    for chunk in tried.chunks(ROWS_PER_INSERT) {
-        let mut b = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO attempts (delivery_id, at, outcome, http_status, error_code, error, \
-             latency_ms) ",
-        );
-        b.push_values(chunk, |mut row, j| {
+        .map(|j| {
             let a = &j.attempt;
-            row.push_bind(j.id.0)
-                .push_bind(ms(a.at))
-                .push_bind(a.outcome.as_str())
-                .push_bind(a.http_status.map(i64::from))
-                .push_bind(a.error_code.clone())
-                .push_bind(a.error.clone())
-                .push_bind(i64::try_from(a.latency_ms).unwrap_or(i64::MAX));
-        });
-        b.build().execute(&mut *conn).await?;
+            json!({
+                "d": j.id.0, "at": ms(a.at), "o": a.outcome.as_str(), "h": a.http_status,
+                "c": a.error_code, "e": a.error,
+                "l": i64::try_from(a.latency_ms).unwrap_or(i64::MAX),
+            })
+        })
+        .collect();
+    if rows.is_empty() {
+        return Ok(());
     }
+    sqlx::query(
+        "INSERT INTO attempts (delivery_id, at, outcome, http_status, error_code, error, \
+         latency_ms) SELECT j.value ->> 'd', j.value ->> 'at', j.value ->> 'o', \
+         j.value ->> 'h', j.value ->> 'c', j.value ->> 'e', j.value ->> 'l' FROM json_each(?) j",
+    )
+    .bind(serde_json::Value::Array(rows).to_string())
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }
 
