@@ -219,6 +219,8 @@ impl Poller {
                         .record(f64::from(rep.calls));
                     metrics::counter!("itsm_bridge_poll_changes_total", "tenant" => t.to_string())
                         .increment(u64::from(rep.changes));
+                    metrics::counter!("itsm_bridge_poll_read_failures_total", "tenant" => t.to_string())
+                        .increment(u64::from(rep.failed_reads));
                     tracing::debug!(tenant = %t, calls = rep.calls, changes = rep.changes, writebacks = rep.writebacks, "poll cycle");
                 }
                 Ok(None) => tracing::debug!(tenant = %t, "poll lease held by another replica"),
