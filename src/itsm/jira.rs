@@ -169,7 +169,6 @@ impl JiraClient {
         url: url::Url,
         body: Option<&Value>,
     ) -> Result<(u16, Value), CallFailure> {
-        self.limiter.until_ready().await;
         let mut req = self
             .http
             .request(method, url)
@@ -178,21 +177,8 @@ impl JiraClient {
         if let Some(b) = body {
             req = req.header(CONTENT_TYPE, JSON).json(b);
         }
-        let resp = wire::authorize(req, &self.target.auth)
-            .send()
-            .await
-            .map_err(wire::transport_failure)?;
-        let status = resp.status().as_u16();
-        let headers = resp.headers().clone();
-        let bytes = resp.bytes().await.unwrap_or_default();
-        if !(200..300).contains(&status) {
-            return Err(wire::status_failure(
-                status,
-                &headers,
-                parse_error(&bytes),
-                "Jira",
-            ));
-        }
+        let (status, bytes) =
+            wire::send(&self.limiter, &self.target.auth, req, parse_error, "Jira").await?;
         if bytes.is_empty() {
             return Ok((status, Value::Null));
         }

@@ -45,7 +45,6 @@ impl ServicenowClient {
         fields: &Map<String, Value>,
     ) -> Result<Written, CallFailure> {
         let url = record_url(&self.target.base_url, table, sys_id)?;
-        self.limiter.until_ready().await;
         let req = self
             .http
             .patch(url)
@@ -53,21 +52,14 @@ impl ServicenowClient {
             .header(CONTENT_TYPE, JSON)
             .timeout(CALL_TIMEOUT)
             .json(fields);
-        let resp = wire::authorize(req, &self.target.auth)
-            .send()
-            .await
-            .map_err(wire::transport_failure)?;
-        let status = resp.status().as_u16();
-        let headers = resp.headers().clone();
-        let body = resp.bytes().await.unwrap_or_default();
-        if !(200..300).contains(&status) {
-            return Err(wire::status_failure(
-                status,
-                &headers,
-                parse_error(&body),
-                "ServiceNow",
-            ));
-        }
+        wire::send(
+            &self.limiter,
+            &self.target.auth,
+            req,
+            parse_error,
+            "ServiceNow",
+        )
+        .await?;
         Ok(Written {
             echo_fingerprints: journal_fingerprints(fields),
         })
@@ -93,27 +85,19 @@ impl ServicenowClient {
             .append_pair("sysparm_display_value", "false")
             .append_pair("sysparm_exclude_reference_link", "true")
             .append_pair("sysparm_no_count", "true");
-        self.limiter.until_ready().await;
         let req = self
             .http
             .get(url)
             .header(ACCEPT, JSON)
             .timeout(CALL_TIMEOUT);
-        let resp = wire::authorize(req, &self.target.auth)
-            .send()
-            .await
-            .map_err(wire::transport_failure)?;
-        let status = resp.status().as_u16();
-        let headers = resp.headers().clone();
-        let body = resp.bytes().await.unwrap_or_default();
-        if !(200..300).contains(&status) {
-            return Err(wire::status_failure(
-                status,
-                &headers,
-                parse_error(&body),
-                "ServiceNow",
-            ));
-        }
+        let (status, body) = wire::send(
+            &self.limiter,
+            &self.target.auth,
+            req,
+            parse_error,
+            "ServiceNow",
+        )
+        .await?;
         match serde_json::from_slice::<Value>(&body) {
             Ok(Value::Object(mut o)) => match o.remove("result") {
                 Some(Value::Array(a)) => Ok(a),

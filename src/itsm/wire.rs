@@ -21,6 +21,32 @@ pub fn limiter(rate: RateLimit) -> DefaultDirectRateLimiter {
     RateLimiter::direct(Quota::per_second(per_second).allow_burst(burst))
 }
 
+/// How an ITSM's error body reads: its code (if any) and message.
+pub type ParseError = fn(&[u8]) -> Option<(Option<String>, String)>;
+
+/// Sends one call within `limiter`, with the tenant's credentials: the status and body of a
+/// 2xx answer, or the classified failure (the ITSM's error body parsed by `parse`).
+pub async fn send(
+    limiter: &DefaultDirectRateLimiter,
+    auth: &OutboundAuth,
+    req: reqwest::RequestBuilder,
+    parse: ParseError,
+    itsm: &str,
+) -> Result<(u16, bytes::Bytes), CallFailure> {
+    limiter.until_ready().await;
+    let resp = authorize(req, auth)
+        .send()
+        .await
+        .map_err(transport_failure)?;
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let body = resp.bytes().await.unwrap_or_default();
+    if !(200..300).contains(&status) {
+        return Err(status_failure(status, &headers, parse(&body), itsm));
+    }
+    Ok((status, body))
+}
+
 /// Puts the tenant's credentials on a request.
 pub fn authorize(req: reqwest::RequestBuilder, auth: &OutboundAuth) -> reqwest::RequestBuilder {
     match auth {
