@@ -86,6 +86,12 @@ pub struct CredentialLimiter {
     paused_until: Mutex<Option<Instant>>,
     /// Callers currently waiting for a cell, to estimate the queue ahead of a new one.
     waiting: AtomicUsize,
+    /// When the calls deferred so far (see [`Self::defer_for`]) will have had their turn.
+    horizon: Mutex<Option<Instant>>,
+    /// Callers take the bucket in turn (the lock is fair): only the first one sleeps on a
+    /// timer, the others wait to be woken one by one. Without it every waiter woke at each
+    /// cell, and all but one went back to sleep (a thousand wakeups a second at 50/s).
+    turn: tokio::sync::Mutex<()>,
     per_second: u32,
     label: String,
 }
@@ -98,6 +104,8 @@ impl CredentialLimiter {
             replicas: AtomicU32::new(1),
             paused_until: Mutex::new(None),
             waiting: AtomicUsize::new(0),
+            horizon: Mutex::new(None),
+            turn: tokio::sync::Mutex::new(()),
             per_second: limit.per_second,
             label: label.into(),
         }
@@ -121,6 +129,7 @@ impl CredentialLimiter {
             .unwrap_or_else(|p| p.into_inner())
             .clone();
         if let Some(p) = bucket {
+            let _turn = self.turn.lock().await;
             // `cells` never exceeds the bucket's capacity (see `bucket_for`).
             if p.bucket.until_n_ready(p.cells).await.is_err() {
                 p.bucket.until_ready().await;
@@ -149,6 +158,34 @@ impl CredentialLimiter {
             ),
         };
         pause + queued
+    }
+
+    /// How long to put off a call that would wait too long for the budget now: until `lead`
+    /// before its turn, behind the callers already waiting and the calls deferred before it.
+    ///
+    /// Each deferral books one call's share of the budget, so a backlog far larger than the
+    /// budget comes back at the pace it can be served, each call about once. Without the
+    /// booking every deferred call came back after the same short wait, found the queue still
+    /// full and was deferred again: at 50/s with a thousand tickets queued that was some 2,000
+    /// claims and deferrals a second (two-thirds of a core and a commit each) to send 50
+    /// calls. `lead` keeps a few callers waiting when the deferred ones return, so the budget
+    /// never idles for want of a caller; it is at most the wait that defers a call.
+    pub fn defer_for(&self, lead: Duration) -> Duration {
+        let now = Instant::now();
+        let queued = now + self.expected_wait();
+        let period = match self.per_second {
+            0 => Duration::ZERO,
+            r => Duration::from_secs_f64(
+                f64::from(self.replicas.load(Ordering::Relaxed).max(1)) / f64::from(r),
+            ),
+        };
+        let mut horizon = self.horizon.lock().unwrap_or_else(|p| p.into_inner());
+        // A horizon in the past, or behind the queue, books nothing any more.
+        let turn = horizon.filter(|h| *h > queued).unwrap_or(queued) + period;
+        *horizon = Some(turn);
+        turn.saturating_duration_since(now)
+            .saturating_sub(lead)
+            .max(period)
     }
 
     /// Shares the budget among `replicas` live replicas (from the store's heartbeats).
@@ -312,6 +349,41 @@ mod tests {
                 assert!(paced >= f64::from(per_second) * 0.985 - 1e-9);
             }
         }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn deferred_calls_come_back_one_turn_apart_behind_the_queue() {
+        let l = CredentialLimiter::new(
+            RateLimit {
+                per_second: 50,
+                burst: 1,
+            },
+            "t",
+        );
+        let ms = |d: Duration| d.as_millis();
+        // 25 callers waiting: half a second of budget.
+        l.waiting.store(25, Ordering::Relaxed);
+        let lead = Duration::from_millis(250);
+        let first = l.defer_for(lead);
+        assert_eq!(
+            ms(first),
+            500 + 20 - 250,
+            "behind the queue, `lead` before its turn"
+        );
+        let later: Vec<u128> = (0..99).map(|_| ms(l.defer_for(lead))).collect();
+        assert_eq!(later[0], 290, "the next deferral books the next turn");
+        assert_eq!(
+            later[98],
+            270 + 99 * 20,
+            "a hundred deferrals span two seconds"
+        );
+        // Once those turns have passed, a deferral books from the queue again.
+        tokio::time::advance(Duration::from_secs(10)).await;
+        l.waiting.store(0, Ordering::Relaxed);
+        assert_eq!(ms(l.defer_for(lead)), 20, "never less than one turn");
+        // Orange's pause comes first.
+        l.pause_for(Duration::from_secs(30));
+        assert_eq!(ms(l.defer_for(lead)), 30_000 + 20 - 250);
     }
 
     #[tokio::test]

@@ -122,6 +122,10 @@ pub trait OrangeGateway: Send + Sync + 'static {
     ) -> Result<bool, CallFailure>;
     /// How long a call for `tenant` would wait for its credential's budget right now.
     fn expected_wait(&self, tenant: &TenantId) -> Duration;
+    /// How long to put off a call for `tenant` that would wait too long: until `lead` before
+    /// its turn in the credential's budget, which the deferral books (see
+    /// `CredentialLimiter::defer_for`).
+    fn defer_for(&self, tenant: &TenantId, lead: Duration) -> Duration;
 }
 
 fn no_client(tenant: &TenantId) -> CallFailure {
@@ -161,6 +165,12 @@ impl OrangeGateway for OrangeClients {
         self.by_tenant
             .get(tenant)
             .map(|c| c.cred.limiter.expected_wait())
+            .unwrap_or_default()
+    }
+    fn defer_for(&self, tenant: &TenantId, lead: Duration) -> Duration {
+        self.by_tenant
+            .get(tenant)
+            .map(|c| c.cred.limiter.defer_for(lead))
             .unwrap_or_default()
     }
 }

@@ -190,9 +190,8 @@ impl Dispatcher {
                 };
                 return self.failed(d, now, std::time::Instant::now(), f);
             }
-            // Spread the comebacks so deferred deliveries do not return as one wave.
-            let spread = wait.mul_f64(1.0 + rand::random::<f64>() * 0.5);
-            return defer(now + spread);
+            // Back at its turn, a little before it so the budget never waits for a caller.
+            return defer(now + self.orange.defer_for(&d.tenant, DEFER_ABOVE / 2));
         }
         let started = std::time::Instant::now();
         let api = call.op.api();

@@ -349,6 +349,9 @@ impl OrangeGateway for FakeOrange {
             Duration::ZERO
         }
     }
+    fn defer_for(&self, tenant: &TenantId, _: Duration) -> Duration {
+        self.expected_wait(tenant)
+    }
 }
 
 #[derive(Default)]
