@@ -149,7 +149,8 @@ pub struct DeliveryConfig {
     /// Run the dispatcher on this replica (off: events are only accepted and queued).
     #[serde(default = "defaults::yes")]
     pub enabled: bool,
-    /// Deliveries in flight at once, per replica.
+    /// Calls (to Orange or the ITSM) in flight at once, per replica; recording their outcomes
+    /// holds no slot.
     #[serde(default = "defaults::concurrency")]
     pub concurrency: usize,
     /// How long a claimed delivery is leased before another worker may take it, in seconds.

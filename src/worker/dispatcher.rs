@@ -31,6 +31,8 @@ use crate::store::{Finish, NewLink, Store, StoreError};
 pub const DEFER_ABOVE: Duration = Duration::from_millis(500);
 /// How long fingerprints of ITSM write-backs are remembered to drop their echo webhooks.
 pub const ECHO_TTL: Duration = Duration::from_secs(600);
+/// Outcomes waiting to be recorded, per slot, before `run` claims nothing more.
+const RECORDING_PER_SLOT: usize = 4;
 /// Queue figures are refreshed at most this often by `run`.
 const STATS_EVERY: Duration = Duration::from_secs(5);
 
@@ -81,14 +83,26 @@ impl Dispatcher {
             .claim_due(&self.owner, now, self.lease_until(now), limit)
             .await?;
         let n = claimed.len();
-        futures_util::future::join_all(claimed.into_iter().map(|d| self.process(d, now))).await;
+        futures_util::future::join_all(claimed.into_iter().map(|d| async move {
+            let outcome = self.attempt(&d, now).await;
+            self.record(&d, outcome).await;
+        }))
+        .await;
         Ok(n)
     }
 
     /// Runs until `token` is cancelled: claims as many deliveries as there are free slots and
     /// starts each as soon as it is claimed, so one slow call never holds back the next claim.
+    ///
+    /// A slot is held for the call, not for recording its outcome: the outcome waits for the
+    /// store's next group commit, and holding the slot through it made the commit latency,
+    /// not Orange, the bound on throughput. The ticket's next delivery still waits for that
+    /// commit (only a head is claimable). Outcomes being recorded are bounded too
+    /// ([`RECORDING_PER_SLOT`] per slot), so a slow store slows the claims down.
     pub async fn run(self: Arc<Self>, token: CancellationToken) {
-        let slots = Arc::new(Semaphore::new(self.config.concurrency.max(1)));
+        let concurrency = self.config.concurrency.max(1);
+        let slots = Arc::new(Semaphore::new(concurrency));
+        let unrecorded = Arc::new(Semaphore::new(concurrency * RECORDING_PER_SLOT));
         let idle = Duration::from_millis(self.config.idle_poll_ms.max(1));
         let mut tasks = tokio::task::JoinSet::new();
         let mut stats_at = tokio::time::Instant::now();
@@ -98,7 +112,9 @@ impl Dispatcher {
                 stats_at = tokio::time::Instant::now();
                 self.publish_queue_stats().await;
             }
-            let free = slots.available_permits();
+            let free = slots
+                .available_permits()
+                .min(unrecorded.available_permits());
             let now = time::OffsetDateTime::now_utc();
             let claimed = if free == 0 {
                 Vec::new()
@@ -117,13 +133,18 @@ impl Dispatcher {
             };
             let got = claimed.len();
             for d in claimed {
-                let Ok(permit) = slots.clone().acquire_owned().await else {
+                let (Ok(slot), Ok(unrecorded)) = (
+                    slots.clone().acquire_owned().await,
+                    unrecorded.clone().acquire_owned().await,
+                ) else {
                     return;
                 };
                 let me = self.clone();
                 tasks.spawn(async move {
-                    me.process(d, time::OffsetDateTime::now_utc()).await;
-                    drop(permit);
+                    let outcome = me.attempt(&d, time::OffsetDateTime::now_utc()).await;
+                    drop(slot);
+                    me.record(&d, outcome).await;
+                    drop(unrecorded);
                 });
             }
             if got == free && free > 0 {
@@ -158,21 +179,21 @@ impl Dispatcher {
         metrics::gauge!("itsm_bridge_oldest_pending_seconds").set(age);
     }
 
-    /// Carries out one claimed delivery; `now` is the clock of the tick that claimed it.
-    async fn process(&self, d: Delivery, now: Timestamp) {
-        let outcome = match &d.target {
-            Target::Orange(call) => self.orange_outcome(&d, call, now).await,
+    /// Carries out one claimed delivery (its outcome is not recorded yet); `now` is the clock
+    /// of the tick that claimed it.
+    async fn attempt(&self, d: &Delivery, now: Timestamp) -> Outcome {
+        match &d.target {
+            Target::Orange(call) => self.orange_outcome(d, call, now).await,
             Target::Itsm(call) => {
                 let started = std::time::Instant::now();
                 let r = self.itsm.execute(&d.tenant, call).await;
                 let end = now + started.elapsed();
                 match r {
                     Ok(w) => done(now, started, None, w.echo_fingerprints, end),
-                    Err(f) => self.failed(&d, now, started, f),
+                    Err(f) => self.failed(d, now, started, f),
                 }
             }
-        };
-        self.record(&d, outcome).await;
+        }
     }
 
     async fn orange_outcome(&self, d: &Delivery, call: &OrangeCall, now: Timestamp) -> Outcome {

@@ -25,6 +25,8 @@ fn t0() -> Timestamp {
 #[derive(Default)]
 struct FakeStore {
     inner: Mutex<Inner>,
+    /// Held by a test to keep every `finish` waiting (a slow commit).
+    finishing: tokio::sync::RwLock<()>,
 }
 
 #[derive(Default)]
@@ -153,6 +155,7 @@ impl Store for FakeStore {
         attempt: &Attempt,
         finish: Finish,
     ) -> StoreResult<()> {
+        let _commit = self.finishing.read().await;
         let mut i = self.inner.lock().unwrap();
         if i.owners.get(&id.0).is_none_or(|(o, _)| o != owner) {
             return Err(StoreError::LeaseLost(id.to_string()));
@@ -652,4 +655,49 @@ async fn a_create_reclaimed_after_its_worker_died_is_looked_up_before_sending() 
         r.orange.calls.lock().unwrap().is_empty(),
         "not created again"
     );
+}
+
+#[tokio::test]
+async fn a_slot_is_free_for_the_next_call_while_an_outcome_waits_for_its_commit() {
+    let store = Arc::new(FakeStore::default());
+    let gateway = Arc::new(FakeOrange::default());
+    let config = DeliveryConfig {
+        concurrency: 1,
+        ..DeliveryConfig::default()
+    };
+    let d = Arc::new(Dispatcher::new(
+        store.clone(),
+        gateway.clone(),
+        Arc::new(FakeItsm::default()),
+        config,
+        "w1",
+    ));
+    let a = store.add("demo", "INC1", orange(OrangeOp::CreateIncident, "INC1"));
+    let b = store.add("demo", "INC2", orange(OrangeOp::CreateIncident, "INC2"));
+    let slow_commit = store.finishing.write().await;
+    let token = CancellationToken::new();
+    let run = tokio::spawn(d.run(token.clone()));
+    let both_sent = async {
+        while gateway.calls.lock().unwrap().len() < 2 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), both_sent)
+        .await
+        .expect("with one slot, the second call went out while the first outcome was unrecorded");
+    assert_eq!(store.get(a).state, DeliveryState::InFlight);
+    drop(slow_commit);
+    let recorded = async {
+        while ![a, b]
+            .iter()
+            .all(|id| store.get(*id).state == DeliveryState::Done)
+        {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), recorded)
+        .await
+        .expect("both outcomes recorded once the commit went through");
+    token.cancel();
+    run.await.unwrap();
 }
