@@ -52,14 +52,7 @@ impl ServicenowClient {
             .header(CONTENT_TYPE, JSON)
             .timeout(CALL_TIMEOUT)
             .json(fields);
-        wire::send(
-            &self.limiter,
-            &self.target.auth,
-            req,
-            parse_error,
-            "ServiceNow",
-        )
-        .await?;
+        self.send(req).await?;
         Ok(Written {
             echo_fingerprints: journal_fingerprints(fields),
         })
@@ -67,6 +60,18 @@ impl ServicenowClient {
 }
 
 impl ServicenowClient {
+    /// Sends one call within the tenant's ServiceNow budget, with its credentials.
+    async fn send(&self, req: reqwest::RequestBuilder) -> Result<(u16, bytes::Bytes), CallFailure> {
+        wire::send(
+            &self.limiter,
+            &self.target.auth,
+            req,
+            parse_error,
+            "ServiceNow",
+        )
+        .await
+    }
+
     /// One page of `GET /api/now/table/{table}?sysparm_query&sysparm_limit&sysparm_offset`,
     /// database values with bare reference sys_ids (the strings a business rule's
     /// `getValue()` sends). Reads share the tenant's rate budget with the write-backs.
@@ -90,14 +95,7 @@ impl ServicenowClient {
             .get(url)
             .header(ACCEPT, JSON)
             .timeout(CALL_TIMEOUT);
-        let (status, body) = wire::send(
-            &self.limiter,
-            &self.target.auth,
-            req,
-            parse_error,
-            "ServiceNow",
-        )
-        .await?;
+        let (status, body) = self.send(req).await?;
         match serde_json::from_slice::<Value>(&body) {
             Ok(Value::Object(mut o)) => match o.remove("result") {
                 Some(Value::Array(a)) => Ok(a),

@@ -95,7 +95,7 @@ pub(super) async fn claim_in(
     // `state` index, which makes each claim scan the whole backlog. The limit is a CAST, not
     // a bare `?4`: SQLite plans with the value bound to a bare LIMIT parameter and compiles
     // the statement again whenever that value changes, which for this statement (a new
-    // number of free slots at nearly every claim) was a sixth of the process's CPU.
+    // number of free slots at nearly every claim) was a sixth of the CPU of the 50/s benchmark.
     let rs: Vec<DeliveryRow> = sqlx::query_as(concat!(
         "UPDATE deliveries SET state = 'in_flight', lease_owner = ?1, lease_until = ?2 \
          WHERE id IN (SELECT id FROM ( \
