@@ -7,9 +7,11 @@
 
 mod finish;
 mod ops;
+mod wal;
 mod writer;
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -33,6 +35,9 @@ pub struct SqliteStore {
     read: SqlitePool,
     /// The group-commit writer (ingest and finish).
     writer: mpsc::Sender<writer::Job>,
+    /// What the writer and the background checkpointer share (tests lower its limits).
+    #[cfg(test)]
+    wal: Arc<wal::Wal>,
 }
 
 impl SqliteStore {
@@ -57,8 +62,9 @@ impl SqliteStore {
             })?;
         }
         // The writer never checkpoints inside a commit (a checkpoint fsyncs the database file
-        // and would stall every webhook waiting on that commit); a background task does it
-        // with PASSIVE checkpoints from a read connection, which never block the writer.
+        // and would stall every webhook waiting on that commit); a background task does the
+        // bulk from a read connection and the writer only copies a short tail between two
+        // batches, so that the log starts over (see `wal`).
         let write = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)
@@ -80,35 +86,19 @@ impl SqliteStore {
                 .connect_with(opts)
                 .await?
         };
+        let wal = Arc::new(wal::Wal::default());
         if !in_memory {
-            tokio::spawn(checkpoint(read.clone()));
+            tokio::spawn(wal::checkpointer(read.clone(), wal.clone()));
         }
         let (tx, rx) = mpsc::channel(writer::QUEUE);
-        tokio::spawn(writer::run(write.clone(), rx));
+        tokio::spawn(writer::run(write.clone(), rx, wal.clone()));
         Ok(Self {
             write,
             read,
             writer: tx,
+            #[cfg(test)]
+            wal,
         })
-    }
-}
-
-/// How often the WAL is copied back into the database file.
-const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
-
-/// Checkpoints the WAL in the background until the store is closed.
-async fn checkpoint(pool: SqlitePool) {
-    while !pool.is_closed() {
-        tokio::time::sleep(CHECKPOINT_EVERY).await;
-        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
-            .execute(&pool)
-            .await
-        {
-            if pool.is_closed() {
-                return;
-            }
-            tracing::warn!(error = %e, "WAL checkpoint failed; retrying");
-        }
     }
 }
 

@@ -9,10 +9,12 @@
 //! durable.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
 use tokio::sync::{mpsc, oneshot};
 
+use super::wal::Wal;
 use crate::domain::{Attempt, Delivery, DeliveryId, EventId, IngestOutcome};
 use crate::store::codec::{PreparedDelivery, PreparedEvent};
 use crate::store::{Finish, StoreError, StoreResult};
@@ -51,7 +53,7 @@ pub(super) enum Job {
 }
 
 /// Runs until every sender (the store) is dropped.
-pub(super) async fn run(pool: SqlitePool, mut rx: mpsc::Receiver<Job>) {
+pub(super) async fn run(pool: SqlitePool, mut rx: mpsc::Receiver<Job>, wal: Arc<Wal>) {
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         metrics::histogram!("itsm_bridge_store_commit_batch_size").record(batch.len() as f64);
@@ -70,6 +72,8 @@ pub(super) async fn run(pool: SqlitePool, mut rx: mpsc::Receiver<Job>) {
                 }
             }
         }
+        // Between two batches, with every waiter answered: the log's tail, when asked for.
+        wal.restart_if_wanted(&pool).await;
     }
 }
 
