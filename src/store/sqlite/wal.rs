@@ -27,7 +27,8 @@ use sqlx::SqlitePool;
 /// before the writer is asked to copy the tail, whatever its length). Each restart stalls the
 /// writer once; at 5,000 webhooks/s (~60 MB of log a second) this is about once a second.
 const RESTART_FRAMES: i64 = 16384;
-/// A tail short enough for the writer to copy between two batches (~1 MiB, a few ms).
+/// A background pass that had at most this many frames to copy (~1 MiB) was short, so what
+/// the writer appended meanwhile, and will copy itself, is short too.
 const TAIL_FRAMES: i64 = 256;
 /// Pause between background passes while the log is short.
 const EVERY: Duration = Duration::from_millis(100);
@@ -194,7 +195,7 @@ mod tests {
             c.await.unwrap();
         }
         // The log file keeps its high-water mark: 9,600 events of ~3 frames each would make
-        // ~120 MiB without restarts (the first background pass, 100 ms in, may find ~15).
+        // ~120 MiB without restarts (the first background pass, 100 ms in, may find 15 MiB).
         let wal = std::fs::metadata(dir.path().join("wal.db-wal"))
             .unwrap()
             .len();
