@@ -1,17 +1,21 @@
-//! SQLite store: one replica, WAL, `synchronous=FULL`, group commit for the hot writes.
+//! SQLite store: one replica, WAL, every write durable before it is answered, group commit
+//! for the hot writes.
 //!
 //! Writes go through ONE connection (SQLite has one writer anyway, and a single connection
 //! means no `SQLITE_BUSY` and no race between `MAX(seq)` and its insert); reads use a separate
 //! pool, which WAL lets run beside the writer. Ingest, the outcomes of attempts and claims go
-//! through the group-commit task in [`writer`].
+//! through the group-commit task in [`writer`], whose commits are made durable by [`sync`];
+//! the other writes commit at `synchronous=FULL`.
 
 mod finish;
 mod ops;
+mod sync;
 mod wal;
 mod writer;
 
 use std::str::FromStr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -35,6 +39,8 @@ pub struct SqliteStore {
     read: SqlitePool,
     /// The group-commit writer (ingest and finish).
     writer: mpsc::Sender<writer::Job>,
+    /// Set for good when an fsync of the log failed (see `sync`): writes are refused.
+    sync_failed: Arc<AtomicBool>,
     /// What the writer and the background checkpointer share (tests lower its limits).
     #[cfg(test)]
     wal: Arc<wal::Wal>,
@@ -49,6 +55,8 @@ impl SqliteStore {
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             // A 202 follows the commit: the commit must survive power loss, not just a crash.
+            // (The group-commit writer relaxes this on its connection while it holds it and
+            // answers after its own fsync instead; see `sync`.)
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true);
@@ -65,7 +73,9 @@ impl SqliteStore {
         // and would stall every webhook waiting on that commit); a background task does the
         // bulk from a read connection and the writer only copies a short tail between two
         // batches, so that the log starts over (see `wal`).
+        // Connections to a local file do not drop: no test round trip before each use.
         let write = SqlitePoolOptions::new()
+            .test_before_acquire(false)
             .max_connections(1)
             .min_connections(1)
             .idle_timeout(None)
@@ -78,12 +88,14 @@ impl SqliteStore {
             )
             .await?;
         // An in-memory database lives in its connection: reads must share the writer's.
+        let opts_for_reads = opts.clone();
         let read = if in_memory {
             write.clone()
         } else {
             SqlitePoolOptions::new()
+                .test_before_acquire(false)
                 .max_connections(max_connections.max(1))
-                .connect_with(opts)
+                .connect_with(opts_for_reads)
                 .await?
         };
         let wal = Arc::new(wal::Wal::default());
@@ -91,11 +103,21 @@ impl SqliteStore {
             tokio::spawn(wal::checkpointer(read.clone(), wal.clone()));
         }
         let (tx, rx) = mpsc::channel(writer::QUEUE);
-        tokio::spawn(writer::run(write.clone(), rx, wal.clone()));
+        let sync_failed = Arc::new(AtomicBool::new(false));
+        let syncer = if in_memory {
+            None
+        } else {
+            let db = opts.get_filename().to_path_buf();
+            Some(sync::Syncer::start(db, sync_failed.clone()).map_err(|e| {
+                StoreError::Unavailable(format!("cannot start the SQLite fsync thread: {e}"))
+            })?)
+        };
+        writer::spawn(write.clone(), rx, wal.clone(), syncer)?;
         Ok(Self {
             write,
             read,
             writer: tx,
+            sync_failed,
             #[cfg(test)]
             wal,
         })
@@ -140,6 +162,9 @@ impl Store for SqliteStore {
     }
 
     async fn ping(&self) -> StoreResult<()> {
+        if self.sync_failed.load(Ordering::Acquire) {
+            return Err(StoreError::Unavailable(sync::FAILED.into()));
+        }
         sqlx::query("SELECT 1").execute(&self.read).await?;
         Ok(())
     }

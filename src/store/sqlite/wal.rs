@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::Duration;
 
-use sqlx::SqlitePool;
+use sqlx::{SqliteConnection, SqliteExecutor, SqlitePool};
 
 /// Log length (4 KiB pages) from which the log is started over: 64 MiB (at most twice that
 /// before the writer is asked to copy the tail, whatever its length). Each restart stalls the
@@ -69,9 +69,9 @@ impl Pass {
     }
 }
 
-async fn pass(pool: &SqlitePool) -> sqlx::Result<Pass> {
+async fn pass<'c>(conn: impl SqliteExecutor<'c>) -> sqlx::Result<Pass> {
     let (busy, log, copied): (i64, i64, i64) = sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)")
-        .fetch_one(pool)
+        .fetch_one(conn)
         .await?;
     metrics::gauge!("itsm_bridge_store_wal_frames").set(log.max(0) as f64);
     Ok(Pass {
@@ -86,11 +86,11 @@ impl Wal {
     /// for it, copies what is left of the log, so that the next write transaction starts the
     /// log over. A pass that could not finish (the background or a reader's snapshot in the
     /// way) is tried again after the next batch.
-    pub(super) async fn restart_if_wanted(&self, write: &SqlitePool) {
+    pub(super) async fn restart_if_wanted(&self, write: &mut SqliteConnection) {
         if !self.restart_wanted.load(Ordering::Acquire) {
             return;
         }
-        match pass(write).await {
+        match pass(&mut *write).await {
             Ok(p) if p.complete() => self.restart_wanted.store(false, Ordering::Release),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "WAL checkpoint by the writer failed"),

@@ -10,10 +10,12 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
+use sqlx::{Connection, QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
 use tokio::sync::{mpsc, oneshot};
 
+use super::sync::Syncer;
 use super::wal::Wal;
 use crate::domain::{Attempt, Delivery, DeliveryId, EventId, IngestOutcome};
 use crate::store::codec::{PreparedDelivery, PreparedEvent};
@@ -52,29 +54,149 @@ pub(super) enum Job {
     Claim(ClaimJob, oneshot::Sender<StoreResult<Vec<Delivery>>>),
 }
 
+/// Starts the writer on a thread of its own, where it runs until every sender (the store) is
+/// dropped. With a `syncer`, commits are answered after its fsync of the log (see [`super::sync`]);
+/// without (an in-memory database), when the commit returns.
+///
+/// A batch is a handful of round trips between this task and the connection's SQLite thread
+/// (`BEGIN`, the inserts, `COMMIT`). On the server's runtime each round trip waited for a
+/// worker to come free from the request tasks queued before it — under load, the writer spent
+/// more time waiting for its turn than writing, and every webhook waits for the writer. On
+/// its own thread (a current-thread runtime) it is woken as soon as SQLite answers.
+pub(super) fn spawn(
+    pool: SqlitePool,
+    rx: mpsc::Receiver<Job>,
+    wal: Arc<Wal>,
+    syncer: Option<Syncer>,
+) -> StoreResult<()> {
+    let unavailable =
+        |e: std::io::Error| StoreError::Unavailable(format!("cannot start the SQLite writer: {e}"));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(unavailable)?;
+    std::thread::Builder::new()
+        .name("sqlite-writer".into())
+        .spawn(move || rt.block_on(run(pool, rx, wal, syncer)))
+        .map_err(unavailable)?;
+    Ok(())
+}
+
+/// How long the writer keeps the write connection across back-to-back batches before it lets
+/// the store's other writes (links, leases, poll state…) have their turn.
+const HOLD: Duration = Duration::from_millis(20);
+
 /// Runs until every sender (the store) is dropped.
-pub(super) async fn run(pool: SqlitePool, mut rx: mpsc::Receiver<Job>, wal: Arc<Wal>) {
+///
+/// While jobs keep coming the writer keeps the connection from one batch to the next, up to
+/// [`HOLD`]: handing it back to the pool and taking it again costs two round trips to SQLite's
+/// thread (the pool tests a connection when it is released), and with a syncer, two more to
+/// switch the connection to `synchronous=NORMAL` and back to `FULL` — the store's other
+/// writes, which answer when their commit returns, only ever get it at `FULL`.
+async fn run(pool: SqlitePool, mut rx: mpsc::Receiver<Job>, wal: Arc<Wal>, syncer: Option<Syncer>) {
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        metrics::histogram!("itsm_bridge_store_commit_batch_size").record(batch.len() as f64);
-        match commit(&pool, &batch).await {
-            Ok(answers) => answer(batch.drain(..), answers),
-            Err(e) if batch.len() == 1 => answer(batch.drain(..), vec![Answer::Failed(e)]),
+        if syncer.as_ref().is_some_and(Syncer::failed) {
+            refuse(&mut batch, super::sync::FAILED);
+            continue;
+        }
+        let mut conn = match pool.acquire().await {
+            Ok(c) => c,
             Err(e) => {
-                // One bad job must not fail its neighbours: commit them one by one.
-                tracing::warn!(error = %e, jobs = batch.len(), "group commit failed; retrying jobs one by one");
-                for job in batch.drain(..) {
-                    let a = match commit(&pool, std::slice::from_ref(&job)).await {
-                        Ok(mut a) => a.remove(0),
-                        Err(e) => Answer::Failed(e),
-                    };
-                    answer(std::iter::once(job), vec![a]);
+                tracing::error!(error = %e, "the SQLite writer cannot get its connection");
+                refuse(&mut batch, &format!("no write connection: {e}"));
+                continue;
+            }
+        };
+        // Commits answered after the syncer's fsync need not wait for their own.
+        let deferred = match &syncer {
+            Some(_) => match set_synchronous(&mut conn, "NORMAL").await {
+                Ok(()) => syncer.as_ref(),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot relax the writer's commits; each waits for its fsync");
+                    None
                 }
+            },
+            None => None,
+        };
+        let held = Instant::now();
+        loop {
+            let done = write_batch(&mut conn, &mut batch).await;
+            match deferred {
+                Some(s) => s.after_sync(Box::new(move |synced| match synced {
+                    Ok(()) => answer(done),
+                    Err(why) => answer(failed(done, &why)),
+                })),
+                None => answer(done),
+            }
+            // Between two batches: the log's tail, when asked for.
+            wal.restart_if_wanted(&mut conn).await;
+            if held.elapsed() >= HOLD || syncer.as_ref().is_some_and(Syncer::failed) {
+                break;
+            }
+            while batch.len() < MAX_BATCH
+                && let Ok(job) = rx.try_recv()
+            {
+                batch.push(job);
+            }
+            if batch.is_empty() {
+                break;
             }
         }
-        // Between two batches, with every waiter answered: the log's tail, when asked for.
-        wal.restart_if_wanted(&pool).await;
+        if deferred.is_some()
+            && let Err(e) = set_synchronous(&mut conn, "FULL").await
+        {
+            // The pool must never hand out a connection whose commits are not durable.
+            tracing::warn!(error = %e, "cannot restore synchronous=FULL; closing the write connection");
+            conn.close_on_drop();
+        }
     }
+}
+
+async fn set_synchronous(conn: &mut SqliteConnection, level: &'static str) -> sqlx::Result<()> {
+    let sql = match level {
+        "NORMAL" => "PRAGMA synchronous = NORMAL",
+        _ => "PRAGMA synchronous = FULL",
+    };
+    sqlx::query(sql).execute(&mut *conn).await.map(drop)
+}
+
+/// Answers every job of `batch` (emptied) with a failure.
+fn refuse(batch: &mut Vec<Job>, why: &str) {
+    let done = batch
+        .drain(..)
+        .map(|j| (j, Answer::Failed(StoreError::Unavailable(why.to_owned()))))
+        .collect();
+    answer(done);
+}
+
+/// Commits `batch` (emptied); each job with its answer, in order.
+async fn write_batch(conn: &mut SqliteConnection, batch: &mut Vec<Job>) -> Vec<(Job, Answer)> {
+    metrics::histogram!("itsm_bridge_store_commit_batch_size").record(batch.len() as f64);
+    match commit(conn, batch).await {
+        Ok(answers) => batch.drain(..).zip(answers).collect(),
+        Err(e) if batch.len() == 1 => batch.drain(..).zip([Answer::Failed(e)]).collect(),
+        Err(e) => {
+            // One bad job must not fail its neighbours: commit them one by one.
+            tracing::warn!(error = %e, jobs = batch.len(), "group commit failed; retrying jobs one by one");
+            let mut done = Vec::with_capacity(batch.len());
+            for job in batch.drain(..) {
+                let a = match commit(conn, std::slice::from_ref(&job)).await {
+                    Ok(mut a) => a.remove(0),
+                    Err(e) => Answer::Failed(e),
+                };
+                done.push((job, a));
+            }
+            done
+        }
+    }
+}
+
+/// The same jobs, failed: their commit could not be made durable.
+fn failed(done: Vec<(Job, Answer)>, why: &str) -> Vec<(Job, Answer)> {
+    done.into_iter()
+        .map(|(j, _)| (j, Answer::Failed(StoreError::Unavailable(why.to_owned()))))
+        .collect()
 }
 
 /// One job's result, before it is sent to its waiter.
@@ -85,9 +207,9 @@ enum Answer {
     Failed(StoreError),
 }
 
-fn answer(jobs: impl Iterator<Item = Job>, answers: Vec<Answer>) {
+fn answer(done: Vec<(Job, Answer)>) {
     let misfit = || StoreError::Corrupt("writer answered out of order".into());
-    for (job, a) in jobs.zip(answers) {
+    for (job, a) in done {
         // A waiter that went away (its request was cancelled) needs no answer.
         let _ = match (job, a) {
             (Job::Ingest(_, reply), Answer::Ingested(o)) => reply.send(Ok(o)).map_err(drop),
@@ -109,8 +231,8 @@ fn answer(jobs: impl Iterator<Item = Job>, answers: Vec<Answer>) {
 /// appended here), then the outcomes, then the claims. A finish refused because its lease
 /// was lost or its delivery is gone has written nothing and fails alone; any other error
 /// rolls the whole batch back, and the caller retries its jobs one by one.
-async fn commit(pool: &SqlitePool, jobs: &[Job]) -> StoreResult<Vec<Answer>> {
-    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+async fn commit(conn: &mut SqliteConnection, jobs: &[Job]) -> StoreResult<Vec<Answer>> {
+    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
     let events: Vec<&PreparedEvent> = jobs
         .iter()
         .filter_map(|j| match j {
@@ -432,7 +554,9 @@ mod tests {
             finish_job(id, "w2"),
             finish_job(DeliveryId(999), "w1"),
         ];
-        let answers = commit(&store.write, &jobs).await.unwrap();
+        let mut conn = store.write.acquire().await.unwrap();
+        let answers = commit(&mut conn, &jobs).await.unwrap();
+        drop(conn);
         assert!(matches!(
             answers[0],
             Answer::Ingested(IngestOutcome::Accepted(_))
@@ -457,5 +581,91 @@ mod tests {
             "the delivery appended in the batch became the head when the first was done"
         );
         assert_eq!(store.attempts(id).await.unwrap().len(), 1);
+    }
+
+    /// A file-backed store (its pool migrated) and a second writer on its pool whose fsync of
+    /// the log is `sync`.
+    async fn writer_with_sync(
+        sync: impl FnMut() -> std::io::Result<()> + Send + 'static,
+    ) -> (tempfile::TempDir, SqliteStore, mpsc::Sender<Job>) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("w.db").display());
+        let store = SqliteStore::open(&url, 2).await.unwrap();
+        store.migrate().await.unwrap();
+        let failed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let syncer = Syncer::start_with(sync, failed).unwrap();
+        let (tx, rx) = mpsc::channel(QUEUE);
+        spawn(store.write.clone(), rx, Arc::default(), Some(syncer)).unwrap();
+        (dir, store, tx)
+    }
+
+    async fn send_ingest(
+        writer: &mpsc::Sender<Job>,
+        key: &str,
+    ) -> oneshot::Receiver<StoreResult<IngestOutcome>> {
+        let (reply, answer) = oneshot::channel();
+        let job = Job::Ingest(Box::new(event(key, "X")), reply);
+        writer.send(job).await.ok().unwrap();
+        answer
+    }
+
+    #[tokio::test]
+    async fn a_commit_is_answered_only_after_the_fsync_that_covers_it() {
+        let (gate, held) = std::sync::mpsc::channel::<()>();
+        let (_dir, store, writer) = writer_with_sync(move || {
+            held.recv().map_err(std::io::Error::other)?;
+            Ok(())
+        })
+        .await;
+        let mut answer = send_ingest(&writer, "k1").await;
+        // The commit happens (the row is visible to readers)…
+        let mut committed = false;
+        for _ in 0..500 {
+            let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM events")
+                .fetch_one(&store.read)
+                .await
+                .unwrap();
+            if n == 1 {
+                committed = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(committed, "the writer never committed the event");
+        // …but its waiter hears nothing while the fsync has not returned.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(
+            matches!(answer.try_recv(), Err(oneshot::error::TryRecvError::Empty)),
+            "answered before the fsync"
+        );
+        gate.send(()).unwrap();
+        let outcome = answer.await.unwrap().unwrap();
+        assert!(matches!(outcome, IngestOutcome::Accepted(_)));
+    }
+
+    #[tokio::test]
+    async fn a_failed_fsync_fails_its_batch_and_refuses_every_write_after() {
+        let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = calls.clone();
+        let (_dir, _store, writer) = writer_with_sync(move || {
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Err(std::io::Error::other("EIO"))
+        })
+        .await;
+        let first = send_ingest(&writer, "k1").await.await.unwrap();
+        assert!(
+            matches!(&first, Err(StoreError::Unavailable(m)) if m.contains("fsync") && m.contains("EIO")),
+            "{first:?}"
+        );
+        let second = send_ingest(&writer, "k2").await.await.unwrap();
+        assert!(
+            matches!(&second, Err(StoreError::Unavailable(m)) if m.contains("restarted")),
+            "{second:?}"
+        );
+        assert_eq!(
+            calls.load(std::sync::atomic::Ordering::SeqCst),
+            1,
+            "a failed fsync is never retried"
+        );
     }
 }
