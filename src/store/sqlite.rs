@@ -39,7 +39,8 @@ pub struct SqliteStore {
     read: SqlitePool,
     /// The group-commit writer (ingest and finish).
     writer: mpsc::Sender<writer::Job>,
-    /// Set for good when an fsync of the log failed (see `sync`): writes are refused.
+    /// Set for good when an fsync of the log failed (see `sync`): the writer refuses its jobs
+    /// and `ping` fails.
     sync_failed: Arc<AtomicBool>,
     /// What the writer and the background checkpointer share (tests lower its limits).
     #[cfg(test)]
@@ -73,8 +74,8 @@ impl SqliteStore {
         // and would stall every webhook waiting on that commit); a background task does the
         // bulk from a read connection and the writer only copies a short tail between two
         // batches, so that the log starts over (see `wal`).
-        // Connections to a local file do not drop: no test round trip before each use.
         let write = SqlitePoolOptions::new()
+            // Connections to a local file do not drop: no test round trip before each use.
             .test_before_acquire(false)
             .max_connections(1)
             .min_connections(1)

@@ -17,9 +17,10 @@
 //!
 //! A failed fsync is not retried: after one, Linux may have dropped the dirty pages it could
 //! not write, so a later fsync that succeeds proves nothing about them. The batches it covered
-//! fail (their callers answer 503 and the ITSM sends again) and the store refuses every write
-//! from then on, until the gateway is restarted and SQLite recovers from what is on disk (the
-//! policy PostgreSQL follows for the same reason).
+//! fail (their callers answer 503 and the ITSM sends again), the writer refuses every job
+//! (ingest, outcome, claim) from then on and the store's `ping` fails (`/readyz`), until the
+//! gateway is restarted and SQLite recovers from what is on disk (the policy PostgreSQL
+//! follows for the same reason).
 
 use std::fs::File;
 use std::io;
