@@ -10,6 +10,7 @@
 mod finish;
 mod ops;
 mod sync;
+mod tickets;
 mod wal;
 mod writer;
 
@@ -216,7 +217,12 @@ impl Store for SqliteStore {
             b.push(" AND tenant = ").push_bind(t.as_str().to_owned());
         }
         if let Some(t) = &q.ticket {
-            b.push(" AND ticket = ").push_bind(t.as_str().to_owned());
+            tickets::push_filter(
+                &mut b,
+                t.as_str(),
+                q.before.map(|id| id.to_string()),
+                i64::from(q.limit),
+            );
         }
         if let Some(before) = q.before {
             b.push(" AND id < ").push_bind(before.to_string());

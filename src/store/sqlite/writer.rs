@@ -16,6 +16,7 @@ use sqlx::{Connection, QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
 use tokio::sync::{mpsc, oneshot};
 
 use super::sync::Syncer;
+use super::tickets;
 use super::wal::Wal;
 use crate::domain::{Attempt, Delivery, DeliveryId, EventId, IngestOutcome};
 use crate::store::codec::{PreparedDelivery, PreparedEvent};
@@ -93,9 +94,31 @@ const HOLD: Duration = Duration::from_millis(20);
 /// thread (the pool tests a connection when it is released), and with a syncer, two more to
 /// switch the connection to `synchronous=NORMAL` and back to `FULL` — the store's other
 /// writes, which answer when their commit returns, only ever get it at `FULL`.
+///
+/// Between batches it also moves the rows pending for the ticket index (see [`tickets`]) once
+/// enough are pending, and after [`tickets::IDLE`] without jobs.
 async fn run(pool: SqlitePool, mut rx: mpsc::Receiver<Job>, wal: Arc<Wal>, syncer: Option<Syncer>) {
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
-    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+    let mut unindexed = tickets::Pending::default();
+    loop {
+        let received = if unindexed.any() {
+            match tokio::time::timeout(tickets::IDLE, rx.recv_many(&mut batch, MAX_BATCH)).await {
+                Ok(n) => n,
+                Err(_idle) => {
+                    if !syncer.as_ref().is_some_and(Syncer::failed)
+                        && let Ok(mut conn) = pool.acquire().await
+                    {
+                        unindexed.flush(&mut conn).await;
+                    }
+                    continue;
+                }
+            }
+        } else {
+            rx.recv_many(&mut batch, MAX_BATCH).await
+        };
+        if received == 0 {
+            break;
+        }
         if syncer.as_ref().is_some_and(Syncer::failed) {
             refuse(&mut batch, super::sync::FAILED);
             continue;
@@ -122,6 +145,7 @@ async fn run(pool: SqlitePool, mut rx: mpsc::Receiver<Job>, wal: Arc<Wal>, synce
         let held = Instant::now();
         loop {
             let done = write_batch(&mut conn, &mut batch).await;
+            unindexed.add(accepted(&done));
             match deferred {
                 Some(s) => s.after_sync(Box::new(move |synced| match synced {
                     Ok(()) => answer(done),
@@ -131,6 +155,9 @@ async fn run(pool: SqlitePool, mut rx: mpsc::Receiver<Job>, wal: Arc<Wal>, synce
             }
             // Between two batches: the log's tail, when asked for.
             wal.restart_if_wanted(&mut conn).await;
+            if unindexed.full() {
+                unindexed.flush(&mut conn).await;
+            }
             if held.elapsed() >= HOLD || syncer.as_ref().is_some_and(Syncer::failed) {
                 break;
             }
@@ -190,6 +217,13 @@ async fn write_batch(conn: &mut SqliteConnection, batch: &mut Vec<Job>) -> Vec<(
             done
         }
     }
+}
+
+/// Events of a written batch that were stored (not duplicates, not failed).
+fn accepted(done: &[(Job, Answer)]) -> usize {
+    done.iter()
+        .filter(|(_, a)| matches!(a, Answer::Ingested(IngestOutcome::Accepted(_))))
+        .count()
 }
 
 /// The same jobs, failed: their commit could not be made durable.
