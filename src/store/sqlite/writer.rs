@@ -133,7 +133,7 @@ async fn run(pool: SqlitePool, mut rx: mpsc::Receiver<Job>, wal: Arc<Wal>, synce
         };
         // Commits answered after the syncer's fsync need not wait for their own.
         let deferred = match &syncer {
-            Some(_) => match set_synchronous(&mut conn, "NORMAL").await {
+            Some(_) => match set_synchronous(&mut conn, false).await {
                 Ok(()) => syncer.as_ref(),
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot relax the writer's commits; each waits for its fsync");
@@ -171,7 +171,7 @@ async fn run(pool: SqlitePool, mut rx: mpsc::Receiver<Job>, wal: Arc<Wal>, synce
             }
         }
         if deferred.is_some()
-            && let Err(e) = set_synchronous(&mut conn, "FULL").await
+            && let Err(e) = set_synchronous(&mut conn, true).await
         {
             // The pool must never hand out a connection whose commits are not durable.
             tracing::warn!(error = %e, "cannot restore synchronous=FULL; closing the write connection");
@@ -180,10 +180,12 @@ async fn run(pool: SqlitePool, mut rx: mpsc::Receiver<Job>, wal: Arc<Wal>, synce
     }
 }
 
-async fn set_synchronous(conn: &mut SqliteConnection, level: &'static str) -> sqlx::Result<()> {
-    let sql = match level {
-        "NORMAL" => "PRAGMA synchronous = NORMAL",
-        _ => "PRAGMA synchronous = FULL",
+/// `synchronous=FULL` (each commit waits for its fsync) or `NORMAL` (the syncer's fsync covers it).
+async fn set_synchronous(conn: &mut SqliteConnection, full: bool) -> sqlx::Result<()> {
+    let sql = if full {
+        "PRAGMA synchronous = FULL"
+    } else {
+        "PRAGMA synchronous = NORMAL"
     };
     sqlx::query(sql).execute(&mut *conn).await.map(drop)
 }
