@@ -195,6 +195,47 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_ticket_s_ids_drive_the_query_not_the_tenant_s_newest_events() {
+        let store = SqliteStore::open("sqlite::memory:", 1).await.unwrap();
+        store.migrate().await.unwrap();
+        let q = EventQuery {
+            tenant: Some(TenantId::parse("t").unwrap()),
+            ticket: Some(TicketKey::from_stored("t/jira/X".into())),
+            before: Some(EventId::new()),
+            limit: 200,
+        };
+        // The columns `list_events` reads: the plan depends on them (a covering index).
+        let mut b = QueryBuilder::<Sqlite>::new(concat!(
+            "EXPLAIN QUERY PLAN SELECT ",
+            crate::store::codec::event_cols!(),
+            " FROM events WHERE 1 = 1"
+        ));
+        super::super::push_event_filters(&mut b, &q);
+        let plan: Vec<String> = b
+            .build()
+            .fetch_all(&store.read)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| sqlx::Row::get::<String, _>(r, "detail"))
+            .collect();
+        // Events must be looked up by the ticket's ids (`id=?`), never walked newest first
+        // through `events_tenant` or the id index (`id<?`), which for a ticket whose events
+        // are old reads every event of the tenant.
+        let on_events: Vec<&str> = plan
+            .iter()
+            .map(String::as_str)
+            .filter(|d| d.split_whitespace().nth(1) == Some("events"))
+            .collect();
+        assert!(
+            on_events.len() == 1
+                && on_events[0].starts_with("SEARCH events USING ")
+                && on_events[0].ends_with("id=?)"),
+            "events are not looked up by the ticket's ids: {plan:?}"
+        );
+    }
+
+    #[tokio::test]
     async fn the_writer_moves_pending_rows_once_it_is_idle() {
         let store = SqliteStore::open("sqlite::memory:", 1).await.unwrap();
         store.migrate().await.unwrap();
