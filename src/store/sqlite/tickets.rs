@@ -253,13 +253,26 @@ mod tests {
         assert_eq!(listed(&store, "t", "X", None, 10).await, vec![id]);
     }
 
-    #[test]
-    fn a_flush_is_due_after_flush_rows_accepted_events() {
-        let mut p = Pending::default();
-        assert!(!p.any());
-        p.add(FLUSH_ROWS - 1);
-        assert!(p.any() && !p.full());
-        p.add(1);
-        assert!(p.full());
+    #[tokio::test]
+    async fn the_writer_moves_pending_rows_once_flush_rows_are_pending() {
+        let store = SqliteStore::open("sqlite::memory:", 1).await.unwrap();
+        store.migrate().await.unwrap();
+        // Back to back, 256 at a time (never idle for long): the move is the threshold's.
+        let total = FLUSH_ROWS + 512;
+        for chunk in 0..total / 256 {
+            let ingests = (0..256).map(|i| {
+                let n = chunk * 256 + i;
+                store.ingest(event(&format!("k{n}"), &format!("T{}", n % 300)))
+            });
+            futures_util::future::join_all(ingests).await;
+        }
+        let (pending, indexed) = (count(&store, true).await, count(&store, false).await);
+        assert_eq!(pending + indexed, total as i64);
+        assert!(
+            pending < FLUSH_ROWS as i64,
+            "{pending} rows still pending after {total} events"
+        );
+        let listed = listed(&store, "t", "T7", None, 1000).await;
+        assert_eq!(listed.len(), (0..total).filter(|n| n % 300 == 7).count());
     }
 }
