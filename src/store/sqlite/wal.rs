@@ -194,13 +194,15 @@ mod tests {
         for c in clients {
             c.await.unwrap();
         }
-        // The log file keeps its high-water mark: 9,600 events of ~3 frames each would make
-        // ~120 MiB without restarts (the first background pass, 100 ms in, may find 15 MiB).
+        // The log file keeps its high-water mark. Without restarts it holds every frame
+        // written, whatever the machine's speed: 96 MiB for these 9,600 events. With them it
+        // depends on how far the background lags (the first pass, 100 ms in, may find 15
+        // MiB): 22–38 MiB measured with the whole library's tests running beside it.
         let wal = std::fs::metadata(dir.path().join("wal.db-wal"))
             .unwrap()
             .len();
         assert!(
-            wal < 32 << 20,
+            wal < 64 << 20,
             "the WAL grew to {} MiB under steady ingest",
             wal >> 20
         );
