@@ -90,7 +90,11 @@ impl Wal {
         if !self.restart_wanted.load(Ordering::Acquire) {
             return;
         }
-        match pass(&mut *write).await {
+        let started = std::time::Instant::now();
+        let done = pass(&mut *write).await;
+        metrics::histogram!("itsm_bridge_store_wal_tail_copy_seconds")
+            .record(started.elapsed().as_secs_f64());
+        match done {
             Ok(p) if p.complete() => self.restart_wanted.store(false, Ordering::Release),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "WAL checkpoint by the writer failed"),

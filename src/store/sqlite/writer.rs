@@ -95,26 +95,40 @@ const HOLD: Duration = Duration::from_millis(20);
 /// switch the connection to `synchronous=NORMAL` and back to `FULL` — the store's other
 /// writes, which answer when their commit returns, only ever get it at `FULL`.
 ///
-/// Between batches it also moves the rows pending for the ticket index (see [`tickets`]) once
-/// enough are pending, and after [`tickets::IDLE`] without jobs.
+/// Between batches it also takes the steps of moving the rows pending for the ticket index
+/// (see [`tickets`]) once enough are pending, and when it has nothing to write: at once while
+/// a move is under way, after [`tickets::IDLE`] to start one.
 async fn run(pool: SqlitePool, mut rx: mpsc::Receiver<Job>, wal: Arc<Wal>, syncer: Option<Syncer>) {
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
     let mut unindexed = tickets::Pending::default();
     loop {
-        let received = if unindexed.any() {
-            match tokio::time::timeout(tickets::IDLE, rx.recv_many(&mut batch, MAX_BATCH)).await {
-                Ok(n) => n,
-                Err(_idle) => {
-                    if !syncer.as_ref().is_some_and(Syncer::failed)
-                        && let Ok(mut conn) = pool.acquire().await
-                    {
-                        unindexed.flush(&mut conn).await;
+        let idle = if unindexed.moving() {
+            Some(Duration::ZERO)
+        } else if unindexed.any() {
+            Some(tickets::IDLE)
+        } else {
+            None
+        };
+        let received = match idle {
+            // `timeout` looks for jobs before it looks at the clock: a zero wait still takes
+            // what is queued.
+            Some(idle) => {
+                match tokio::time::timeout(idle, rx.recv_many(&mut batch, MAX_BATCH)).await {
+                    Ok(n) => n,
+                    Err(_idle) => {
+                        if !syncer.as_ref().is_some_and(Syncer::failed)
+                            && let Ok(mut conn) = pool.acquire().await
+                        {
+                            unindexed.step(&mut conn).await;
+                        } else {
+                            // Not again at once: that would spin.
+                            unindexed.give_up();
+                        }
+                        continue;
                     }
-                    continue;
                 }
             }
-        } else {
-            rx.recv_many(&mut batch, MAX_BATCH).await
+            None => rx.recv_many(&mut batch, MAX_BATCH).await,
         };
         if received == 0 {
             break;
@@ -155,8 +169,8 @@ async fn run(pool: SqlitePool, mut rx: mpsc::Receiver<Job>, wal: Arc<Wal>, synce
             }
             // Between two batches: the log's tail, when asked for.
             wal.restart_if_wanted(&mut conn).await;
-            if unindexed.full() {
-                unindexed.flush(&mut conn).await;
+            if unindexed.due() {
+                unindexed.step(&mut conn).await;
             }
             if held.elapsed() >= HOLD || syncer.as_ref().is_some_and(Syncer::failed) {
                 break;
