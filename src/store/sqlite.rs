@@ -100,7 +100,9 @@ impl SqliteStore {
                 .connect_with(opts_for_reads)
                 .await?
         };
-        let wal = Arc::new(wal::Wal::default());
+        let wal = Arc::new(wal::Wal::new(
+            (!in_memory).then(|| opts.get_filename().to_path_buf()),
+        ));
         if !in_memory {
             tokio::spawn(wal::checkpointer(read.clone(), wal.clone()));
         }

@@ -17,11 +17,12 @@
 //! and one fsync of the database file, a few to tens of milliseconds), after which the
 //! writer's next transaction starts the log over from the blocks it already has.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::Duration;
 
-use sqlx::{SqliteConnection, SqliteExecutor, SqlitePool};
+use sqlx::{SqliteConnection, SqlitePool};
 
 /// Log length (4 KiB pages) from which the log is started over: 64 MiB (at most twice that
 /// before the writer is asked to copy the tail, whatever its length). Each restart stalls the
@@ -35,23 +36,65 @@ const EVERY: Duration = Duration::from_millis(100);
 /// Pause between passes while the log is long and the background is catching up.
 const CATCHING_UP: Duration = Duration::from_millis(2);
 
+/// Bounds of the database file's growth per extension; see [`chunk_for`].
+const MIN_GROW: u64 = 1 << 20;
+const MAX_GROW: u64 = 32 << 20;
+
+/// How much the database file grows at a time when it is `len` bytes long: the largest power
+/// of two up to an eighth of it, within [`MIN_GROW`]..=[`MAX_GROW`] (a fresh database stays
+/// small; from 256 MiB on, 32 MiB at a time). Powers of two, so that a file cut to a multiple
+/// of one chunk is a multiple of every smaller one.
+fn chunk_for(len: u64) -> u64 {
+    let eighth = (len / 8).max(1);
+    let pow = 1u64 << (63 - eighth.leading_zeros());
+    pow.clamp(MIN_GROW, MAX_GROW)
+}
+
+/// Makes checkpoints on `conn` grow the database file `chunk` bytes at a time, and cut it only
+/// to a multiple of that (SQLite's `SQLITE_FCNTL_CHUNK_SIZE`, a setting of the connection's own
+/// handle on the file).
+///
+/// A checkpoint that copies pages past the end of the file makes it grow, and its fsync then
+/// waits for the file system to allocate those blocks and commit the new size to its journal:
+/// under ingest, the writer's fsync of the database file after the tail copy took 10 ms
+/// (median; up to 21 ms), against 0.3 ms for the log's. With chunks, SQLite allocates the
+/// blocks when the file grows (it writes one byte in each), almost always in a background
+/// pass, and the tail copy then rewrites blocks that exist: its fsync writes data only
+/// (median 1.8 ms), and the tail copies took half as long in all.
+async fn grow_in_chunks(conn: &mut SqliteConnection, chunk: u64) -> sqlx::Result<()> {
+    let mut chunk = std::ffi::c_int::try_from(chunk).unwrap_or(std::ffi::c_int::MAX);
+    let mut handle = conn.lock_handle().await?;
+    let db = handle.as_raw_handle().as_ptr();
+    #[allow(unsafe_code)]
+    // SAFETY: `db` is the open handle the lock guards (no other call on it meanwhile);
+    // SQLITE_FCNTL_CHUNK_SIZE reads one `int` through the pointer, which lives on this stack
+    // frame for the duration of the call; "main" is a NUL-terminated string.
+    let rc = unsafe {
+        libsqlite3_sys::sqlite3_file_control(
+            db,
+            c"main".as_ptr(),
+            libsqlite3_sys::SQLITE_FCNTL_CHUNK_SIZE,
+            (&raw mut chunk).cast(),
+        )
+    };
+    if rc == libsqlite3_sys::SQLITE_OK {
+        Ok(())
+    } else {
+        Err(sqlx::Error::Protocol(format!(
+            "SQLITE_FCNTL_CHUNK_SIZE failed with code {rc}"
+        )))
+    }
+}
+
 /// What the background checkpointer and the writer share.
 pub(super) struct Wal {
+    /// The database file (`None` in memory): its size sets the chunk it grows by.
+    db: Option<PathBuf>,
     /// Set by the background checkpointer when the writer should copy the tail.
     restart_wanted: AtomicBool,
     /// [`RESTART_FRAMES`] and [`TAIL_FRAMES`]; tests lower them.
     restart_frames: AtomicI64,
     tail_frames: AtomicI64,
-}
-
-impl Default for Wal {
-    fn default() -> Self {
-        Self {
-            restart_wanted: AtomicBool::new(false),
-            restart_frames: AtomicI64::new(RESTART_FRAMES),
-            tail_frames: AtomicI64::new(TAIL_FRAMES),
-        }
-    }
 }
 
 /// The answer of `PRAGMA wal_checkpoint`: frames in the log, and how many of them are now in
@@ -69,19 +112,38 @@ impl Pass {
     }
 }
 
-async fn pass<'c>(conn: impl SqliteExecutor<'c>) -> sqlx::Result<Pass> {
-    let (busy, log, copied): (i64, i64, i64) = sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)")
-        .fetch_one(conn)
-        .await?;
-    metrics::gauge!("itsm_bridge_store_wal_frames").set(log.max(0) as f64);
-    Ok(Pass {
-        busy: busy != 0,
-        log,
-        copied,
-    })
-}
-
 impl Wal {
+    pub(super) fn new(db: Option<PathBuf>) -> Self {
+        Self {
+            db,
+            restart_wanted: AtomicBool::new(false),
+            restart_frames: AtomicI64::new(RESTART_FRAMES),
+            tail_frames: AtomicI64::new(TAIL_FRAMES),
+        }
+    }
+
+    /// One checkpoint pass on `conn`, copying what it can of the log into the database file.
+    async fn pass(&self, conn: &mut SqliteConnection) -> sqlx::Result<Pass> {
+        if let Some(db) = &self.db {
+            let len = std::fs::metadata(db).map_or(0, |m| m.len());
+            grow_in_chunks(conn, chunk_for(len)).await?;
+        }
+        let (busy, log, copied): (i64, i64, i64) = sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)")
+            .fetch_one(conn)
+            .await?;
+        metrics::gauge!("itsm_bridge_store_wal_frames").set(log.max(0) as f64);
+        Ok(Pass {
+            busy: busy != 0,
+            log,
+            copied,
+        })
+    }
+
+    /// A pass on a connection of `pool`.
+    async fn pass_on(&self, pool: &SqlitePool) -> sqlx::Result<Pass> {
+        self.pass(&mut *pool.acquire().await?).await
+    }
+
     /// Called by the writer between batches, on its own connection: when the background asked
     /// for it, copies what is left of the log, so that the next write transaction starts the
     /// log over. A pass that could not finish (the background or a reader's snapshot in the
@@ -91,7 +153,7 @@ impl Wal {
             return;
         }
         let started = std::time::Instant::now();
-        let done = pass(&mut *write).await;
+        let done = self.pass(write).await;
         metrics::histogram!("itsm_bridge_store_wal_tail_copy_seconds")
             .record(started.elapsed().as_secs_f64());
         match done {
@@ -113,7 +175,7 @@ pub(super) async fn checkpointer(pool: SqlitePool, wal: Arc<Wal>) {
             tokio::time::sleep(EVERY).await;
             continue;
         }
-        let p = match pass(&pool).await {
+        let p = match wal.pass_on(&pool).await {
             Ok(p) => p,
             Err(e) if pool.is_closed() => {
                 tracing::debug!(error = %e, "store closed; checkpointer stops");
@@ -210,5 +272,35 @@ mod tests {
             "the WAL grew to {} MiB under steady ingest",
             wal >> 20
         );
+    }
+
+    #[test]
+    fn the_file_grows_by_an_eighth_of_its_size_in_powers_of_two() {
+        assert_eq!(chunk_for(0), MIN_GROW);
+        assert_eq!(chunk_for(4096), MIN_GROW);
+        assert_eq!(chunk_for(100 << 20), 8 << 20);
+        assert_eq!(chunk_for(128 << 20), 16 << 20);
+        assert_eq!(chunk_for(1 << 30), MAX_GROW);
+        assert_eq!(chunk_for(u64::MAX), MAX_GROW);
+    }
+
+    #[tokio::test]
+    async fn a_checkpoint_grows_the_database_file_a_chunk_at_a_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("grow.db");
+        let store = SqliteStore::open(&format!("sqlite://{}", db.display()), 1)
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+        let body = bytes::Bytes::from(vec![b'x'; 8192]);
+        for i in 0..8 {
+            store.ingest(event(i, &body)).await.unwrap();
+        }
+        // A pass as the checkpointers make them (the background one may have made some).
+        store.wal.pass_on(&store.read).await.unwrap();
+        // Some pages of data (~100 KiB); the file is one whole chunk (without the control,
+        // just those pages).
+        let len = std::fs::metadata(&db).unwrap().len();
+        assert_eq!(len, MIN_GROW, "database file of {len} bytes");
     }
 }

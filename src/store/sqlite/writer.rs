@@ -645,7 +645,13 @@ mod tests {
         let failed = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let syncer = Syncer::start_with(sync, failed).unwrap();
         let (tx, rx) = mpsc::channel(QUEUE);
-        spawn(store.write.clone(), rx, Arc::default(), Some(syncer)).unwrap();
+        spawn(
+            store.write.clone(),
+            rx,
+            Arc::new(Wal::new(None)),
+            Some(syncer),
+        )
+        .unwrap();
         (dir, store, tx)
     }
 
