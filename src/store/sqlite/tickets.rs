@@ -23,7 +23,8 @@
 //! in that order, so that each step writes only the pages of a slice of the tickets, and
 //! finally deletes them from the pending table [`DELETE_ROWS`] at a time. A crash or an error
 //! in the middle leaves rows pending (some also indexed, which `OR IGNORE` absorbs when they
-//! move again); none is lost.
+//! move again); none is lost, and the writer of the next process moves them at its first idle
+//! moment ([`Pending::left_over`]).
 
 use std::time::{Duration, Instant};
 
@@ -62,6 +63,44 @@ struct Move {
 }
 
 impl Pending {
+    /// What an earlier process left pending (it crashed, or stopped in the middle of a move),
+    /// counted from the rowids, so that the writer moves those rows at its first idle moment
+    /// (or between its first batches, if there are many) instead of waiting for as many new
+    /// ones. Nothing before the store's first migration, when the table is not there yet.
+    pub(super) async fn left_over(write: &mut SqliteConnection) -> Pending {
+        let rows: sqlx::Result<i64> = async {
+            let migrated: bool = sqlx::query_scalar(
+                "SELECT EXISTS (SELECT 1 FROM sqlite_master \
+                 WHERE type = 'table' AND name = 'event_tickets_pending')",
+            )
+            .fetch_one(&mut *write)
+            .await?;
+            if !migrated {
+                return Ok(0);
+            }
+            sqlx::query_scalar(
+                "SELECT IFNULL(MAX(rowid) - MIN(rowid) + 1, 0) FROM event_tickets_pending",
+            )
+            .fetch_one(&mut *write)
+            .await
+        }
+        .await;
+        let rows = rows.unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "cannot count the rows left pending for the ticket index; they move with the next move");
+            0
+        });
+        if rows > 0 {
+            tracing::info!(
+                rows,
+                "rows left pending for the ticket index move at the first idle moment"
+            );
+        }
+        Pending {
+            rows: usize::try_from(rows).unwrap_or(0),
+            moving: None,
+        }
+    }
+
     pub(super) fn add(&mut self, accepted: usize) {
         self.rows += accepted;
     }
@@ -404,6 +443,53 @@ mod tests {
         );
         let listed = listed(&store, "t", "T7", None, 1000).await;
         assert_eq!(listed.len(), (0..total).filter(|n| n % 300 == 7).count());
+    }
+
+    #[tokio::test]
+    async fn rows_an_earlier_process_left_pending_move_at_the_first_idle_moment() {
+        use sqlx::Connection;
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("left.db").display());
+        let store = SqliteStore::open(&url, 1).await.unwrap();
+        store.migrate().await.unwrap();
+        let mut x = vec![
+            ingest(&store, "k1", "X").await,
+            ingest(&store, "k2", "X").await,
+        ];
+        let y = ingest(&store, "k3", "Y").await;
+        drop(store);
+        // Let its writer see that the store is gone.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        // As a crash in the middle of a move leaves them: every row pending, one also indexed.
+        let mut raw = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        for sql in [
+            "DELETE FROM event_tickets",
+            "DELETE FROM event_tickets_pending",
+            "INSERT INTO event_tickets_pending (ticket, event_id) \
+             SELECT ticket, id FROM events ORDER BY id",
+            "INSERT INTO event_tickets (ticket, event_id) \
+             SELECT ticket, id FROM events ORDER BY id LIMIT 1",
+        ] {
+            sqlx::query(sql).execute(&mut raw).await.unwrap();
+        }
+        raw.close().await.unwrap();
+
+        // No new webhook comes: the new process's writer moves them anyway.
+        let store = SqliteStore::open(&url, 1).await.unwrap();
+        store.migrate().await.unwrap();
+        let mut pending = count(&store, true).await;
+        for _ in 0..1000 {
+            if pending == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            pending = count(&store, true).await;
+        }
+        assert_eq!(pending, 0, "the rows left pending never moved");
+        assert_eq!(count(&store, false).await, 3);
+        x.reverse();
+        assert_eq!(listed(&store, "t", "X", None, 10).await, x);
+        assert_eq!(listed(&store, "t", "Y", None, 10).await, vec![y]);
     }
 
     #[tokio::test]

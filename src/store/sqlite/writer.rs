@@ -97,10 +97,15 @@ const HOLD: Duration = Duration::from_millis(20);
 ///
 /// Between batches it also takes the steps of moving the rows pending for the ticket index
 /// (see [`tickets`]) once enough are pending, and when it has nothing to write: at once while
-/// a move is under way, after [`tickets::IDLE`] to start one.
+/// a move is under way, after [`tickets::IDLE`] to start one. Rows an earlier process left
+/// pending count from the start.
 async fn run(pool: SqlitePool, mut rx: mpsc::Receiver<Job>, wal: Arc<Wal>, syncer: Option<Syncer>) {
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
-    let mut unindexed = tickets::Pending::default();
+    let mut unindexed = match pool.acquire().await {
+        Ok(mut conn) => tickets::Pending::left_over(&mut conn).await,
+        // The batches will say so.
+        Err(_) => tickets::Pending::default(),
+    };
     loop {
         let idle = if unindexed.moving() {
             Some(Duration::ZERO)
