@@ -30,7 +30,7 @@ curl -fs http://127.0.0.1:18080/metrics > "$BENCH_DIR/after.prom"
 echo "== during the open loop: count, total s, over 25 ms =="
 awk '
   FNR == 1 { phase++ }
-  /^itsm_bridge_(ingest_commit|store_fsync|store_wal_tail_copy|store_ticket_index_step)_seconds_(count|sum|bucket\{le="0\.025"\})/ {
+  /^itsm_bridge_(ingest_commit|store_write_batch|store_fsync|store_wal_tail_copy|store_ticket_index_step)_seconds_(count|sum|bucket\{le="0\.025"\})/ {
     key = $1; sub(/\{.*/, "", key)
     v[phase, $1] = $2; name[$1] = key
   }

@@ -221,7 +221,8 @@ fn refuse(batch: &mut Vec<Job>, why: &str) {
 /// Commits `batch` (emptied); each job with its answer, in order.
 async fn write_batch(conn: &mut SqliteConnection, batch: &mut Vec<Job>) -> Vec<(Job, Answer)> {
     metrics::histogram!("itsm_bridge_store_commit_batch_size").record(batch.len() as f64);
-    match commit(conn, batch).await {
+    let started = Instant::now();
+    let done = match commit(conn, batch).await {
         Ok(answers) => batch.drain(..).zip(answers).collect(),
         Err(e) if batch.len() == 1 => batch.drain(..).zip([Answer::Failed(e)]).collect(),
         Err(e) => {
@@ -237,7 +238,10 @@ async fn write_batch(conn: &mut SqliteConnection, batch: &mut Vec<Job>) -> Vec<(
             }
             done
         }
-    }
+    };
+    metrics::histogram!("itsm_bridge_store_write_batch_seconds")
+        .record(started.elapsed().as_secs_f64());
+    done
 }
 
 /// Events of a written batch that were stored (not duplicates, not failed).
