@@ -294,6 +294,27 @@ mod tests {
             .unwrap()
     }
 
+    /// A migrated store at `url` with `conns` read connections.
+    async fn migrated(url: &str, conns: u32) -> SqliteStore {
+        let store = SqliteStore::open(url, conns).await.unwrap();
+        store.migrate().await.unwrap();
+        store
+    }
+
+    /// Rows pending once the writer has brought them to `at_most` (or after 10 s, whatever
+    /// is pending then).
+    async fn pending_once_at_most(store: &SqliteStore, at_most: i64) -> i64 {
+        let mut pending = count(store, true).await;
+        for _ in 0..1000 {
+            if pending <= at_most {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            pending = count(store, true).await;
+        }
+        pending
+    }
+
     async fn listed(
         store: &SqliteStore,
         tenant: &str,
@@ -318,8 +339,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_ticket_s_events_are_found_whether_or_not_they_moved_into_the_index() {
-        let store = SqliteStore::open("sqlite::memory:", 1).await.unwrap();
-        store.migrate().await.unwrap();
+        let store = migrated("sqlite::memory:", 1).await;
         let x1 = ingest(&store, "k1", "X").await;
         let y1 = ingest(&store, "k2", "Y").await;
         let x2 = ingest(&store, "k3", "X").await;
@@ -350,8 +370,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_ticket_s_ids_drive_the_query_not_the_tenant_s_newest_events() {
-        let store = SqliteStore::open("sqlite::memory:", 1).await.unwrap();
-        store.migrate().await.unwrap();
+        let store = migrated("sqlite::memory:", 1).await;
         let q = EventQuery {
             tenant: Some(TenantId::parse("t").unwrap()),
             ticket: Some(TicketKey::from_stored("t/jira/X".into())),
@@ -391,26 +410,20 @@ mod tests {
 
     #[tokio::test]
     async fn the_writer_moves_pending_rows_once_it_is_idle() {
-        let store = SqliteStore::open("sqlite::memory:", 1).await.unwrap();
-        store.migrate().await.unwrap();
+        let store = migrated("sqlite::memory:", 1).await;
         let id = ingest(&store, "k1", "X").await;
-        let mut moved = false;
-        for _ in 0..1000 {
-            if count(&store, true).await == 0 {
-                moved = true;
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        assert!(moved, "nothing moved the pending row");
+        assert_eq!(
+            pending_once_at_most(&store, 0).await,
+            0,
+            "nothing moved the pending row"
+        );
         assert_eq!(count(&store, false).await, 1);
         assert_eq!(listed(&store, "t", "X", None, 10).await, vec![id]);
     }
 
     #[tokio::test]
     async fn the_writer_moves_pending_rows_once_flush_rows_are_pending() {
-        let store = SqliteStore::open("sqlite::memory:", 1).await.unwrap();
-        store.migrate().await.unwrap();
+        let store = migrated("sqlite::memory:", 1).await;
         // Back to back, 256 at a time (never idle for long): the move is the threshold's.
         let total = FLUSH_ROWS + 512;
         for chunk in 0..total / 256 {
@@ -429,14 +442,7 @@ mod tests {
         );
         // The move goes on whenever the writer has nothing to write, and ends by deleting
         // what it moved from the pending table.
-        let mut pending = count(&store, true).await;
-        for _ in 0..1000 {
-            if pending < FLUSH_ROWS as i64 {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-            pending = count(&store, true).await;
-        }
+        let pending = pending_once_at_most(&store, FLUSH_ROWS as i64 - 1).await;
         assert!(
             pending < FLUSH_ROWS as i64,
             "{pending} rows still pending after {total} events"
@@ -450,8 +456,7 @@ mod tests {
         use sqlx::Connection;
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("left.db").display());
-        let store = SqliteStore::open(&url, 1).await.unwrap();
-        store.migrate().await.unwrap();
+        let store = migrated(&url, 1).await;
         let mut x = vec![
             ingest(&store, "k1", "X").await,
             ingest(&store, "k2", "X").await,
@@ -475,17 +480,12 @@ mod tests {
         raw.close().await.unwrap();
 
         // No new webhook comes: the new process's writer moves them anyway.
-        let store = SqliteStore::open(&url, 1).await.unwrap();
-        store.migrate().await.unwrap();
-        let mut pending = count(&store, true).await;
-        for _ in 0..1000 {
-            if pending == 0 {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-            pending = count(&store, true).await;
-        }
-        assert_eq!(pending, 0, "the rows left pending never moved");
+        let store = migrated(&url, 1).await;
+        assert_eq!(
+            pending_once_at_most(&store, 0).await,
+            0,
+            "the rows left pending never moved"
+        );
         assert_eq!(count(&store, false).await, 3);
         x.reverse();
         assert_eq!(listed(&store, "t", "X", None, 10).await, x);
@@ -498,8 +498,7 @@ mod tests {
         // one (the writer cannot take a step of its own meanwhile).
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("steps.db").display());
-        let store = SqliteStore::open(&url, 2).await.unwrap();
-        store.migrate().await.unwrap();
+        let store = migrated(&url, 2).await;
         // Two whole steps and a few rows more.
         let total = 4_100;
         assert!(total > 2 * STEP_ROWS as usize && total < 3 * STEP_ROWS as usize);
