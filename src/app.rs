@@ -146,7 +146,8 @@ impl App {
                 app.mappings.clone(),
                 sources,
                 replica.clone(),
-            );
+            )
+            .with_max_backlog(app.config.ingress.max_backlog);
             tasks.spawn(reconciler.run(token.clone()));
         }
         if app.config.poller.enabled {

@@ -21,10 +21,12 @@
 //! - [`store`]: the `Store` trait and its SQLite and PostgreSQL implementations.
 //! - [`orange`]: Orange API clients: token source, rate limiter, error classification.
 //! - [`itsm`]: ServiceNow and Jira clients: write-backs, and the reads reconciliation needs.
+//! - [`intake`]: the one intake step of webhooks, reconciliation and replays: echo check,
+//!   event schema, mapping (or parking), backlog, store.
 //! - [`http`]: ingress, health, metrics, admin API, problem+json errors.
 //! - [`worker`]: dispatcher, poller, janitor and ITSM reconciler, each with `run(token)` and
 //!   `tick()`.
-//! - [`ops`]: operator operations shared by the CLI and the admin API (dead letters).
+//! - [`ops`]: operator operations shared by the CLI and the admin API (dead letters, events).
 //! - [`sim`]: the simulators of Orange, ServiceNow and Jira (product code).
 //! - [`app`]: the composition root; [`run`] starts everything on a bound listener.
 //!
@@ -37,6 +39,7 @@ pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod http;
+pub mod intake;
 pub mod itsm;
 pub mod mapping;
 pub mod ops;

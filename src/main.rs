@@ -103,6 +103,13 @@ enum Command {
         #[command(subcommand)]
         action: DlqAction,
     },
+    /// List events (parked, unrouted) and replay parked events with the current mapping.
+    Events {
+        #[command(flatten)]
+        config: ConfigArg,
+        #[command(subcommand)]
+        action: EventsAction,
+    },
     /// A command-line client for the Orange APIs, with a tenant's credentials.
     Orange {
         #[command(flatten)]
@@ -142,6 +149,41 @@ enum DlqAction {
     },
     /// Drop a dead letter for good.
     Discard { id: i64 },
+}
+
+#[derive(Subcommand)]
+enum EventsAction {
+    /// List events, newest first, as JSON lines.
+    List {
+        /// Only parked events: those the mapping could not handle, waiting for a replay.
+        #[arg(long, conflicts_with = "unrouted")]
+        parked: bool,
+        /// Only events that matched no route.
+        #[arg(long)]
+        unrouted: bool,
+        /// Only this tenant's.
+        #[arg(long)]
+        tenant: Option<String>,
+        /// Only events of this type (as the mapping saw it, e.g. `insert`).
+        #[arg(long, value_name = "TYPE")]
+        event_type: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// Replay parked events with the current mapping: an event that maps now gets its
+    /// deliveries (once); one that still fails stays parked with the new reason (exit 1).
+    Replay {
+        /// The parked event to replay.
+        #[arg(required_unless_present = "parked", conflicts_with = "parked")]
+        id: Option<String>,
+        /// Replay every parked event, oldest first (of --tenant, when given).
+        #[arg(long)]
+        parked: bool,
+        /// With --parked: only this tenant's events.
+        #[arg(long, requires = "parked")]
+        tenant: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -265,6 +307,35 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 DlqAction::Discard { id } => cli::DlqAction::Discard { id },
             };
             cli::dlq(&config, action).await
+        }
+        Command::Events { config, action } => {
+            let config = load_config(&config)?;
+            let action = match action {
+                EventsAction::List {
+                    parked,
+                    unrouted,
+                    tenant,
+                    event_type,
+                    limit,
+                } => cli::EventsAction::List {
+                    tenant,
+                    state: if parked {
+                        Some(itsm_bridge::store::EventState::Parked)
+                    } else if unrouted {
+                        Some(itsm_bridge::store::EventState::Unrouted)
+                    } else {
+                        None
+                    },
+                    event_type,
+                    limit,
+                },
+                EventsAction::Replay {
+                    id,
+                    parked: _,
+                    tenant,
+                } => cli::EventsAction::Replay { id, tenant },
+            };
+            cli::events(&config, action).await
         }
         Command::Orange {
             config,

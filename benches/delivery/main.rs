@@ -137,6 +137,7 @@ async fn load(store: &Arc<dyn Store>, tickets: usize, steps: usize) {
                         ticket: key,
                         target: Target::Orange(call(t, k)),
                     }],
+                    disposition: Default::default(),
                 };
                 let store = store.clone();
                 async move { store.ingest(event).await.expect("ingest") }

@@ -41,9 +41,91 @@ pub struct NewEvent {
     /// The headers that matter (signature and secrets removed).
     pub headers: Vec<(String, String)>,
     pub received_at: Timestamp,
-    /// The calls the mapping planned, in order. Empty when the event matched no route: it is
-    /// still kept (and deduplicated) but nothing is sent.
+    /// The calls the mapping planned, in order. Empty when the event matched no route or is
+    /// parked: it is still kept (and deduplicated) but nothing is sent.
     pub deliveries: Vec<NewDelivery>,
+    /// Why nothing is sent, when nothing is: skipped, unrouted or parked.
+    pub disposition: Disposition,
+}
+
+/// Why an event planned no call, kept with it so operators can see it, count it and (when
+/// parked) replay it once the mapping is fixed. The default is an event whose calls were
+/// planned.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Disposition {
+    /// Why nothing is sent: a matched route's `skip:`, or `no route matches event …`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
+    /// No route matched the event (whether it was then skipped or parked).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unrouted: bool,
+    /// The event waits for a mapping fix; `None` when it is not parked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parked: Option<Parked>,
+}
+
+impl Disposition {
+    /// Calls were planned.
+    pub fn routed() -> Self {
+        Self::default()
+    }
+    /// A parked event, with why.
+    pub fn parked(p: Parked) -> Self {
+        Self {
+            parked: Some(p),
+            ..Self::default()
+        }
+    }
+}
+
+/// Why an event is parked: the tenant's mapping cannot handle it (the sender cannot fix
+/// that, so it is kept and answered 202 instead of a 4xx that the ITSM would not retry).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Parked {
+    pub reason: ParkReason,
+    /// What failed, for the operator.
+    pub detail: String,
+    /// The mapping rule that failed (`routes[1].then[0].set.priority`), when one did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
+    /// JSON pointer in the event that failed (`/issue/fields/priority/name`), when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pointer: Option<String>,
+}
+
+/// The reasons an event is parked: a metric label and the `parked` of the 202 answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ParkReason {
+    /// The event does not match its source's event schema.
+    SchemaViolation,
+    /// A mapping rule failed (a value not in a table without default, a missing path, …).
+    MappingRejected,
+    /// The call the mapping rendered breaks Orange's request schema.
+    OrangeSchemaViolation,
+    /// No route matched and the mapping says `unrouted: park`.
+    Unrouted,
+}
+
+impl ParkReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::SchemaViolation => "schema-violation",
+            Self::MappingRejected => "mapping-rejected",
+            Self::OrangeSchemaViolation => "orange-schema-violation",
+            Self::Unrouted => "unrouted",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            Self::SchemaViolation,
+            Self::MappingRejected,
+            Self::OrangeSchemaViolation,
+            Self::Unrouted,
+        ]
+        .into_iter()
+        .find(|r| r.as_str() == s)
+    }
 }
 
 /// Outcome of committing an event.
@@ -80,4 +162,7 @@ pub struct StoredEvent {
     pub headers: Vec<(String, String)>,
     #[serde(with = "time::serde::rfc3339")]
     pub received_at: Timestamp,
+    /// Skipped, unrouted or parked, and why.
+    #[serde(flatten)]
+    pub disposition: Disposition,
 }

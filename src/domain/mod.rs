@@ -16,7 +16,9 @@ pub mod retry;
 
 pub use call::{ItsmCall, ItsmOp, Lookup, OrangeApi, OrangeCall, OrangeOp, Target};
 pub use delivery::{Attempt, AttemptOutcome, Delivery, DeliveryState, NewDelivery};
-pub use event::{IngestOutcome, NewEvent, SourceKind, StoredEvent};
+pub use event::{
+    Disposition, IngestOutcome, NewEvent, ParkReason, Parked, SourceKind, StoredEvent,
+};
 pub use ids::{DeliveryId, EventId, IdError, SourceName, TenantId, TicketKey};
 pub use link::{Link, RemoteState};
 pub use outcome::{CallFailure, FailureClass, classify_status};

@@ -1,8 +1,12 @@
-//! `POST /webhooks/{tenant}/{source}`: authenticate, parse, validate, map, commit, answer.
+//! `POST /webhooks/{tenant}/{source}`: find the source, read the body, authenticate, parse,
+//! then the shared intake step (`crate::intake`: echo check, event schema, mapping, backlog,
+//! commit) and answer.
 //!
 //! The answer is 202 only after the store has durably committed the event and the calls
 //! its mapping planned; a redelivery (same dedupe key) answers 202 with `"duplicate": true`
-//! and creates nothing. Every refusal is a problem+json with a stable code.
+//! and creates nothing. An event the mapping cannot handle is parked and answered 202 with
+//! `"parked": "<reason>"` (and the failing rule and pointer): the ITSM does not retry a 4xx,
+//! so only what the sender can fix is refused, each as a problem+json with a stable code.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -15,10 +19,10 @@ use axum::http::{HeaderMap, StatusCode, header};
 use serde::Serialize;
 
 use super::AppState;
-use super::problem::{Problem, ProblemItem, codes};
+use super::problem::{Problem, codes};
 use super::routes::SourceRoute;
-use crate::domain::{EventId, IngestOutcome, NewEvent, SourceKind, SourceName, TenantId};
-use crate::mapping::Incoming;
+use crate::domain::{EventId, IngestOutcome, SourceName, TenantId};
+use crate::intake::{IntakeError, Outcome, Submission};
 
 /// Headers never kept with an event: credentials and signatures.
 const SECRET_HEADERS: &[&str] = &[
@@ -31,11 +35,38 @@ const SECRET_HEADERS: &[&str] = &[
 const MAX_KEPT_HEADERS: usize = 48;
 const MAX_HEADER_LEN: usize = 1024;
 
+/// The 202 answer.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Accepted {
     pub event_id: EventId,
     pub duplicate: bool,
+    /// Why the event is parked (`schema-violation`, `mapping-rejected`,
+    /// `orange-schema-violation`, `unrouted`), when it is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parked: Option<&'static str>,
+    /// The mapping rule that failed, for a parked event.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
+    /// The JSON pointer in the event that failed, for a parked event.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pointer: Option<String>,
+    /// What failed, for a parked event.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+impl Accepted {
+    fn new(event_id: EventId, duplicate: bool) -> Self {
+        Self {
+            event_id,
+            duplicate,
+            parked: None,
+            rule: None,
+            pointer: None,
+            detail: None,
+        }
+    }
 }
 
 fn reject(reason: &'static str, p: Problem) -> Problem {
@@ -61,46 +92,91 @@ pub async fn webhook(
         .map_err(|e| reject("unauthorized", Problem::unauthorized(e.to_string())))?;
     check_content_type(&headers)?;
     let value = parse_json(&body)?;
-    validate_schema(route.kind, &value)?;
-    let (tenant, source) = (route.tenant.clone(), route.source.clone());
+    let (tenant, source) = (&route.tenant, &route.source);
     metrics::counter!("itsm_bridge_webhooks_received_total", "tenant" => tenant.to_string(), "source" => source.to_string()).increment(1);
 
-    if let Some(why) = state.echo_of(&route, &value).await? {
-        metrics::counter!("itsm_bridge_echoes_dropped_total", "tenant" => tenant.to_string())
-            .increment(1);
-        tracing::debug!(%tenant, %source, why, "echo of the gateway's own write dropped");
-        return Ok((
-            StatusCode::ACCEPTED,
-            Json(Accepted {
-                event_id: EventId::new(),
-                duplicate: true,
-            }),
-        ));
-    }
-
-    let event = map_event(&state, &route, &headers, &value, body)?;
-    state.check_backlog().await?;
+    let submission = Submission {
+        tenant,
+        source,
+        kind: route.kind,
+        integration_user: route.integration_user.as_deref(),
+        headers: &headers,
+        kept_headers: kept_headers(&headers, &route.secret_headers),
+        body: &value,
+        raw: body,
+        dedupe_key: None,
+        received_at: time::OffsetDateTime::now_utc(),
+    };
     let started = Instant::now();
-    let outcome = state.app.store.ingest(event).await.map_err(|e| {
-        tracing::error!(error = %e, %tenant, "cannot commit a webhook; answering 503");
-        reject(
-            "store_unavailable",
-            Problem::store_unavailable(state.routes.retry_after_secs),
-        )
-    })?;
-    metrics::histogram!("itsm_bridge_ingest_commit_seconds")
-        .record(started.elapsed().as_secs_f64());
-    if outcome.is_duplicate() {
-        metrics::counter!("itsm_bridge_webhooks_duplicate_total", "tenant" => tenant.to_string())
-            .increment(1);
+    let outcome = state
+        .intake
+        .submit(submission)
+        .await
+        .map_err(|e| refusal(&state, e))?;
+    let accepted = match outcome {
+        // Acknowledged so the ITSM does not retry; nothing was kept.
+        Outcome::Echo(_) => Accepted::new(EventId::new(), true),
+        Outcome::Committed {
+            ingest,
+            disposition,
+            ..
+        } => {
+            metrics::histogram!("itsm_bridge_ingest_commit_seconds")
+                .record(started.elapsed().as_secs_f64());
+            let duplicate = matches!(ingest, IngestOutcome::Duplicate(_));
+            if duplicate {
+                metrics::counter!("itsm_bridge_webhooks_duplicate_total", "tenant" => tenant.to_string())
+                    .increment(1);
+            }
+            let mut a = Accepted::new(ingest.event_id(), duplicate);
+            if let (false, Some(p)) = (duplicate, disposition.parked) {
+                a.parked = Some(p.reason.as_str());
+                a.rule = p.rule;
+                a.pointer = p.pointer;
+                a.detail = Some(p.detail);
+            }
+            a
+        }
+    };
+    Ok((StatusCode::ACCEPTED, Json(accepted)))
+}
+
+/// What the sender is told when the intake cannot take the event now: always something to
+/// retry (429 or 503 with `Retry-After`), never a final refusal.
+fn refusal(state: &AppState, e: IntakeError) -> Problem {
+    let retry = state.routes.retry_after_secs;
+    match e {
+        IntakeError::BacklogFull { pending, max } => reject(
+            "backlog_full",
+            Problem::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                codes::BACKLOG_FULL,
+                "The gateway's backlog is full",
+            )
+            .detail(format!(
+                "{pending} deliveries are waiting (limit {max}); send the event again later"
+            ))
+            .retry_after(retry),
+        ),
+        IntakeError::NoMapping { .. } => reject(
+            "mapping_not_loaded",
+            Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                codes::MAPPING_REJECTED,
+                "Mapping not loaded",
+            )
+            .detail("the source's mapping is not loaded; see the gateway's log")
+            .retry_after(retry),
+        ),
+        IntakeError::Store(e) => {
+            tracing::error!(error = %e, "cannot commit a webhook; answering 503");
+            reject("store_unavailable", Problem::store_unavailable(retry))
+        }
+        IntakeError::Corrupt(..) => {
+            tracing::error!(error = %e, "intake failed; answering 503");
+            reject("store_unavailable", Problem::store_unavailable(retry))
+        }
     }
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(Accepted {
-            event_id: outcome.event_id(),
-            duplicate: matches!(outcome, IngestOutcome::Duplicate(_)),
-        }),
-    ))
 }
 
 fn find_route(state: &AppState, tenant: &str, source: &str) -> Result<Arc<SourceRoute>, Problem> {
@@ -200,77 +276,6 @@ fn parse_json(body: &[u8]) -> Result<serde_json::Value, Problem> {
             .detail(format!("the body is not valid JSON: {e}")),
         )
     })
-}
-
-fn validate_schema(kind: SourceKind, value: &serde_json::Value) -> Result<(), Problem> {
-    let errors: Vec<ProblemItem> = crate::mapping::schemas::check_event(kind, value)
-        .into_iter()
-        .take(20)
-        .map(|v| ProblemItem {
-            pointer: v.pointer,
-            detail: v.message,
-        })
-        .collect();
-    let Some(first) = errors.first() else {
-        return Ok(());
-    };
-    let mut p = Problem::new(
-        StatusCode::UNPROCESSABLE_ENTITY,
-        codes::SCHEMA_VIOLATION,
-        "Event does not match its schema",
-    )
-    .detail(format!(
-        "{} event: {} (at {:?})",
-        kind.as_str(),
-        first.detail,
-        first.pointer
-    ))
-    .pointer(first.pointer.clone());
-    p.errors = errors;
-    Err(reject("schema_violation", p))
-}
-
-fn map_event(
-    state: &AppState,
-    route: &SourceRoute,
-    headers: &HeaderMap,
-    value: &serde_json::Value,
-    body: Bytes,
-) -> Result<NewEvent, Problem> {
-    let mappings = state.app.mappings.current();
-    let mapping = mappings.get(&route.tenant, &route.source).ok_or_else(|| {
-        Problem::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            codes::MAPPING_REJECTED,
-            "Mapping not loaded",
-        )
-        .detail("the source's mapping is not loaded; see the gateway's log")
-        .retry_after(state.routes.retry_after_secs)
-    })?;
-    let incoming = Incoming {
-        kind: route.kind,
-        headers,
-        body: value,
-        raw: &body,
-    };
-    let mapped = mapping.apply(&incoming).map_err(|e| {
-        let mut p = Problem::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            codes::MAPPING_REJECTED,
-            "The mapping rejected the event",
-        )
-        .detail(e.message.clone())
-        .pointer(e.pointer.clone());
-        p.rule = Some(e.rule.clone());
-        reject("mapping_rejected", p)
-    })?;
-    Ok(mapped.into_event(
-        &route.tenant,
-        &route.source,
-        body,
-        kept_headers(headers, &route.secret_headers),
-        time::OffsetDateTime::now_utc(),
-    ))
 }
 
 /// The headers worth keeping with an event, without credentials or signatures.

@@ -22,9 +22,9 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::app::App;
-use crate::domain::echo::echo_check;
+use crate::intake::Intake;
 pub use problem::Problem;
-use routes::{Backlog, Routes, SourceRoute};
+use routes::Routes;
 
 /// Request id header, set when the caller did not send one and echoed in the response.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -34,54 +34,21 @@ pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub struct AppState {
     pub app: App,
     routes: Arc<Routes>,
-    backlog: Arc<Backlog>,
+    /// The intake step webhooks share with reconciliation and replays.
+    intake: Arc<Intake>,
 }
 
 impl AppState {
     pub fn new(app: &App) -> Self {
         Self {
             routes: Arc::new(Routes::new(&app.config)),
+            intake: Arc::new(Intake::new(
+                app.store.clone(),
+                app.mappings.clone(),
+                app.config.ingress.max_backlog,
+            )),
             app: app.clone(),
-            backlog: Arc::default(),
         }
-    }
-
-    async fn check_backlog(&self) -> Result<(), Problem> {
-        self.backlog.check(
-            &self.app.store,
-            self.routes.max_backlog,
-            self.routes.retry_after_secs,
-        )
-    }
-
-    /// `Some(reason)` when the event was caused by the gateway's own write-back: its actor is
-    /// the integration user, or it carries something the gateway wrote (a remembered
-    /// fingerprint), which also catches writes whose actor the ITSM does not report.
-    async fn echo_of(
-        &self,
-        route: &SourceRoute,
-        event: &serde_json::Value,
-    ) -> Result<Option<&'static str>, Problem> {
-        let check = echo_check(route.kind, route.integration_user.as_deref(), event);
-        if check.by_integration {
-            return Ok(Some("integration user"));
-        }
-        let now = time::OffsetDateTime::now_utc();
-        for fp in &check.fingerprints {
-            let hit = self
-                .app
-                .store
-                .is_echo(&route.tenant, fp, now)
-                .await
-                .map_err(|e| {
-                    tracing::error!(error = %e, "cannot check echoes; answering 503");
-                    Problem::store_unavailable(self.routes.retry_after_secs)
-                })?;
-            if hit {
-                return Ok(Some("fingerprint of a write-back"));
-            }
-        }
-        Ok(None)
     }
 }
 

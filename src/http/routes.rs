@@ -1,16 +1,11 @@
-//! The ingress's view of the config, compiled once: which (tenant, source) pairs exist, how
-//! each authenticates, the event schemas, and the back-pressure gauge.
+//! The ingress's view of the config, compiled once: which (tenant, source) pairs exist and how
+//! each authenticates. (Back-pressure is the intake's: `crate::intake::Backlog`.)
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 
-use axum::http::StatusCode;
-
-use super::problem::{Problem, codes};
 use crate::config::{Config, WebhookAuth};
 use crate::domain::{SourceKind, SourceName, TenantId};
-use crate::store::Store;
 
 /// One webhook source of one tenant.
 #[derive(Debug)]
@@ -30,7 +25,6 @@ pub struct Routes {
     tenants: HashSet<TenantId>,
     by_source: HashMap<(TenantId, SourceName), Arc<SourceRoute>>,
     pub max_body_bytes: usize,
-    pub max_backlog: u64,
     pub retry_after_secs: u64,
 }
 
@@ -81,7 +75,6 @@ impl Routes {
             tenants: config.tenants.iter().map(|t| t.id.clone()).collect(),
             by_source,
             max_body_bytes: config.ingress.max_body_bytes,
-            max_backlog: config.ingress.max_backlog,
             retry_after_secs: config.ingress.retry_after_secs,
         }
     }
@@ -91,60 +84,6 @@ impl Routes {
     }
     pub fn get(&self, t: &TenantId, s: &SourceName) -> Option<Arc<SourceRoute>> {
         self.by_source.get(&(t.clone(), s.clone())).cloned()
-    }
-}
-
-/// Pending deliveries, sampled from the store at most once a second so the hot path never
-/// waits on a count.
-#[derive(Default)]
-pub struct Backlog {
-    pending: AtomicU64,
-    sampled_at_ms: AtomicI64,
-    sampling: AtomicBool,
-}
-
-impl Backlog {
-    /// Refuses with 429 when the backlog is over `max`; starts a new sample when due.
-    pub fn check(
-        self: &Arc<Self>,
-        store: &Arc<dyn Store>,
-        max: u64,
-        retry_after: u64,
-    ) -> Result<(), Problem> {
-        let now_ms = (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64;
-        if now_ms - self.sampled_at_ms.load(Ordering::Relaxed) > 1_000
-            && !self.sampling.swap(true, Ordering::AcqRel)
-        {
-            let (me, store) = (self.clone(), store.clone());
-            tokio::spawn(async move {
-                if let Ok(stats) = store.queue_stats().await {
-                    me.pending
-                        .store(stats.pending + stats.in_flight, Ordering::Relaxed);
-                    metrics::gauge!("itsm_bridge_queue_depth", "state" => "pending")
-                        .set(stats.pending as f64);
-                    metrics::gauge!("itsm_bridge_queue_depth", "state" => "in_flight")
-                        .set(stats.in_flight as f64);
-                    metrics::gauge!("itsm_bridge_dead_letters").set(stats.dead as f64);
-                }
-                me.sampled_at_ms.store(now_ms, Ordering::Relaxed);
-                me.sampling.store(false, Ordering::Release);
-            });
-        }
-        let pending = self.pending.load(Ordering::Relaxed);
-        if pending > max {
-            metrics::counter!("itsm_bridge_webhooks_rejected_total", "reason" => "backlog_full")
-                .increment(1);
-            return Err(Problem::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                codes::BACKLOG_FULL,
-                "The gateway's backlog is full",
-            )
-            .detail(format!(
-                "{pending} deliveries are waiting (limit {max}); send the event again later"
-            ))
-            .retry_after(retry_after));
-        }
-        Ok(())
     }
 }
 

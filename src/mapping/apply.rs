@@ -5,7 +5,7 @@ use serde_json::{Map, Value};
 use super::cond::{When, changed_fields};
 use super::path::Target;
 use super::rule::{Produced, Rule};
-use super::{MapError, Mapped, Mapping, Scope, keys, schemas};
+use super::{MapCause, MapError, Mapped, Mapping, Scope, keys, schemas};
 use crate::domain::{OrangeCall, OrangeOp};
 
 /// `keys:` overrides; a rule that yields nothing (or `skip`) keeps the default key.
@@ -78,17 +78,38 @@ fn key_override(rule: &Option<Rule>, scope: &Scope<'_>) -> Result<Option<String>
     })
 }
 
-pub fn apply(m: &Mapping, inc: &super::Incoming<'_>) -> Result<Mapped, MapError> {
+/// The default keys with the mapping's `keys:` overrides; the first override that fails is
+/// returned with the keys computed so far.
+fn keys(
+    m: &Mapping,
+    inc: &super::Incoming<'_>,
+) -> Result<keys::EventKeys, (keys::EventKeys, MapError)> {
     let mut k = keys::default_keys(inc.kind, inc.headers, inc.body, inc.raw);
-    if let Some(e) = key_override(&m.keys.event_type, &scope_of(inc, &k))? {
-        k.event_type = e;
+    match key_override(&m.keys.event_type, &scope_of(inc, &k)) {
+        Ok(Some(e)) => k.event_type = e,
+        Ok(None) => {}
+        Err(e) => return Err((k, e)),
     }
-    if let Some(t) = key_override(&m.keys.ticket, &scope_of(inc, &k))? {
-        k.ticket = Some(t);
+    match key_override(&m.keys.ticket, &scope_of(inc, &k)) {
+        Ok(Some(t)) => k.ticket = Some(t),
+        Ok(None) => {}
+        Err(e) => return Err((k, e)),
     }
-    if let Some(d) = key_override(&m.keys.dedupe, &scope_of(inc, &k))? {
-        k.dedupe = d;
+    match key_override(&m.keys.dedupe, &scope_of(inc, &k)) {
+        Ok(Some(d)) => k.dedupe = d,
+        Ok(None) => {}
+        Err(e) => return Err((k, e)),
     }
+    Ok(k)
+}
+
+/// The keys of an event even when an override fails (see [`Mapping::keys`]).
+pub fn keys_of(m: &Mapping, inc: &super::Incoming<'_>) -> keys::EventKeys {
+    keys(m, inc).unwrap_or_else(|(k, _)| k)
+}
+
+pub fn apply(m: &Mapping, inc: &super::Incoming<'_>) -> Result<Mapped, MapError> {
+    let k = keys(m, inc).map_err(|(_, e)| e)?;
     let scope = Scope {
         body: inc.body,
         event_type: &k.event_type,
@@ -113,7 +134,8 @@ pub fn apply(m: &Mapping, inc: &super::Incoming<'_>) -> Result<Mapped, MapError>
             break;
         }
     }
-    if calls.is_empty() && skipped.is_none() {
+    let unrouted = calls.is_empty() && skipped.is_none();
+    if unrouted {
         skipped = Some(format!("no route matches event `{}`", k.event_type));
     }
     Ok(Mapped {
@@ -122,6 +144,7 @@ pub fn apply(m: &Mapping, inc: &super::Incoming<'_>) -> Result<Mapped, MapError>
         event_type: k.event_type,
         calls,
         skipped,
+        unrouted,
     })
 }
 
@@ -153,6 +176,7 @@ fn build(call: &Call, scope: &Scope<'_>) -> Result<OrangeCall, MapError> {
                 pointer: String::new(),
                 rule: rule.at.clone(),
                 message,
+                cause: MapCause::Rule,
             })?,
         }
     }
@@ -160,6 +184,7 @@ fn build(call: &Call, scope: &Scope<'_>) -> Result<OrangeCall, MapError> {
         pointer: String::new(),
         rule: rule.at.clone(),
         message: format!("the attachment {what} is empty"),
+        cause: MapCause::Rule,
     };
     let op = match &call.kind {
         CallKind::CreateIncident => OrangeOp::CreateIncident,
@@ -191,6 +216,7 @@ fn build(call: &Call, scope: &Scope<'_>) -> Result<OrangeCall, MapError> {
         pointer: String::new(),
         rule: call.at.clone(),
         message,
+        cause: MapCause::OrangeSchema,
     })?;
     Ok(OrangeCall {
         op,

@@ -97,11 +97,16 @@ pub fn compile(text: &str, name: &str, base: &Path) -> Result<Mapping, Vec<Mappi
     if !cx.problems.is_empty() {
         return Err(cx.problems);
     }
+    let unrouted = match doc.get("unrouted").and_then(Value::as_str) {
+        Some("park") => super::Unrouted::Park,
+        _ => super::Unrouted::Skip,
+    };
     Ok(Mapping {
         name: name.to_owned(),
         kind,
         keys,
         routes,
+        unrouted,
         way_back,
         golden,
     })

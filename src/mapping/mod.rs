@@ -32,8 +32,8 @@ use serde_json::Value;
 
 use crate::config::Config;
 use crate::domain::{
-    EventId, NewDelivery, NewEvent, OrangeCall, SourceKind, SourceName, Target, TenantId,
-    TicketKey, Timestamp,
+    Disposition, EventId, NewDelivery, NewEvent, OrangeCall, SourceKind, SourceName, Target,
+    TenantId, TicketKey, Timestamp,
 };
 
 pub use golden::GoldenCase;
@@ -60,6 +60,8 @@ pub struct Mapped {
     pub calls: Vec<OrangeCall>,
     /// Why nothing is sent, when `calls` is empty.
     pub skipped: Option<String>,
+    /// No route matched the event (`skipped` then says so).
+    pub unrouted: bool,
 }
 
 impl Mapped {
@@ -95,11 +97,16 @@ impl Mapped {
             headers,
             received_at,
             deliveries,
+            disposition: Disposition {
+                skipped: self.skipped,
+                unrouted: self.unrouted,
+                parked: None,
+            },
         }
     }
 }
 
-/// Why an event cannot be mapped: the ITSM is answered 422 with this.
+/// Why an event cannot be mapped: the event is parked with this (rule and pointer kept).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{rule}: {message} (at {pointer})")]
 pub struct MapError {
@@ -109,6 +116,38 @@ pub struct MapError {
     /// The rule of the mapping that failed (`routes[0].then[0].set.priority`).
     pub rule: String,
     pub message: String,
+    /// A rule failed, or the call it rendered breaks Orange's request schema.
+    pub cause: MapCause,
+}
+
+/// What kind of failure a [`MapError`] is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum MapCause {
+    /// A rule could not compute its value (missing path, value not in a table, …).
+    #[default]
+    Rule,
+    /// Every rule worked, but the rendered call breaks Orange's request schema.
+    OrangeSchema,
+}
+
+/// What a mapping does with an event that matches no route (top-level `unrouted:`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Unrouted {
+    /// Keep it as unrouted: counted and listed, nothing sent.
+    #[default]
+    Skip,
+    /// Park it (reason `unrouted`), replayable once a route for it exists.
+    Park,
+}
+
+/// The event types one route can match, for `check`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteEvents {
+    pub route: String,
+    /// Event type globs; empty = any event type.
+    pub events: Vec<String>,
+    /// The route skips what it matches (`skip:`) rather than calling Orange.
+    pub skips: bool,
 }
 
 /// What rules read: the event body plus its keys and headers.
@@ -140,6 +179,7 @@ pub struct Mapping {
     pub kind: SourceKind,
     keys: apply::KeyRules,
     routes: Vec<apply::Route>,
+    unrouted: Unrouted,
     way_back: WayBack,
     golden: Vec<GoldenCase>,
 }
@@ -166,6 +206,30 @@ impl Mapping {
     /// Applies the mapping to an event. Pure.
     pub fn apply(&self, incoming: &Incoming<'_>) -> Result<Mapped, MapError> {
         apply::apply(self, incoming)
+    }
+
+    /// The keys of an event (dedupe, ticket, type) as this mapping computes them, without its
+    /// routes: what a parked event is stored under. A `keys:` rule that fails falls back to
+    /// the default key it overrides.
+    pub fn keys(&self, incoming: &Incoming<'_>) -> keys::EventKeys {
+        apply::keys_of(self, incoming)
+    }
+
+    /// What this mapping does with an event that matches no route.
+    pub fn unrouted(&self) -> Unrouted {
+        self.unrouted
+    }
+
+    /// The event types each route can match, in route order.
+    pub fn route_events(&self) -> Vec<RouteEvents> {
+        self.routes
+            .iter()
+            .map(|r| RouteEvents {
+                route: r.name.clone(),
+                events: r.when.events.clone(),
+                skips: r.skip.is_some(),
+            })
+            .collect()
     }
 
     /// The Orange → ITSM half, for the poller.

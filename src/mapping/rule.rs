@@ -94,6 +94,7 @@ impl Rule {
             pointer: self.pointer(),
             rule: self.at.clone(),
             message,
+            cause: super::MapCause::Rule,
         }
     }
 

@@ -8,8 +8,9 @@ use sqlx::types::Json;
 
 use super::{StoreError, StoreResult};
 use crate::domain::{
-    Attempt, AttemptOutcome, Delivery, DeliveryId, DeliveryState, EventId, Link, NewDelivery,
-    NewEvent, OrangeApi, SourceName, StoredEvent, Target, TenantId, TicketKey, Timestamp,
+    Attempt, AttemptOutcome, Delivery, DeliveryId, DeliveryState, Disposition, EventId, Link,
+    NewDelivery, NewEvent, OrangeApi, ParkReason, Parked, SourceName, StoredEvent, Target,
+    TenantId, TicketKey, Timestamp,
 };
 
 /// Unix milliseconds of `t` (truncated towards the past).
@@ -71,7 +72,8 @@ impl TryFrom<DeliveryRow> for Delivery {
 
 macro_rules! event_cols {
     () => {
-        "id, tenant, source, dedupe_key, ticket, event_type, body, headers, received_at"
+        "id, tenant, source, dedupe_key, ticket, event_type, body, headers, received_at, \
+         skipped, unrouted, parked, parked_detail, parked_rule, parked_pointer"
     };
 }
 pub(crate) use event_cols;
@@ -87,11 +89,26 @@ pub(crate) struct EventRow {
     body: Vec<u8>,
     headers: Json<Vec<(String, String)>>,
     received_at: i64,
+    skipped: Option<String>,
+    unrouted: bool,
+    parked: Option<String>,
+    parked_detail: Option<String>,
+    parked_rule: Option<String>,
+    parked_pointer: Option<String>,
 }
 
 impl TryFrom<EventRow> for StoredEvent {
     type Error = StoreError;
     fn try_from(r: EventRow) -> StoreResult<StoredEvent> {
+        let disposition = disposition(
+            &r.event_type,
+            r.skipped,
+            r.unrouted,
+            r.parked,
+            r.parked_detail,
+            r.parked_rule,
+            r.parked_pointer,
+        )?;
         Ok(StoredEvent {
             id: event_id(&r.id)?,
             tenant: tenant(r.tenant)?,
@@ -102,7 +119,73 @@ impl TryFrom<EventRow> for StoredEvent {
             body: r.body.into(),
             headers: r.headers.0,
             received_at: ts(r.received_at)?,
+            disposition,
         })
+    }
+}
+
+/// The disposition a row's columns hold. An unrouted event keeps no text (its reason is
+/// implied), so the common unrouted row costs one small integer.
+fn disposition(
+    event_type: &str,
+    skipped: Option<String>,
+    unrouted: bool,
+    parked: Option<String>,
+    detail: Option<String>,
+    rule: Option<String>,
+    pointer: Option<String>,
+) -> StoreResult<Disposition> {
+    let parked = parked
+        .map(|p| {
+            Ok::<_, StoreError>(Parked {
+                reason: ParkReason::parse(&p)
+                    .ok_or_else(|| StoreError::Corrupt(format!("parked reason {p:?}")))?,
+                detail: detail.unwrap_or_default(),
+                rule,
+                pointer,
+            })
+        })
+        .transpose()?;
+    let skipped = match (skipped, unrouted, &parked) {
+        (Some(s), ..) => Some(s),
+        (None, true, None) => Some(unrouted_reason(event_type)),
+        _ => None,
+    };
+    Ok(Disposition {
+        skipped,
+        unrouted,
+        parked,
+    })
+}
+
+/// What an unrouted, not parked event reads as skipped for (the words `mapping::apply` uses).
+fn unrouted_reason(event_type: &str) -> String {
+    format!("no route matches event `{event_type}`")
+}
+
+/// The disposition columns of an event, serialised once before any transaction is open.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct PreparedDisposition {
+    pub skipped: Option<String>,
+    pub unrouted: bool,
+    pub parked: Option<&'static str>,
+    pub parked_detail: Option<String>,
+    pub parked_rule: Option<String>,
+    pub parked_pointer: Option<String>,
+}
+
+impl PreparedDisposition {
+    pub fn new(d: &Disposition) -> Self {
+        let p = d.parked.as_ref();
+        Self {
+            // An unrouted event's reason is implied: keep the row small on the hot path.
+            skipped: d.skipped.clone().filter(|_| !d.unrouted),
+            unrouted: d.unrouted,
+            parked: p.map(|p| p.reason.as_str()),
+            parked_detail: p.map(|p| p.detail.clone()),
+            parked_rule: p.and_then(|p| p.rule.clone()),
+            parked_pointer: p.and_then(|p| p.pointer.clone()),
+        }
     }
 }
 
@@ -241,6 +324,7 @@ pub(crate) struct PreparedEvent {
     pub headers: String,
     pub received_at: i64,
     pub deliveries: Vec<PreparedDelivery>,
+    pub disposition: PreparedDisposition,
 }
 
 impl PreparedEvent {
@@ -250,6 +334,7 @@ impl PreparedEvent {
             headers: serde_json::to_string(&e.headers)
                 .map_err(|err| StoreError::Corrupt(format!("headers: {err}")))?,
             deliveries: prepare_deliveries(&e.deliveries)?,
+            disposition: PreparedDisposition::new(&e.disposition),
             tenant: e.tenant.to_string(),
             source: e.source.to_string(),
             dedupe_key: e.dedupe_key,

@@ -19,8 +19,8 @@
 use async_trait::async_trait;
 
 use crate::domain::{
-    Attempt, Delivery, DeliveryId, EventId, IngestOutcome, Link, NewDelivery, NewEvent, OrangeApi,
-    RemoteState, Target, TenantId, TicketKey, Timestamp,
+    Attempt, Delivery, DeliveryId, Disposition, EventId, IngestOutcome, Link, NewDelivery,
+    NewEvent, OrangeApi, RemoteState, Target, TenantId, TicketKey, Timestamp,
 };
 
 mod codec;
@@ -99,6 +99,29 @@ pub struct EventQuery {
     /// Only events with an id lower than this (paging backwards in time).
     pub before: Option<EventId>,
     pub limit: u32,
+    /// Only parked, or only unrouted, events.
+    pub state: Option<EventState>,
+    /// Only events of this type (as the mapping saw it).
+    pub event_type: Option<String>,
+}
+
+/// The event states an operator filters on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventState {
+    /// Waiting for a mapping fix and a replay.
+    Parked,
+    /// Matched no route (skipped, or parked by `unrouted: park`).
+    Unrouted,
+}
+
+impl EventState {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "parked" => Some(Self::Parked),
+            "unrouted" => Some(Self::Unrouted),
+            _ => None,
+        }
+    }
 }
 
 /// Queue figures for metrics and back-pressure.
@@ -144,6 +167,20 @@ pub trait Store: Send + Sync + 'static {
     async fn list_events(&self, q: &EventQuery) -> StoreResult<Vec<crate::domain::StoredEvent>>;
     /// Deliveries planned for an event, in order.
     async fn event_deliveries(&self, id: EventId) -> StoreResult<Vec<Delivery>>;
+
+    /// Records what a replay of a parked event made of it, in one transaction, only while
+    /// the event is still parked: its new event type and disposition and, when the current
+    /// mapping planned calls, their deliveries appended to their tickets' queues (due at
+    /// `now`). `false`, with nothing written, when the event is not parked (any more), so
+    /// two replays of one event never deliver twice.
+    async fn settle_parked(
+        &self,
+        id: EventId,
+        event_type: &str,
+        disposition: Disposition,
+        deliveries: Vec<NewDelivery>,
+        now: Timestamp,
+    ) -> StoreResult<bool>;
 
     // ---- delivery ------------------------------------------------------------------------
 

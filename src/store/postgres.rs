@@ -20,10 +20,10 @@ use super::codec::{
     self, AttemptRow, DeliveryRow, EventRow, LinkRow, PreparedEvent, attempt_cols, delivery_cols,
     event_cols, link_cols, ms,
 };
-use super::{EventQuery, Finish, QueueStats, Store, StoreError, StoreResult};
+use super::{EventQuery, EventState, Finish, QueueStats, Store, StoreError, StoreResult};
 use crate::domain::{
-    Attempt, Delivery, DeliveryId, EventId, IngestOutcome, Link, NewDelivery, NewEvent, OrangeApi,
-    RemoteState, StoredEvent, Target, TenantId, TicketKey, Timestamp,
+    Attempt, Delivery, DeliveryId, Disposition, EventId, IngestOutcome, Link, NewDelivery,
+    NewEvent, OrangeApi, RemoteState, StoredEvent, Target, TenantId, TicketKey, Timestamp,
 };
 
 /// The PostgreSQL implementation of [`super::Store`].
@@ -132,6 +132,14 @@ impl Store for PgStore {
         if let Some(before) = q.before {
             b.push(" AND id < ").push_bind(before.to_string());
         }
+        match q.state {
+            Some(EventState::Parked) => b.push(" AND parked IS NOT NULL"),
+            Some(EventState::Unrouted) => b.push(" AND unrouted"),
+            None => &mut b,
+        };
+        if let Some(t) = &q.event_type {
+            b.push(" AND event_type = ").push_bind(t.clone());
+        }
         b.push(" ORDER BY id DESC LIMIT ")
             .push_bind(i64::from(q.limit));
         let rs: Vec<EventRow> = b.build_query_as().fetch_all(&self.pool).await?;
@@ -148,6 +156,19 @@ impl Store for PgStore {
         .fetch_all(&self.pool)
         .await?;
         rows(rs)
+    }
+
+    async fn settle_parked(
+        &self,
+        id: EventId,
+        event_type: &str,
+        disposition: Disposition,
+        deliveries: Vec<NewDelivery>,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
+        let prepared = codec::prepare_deliveries(&deliveries)?;
+        let d = codec::PreparedDisposition::new(&disposition);
+        ops::settle_parked(&self.pool, id, event_type, &d, &prepared, ms(now)).await
     }
 
     async fn enqueue(&self, tenant: &TenantId, deliveries: Vec<NewDelivery>) -> StoreResult<()> {

@@ -28,10 +28,10 @@ use super::codec::{
     self, AttemptRow, DeliveryRow, EventRow, LinkRow, PreparedEvent, attempt_cols, delivery_cols,
     event_cols, link_cols, ms,
 };
-use super::{EventQuery, Finish, QueueStats, Store, StoreError, StoreResult};
+use super::{EventQuery, EventState, Finish, QueueStats, Store, StoreError, StoreResult};
 use crate::domain::{
-    Attempt, Delivery, DeliveryId, EventId, IngestOutcome, Link, NewDelivery, NewEvent, OrangeApi,
-    RemoteState, StoredEvent, Target, TenantId, TicketKey, Timestamp,
+    Attempt, Delivery, DeliveryId, Disposition, EventId, IngestOutcome, Link, NewDelivery,
+    NewEvent, OrangeApi, RemoteState, StoredEvent, Target, TenantId, TicketKey, Timestamp,
 };
 
 /// The SQLite implementation of [`super::Store`].
@@ -152,6 +152,15 @@ fn push_event_filters(b: &mut sqlx::QueryBuilder<sqlx::Sqlite>, q: &EventQuery) 
         b.push(format_args!(" AND {only_filter}id < "))
             .push_bind(before.to_string());
     }
+    match q.state {
+        Some(EventState::Parked) => b.push(" AND parked IS NOT NULL"),
+        // Not indexed (see migration 0004): walks the events newest first.
+        Some(EventState::Unrouted) => b.push(" AND unrouted = 1"),
+        None => &mut *b,
+    };
+    if let Some(t) = &q.event_type {
+        b.push(" AND event_type = ").push_bind(t.clone());
+    }
     b.push(" ORDER BY id DESC LIMIT ")
         .push_bind(i64::from(q.limit));
 }
@@ -238,11 +247,14 @@ impl Store for SqliteStore {
     }
 
     async fn list_events(&self, q: &EventQuery) -> StoreResult<Vec<StoredEvent>> {
-        let mut b = sqlx::QueryBuilder::new(concat!(
-            "SELECT ",
-            event_cols!(),
-            " FROM events WHERE 1 = 1"
-        ));
+        // Parked events have their own partial index; without the pin SQLite may walk all
+        // of a tenant's events instead.
+        let from = match (q.state, &q.ticket) {
+            (Some(EventState::Parked), None) => " FROM events INDEXED BY events_parked WHERE 1 = 1",
+            _ => " FROM events WHERE 1 = 1",
+        };
+        let mut b = sqlx::QueryBuilder::new(concat!("SELECT ", event_cols!()));
+        b.push(from);
         push_event_filters(&mut b, q);
         let rs: Vec<EventRow> = b.build_query_as().fetch_all(&self.read).await?;
         rows(rs)
@@ -258,6 +270,19 @@ impl Store for SqliteStore {
         .fetch_all(&self.read)
         .await?;
         rows(rs)
+    }
+
+    async fn settle_parked(
+        &self,
+        id: EventId,
+        event_type: &str,
+        disposition: Disposition,
+        deliveries: Vec<NewDelivery>,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
+        let prepared = codec::prepare_deliveries(&deliveries)?;
+        let d = codec::PreparedDisposition::new(&disposition);
+        ops::settle_parked(&self.write, id, event_type, &d, &prepared, ms(now)).await
     }
 
     async fn enqueue(&self, tenant: &TenantId, deliveries: Vec<NewDelivery>) -> StoreResult<()> {

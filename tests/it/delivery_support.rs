@@ -193,6 +193,7 @@ pub async fn ingest(store: &dyn Store, ticket: &str, n: usize, calls: Vec<Orange
                 target: Target::Orange(c),
             })
             .collect(),
+        disposition: Default::default(),
     };
     store.ingest(event).await.expect("ingest").event_id()
 }

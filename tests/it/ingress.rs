@@ -272,23 +272,40 @@ async fn oversized_body_is_rejected_with_413() {
 }
 
 #[tokio::test]
-async fn schema_violation_is_rejected_with_422_and_the_failing_pointer() {
+async fn schema_violation_is_parked_with_202_and_the_failing_pointer() {
     let app = TestApp::spawn().await;
     let body = br#"{"webhookEvent": "jira:issue_updated", "issue": {"id": true}}"#;
-    let p = json(
+    let a = json(
         app.post_jira("acme", body, ACME_JIRA_SECRET, &[]).await,
-        422,
+        202,
     )
     .await;
-    assert_eq!(p["code"], "schema-violation");
-    assert_eq!(p["pointer"], "/issue/id");
-    let body = br#"[1, 2]"#;
-    let p = json(
+    assert_eq!(a["parked"], "schema-violation", "{a}");
+    assert_eq!(a["pointer"], "/issue/id");
+    assert_eq!(a["duplicate"], false);
+    let id = a["eventId"].as_str().unwrap().to_owned();
+    let stored = app
+        .store
+        .event(itsm_bridge::domain::EventId::parse(&id).unwrap())
+        .await
+        .unwrap()
+        .expect("a parked event is stored");
+    assert_eq!(stored.body.as_ref(), body.as_slice(), "kept byte-exact");
+    let again = json(
         app.post_jira("acme", body, ACME_JIRA_SECRET, &[]).await,
-        422,
+        202,
     )
     .await;
-    assert_eq!(p["pointer"], "");
+    assert_eq!(again["duplicate"], true, "dedupe applies to parked events");
+    assert_eq!(again["eventId"], id.as_str());
+    let a = json(
+        app.post_jira("acme", b"[1, 2]", ACME_JIRA_SECRET, &[])
+            .await,
+        202,
+    )
+    .await;
+    assert_eq!(a["parked"], "schema-violation");
+    assert_eq!(a["pointer"], "");
     app.stop().await;
 }
 

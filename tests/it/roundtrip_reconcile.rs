@@ -75,6 +75,7 @@ async fn events(app: &TestApp, id: &str) -> Vec<String> {
         ticket: Some(ticket(id)),
         before: None,
         limit: 100,
+        ..Default::default()
     };
     let mut types: Vec<String> = app
         .store

@@ -66,6 +66,7 @@ async fn sn_events(app: &TestApp, sys_id: &str) -> Vec<(String, String)> {
         ticket: Some(sn_ticket(sys_id)),
         before: None,
         limit: 100,
+        ..Default::default()
     };
     let mut out: Vec<_> = app
         .store

@@ -177,6 +177,7 @@ fn event(key: &str, t: &TicketKey, at: Timestamp, deliveries: Vec<NewDelivery>) 
         headers: vec![("x-atlassian-webhook-identifier".into(), key.to_owned())],
         received_at: at,
         deliveries,
+        disposition: Default::default(),
     }
 }
 

@@ -1,7 +1,9 @@
-//! The admin API (`/admin/v1/…`, bearer token): events with their deliveries and attempts,
-//! links, mapping reload, and dead letters (`dlq.rs`). Disabled (404) without a token.
+//! The admin API (`/admin/v1/…`, bearer token): events with their deliveries and attempts
+//! (`?state=parked|unrouted`, `?event_type=`), replay of parked events (`events.rs`), links,
+//! mapping reload, and dead letters (`dlq.rs`). Disabled (404) without a token.
 
 pub mod dlq;
+pub mod events;
 
 use axum::extract::{Path, Query, Request, State};
 use axum::http::StatusCode;
@@ -16,7 +18,7 @@ use subtle::ConstantTimeEq;
 use super::AppState;
 use super::problem::{Problem, codes};
 use crate::domain::{EventId, TenantId, TicketKey};
-use crate::store::EventQuery;
+use crate::store::{EventQuery, EventState};
 
 /// Routes under `/admin/v1`, behind the bearer check.
 pub fn routes(state: AppState) -> Router<AppState> {
@@ -26,6 +28,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/links", get(list_links))
         .route("/reload", post(reload))
         .merge(dlq::routes())
+        .merge(events::routes())
         .route_layer(middleware::from_fn_with_state(state, require_token))
 }
 
@@ -65,6 +68,9 @@ struct EventsQuery {
     ticket: Option<String>,
     before: Option<String>,
     limit: Option<u32>,
+    /// `parked` or `unrouted`.
+    state: Option<String>,
+    event_type: Option<String>,
 }
 
 fn bad_param(name: &str, e: impl std::fmt::Display) -> Problem {
@@ -89,6 +95,15 @@ async fn list_events(
             .transpose()
             .map_err(|e| bad_param("before", e))?,
         limit: q.limit.unwrap_or(50).clamp(1, 500),
+        state: q
+            .state
+            .map(|s| {
+                EventState::parse(&s).ok_or_else(|| {
+                    bad_param("state", format!("{s:?} is not `parked` or `unrouted`"))
+                })
+            })
+            .transpose()?,
+        event_type: q.event_type,
     };
     let events = state.app.store.list_events(&query).await?;
     let next = (events.len() as u32 == query.limit)

@@ -1,5 +1,5 @@
-//! PostgreSQL transactions: appends (per-ticket order across replicas), finish, replay and
-//! the poller's commit. Ingest, batched, is in [`super::writer`].
+//! PostgreSQL transactions: appends (per-ticket order across replicas), finish, replay (of a
+//! dead letter or a parked event) and the poller's commit. Ingest, batched, is in [`super::writer`].
 //!
 //! Locking order, everywhere: the `tickets` row first, then delivery rows. Appends lock the
 //! ticket to take the next `seq`; finish and replay lock it before moving the head flag, so a
@@ -8,8 +8,10 @@
 
 use sqlx::{PgConnection, PgPool};
 
-use crate::domain::{Attempt, DeliveryId, DeliveryState, NewDelivery, RemoteState, TicketKey};
-use crate::store::codec::{self, PreparedDelivery, ms};
+use crate::domain::{
+    Attempt, DeliveryId, DeliveryState, EventId, NewDelivery, RemoteState, TicketKey,
+};
+use crate::store::codec::{self, PreparedDelivery, PreparedDisposition, ms};
 use crate::store::{Finish, NewLink, StoreError, StoreResult};
 
 /// Appends deliveries at the tail of their tickets' queues. Deliveries are taken ticket by
@@ -269,6 +271,41 @@ pub(super) async fn replay(
         return Ok(false);
     }
     refresh_head(&mut tx, &ticket).await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// A replayed parked event: its new disposition and deliveries, only while it is parked. The
+/// update locks the event's row, so a concurrent replay of it waits, then finds it settled.
+pub(super) async fn settle_parked(
+    pool: &PgPool,
+    id: EventId,
+    event_type: &str,
+    d: &PreparedDisposition,
+    deliveries: &[PreparedDelivery],
+    now: i64,
+) -> StoreResult<bool> {
+    let mut tx = pool.begin().await?;
+    let event = id.to_string();
+    let tenant: Option<String> = sqlx::query_scalar(
+        "UPDATE events SET event_type = $1, skipped = $2, unrouted = $3, parked = $4, \
+         parked_detail = $5, parked_rule = $6, parked_pointer = $7 \
+         WHERE id = $8 AND parked IS NOT NULL RETURNING tenant",
+    )
+    .bind(event_type)
+    .bind(d.skipped.as_deref())
+    .bind(d.unrouted)
+    .bind(d.parked)
+    .bind(d.parked_detail.as_deref())
+    .bind(d.parked_rule.as_deref())
+    .bind(d.parked_pointer.as_deref())
+    .bind(&event)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(tenant) = tenant else {
+        return Ok(false);
+    };
+    append_all(&mut tx, &tenant, Some(&event), deliveries, now).await?;
     tx.commit().await?;
     Ok(true)
 }

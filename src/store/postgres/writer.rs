@@ -21,7 +21,7 @@ use sqlx::{PgConnection, PgPool};
 use tokio::sync::{Mutex, mpsc, oneshot};
 
 use crate::domain::{EventId, IngestOutcome};
-use crate::store::codec::PreparedEvent;
+use crate::store::codec::{PreparedDisposition, PreparedEvent};
 use crate::store::{StoreError, StoreResult};
 
 /// Most events committed in one transaction.
@@ -147,13 +147,23 @@ async fn insert_events(
     };
     let bodies: Vec<&[u8]> = firsts.iter().map(|&i| events[i].body.as_ref()).collect();
     let received: Vec<i64> = firsts.iter().map(|&i| events[i].received_at).collect();
+    let d = |f: fn(&PreparedDisposition) -> Option<&str>| -> Vec<Option<&str>> {
+        firsts.iter().map(|&i| f(&events[i].disposition)).collect()
+    };
+    let unrouted: Vec<bool> = firsts
+        .iter()
+        .map(|&i| events[i].disposition.unrouted)
+        .collect();
     let ids: Vec<String> = sqlx::query_scalar(
         "INSERT INTO events (id, tenant, source, dedupe_key, ticket, event_type, body, headers, \
-         received_at) \
+         received_at, skipped, unrouted, parked, parked_detail, parked_rule, parked_pointer) \
          SELECT id, tenant, source, dedupe_key, ticket, event_type, body, headers::jsonb, \
-         received_at FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], \
-         $6::text[], $7::bytea[], $8::text[], $9::bigint[]) WITH ORDINALITY \
-         AS u (id, tenant, source, dedupe_key, ticket, event_type, body, headers, received_at, n) \
+         received_at, skipped, unrouted, parked, parked_detail, parked_rule, parked_pointer \
+         FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], \
+         $6::text[], $7::bytea[], $8::text[], $9::bigint[], $10::text[], $11::bool[], \
+         $12::text[], $13::text[], $14::text[], $15::text[]) WITH ORDINALITY \
+         AS u (id, tenant, source, dedupe_key, ticket, event_type, body, headers, received_at, \
+         skipped, unrouted, parked, parked_detail, parked_rule, parked_pointer, n) \
          ORDER BY n \
          ON CONFLICT (tenant, source, dedupe_key) DO NOTHING RETURNING id",
     )
@@ -166,6 +176,12 @@ async fn insert_events(
     .bind(bodies)
     .bind(col(|e| &e.headers))
     .bind(received)
+    .bind(d(|d| d.skipped.as_deref()))
+    .bind(unrouted)
+    .bind(d(|d| d.parked))
+    .bind(d(|d| d.parked_detail.as_deref()))
+    .bind(d(|d| d.parked_rule.as_deref()))
+    .bind(d(|d| d.parked_pointer.as_deref()))
     .fetch_all(&mut *conn)
     .await?;
     Ok(ids.into_iter().collect())

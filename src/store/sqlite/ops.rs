@@ -1,11 +1,14 @@
-//! SQLite transactions that move deliveries on: replay and the poller's commit, and the claim
+//! SQLite transactions that move deliveries on: replay (of a dead letter or a parked event)
+//! and the poller's commit, and the claim
 //! that the writer runs in its batch. Each runs on the single write connection, so there are
 //! no write races. (Outcomes of attempts are recorded by the writer: `finish.rs`.)
 
 use sqlx::{SqliteConnection, SqlitePool};
 
-use crate::domain::{Delivery, DeliveryId, NewDelivery, RemoteState, TicketKey};
-use crate::store::codec::{self, DeliveryRow, delivery_cols};
+use crate::domain::{Delivery, DeliveryId, EventId, NewDelivery, RemoteState, TicketKey};
+use crate::store::codec::{
+    self, DeliveryRow, PreparedDelivery, PreparedDisposition, delivery_cols,
+};
 use crate::store::{StoreError, StoreResult};
 
 pub(super) async fn replay(
@@ -29,6 +32,42 @@ pub(super) async fn replay(
         return Ok(false);
     };
     super::finish::refresh_heads(&mut tx, &[ticket.as_str()]).await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// A replayed parked event: its new disposition and deliveries, only while it is parked.
+pub(super) async fn settle_parked(
+    pool: &SqlitePool,
+    id: EventId,
+    event_type: &str,
+    d: &PreparedDisposition,
+    deliveries: &[PreparedDelivery],
+    now: i64,
+) -> StoreResult<bool> {
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+    let tenant: Option<String> = sqlx::query_scalar(
+        "UPDATE events SET event_type = ?, skipped = ?, unrouted = ?, parked = ?, \
+         parked_detail = ?, parked_rule = ?, parked_pointer = ? \
+         WHERE id = ? AND parked IS NOT NULL RETURNING tenant",
+    )
+    .bind(event_type)
+    .bind(d.skipped.as_deref())
+    .bind(d.unrouted)
+    .bind(d.parked)
+    .bind(d.parked_detail.as_deref())
+    .bind(d.parked_rule.as_deref())
+    .bind(d.parked_pointer.as_deref())
+    .bind(id.to_string())
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(tenant) = tenant else {
+        return Ok(false);
+    };
+    let event = id.to_string();
+    for delivery in deliveries {
+        super::writer::append(&mut tx, &tenant, Some(&event), delivery, now).await?;
+    }
     tx.commit().await?;
     Ok(true)
 }

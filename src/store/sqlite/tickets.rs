@@ -274,6 +274,7 @@ mod tests {
             headers: vec![],
             received_at: time::OffsetDateTime::UNIX_EPOCH,
             deliveries: vec![],
+            disposition: Default::default(),
         }
     }
 
@@ -327,6 +328,7 @@ mod tests {
             ticket: Some(TicketKey::from_stored(format!("t/jira/{ticket}"))),
             before,
             limit,
+            ..Default::default()
         };
         let events = store.list_events(&q).await.unwrap();
         events.into_iter().map(|e| e.id).collect()
@@ -376,6 +378,7 @@ mod tests {
             ticket: Some(TicketKey::from_stored("t/jira/X".into())),
             before: Some(EventId::new()),
             limit: 200,
+            ..Default::default()
         };
         // The columns `list_events` reads: the plan depends on them (a covering index).
         let mut b = QueryBuilder::<Sqlite>::new(concat!(

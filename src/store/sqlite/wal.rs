@@ -228,6 +228,7 @@ mod tests {
             headers: vec![],
             received_at: time::OffsetDateTime::now_utc(),
             deliveries: vec![],
+            disposition: Default::default(),
         }
     }
 

@@ -335,7 +335,7 @@ async fn commit(conn: &mut SqliteConnection, jobs: &[Job]) -> StoreResult<Vec<An
     Ok(answers)
 }
 
-/// Rows per multi-row `INSERT`, under SQLite's 32766 bound parameters.
+/// Rows per multi-row `INSERT`, under SQLite's 32766 bound parameters (15 per event).
 const ROWS_PER_INSERT: usize = 1000;
 
 /// Writes `events` in the open transaction; one outcome per event, in order.
@@ -352,9 +352,11 @@ async fn ingest(
     for chunk in events.chunks(ROWS_PER_INSERT) {
         let mut b = QueryBuilder::<Sqlite>::new(
             "INSERT INTO events (id, tenant, source, dedupe_key, ticket, event_type, body, \
-             headers, received_at) ",
+             headers, received_at, skipped, unrouted, parked, parked_detail, parked_rule, \
+             parked_pointer) ",
         );
         b.push_values(chunk, |mut row, e| {
+            let d = &e.disposition;
             row.push_bind(e.id.as_str())
                 .push_bind(e.tenant.as_str())
                 .push_bind(e.source.as_str())
@@ -363,7 +365,13 @@ async fn ingest(
                 .push_bind(e.event_type.as_str())
                 .push_bind(e.body.as_ref())
                 .push_bind(e.headers.as_str())
-                .push_bind(e.received_at);
+                .push_bind(e.received_at)
+                .push_bind(d.skipped.as_deref())
+                .push_bind(d.unrouted)
+                .push_bind(d.parked)
+                .push_bind(d.parked_detail.as_deref())
+                .push_bind(d.parked_rule.as_deref())
+                .push_bind(d.parked_pointer.as_deref());
         });
         b.push(" ON CONFLICT (tenant, source, dedupe_key) DO NOTHING RETURNING id");
         let ids: Vec<String> = b.build_query_scalar().fetch_all(&mut *tx).await?;
@@ -519,6 +527,7 @@ mod tests {
             headers: vec![],
             received_at: time::OffsetDateTime::UNIX_EPOCH,
             deliveries: vec![NewDelivery { ticket, target }],
+            disposition: Default::default(),
         })
         .unwrap()
     }

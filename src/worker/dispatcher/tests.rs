@@ -109,6 +109,16 @@ impl Store for FakeStore {
     async fn event_deliveries(&self, _: EventId) -> StoreResult<Vec<Delivery>> {
         fake()
     }
+    async fn settle_parked(
+        &self,
+        _: EventId,
+        _: &str,
+        _: crate::domain::Disposition,
+        _: Vec<NewDelivery>,
+        _: Timestamp,
+    ) -> StoreResult<bool> {
+        fake()
+    }
     async fn enqueue(&self, _: &TenantId, _: Vec<NewDelivery>) -> StoreResult<()> {
         fake()
     }

@@ -57,6 +57,16 @@ impl Store for MemStore {
     async fn event_deliveries(&self, _: EventId) -> StoreResult<Vec<Delivery>> {
         Err(StoreError::Unavailable(UNUSED.into()))
     }
+    async fn settle_parked(
+        &self,
+        _: EventId,
+        _: &str,
+        _: crate::domain::Disposition,
+        _: Vec<NewDelivery>,
+        _: Timestamp,
+    ) -> StoreResult<bool> {
+        Err(StoreError::Unavailable(UNUSED.into()))
+    }
     async fn enqueue(&self, _: &TenantId, _: Vec<NewDelivery>) -> StoreResult<()> {
         Err(StoreError::Unavailable(UNUSED.into()))
     }

@@ -11,10 +11,10 @@
 //!    `sys_journal_field` entries (`scan.rs`);
 //! 3. per ticket, read what the store already holds for it and rebuild the webhook events
 //!    that never came ([`jira::synthesize`], [`servicenow::synthesize`], both pure);
-//! 4. drop echoes exactly as the ingress does (the integration account as actor, or a
-//!    remembered write fingerprint), map each event with the source's mapping and commit it
-//!    with `Store::ingest` — same dedupe keys as webhooks, same per-ticket queue, same
-//!    dispatcher;
+//! 4. take each event in through the intake step webhooks use (`crate::intake`): echoes
+//!    dropped, the event schema and the source's mapping applied, what the mapping cannot
+//!    handle parked, one `Store::ingest` — same dedupe keys as webhooks, same per-ticket queue,
+//!    same dispatcher;
 //! 5. only then move the watermark (`Store::commit_poll` with no deliveries, refused if the
 //!    lease was lost), so it never passes an event that is not durably ingested.
 //!
@@ -35,9 +35,9 @@ mod scan;
 pub mod servicenow;
 
 use crate::config::{Config, SourceReconcile};
-use crate::domain::echo::echo_check;
 use crate::domain::{CallFailure, SourceKind, SourceName, TenantId, TicketKey, Timestamp};
-use crate::mapping::{Incoming, LiveMappings, Mapping};
+use crate::intake::{Intake, IntakeError, Outcome, Submission};
+use crate::mapping::LiveMappings;
 use crate::store::{EventQuery, Store, StoreError};
 
 /// Header kept with a reconciled event, so operators tell it from a webhook.
@@ -146,6 +146,10 @@ impl SourceSync {
 pub enum SyncError {
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The intake refused the event for now (backlog full, mapping not loaded): the
+    /// watermark stays, and the next run tries again.
+    #[error(transparent)]
+    Intake(#[from] IntakeError),
     #[error("{0} read failed: {1}")]
     Read(&'static str, CallFailure),
     #[error("no mapping is loaded for this source")]
@@ -167,9 +171,10 @@ pub struct SyncReport {
     pub duplicates: u32,
     /// Events skipped as the gateway's own writes.
     pub echoes: u32,
-    /// Events the mapping or the event schema refused (logged; they do not hold the
-    /// watermark back, as a 422 does not make Jira retry).
-    pub rejected: u32,
+    /// Of the events committed, those the mapping could not handle: parked, as a webhook
+    /// would be, and replayable once the mapping is fixed (they do not hold the watermark
+    /// back).
+    pub parked: u32,
 }
 
 /// Pages read in one run at most; a larger backlog continues at the next run.
@@ -181,6 +186,8 @@ pub struct ItsmReconciler {
     jira: Arc<dyn JiraSearch>,
     servicenow: Arc<dyn ServicenowTable>,
     mappings: Arc<LiveMappings>,
+    /// The intake step webhooks use.
+    intake: Intake,
     sources: Vec<SourceSync>,
     owner: String,
     last_run: Mutex<HashMap<(TenantId, SourceName), Timestamp>>,
@@ -201,6 +208,7 @@ impl ItsmReconciler {
         owner: impl Into<String>,
     ) -> Self {
         Self {
+            intake: Intake::new(store.clone(), mappings.clone(), u64::MAX),
             store,
             jira: reader.clone(),
             servicenow: reader,
@@ -209,6 +217,14 @@ impl ItsmReconciler {
             owner: owner.into(),
             last_run: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Refuses to ingest (and so holds the watermark) while more than `max` deliveries wait,
+    /// as the ingress answers 429.
+    #[must_use]
+    pub fn with_max_backlog(mut self, max: u64) -> Self {
+        self.intake = Intake::new(self.store.clone(), self.mappings.clone(), max);
+        self
     }
 
     /// Runs `tick` until `token` is cancelled, then gives the leases back.
@@ -306,7 +322,7 @@ impl ItsmReconciler {
             self.scan_servicenow(s, &mapping, committed.as_deref(), now, &mut rep)
                 .await?
         } else {
-            self.scan_jira(s, &mapping, committed.as_deref(), now, &mut rep)
+            self.scan_jira(s, committed.as_deref(), now, &mut rep)
                 .await?
         };
         if mark != committed {
@@ -338,6 +354,7 @@ impl ItsmReconciler {
                 ticket: Some(ticket.clone()),
                 before,
                 limit: 200,
+                ..EventQuery::default()
             };
             let events = self.store.list_events(&q).await?;
             for e in &events {
@@ -350,26 +367,15 @@ impl ItsmReconciler {
         }
     }
 
-    /// Ingests one rebuilt event as the ingress would a webhook: echo check, event schema,
-    /// mapping, one `Store::ingest`.
+    /// Takes one rebuilt event in through the intake step webhooks use (echo check, event
+    /// schema, mapping or parking, backlog, one `Store::ingest`).
     async fn ingest(
         &self,
         s: &SourceSync,
-        mapping: &Mapping,
         rebuilt: Rebuilt,
         now: Timestamp,
         rep: &mut SyncReport,
     ) -> Result<(), SyncError> {
-        let check = echo_check(s.kind, s.integration.as_deref(), &rebuilt.body);
-        let mut echo = check.by_integration;
-        for fp in &check.fingerprints {
-            echo = echo || self.store.is_echo(&s.tenant, fp, now).await?;
-        }
-        if echo {
-            rep.echoes += 1;
-            return Ok(());
-        }
-        let violations = crate::mapping::schemas::check_event(s.kind, &rebuilt.body);
         let raw = serde_json::to_vec(&rebuilt.body).unwrap_or_default();
         let mut headers = http::HeaderMap::new();
         for (k, v) in &rebuilt.headers {
@@ -380,35 +386,33 @@ impl ItsmReconciler {
                 headers.insert(k, v);
             }
         }
-        let incoming = Incoming {
-            kind: s.kind,
-            headers: &headers,
-            body: &rebuilt.body,
-            raw: &raw,
-        };
-        let mapped = match (violations.first(), mapping.apply(&incoming)) {
-            (None, Ok(m)) => m,
-            (Some(v), _) => {
-                tracing::warn!(tenant = %s.tenant, source = %s.source, event = %rebuilt.label, pointer = %v.pointer, "reconciled event does not match the event schema; skipped");
-                rep.rejected += 1;
-                return Ok(());
+        let mut kept = rebuilt.headers;
+        kept.push((RECONCILED_HEADER.to_owned(), "true".to_owned()));
+        let outcome = self
+            .intake
+            .submit(Submission {
+                tenant: &s.tenant,
+                source: &s.source,
+                kind: s.kind,
+                integration_user: s.integration.as_deref(),
+                headers: &headers,
+                kept_headers: kept,
+                body: &rebuilt.body,
+                raw: raw.into(),
+                dedupe_key: rebuilt.dedupe_key,
+                received_at: now,
+            })
+            .await?;
+        match outcome {
+            Outcome::Echo(_) => rep.echoes += 1,
+            Outcome::Committed { ingest, .. } if ingest.is_duplicate() => rep.duplicates += 1,
+            Outcome::Committed { disposition, .. } => {
+                rep.ingested += 1;
+                if disposition.parked.is_some() {
+                    tracing::warn!(tenant = %s.tenant, source = %s.source, event = %rebuilt.label, "a reconciled event is parked");
+                    rep.parked += 1;
+                }
             }
-            (None, Err(e)) => {
-                tracing::warn!(tenant = %s.tenant, source = %s.source, event = %rebuilt.label, error = %e, "the mapping rejected a reconciled event; skipped");
-                rep.rejected += 1;
-                return Ok(());
-            }
-        };
-        let mut headers = rebuilt.headers;
-        headers.push((RECONCILED_HEADER.to_owned(), "true".to_owned()));
-        let mut event = mapped.into_event(&s.tenant, &s.source, raw.into(), headers, now);
-        if let Some(key) = rebuilt.dedupe_key {
-            event.dedupe_key = key;
-        }
-        if self.store.ingest(event).await?.is_duplicate() {
-            rep.duplicates += 1;
-        } else {
-            rep.ingested += 1;
         }
         Ok(())
     }

@@ -49,7 +49,6 @@ impl ItsmReconciler {
     pub(super) async fn scan_jira(
         &self,
         s: &SourceSync,
-        mapping: &Mapping,
         committed: Option<&str>,
         now: Timestamp,
         rep: &mut SyncReport,
@@ -84,8 +83,7 @@ impl ItsmReconciler {
                     continue;
                 }
                 rep.issues += 1;
-                self.repair_jira(s, mapping, issue, start.from, now, rep)
-                    .await?;
+                self.repair_jira(s, issue, start.from, now, rep).await?;
                 if let Some(u) = updated
                     && jira::is_later(u, mark.as_deref())
                 {
@@ -104,7 +102,6 @@ impl ItsmReconciler {
     async fn repair_jira(
         &self,
         s: &SourceSync,
-        mapping: &Mapping,
         issue: &Value,
         from: Timestamp,
         now: Timestamp,
@@ -121,7 +118,7 @@ impl ItsmReconciler {
         for syn in jira::synthesize(issue, from, &received, linked) {
             let mut rebuilt = Rebuilt::new(syn.body, &syn.delivery_id);
             rebuilt.headers = vec![(JIRA_WEBHOOK_ID.to_owned(), syn.delivery_id)];
-            self.ingest(s, mapping, rebuilt, now, rep).await?;
+            self.ingest(s, rebuilt, now, rep).await?;
         }
         Ok(())
     }
@@ -179,7 +176,7 @@ impl ItsmReconciler {
                 let rebuilt =
                     servicenow::synthesize(&table, record, &journal, start.from, &received, linked);
                 for r in rebuilt {
-                    self.ingest(s, mapping, r, now, rep).await?;
+                    self.ingest(s, r, now, rep).await?;
                 }
                 if let Some(u) = updated(record)
                     && servicenow::is_later(u, mark.as_deref())
