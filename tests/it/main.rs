@@ -9,6 +9,7 @@ mod delivery_support;
 mod delivery_webhooks;
 mod ingress;
 mod ingress_props;
+mod intake_parked;
 mod mapping_errors;
 mod mapping_golden;
 mod mapping_live;

@@ -276,7 +276,8 @@ pub(super) async fn replay(
 }
 
 /// A replayed parked event: its new disposition and deliveries, only while it is parked. The
-/// update locks the event's row, so a concurrent replay of it waits, then finds it settled.
+/// deliveries take the event's place in their tickets' queues: before the waiting deliveries
+/// of events accepted after it. The update locks the event's row, so a concurrent replay of it waits, then finds it settled.
 pub(super) async fn settle_parked(
     pool: &PgPool,
     id: EventId,
@@ -305,7 +306,77 @@ pub(super) async fn settle_parked(
     let Some(tenant) = tenant else {
         return Ok(false);
     };
-    append_all(&mut tx, &tenant, Some(&event), deliveries, now).await?;
+    let mut order: Vec<&PreparedDelivery> = deliveries.iter().collect();
+    // Tickets locked in key order, as appends do.
+    order.sort_by(|a, b| a.ticket.cmp(&b.ticket));
+    let mut i = 0;
+    while i < order.len() {
+        let ticket = order[i].ticket.clone();
+        let mine: Vec<&PreparedDelivery> = order[i..]
+            .iter()
+            .take_while(|d| d.ticket == ticket)
+            .copied()
+            .collect();
+        i += mine.len();
+        let n = i64::try_from(mine.len()).unwrap_or(i64::MAX);
+        // Lock the ticket and take `n` more seqs (its tail moves whether or not we insert
+        // in the middle).
+        let next: i64 = sqlx::query_scalar(
+            "INSERT INTO tickets (ticket, next_seq) VALUES ($1, $2) \
+             ON CONFLICT (ticket) DO UPDATE SET next_seq = tickets.next_seq + $2 \
+             RETURNING next_seq",
+        )
+        .bind(&ticket)
+        .bind(n)
+        .fetch_one(&mut *tx)
+        .await?;
+        // The first delivery still waiting that an event accepted after this one planned:
+        // the replayed calls go before it (a create parked, then its updates accepted, must
+        // reach Orange create first). None: at the tail.
+        let at: Option<i64> = sqlx::query_scalar(
+            "SELECT MIN(seq) FROM deliveries WHERE ticket = $1 AND state = 'pending' \
+             AND event_id > $2",
+        )
+        .bind(&ticket)
+        .bind(&event)
+        .fetch_one(&mut *tx)
+        .await?;
+        let first = match at {
+            Some(at) => {
+                // Two steps through negative numbers: `(ticket, seq)` is unique at every row.
+                sqlx::query(
+                    "UPDATE deliveries SET seq = -(seq + $1) WHERE ticket = $2 AND seq >= $3",
+                )
+                .bind(n)
+                .bind(&ticket)
+                .bind(at)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query("UPDATE deliveries SET seq = -seq WHERE ticket = $1 AND seq < 0")
+                    .bind(&ticket)
+                    .execute(&mut *tx)
+                    .await?;
+                at
+            }
+            None => next - n + 1,
+        };
+        for (k, d) in (0_i64..).zip(&mine) {
+            sqlx::query(
+                "INSERT INTO deliveries (tenant, event_id, ticket, seq, target, state, is_head, \
+                 attempts, next_attempt_at, created_at) \
+                 VALUES ($1, $2, $3, $4, $5::jsonb, 'pending', FALSE, 0, $6, $6)",
+            )
+            .bind(&tenant)
+            .bind(&event)
+            .bind(&ticket)
+            .bind(first + k)
+            .bind(&d.target)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        refresh_head(&mut tx, &ticket).await?;
+    }
     tx.commit().await?;
     Ok(true)
 }

@@ -36,7 +36,9 @@ pub(super) async fn replay(
     Ok(true)
 }
 
-/// A replayed parked event: its new disposition and deliveries, only while it is parked.
+/// A replayed parked event: its new disposition and deliveries, only while it is parked. The
+/// deliveries take the event's place in their tickets' queues: before the waiting deliveries
+/// of events accepted after it.
 pub(super) async fn settle_parked(
     pool: &SqlitePool,
     id: EventId,
@@ -65,8 +67,61 @@ pub(super) async fn settle_parked(
         return Ok(false);
     };
     let event = id.to_string();
-    for delivery in deliveries {
-        super::writer::append(&mut tx, &tenant, Some(&event), delivery, now).await?;
+    let mut tickets: Vec<&str> = Vec::new();
+    for d in deliveries {
+        if !tickets.contains(&d.ticket.as_str()) {
+            tickets.push(&d.ticket);
+        }
+    }
+    for ticket in &tickets {
+        let mine: Vec<&PreparedDelivery> =
+            deliveries.iter().filter(|d| d.ticket == *ticket).collect();
+        // The first delivery still waiting that an event accepted after this one planned:
+        // the replayed calls go before it (a create parked, then its updates accepted, must
+        // reach Orange create first). None: they go at the tail.
+        let at: Option<i64> = sqlx::query_scalar(
+            "SELECT MIN(seq) FROM deliveries WHERE ticket = ? AND state = 'pending' \
+             AND event_id > ?",
+        )
+        .bind(*ticket)
+        .bind(&event)
+        .fetch_one(&mut *tx)
+        .await?;
+        let Some(at) = at else {
+            for d in mine {
+                super::writer::append(&mut tx, &tenant, Some(&event), d, now).await?;
+            }
+            continue;
+        };
+        let n = i64::try_from(mine.len()).unwrap_or(i64::MAX);
+        // Two steps through negative numbers: `(ticket, seq)` is unique at every row.
+        sqlx::query("UPDATE deliveries SET seq = -(seq + ?) WHERE ticket = ? AND seq >= ?")
+            .bind(n)
+            .bind(*ticket)
+            .bind(at)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("UPDATE deliveries SET seq = -seq WHERE ticket = ? AND seq < 0")
+            .bind(*ticket)
+            .execute(&mut *tx)
+            .await?;
+        for (i, d) in (0_i64..).zip(mine) {
+            sqlx::query(
+                "INSERT INTO deliveries (tenant, event_id, ticket, seq, target, state, is_head, \
+                 attempts, next_attempt_at, created_at) \
+                 VALUES (?, ?, ?, ?, ?, 'pending', 0, 0, ?, ?)",
+            )
+            .bind(&tenant)
+            .bind(&event)
+            .bind(*ticket)
+            .bind(at + i)
+            .bind(&d.target)
+            .bind(now)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        super::finish::refresh_heads(&mut tx, &[ticket]).await?;
     }
     tx.commit().await?;
     Ok(true)
