@@ -380,3 +380,51 @@ async fn a_missed_servicenow_update_is_repaired_with_its_versions_key_so_the_lat
     assert_eq!(orange_writes_about(&sim, &number, &orange_id), writes);
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reconciled_servicenow_record_the_mapping_cannot_handle_is_parked_like_a_webhook() {
+    let sim = Sim::start().await;
+    let db = tempfile::tempdir().unwrap();
+    let app = sn_boot(&sim, db.path(), "svc-bridge").await;
+    // No short description: the create route's `shortDescription` rule has nothing to read.
+    let record = sn_write(&sim, None, json!({"impact": "2", "urgency": "2"})).await;
+    let sys_id = record["sys_id"].as_str().unwrap().to_owned();
+
+    let rep = sn_run(&app, "svc-bridge").await;
+    assert!(rep.parked >= 1, "{rep:?}");
+    let q = itsm_bridge::store::EventQuery {
+        ticket: Some(sn_ticket(&sys_id)),
+        limit: 10,
+        ..Default::default()
+    };
+    let events = app.store.list_events(&q).await.unwrap();
+    assert_eq!(events.len(), 1, "{events:?}");
+    let parked = events[0]
+        .disposition
+        .parked
+        .as_ref()
+        .expect("the reconciled insert is parked, not skipped");
+    assert!(parked.rule.is_some(), "{parked:?}");
+    let listed = app
+        .client
+        .get(app.url("/admin/v1/events?state=parked"))
+        .bearer_auth("test-admin-token")
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap();
+    assert!(
+        listed["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["id"] == events[0].id.to_string()),
+        "{listed}"
+    );
+    // The watermark moved past it: a second run parks nothing again.
+    let again = sn_run(&app, "svc-bridge").await;
+    assert_eq!(again.parked, 0, "{again:?}");
+    app.stop().await;
+}
