@@ -26,6 +26,15 @@ impl WayBackPlanner for Mapping {
     fn plan_link(&self, ticket: &str, orange_id: &str) -> Option<ItsmCall> {
         self.way_back().plan_link(ticket, orange_id)
     }
+    fn plan_step(
+        &self,
+        ticket: &str,
+        from: Option<&str>,
+        to: &str,
+        orange: &Value,
+    ) -> Vec<ItsmCall> {
+        self.way_back().plan_step(ticket, from, to, orange)
+    }
 }
 
 impl PlannerLookup for LiveMappings {
