@@ -23,6 +23,7 @@ mod roundtrip_reconcile_servicenow;
 mod sandbox;
 mod sim_faults;
 mod sim_incident;
+mod sim_inferred;
 mod sim_itsm;
 mod sim_orange_auth;
 mod sim_other_orange;
