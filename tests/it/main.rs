@@ -17,6 +17,7 @@ mod replicas;
 mod roundtrip_clients;
 mod roundtrip_e2e;
 mod roundtrip_jira;
+mod roundtrip_modes;
 mod roundtrip_ordering;
 mod roundtrip_reconcile;
 mod roundtrip_reconcile_servicenow;

@@ -2,8 +2,8 @@
 //! token and the same rate budget as the dispatcher's calls.
 //!
 //! Incidents and ordering requests are listed newest first with `sort=-lastUpdateDate` and the
-//! range filter `lastUpdateDate>=<watermark>` (the simulators honour it; if the live API
-//! ignores it the poller still stops at the watermark). Wholesale trouble tickets have no such
+//! range filter `lastUpdateDate>=<watermark>`; whether Orange honours both is asked of the
+//! read-only probes in [`crate::orange::probe`] (the poller's `auto` mode). Wholesale trouble tickets have no such
 //! listing: they are read one by one, with their notes embedded.
 
 use std::sync::Arc;
@@ -15,6 +15,7 @@ use sha2::{Digest, Sha256};
 use super::{Changed, OrangeNote, OrangeReader, ScanSupport, Support};
 use crate::domain::{CallFailure, FailureClass, OrangeApi, TenantId};
 use crate::orange::OrangeClients;
+use crate::orange::probe::Verdict;
 
 /// Sort order of change scans.
 const NEWEST_FIRST: &str = "-lastUpdateDate";
@@ -239,81 +240,32 @@ impl OrangeReader for OrangePollReader {
         api: OrangeApi,
     ) -> Result<ScanSupport, CallFailure> {
         let c = self.client(tenant)?;
-        let list = |filters: Vec<(String, String)>, sort: &'static str| {
-            let c = c.clone();
-            async move {
-                let page = match api {
-                    OrangeApi::Incident => {
-                        retried(|| c.list_incidents(&filters, Some(sort), Some(0), Some(PROBE_PAGE)))
-                            .await
-                    }
-                    OrangeApi::Ordering => {
-                        retried(|| c.list_orders(&filters, Some(sort), Some(0), Some(PROBE_PAGE)))
-                            .await
-                    }
-                    other => Err(permanent(format!(
-                        "{} cannot be listed by last update",
-                        other.as_str()
-                    ))),
-                };
-                match page {
-                    Ok(p) => Ok(Some(stamps(&p.items))),
-                    Err(e) if e.http_status == Some(400) => Ok(None),
-                    Err(e) => Err(e),
-                }
-            }
+        let sort = retried(|| c.probe_sort(api, STAMP_FIELD)).await?;
+        let range = retried(|| c.probe_range_filter(api, STAMP_FIELD)).await?;
+        // A refusal ends a probe at its first call, too little data at its first read.
+        let calls = |v: &Verdict| match v {
+            Verdict::Rejected(_) => 1,
+            _ => 2,
         };
-        let newest = list(Vec::new(), NEWEST_FIRST).await?;
-        let oldest = list(Vec::new(), OLDEST_FIRST).await?;
-        let sort = match (&newest, &oldest) {
-            (None, _) | (_, None) => Support::Rejected,
-            (Some(n), Some(o)) => sort_verdict(n, o),
-        };
-        // A cut-off after every object: an applied filter answers nothing.
-        let future = vec![(SINCE_FILTER.to_owned(), FAR_FUTURE.to_owned())];
-        let range = match list(future, NEWEST_FIRST).await? {
-            None => Support::Rejected,
-            Some(_) if newest.as_ref().or(oldest.as_ref()).is_none_or(Vec::is_empty) => {
-                Support::Unknown
-            }
-            Some(after) if after.is_empty() => Support::Honoured,
-            Some(_) => Support::Ignored,
-        };
+        let calls = calls(&sort) + calls(&range);
+        tracing::debug!(tenant = %tenant, orange.api = api.as_str(), orange.sort = %sort, orange.range_filter = %range, "scan probes");
         Ok(ScanSupport {
-            sort,
-            range,
-            calls: 3,
+            sort: support(&sort),
+            range: support(&range),
+            calls,
         })
     }
 }
 
-/// Objects a probe lists (enough to see an order, few enough to be cheap).
-const PROBE_PAGE: u32 = 20;
-/// The sort the probe compares with.
-const OLDEST_FIRST: &str = "lastUpdateDate";
-/// A range-filter cut-off later than any object.
-const FAR_FUTURE: &str = "9999-12-31T00:00:00Z";
+/// The field the scan sorts and filters on.
+const STAMP_FIELD: &str = "lastUpdateDate";
 
-fn stamps(items: &[Value]) -> Vec<String> {
-    items
-        .iter()
-        .filter_map(|o| str_at(o, "lastUpdateDate").map(str::to_owned))
-        .collect()
-}
-
-/// Honoured when the two orders are opposite and the newest-first one descends; ignored when
-/// they come out alike; undecided with fewer than two distinct stamps.
-fn sort_verdict(newest: &[String], oldest: &[String]) -> Support {
-    let distinct = |v: &[String]| v.windows(2).any(|w| w[0] != w[1]);
-    if !distinct(newest) && !distinct(oldest) {
-        return Support::Unknown;
-    }
-    let descends = newest.windows(2).all(|w| !super::is_before(&w[0], &w[1]));
-    let ascends = oldest.windows(2).all(|w| !super::is_before(&w[1], &w[0]));
-    if descends && ascends {
-        Support::Honoured
-    } else {
-        Support::Ignored
+fn support(v: &Verdict) -> Support {
+    match v {
+        Verdict::Honoured => Support::Honoured,
+        Verdict::Ignored => Support::Ignored,
+        Verdict::Rejected(_) => Support::Rejected,
+        Verdict::Undecidable(_) => Support::Unknown,
     }
 }
 
