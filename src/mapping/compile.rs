@@ -552,9 +552,6 @@ fn steps(cx: &mut Ctx<'_>, v: Option<&Value>) -> Vec<StepRule> {
             },
             None => None,
         };
-        if status.is_none() && comment.is_none() {
-            cx.problem(&at, "a step rule needs a transition, fields or a comment");
-        }
         out.push(StepRule {
             step: step.to_uppercase(),
             status,

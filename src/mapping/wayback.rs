@@ -164,9 +164,11 @@ impl WayBack {
         Some(self.comment_call(ticket, text))
     }
 
-    /// The ITSM writes for an ordering request that moved from step `from` (`None`: first
-    /// seen) to `to`: the rules after `from` up to `to` when both are listed in that order,
-    /// else `to`'s alone; each rule's comment first, then its status change.
+    /// The ITSM writes for an ordering request that moved from step `from` to `to`: the rules
+    /// after `from` up to `to` when both are listed in that order; every rule up to `to` the
+    /// first time the request is seen (`from` is `None`: it went through those steps); `to`'s
+    /// alone when `from` is not listed or comes later. Each rule's comment first, then its
+    /// status change. A step listed with no rule only marks its place in the order.
     pub fn plan_step(
         &self,
         ticket: &str,
@@ -178,9 +180,10 @@ impl WayBack {
         let Some(end) = at(to) else {
             return Vec::new();
         };
-        let start = match from.and_then(at) {
-            Some(i) if i < end => i + 1,
-            _ => end,
+        let start = match from.map(at) {
+            None => 0,
+            Some(Some(i)) if i < end => i + 1,
+            Some(_) => end,
         };
         let mut calls = Vec::new();
         for rule in &self.steps[start..=end] {
