@@ -90,6 +90,12 @@ enum Command {
         /// Requests per second allowed per Orange credential (429 code 53 beyond).
         #[arg(long, value_name = "N")]
         rate_limit: Option<u32>,
+        /// Switch an inferred Orange behaviour to an alternative, as KEY=VALUE (repeatable),
+        /// e.g. unknown_filters=ignore, sort_fields=reject, range_filters=ignore.
+        /// `GET /_sim/inferred` lists every switch and its allowed values;
+        /// docs/orange-assumptions.md explains them.
+        #[arg(long = "inferred", value_name = "KEY=VALUE")]
+        inferred: Vec<String>,
     },
     /// Apply store migrations (serve also does it at start).
     Migrate {
@@ -288,9 +294,10 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             fault_rate,
             latency_ms,
             rate_limit,
+            inferred,
         } => {
             itsm_bridge::telemetry::init_logging(&Default::default());
-            cli::sim(listen, fault_rate, latency_ms, rate_limit).await?;
+            cli::sim(listen, fault_rate, latency_ms, rate_limit, &inferred).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Migrate { config } => {

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use crate::sim::{SimOptions, serve};
+use crate::sim::{Inferred, SimOptions, serve};
 
 /// Seconds between Orange-side life ticks of the standalone simulator (unset: no timer,
 /// statuses move only through `POST /_sim/...`).
@@ -16,7 +16,9 @@ pub async fn sim(
     fault_rate: f64,
     latency_ms: u64,
     rate_limit: Option<u32>,
+    inferred: &[String],
 ) -> anyhow::Result<()> {
+    let inferred = Inferred::from_assignments(inferred).context("--inferred")?;
     anyhow::ensure!(
         (0.0..=1.0).contains(&fault_rate),
         "--fault-rate must be between 0.0 and 1.0 (got {fault_rate})"
@@ -35,12 +37,16 @@ pub async fn sim(
         latency_ms,
         rate_limit,
         life_interval,
+        inferred,
         ..SimOptions::default()
     };
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
     tracing::info!(addr = %listener.local_addr()?, "simulators listening");
+    if inferred != Inferred::default() {
+        tracing::info!(sim.inferred = %inferred.listing(), "simulators: inferred switches changed from their defaults");
+    }
     serve(listener, opts, async {
         let _ = tokio::signal::ctrl_c().await;
     })

@@ -184,6 +184,32 @@ pub struct PollerConfig {
     /// unset.
     #[serde(default)]
     pub reconcile_interval_secs: Option<u64>,
+    /// How incidents and ordering requests are watched: `auto` (probe at start and after a
+    /// failed scan whether Orange honours `sort=-lastUpdateDate` and `lastUpdateDate>=`; scan
+    /// incrementally only when it honours both, else re-read the open linked objects),
+    /// `incremental` (always scan; no probe) or `reread` (always re-read).
+    #[serde(default)]
+    pub scan: ScanChoice,
+    /// Linked objects re-read one by one per cycle and per API (one GET each, plus a notes
+    /// read for an incident whose `lastUpdateDate` moved), least recently checked first: a
+    /// change is seen within ceil(open links ÷ budget) cycles. Also bounds the Wholesale
+    /// trouble tickets' per-object reads.
+    #[serde(default = "defaults::reread_budget")]
+    pub reread_budget: u32,
+}
+
+/// `poller.scan`
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ScanChoice {
+    /// Probe Orange with read-only calls; scan incrementally only when sort and range filter
+    /// are both honoured.
+    #[default]
+    Auto,
+    /// Always scan by last update (trusts the sort and the range filter).
+    Incremental,
+    /// Always re-read the open linked objects, within `reread_budget` per cycle.
+    Reread,
 }
 
 /// `log:`
@@ -452,6 +478,8 @@ impl Default for PollerConfig {
             interval_secs: defaults::poll_interval_secs(),
             page_size: defaults::page_size(),
             reconcile_interval_secs: None,
+            scan: ScanChoice::Auto,
+            reread_budget: defaults::reread_budget(),
         }
     }
 }
@@ -542,6 +570,9 @@ pub mod defaults {
         60
     }
     pub fn page_size() -> u32 {
+        100
+    }
+    pub fn reread_budget() -> u32 {
         100
     }
     pub fn log_level() -> String {

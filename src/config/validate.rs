@@ -60,6 +60,12 @@ impl Config {
                 "must be between 1 and 1000".into(),
             );
         }
+        if self.poller.reread_budget == 0 || self.poller.reread_budget > 10_000 {
+            push(
+                "poller.reread_budget".into(),
+                "must be between 1 and 10000 (objects re-read per cycle and API)".into(),
+            );
+        }
         if !(1..=50).contains(&self.orange.token_requests_per_minute) {
             push(
                 "orange.token_requests_per_minute".into(),

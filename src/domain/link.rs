@@ -25,4 +25,10 @@ pub struct RemoteState {
     pub seen_notes: Vec<String>,
     /// Free-form resolution fields last pushed, to avoid pushing them twice.
     pub resolution: Option<String>,
+    /// Ordering request `step` last seen, so each step's way-back rule runs once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<String>,
+    /// `lastUpdateDate` last seen: a re-read whose object did not move skips its notes read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_update: Option<String>,
 }

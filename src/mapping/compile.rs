@@ -16,7 +16,7 @@ use super::path::{Path as ReadPath, Target};
 use super::rule::{LookupRule, OnMissing, Rule, Source};
 use super::template::Template;
 use super::transform::{NAMES, Transform};
-use super::wayback::{NoteAs, NotePush, StatusRule, WayBack};
+use super::wayback::{NoteAs, NotePush, StatusRule, StepRule, WayBack};
 use super::{Mapping, MappingProblem, schemas};
 use crate::domain::SourceKind;
 
@@ -502,7 +502,68 @@ fn way_back(cx: &mut Ctx<'_>, doc: &Value, kind: SourceKind) -> WayBack {
         }
     }
     wb.orange_id_fields = templates(cx, obj(w, "/orange_id"), "way_back.orange_id", &[]);
+    wb.steps = steps(cx, w.get("steps"));
     wb
+}
+
+/// `way_back.steps`: a list, in the order requests move, of
+/// `{step, transition?, fields?, comment?}` (Jira) or `{step, fields?, comment?}` (ServiceNow).
+fn steps(cx: &mut Ctx<'_>, v: Option<&Value>) -> Vec<StepRule> {
+    let Some(v) = v else {
+        return Vec::new();
+    };
+    let Some(list) = v.as_array() else {
+        cx.problem("way_back.steps", "a list of `{step: NAME, …}` in step order");
+        return Vec::new();
+    };
+    let mut out: Vec<StepRule> = Vec::new();
+    for (i, r) in list.iter().enumerate() {
+        let at = format!("way_back.steps[{i}]");
+        let Some(step) = r.get("step").and_then(Value::as_str).filter(|s| !s.is_empty()) else {
+            cx.problem(&at, "needs `step: NAME`");
+            continue;
+        };
+        if out.iter().any(|o| o.step.eq_ignore_ascii_case(step)) {
+            cx.problem(&at, format!("step {step} is listed twice"));
+            continue;
+        }
+        let known = ["step", "transition", "fields", "comment"];
+        if let Some(o) = r.as_object()
+            && let Some(k) = o.keys().find(|k| !known.contains(&k.as_str()))
+        {
+            cx.problem(&at, format!("unknown key `{k}` (step, transition, fields, comment)"));
+        }
+        let fields = templates(
+            cx,
+            r.get("fields").and_then(Value::as_object),
+            &format!("{at}.fields"),
+            &[],
+        );
+        let status = match r.get("transition").and_then(Value::as_str) {
+            Some(t) => Some(StatusRule::Transition {
+                name: t.to_owned(),
+                fields,
+            }),
+            None if !fields.is_empty() => Some(StatusRule::Patch(fields)),
+            None => None,
+        };
+        let comment = match r.get("comment").and_then(Value::as_str) {
+            Some(t) => match Template::compile(t) {
+                Ok(t) => Some(t),
+                Err(e) => {
+                    cx.problem(&format!("{at}.comment"), format!("bad template: {e}"));
+                    None
+                }
+            },
+            None => None,
+        };
+        out.push(StepRule {
+            step: step.to_uppercase(),
+            status,
+            comment,
+        });
+    }
+    out
 }
 
 #[cfg(test)]

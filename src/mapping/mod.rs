@@ -37,7 +37,7 @@ use crate::domain::{
 };
 
 pub use golden::GoldenCase;
-pub use wayback::{NoteAs, NotePush, StatusRule, WayBack};
+pub use wayback::{NoteAs, NotePush, StatusRule, StepRule, WayBack};
 
 /// An event as a mapping sees it.
 #[derive(Debug, Clone, Copy)]

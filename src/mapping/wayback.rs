@@ -1,6 +1,7 @@
 //! The way back (Orange → ITSM), compiled from a mapping's `way_back:` section: which ITSM
 //! state an Orange status becomes, how Orange notes are pushed, and which ITSM fields receive
-//! the Orange id. The poller calls the pure `plan_*` functions and queues what they return.
+//! the Orange id, and what each Orange Ordering `step` does to the ITSM ticket. The poller
+//! calls the pure `plan_*` functions and queues what they return.
 
 use serde_json::{Map, Value, json};
 
@@ -21,6 +22,17 @@ pub enum StatusRule {
     },
     /// Push nothing for this status.
     Ignore,
+}
+
+/// What an ordering request reaching one `step` does in the ITSM: a status rule (Jira
+/// transition, ServiceNow fields) and/or a comment (written as `notes.as` says).
+#[derive(Debug)]
+pub struct StepRule {
+    /// The step (upper case), matched case-insensitively.
+    pub step: String,
+    pub status: Option<StatusRule>,
+    /// Comment text over the Orange request (`{{ id }}`, `{{ step }}`, …).
+    pub comment: Option<Template>,
 }
 
 /// Which Orange notes go to the ITSM.
@@ -58,6 +70,10 @@ pub struct WayBack {
     pub note_text: Template,
     /// ITSM fields set when the link is made, over `{id}` (`correlation_id: "{{ id }}"`).
     pub orange_id_fields: Vec<(String, Template)>,
+    /// Ordering steps in the order a request moves through them: a request seen to have
+    /// jumped several steps (two advances between reads) gets each skipped step's rule too,
+    /// in order, so a workflow that needs them one after another still follows.
+    pub steps: Vec<StepRule>,
 }
 
 fn render_fields(fields: &[(String, Template)], v: &Value) -> Map<String, Value> {
@@ -83,6 +99,7 @@ impl WayBack {
             note_as: NoteAs::Internal,
             note_text: Template::compile(DEFAULT_NOTE).expect("the default note template compiles"),
             orange_id_fields: Vec::new(),
+            steps: Vec::new(),
         }
     }
 
@@ -100,6 +117,10 @@ impl WayBack {
             .find(|(s, _)| s.eq_ignore_ascii_case(orange_status))
             .map(|(_, r)| r)
             .or(self.status_default.as_ref())?;
+        self.status_call(ticket, rule, orange)
+    }
+
+    fn status_call(&self, ticket: &str, rule: &StatusRule, orange: &Value) -> Option<ItsmCall> {
         let op = match rule {
             StatusRule::Ignore => return None,
             StatusRule::Patch(fields) => ItsmOp::ServicenowPatch {
@@ -140,6 +161,46 @@ impl WayBack {
         if text.trim().is_empty() {
             return None;
         }
+        Some(self.comment_call(ticket, text))
+    }
+
+    /// The ITSM writes for an ordering request that moved from step `from` to `to`: the rules
+    /// after `from` up to `to` when both are listed in that order; every rule up to `to` the
+    /// first time the request is seen (`from` is `None`: it went through those steps); `to`'s
+    /// alone when `from` is not listed or comes later. Each rule's comment first, then its
+    /// status change. A step listed with no rule only marks its place in the order.
+    pub fn plan_step(
+        &self,
+        ticket: &str,
+        from: Option<&str>,
+        to: &str,
+        orange: &Value,
+    ) -> Vec<ItsmCall> {
+        let at = |s: &str| self.steps.iter().position(|r| r.step.eq_ignore_ascii_case(s));
+        let Some(end) = at(to) else {
+            return Vec::new();
+        };
+        let start = match from.map(at) {
+            None => 0,
+            Some(Some(i)) if i < end => i + 1,
+            Some(_) => end,
+        };
+        let mut calls = Vec::new();
+        for rule in &self.steps[start..=end] {
+            if let Some(t) = &rule.comment {
+                let text = t.render_value(orange);
+                if !text.trim().is_empty() {
+                    calls.push(self.comment_call(ticket, text));
+                }
+            }
+            if let Some(r) = &rule.status {
+                calls.extend(self.status_call(ticket, r, orange));
+            }
+        }
+        calls
+    }
+
+    fn comment_call(&self, ticket: &str, text: String) -> ItsmCall {
         let op = match self.itsm {
             ItsmKind::Servicenow => {
                 let field = match self.note_as {
@@ -160,11 +221,11 @@ impl WayBack {
                 public: self.note_as == NoteAs::Public,
             },
         };
-        Some(ItsmCall {
+        ItsmCall {
             itsm: self.itsm,
             op,
             fingerprint: None,
-        })
+        }
     }
 
     /// The ITSM update that records the Orange id once the link is made, or `None`.

@@ -18,6 +18,7 @@ pub mod error;
 pub mod limiter;
 pub mod lookup;
 mod metrics;
+pub mod probe;
 pub mod reconcile;
 pub mod token;
 pub mod transport;

@@ -1,5 +1,6 @@
 //! The control API under `/_sim/`: what tests (and curious humans) use to drive Orange-side
-//! life, read the journal of received calls, change faults at runtime and reset the world.
+//! life, read the journal of received calls, change faults and the inferred-behaviour
+//! switches at runtime and reset the world.
 //! Never journaled, never faulted, never authenticated.
 
 use std::sync::Arc;
@@ -23,6 +24,7 @@ pub fn routes() -> Router<Arc<SimState>> {
         .route("/_sim/journal", get(journal).delete(clear_journal))
         .route("/_sim/faults", get(faults).post(set_faults))
         .route("/_sim/faults/next", post(next_fault))
+        .route("/_sim/inferred", get(inferred).post(set_inferred))
         .route("/_sim/reset", post(reset))
         .route("/_sim/tick", post(tick))
         .route("/_sim/tokens/expire", post(expire_tokens))
@@ -104,6 +106,27 @@ async fn next_fault(State(st): St, raw: Bytes) -> Response {
         Ok(f) => {
             lock(&st.faults).script.push(f);
             StatusCode::NO_CONTENT.into_response()
+        }
+        Err(e) => err(StatusCode::BAD_REQUEST, e.to_string()),
+    }
+}
+
+/// Every inferred-behaviour switch: `{name: {value, default, allowed, about}}`.
+async fn inferred(State(st): St) -> Json<Value> {
+    Json(st.inferred().listing())
+}
+
+/// Sets the named switches (`{"unknown_filters":"ignore"}`), all or none; answers the listing.
+async fn set_inferred(State(st): St, raw: Bytes) -> Response {
+    let patch = match optional_body(&raw) {
+        Ok(p) => p,
+        Err(r) => return *r,
+    };
+    let mut current = lock(&st.inferred);
+    match current.patch(&patch) {
+        Ok(()) => {
+            tracing::info!(sim.inferred = %patch, "sim: inferred switches changed");
+            Json(current.listing()).into_response()
         }
         Err(e) => err(StatusCode::BAD_REQUEST, e.to_string()),
     }

@@ -19,10 +19,11 @@ use serde_json::{Value, json};
 
 use super::body;
 use super::error::OrangeError;
+use super::inferred::ReferenceMode;
 use super::life::{self, status_label};
 use super::multipart;
 use super::oauth::Caller;
-use super::query::{ListQuery, list_response};
+use super::query::{INCIDENTS, ListQuery, list_response};
 use super::seed;
 use super::state::{Attachment, Incident, SimState};
 
@@ -80,10 +81,21 @@ fn not_found(what: &str, id: &str) -> OrangeError {
     OrangeError::with(60, format!("No {what} with id '{id}'."))
 }
 
+/// The reference field the gateway sends on incidents (not in the public model).
+const EXTERNAL_REFERENCE: &str = "externalReference";
+
+/// With `incident_reference=dropped`, Orange keeps only its model's fields.
+fn drop_reference(st: &SimState, m: &mut serde_json::Map<String, Value>) {
+    if st.inferred().incident_reference == ReferenceMode::Dropped {
+        m.remove(EXTERNAL_REFERENCE);
+    }
+}
+
 async fn create(State(st): St, headers: HeaderMap, raw: Bytes) -> Result<Response> {
-    let m = body::object(&raw)?;
+    let mut m = body::object(&raw)?;
     body::required_str(&m, "shortDescription")?;
     body::optional_strs(&m, &STRING_FIELDS)?;
+    drop_reference(&st, &mut m);
     let mut d = st.data();
     let service_point = match m.get("servicePoint") {
         None | Some(Value::Null) => json!({"serviceLevelManagement": {}}),
@@ -154,8 +166,9 @@ async fn update(
     headers: HeaderMap,
     raw: Bytes,
 ) -> Result<Response> {
-    let m = body::object(&raw)?;
+    let mut m = body::object(&raw)?;
     body::optional_strs(&m, &STRING_FIELDS)?;
+    drop_reference(&st, &mut m);
     if m.contains_key("shortDescription") {
         body::required_str(&m, "shortDescription")?;
     }
@@ -176,7 +189,7 @@ async fn update(
 }
 
 async fn list(State(st): St, RawQuery(q): RawQuery, headers: HeaderMap) -> Result<Response> {
-    let q = ListQuery::parse(q.as_deref(), &[])?;
+    let q = ListQuery::parse_inferred(q.as_deref(), &[], &INCIDENTS, &st.inferred())?;
     let (total, page) = q.run(st.data().incidents.iter().map(|i| &i.body));
     let fr = french(&headers);
     Ok(list_response(
@@ -312,7 +325,7 @@ async fn freeze_periods(
 
 /// `GET /aggregation?groupBy=status,priority&<filters>`: `[{status, priority, count}]`.
 async fn aggregation(State(st): St, RawQuery(q): RawQuery) -> Result<Response> {
-    let q = ListQuery::parse(q.as_deref(), &["groupBy"])?;
+    let q = ListQuery::parse_inferred(q.as_deref(), &["groupBy"], &INCIDENTS, &st.inferred())?;
     let group_by: Vec<String> = q
         .extra("groupBy")
         .ok_or_else(|| OrangeError::with(27, "Missing query-string parameter 'groupBy'."))?

@@ -8,7 +8,8 @@
 //!
 //! Every request passes `faults::layer` (journal, latency, faults) except `/_sim/`; Orange
 //! routes then pass `oauth::guard`, ServiceNow and Jira routes `itsm_auth`. What is inferred
-//! rather than documented is listed in docs/simulators.md.
+//! rather than documented is listed in docs/orange-assumptions.md, and each such behaviour
+//! can be switched to its plausible alternatives ([`inferred`], `/_sim/inferred`).
 
 mod body;
 mod control;
@@ -16,6 +17,7 @@ mod core_info;
 mod error;
 pub mod faults;
 mod incident;
+pub mod inferred;
 mod itsm_auth;
 mod jira;
 pub mod journal;
@@ -42,6 +44,7 @@ use tokio::sync::oneshot;
 
 pub use error::OrangeError;
 pub use faults::{FaultKind, FaultSettings, Phase, ScriptedFault};
+pub use inferred::Inferred;
 pub use journal::Entry as JournalEntry;
 pub use seed::{
     ACCOUNT_ID as SEED_ACCOUNT_ID, JIRA_KEY as SEED_JIRA_KEY, SN_SYS_ID as SEED_SN_SYS_ID,
@@ -85,6 +88,9 @@ pub struct SimOptions {
     pub life_interval: Option<Duration>,
     /// Base path of Wholesale Trouble Tickets (not public; inferred).
     pub wholesale_base: String,
+    /// The inferred-behaviour switches at start (`/_sim/reset` returns to these);
+    /// `api_key_forbidden` overrides `inferred.api_key_failure` when set.
+    pub inferred: Inferred,
 }
 
 impl Default for SimOptions {
@@ -106,6 +112,7 @@ impl Default for SimOptions {
             journal_capacity: 20_000,
             life_interval: None,
             wholesale_base: "/troubleticket/wholesale/v1".into(),
+            inferred: Inferred::default(),
         }
     }
 }
@@ -190,6 +197,11 @@ impl SimHandle {
     /// The journal entries received after sequence number `since`.
     pub fn journal(&self, since: u64) -> Vec<JournalEntry> {
         state::lock(&self.state.journal).query(since, None, None)
+    }
+
+    /// Replaces the inferred-behaviour switches.
+    pub fn set_inferred(&self, inferred: Inferred) {
+        *state::lock(&self.state.inferred) = inferred;
     }
 
     /// Replaces the fault settings.

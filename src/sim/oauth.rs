@@ -159,7 +159,7 @@ fn check(st: &SimState, headers: &HeaderMap) -> Result<Caller, OrangeError> {
         }
         token.client_id.clone()
     };
-    let forbidden = st.opts.api_key_forbidden;
+    let forbidden = st.inferred().api_key_failure == super::inferred::ApiKeyFailure::Forbidden;
     match headers.get(API_KEY_HEADER).and_then(|v| v.to_str().ok()) {
         None if forbidden => return Err(OrangeError::with(50, "Missing X-Api-Key header.")),
         None => return Err(OrangeError::with(40, "Missing X-Api-Key header.")),

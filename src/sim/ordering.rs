@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 use super::body;
 use super::error::OrangeError;
-use super::query::{ListQuery, list_response};
+use super::query::{ListQuery, REQUESTS, list_response};
 use super::state::SimState;
 
 type Result<T> = std::result::Result<T, OrangeError>;
@@ -77,7 +77,7 @@ async fn read(State(st): St, Path(id): Path<String>) -> Result<Json<Value>> {
 }
 
 async fn list(State(st): St, RawQuery(q): RawQuery) -> Result<Response> {
-    let q = ListQuery::parse(q.as_deref(), &[])?;
+    let q = ListQuery::parse_inferred(q.as_deref(), &[], &REQUESTS, &st.inferred())?;
     let (total, page) = q.run(st.data().requests.iter());
     Ok(list_response(total, page))
 }

@@ -2,6 +2,10 @@
 //! range filters on the same paths (`lastUpdateDate>=…`, `createdAt<=…`, string order, which
 //! is time order for the simulators' fixed-width RFC 3339 stamps), `sort` (comma list, `-`
 //! for descending), `offset`/`limit`, and the `X-Total-Count` / `X-Result-Count` headers.
+//!
+//! Which of these the seeds document differs per collection ([`Documented`]); what a list
+//! does with the rest follows the inferred switches (`unknown_filters`, `sort_fields`,
+//! `range_filters`, see [`super::inferred`]).
 
 use std::cmp::Ordering;
 
@@ -11,11 +15,29 @@ use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
 use super::error::OrangeError;
+use super::inferred::{FilterMode, Inferred, SortMode};
 
 /// Default page size (the sibling Business Talk API documents 40; the Incident one is unknown).
 pub const DEFAULT_LIMIT: usize = 40;
 /// Largest page the simulators serve.
 pub const MAX_LIMIT: usize = 1000;
+
+/// The sort field every seed documents (`sort=-createdAt`, Incident Postman guide).
+pub const DOCUMENTED_SORT: &str = "createdAt";
+
+/// What the seed documents say a collection's list accepts.
+#[derive(Debug, Clone, Copy)]
+pub struct Documented {
+    /// Equality filters shown in the docs; every other filter is "unknown".
+    pub filters: &'static [&'static str],
+}
+
+/// Incidents: the Postman guide's "Filter the Incidents list" example.
+pub const INCIDENTS: Documented = Documented {
+    filters: &["location.address.country", "priority"],
+};
+/// Ordering requests: "Filter the orders list" is a title whose body is not public.
+pub const REQUESTS: Documented = Documented { filters: &[] };
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Op {
@@ -68,6 +90,53 @@ impl ListQuery {
                         (k, Op::Eq)
                     };
                     q.filters.push((path.to_owned(), op, value.into_owned()));
+                }
+            }
+        }
+        Ok(q)
+    }
+
+    /// Parses like [`Self::parse`], then treats what `doc` does not document the way the
+    /// switches in `inf` say: applied, silently dropped, or refused with 400 code 28.
+    pub fn parse_inferred(
+        raw: Option<&str>,
+        reserved: &[&str],
+        doc: &Documented,
+        inf: &Inferred,
+    ) -> Result<Self, OrangeError> {
+        let mut q = Self::parse(raw, reserved)?;
+        let mut kept = Vec::with_capacity(q.filters.len());
+        for (path, op, value) in std::mem::take(&mut q.filters) {
+            let (mode, what) = match op {
+                Op::Eq if doc.filters.contains(&path.as_str()) => (FilterMode::Apply, ""),
+                Op::Eq => (inf.unknown_filters, "Unknown query-string parameter"),
+                Op::Gte | Op::Lte => (inf.range_filters, "Unsupported range filter"),
+            };
+            match mode {
+                FilterMode::Apply => kept.push((path, op, value)),
+                FilterMode::Ignore => {}
+                FilterMode::Reject => {
+                    let shown = match op {
+                        Op::Eq => path,
+                        Op::Gte => format!("{path}>"),
+                        Op::Lte => format!("{path}<"),
+                    };
+                    return Err(OrangeError::with(28, format!("{what} '{shown}'.")));
+                }
+            }
+        }
+        q.filters = kept;
+        match inf.sort_fields {
+            SortMode::Honour => {}
+            SortMode::Ignore => q.sort.retain(|(f, _)| f == DOCUMENTED_SORT),
+            SortMode::Reject => {
+                if let Some((f, _)) = q.sort.iter().find(|(f, _)| f != DOCUMENTED_SORT) {
+                    return Err(OrangeError::with(
+                        28,
+                        format!(
+                            "Invalid value for query-string parameter 'sort': cannot sort by '{f}'."
+                        ),
+                    ));
                 }
             }
         }

@@ -11,6 +11,7 @@ use time::macros::format_description;
 
 use super::SimOptions;
 use super::faults::FaultSettings;
+use super::inferred::{ApiKeyFailure, Inferred};
 use super::journal::Journal;
 use super::seed;
 
@@ -151,6 +152,8 @@ pub struct SimState {
     pub tokens: RwLock<HashMap<String, Token>>,
     pub journal: Mutex<Journal>,
     pub faults: Mutex<FaultSettings>,
+    /// The inferred-behaviour switches in force.
+    pub inferred: Mutex<Inferred>,
     /// Per-client windows: token requests per minute and API requests per second.
     pub windows: Mutex<HashMap<WindowKey, (i64, u32)>>,
     pub sn_webhook: Mutex<Option<String>>,
@@ -162,6 +165,7 @@ impl SimState {
         let faults = FaultSettings::from_options(&opts);
         let journal = Journal::new(opts.journal_capacity);
         Self {
+            inferred: Mutex::new(Self::start_inferred(&opts)),
             opts,
             data: Mutex::new(Data::seeded()),
             tokens: RwLock::new(HashMap::new()),
@@ -171,6 +175,19 @@ impl SimState {
             sn_webhook: Mutex::new(None),
             http: reqwest::Client::new(),
         }
+    }
+
+    fn start_inferred(opts: &SimOptions) -> Inferred {
+        let mut i = opts.inferred;
+        if opts.api_key_forbidden {
+            i.api_key_failure = ApiKeyFailure::Forbidden;
+        }
+        i
+    }
+
+    /// The inferred-behaviour switches in force (a copy: read once per request).
+    pub fn inferred(&self) -> Inferred {
+        *lock(&self.inferred)
     }
 
     /// The business data. A poisoned lock is recovered: every critical section leaves the
@@ -202,7 +219,7 @@ impl SimState {
         Ok(())
     }
 
-    /// Back to the seeded state: data, tokens, journal, windows and faults.
+    /// Back to the seeded state: data, tokens, journal, windows, faults and inferred switches.
     pub fn reset(&self) {
         *self.data() = Data::seeded();
         self.tokens
@@ -212,6 +229,7 @@ impl SimState {
         lock(&self.journal).clear();
         lock(&self.windows).clear();
         *lock(&self.faults) = FaultSettings::from_options(&self.opts);
+        *lock(&self.inferred) = Self::start_inferred(&self.opts);
         *lock(&self.sn_webhook) = None;
     }
 }

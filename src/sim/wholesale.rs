@@ -1,12 +1,14 @@
 //! Orange Wholesale International Trouble Tickets 1.0 (base path configurable; the real one is
 //! not public): service numbers, create, update with a comment, get, search with the documented
 //! parameters and the `X_Page_Count` / `X-Total-Count` headers, status. Errors carry `infoURL`.
+//! Undocumented search parameters (`externalId`), the `X-Application-Id` header and the stored
+//! note type follow the inferred switches ([`super::inferred`]).
 
 use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -16,6 +18,7 @@ use time::format_description::well_known::Rfc3339;
 
 use super::body;
 use super::error::OrangeError;
+use super::inferred::{ApplicationIdMode, FilterMode, INWARD_COMMENT, NoteTypeMode};
 use super::query::{TOTAL_COUNT, lookup, scalar};
 use super::state::SimState;
 
@@ -27,6 +30,37 @@ pub const PAGE_COUNT: &str = "x_page_count";
 /// Search page size when `pageSize` is absent (paging parameters are not documented).
 const DEFAULT_PAGE_SIZE: usize = 20;
 const EPOCH: &str = "1970-01-01T00:00:00.000Z";
+/// Search parameters the docs list; `page`/`pageSize` are the simulator's (inferred) paging.
+const DOCUMENTED_SEARCH: [&str; 12] = [
+    "ctxid",
+    "sctxid",
+    "sortAsc",
+    "sortColumn",
+    "creationDateFrom",
+    "creationDateTo",
+    "orangeServiceNumber",
+    "reportedBy",
+    "id",
+    "status",
+    "page",
+    "pageSize",
+];
+/// The header that would carry the Wholesale `ApplicationID` (its transport is not public).
+pub const APPLICATION_ID_HEADER: &str = "x-application-id";
+
+/// With `application_id=required`, every Wholesale call must carry a non-empty header.
+fn check_application_id(st: &SimState, headers: &HeaderMap) -> Result<()> {
+    if st.inferred().application_id == ApplicationIdMode::Unchecked {
+        return Ok(());
+    }
+    match headers
+        .get(APPLICATION_ID_HEADER)
+        .map(HeaderValue::as_bytes)
+    {
+        Some(v) if !v.is_empty() => Ok(()),
+        _ => Err(OrangeError::with(25, "Missing header 'X-Application-Id'.").wholesale()),
+    }
+}
 
 pub fn routes() -> Router<Arc<SimState>> {
     Router::new()
@@ -47,8 +81,9 @@ pub fn routes() -> Router<Arc<SimState>> {
         )
 }
 
-async fn service_numbers(State(st): St) -> Json<Value> {
-    Json(Value::Array(st.data().service_numbers.clone()))
+async fn service_numbers(State(st): St, headers: HeaderMap) -> Result<Json<Value>> {
+    check_application_id(&st, &headers)?;
+    Ok(Json(Value::Array(st.data().service_numbers.clone())))
 }
 
 fn known_service_number(st: &SimState, n: &str) -> bool {
@@ -61,7 +96,8 @@ fn known_service_number(st: &SimState, n: &str) -> bool {
     })
 }
 
-async fn create(State(st): St, raw: Bytes) -> Result<Response> {
+async fn create(State(st): St, headers: HeaderMap, raw: Bytes) -> Result<Response> {
+    check_application_id(&st, &headers)?;
     let m = body::object(&raw).map_err(OrangeError::wholesale)?;
     let description = body::required_str(&m, "description")
         .map_err(OrangeError::wholesale)?
@@ -123,7 +159,8 @@ fn not_found(id: &str) -> OrangeError {
     OrangeError::with(60, format!("No trouble ticket with id '{id}'.")).wholesale()
 }
 
-async fn read(State(st): St, Path(id): Path<String>) -> Result<Json<Value>> {
+async fn read(State(st): St, Path(id): Path<String>, headers: HeaderMap) -> Result<Json<Value>> {
+    check_application_id(&st, &headers)?;
     let t = st
         .data()
         .tickets
@@ -133,7 +170,13 @@ async fn read(State(st): St, Path(id): Path<String>) -> Result<Json<Value>> {
     Ok(Json(json!({"ticket": t})))
 }
 
-async fn comment(State(st): St, Path(id): Path<String>, raw: Bytes) -> Result<StatusCode> {
+async fn comment(
+    State(st): St,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    raw: Bytes,
+) -> Result<StatusCode> {
+    check_application_id(&st, &headers)?;
     let m = body::object(&raw).map_err(OrangeError::wholesale)?;
     let note = m
         .get("note")
@@ -150,10 +193,13 @@ async fn comment(State(st): St, Path(id): Path<String>, raw: Bytes) -> Result<St
             "The ticket is closed and cannot be updated.",
         ));
     }
-    let kind = note
-        .get("type")
-        .and_then(Value::as_str)
-        .unwrap_or("Inward customer comments");
+    let kind = match st.inferred().wholesale_note_type {
+        NoteTypeMode::AsSent => note
+            .get("type")
+            .and_then(Value::as_str)
+            .unwrap_or(INWARD_COMMENT),
+        NoteTypeMode::Inward => INWARD_COMMENT,
+    };
     if let Some(notes) = t["note"].as_array_mut() {
         notes.push(json!({"date": stamp, "type": kind, "text": text, "@type": "NoteTtType"}));
     }
@@ -168,11 +214,31 @@ fn bad_param(name: &str) -> OrangeError {
     .wholesale()
 }
 
-async fn search(State(st): St, RawQuery(q): RawQuery) -> Result<Response> {
+async fn search(State(st): St, RawQuery(q): RawQuery, headers: HeaderMap) -> Result<Response> {
+    check_application_id(&st, &headers)?;
     let params: Vec<(String, String)> =
         url::form_urlencoded::parse(q.as_deref().unwrap_or("").as_bytes())
             .into_owned()
             .collect();
+    // Undocumented parameters (`externalId`): equality filters on the ticket's field of that
+    // name, dropped, or refused, as `unknown_filters` says.
+    let mut unknown: Vec<(String, String)> = Vec::new();
+    for (k, v) in &params {
+        if DOCUMENTED_SEARCH.contains(&k.as_str()) {
+            continue;
+        }
+        match st.inferred().unknown_filters {
+            FilterMode::Apply => unknown.push((k.clone(), v.clone())),
+            FilterMode::Ignore => {}
+            FilterMode::Reject => {
+                return Err(OrangeError::with(
+                    28,
+                    format!("Unknown query-string parameter '{k}'."),
+                )
+                .wholesale());
+            }
+        }
+    }
     let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
     for (name, only) in [("ctxid", "TCKTNG"), ("sctxid", "wse")] {
         match get(name) {
@@ -230,7 +296,9 @@ async fn search(State(st): St, RawQuery(q): RawQuery) -> Result<Response> {
                 && status.is_none_or(|v| t["status"] == v)
                 && get("orangeServiceNumber").is_none_or(|v| osn == Some(v))
                 && get("reportedBy").is_none_or(|v| t["reportedBy"] == v)
-                && get("externalId").is_none_or(|v| t["externalId"] == v)
+                && unknown
+                    .iter()
+                    .all(|(k, v)| lookup(t, k).and_then(scalar).as_deref() == Some(v.as_str()))
                 && get("creationDateFrom").is_none_or(|v| t["creationDate"].as_str() >= Some(v))
                 && get("creationDateTo").is_none_or(|v| t["creationDate"].as_str() <= Some(v))
         })

@@ -276,6 +276,21 @@ pub trait Store: Send + Sync + 'static {
         deliveries: Vec<NewDelivery>,
     ) -> StoreResult<()>;
 
+    /// Open linked objects of `api` for `tenant` that the poller reads one by one, the least
+    /// recently checked first (never checked before all), ties by ticket key; at most `limit`.
+    /// Objects marked `done` (a final status) are left out.
+    async fn links_to_check(
+        &self,
+        tenant: &TenantId,
+        api: OrangeApi,
+        limit: u32,
+    ) -> StoreResult<Vec<Link>>;
+    /// Records that the poller read these linked objects at `at`; `true` = the object is in a
+    /// final status and [`Store::links_to_check`] no longer offers it. Written after
+    /// `commit_poll`, so a crash in between only reads them again.
+    async fn mark_checked(&self, checks: Vec<(TicketKey, bool)>, at: Timestamp)
+    -> StoreResult<()>;
+
     // ---- replicas ------------------------------------------------------------------------
 
     /// Records that `replica` is alive until `until`, and returns how many replicas are

@@ -434,6 +434,54 @@ impl Store for PgStore {
         .await
     }
 
+    async fn links_to_check(
+        &self,
+        tenant: &TenantId,
+        api: OrangeApi,
+        limit: u32,
+    ) -> StoreResult<Vec<Link>> {
+        let rs: Vec<LinkRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            link_cols!(),
+            " FROM (SELECT links.*, c.checked_at AS checked_at, c.done AS done FROM links \
+             LEFT JOIN link_checks c ON c.ticket = links.ticket \
+             WHERE links.tenant = $1 AND links.api = $2) AS l \
+             WHERE NOT COALESCE(done, FALSE) ORDER BY COALESCE(checked_at, -1), ticket LIMIT $3"
+        ))
+        .bind(tenant.as_str())
+        .bind(api.as_str())
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows(rs)
+    }
+
+    async fn mark_checked(
+        &self,
+        checks: Vec<(TicketKey, bool)>,
+        at: Timestamp,
+    ) -> StoreResult<()> {
+        if checks.is_empty() {
+            return Ok(());
+        }
+        let (tickets, done): (Vec<String>, Vec<bool>) = checks
+            .into_iter()
+            .map(|(t, d)| (t.as_str().to_owned(), d))
+            .unzip();
+        sqlx::query(
+            "INSERT INTO link_checks (ticket, checked_at, done) \
+             SELECT t, $2, d FROM UNNEST($1::text[], $3::bool[]) AS x(t, d) \
+             ON CONFLICT (ticket) DO UPDATE SET checked_at = EXCLUDED.checked_at, \
+             done = EXCLUDED.done",
+        )
+        .bind(&tickets)
+        .bind(ms(at))
+        .bind(&done)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     async fn heartbeat(&self, replica: &str, now: Timestamp, until: Timestamp) -> StoreResult<u32> {
         let mut tx = self.pool.begin().await?;
         sqlx::query(

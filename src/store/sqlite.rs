@@ -541,6 +541,53 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn links_to_check(
+        &self,
+        tenant: &TenantId,
+        api: OrangeApi,
+        limit: u32,
+    ) -> StoreResult<Vec<Link>> {
+        let rs: Vec<LinkRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            link_cols!(),
+            " FROM (SELECT links.*, c.checked_at AS checked_at, c.done AS done FROM links \
+             LEFT JOIN link_checks c ON c.ticket = links.ticket \
+             WHERE links.tenant = ?1 AND links.api = ?2) \
+             WHERE COALESCE(done, 0) = 0 ORDER BY COALESCE(checked_at, -1), ticket LIMIT ?3"
+        ))
+        .bind(tenant.as_str())
+        .bind(api.as_str())
+        .bind(i64::from(limit))
+        .fetch_all(&self.read)
+        .await?;
+        rows(rs)
+    }
+
+    async fn mark_checked(
+        &self,
+        checks: Vec<(TicketKey, bool)>,
+        at: Timestamp,
+    ) -> StoreResult<()> {
+        if checks.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.write.begin_with("BEGIN IMMEDIATE").await?;
+        for (ticket, done) in &checks {
+            sqlx::query(
+                "INSERT INTO link_checks (ticket, checked_at, done) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (ticket) DO UPDATE SET checked_at = excluded.checked_at, \
+                 done = excluded.done",
+            )
+            .bind(ticket.as_str())
+            .bind(ms(at))
+            .bind(i64::from(*done))
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     async fn heartbeat(&self, replica: &str, now: Timestamp, until: Timestamp) -> StoreResult<u32> {
         let mut tx = self.write.begin_with("BEGIN IMMEDIATE").await?;
         sqlx::query(

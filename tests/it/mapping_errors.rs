@@ -156,3 +156,23 @@ fn check_reports_a_broken_mapping_with_file_and_place_and_exits_1() {
         "{stderr}"
     );
 }
+
+#[test]
+fn way_back_steps_listed_twice_or_without_a_name_are_refused_with_their_place() {
+    let head = "source: jira\nroutes:\n  - skip: nothing here\nway_back:\n  steps:\n";
+    let twice = format!(
+        "{head}    - {{ step: ORDER, transition: In Progress }}\n    - {{ step: order, comment: again }}\n"
+    );
+    let p = problems(&twice);
+    assert!(
+        p.iter()
+            .any(|m| m.contains("way_back.steps[1]") && m.contains("listed twice")),
+        "{p:?}"
+    );
+    let nameless = format!("{head}    - {{ transition: In Progress }}\n");
+    let p = problems(&nameless);
+    assert!(p.iter().any(|m| m.contains("way_back.steps[0]")), "{p:?}");
+    let not_a_list = format!("{head}    ORDER: {{ transition: In Progress }}\n");
+    let p = problems(&not_a_list);
+    assert!(p.iter().any(|m| m.contains("way_back.steps")), "{p:?}");
+}

@@ -57,6 +57,7 @@ conformance!(
     concurrent_appends_to_one_ticket_keep_one_head_and_distinct_seqs,
     concurrent_ingests_with_repeated_keys_dedupe_and_keep_each_ticket_in_order,
     appends_racing_with_the_heads_finish_never_strand_a_ticket,
+    links_to_check_come_least_recently_checked_first_without_final_ones,
 );
 
 /// Two replicas (two stores, two pools) on one PostgreSQL database: a key sent to both at

@@ -262,6 +262,12 @@ impl Store for FakeStore {
     async fn remote_state(&self, _: &TicketKey) -> StoreResult<Option<RemoteState>> {
         fake()
     }
+    async fn links_to_check(&self, _: &TenantId, _: OrangeApi, _: u32) -> StoreResult<Vec<Link>> {
+        fake()
+    }
+    async fn mark_checked(&self, _: Vec<(TicketKey, bool)>, _: Timestamp) -> StoreResult<()> {
+        fake()
+    }
     async fn commit_poll(
         &self,
         _: &str,

@@ -5,7 +5,8 @@
 //! the close fields for resolving statuses); a resolution that changed under an unchanged
 //! status re-plans the status rule, so corrected close fields reach the ITSM; every note not
 //! seen before is offered to the note policy (only Orange-authored ones are pushed by
-//! default) and remembered either way, so a skipped customer note is never reconsidered.
+//! default) and remembered either way, so a skipped customer note is never reconsidered; an
+//! ordering request's `step` not seen before is planned through the way-back step rules.
 
 use serde_json::Value;
 
@@ -29,6 +30,17 @@ pub trait WayBackPlanner: Send + Sync {
     /// first time the poller sees a linked object; `None` when nothing is configured.
     fn plan_link(&self, _ticket: &str, _orange_id: &str) -> Option<ItsmCall> {
         None
+    }
+    /// The ITSM writes for an ordering request that moved from step `from` (`None`: first
+    /// seen) to `to`, in order; empty when the rules name nothing for it.
+    fn plan_step(
+        &self,
+        _ticket: &str,
+        _from: Option<&str>,
+        _to: &str,
+        _orange: &Value,
+    ) -> Vec<ItsmCall> {
+        Vec::new()
     }
 }
 
@@ -78,6 +90,19 @@ pub fn diff(
         {
             calls.push(with_fingerprint(call));
         }
+    }
+
+    // Ordering requests move through `step`s; each new step plans its rules once.
+    if let Some(step) = now.object.get("step").and_then(Value::as_str)
+        && prior.step.as_deref() != Some(step)
+    {
+        calls.extend(
+            planner
+                .plan_step(ticket, prior.step.as_deref(), step, now.object)
+                .into_iter()
+                .map(with_fingerprint),
+        );
+        next.step = Some(step.to_owned());
     }
 
     let resolution = resolution_of(now.object);

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use serde_json::{Map, Value, json};
 
 use super::diff::{OrangeNote, WayBackPlanner};
-use super::{Changed, OrangeReader, PlannerLookup};
+use super::{Changed, OrangeReader, PlannerLookup, ScanSupport, Support};
 use crate::domain::call::ItsmKind;
 use crate::domain::*;
 use crate::store::*;
@@ -21,6 +21,8 @@ pub struct MemStore {
     pub marks: Mutex<HashMap<String, String>>,
     pub states: Mutex<HashMap<TicketKey, RemoteState>>,
     pub queued: Mutex<Vec<NewDelivery>>,
+    /// Per ticket: when last checked, and whether it is final.
+    pub checks: Mutex<HashMap<TicketKey, (Timestamp, bool)>>,
 }
 
 impl MemStore {
@@ -195,6 +197,32 @@ impl Store for MemStore {
         self.queued.lock().unwrap().extend(deliveries);
         Ok(())
     }
+    async fn links_to_check(
+        &self,
+        tenant: &TenantId,
+        api: OrangeApi,
+        limit: u32,
+    ) -> StoreResult<Vec<Link>> {
+        let checks = self.checks.lock().unwrap();
+        let mut v: Vec<(Option<Timestamp>, Link)> = self
+            .links
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| &l.tenant == tenant && l.api == api)
+            .filter(|l| !checks.get(&l.ticket).is_some_and(|(_, done)| *done))
+            .map(|l| (checks.get(&l.ticket).map(|(at, _)| *at), l.clone()))
+            .collect();
+        v.sort_by(|a, b| (a.0, &a.1.ticket).cmp(&(b.0, &b.1.ticket)));
+        Ok(v.into_iter().take(limit as usize).map(|(_, l)| l).collect())
+    }
+    async fn mark_checked(&self, checks: Vec<(TicketKey, bool)>, at: Timestamp) -> StoreResult<()> {
+        let mut m = self.checks.lock().unwrap();
+        for (t, done) in checks {
+            m.insert(t, (at, done));
+        }
+        Ok(())
+    }
     async fn heartbeat(&self, _: &str, _: Timestamp, _: Timestamp) -> StoreResult<u32> {
         Ok(1)
     }
@@ -222,6 +250,13 @@ pub struct FakeReader {
     pub refuse_notes_of: Mutex<Vec<String>>,
     /// Every notes read takes this long (tokio time).
     pub notes_delay: Mutex<std::time::Duration>,
+    /// How this Orange treats `sort=-lastUpdateDate` and `lastUpdateDate>=` (both honoured
+    /// when `None`); its probes report it.
+    pub scan: Mutex<Option<(Support, Support)>>,
+    /// Probes fail (503).
+    pub probe_fails: Mutex<bool>,
+    /// Probes made.
+    pub probes: AtomicU32,
 }
 
 impl FakeReader {
@@ -269,9 +304,26 @@ impl OrangeReader for FakeReader {
         limit: u32,
     ) -> Result<Vec<Changed>, CallFailure> {
         self.calls.fetch_add(1, Ordering::SeqCst);
+        let (sort, range) = self
+            .scan
+            .lock()
+            .unwrap()
+            .unwrap_or((Support::Honoured, Support::Honoured));
+        if sort == Support::Rejected || range == Support::Rejected {
+            return Err(CallFailure {
+                class: FailureClass::Permanent,
+                http_status: Some(400),
+                code: Some("28".into()),
+                message: "Invalid query-string parameter".into(),
+            });
+        }
         let mut v: Vec<FakeIncident> = self.incidents.lock().unwrap().clone();
-        v.retain(|i| since.is_none_or(|s| i.updated.as_str() >= s));
-        v.sort_by(|a, b| b.updated.cmp(&a.updated));
+        if range == Support::Honoured {
+            v.retain(|i| since.is_none_or(|s| i.updated.as_str() >= s));
+        }
+        if sort == Support::Honoured {
+            v.sort_by(|a, b| b.updated.cmp(&a.updated));
+        }
         Ok(v.iter()
             .skip(offset as usize)
             .take(limit as usize)
@@ -322,6 +374,27 @@ impl OrangeReader for FakeReader {
         self.calls.fetch_add(1, Ordering::SeqCst);
         let v = self.incidents.lock().unwrap();
         Ok(v.iter().find(|i| i.id == id).map(Self::to_changed))
+    }
+    async fn scan_support(&self, _: &TenantId, _: OrangeApi) -> Result<ScanSupport, CallFailure> {
+        self.probes.fetch_add(1, Ordering::SeqCst);
+        if *self.probe_fails.lock().unwrap() {
+            return Err(CallFailure {
+                class: FailureClass::Retryable { retry_after: None },
+                http_status: Some(503),
+                code: None,
+                message: "unavailable".into(),
+            });
+        }
+        let (sort, range) = self
+            .scan
+            .lock()
+            .unwrap()
+            .unwrap_or((Support::Honoured, Support::Honoured));
+        Ok(ScanSupport {
+            sort,
+            range,
+            calls: 2,
+        })
     }
 }
 

@@ -13,6 +13,11 @@
 //!    so the watermark never passes a change that is not durably queued. Re-reading what was
 //!    already committed plans nothing: the diff is against the committed state.
 //!
+//! The scan trusts Orange to honour the sort and the range filter; `poller.scan: auto`
+//! probes that first ([`mode`]) and otherwise re-reads the open linked objects, least recently
+//! checked first, `poller.reread_budget` per cycle and API ([`reread`]), as it always does for
+//! Wholesale trouble tickets (no change listing).
+//!
 //! Reconciliation (`reconcile_interval_secs`, off by default) re-reads every linked object
 //! and repairs what the watermark scan missed.
 
@@ -28,15 +33,20 @@ pub mod diff;
 #[cfg(test)]
 mod fakes;
 mod marks;
+mod mode;
 mod observe;
 mod orange_reader;
 mod planners;
+mod reread;
 mod sweep;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_modes;
 
 pub use diff::{Observed, OrangeNote, WayBackPlanner};
 pub use marks::{Mark, Watermarks, is_before};
+pub use mode::{ScanMode, ScanSupport, Support};
 pub use orange_reader::OrangePollReader;
 
 use crate::domain::{
@@ -84,6 +94,13 @@ pub trait OrangeReader: Send + Sync + 'static {
         api: OrangeApi,
         id: &str,
     ) -> Result<Option<Changed>, CallFailure>;
+    /// Whether Orange honours the incremental scan's sort and range filter for `api`, found
+    /// out with read-only calls.
+    async fn scan_support(
+        &self,
+        tenant: &TenantId,
+        api: OrangeApi,
+    ) -> Result<ScanSupport, CallFailure>;
 }
 
 /// Finds the way-back rules for a link's (tenant, source).
@@ -108,8 +125,13 @@ pub struct PollSettings {
     /// APIs scanned by last update (`incident`, `ordering`).
     pub apis: Vec<OrangeApi>,
     /// APIs without a change listing (Wholesale trouble tickets): their open linked objects
-    /// are read one by one each cycle; objects in a final status are not read again.
+    /// are re-read one by one, `reread_budget` per cycle; objects in a final status are not
+    /// read again.
     pub per_object_apis: Vec<OrangeApi>,
+    /// How `apis` are watched (`poller.scan`).
+    pub scan: crate::config::ScanChoice,
+    /// Objects re-read per cycle and API.
+    pub reread_budget: u32,
 }
 
 impl PollSettings {
@@ -122,6 +144,8 @@ impl PollSettings {
             reconcile_every: c.reconcile_interval_secs.map(Duration::from_secs),
             apis: vec![OrangeApi::Incident, OrangeApi::Ordering],
             per_object_apis: vec![OrangeApi::TroubleTicket],
+            scan: c.scan,
+            reread_budget: c.reread_budget.max(1),
         }
     }
 }
@@ -130,8 +154,6 @@ impl PollSettings {
 /// governs the tenant's budget).
 const READS_IN_FLIGHT: usize = 8;
 
-/// Statuses after which an object read one by one is no longer polled.
-const FINAL_STATUSES: [&str; 4] = ["closed", "cancelled", "canceled", "completed"];
 
 /// What one tenant's cycle did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -160,6 +182,8 @@ pub struct Poller {
     settings: PollSettings,
     owner: String,
     last_reconcile: Mutex<HashMap<TenantId, Timestamp>>,
+    /// How each (tenant, API) is watched now ([`mode`]).
+    modes: Mutex<HashMap<(TenantId, OrangeApi), mode::ModeState>>,
 }
 
 /// Lease and watermark name of a tenant.
@@ -184,6 +208,7 @@ impl Poller {
             settings,
             owner: owner.into(),
             last_reconcile: Mutex::new(HashMap::new()),
+            modes: Mutex::new(HashMap::new()),
         }
     }
 
@@ -300,6 +325,10 @@ impl Poller {
         let mut rep = CycleReport::default();
         let mut batch = Batch::default();
         for &api in &self.settings.apis {
+            if self.mode_for(tenant, api, &mut rep).await == ScanMode::Reread {
+                self.reread(tenant, api, &mut rep, &mut batch).await?;
+                continue;
+            }
             // One API failing (no access to Ordering, an outage) keeps its watermark and
             // holds nothing else back.
             let mut sub = Batch::default();
@@ -314,13 +343,20 @@ impl Poller {
                 }
                 Err(PollError::Orange(e)) => {
                     tracing::warn!(tenant = %tenant, orange.api = api.as_str(), error = %e, "poll of this API failed; its watermark stays");
-                    rep.failed_apis.push(api);
+                    // Perhaps Orange stopped honouring the scan: probe again, and re-read
+                    // this cycle if it did.
+                    self.unsettle(tenant, api);
+                    if self.mode_for(tenant, api, &mut rep).await == ScanMode::Reread {
+                        self.reread(tenant, api, &mut rep, &mut batch).await?;
+                    } else {
+                        rep.failed_apis.push(api);
+                    }
                 }
                 Err(e) => return Err(e),
             }
         }
-        if !self.settings.per_object_apis.is_empty() {
-            self.read_open(tenant, &mut rep, &mut batch).await?;
+        for &api in &self.settings.per_object_apis {
+            self.reread(tenant, api, &mut rep, &mut batch).await?;
         }
         if self.reconcile_due(tenant, now) {
             self.reconcile(tenant, &mut rep, &mut batch).await?;
@@ -341,6 +377,10 @@ impl Poller {
                 )
                 .await?;
         }
+        // After the commit: a crash in between only reads these objects again.
+        self.store
+            .mark_checked(batch.checks, now)
+            .await?;
         if rep.reconciled
             && let Ok(mut m) = self.last_reconcile.lock()
         {
@@ -442,6 +482,8 @@ impl Poller {
 struct Batch {
     states: Vec<(TicketKey, RemoteState)>,
     deliveries: Vec<NewDelivery>,
+    /// Links read one by one this cycle, and whether each is final (marked after the commit).
+    checks: Vec<(TicketKey, bool)>,
 }
 
 impl Batch {
@@ -458,6 +500,7 @@ impl Batch {
             self.states.push((t, s));
         }
         self.deliveries.extend(other.deliveries);
+        self.checks.extend(other.checks);
     }
     fn push(
         &mut self,

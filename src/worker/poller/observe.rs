@@ -10,7 +10,7 @@ use futures_util::{StreamExt, stream};
 
 use super::diff::{Observed, OrangeNote, diff};
 use super::{Batch, Changed, CycleReport, PollError, Poller, READS_IN_FLIGHT};
-use crate::domain::{CallFailure, Link};
+use crate::domain::{CallFailure, Link, TicketKey};
 
 impl Poller {
     /// Reads the notes of `items` (a few at a time: Orange latency, not our CPU, bounds a
@@ -92,7 +92,10 @@ impl Poller {
             object: &c.object,
             notes,
         };
-        let (calls, next) = diff(link.ticket.ticket(), prior.as_ref(), seen, planner.as_ref());
+        let (calls, mut next) = diff(link.ticket.ticket(), prior.as_ref(), seen, planner.as_ref());
+        if !c.last_update.is_empty() {
+            next.last_update = Some(c.last_update.clone());
+        }
         if prior.as_ref() != Some(&next) || !calls.is_empty() {
             rep.changes += 1;
             batch.push(&link.ticket, next, calls);
@@ -100,13 +103,17 @@ impl Poller {
         Ok(())
     }
 
-    /// Gets `links`' objects (a few at a time) and observes them.
+    /// Gets `links`' objects (a few at a time) and observes them; returns the links whose
+    /// objects were read and observed, each with whether it is now final. With `skip_quiet`,
+    /// an object whose `lastUpdateDate` is the one last seen is observed without reading its
+    /// notes (a note moves `lastUpdateDate`, as the change scan also assumes).
     pub(super) async fn get_and_observe(
         &self,
         links: Vec<Link>,
+        skip_quiet: bool,
         rep: &mut CycleReport,
         batch: &mut Batch,
-    ) -> Result<(), PollError> {
+    ) -> Result<Vec<(TicketKey, bool)>, PollError> {
         let futures: Vec<_> = links
             .iter()
             .map(|l| self.reader.get(&l.tenant, l.api, &l.orange_id))
@@ -117,10 +124,18 @@ impl Poller {
             .await;
         rep.calls += u32::try_from(links.len()).unwrap_or(u32::MAX);
         let mut found = Vec::new();
+        let mut read = Vec::new();
         for (link, got) in links.into_iter().zip(gets) {
             match got {
-                Ok(Some(c)) => found.push((link, c)),
-                Ok(None) => {}
+                Ok(Some(mut c)) => {
+                    if skip_quiet && c.notes.is_none() && self.quiet(&link, &c).await? {
+                        c.notes = Some(Vec::new());
+                    }
+                    read.push((link.ticket.clone(), c.id.clone(), is_final(&c)));
+                    found.push((link, c));
+                }
+                // Gone from Orange (or not yet visible): checked, and offered again later.
+                Ok(None) => read.push((link.ticket.clone(), String::new(), false)),
                 // Swept objects are read again at the next sweep: skipped, not waited on.
                 Err(f) => {
                     rep.failed_reads += 1;
@@ -128,8 +143,35 @@ impl Poller {
                 }
             }
         }
-        self.observe_all(found, rep, batch).await.map(drop)
+        let failed = self.observe_all(found, rep, batch).await?;
+        // An object whose notes read failed stays least recently checked: first next time.
+        Ok(read
+            .into_iter()
+            .filter(|(_, id, _)| !failed.iter().any(|f| &f.id == id))
+            .map(|(t, _, done)| (t, done))
+            .collect())
     }
+
+    /// True when `c` has not moved since it was last observed.
+    async fn quiet(&self, link: &Link, c: &Changed) -> Result<bool, PollError> {
+        if c.last_update.is_empty() {
+            return Ok(false);
+        }
+        let prior = self.store.remote_state(&link.ticket).await?;
+        Ok(prior.is_some_and(|p| p.last_update.as_deref() == Some(c.last_update.as_str())))
+    }
+}
+
+/// Statuses (and ordering steps) after which an object is no longer re-read.
+const FINAL: [&str; 5] = ["closed", "cancelled", "canceled", "completed", "rejected"];
+
+/// The object is in a final status or step.
+fn is_final(c: &Changed) -> bool {
+    let step = c.object.get("step").and_then(serde_json::Value::as_str);
+    [c.status.as_deref(), step]
+        .into_iter()
+        .flatten()
+        .any(|s| FINAL.iter().any(|f| f.eq_ignore_ascii_case(s)))
 }
 
 fn read_failed(link: &Link, c: &Changed, f: &CallFailure) {

@@ -2,8 +2,8 @@
 //! token and the same rate budget as the dispatcher's calls.
 //!
 //! Incidents and ordering requests are listed newest first with `sort=-lastUpdateDate` and the
-//! range filter `lastUpdateDate>=<watermark>` (the simulators honour it; if the live API
-//! ignores it the poller still stops at the watermark). Wholesale trouble tickets have no such
+//! range filter `lastUpdateDate>=<watermark>`; whether Orange honours both is asked of the
+//! read-only probes in [`crate::orange::probe`] (the poller's `auto` mode). Wholesale trouble tickets have no such
 //! listing: they are read one by one, with their notes embedded.
 
 use std::sync::Arc;
@@ -12,9 +12,10 @@ use async_trait::async_trait;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::{Changed, OrangeNote, OrangeReader};
+use super::{Changed, OrangeNote, OrangeReader, ScanSupport, Support};
 use crate::domain::{CallFailure, FailureClass, OrangeApi, TenantId};
 use crate::orange::OrangeClients;
+use crate::orange::probe::Verdict;
 
 /// Sort order of change scans.
 const NEWEST_FIRST: &str = "-lastUpdateDate";
@@ -231,6 +232,40 @@ impl OrangeReader for OrangePollReader {
             OrangeApi::Ordering => changed(object, Some(Vec::new())),
             _ => changed(object, None),
         })
+    }
+
+    async fn scan_support(
+        &self,
+        tenant: &TenantId,
+        api: OrangeApi,
+    ) -> Result<ScanSupport, CallFailure> {
+        let c = self.client(tenant)?;
+        let sort = retried(|| c.probe_sort(api, STAMP_FIELD)).await?;
+        let range = retried(|| c.probe_range_filter(api, STAMP_FIELD)).await?;
+        // A refusal ends a probe at its first call, too little data at its first read.
+        let calls = |v: &Verdict| match v {
+            Verdict::Rejected(_) => 1,
+            _ => 2,
+        };
+        let calls = calls(&sort) + calls(&range);
+        tracing::debug!(tenant = %tenant, orange.api = api.as_str(), orange.sort = %sort, orange.range_filter = %range, "scan probes");
+        Ok(ScanSupport {
+            sort: support(&sort),
+            range: support(&range),
+            calls,
+        })
+    }
+}
+
+/// The field the scan sorts and filters on.
+const STAMP_FIELD: &str = "lastUpdateDate";
+
+fn support(v: &Verdict) -> Support {
+    match v {
+        Verdict::Honoured => Support::Honoured,
+        Verdict::Ignored => Support::Ignored,
+        Verdict::Rejected(_) => Support::Rejected,
+        Verdict::Undecidable(_) => Support::Unknown,
     }
 }
 

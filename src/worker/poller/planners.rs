@@ -26,6 +26,15 @@ impl WayBackPlanner for Mapping {
     fn plan_link(&self, ticket: &str, orange_id: &str) -> Option<ItsmCall> {
         self.way_back().plan_link(ticket, orange_id)
     }
+    fn plan_step(
+        &self,
+        ticket: &str,
+        from: Option<&str>,
+        to: &str,
+        orange: &Value,
+    ) -> Vec<ItsmCall> {
+        self.way_back().plan_step(ticket, from, to, orange)
+    }
 }
 
 impl PlannerLookup for LiveMappings {
@@ -114,5 +123,76 @@ mod tests {
         assert!(
             matches!(&calls[1].op, ItsmOp::JiraTransition { transition, .. } if transition == "Resolve Issue")
         );
+    }
+
+    fn step_ops(calls: &[ItsmCall]) -> Vec<String> {
+        calls
+            .iter()
+            .map(|c| match &c.op {
+                ItsmOp::JiraComment { body, public, .. } => format!("comment({public}) {body}"),
+                ItsmOp::JiraTransition { transition, .. } => format!("transition {transition}"),
+                other => format!("{other:?}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn shipped_jira_ordering_mapping_plays_each_step_once_and_catches_up_skipped_ones() {
+        let m = shipped("jira-ordering.yaml");
+        let at = |step: &str| json!({"id": "3-00286001", "step": step});
+        fn seen(o: &Value) -> Observed<'_> {
+            Observed {
+                orange_id: "3-00286001",
+                status: None,
+                object: o,
+                notes: &[],
+            }
+        }
+        let request = at("REQUEST");
+        let (calls, s1) = diff("10901", None, seen(&request), &m);
+        assert!(
+            matches!(&calls[..], [ItsmCall { op: ItsmOp::JiraEdit { .. }, .. }]),
+            "first sighting: only the Orange id ({calls:?})"
+        );
+        let order = at("ORDER");
+        let (calls, s2) = diff("10901", Some(&s1), seen(&order), &m);
+        assert_eq!(
+            step_ops(&calls),
+            [
+                "comment(true) Orange is validating order 3-00286001.",
+                "comment(true) Orange accepted order 3-00286001; it is being ordered.",
+                "transition In Progress",
+            ],
+            "VALIDATION was skipped between two reads: its rule runs first"
+        );
+        let (again, _) = diff("10901", Some(&s2), seen(&order), &m);
+        assert!(again.is_empty(), "a step is played once");
+        let done = at("completed");
+        let (calls, s3) = diff("10901", Some(&s2), seen(&done), &m);
+        assert_eq!(
+            step_ops(&calls),
+            [
+                "comment(true) Order 3-00286001 is being delivered.",
+                "comment(true) Order 3-00286001 is complete.",
+                "transition Resolve Issue",
+            ]
+        );
+        assert_eq!(s3.step.as_deref(), Some("completed"));
+        let late = at("DELIVERY");
+        let (calls, _) = diff("10901", None, seen(&late), &m);
+        assert_eq!(
+            step_ops(&calls)[1..],
+            [
+                "comment(true) Orange is validating order 3-00286001.",
+                "comment(true) Orange accepted order 3-00286001; it is being ordered.",
+                "transition In Progress",
+                "comment(true) Order 3-00286001 is being delivered.",
+            ],
+            "first seen at DELIVERY: the steps it went through, in order, after the Orange id"
+        );
+        let odd = at("ON_HOLD");
+        let (calls, s4) = diff("10901", Some(&s3), seen(&odd), &m);
+        assert!(calls.is_empty(), "a step the mapping does not list changes nothing");
+        assert_eq!(s4.step.as_deref(), Some("ON_HOLD"));
     }
 }

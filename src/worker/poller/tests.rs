@@ -12,25 +12,28 @@ use super::{CycleReport, PollSettings, Poller, Watermarks, lease_name};
 use crate::domain::*;
 use crate::store::Store;
 
-fn tenant() -> TenantId {
+pub(super) fn tenant() -> TenantId {
     TenantId::parse("acme").unwrap()
 }
 
-fn now() -> Timestamp {
+pub(super) fn now() -> Timestamp {
     time::macros::datetime!(2026-11-22 10:00:00 UTC)
 }
 
-fn settings(page_size: u32) -> PollSettings {
+pub(super) fn settings(page_size: u32) -> PollSettings {
     PollSettings {
         interval: Duration::from_secs(30),
         page_size,
         reconcile_every: None,
         apis: vec![OrangeApi::Incident],
         per_object_apis: vec![],
+        // The scan's own tests; the modes have theirs (tests_modes.rs).
+        scan: crate::config::ScanChoice::Incremental,
+        reread_budget: 100,
     }
 }
 
-fn link(store: &MemStore, n: usize) -> TicketKey {
+pub(super) fn link(store: &MemStore, n: usize) -> TicketKey {
     let ticket = TicketKey::new(
         &tenant(),
         &SourceName::parse("servicenow").unwrap(),
@@ -47,7 +50,7 @@ fn link(store: &MemStore, n: usize) -> TicketKey {
     ticket
 }
 
-fn incident(n: usize, status: &str) -> FakeIncident {
+pub(super) fn incident(n: usize, status: &str) -> FakeIncident {
     // Distinct instants, as Orange's `lastUpdateDate` gives them.
     let updated = format!(
         "2026-11-22T09:{:02}:{:02}.{:03}Z",
@@ -64,7 +67,7 @@ fn incident(n: usize, status: &str) -> FakeIncident {
     }
 }
 
-fn setup(n: usize) -> (Arc<MemStore>, Arc<FakeReader>) {
+pub(super) fn setup(n: usize) -> (Arc<MemStore>, Arc<FakeReader>) {
     let store = Arc::new(MemStore::default());
     let reader = Arc::new(FakeReader::default());
     for i in 0..n {
@@ -78,7 +81,7 @@ fn setup(n: usize) -> (Arc<MemStore>, Arc<FakeReader>) {
     (store, reader)
 }
 
-fn poller(store: &Arc<MemStore>, reader: &Arc<FakeReader>, owner: &str, s: PollSettings) -> Poller {
+pub(super) fn poller(store: &Arc<MemStore>, reader: &Arc<FakeReader>, owner: &str, s: PollSettings) -> Poller {
     Poller::new(
         store.clone(),
         reader.clone(),
@@ -110,6 +113,7 @@ fn a_new_status_and_an_orange_note_plan_one_write_each_and_customer_notes_are_sk
         status: Some("ACKNOWLEDGED".into()),
         seen_notes: vec!["n0".into()],
         resolution: None,
+        ..RemoteState::default()
     };
     let notes = [
         note("n0", "old", true),
@@ -443,11 +447,11 @@ async fn open_trouble_tickets_are_read_one_by_one_until_they_close() {
             .as_deref(),
         Some("ongoing")
     );
-    reader.update("TT1", "2026-11-22T09:00:00.000Z", |t| {
+    reader.update("TT1", "2026-11-22T09:00:01.000Z", |t| {
         t.status = "closed".into()
     });
     let rep = cycle(&p).await.unwrap();
-    assert_eq!(rep.calls, 3);
+    assert_eq!(rep.calls, 3, "it moved: its notes are read too");
     assert_eq!(
         store
             .remote_state(&ticket)

@@ -1,10 +1,12 @@
 //! The conformance cases, written once against `Arc<dyn Store>`.
 
+mod checks;
 mod claims;
 mod ingest;
 mod outcomes;
 mod poller;
 
+pub use checks::*;
 pub use claims::*;
 pub use ingest::*;
 pub use outcomes::*;

@@ -61,6 +61,7 @@ pub async fn commit_poll_is_atomic_and_refused_without_the_lease(s: Arc<dyn Stor
         status: Some("resolved".into()),
         seen_notes: vec!["n1".into()],
         resolution: None,
+        ..RemoteState::default()
     };
     let writeback = || vec![delivery(&t, "write-back")];
     let r = s
