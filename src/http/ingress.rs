@@ -81,13 +81,13 @@ pub async fn webhook(
     let event = map_event(&state, &route, &headers, &value, body)?;
     state.check_backlog().await?;
     let started = Instant::now();
-    let outcome = state.app.store.ingest(event).await.map_err(|e| {
-        tracing::error!(error = %e, %tenant, "cannot commit a webhook; answering 503");
-        reject(
-            "store_unavailable",
-            Problem::store_unavailable(state.routes.retry_after_secs),
-        )
-    })?;
+    let event_id = event.id;
+    let outcome = state
+        .app
+        .store
+        .ingest(event)
+        .await
+        .map_err(|e| ingest_failed(e, event_id, &tenant, state.routes.retry_after_secs))?;
     metrics::histogram!("itsm_bridge_ingest_commit_seconds")
         .record(started.elapsed().as_secs_f64());
     if outcome.is_duplicate() {
@@ -189,7 +189,7 @@ fn check_content_type(headers: &HeaderMap) -> Result<(), Problem> {
 }
 
 fn parse_json(body: &[u8]) -> Result<serde_json::Value, Problem> {
-    serde_json::from_slice(body).map_err(|e| {
+    super::body::parse_json(body).map_err(|e| {
         reject(
             "malformed_json",
             Problem::new(
@@ -285,4 +285,24 @@ fn kept_headers(headers: &HeaderMap, extra_secret: &[String]) -> Vec<(String, St
         .filter(|(_, v)| v.len() <= MAX_HEADER_LEN)
         .take(MAX_KEPT_HEADERS)
         .collect()
+}
+
+/// The answer when the store did not take an event: an outage is 503 (send it again later);
+/// a refusal of this one event's data is 500 `store-rejected`, logged once with the event id
+/// (never the body) — the store is up, so it must not read as an outage.
+fn ingest_failed(
+    e: crate::store::StoreError,
+    event_id: EventId,
+    tenant: &TenantId,
+    retry_after_secs: u64,
+) -> Problem {
+    if let crate::store::StoreError::Rejected(why) = &e {
+        tracing::error!(event.id = %event_id, %tenant, error = %why, "the store refused a webhook's data; answering 500");
+        return reject("store_rejected", Problem::store_rejected());
+    }
+    tracing::error!(error = %e, %tenant, "cannot commit a webhook; answering 503");
+    reject(
+        "store_unavailable",
+        Problem::store_unavailable(retry_after_secs),
+    )
 }
