@@ -67,15 +67,12 @@ fn basic() -> (&'static str, String) {
     ("authorization", format!("Basic {b}"))
 }
 
-/// The golden insert with NUL in its ticket (sys_id), its number and two mapped texts, as
-/// the JSON escape a sender writes.
+/// The golden insert with NUL in its dedupe key (`sys_mod_count`), its number and two mapped
+/// texts, as the JSON escape a sender writes.
 fn poisoned_insert() -> Vec<u8> {
     let raw = String::from_utf8(fixture("servicenow/incident-insert.json")).unwrap();
     let raw = raw
-        .replace(
-            "\"9d385017c611228701d22104cc95c371\"",
-            "\"9d385017c6112287\\u000001d22104cc95c371\"",
-        )
+        .replace("\"sys_mod_count\": \"0\"", "\"sys_mod_count\": \"0\\u0000\"")
         .replace("\"INC0010023\"", "\"INC00\\u000010023\"")
         .replace("MPLS link down", "MPLS\\u0000 link down")
         .replace("Since 09:05", "Since\\u0000\\u0000 09:05");
@@ -99,9 +96,9 @@ async fn nul_is_stored_and_delivered_without_it(store_url: Option<&str>) {
     // The raw body byte for byte; the keys and the stored call without NUL.
     let stored = app.store.event(id).await.unwrap().expect("event stored");
     assert_eq!(stored.body.as_ref(), &body[..]);
-    assert!(!stored.ticket.as_str().contains('\0'), "{:?}", stored.ticket);
     assert!(stored.ticket.as_str().ends_with("9d385017c611228701d22104cc95c371"));
-    assert!(!stored.dedupe_key.contains('\0'));
+    assert!(!stored.dedupe_key.contains('\0'), "{:?}", stored.dedupe_key);
+    assert!(stored.dedupe_key.contains('0'), "{:?}", stored.dedupe_key);
     let deliveries = app.store.event_deliveries(id).await.unwrap();
     assert_eq!(deliveries.len(), 1);
     let target = serde_json::to_string(&deliveries[0].target).unwrap();
@@ -151,5 +148,46 @@ async fn nul_in_a_webhook_is_accepted_stored_and_delivered_without_it_on_postgre
         return;
     };
     nul_is_stored_and_delivered_without_it(Some(&pg.url)).await;
+    pg.drop().await;
+}
+
+/// A ServiceNow insert whose `sys_mod_count` (part of the dedupe key) is `n` random hex
+/// characters: over PostgreSQL's ~2.7 KB index row limit, even compressed.
+fn insert_with_mod_count(n: usize) -> Vec<u8> {
+    let count: String = (0..n.div_ceil(32))
+        .map(|_| uuid::Uuid::new_v4().simple().to_string())
+        .collect::<String>()[..n]
+        .to_owned();
+    let raw = String::from_utf8(fixture("servicenow/incident-insert.json")).unwrap();
+    raw.replace("\"sys_mod_count\": \"0\"", &format!("\"sys_mod_count\": \"{count}\""))
+        .into_bytes()
+}
+
+#[tokio::test]
+async fn an_event_postgres_refuses_is_500_store_rejected_and_the_next_one_is_accepted() {
+    let Some(pg) = PgSchema::create().await else {
+        return;
+    };
+    let sim = itsm_bridge::sim::start(SimOptions::default())
+        .await
+        .unwrap();
+    let app = app(&sim.base_url(), Some(&pg.url)).await;
+    let refused = app
+        .post(
+            "/webhooks/acme/servicenow",
+            insert_with_mod_count(20_000),
+            &[basic()],
+        )
+        .await;
+    let p = json(refused, 500).await;
+    assert_eq!(p["code"], "store-rejected", "{p}");
+    // The store is up: the next event is taken.
+    let ok = app
+        .post("/webhooks/acme/servicenow", insert_with_mod_count(8), &[basic()])
+        .await;
+    assert_eq!(json(ok, 202).await["duplicate"], false);
+    let ready = app.client.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 200);
+    app.stop().await;
     pg.drop().await;
 }
