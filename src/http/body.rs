@@ -70,7 +70,10 @@ async fn read(
 ) -> Result<(Request, Option<OwnedSemaphorePermit>), Problem> {
     let (parts, body) = req.into_parts();
     let mut limit = OTHER_MAX_BODY;
-    if let Some((tenant, source)) = webhook_path(parts.uri.path()) {
+    let webhook = (parts.method == axum::http::Method::POST)
+        .then(|| webhook_path(parts.uri.path()))
+        .flatten();
+    if let Some((tenant, source)) = webhook {
         let route = TenantId::parse(tenant)
             .ok()
             .zip(SourceName::parse(source).ok())
