@@ -53,7 +53,13 @@ impl Gw {
     }
 }
 
-async fn post(http: &reqwest::Client, url: &str, body: reqwest::Body, len: usize, auth: &str) -> u16 {
+async fn post(
+    http: &reqwest::Client,
+    url: &str,
+    body: reqwest::Body,
+    len: usize,
+    auth: &str,
+) -> u16 {
     http.post(url)
         .header("content-type", "application/json")
         .header("content-length", len)
@@ -115,7 +121,13 @@ async fn small(gw: &Gw, body: &[u8]) -> u16 {
 /// Opens `n` connections that each send `head` and then a byte every `every` (at most
 /// `bytes` of them); returns how many the gateway closed within `within`, and when the last
 /// closed.
-async fn trickle(gw: &Gw, n: usize, head: &'static [u8], every: Duration, within: Duration) -> String {
+async fn trickle(
+    gw: &Gw,
+    n: usize,
+    head: &'static [u8],
+    every: Duration,
+    within: Duration,
+) -> String {
     let started = Instant::now();
     let tasks: Vec<_> = (0..n)
         .map(|_| {
@@ -160,13 +172,19 @@ async fn trickle(gw: &Gw, n: usize, head: &'static [u8], every: Duration, within
             last = last.max(at - started);
         }
     }
-    format!("{closed}/{n} closed by the gateway, the last after {:.1}s", last.as_secs_f64())
+    format!(
+        "{closed}/{n} closed by the gateway, the last after {:.1}s",
+        last.as_secs_f64()
+    )
 }
 
 /// Opens `n` connections, sends one request on each, keeps them idle; how many the gateway
 /// closed within `within`.
 async fn idle(gw: &Gw, n: usize, within: Duration) -> String {
-    let req = format!("GET /healthz HTTP/1.1\r\nhost: gw\r\nauthorization: {}\r\n\r\n", gw.auth);
+    let req = format!(
+        "GET /healthz HTTP/1.1\r\nhost: gw\r\nauthorization: {}\r\n\r\n",
+        gw.auth
+    );
     let started = Instant::now();
     let tasks: Vec<_> = (0..n)
         .map(|_| {
@@ -189,7 +207,10 @@ async fn idle(gw: &Gw, n: usize, within: Duration) -> String {
         })
         .collect();
     tokio::time::sleep(Duration::from_secs(2)).await;
-    println!("    ({} descriptors open with {n} idle connections)", gw.fds());
+    println!(
+        "    ({} descriptors open with {n} idle connections)",
+        gw.fds()
+    );
     let mut closed = 0;
     let mut last = Duration::ZERO;
     for t in tasks {
@@ -198,7 +219,10 @@ async fn idle(gw: &Gw, n: usize, within: Duration) -> String {
             last = last.max(at - started);
         }
     }
-    format!("{closed}/{n} closed by the gateway, the last after {:.1}s", last.as_secs_f64())
+    format!(
+        "{closed}/{n} closed by the gateway, the last after {:.1}s",
+        last.as_secs_f64()
+    )
 }
 
 #[tokio::main]
@@ -245,7 +269,11 @@ async fn main() {
     let codes = vec![
         small(&gw, nested.as_bytes()).await,
         small(&gw, big_num.as_bytes()).await,
-        small(&gw, b"{\"operation\":\"insert\",\"short_description\":\"\xff\xfe\"}").await,
+        small(
+            &gw,
+            b"{\"operation\":\"insert\",\"short_description\":\"\xff\xfe\"}",
+        )
+        .await,
         small(&gw, nul.as_bytes()).await,
         small(&gw, lone.as_bytes()).await,
     ];
@@ -287,7 +315,14 @@ async fn main() {
         .into_bytes()
         .into_boxed_slice(),
     );
-    let out = trickle(&gw, 200, head, Duration::from_millis(500), Duration::from_secs(60)).await;
+    let out = trickle(
+        &gw,
+        200,
+        head,
+        Duration::from_millis(500),
+        Duration::from_secs(60),
+    )
+    .await;
     gw.report("200 slow bodies (a byte every 500 ms)", t, out);
 
     let t = Instant::now();

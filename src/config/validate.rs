@@ -33,9 +33,15 @@ impl Config {
             );
         }
         for (key, secs) in [
-            ("server.header_read_timeout_secs", self.server.header_read_timeout_secs),
+            (
+                "server.header_read_timeout_secs",
+                self.server.header_read_timeout_secs,
+            ),
             ("server.idle_timeout_secs", self.server.idle_timeout_secs),
-            ("server.body_read_timeout_secs", self.server.body_read_timeout_secs),
+            (
+                "server.body_read_timeout_secs",
+                self.server.body_read_timeout_secs,
+            ),
         ] {
             if secs == 0 {
                 push(key.into(), "must be at least 1".into());

@@ -122,9 +122,9 @@ async fn read(
     match tokio::time::timeout_at(deadline, collect(body, limit, declared)).await {
         Ok(Ok(bytes)) => Ok((Request::from_parts(parts, Body::from(bytes)), Some(permit))),
         Ok(Err(ReadError::TooLarge)) => Err(too_large(limit)),
-        Ok(Err(ReadError::Failed(e))) => Err(Problem::bad_request(format!(
-            "cannot read the body: {e}"
-        ))),
+        Ok(Err(ReadError::Failed(e))) => {
+            Err(Problem::bad_request(format!("cannot read the body: {e}")))
+        }
         Err(_) => {
             metrics::counter!("itsm_bridge_http_bodies_refused_total", "reason" => "timeout")
                 .increment(1);
@@ -174,7 +174,11 @@ enum ReadError {
 
 /// The body's bytes, in one buffer sized from `Content-Length` (chunks are copied in and
 /// dropped as they come, so a body is held about once).
-async fn collect(mut body: Body, limit: usize, declared: Option<usize>) -> Result<Bytes, ReadError> {
+async fn collect(
+    mut body: Body,
+    limit: usize,
+    declared: Option<usize>,
+) -> Result<Bytes, ReadError> {
     let mut buf = BytesMut::with_capacity(declared.unwrap_or(0).min(limit));
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(ReadError::Failed)?;
@@ -248,8 +252,10 @@ mod tests {
 
     #[test]
     fn lone_surrogates_become_replacement_characters_and_pairs_stay() {
-        let v = parse_json(br#"{"a":"half \ud83d an emoji","b":"\ude00","c":"\ud83d\ude00","d":"\\ud800"}"#)
-            .unwrap();
+        let v = parse_json(
+            br#"{"a":"half \ud83d an emoji","b":"\ude00","c":"\ud83d\ude00","d":"\\ud800"}"#,
+        )
+        .unwrap();
         assert_eq!(v["a"], "half \u{fffd} an emoji");
         assert_eq!(v["b"], "\u{fffd}");
         assert_eq!(v["c"], "\u{1f600}");

@@ -89,13 +89,12 @@ where
     let keep = units(buf.len() as u64).min(permit.num_permits());
     drop(permit.split(permit.num_permits() - keep));
     let len = buf.len() as u64;
-    let body = futures_util::stream::iter([Ok::<_, std::io::Error>(buf.freeze())]).map(
-        move |chunk| {
+    let body =
+        futures_util::stream::iter([Ok::<_, std::io::Error>(buf.freeze())]).map(move |chunk| {
             // The permit lives as long as the body: returned once the upload is over.
             let _held = &permit;
             chunk
-        },
-    );
+        });
     Ok(Part::stream_with_length(
         reqwest::Body::wrap_stream(body),
         len,

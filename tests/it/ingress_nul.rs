@@ -72,7 +72,10 @@ fn basic() -> (&'static str, String) {
 fn poisoned_insert() -> Vec<u8> {
     let raw = String::from_utf8(fixture("servicenow/incident-insert.json")).unwrap();
     let raw = raw
-        .replace("\"sys_mod_count\": \"0\"", "\"sys_mod_count\": \"0\\u0000\"")
+        .replace(
+            "\"sys_mod_count\": \"0\"",
+            "\"sys_mod_count\": \"0\\u0000\"",
+        )
         .replace("\"INC0010023\"", "\"INC00\\u000010023\"")
         .replace("MPLS link down", "MPLS\\u0000 link down")
         .replace("Since 09:05", "Since\\u0000\\u0000 09:05");
@@ -96,7 +99,12 @@ async fn nul_is_stored_and_delivered_without_it(store_url: Option<&str>) {
     // The raw body byte for byte; the keys and the stored call without NUL.
     let stored = app.store.event(id).await.unwrap().expect("event stored");
     assert_eq!(stored.body.as_ref(), &body[..]);
-    assert!(stored.ticket.as_str().ends_with("9d385017c611228701d22104cc95c371"));
+    assert!(
+        stored
+            .ticket
+            .as_str()
+            .ends_with("9d385017c611228701d22104cc95c371")
+    );
     assert!(!stored.dedupe_key.contains('\0'), "{:?}", stored.dedupe_key);
     assert!(stored.dedupe_key.contains('0'), "{:?}", stored.dedupe_key);
     let deliveries = app.store.event_deliveries(id).await.unwrap();
@@ -159,8 +167,11 @@ fn insert_with_mod_count(n: usize) -> Vec<u8> {
         .collect::<String>()[..n]
         .to_owned();
     let raw = String::from_utf8(fixture("servicenow/incident-insert.json")).unwrap();
-    raw.replace("\"sys_mod_count\": \"0\"", &format!("\"sys_mod_count\": \"{count}\""))
-        .into_bytes()
+    raw.replace(
+        "\"sys_mod_count\": \"0\"",
+        &format!("\"sys_mod_count\": \"{count}\""),
+    )
+    .into_bytes()
 }
 
 #[tokio::test]
@@ -183,7 +194,11 @@ async fn an_event_postgres_refuses_is_500_store_rejected_and_the_next_one_is_acc
     assert_eq!(p["code"], "store-rejected", "{p}");
     // The store is up: the next event is taken.
     let ok = app
-        .post("/webhooks/acme/servicenow", insert_with_mod_count(8), &[basic()])
+        .post(
+            "/webhooks/acme/servicenow",
+            insert_with_mod_count(8),
+            &[basic()],
+        )
         .await;
     assert_eq!(json(ok, 202).await["duplicate"], false);
     let ready = app.client.get(app.url("/readyz")).send().await.unwrap();

@@ -57,7 +57,14 @@ pub async fn read_response(s: &mut TcpStream) -> Raw {
         if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
             let head = String::from_utf8_lossy(&buf[..end]).into_owned();
             let mut lines = head.split("\r\n");
-            let status = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
+            let status = lines
+                .next()
+                .unwrap()
+                .split(' ')
+                .nth(1)
+                .unwrap()
+                .parse()
+                .unwrap();
             let headers: Vec<(String, String)> = lines
                 .filter_map(|l| l.split_once(':'))
                 .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
@@ -84,7 +91,11 @@ pub async fn read_response(s: &mut TcpStream) -> Raw {
             .await
             .expect("a response in time")
             .expect("read");
-        assert!(n > 0, "closed without a response: {:?}", String::from_utf8_lossy(&buf));
+        assert!(
+            n > 0,
+            "closed without a response: {:?}",
+            String::from_utf8_lossy(&buf)
+        );
         buf.extend_from_slice(&chunk[..n]);
     }
 }
@@ -101,7 +112,12 @@ async fn closed_within(s: &mut TcpStream, within: Duration) -> bool {
     let mut b = [0u8; 1024];
     let until = Instant::now() + within;
     loop {
-        match timeout(until.saturating_duration_since(Instant::now()), s.read(&mut b)).await {
+        match timeout(
+            until.saturating_duration_since(Instant::now()),
+            s.read(&mut b),
+        )
+        .await
+        {
             Err(_) => return false,
             Ok(Ok(0) | Err(_)) => return true,
             Ok(Ok(_)) => {}
@@ -141,10 +157,8 @@ async fn a_connection_that_sends_its_head_too_slowly_or_not_at_all_is_closed() {
 
 #[tokio::test]
 async fn a_kept_alive_connection_outlives_the_head_timeout_and_closes_when_idle() {
-    let app = TestApp::spawn_with(
-        "server: { header_read_timeout_secs: 1, idle_timeout_secs: 3 }",
-    )
-    .await;
+    let app =
+        TestApp::spawn_with("server: { header_read_timeout_secs: 1, idle_timeout_secs: 3 }").await;
     let mut s = TcpStream::connect(app.addr).await.unwrap();
     s.write_all(GET_HEALTH).await.unwrap();
     assert_eq!(read_response(&mut s).await.status, 200);
@@ -309,9 +323,12 @@ async fn every_refusal_of_the_router_and_of_hyper_is_problem_json() {
         .await
         .problem(414, "uri-too-long");
     // Wrong method, unknown route.
-    exchange(addr, b"GET /webhooks/acme/jira HTTP/1.1\r\nhost: gw\r\n\r\n")
-        .await
-        .problem(405, "method-not-allowed");
+    exchange(
+        addr,
+        b"GET /webhooks/acme/jira HTTP/1.1\r\nhost: gw\r\n\r\n",
+    )
+    .await
+    .problem(405, "method-not-allowed");
     exchange(addr, b"DELETE /healthz HTTP/1.1\r\nhost: gw\r\n\r\n")
         .await
         .problem(405, "method-not-allowed");

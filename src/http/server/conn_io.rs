@@ -299,7 +299,9 @@ mod tests {
         assert!(out.contains("content-type: application/problem+json\r\n"));
         assert!(out.ends_with(r#""code":"headers-too-large","detail":"the request head has more or larger headers than the server reads"}"#));
         // A head with a body, another status, or a body after the head is left alone.
-        assert!(automatic_answer(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 2\r\n\r\n").is_none());
+        assert!(
+            automatic_answer(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 2\r\n\r\n").is_none()
+        );
         assert!(automatic_answer(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n").is_none());
         assert!(automatic_answer(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\nHTTP/1.1 400 Bad Request\r\n\r\n").is_none());
         assert!(automatic_answer(b"{\"HTTP/1.1 400 \"").is_none());
