@@ -164,14 +164,14 @@ impl App {
 
         let router = crate::http::router(crate::http::AppState::new(&app));
         let t = token.clone();
-        let served = axum::serve(listener, router)
-            .with_graceful_shutdown(async move {
-                tokio::select! {
-                    () = shutdown => {},
-                    () = t.cancelled() => {},
-                }
-            })
-            .await;
+        let limits = crate::http::server::ServerLimits::from_config(&app.config.server);
+        let served = crate::http::server::serve(listener, router, limits, async move {
+            tokio::select! {
+                () = shutdown => {},
+                () = t.cancelled() => {},
+            }
+        })
+        .await;
         token.cancel();
         while tasks.join_next().await.is_some() {}
         served.context("HTTP server failed")

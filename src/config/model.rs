@@ -43,6 +43,9 @@ pub struct Config {
     /// Webhook intake limits.
     #[serde(default)]
     pub ingress: IngressConfig,
+    /// Connections: timeouts, the connection cap and the memory bodies may take.
+    #[serde(default)]
+    pub server: ServerConfig,
     /// The admin API (`/admin/v1/…`).
     #[serde(default)]
     pub admin: AdminConfig,
@@ -95,6 +98,43 @@ pub struct IngressConfig {
     /// Seconds an ITSM is asked to wait (`Retry-After`) when the gateway cannot take more.
     #[serde(default = "defaults::retry_after_secs")]
     pub retry_after_secs: u64,
+}
+
+/// `server:`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Seconds a client has to send a request's line and headers, counted from its first
+    /// byte (or from the connection's opening); the connection is closed when they run out.
+    #[serde(default = "defaults::header_read_timeout_secs")]
+    pub header_read_timeout_secs: u64,
+    /// Seconds a kept-alive connection may wait, idle, for its next request before it is closed.
+    #[serde(default = "defaults::idle_timeout_secs")]
+    pub idle_timeout_secs: u64,
+    /// Seconds a client has to send a request's body, counted from the end of its headers;
+    /// a slower body is answered 408.
+    #[serde(default = "defaults::body_read_timeout_secs")]
+    pub body_read_timeout_secs: u64,
+    /// Most connections open at once; further clients wait in the listen backlog.
+    #[serde(default = "defaults::server_max_connections")]
+    pub max_connections: usize,
+    /// Most request-body bytes read or being handled at once, across all requests (a body
+    /// without `Content-Length` counts as its route's limit); a request that cannot get its
+    /// share within `body_read_timeout_secs` is answered 503 with `Retry-After`.
+    #[serde(default = "defaults::max_body_bytes_in_flight")]
+    pub max_body_bytes_in_flight: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            header_read_timeout_secs: defaults::header_read_timeout_secs(),
+            idle_timeout_secs: defaults::idle_timeout_secs(),
+            body_read_timeout_secs: defaults::body_read_timeout_secs(),
+            max_connections: defaults::server_max_connections(),
+            max_body_bytes_in_flight: defaults::max_body_bytes_in_flight(),
+        }
+    }
 }
 
 /// `admin:`
@@ -514,6 +554,21 @@ pub mod defaults {
     }
     pub fn retry_after_secs() -> u64 {
         30
+    }
+    pub fn header_read_timeout_secs() -> u64 {
+        10
+    }
+    pub fn idle_timeout_secs() -> u64 {
+        60
+    }
+    pub fn body_read_timeout_secs() -> u64 {
+        30
+    }
+    pub fn server_max_connections() -> usize {
+        1024
+    }
+    pub fn max_body_bytes_in_flight() -> usize {
+        32 * 1024 * 1024
     }
     pub fn mappings_dir() -> PathBuf {
         PathBuf::from("./mappings")

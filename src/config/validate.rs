@@ -32,6 +32,33 @@ impl Config {
                 "must be at least 1024".into(),
             );
         }
+        for (key, secs) in [
+            (
+                "server.header_read_timeout_secs",
+                self.server.header_read_timeout_secs,
+            ),
+            ("server.idle_timeout_secs", self.server.idle_timeout_secs),
+            (
+                "server.body_read_timeout_secs",
+                self.server.body_read_timeout_secs,
+            ),
+        ] {
+            if secs == 0 {
+                push(key.into(), "must be at least 1".into());
+            }
+        }
+        if self.server.max_connections == 0 {
+            push("server.max_connections".into(), "must be at least 1".into());
+        }
+        if self.server.max_body_bytes_in_flight < self.ingress.max_body_bytes {
+            push(
+                "server.max_body_bytes_in_flight".into(),
+                format!(
+                    "must be at least ingress.max_body_bytes ({}), or the largest body could never be read",
+                    self.ingress.max_body_bytes
+                ),
+            );
+        }
         if self.delivery.concurrency == 0 {
             push("delivery.concurrency".into(), "must be at least 1".into());
         }

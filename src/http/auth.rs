@@ -63,6 +63,35 @@ pub fn verify(methods: &[WebhookAuth], headers: &HeaderMap, body: &[u8]) -> Resu
     }
 }
 
+/// Checks what the headers alone can tell, before the body is read: `Ok` when some method
+/// passes (Basic, Bearer) or may pass once the body is there (a well-formed signature
+/// header); otherwise the error [`verify`] would give for any body.
+pub fn verify_headers(methods: &[WebhookAuth], headers: &HeaderMap) -> Result<(), AuthError> {
+    let mut first_error = None;
+    let mut saw_any = false;
+    for m in methods {
+        let signs_body = matches!(
+            m,
+            WebhookAuth::HubSignature { .. } | WebhookAuth::Hmac { .. }
+        );
+        match check_one(m, headers, b"") {
+            Ok(()) => return Ok(()),
+            // Only the body can tell a signature's match.
+            Err(AuthError::Invalid) if signs_body => return Ok(()),
+            Err(AuthError::Missing(_)) => {}
+            Err(e) => {
+                saw_any = true;
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    if saw_any {
+        Err(first_error.unwrap_or(AuthError::Invalid))
+    } else {
+        Err(AuthError::Missing(describe(methods)))
+    }
+}
+
 fn describe(methods: &[WebhookAuth]) -> String {
     let names: Vec<String> = methods
         .iter()
@@ -212,6 +241,36 @@ mod tests {
             verify(&hub(), &with(HUB_SIGNATURE, "sha1=00"), b""),
             Err(AuthError::UnsupportedMethod(_))
         ));
+    }
+
+    #[test]
+    fn headers_alone_refuse_only_what_no_body_could_fix() {
+        let methods = vec![
+            WebhookAuth::Bearer {
+                token: Secret::new("tok-123"),
+            },
+            WebhookAuth::Hmac {
+                header: "X-Signature".into(),
+                secret: Secret::new("k"),
+                encoding: HmacEncoding::Base64,
+            },
+        ];
+        // A signature that may match some body passes; a wrong bearer alone does not.
+        let sig = with("x-signature", &base64_hmac("k", b"some other body"));
+        assert_eq!(verify_headers(&methods, &sig), Ok(()));
+        assert_eq!(
+            verify_headers(&methods, &with("authorization", "Bearer tok-123")),
+            Ok(())
+        );
+        for h in [
+            HeaderMap::new(),
+            with("authorization", "Bearer nope"),
+            with("x-signature", "%%%"),
+        ] {
+            let early = verify_headers(&methods, &h);
+            assert!(early.is_err());
+            assert_eq!(early, verify(&methods, &h, b"any body at all"));
+        }
     }
 
     #[test]

@@ -168,6 +168,11 @@ fn refusal(state: &AppState, e: IntakeError) -> Problem {
             .detail("the source's mapping is not loaded; see the gateway's log")
             .retry_after(retry),
         ),
+        IntakeError::Store(crate::store::StoreError::Rejected(why)) => {
+            // One event's data, not an outage: the sender may not retry it, the log says why.
+            tracing::error!(error = %why, "the store refused a webhook's data; answering 500");
+            reject("store_rejected", Problem::store_rejected())
+        }
         IntakeError::Store(e) => {
             tracing::error!(error = %e, "cannot commit a webhook; answering 503");
             reject("store_unavailable", Problem::store_unavailable(retry))
@@ -265,7 +270,7 @@ fn check_content_type(headers: &HeaderMap) -> Result<(), Problem> {
 }
 
 fn parse_json(body: &[u8]) -> Result<serde_json::Value, Problem> {
-    serde_json::from_slice(body).map_err(|e| {
+    super::body::parse_json(body).map_err(|e| {
         reject(
             "malformed_json",
             Problem::new(
@@ -291,3 +296,4 @@ fn kept_headers(headers: &HeaderMap, extra_secret: &[String]) -> Vec<(String, St
         .take(MAX_KEPT_HEADERS)
         .collect()
 }
+

@@ -4,10 +4,12 @@
 
 pub mod admin;
 pub mod auth;
+mod body;
 mod health;
 mod ingress;
 pub mod problem;
 mod routes;
+pub mod server;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -36,6 +38,8 @@ pub struct AppState {
     routes: Arc<Routes>,
     /// The intake step webhooks share with reconciliation and replays.
     intake: Arc<Intake>,
+    /// Limits on reading request bodies (size, time, memory across requests).
+    body: Arc<body::BodyGate>,
 }
 
 impl AppState {
@@ -48,6 +52,7 @@ impl AppState {
                 app.config.ingress.max_backlog,
             )),
             app: app.clone(),
+            body: Arc::new(body::BodyGate::new(&app.config)),
         }
     }
 }
@@ -67,20 +72,24 @@ pub fn router(state: AppState) -> Router {
         .nest("/admin/v1", admin::routes(state.clone()))
         .fallback(|| async { Problem::not_found("no such endpoint") })
         .method_not_allowed_fallback(|| async {
-            Problem::new(
-                StatusCode::METHOD_NOT_ALLOWED,
-                problem::codes::BAD_REQUEST,
-                "Method not allowed",
-            )
+            Problem::for_status(StatusCode::METHOD_NOT_ALLOWED)
+                .detail("the route exists, not with this method")
         })
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
             Duration::from_secs(30),
         ))
+        // Outside the handler's timeout: reading a body has its own (408).
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            body::gate,
+        ))
         .layer(CatchPanicLayer::custom(|_| {
             tracing::error!("a request handler panicked; answered 500");
             axum::response::IntoResponse::into_response(Problem::internal())
         }))
+        // Every 4xx and 5xx leaves as problem+json, the router's own rejections included.
+        .layer(axum::middleware::map_response(problem::ensure_problem))
         .layer(TraceLayer::new_for_http())
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))

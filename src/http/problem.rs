@@ -28,6 +28,18 @@ pub mod codes {
     pub const BAD_REQUEST: &str = "bad-request";
     pub const CONFLICT: &str = "conflict";
     pub const INTERNAL: &str = "internal";
+    /// The store refused this one event's data (not an outage: retrying will not help).
+    pub const STORE_REJECTED: &str = "store-rejected";
+    /// The body did not arrive within `server.body_read_timeout_secs`.
+    pub const REQUEST_TIMEOUT: &str = "request-timeout";
+    /// The bodies of other requests hold the memory budget (`server.max_body_bytes_in_flight`).
+    pub const SERVER_BUSY: &str = "server-busy";
+    /// The request line or headers are larger than the server reads.
+    pub const HEADERS_TOO_LARGE: &str = "headers-too-large";
+    pub const URI_TOO_LONG: &str = "uri-too-long";
+    pub const METHOD_NOT_ALLOWED: &str = "method-not-allowed";
+    /// A handler took longer than the gateway allows (another 5xx than a store outage).
+    pub const UNAVAILABLE: &str = "unavailable";
 }
 
 /// A problem+json response (boxed: it travels in `Err` on every hot path).
@@ -130,6 +142,54 @@ impl Problem {
         .detail("the event was not accepted; send it again later")
         .retry_after(retry_after)
     }
+    /// The problem for a status some layer answered without one (the router's rejections,
+    /// a timeout): the code follows the status.
+    pub fn for_status(status: StatusCode) -> Self {
+        let (code, title) = match status {
+            StatusCode::BAD_REQUEST => (codes::BAD_REQUEST, "Bad request"),
+            StatusCode::UNAUTHORIZED => (codes::UNAUTHORIZED, "Missing or invalid credentials"),
+            StatusCode::NOT_FOUND => (codes::NOT_FOUND, "Not found"),
+            StatusCode::METHOD_NOT_ALLOWED => (codes::METHOD_NOT_ALLOWED, "Method not allowed"),
+            StatusCode::REQUEST_TIMEOUT => (codes::REQUEST_TIMEOUT, "Request timeout"),
+            StatusCode::CONFLICT => (codes::CONFLICT, "Conflict"),
+            StatusCode::PAYLOAD_TOO_LARGE => (codes::BODY_TOO_LARGE, "Body too large"),
+            StatusCode::URI_TOO_LONG => (codes::URI_TOO_LONG, "URI too long"),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+                (codes::UNSUPPORTED_MEDIA_TYPE, "Unsupported media type")
+            }
+            StatusCode::UNPROCESSABLE_ENTITY => (codes::BAD_REQUEST, "Unprocessable request"),
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => {
+                (codes::HEADERS_TOO_LARGE, "Request headers too large")
+            }
+            StatusCode::SERVICE_UNAVAILABLE | StatusCode::GATEWAY_TIMEOUT => {
+                (codes::UNAVAILABLE, "Service unavailable")
+            }
+            s if s.is_server_error() => (codes::INTERNAL, "Internal error"),
+            _ => (codes::BAD_REQUEST, "Bad request"),
+        };
+        Self::new(status, code, title)
+    }
+    pub fn request_timeout(secs: u64) -> Self {
+        Self::new(
+            StatusCode::REQUEST_TIMEOUT,
+            codes::REQUEST_TIMEOUT,
+            "Request timeout",
+        )
+        .detail(format!("the body did not arrive within {secs} s"))
+    }
+    /// The event could not be stored because the store refused its data: never an outage.
+    pub fn store_rejected() -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            codes::STORE_REJECTED,
+            "The store refused this event",
+        )
+        .detail("the event was not accepted; the gateway's log names it by its event id")
+    }
+    /// The body as sent on the wire.
+    pub fn to_json(&self) -> Vec<u8> {
+        serde_json::to_vec(&*self.0).unwrap_or_else(|_| b"{}".to_vec())
+    }
     pub fn internal() -> Self {
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -149,6 +209,7 @@ impl From<crate::store::StoreError> for Problem {
             }
             E::Unavailable(_) | E::Migration(_) => Problem::store_unavailable(5),
             E::Corrupt(_) => Problem::internal(),
+            E::Rejected(_) => Problem::store_rejected(),
         }
     }
 }
@@ -156,7 +217,7 @@ impl From<crate::store::StoreError> for Problem {
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let body = serde_json::to_vec(&*self.0).unwrap_or_else(|_| b"{}".to_vec());
+        let body = self.to_json();
         let mut resp = (status, body).into_response();
         let h = resp.headers_mut();
         h.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
@@ -168,4 +229,42 @@ impl IntoResponse for Problem {
         }
         resp
     }
+}
+
+/// Bodies of other content types read for a problem's `detail` (the router's rejections are
+/// one short line).
+const MAX_DETAIL_BODY: usize = 4096;
+
+/// Middleware: any 4xx or 5xx answer that is not already problem+json — the router's own
+/// rejections (an undecodable path, an unknown method), a timeout layer's empty 503 — is
+/// replaced by one, keeping its status and headers and quoting its text as `detail`.
+pub async fn ensure_problem(resp: Response) -> Response {
+    let status = resp.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return resp;
+    }
+    let is_problem = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with(PROBLEM_JSON));
+    if is_problem {
+        return resp;
+    }
+    let (mut parts, body) = resp.into_parts();
+    let text = axum::body::to_bytes(body, MAX_DETAIL_BODY)
+        .await
+        .ok()
+        .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
+        .filter(|t| !t.is_empty());
+    let mut p = Problem::for_status(status);
+    if let Some(t) = text {
+        p = p.detail(t);
+    }
+    let fresh = p.into_response();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    for (k, v) in fresh.headers() {
+        parts.headers.insert(k.clone(), v.clone());
+    }
+    Response::from_parts(parts, fresh.into_body())
 }

@@ -105,24 +105,8 @@ impl AttachmentSource {
                 });
                 Part::stream_with_length(reqwest::Body::wrap_stream(stream), n)
             }
-            None => {
-                // No length announced: read at most the limit into memory, then upload.
-                let mut buf = Vec::new();
-                let mut stream = resp.bytes_stream();
-                while let Some(chunk) = stream.next().await {
-                    let chunk = chunk.map_err(|e| CallFailure {
-                        class: FailureClass::Retryable { retry_after: None },
-                        http_status: None,
-                        code: None,
-                        message: format!("attachment download failed: {e}"),
-                    })?;
-                    buf.extend_from_slice(&chunk);
-                    if buf.len() as u64 > self.max_bytes {
-                        return Err(too_big(buf.len() as u64));
-                    }
-                }
-                Part::bytes(buf)
-            }
+            // No length announced: read whole (at most the limit), under the process's budget.
+            None => super::attachment_buffer::buffered_part(resp, self.max_bytes).await?,
         };
         let part = part
             .file_name(filename.to_owned())

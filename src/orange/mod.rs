@@ -13,6 +13,7 @@
 //! bucket: the budget belongs to the credential, not to the tenant.
 
 pub mod attachment;
+mod attachment_buffer;
 pub mod client;
 pub mod error;
 pub mod limiter;

@@ -6,7 +6,7 @@
 
 use sqlx::types::Json;
 
-use super::{StoreError, StoreResult};
+use super::{StoreError, StoreResult, text};
 use crate::domain::{
     Attempt, AttemptOutcome, Delivery, DeliveryId, DeliveryState, Disposition, EventId, Link,
     NewDelivery, NewEvent, OrangeApi, ParkReason, Parked, SourceName, StoredEvent, Target,
@@ -292,6 +292,14 @@ pub(crate) fn describe(a: &Attempt) -> Option<String> {
     (!parts.is_empty()).then(|| parts.join(" "))
 }
 
+/// JSON text both backends store alike: without NUL (see [`text`]).
+pub(crate) fn storable_json(json: String) -> String {
+    match text::json_without_nul(&json) {
+        std::borrow::Cow::Borrowed(_) => json,
+        std::borrow::Cow::Owned(clean) => clean,
+    }
+}
+
 /// A delivery serialised once, before any transaction is open.
 #[derive(Debug)]
 pub(crate) struct PreparedDelivery {
@@ -303,9 +311,11 @@ pub(crate) fn prepare_deliveries(ds: &[NewDelivery]) -> StoreResult<Vec<Prepared
     ds.iter()
         .map(|d| {
             Ok(PreparedDelivery {
-                ticket: d.ticket.as_str().to_owned(),
-                target: serde_json::to_string(&d.target)
-                    .map_err(|e| StoreError::Corrupt(format!("target: {e}")))?,
+                ticket: text::strip_nul_ref(d.ticket.as_str()).into_owned(),
+                target: storable_json(
+                    serde_json::to_string(&d.target)
+                        .map_err(|e| StoreError::Corrupt(format!("target: {e}")))?,
+                ),
             })
         })
         .collect()
@@ -337,9 +347,9 @@ impl PreparedEvent {
             disposition: PreparedDisposition::new(&e.disposition),
             tenant: e.tenant.to_string(),
             source: e.source.to_string(),
-            dedupe_key: e.dedupe_key,
-            ticket: e.ticket.as_str().to_owned(),
-            event_type: e.event_type,
+            dedupe_key: text::strip_nul(e.dedupe_key),
+            ticket: text::strip_nul_ref(e.ticket.as_str()).into_owned(),
+            event_type: text::strip_nul(e.event_type),
             body: e.body,
             received_at: ms(e.received_at),
         })

@@ -26,6 +26,7 @@ use crate::domain::{
 mod codec;
 pub mod postgres;
 pub mod sqlite;
+pub(crate) mod text;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -42,6 +43,11 @@ pub enum StoreError {
     Corrupt(String),
     #[error("migration failed: {0}")]
     Migration(String),
+    /// The database refused this operation's data (a value it cannot hold, a row too large):
+    /// the store is up and retrying the same data will not help; callers answer 500, never
+    /// the 503 of an outage.
+    #[error("the store refused the data: {0}")]
+    Rejected(String),
 }
 
 impl From<sqlx::Error> for StoreError {
@@ -51,6 +57,10 @@ impl From<sqlx::Error> for StoreError {
             sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) => {
                 StoreError::Corrupt(e.to_string())
             }
+            sqlx::Error::Database(db) if text::refuses_data(db.as_ref()) => {
+                StoreError::Rejected(db.to_string())
+            }
+            sqlx::Error::Encode(err) => StoreError::Rejected(err.to_string()),
             other => StoreError::Unavailable(other.to_string()),
         }
     }

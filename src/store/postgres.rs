@@ -127,7 +127,9 @@ impl Store for PgStore {
             b.push(" AND tenant = ").push_bind(t.as_str().to_owned());
         }
         if let Some(t) = &q.ticket {
-            b.push(" AND ticket = ").push_bind(t.as_str().to_owned());
+            // Stored ticket keys hold no NUL (see `text`), and TEXT binds refuse one.
+            b.push(" AND ticket = ")
+                .push_bind(super::text::strip_nul_ref(t.as_str()).into_owned());
         }
         if let Some(before) = q.before {
             b.push(" AND id < ").push_bind(before.to_string());
@@ -295,7 +297,7 @@ impl Store for PgStore {
         now: Timestamp,
     ) -> StoreResult<bool> {
         let target = target
-            .map(|t| serde_json::to_string(&t))
+            .map(|t| serde_json::to_string(&t).map(codec::storable_json))
             .transpose()
             .map_err(|e| StoreError::Corrupt(format!("target: {e}")))?;
         ops::replay(&self.pool, id, target, ms(now)).await
@@ -318,7 +320,7 @@ impl Store for PgStore {
             link_cols!(),
             " FROM links WHERE ticket = $1"
         ))
-        .bind(ticket.as_str())
+        .bind(super::text::strip_nul_ref(ticket.as_str()))
         .fetch_optional(&self.pool)
         .await?;
         r.map(Link::try_from).transpose()

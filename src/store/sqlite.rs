@@ -402,7 +402,7 @@ impl Store for SqliteStore {
         now: Timestamp,
     ) -> StoreResult<bool> {
         let target = target
-            .map(|t| serde_json::to_string(&t))
+            .map(|t| serde_json::to_string(&t).map(codec::storable_json))
             .transpose()
             .map_err(|e| StoreError::Corrupt(format!("target: {e}")))?;
         ops::replay(&self.write, id, target, ms(now)).await

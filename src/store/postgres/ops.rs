@@ -12,7 +12,7 @@ use crate::domain::{
     Attempt, DeliveryId, DeliveryState, EventId, NewDelivery, RemoteState, TicketKey,
 };
 use crate::store::codec::{self, PreparedDelivery, PreparedDisposition, ms};
-use crate::store::{Finish, NewLink, StoreError, StoreResult};
+use crate::store::{Finish, NewLink, StoreError, StoreResult, text};
 
 /// Appends deliveries at the tail of their tickets' queues. Deliveries are taken ticket by
 /// ticket in key order (stable, so each ticket keeps its own order), so two transactions
@@ -115,14 +115,15 @@ pub(super) async fn finish(
         .bind(ms(attempt.at))
         .bind(attempt.outcome.as_str())
         .bind(attempt.http_status.map(i64::from))
-        .bind(attempt.error_code.as_deref())
-        .bind(attempt.error.as_deref())
+        .bind(attempt.error_code.as_deref().map(text::strip_nul_ref))
+        .bind(attempt.error.as_deref().map(text::strip_nul_ref))
         .bind(i64::try_from(attempt.latency_ms).unwrap_or(i64::MAX))
         .execute(&mut *tx)
         .await?;
     }
     let at = ms(attempt.at);
-    let last_error = codec::describe(attempt);
+    // Orange's and the ITSMs' error texts are stored as they came, less what TEXT refuses.
+    let last_error = codec::describe(attempt).map(text::strip_nul);
     match finish {
         Finish::Done {
             link,
@@ -210,7 +211,7 @@ async fn insert_link(
     .bind(tenant)
     .bind(source.as_str())
     .bind(link.api.as_str())
-    .bind(&link.orange_id)
+    .bind(text::strip_nul_ref(&link.orange_id))
     .bind(at)
     .execute(&mut *conn)
     .await?
@@ -407,6 +408,7 @@ pub(super) async fn commit_poll(
     append_all(&mut tx, tenant, None, &prepared, now).await?;
     for (ticket, state) in &states {
         let json = serde_json::to_string(state)
+            .map(codec::storable_json)
             .map_err(|e| StoreError::Corrupt(format!("remote state: {e}")))?;
         sqlx::query(
             "INSERT INTO remote_state (ticket, state) VALUES ($1, $2::jsonb) \
@@ -423,7 +425,7 @@ pub(super) async fn commit_poll(
              ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value",
         )
         .bind(name)
-        .bind(w)
+        .bind(text::strip_nul_ref(w))
         .execute(&mut *tx)
         .await?;
     }

@@ -1,0 +1,208 @@
+//! Text PostgreSQL refuses (`\u0000` in a mapped field, a key, a ticket number) is accepted,
+//! stored and delivered alike on SQLite and PostgreSQL: the raw body is kept byte for byte,
+//! the stored call and keys lose their NUL characters, and Orange gets the call without them.
+
+use std::path::Path;
+use std::time::Duration;
+
+use base64::Engine;
+use itsm_bridge::config::Config;
+use itsm_bridge::sim::SimOptions;
+use serde_json::Value;
+
+use crate::support::*;
+
+/// A fresh schema of the `TEST_DATABASE_URL` database, dropped at the end.
+struct PgSchema {
+    admin: sqlx::PgPool,
+    name: String,
+    url: String,
+}
+
+impl PgSchema {
+    async fn create() -> Option<PgSchema> {
+        let Ok(base) = std::env::var("TEST_DATABASE_URL") else {
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIPPED: TEST_DATABASE_URL not set (ingress_nul::…postgres)"
+            );
+            return None;
+        };
+        let admin = sqlx::PgPool::connect(&base).await.expect("connect");
+        let name = format!("nul_{}", uuid::Uuid::new_v4().simple());
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {name}")))
+            .execute(&admin)
+            .await
+            .expect("create schema");
+        let sep = if base.contains('?') { '&' } else { '?' };
+        let url = format!("{base}{sep}options=-c%20search_path%3D{name}");
+        Some(PgSchema { admin, name, url })
+    }
+
+    async fn drop(self) {
+        let sql = format!("DROP SCHEMA {} CASCADE", self.name);
+        let _ = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .execute(&self.admin)
+            .await;
+    }
+}
+
+async fn app(sim: &str, store_url: Option<&str>) -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let extra = format!(
+        "orange:\n  base_url: {sim}\ndelivery:\n  idle_poll_ms: 5\n  retry: {{ max_attempts: 10, base_ms: 5, cap_ms: 100 }}\n"
+    );
+    let yaml = test_config_yaml(dir.path(), &extra);
+    let mut config = Config::from_yaml(&yaml, "test.yaml", Path::new(""), |_| None).unwrap();
+    if let Some(url) = store_url {
+        config.store.url = url.to_owned();
+    }
+    TestApp::spawn_config(config, dir).await
+}
+
+fn basic() -> (&'static str, String) {
+    let b = base64::engine::general_purpose::STANDARD
+        .encode(format!("{ACME_SN_USER}:{ACME_SN_PASSWORD}"));
+    ("authorization", format!("Basic {b}"))
+}
+
+/// The golden insert with NUL in its dedupe key (`sys_mod_count`), its number and two mapped
+/// texts, as the JSON escape a sender writes.
+fn poisoned_insert() -> Vec<u8> {
+    let raw = String::from_utf8(fixture("servicenow/incident-insert.json")).unwrap();
+    let raw = raw
+        .replace(
+            "\"sys_mod_count\": \"0\"",
+            "\"sys_mod_count\": \"0\\u0000\"",
+        )
+        .replace("\"INC0010023\"", "\"INC00\\u000010023\"")
+        .replace("MPLS link down", "MPLS\\u0000 link down")
+        .replace("Since 09:05", "Since\\u0000\\u0000 09:05");
+    assert_eq!(raw.matches("\\u0000").count(), 5);
+    raw.into_bytes()
+}
+
+async fn nul_is_stored_and_delivered_without_it(store_url: Option<&str>) {
+    let sim = itsm_bridge::sim::start(SimOptions::default())
+        .await
+        .unwrap();
+    let app = app(&sim.base_url(), store_url).await;
+    let body = poisoned_insert();
+    let resp = app
+        .post("/webhooks/acme/servicenow", body.clone(), &[basic()])
+        .await;
+    let accepted = json(resp, 202).await;
+    assert_eq!(accepted["duplicate"], false);
+    let id = itsm_bridge::domain::EventId::parse(accepted["eventId"].as_str().unwrap()).unwrap();
+
+    // The raw body byte for byte; the keys and the stored call without NUL.
+    let stored = app.store.event(id).await.unwrap().expect("event stored");
+    assert_eq!(stored.body.as_ref(), &body[..]);
+    assert!(
+        stored
+            .ticket
+            .as_str()
+            .ends_with("9d385017c611228701d22104cc95c371")
+    );
+    assert!(!stored.dedupe_key.contains('\0'), "{:?}", stored.dedupe_key);
+    assert!(stored.dedupe_key.contains('0'), "{:?}", stored.dedupe_key);
+    let deliveries = app.store.event_deliveries(id).await.unwrap();
+    assert_eq!(deliveries.len(), 1);
+    let target = serde_json::to_string(&deliveries[0].target).unwrap();
+    assert!(!target.contains("\\u0000"), "{target}");
+
+    // A redelivery is the same event.
+    let again = app
+        .post("/webhooks/acme/servicenow", body.clone(), &[basic()])
+        .await;
+    assert_eq!(json(again, 202).await["duplicate"], true);
+
+    // What reaches Orange.
+    let incident: Value = eventually("the incident at the simulator", async || {
+        let d = sim.state.data();
+        d.incidents
+            .iter()
+            .find(|i| i.body["externalReference"] == "INC0010023")
+            .map(|i| i.body.clone())
+    })
+    .await;
+    assert_eq!(incident["shortDescription"], "MPLS link down at Paris HQ");
+    assert!(
+        incident["description"]
+            .as_str()
+            .unwrap()
+            .starts_with("Since 09:05 the primary")
+    );
+    for _ in 0..100 {
+        let q = app.store.queue_stats().await.unwrap();
+        if q.pending == 0 && q.in_flight == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(app.store.queue_stats().await.unwrap().dead, 0);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn nul_in_a_webhook_is_accepted_stored_and_delivered_without_it_on_sqlite() {
+    nul_is_stored_and_delivered_without_it(None).await;
+}
+
+#[tokio::test]
+async fn nul_in_a_webhook_is_accepted_stored_and_delivered_without_it_on_postgres() {
+    let Some(pg) = PgSchema::create().await else {
+        return;
+    };
+    nul_is_stored_and_delivered_without_it(Some(&pg.url)).await;
+    pg.drop().await;
+}
+
+/// A ServiceNow insert whose `sys_mod_count` (part of the dedupe key) is `n` random hex
+/// characters: over PostgreSQL's ~2.7 KB index row limit, even compressed.
+fn insert_with_mod_count(n: usize) -> Vec<u8> {
+    let count: String = (0..n.div_ceil(32))
+        .map(|_| uuid::Uuid::new_v4().simple().to_string())
+        .collect::<String>()[..n]
+        .to_owned();
+    let raw = String::from_utf8(fixture("servicenow/incident-insert.json")).unwrap();
+    raw.replace(
+        "\"sys_mod_count\": \"0\"",
+        &format!("\"sys_mod_count\": \"{count}\""),
+    )
+    .into_bytes()
+}
+
+#[tokio::test]
+async fn an_event_postgres_refuses_is_500_store_rejected_and_the_next_one_is_accepted() {
+    let Some(pg) = PgSchema::create().await else {
+        return;
+    };
+    let sim = itsm_bridge::sim::start(SimOptions::default())
+        .await
+        .unwrap();
+    let app = app(&sim.base_url(), Some(&pg.url)).await;
+    let refused = app
+        .post(
+            "/webhooks/acme/servicenow",
+            insert_with_mod_count(20_000),
+            &[basic()],
+        )
+        .await;
+    let p = json(refused, 500).await;
+    assert_eq!(p["code"], "store-rejected", "{p}");
+    // The store is up: the next event is taken.
+    let ok = app
+        .post(
+            "/webhooks/acme/servicenow",
+            insert_with_mod_count(8),
+            &[basic()],
+        )
+        .await;
+    assert_eq!(json(ok, 202).await["duplicate"], false);
+    let ready = app.client.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 200);
+    app.stop().await;
+    pg.drop().await;
+}
