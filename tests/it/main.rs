@@ -1,5 +1,6 @@
 //! The one integration-test binary: boots the real app on port 0 against the simulators.
 
+mod admin_guard;
 mod chart;
 mod crash;
 mod delivery_chaos;
