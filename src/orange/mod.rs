@@ -184,7 +184,7 @@ fn client_for(
     let o = &config.orange;
     OrangeClient {
         attachments: attachment::AttachmentSource {
-            http: cred.http.clone(),
+            http: attachment::download_client(Duration::from_millis(o.timeout_ms)),
             itsm: t.itsm.clone(),
             max_bytes: config.delivery.max_attachment_bytes,
         },
