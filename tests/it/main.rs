@@ -10,6 +10,7 @@ mod delivery_support;
 mod delivery_webhooks;
 mod ingress;
 mod ingress_props;
+mod lookup_flight;
 mod mapping_errors;
 mod mapping_golden;
 mod mapping_live;
