@@ -89,7 +89,8 @@ fn refused_headers() -> Vec<Option<String>> {
         Some(format!("Basic {TOKEN}")),
         Some(TOKEN.into()),
         Some(format!("Bearer{TOKEN}")),
-        Some(format!("Bearer {TOKEN} ")),
+        Some(format!("Bearer {TOKEN} x")),
+        Some(format!("Bearer x {TOKEN}")),
     ]
 }
 

@@ -20,7 +20,7 @@ use crate::store::EventQuery;
 
 /// Routes under `/admin/v1`, behind the bearer check. The check is a `layer`, not a
 /// `route_layer`: it also stands before the fallback and the 405 of a wrong method, and it
-/// covers every route added here, whatever its method.
+/// covers every route added here, whatever its method. Add routes above the fallbacks.
 pub fn routes(state: AppState) -> Router<AppState> {
     Router::new()
         .route("/events", get(list_events))
@@ -28,7 +28,16 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/links", get(list_links))
         .route("/reload", post(reload))
         .merge(dlq::routes())
+        // Both fallbacks are set here, after every route and before the guard: the outer
+        // router's own 405 would otherwise replace them unguarded.
         .fallback(|| async { Problem::not_found("no such admin endpoint") })
+        .method_not_allowed_fallback(|| async {
+            Problem::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                codes::BAD_REQUEST,
+                "Method not allowed",
+            )
+        })
         .layer(middleware::from_fn_with_state(state, guard::require_token))
 }
 
