@@ -221,6 +221,36 @@ mod tests {
     }
 
     #[test]
+    fn mapping_keys_and_templates_keep_a_huge_number_exact() {
+        let yaml = "source: generic\nkeys:\n  dedupe: { path: rec.version }\n  ticket: { template: 'T-{{ rec.id }}' }\nroutes:\n  - when: { event: generic }\n    then:\n      - call: create_incident\n        set:\n          externalReference: { path: rec.ref }\n          shortDescription: { template: 'v{{ rec.version }}' }\n";
+        let m =
+            crate::mapping::Mapping::from_str(yaml, "t/generic.yaml", std::path::Path::new("."))
+                .unwrap_or_else(|p| panic!("{p:?}"));
+        let apply = |version: &str| {
+            let raw = format!(
+                r#"{{"rec": {{"id": 99999999999999999999999, "ref": "R1", "version": {version}}}}}"#
+            );
+            let body: Value = serde_json::from_str(&raw).unwrap();
+            m.apply(&crate::mapping::Incoming {
+                kind: SourceKind::Generic,
+                headers: &HeaderMap::new(),
+                body: &body,
+                raw: raw.as_bytes(),
+            })
+            .unwrap()
+        };
+        let a = apply("123456789012345678901234567890");
+        let b = apply("123456789012345678901234567891");
+        assert_eq!(a.dedupe_key, "123456789012345678901234567890");
+        assert_ne!(a.dedupe_key, b.dedupe_key);
+        assert_eq!(a.ticket.as_deref(), Some("T-99999999999999999999999"));
+        assert_eq!(
+            a.calls[0].body["shortDescription"],
+            "v123456789012345678901234567890"
+        );
+    }
+
+    #[test]
     fn missing_fields_fall_back_to_body_hash() {
         let k = default_keys(SourceKind::Servicenow, &HeaderMap::new(), &json!({}), b"x");
         assert!(k.dedupe.starts_with("sha256:"));
