@@ -13,11 +13,43 @@ pub struct InterpolationProblem {
     pub message: String,
 }
 
+/// One placeholder that was filled: what messages must show instead of its value.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Filled {
+    /// The placeholder as written (`${ORANGE_SECRET}`).
+    pub placeholder: String,
+    /// The value inserted, and its form in the YAML text (escaped inside quotes).
+    pub value: String,
+    pub encoded: String,
+}
+
+impl std::fmt::Debug for Filled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Filled({})", self.placeholder)
+    }
+}
+
+/// Interpolated text, with every value it received.
+#[derive(Debug)]
+pub struct Interpolated {
+    pub text: String,
+    pub filled: Vec<Filled>,
+}
+
 /// Fills placeholders from `lookup`; reports every problem at once.
 pub fn interpolate(
     text: &str,
     lookup: impl Fn(&str) -> Option<String>,
 ) -> Result<String, Vec<InterpolationProblem>> {
+    interpolate_tracked(text, lookup).map(|i| i.text)
+}
+
+/// [`interpolate`], keeping what was filled in so that messages can hide it.
+pub fn interpolate_tracked(
+    text: &str,
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<Interpolated, Vec<InterpolationProblem>> {
+    let mut filled = Vec::new();
     let mut out = String::with_capacity(text.len());
     let mut problems = Vec::new();
     for (lineno, line) in text.split_inclusive('\n').enumerate() {
@@ -58,8 +90,15 @@ pub fn interpolate(
                         )),
                     }
                 };
-                match value.and_then(|v| encode(&v, quote, name)) {
-                    Ok(enc) => out.push_str(&enc),
+                match value.and_then(|v| encode(&v, quote, name).map(|e| (v, e))) {
+                    Ok((value, encoded)) => {
+                        out.push_str(&encoded);
+                        filled.push(Filled {
+                            placeholder: format!("${{{inner}}}"),
+                            value,
+                            encoded,
+                        });
+                    }
                     Err(message) => problems.push(InterpolationProblem {
                         line: lineno + 1,
                         column: col + 1,
@@ -93,7 +132,7 @@ pub fn interpolate(
         }
     }
     if problems.is_empty() {
-        Ok(out)
+        Ok(Interpolated { text: out, filled })
     } else {
         Err(problems)
     }

@@ -6,13 +6,16 @@
 
 mod interpolate;
 mod model;
+mod scrub;
 mod validate;
 
-pub use validate::redact_url;
+pub use scrub::redact_url;
 
 use std::path::{Path, PathBuf};
 
-pub use interpolate::{InterpolationProblem, interpolate};
+pub use interpolate::{
+    Filled, Interpolated, InterpolationProblem, interpolate, interpolate_tracked,
+};
 pub use model::*;
 
 /// The config used when `serve` runs without `--config`: a `demo` tenant whose sandbox
@@ -81,16 +84,19 @@ impl Config {
             at,
             message,
         };
-        let text = interpolate(text, env).map_err(|ps| {
+        let filled = interpolate_tracked(text, env).map_err(|ps| {
             ConfigErrors(
                 ps.into_iter()
                     .map(|p| problem(format!("{}:{}", p.line, p.column), p.message))
                     .collect(),
             )
         })?;
-        let mut config: Config = serde_saphyr::from_str(&text).map_err(|e| {
-            let msg = e.to_string();
-            ConfigErrors(vec![problem(location_of(&msg), msg)])
+        // Every message below is about the interpolated text: the scrubber puts the
+        // placeholders back in place of what they were filled with.
+        let scrubber = scrub::Scrubber::new(filled.filled);
+        let mut config: Config = serde_saphyr::from_str(&filled.text).map_err(|e| {
+            let (at, msg) = scrub::parse_problem(&e, &filled.text, &scrubber);
+            ConfigErrors(vec![problem(at, msg)])
         })?;
         config.resolve_paths(base);
         let problems = config.validate();
@@ -98,7 +104,10 @@ impl Config {
             Ok(config)
         } else {
             Err(ConfigErrors(
-                problems.into_iter().map(|(at, m)| problem(at, m)).collect(),
+                problems
+                    .into_iter()
+                    .map(|(at, m)| problem(at, scrubber.scrub(&m)))
+                    .collect(),
             ))
         }
     }

@@ -73,8 +73,8 @@ pub struct Config {
     pub tenants: Vec<TenantConfig>,
 }
 
-/// `store:`
-#[derive(Debug, Clone, Deserialize)]
+/// `store:` (its `Debug` hides the URL's password)
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StoreConfig {
     /// `sqlite://PATH` (one replica) or `postgres://…` (several replicas).
@@ -83,6 +83,15 @@ pub struct StoreConfig {
     /// Connection pool size.
     #[serde(default = "defaults::max_connections")]
     pub max_connections: u32,
+}
+
+impl std::fmt::Debug for StoreConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreConfig")
+            .field("url", &super::redact_url(&self.url))
+            .field("max_connections", &self.max_connections)
+            .finish()
+    }
 }
 
 /// `ingress:`
@@ -141,9 +150,46 @@ impl Default for ServerConfig {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AdminConfig {
-    /// Bearer token of the admin API; the admin API is disabled (404) when unset.
+    /// Bearer token of the admin API (and the console): at least
+    /// [`MIN_ADMIN_TOKEN_CHARS`] visible ASCII characters. The admin API is disabled (404)
+    /// when unset; an empty or shorter token is a config error, never an open API.
     #[serde(default)]
     pub token: Option<Secret>,
+}
+
+/// The shortest admin token accepted: an empty `${ADMIN_TOKEN:-}` must not open the API.
+pub const MIN_ADMIN_TOKEN_CHARS: usize = 16;
+
+impl AdminConfig {
+    /// The token, when it is one the admin API may be opened with. A config that skipped
+    /// `validate()` (built in code) with an empty or short token keeps the API off.
+    pub fn usable_token(&self) -> Option<&Secret> {
+        self.token
+            .as_ref()
+            .filter(|t| admin_token_problem(t.expose()).is_none())
+    }
+}
+
+/// Why `token` cannot be the admin token, or `None` when it can. The message never
+/// repeats the token.
+pub fn admin_token_problem(token: &str) -> Option<String> {
+    if token.is_empty() {
+        return Some(format!(
+            "is empty, which would open the admin API: set a token of at least \
+             {MIN_ADMIN_TOKEN_CHARS} characters, or remove admin.token to turn the admin API off"
+        ));
+    }
+    if !token.bytes().all(|b| b.is_ascii_graphic()) {
+        return Some(
+            "must be visible ASCII characters only (no spaces or control characters), \
+             as it is sent in an Authorization header"
+                .into(),
+        );
+    }
+    let n = token.chars().count();
+    (n < MIN_ADMIN_TOKEN_CHARS).then(|| {
+        format!("is {n} characters long; the admin token needs at least {MIN_ADMIN_TOKEN_CHARS}")
+    })
 }
 
 /// `orange:`

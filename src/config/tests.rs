@@ -127,3 +127,129 @@ fn servicenow_reconciliation_needs_servicenow_credentials_and_generic_sources_ar
     assert_eq!(syncs[0].kind, crate::domain::SourceKind::Servicenow);
     assert_eq!(syncs[0].integration.as_deref(), Some("svc"));
 }
+
+const TENANT: &str = "tenants:\n- id: a\n  orange: {client_id: c, client_secret: x, api_key: k}\n  sources:\n    jira:\n      auth: [{type: hub_signature, secret: s3cr3t-value}]\n      mapping: a.yaml\n";
+
+#[test]
+fn an_empty_or_short_admin_token_is_refused_and_a_long_one_accepted() {
+    let with = |admin: &str| {
+        Config::from_yaml(&format!("{admin}{TENANT}"), "t.yaml", Path::new(""), |k| {
+            (k == "SHORT").then(|| "short".to_owned())
+        })
+    };
+    for admin in [
+        "admin: {token: \"${ADMIN_TOKEN:-}\"}\n",
+        "admin: {token: ''}\n",
+        "admin: {token: \"${SHORT}\"}\n",
+        "admin: {token: '0123456789abcde'}\n",
+        "admin: {token: '0123456789 abcdef'}\n",
+    ] {
+        let err = with(admin).expect_err(admin);
+        assert_eq!(err.0.len(), 1, "{err}");
+        assert_eq!(
+            (err.0[0].file.as_str(), err.0[0].at.as_str()),
+            ("t.yaml", "admin.token")
+        );
+        assert!(!err.to_string().contains("short\""), "{err}");
+    }
+    let ok = with("admin: {token: '0123456789abcdef'}\n").unwrap();
+    assert!(ok.admin.usable_token().is_some());
+    assert!(with("").unwrap().admin.usable_token().is_none());
+}
+
+/// Secrets the error-path tests fill in; none may appear in any message.
+const SECRETS: [(&str, &str); 5] = [
+    ("ORANGE_SECRET", "QuotedEnvS3cret"),
+    ("NUMERIC_SECRET", "98765432109876"),
+    ("SN_PASSWORD", "pwpwpwpwpw"),
+    ("DB_URL", "postgres://user:Pg#S3cret@db:5432/itsm"),
+    ("ADMIN_TOKEN", "adm"),
+];
+
+fn load_secret(text: &str) -> ConfigErrors {
+    Config::from_yaml(text, "t.yaml", Path::new(""), |k| {
+        SECRETS
+            .iter()
+            .find(|(n, _)| *n == k)
+            .map(|(_, v)| (*v).to_owned())
+    })
+    .expect_err("the config is broken")
+}
+
+fn assert_no_secret(err: &ConfigErrors) {
+    let text = format!("{err}\n{err:?}");
+    for needle in [
+        "QuotedEnvS3cret",
+        "98765432109876",
+        "pwpwpwpwpw",
+        "Pg#S3cret",
+        "S3cret",
+    ] {
+        assert!(!text.contains(needle), "{needle} in:\n{text}");
+    }
+}
+
+#[test]
+fn a_type_error_on_an_interpolated_value_names_the_key_not_the_value() {
+    for (text, key) in [
+        (
+            "tenants:\n- id: a\n  orange:\n    client_id: c\n    client_secret: k\n    api_key: k\n    rate_limit: {per_second: ${NUMERIC_SECRET}}\n",
+            "per_second",
+        ),
+        (
+            "store:\n  max_connections: ${NUMERIC_SECRET}\n",
+            "max_connections",
+        ),
+        ("admin:\n  token: [${NUMERIC_SECRET}]\n", "token"),
+        ("log:\n  format: ${SN_PASSWORD}\n", "format"),
+    ] {
+        let err = load_secret(text);
+        assert_no_secret(&err);
+        let text = err.to_string();
+        eprintln!("{text}");
+        assert!(text.starts_with("t.yaml:"), "{text}");
+        assert!(text.contains(key), "{key} not named in {text}");
+    }
+}
+
+#[test]
+fn a_yaml_syntax_error_near_a_secret_shows_no_neighbouring_value() {
+    for text in [
+        "tenants:\n- id: a\n  orange:\n    client_secret: \"${ORANGE_SECRET}\"\n   api_key: [\n    password: '${SN_PASSWORD}'\n",
+        "store: {url: \"${DB_URL}\"\nadmin: {token: \"${ORANGE_SECRET}\", token: x}\n",
+        "admin:\n  token: \"${ORANGE_SECRET}\"\n  tokn: \"${SN_PASSWORD}\"\n",
+    ] {
+        let err = load_secret(text);
+        eprintln!("{err}");
+        assert_no_secret(&err);
+        assert!(err.to_string().starts_with("t.yaml:"), "{err}");
+    }
+    let err = load_secret("admin:\n  token: \"${ORANGE_SECRET}\"\n  tokn: \"${SN_PASSWORD}\"\n");
+    assert!(err.to_string().contains("tokn"), "{err}");
+}
+
+#[test]
+fn validation_problems_show_placeholders_and_redacted_urls() {
+    let err = load_secret(&format!(
+        "store: {{url: \"${{DB_URL}}x\"}}\nadmin: {{token: \"${{ADMIN_TOKEN}}\"}}\n{TENANT}  itsm:\n    servicenow: {{base_url: 'https://x.example', auth: {{type: basic, username: u, password: ''}}}}\norange: {{token_path: \"${{SN_PASSWORD}}\"}}\n"
+    ));
+    assert_no_secret(&err);
+    let text = err.to_string();
+    for needle in ["admin.token", "orange.token_path", "${SN_PASSWORD}"] {
+        assert!(text.contains(needle), "missing {needle} in:\n{text}");
+    }
+    let err = load_secret("store: {url: \"mysql://root:${SN_PASSWORD}@db\"}\n");
+    assert_no_secret(&err);
+    assert!(err.to_string().contains("store.url"), "{err}");
+    let debug = format!(
+        "{:?}",
+        Config::from_yaml(
+            "store: {url: 'postgres://user:Pg#S3cret@db/x'}\n",
+            "t.yaml",
+            Path::new(""),
+            |_| None
+        )
+        .unwrap()
+    );
+    assert!(!debug.contains("S3cret"), "{debug}");
+}

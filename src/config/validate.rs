@@ -2,7 +2,7 @@
 
 use std::collections::HashSet;
 
-use super::{Config, OutboundAuth, RateLimit, WebhookAuth};
+use super::{Config, OutboundAuth, RateLimit, WebhookAuth, redact_url};
 
 impl Config {
     /// Every problem, as `(path, message)`; empty when the config is usable.
@@ -22,6 +22,11 @@ impl Config {
                     redact_url(url)
                 ),
             );
+        }
+        if let Some(token) = &self.admin.token
+            && let Some(m) = super::admin_token_problem(token.expose())
+        {
+            push("admin.token".into(), m);
         }
         if self.store.max_connections == 0 {
             push("store.max_connections".into(), "must be at least 1".into());
@@ -258,16 +263,5 @@ fn check_outbound(push: &mut impl FnMut(String, String), at: String, a: &Outboun
     };
     if s.expose().is_empty() {
         push(at, format!("{what} must not be empty"));
-    }
-}
-
-/// A store URL without its password, for messages.
-pub fn redact_url(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut u) if u.password().is_some() => {
-            let _ = u.set_password(Some("***"));
-            u.to_string()
-        }
-        _ => url.to_owned(),
     }
 }

@@ -74,6 +74,13 @@ fn key_override(rule: &Option<Rule>, scope: &Scope<'_>) -> Result<Option<String>
     Ok(match rule.eval(scope, "")? {
         Produced::Value(Value::String(s)) => Some(s),
         Produced::Value(Value::Null) | Produced::Skip | Produced::Lookup(_) => None,
+        // A number copied from the event keeps its exact text (a key is an identity).
+        Produced::Value(Value::Number(n)) => Some(match &rule.source {
+            super::rule::Source::Path(p) if p.root == super::path::Root::Body => {
+                super::rawnum::number_text(&n, scope.raw, p.segs.iter().map(|s| s.text()))
+            }
+            _ => n.to_string(),
+        }),
         Produced::Value(v) => Some(v.to_string()),
     })
 }
@@ -115,6 +122,7 @@ pub fn apply(m: &Mapping, inc: &super::Incoming<'_>) -> Result<Mapped, MapError>
         event_type: &k.event_type,
         ticket: k.ticket.as_deref(),
         headers: Some(inc.headers),
+        raw: Some(inc.raw),
     };
     let changed = changed_fields(inc.body);
     let mut calls = Vec::new();
@@ -154,6 +162,7 @@ fn scope_of<'a>(inc: &super::Incoming<'a>, k: &'a keys::EventKeys) -> Scope<'a> 
         event_type: &k.event_type,
         ticket: k.ticket.as_deref(),
         headers: Some(inc.headers),
+        raw: Some(inc.raw),
     }
 }
 

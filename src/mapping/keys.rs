@@ -9,6 +9,8 @@
 //! - ServiceNow: `sys_id` + `sys_mod_count` (incremented by every update); the ticket is
 //!   `sys_id`.
 //! - Otherwise (or when those fields are missing): the SHA-256 of the body.
+//!
+//! Ids that arrive as JSON numbers are keyed by their exact text (`rawnum.rs`).
 
 use http::HeaderMap;
 use serde_json::Value;
@@ -37,6 +39,11 @@ pub fn id_at(v: &Value, pointer: &str) -> Option<String> {
     }
 }
 
+/// [`id_at`], with a number that `f64` could not hold read exactly from `raw`.
+fn exact_id_at(v: &Value, raw: &[u8], pointer: &str) -> Option<String> {
+    super::rawnum::id_text(v, Some(raw), pointer)
+}
+
 fn body_hash(body: &[u8]) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(body)))
 }
@@ -48,7 +55,7 @@ pub fn default_keys(kind: SourceKind, headers: &HeaderMap, body: &Value, raw: &[
         SourceKind::Servicenow => servicenow_keys(body, raw),
         SourceKind::Generic => EventKeys {
             dedupe: body_hash(raw),
-            ticket: id_at(body, "/id").or_else(|| id_at(body, "/ticket/id")),
+            ticket: exact_id_at(body, raw, "/id").or_else(|| exact_id_at(body, raw, "/ticket/id")),
             event_type: body
                 .get("event")
                 .and_then(Value::as_str)
@@ -68,16 +75,16 @@ fn jira_keys(headers: &HeaderMap, body: &Value, raw: &[u8]) -> EventKeys {
                 .map(|_| "jira:workflow_transition".to_owned())
         })
         .unwrap_or_else(|| "jira:unknown".to_owned());
-    let ticket = id_at(body, "/issue/id")
+    let ticket = exact_id_at(body, raw, "/issue/id")
         .or_else(|| {
             body.pointer("/comment/self")
                 .and_then(Value::as_str)
                 .and_then(issue_id_from_comment_self)
         })
-        .or_else(|| id_at(body, "/id")); // Automation "Issue data (Automation format)"
+        .or_else(|| exact_id_at(body, raw, "/id")); // Automation "Issue data (Automation format)"
     let is_comment_event = event_type.starts_with("comment_")
         || body.get("issue_event_type_name").and_then(Value::as_str) == Some("issue_commented");
-    let dedupe = match (is_comment_event, id_at(body, "/comment/id")) {
+    let dedupe = match (is_comment_event, exact_id_at(body, raw, "/comment/id")) {
         (true, Some(cid)) => {
             let updated = body
                 .pointer("/comment/updated")
@@ -115,12 +122,14 @@ fn issue_id_from_comment_self(url: &str) -> Option<String> {
 
 fn servicenow_keys(body: &Value, raw: &[u8]) -> EventKeys {
     // Business rules commonly send the record at the top level or under `record`/`incident`.
-    let rec = ["", "/record", "/incident", "/current"]
-        .iter()
-        .find_map(|p| body.pointer(p).filter(|r| r.get("sys_id").is_some()))
-        .unwrap_or(body);
-    let sys_id = id_at(rec, "/sys_id");
-    let dedupe = match (&sys_id, id_at(rec, "/sys_mod_count")) {
+    let prefix = ["", "/record", "/incident", "/current"]
+        .into_iter()
+        .find(|p| body.pointer(p).is_some_and(|r| r.get("sys_id").is_some()))
+        .unwrap_or("");
+    let at = |field: &str| exact_id_at(body, raw, &format!("{prefix}/{field}"));
+    let sys_id = at("sys_id");
+    let mod_count = at("sys_mod_count");
+    let dedupe = match (&sys_id, &mod_count) {
         (Some(id), Some(n)) => format!("sn:{id}:{n}"),
         _ => body_hash(raw),
     };
@@ -129,7 +138,7 @@ fn servicenow_keys(body: &Value, raw: &[u8]) -> EventKeys {
         .or_else(|| body.get("event"))
         .and_then(Value::as_str)
         .map(str::to_owned)
-        .unwrap_or_else(|| match id_at(rec, "/sys_mod_count").as_deref() {
+        .unwrap_or_else(|| match mod_count.as_deref() {
             Some("0") => "insert".to_owned(),
             _ => "update".to_owned(),
         });
@@ -185,6 +194,60 @@ mod tests {
         assert_eq!(k.dedupe, "sn:abc:3");
         assert_eq!(k.ticket.as_deref(), Some("abc"));
         assert_eq!(k.event_type, "update");
+    }
+
+    #[test]
+    fn events_differing_only_in_a_huge_sys_mod_count_are_not_duplicates() {
+        let keys = |n: &str| {
+            let raw = format!(r#"{{"record": {{"sys_id": "abc", "sys_mod_count": {n}}}}}"#);
+            let body: Value = serde_json::from_str(&raw).unwrap();
+            default_keys(
+                SourceKind::Servicenow,
+                &HeaderMap::new(),
+                &body,
+                raw.as_bytes(),
+            )
+        };
+        let a = keys("123456789012345678901234567890");
+        let b = keys("123456789012345678901234567891");
+        assert_eq!(a.dedupe, "sn:abc:123456789012345678901234567890");
+        assert_ne!(a.dedupe, b.dedupe);
+        assert_eq!(a.event_type, "update");
+        let raw =
+            br#"{"webhookEvent": "jira:issue_updated", "issue": {"id": 100000000000000000000001}}"#;
+        let body: Value = serde_json::from_slice(raw).unwrap();
+        let k = default_keys(SourceKind::Jira, &HeaderMap::new(), &body, raw);
+        assert_eq!(k.ticket.as_deref(), Some("100000000000000000000001"));
+    }
+
+    #[test]
+    fn mapping_keys_and_templates_keep_a_huge_number_exact() {
+        let yaml = "source: generic\nkeys:\n  dedupe: { path: rec.version }\n  ticket: { template: 'T-{{ rec.id }}' }\nroutes:\n  - when: { event: generic }\n    then:\n      - call: create_incident\n        set:\n          externalReference: { path: rec.ref }\n          shortDescription: { template: 'v{{ rec.version }}' }\n";
+        let m =
+            crate::mapping::Mapping::from_str(yaml, "t/generic.yaml", std::path::Path::new("."))
+                .unwrap_or_else(|p| panic!("{p:?}"));
+        let apply = |version: &str| {
+            let raw = format!(
+                r#"{{"rec": {{"id": 99999999999999999999999, "ref": "R1", "version": {version}}}}}"#
+            );
+            let body: Value = serde_json::from_str(&raw).unwrap();
+            m.apply(&crate::mapping::Incoming {
+                kind: SourceKind::Generic,
+                headers: &HeaderMap::new(),
+                body: &body,
+                raw: raw.as_bytes(),
+            })
+            .unwrap()
+        };
+        let a = apply("123456789012345678901234567890");
+        let b = apply("123456789012345678901234567891");
+        assert_eq!(a.dedupe_key, "123456789012345678901234567890");
+        assert_ne!(a.dedupe_key, b.dedupe_key);
+        assert_eq!(a.ticket.as_deref(), Some("T-99999999999999999999999"));
+        assert_eq!(
+            a.calls[0].body["shortDescription"],
+            "v123456789012345678901234567890"
+        );
     }
 
     #[test]

@@ -17,6 +17,7 @@ pub mod golden;
 mod jq;
 pub mod keys;
 mod path;
+pub mod rawnum;
 mod rule;
 pub mod schemas;
 mod template;
@@ -157,6 +158,8 @@ pub struct Scope<'v> {
     pub event_type: &'v str,
     pub ticket: Option<&'v str>,
     pub headers: Option<&'v HeaderMap>,
+    /// The body as received, where numbers keep their exact text (`rawnum.rs`).
+    pub raw: Option<&'v [u8]>,
 }
 
 impl<'v> Scope<'v> {
@@ -167,6 +170,7 @@ impl<'v> Scope<'v> {
             event_type: "",
             ticket: None,
             headers: None,
+            raw: None,
         }
     }
 }

@@ -16,6 +16,15 @@ pub enum Seg {
     Index(usize, String),
 }
 
+impl Seg {
+    /// The segment as written (a key, or an index's digits).
+    pub fn text(&self) -> &str {
+        match self {
+            Seg::Key(k) | Seg::Index(_, k) => k,
+        }
+    }
+}
+
 /// Where a path starts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Root {

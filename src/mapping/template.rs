@@ -94,7 +94,17 @@ impl Template {
                     }
                     Some(Scoped::Json(v)) => {
                         found |= !v.is_null();
-                        push_value(&mut out, v);
+                        match v {
+                            // Numbers f64 cannot hold print as sent, not as `1.2e29`.
+                            Value::Number(n) if n.is_f64() && scope.raw.is_some() => {
+                                out.push_str(&super::rawnum::number_text(
+                                    n,
+                                    scope.raw,
+                                    path.segs.iter().map(|s| s.text()),
+                                ));
+                            }
+                            _ => push_value(&mut out, v),
+                        }
                     }
                     None => {}
                 },

@@ -129,17 +129,23 @@ impl OrangeClient {
                     OrangeApi::Incident,
                     &["incidents", linked()?, "attachments"],
                 )?;
-                let mut form = Some(
-                    self.attachments
-                        .open(url, filename, content_type.as_deref())
-                        .await?,
-                );
-                (
-                    OrangeApi::Incident,
-                    Method::POST,
-                    target,
-                    Payload::Multipart(Box::new(move || form.take())),
-                )
+                let download = self
+                    .attachments
+                    .open(url, filename, content_type.as_deref())
+                    .await?;
+                let over_limit = download.over_limit.clone();
+                let mut form = Some(download.form);
+                let payload = Payload::Multipart(Box::new(move || form.take()));
+                return match self
+                    .call(OrangeApi::Incident, Method::POST, target, payload)
+                    .await
+                {
+                    Ok(_) => Ok(Executed::default()),
+                    Err(_) if over_limit.load(std::sync::atomic::Ordering::Acquire) => Err(
+                        super::attachment::too_big_failure(self.attachments.max_bytes),
+                    ),
+                    Err(f) => Err(f),
+                };
             }
             OrangeOp::CreateTroubleTicket => (
                 OrangeApi::TroubleTicket,
@@ -184,24 +190,22 @@ impl OrangeClient {
             )));
         }
         let key = LookupCache::key(l);
-        let found = match self.lookups.get(&key) {
-            Some(v) => v,
-            None => {
+        let found = self
+            .lookups
+            .get_or_fetch(&key, || async {
                 let mut url = self.url(OrangeApi::CoreInformation, &[&l.collection])?;
                 url.query_pairs_mut()
                     .extend_pairs(l.filters.iter().map(|(k, v)| (k.as_str(), v.as_str())))
                     .append_pair("limit", "1");
                 let page = self.list(OrangeApi::CoreInformation, url).await?;
-                let v = page
+                Ok(page
                     .items
                     .first()
                     .and_then(|item| item.get(&l.field))
                     .cloned()
-                    .filter(|v| !v.is_null());
-                self.lookups.put(key, v.clone());
-                v
-            }
-        };
+                    .filter(|v| !v.is_null()))
+            })
+            .await?;
         let value = match (found, &l.default) {
             (Some(v), _) => v,
             (None, Some(Value::Null)) => return Ok(()),

@@ -1,15 +1,23 @@
 //! Core Information lookups written into a call's body at delivery time, cached for
 //! `orange.lookup_cache_secs` (a customer's inventory changes rarely; the same CI name comes
-//! back on every event of a busy ticket).
+//! back on every event of a busy ticket), and single-flight: after a restart, the 64
+//! deliveries that need the same lookup at once send one request and share its answer, its
+//! failure included (each delivery then retries on its own schedule). A cache belongs to one
+//! tenant's client, so the flights are per (tenant, query).
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::Value;
+use tokio::sync::OnceCell;
 use tokio::time::Instant;
 
-use crate::domain::Lookup;
+use crate::domain::{CallFailure, Lookup};
+
+/// What one lookup request answered: the field's value (`None`: nothing matched).
+type Answer = Result<Option<Value>, CallFailure>;
 
 /// The Core Information collections a mapping may look into.
 pub const COLLECTIONS: [&str; 4] = [
@@ -23,6 +31,8 @@ pub const COLLECTIONS: [&str; 4] = [
 pub struct LookupCache {
     ttl: Duration,
     entries: Mutex<HashMap<String, (Instant, Option<Value>)>>,
+    /// Requests in flight, by key: the first caller sends, the others wait on its cell.
+    flights: Mutex<HashMap<String, Arc<OnceCell<Answer>>>>,
 }
 
 impl LookupCache {
@@ -30,17 +40,52 @@ impl LookupCache {
         Self {
             ttl,
             entries: Mutex::new(HashMap::new()),
+            flights: Mutex::new(HashMap::new()),
         }
     }
 
+    /// The query's identity. JSON, so that a filter value holding `&` or `=` cannot make
+    /// two different queries share a key.
     pub fn key(l: &Lookup) -> String {
-        let mut k = format!("{}?", l.collection);
-        for (n, v) in &l.filters {
-            k.push_str(&format!("{n}={v}&"));
+        serde_json::json!([l.collection, l.filters, l.field]).to_string()
+    }
+
+    /// The cached answer for `key`, or the answer of one `fetch` shared by every caller
+    /// that asks while it is in flight. Answers that found something or nothing are cached;
+    /// failures are only shared.
+    pub async fn get_or_fetch<F, Fut>(&self, key: &str, fetch: F) -> Answer
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Answer>,
+    {
+        if let Some(hit) = self.get(key) {
+            return Ok(hit);
         }
-        k.push('#');
-        k.push_str(&l.field);
-        k
+        let cell = {
+            let mut flights = self.flights.lock().unwrap_or_else(|p| p.into_inner());
+            flights.entry(key.to_owned()).or_default().clone()
+        };
+        // A leader that is cancelled (its delivery timed out) leaves the cell empty and the
+        // next waiter sends instead.
+        let answer = cell
+            .get_or_init(|| async {
+                // A flight that ended just before this one was created has filled the cache.
+                if let Some(hit) = self.get(key) {
+                    return Ok(hit);
+                }
+                let answer = fetch().await;
+                if let Ok(v) = &answer {
+                    self.put(key.to_owned(), v.clone());
+                }
+                answer
+            })
+            .await
+            .clone();
+        let mut flights = self.flights.lock().unwrap_or_else(|p| p.into_inner());
+        if flights.get(key).is_some_and(|c| Arc::ptr_eq(c, &cell)) {
+            flights.remove(key);
+        }
+        answer
     }
 
     pub fn get(&self, key: &str) -> Option<Option<Value>> {

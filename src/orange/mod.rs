@@ -13,7 +13,6 @@
 //! bucket: the budget belongs to the credential, not to the tenant.
 
 pub mod attachment;
-mod attachment_buffer;
 pub mod client;
 pub mod error;
 pub mod limiter;
@@ -186,7 +185,7 @@ fn client_for(
     let o = &config.orange;
     OrangeClient {
         attachments: attachment::AttachmentSource {
-            http: cred.http.clone(),
+            http: attachment::download_client(Duration::from_millis(o.timeout_ms)),
             itsm: t.itsm.clone(),
             max_bytes: config.delivery.max_attachment_bytes,
         },

@@ -1,6 +1,8 @@
 //! The one integration-test binary: boots the real app on port 0 against the simulators.
 
+mod admin_guard;
 mod chart;
+mod config_secrets;
 mod crash;
 mod delivery_chaos;
 mod delivery_crash;
@@ -11,6 +13,7 @@ mod ingress;
 mod ingress_nul;
 mod ingress_props;
 mod intake_parked;
+mod lookup_flight;
 mod mapping_errors;
 mod mapping_golden;
 mod mapping_live;

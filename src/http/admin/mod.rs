@@ -1,26 +1,29 @@
 //! The admin API (`/admin/v1/…`, bearer token): events with their deliveries and attempts
 //! (`?state=parked|unrouted`, `?event_type=`), replay of parked events (`events.rs`), links,
-//! mapping reload, and dead letters (`dlq.rs`). Disabled (404) without a token.
+//! mapping reload, and dead letters (`dlq.rs`). Disabled (404) without a usable token; every
+//! request under `/admin/v1` passes `guard.rs` first.
 
 pub mod dlq;
 pub mod events;
+mod guard;
 
-use axum::extract::{Path, Query, Request, State};
+
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::middleware;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use subtle::ConstantTimeEq;
 
 use super::AppState;
 use super::problem::{Problem, codes};
 use crate::domain::{EventId, TenantId, TicketKey};
 use crate::store::{EventQuery, EventState};
 
-/// Routes under `/admin/v1`, behind the bearer check.
+/// Routes under `/admin/v1`, behind the bearer check. The check is a `layer`, not a
+/// `route_layer`: it also stands before the fallback and the 405 of a wrong method, and it
+/// covers every route added here, whatever its method. Add routes above the fallbacks.
 pub fn routes(state: AppState) -> Router<AppState> {
     Router::new()
         .route("/events", get(list_events))
@@ -29,35 +32,17 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/reload", post(reload))
         .merge(dlq::routes())
         .merge(events::routes())
-        .route_layer(middleware::from_fn_with_state(state, require_token))
-}
-
-async fn require_token(
-    State(state): State<AppState>,
-    req: Request,
-    next: Next,
-) -> Result<Response, Problem> {
-    let Some(token) = state.app.config.admin.token.as_ref() else {
-        return Err(Problem::not_found(
-            "the admin API is disabled (no admin.token configured)",
-        ));
-    };
-    let given = req
-        .headers()
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
+        // Both fallbacks are set here, after every route and before the guard: the outer
+        // router's own 405 would otherwise replace them unguarded.
+        .fallback(|| async { Problem::not_found("no such admin endpoint") })
+        .method_not_allowed_fallback(|| async {
+            Problem::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                codes::BAD_REQUEST,
+                "Method not allowed",
+            )
         })
-        .unwrap_or("");
-    if bool::from(given.as_bytes().ct_eq(token.expose().as_bytes())) {
-        Ok(next.run(req).await)
-    } else {
-        Err(Problem::unauthorized(
-            "the admin API needs Authorization: Bearer <admin.token>",
-        ))
-    }
+        .layer(middleware::from_fn_with_state(state, guard::require_token))
 }
 
 #[derive(Debug, Deserialize)]
