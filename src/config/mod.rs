@@ -6,6 +6,7 @@
 
 mod interpolate;
 mod model;
+mod retention;
 mod validate;
 
 pub use validate::redact_url;
@@ -14,6 +15,7 @@ use std::path::{Path, PathBuf};
 
 pub use interpolate::{InterpolationProblem, interpolate};
 pub use model::*;
+pub use retention::{Keep, RetentionConfig};
 
 /// The config used when `serve` runs without `--config`: a `demo` tenant whose sandbox
 /// credentials are documented in the README, Orange and the ITSMs on the simulator's default

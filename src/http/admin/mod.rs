@@ -1,7 +1,9 @@
 //! The admin API (`/admin/v1/…`, bearer token): events with their deliveries and attempts,
-//! links, mapping reload, and dead letters (`dlq.rs`). Disabled (404) without a token.
+//! links (listed here; linked by hand and waiting deliveries: `links.rs`), mapping reload,
+//! and dead letters (`dlq.rs`). Disabled (404) without a token.
 
 pub mod dlq;
+mod links;
 
 use axum::extract::{Path, Query, Request, State};
 use axum::http::StatusCode;
@@ -23,7 +25,8 @@ pub fn routes(state: AppState) -> Router<AppState> {
     Router::new()
         .route("/events", get(list_events))
         .route("/events/{id}", get(show_event))
-        .route("/links", get(list_links))
+        .route("/links", get(list_links).post(links::add))
+        .route("/waiting-link", get(links::waiting))
         .route("/reload", post(reload))
         .merge(dlq::routes())
         .route_layer(middleware::from_fn_with_state(state, require_token))
