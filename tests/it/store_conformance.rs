@@ -57,6 +57,10 @@ conformance!(
     concurrent_appends_to_one_ticket_keep_one_head_and_distinct_seqs,
     concurrent_ingests_with_repeated_keys_dedupe_and_keep_each_ticket_in_order,
     appends_racing_with_the_heads_finish_never_strand_a_ticket,
+    a_delivery_waiting_for_its_link_is_listed_counted_and_woken_by_a_link_by_hand,
+    a_create_delivered_wakes_the_deliveries_waiting_for_its_link,
+    purge_removes_finished_work_past_retention_and_keeps_links_dead_letters_and_live_work,
+    a_dry_run_purge_counts_what_would_go_and_deletes_nothing,
 );
 
 /// Two replicas (two stores, two pools) on one PostgreSQL database: a key sent to both at

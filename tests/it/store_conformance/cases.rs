@@ -2,11 +2,13 @@
 
 mod claims;
 mod ingest;
+mod links_retention;
 mod outcomes;
 mod poller;
 
 pub use claims::*;
 pub use ingest::*;
+pub use links_retention::*;
 pub use outcomes::*;
 pub use poller::*;
 
