@@ -87,15 +87,15 @@ async fn sqlite() -> (Arc<dyn Store>, tempfile::TempDir) {
     (Arc::new(store), dir)
 }
 
-struct PgTest {
-    store: Arc<dyn Store>,
-    url: String,
+pub(crate) struct PgTest {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) url: String,
     admin: sqlx::PgPool,
     schema: String,
 }
 
 impl PgTest {
-    async fn drop_schema(self) {
+    pub(crate) async fn drop_schema(self) {
         let sql = format!("DROP SCHEMA {} CASCADE", self.schema);
         sqlx::query(sqlx::AssertSqlSafe(sql))
             .execute(&self.admin)
@@ -105,7 +105,7 @@ impl PgTest {
 }
 
 /// A store on a fresh schema of the `TEST_DATABASE_URL` database, or `None` (skipped).
-async fn postgres(test: &str) -> Option<PgTest> {
+pub(crate) async fn postgres(test: &str) -> Option<PgTest> {
     let Ok(base) = std::env::var("TEST_DATABASE_URL") else {
         // Straight to the process's stderr: libtest captures `eprintln!` of passing tests, and
         // a skip must be seen.
