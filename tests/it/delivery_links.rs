@@ -67,7 +67,11 @@ async fn unlinked_update_waits_dies_and_is_delivered_once_linked_by_hand(pg: Opt
         s,
         "OLD100",
         1,
-        vec![call(OrangeOp::AddIncidentNote, json!({"text": "late note"}), None)],
+        vec![call(
+            OrangeOp::AddIncidentNote,
+            json!({"text": "late note"}),
+            None,
+        )],
     )
     .await;
     let t0 = time::OffsetDateTime::now_utc();
@@ -79,7 +83,13 @@ async fn unlinked_update_waits_dies_and_is_delivered_once_linked_by_hand(pg: Opt
         (waiting[0].state, waiting[0].attempts),
         (DeliveryState::WaitingLink, 0)
     );
-    assert!(waiting[0].waiting_link.as_deref().unwrap().contains("OLD100"));
+    assert!(
+        waiting[0]
+            .waiting_link
+            .as_deref()
+            .unwrap()
+            .contains("OLD100")
+    );
     let stats = s.queue_stats().await.unwrap();
     assert_eq!((stats.waiting_link, stats.pending), (1, 0));
 
@@ -99,7 +109,9 @@ async fn unlinked_update_waits_dies_and_is_delivered_once_linked_by_hand(pg: Opt
         api: None,
         source: None,
     };
-    let linked = links::add(s, &rig.config, &req(&orange_id), t0).await.unwrap();
+    let linked = links::add(s, &rig.config, &req(&orange_id), t0)
+        .await
+        .unwrap();
     assert!(linked.added);
     assert_eq!(linked.ticket, ticket_key("OLD100"));
     let refused = links::add(s, &rig.config, &req("INC-OTHER"), t0).await;
@@ -107,7 +119,11 @@ async fn unlinked_update_waits_dies_and_is_delivered_once_linked_by_hand(pg: Opt
         matches!(refused, Err(links::LinksError::TicketLinked { .. })),
         "{refused:?}"
     );
-    assert!(s.replay(id, None, time::OffsetDateTime::now_utc()).await.unwrap());
+    assert!(
+        s.replay(id, None, time::OffsetDateTime::now_utc())
+            .await
+            .unwrap()
+    );
     assert!(rig.drain(DRAIN).await, "delivered after the replay");
     let d = rig.sim.state.data();
     let inc = d
@@ -144,10 +160,17 @@ async fn waiting_update_proceeds_when_its_create_lands(pg: Option<&str>) {
         s,
         "INC77",
         2,
-        vec![call(OrangeOp::AddIncidentNote, json!({"text": "after"}), None)],
+        vec![call(
+            OrangeOp::AddIncidentNote,
+            json!({"text": "after"}),
+            None,
+        )],
     )
     .await;
-    assert!(!rig.drain(Duration::from_millis(500)).await, "the note waits");
+    assert!(
+        !rig.drain(Duration::from_millis(500)).await,
+        "the note waits"
+    );
     let tenant = TenantId::parse(TENANT).unwrap();
     assert_eq!(links::waiting(s, Some(&tenant), 10).await.unwrap().len(), 1);
     let dead = dlq::list(s, None, 10).await.unwrap();
