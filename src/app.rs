@@ -138,6 +138,14 @@ impl App {
             );
             tasks.spawn(Arc::new(dispatcher).run(token.clone()));
         }
+        if app.config.retention.interval_secs > 0 {
+            let purger = crate::worker::retention::Purger::new(
+                app.store.clone(),
+                app.config.retention.clone(),
+                replica.clone(),
+            );
+            tasks.spawn(purger.run(token.clone()));
+        }
         let sources = crate::worker::SourceSync::from_config(&app.config);
         if !sources.is_empty() {
             let reconciler = crate::worker::ItsmReconciler::new(

@@ -116,6 +116,23 @@ enum Command {
         #[command(subcommand)]
         action: EventsAction,
     },
+    /// Link a ticket to its Orange object by hand (a ticket that predates the gateway, or
+    /// whose create failed), and list the deliveries waiting for a link.
+    Links {
+        #[command(flatten)]
+        config: ConfigArg,
+        #[command(subcommand)]
+        action: LinksCommand,
+    },
+    /// Delete events, deliveries and attempts past retention (`retention:` in the config) now,
+    /// in short steps; prints what went per table. Links are never purged.
+    Purge {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Count what would go, delete nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// A command-line client for the Orange APIs, with a tenant's credentials.
     Orange {
         #[command(flatten)]
@@ -125,6 +142,34 @@ enum Command {
         tenant: Option<String>,
         #[command(subcommand)]
         api: OrangeCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum LinksCommand {
+    /// Link TICKET (the ITSM's id of it, as in its deliveries) of TENANT to ORANGE_ID: the
+    /// deliveries waiting for it proceed at once; replay its no-link dead letters with
+    /// `dlq replay`. Refused when the ticket or the object is linked to another one.
+    Add {
+        tenant: String,
+        ticket: String,
+        orange_id: String,
+        /// The Orange API of the object: incident, trouble_ticket or ordering [default: that
+        /// of the ticket's waiting calls, else incident]
+        #[arg(long)]
+        api: Option<String>,
+        /// The source of the ticket, when the tenant has several and it is ambiguous.
+        #[arg(long)]
+        source: Option<String>,
+    },
+    /// List the deliveries waiting for their ticket's link, oldest first.
+    Waiting {
+        /// Only this tenant's.
+        #[arg(long)]
+        tenant: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
     },
 }
 
@@ -343,6 +388,32 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 } => cli::EventsAction::Replay { id, tenant },
             };
             cli::events(&config, action).await
+        }
+        Command::Links { config, action } => {
+            let config = load_config(&config)?;
+            let action = match action {
+                LinksCommand::Add {
+                    tenant,
+                    ticket,
+                    orange_id,
+                    api,
+                    source,
+                } => cli::LinksAction::Add(itsm_bridge::ops::links::LinkRequest {
+                    tenant,
+                    ticket,
+                    orange_id,
+                    api,
+                    source,
+                }),
+                LinksCommand::Waiting { tenant, limit } => {
+                    cli::LinksAction::Waiting { tenant, limit }
+                }
+            };
+            cli::links(&config, action).await
+        }
+        Command::Purge { config, dry_run } => {
+            let config = load_config(&config)?;
+            cli::purge(&config, dry_run).await
         }
         Command::Orange {
             config,

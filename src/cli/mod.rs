@@ -3,15 +3,19 @@
 mod check;
 mod dlq;
 mod events;
+mod links;
 mod map;
 mod orange;
+mod purge;
 mod serve;
 mod sim;
 
 pub use check::check;
 pub use dlq::{DlqAction, dlq};
 pub use events::{EventsAction, events};
+pub use links::{LinksAction, links};
 pub use map::map;
 pub use orange::{IncidentAction, orange_incidents};
+pub use purge::purge;
 pub use serve::{migrate, serve};
 pub use sim::sim;

@@ -7,6 +7,7 @@
 mod interpolate;
 mod model;
 mod scrub;
+mod retention;
 mod validate;
 
 pub use scrub::redact_url;
@@ -17,6 +18,7 @@ pub use interpolate::{
     Filled, Interpolated, InterpolationProblem, interpolate, interpolate_tracked,
 };
 pub use model::*;
+pub use retention::{Keep, RetentionConfig};
 
 /// The config used when `serve` runs without `--config`: a `demo` tenant whose sandbox
 /// credentials are documented in the README, Orange and the ITSMs on the simulator's default

@@ -68,6 +68,9 @@ pub struct Config {
     /// Logging.
     #[serde(default)]
     pub log: LogConfig,
+    /// How long finished events, deliveries and attempts are kept.
+    #[serde(default)]
+    pub retention: super::RetentionConfig,
     /// The customers served by this gateway.
     #[serde(default)]
     pub tenants: Vec<TenantConfig>,
@@ -251,6 +254,10 @@ pub struct DeliveryConfig {
     /// Largest attachment copied from an ITSM to Orange, in bytes.
     #[serde(default = "defaults::max_attachment_bytes")]
     pub max_attachment_bytes: u64,
+    /// Seconds a delivery waits (`waiting_link`) for its ticket's link to Orange before it
+    /// becomes a dead letter `no-link`.
+    #[serde(default = "defaults::link_wait_secs")]
+    pub link_wait_secs: u64,
 }
 
 /// `poller:`
@@ -554,6 +561,7 @@ impl Default for DeliveryConfig {
             idle_poll_ms: defaults::idle_poll_ms(),
             retry: RetryPolicy::default(),
             max_attachment_bytes: defaults::max_attachment_bytes(),
+            link_wait_secs: defaults::link_wait_secs(),
         }
     }
 }
@@ -663,6 +671,9 @@ pub mod defaults {
     }
     pub fn max_attachment_bytes() -> u64 {
         25 * 1024 * 1024
+    }
+    pub fn link_wait_secs() -> u64 {
+        3600
     }
     pub fn yes() -> bool {
         true

@@ -7,15 +7,26 @@
 //!     └──── replay ──────┴──────────────── dead ──discard──▶ discarded
 //! ```
 //! A claim is a lease: if the worker dies, the lease expires and the delivery is due again.
+//!
+//! `waiting_link`: an Orange call whose ticket has no link yet (its create was not delivered,
+//! or the ticket predates the gateway) waits at the head of its ticket's queue, without
+//! burning attempts, until the link appears (a create delivered, or `links add`) or
+//! `delivery.link_wait_secs` passes, when it becomes a dead letter with code `no-link`. It is
+//! stored as `pending` with its reason in `waiting_link`, so it keeps its place in the queue.
 
 use serde::{Deserialize, Serialize};
 
 use super::{DeliveryId, EventId, Target, TenantId, TicketKey, Timestamp};
 
+/// The error code of a delivery dead-lettered because its ticket never got a link.
+pub const NO_LINK: &str = "no-link";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DeliveryState {
     Pending,
+    /// Pending, but waiting for its ticket's link to Orange (see the module doc).
+    WaitingLink,
     InFlight,
     Done,
     Dead,
@@ -26,6 +37,7 @@ impl DeliveryState {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Pending => "pending",
+            Self::WaitingLink => "waiting_link",
             Self::InFlight => "in_flight",
             Self::Done => "done",
             Self::Dead => "dead",
@@ -35,6 +47,7 @@ impl DeliveryState {
     pub fn parse(s: &str) -> Option<Self> {
         Some(match s {
             "pending" => Self::Pending,
+            "waiting_link" => Self::WaitingLink,
             "in_flight" => Self::InFlight,
             "done" => Self::Done,
             "dead" => Self::Dead,
@@ -75,6 +88,10 @@ pub struct Delivery {
     pub created_at: Timestamp,
     /// Last error as the operator should read it.
     pub last_error: Option<String>,
+    /// Why it waits for its ticket's link, while it does (state `waiting_link`, or in flight
+    /// at its deadline).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiting_link: Option<String>,
 }
 
 /// How one attempt ended, as the dispatcher classified it.

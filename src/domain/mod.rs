@@ -15,7 +15,7 @@ pub mod outcome;
 pub mod retry;
 
 pub use call::{ItsmCall, ItsmOp, Lookup, OrangeApi, OrangeCall, OrangeOp, Target};
-pub use delivery::{Attempt, AttemptOutcome, Delivery, DeliveryState, NewDelivery};
+pub use delivery::{Attempt, AttemptOutcome, Delivery, DeliveryState, NO_LINK, NewDelivery};
 pub use event::{
     Disposition, IngestOutcome, NewEvent, ParkReason, Parked, SourceKind, StoredEvent,
 };

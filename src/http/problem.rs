@@ -27,6 +27,8 @@ pub mod codes {
     pub const STORE_UNAVAILABLE: &str = "store-unavailable";
     pub const BAD_REQUEST: &str = "bad-request";
     pub const CONFLICT: &str = "conflict";
+    /// `POST /admin/v1/links`: the ticket (or the Orange object) is linked to another one.
+    pub const ALREADY_LINKED: &str = "already-linked";
     pub const INTERNAL: &str = "internal";
     /// The store refused this one event's data (not an outage: retrying will not help).
     pub const STORE_REJECTED: &str = "store-rejected";

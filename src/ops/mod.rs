@@ -3,3 +3,4 @@
 
 pub mod dlq;
 pub mod events;
+pub mod links;

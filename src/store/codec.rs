@@ -19,6 +19,18 @@ pub(crate) fn ms(t: Timestamp) -> i64 {
     i64::try_from(nanos.div_euclid(1_000_000)).unwrap_or(i64::MAX)
 }
 
+/// Unix ms of a cutoff, `i64::MIN` (nothing is before it) for never.
+pub(crate) fn cutoff(t: Option<crate::domain::Timestamp>) -> i64 {
+    t.map_or(i64::MIN, ms)
+}
+
+/// The smallest UUIDv7 text of an instant: ids below it were made before `ms` (UUIDv7 keeps
+/// the unix milliseconds in its first 48 bits, so ids sort by time).
+pub(crate) fn id_bound(ms: i64) -> String {
+    let ms = ms.max(0);
+    format!("{:08x}-{:04x}", ms >> 16, ms & 0xffff)
+}
+
 /// The instant `ms` unix milliseconds name.
 pub(crate) fn ts(ms: i64) -> StoreResult<Timestamp> {
     Timestamp::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
@@ -30,7 +42,7 @@ pub(crate) fn ts(ms: i64) -> StoreResult<Timestamp> {
 macro_rules! delivery_cols {
     () => {
         "id, tenant, event_id, ticket, seq, target, state, attempts, next_attempt_at, \
-         created_at, last_error"
+         created_at, last_error, waiting_link"
     };
 }
 pub(crate) use delivery_cols;
@@ -48,6 +60,7 @@ pub(crate) struct DeliveryRow {
     next_attempt_at: i64,
     created_at: i64,
     last_error: Option<String>,
+    waiting_link: Option<String>,
 }
 
 impl TryFrom<DeliveryRow> for Delivery {
@@ -60,12 +73,19 @@ impl TryFrom<DeliveryRow> for Delivery {
             ticket: TicketKey::from_stored(r.ticket),
             seq: r.seq,
             target: r.target.0,
-            state: DeliveryState::parse(&r.state)
-                .ok_or_else(|| StoreError::Corrupt(format!("delivery state {:?}", r.state)))?,
+            // Stored as `pending` with a reason (see migration 0005).
+            state: match DeliveryState::parse(&r.state) {
+                Some(DeliveryState::Pending) if r.waiting_link.is_some() => {
+                    DeliveryState::WaitingLink
+                }
+                Some(s) => s,
+                None => return Err(StoreError::Corrupt(format!("delivery state {:?}", r.state))),
+            },
             attempts: u32::try_from(r.attempts).unwrap_or(u32::MAX),
             next_attempt_at: ts(r.next_attempt_at)?,
             created_at: ts(r.created_at)?,
             last_error: r.last_error,
+            waiting_link: r.waiting_link,
         })
     }
 }

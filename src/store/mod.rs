@@ -92,6 +92,10 @@ pub enum Finish {
     /// Not an attempt: the delivery waits (e.g. for the create of its ticket) until `at`.
     /// `attempt` passed alongside is ignored and the attempt count is not increased.
     Defer { at: Timestamp },
+    /// Not an attempt: the ticket has no link; the delivery waits in state `waiting_link`
+    /// with `reason` until its link is recorded (which makes it due at once) or `until`, its
+    /// deadline, when it is claimed again (and dead-lettered `no-link` if still unlinked).
+    WaitLink { until: Timestamp, reason: String },
 }
 
 /// A link to record when a create succeeds.
@@ -134,10 +138,93 @@ impl EventState {
     }
 }
 
+/// A link an operator records by hand (`links add`, `POST /admin/v1/links`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManualLink {
+    pub tenant: TenantId,
+    pub ticket: TicketKey,
+    pub api: OrangeApi,
+    pub orange_id: String,
+}
+
+/// What [`Store::add_link`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LinkAdded {
+    /// Recorded; `woken` deliveries that waited for it are due now.
+    Added { woken: u64 },
+    /// The ticket already had exactly this link (nothing changed).
+    Unchanged,
+    /// Refused: the ticket is linked to another object, or the object to another ticket.
+    Conflict(Link),
+}
+
+/// What retention keeps: rows finished before these instants go (`None`: kept for ever).
+/// Discarded deliveries count as done. Links and remote states are never purged.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PurgeRules {
+    /// Events whose deliveries are all done (or discarded) before this.
+    pub done_before: Option<Timestamp>,
+    /// Events that planned no delivery, received before this.
+    pub skipped_before: Option<Timestamp>,
+    /// Dead letters (with their events) dead before this.
+    pub dead_before: Option<Timestamp>,
+    /// Events (or write-backs) looked at per step: one short transaction each.
+    pub batch: u32,
+}
+
+/// Where a purge pass is. First the events that planned no delivery, by id: whether an event
+/// has deliveries never changes, so a purger may keep this cursor from one pass to the next.
+/// Then every delivery by id, from the first: an event goes with all of its deliveries once
+/// each is final and past retention, a write-back (a delivery without an event) on its own.
+/// Only what is kept (live deliveries, dead letters) is looked at again by each pass.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PurgeCursor {
+    Skipped { after: Option<EventId> },
+    Finished { after: Option<DeliveryId> },
+}
+
+impl Default for PurgeCursor {
+    fn default() -> Self {
+        Self::Skipped { after: None }
+    }
+}
+
+/// Rows deleted (or, in a dry run, that would be) per table.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct PurgeCounts {
+    pub events: u64,
+    pub deliveries: u64,
+    pub attempts: u64,
+    /// Rows of the SQLite ticket index (`event_tickets`, `event_tickets_pending`).
+    pub ticket_index: u64,
+}
+
+impl PurgeCounts {
+    pub fn add(&mut self, o: PurgeCounts) {
+        self.events += o.events;
+        self.deliveries += o.deliveries;
+        self.attempts += o.attempts;
+        self.ticket_index += o.ticket_index;
+    }
+    pub fn total(&self) -> u64 {
+        self.events + self.deliveries + self.attempts + self.ticket_index
+    }
+}
+
+/// One step of a purge: what it removed and where the next step starts (`None`: done).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PurgeStep {
+    pub counts: PurgeCounts,
+    pub next: Option<PurgeCursor>,
+}
+
 /// Queue figures for metrics and back-pressure.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct QueueStats {
+    /// Due or backing off (not counting those waiting for a link).
     pub pending: u64,
+    /// Waiting for their ticket's link (`waiting_link`).
+    pub waiting_link: u64,
     pub in_flight: u64,
     pub dead: u64,
     /// `created_at` of the oldest pending delivery.
@@ -251,6 +338,14 @@ pub trait Store: Send + Sync + 'static {
         api: OrangeApi,
         orange_id: &str,
     ) -> StoreResult<Option<Link>>;
+    /// Records a link by hand and makes the ticket's deliveries waiting for it due at `now`.
+    async fn add_link(&self, link: &ManualLink, now: Timestamp) -> StoreResult<LinkAdded>;
+    /// Deliveries waiting for a link, oldest first, optionally for one tenant.
+    async fn waiting_link(
+        &self,
+        tenant: Option<&TenantId>,
+        limit: u32,
+    ) -> StoreResult<Vec<Delivery>>;
     /// Links of a tenant ordered by ticket key, after `after` (keyset paging).
     async fn list_links(
         &self,
@@ -300,6 +395,20 @@ pub trait Store: Send + Sync + 'static {
     /// `commit_poll`, so a crash in between only reads them again.
     async fn mark_checked(&self, checks: Vec<(TicketKey, bool)>, at: Timestamp)
     -> StoreResult<()>;
+
+    // ---- retention -----------------------------------------------------------------------
+
+    /// One step of a purge pass, in one short transaction: looks at up to `rules.batch` rows
+    /// after `cursor` and deletes those past retention (events with their deliveries,
+    /// attempts and ticket-index rows; write-backs with their attempts). A dry run deletes
+    /// nothing and counts what would go. Never touches links, remote states or anything
+    /// not final.
+    async fn purge_step(
+        &self,
+        rules: &PurgeRules,
+        cursor: &PurgeCursor,
+        dry_run: bool,
+    ) -> StoreResult<PurgeStep>;
 
     // ---- replicas ------------------------------------------------------------------------
 

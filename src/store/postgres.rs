@@ -6,7 +6,9 @@
 //! Ingest is group commit, as on SQLite: concurrent `ingest` calls are written by a writer
 //! task in one transaction and answered after its commit (see [`writer`]).
 
+mod links;
 mod ops;
+mod purge;
 mod writer;
 
 use std::time::Duration;
@@ -20,7 +22,10 @@ use super::codec::{
     self, AttemptRow, DeliveryRow, EventRow, LinkRow, PreparedEvent, attempt_cols, delivery_cols,
     event_cols, link_cols, ms,
 };
-use super::{EventQuery, EventState, Finish, QueueStats, Store, StoreError, StoreResult};
+use super::{
+    EventQuery, EventState, Finish, LinkAdded, ManualLink, PurgeCursor, PurgeRules, PurgeStep,
+    QueueStats, Store, StoreError, StoreResult,
+};
 use crate::domain::{
     Attempt, Delivery, DeliveryId, Disposition, EventId, IngestOutcome, Link, NewDelivery,
     NewEvent, OrangeApi, RemoteState, StoredEvent, Target, TenantId, TicketKey, Timestamp,
@@ -256,20 +261,47 @@ impl Store for PgStore {
     }
 
     async fn queue_stats(&self) -> StoreResult<QueueStats> {
-        let (pending, in_flight, dead, oldest): (i64, i64, i64, Option<i64>) = sqlx::query_as(
-            "SELECT (SELECT COUNT(*) FROM deliveries WHERE state = 'pending'), \
-             (SELECT COUNT(*) FROM deliveries WHERE state = 'in_flight'), \
-             (SELECT COUNT(*) FROM deliveries WHERE state = 'dead'), \
-             (SELECT MIN(created_at) FROM deliveries WHERE state = 'pending')",
-        )
-        .fetch_one(&self.pool)
-        .await?;
+        let (pending, waiting, in_flight, dead, oldest): (i64, i64, i64, i64, Option<i64>) =
+            sqlx::query_as(
+                "SELECT (SELECT COUNT(*) FROM deliveries \
+                 WHERE state = 'pending' AND waiting_link IS NULL), \
+                 (SELECT COUNT(*) FROM deliveries \
+                 WHERE waiting_link IS NOT NULL AND state = 'pending'), \
+                 (SELECT COUNT(*) FROM deliveries WHERE state = 'in_flight'), \
+                 (SELECT COUNT(*) FROM deliveries WHERE state = 'dead'), \
+                 (SELECT MIN(created_at) FROM deliveries \
+                 WHERE state = 'pending' AND waiting_link IS NULL)",
+            )
+            .fetch_one(&self.pool)
+            .await?;
         Ok(QueueStats {
             pending: u64::try_from(pending).unwrap_or(0),
+            waiting_link: u64::try_from(waiting).unwrap_or(0),
             in_flight: u64::try_from(in_flight).unwrap_or(0),
             dead: u64::try_from(dead).unwrap_or(0),
             oldest_pending: oldest.map(codec::ts).transpose()?,
         })
+    }
+
+    async fn add_link(&self, link: &ManualLink, now: Timestamp) -> StoreResult<LinkAdded> {
+        links::add(&self.pool, link, now).await
+    }
+
+    async fn waiting_link(
+        &self,
+        tenant: Option<&TenantId>,
+        limit: u32,
+    ) -> StoreResult<Vec<Delivery>> {
+        links::waiting(&self.pool, tenant, limit).await
+    }
+
+    async fn purge_step(
+        &self,
+        rules: &PurgeRules,
+        cursor: &PurgeCursor,
+        dry_run: bool,
+    ) -> StoreResult<PurgeStep> {
+        purge::step(&self.pool, rules, cursor, dry_run).await
     }
 
     async fn dead_letters(

@@ -8,7 +8,9 @@
 //! the other writes commit at `synchronous=FULL`.
 
 mod finish;
+mod links;
 mod ops;
+mod purge;
 mod sync;
 mod tickets;
 mod wal;
@@ -28,7 +30,10 @@ use super::codec::{
     self, AttemptRow, DeliveryRow, EventRow, LinkRow, PreparedEvent, attempt_cols, delivery_cols,
     event_cols, link_cols, ms,
 };
-use super::{EventQuery, EventState, Finish, QueueStats, Store, StoreError, StoreResult};
+use super::{
+    EventQuery, EventState, Finish, LinkAdded, ManualLink, PurgeCursor, PurgeRules, PurgeStep,
+    QueueStats, Store, StoreError, StoreResult,
+};
 use crate::domain::{
     Attempt, Delivery, DeliveryId, Disposition, EventId, IngestOutcome, Link, NewDelivery,
     NewEvent, OrangeApi, RemoteState, StoredEvent, Target, TenantId, TicketKey, Timestamp,
@@ -357,20 +362,24 @@ impl Store for SqliteStore {
     }
 
     async fn queue_stats(&self) -> StoreResult<QueueStats> {
-        let (pending, in_flight, dead, oldest): (i64, i64, i64, Option<i64>) = sqlx::query_as(
-            // Each count on its partial index (live rows only, never the done history).
-            "SELECT (SELECT COUNT(*) FROM deliveries INDEXED BY deliveries_pending \
-             WHERE state = 'pending'), \
-             (SELECT COUNT(*) FROM deliveries INDEXED BY deliveries_in_flight \
-             WHERE state = 'in_flight'), \
-             (SELECT COUNT(*) FROM deliveries INDEXED BY deliveries_dead WHERE state = 'dead'), \
-             (SELECT MIN(created_at) FROM deliveries INDEXED BY deliveries_pending \
-             WHERE state = 'pending')",
-        )
-        .fetch_one(&self.read)
-        .await?;
+        let (pending, waiting, in_flight, dead, oldest): (i64, i64, i64, i64, Option<i64>) =
+            sqlx::query_as(
+                // Each count on its partial index (live rows only, never the done history).
+                "SELECT (SELECT COUNT(*) FROM deliveries INDEXED BY deliveries_pending \
+                 WHERE state = 'pending' AND waiting_link IS NULL), \
+                 (SELECT COUNT(*) FROM deliveries INDEXED BY deliveries_waiting_link \
+                 WHERE waiting_link IS NOT NULL AND state = 'pending'), \
+                 (SELECT COUNT(*) FROM deliveries INDEXED BY deliveries_in_flight \
+                 WHERE state = 'in_flight'), \
+                 (SELECT COUNT(*) FROM deliveries INDEXED BY deliveries_dead WHERE state = 'dead'), \
+                 (SELECT MIN(created_at) FROM deliveries INDEXED BY deliveries_pending \
+                 WHERE state = 'pending' AND waiting_link IS NULL)",
+            )
+            .fetch_one(&self.read)
+            .await?;
         Ok(QueueStats {
             pending: u64::try_from(pending).unwrap_or(0),
+            waiting_link: u64::try_from(waiting).unwrap_or(0),
             in_flight: u64::try_from(in_flight).unwrap_or(0),
             dead: u64::try_from(dead).unwrap_or(0),
             oldest_pending: oldest.map(codec::ts).transpose()?,
@@ -448,6 +457,27 @@ impl Store for SqliteStore {
         .fetch_optional(&self.read)
         .await?;
         r.map(Link::try_from).transpose()
+    }
+
+    async fn add_link(&self, link: &ManualLink, now: Timestamp) -> StoreResult<LinkAdded> {
+        links::add(&self.write, link, now).await
+    }
+
+    async fn waiting_link(
+        &self,
+        tenant: Option<&TenantId>,
+        limit: u32,
+    ) -> StoreResult<Vec<Delivery>> {
+        links::waiting(&self.read, tenant, limit).await
+    }
+
+    async fn purge_step(
+        &self,
+        rules: &PurgeRules,
+        cursor: &PurgeCursor,
+        dry_run: bool,
+    ) -> StoreResult<PurgeStep> {
+        purge::step(&self.write, &self.read, rules, cursor, dry_run).await
     }
 
     async fn list_links(

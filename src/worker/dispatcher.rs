@@ -166,6 +166,8 @@ impl Dispatcher {
             return;
         };
         metrics::gauge!("itsm_bridge_queue_depth", "state" => "pending").set(s.pending as f64);
+        metrics::gauge!("itsm_bridge_queue_depth", "state" => "waiting_link")
+            .set(s.waiting_link as f64);
         metrics::gauge!("itsm_bridge_queue_depth", "state" => "in_flight").set(s.in_flight as f64);
         metrics::gauge!("itsm_bridge_dead_letters").set(s.dead as f64);
         let age = s
@@ -241,9 +243,9 @@ impl Dispatcher {
                     return self.failed(d, now, started, f);
                 }
                 // Its create has not succeeded: it is dead or discarded (only heads are
-                // claimed), or the ticket predates the gateway. Wait, ever more patiently,
-                // without burning attempts; a replayed create unblocks it.
-                None => return defer(now + create_wait(now - d.created_at)),
+                // claimed), or the ticket predates the gateway. Wait for the link without
+                // burning attempts, then dead-letter (see `links`).
+                None => return self.no_link(d, api, now),
             }
         };
         let maybe_sent = self.may_have_been_sent(d, now);
@@ -352,7 +354,7 @@ impl Dispatcher {
     async fn record(&self, d: &Delivery, o: Outcome) {
         let label = d.target.label();
         let kind = match (&o.finish, &o.failure) {
-            (Finish::Defer { .. }, _) => None,
+            (Finish::Defer { .. } | Finish::WaitLink { .. }, _) => None,
             (Finish::Done { .. }, _) => Some("success"),
             (Finish::Retry { .. }, Some(f)) if f.class == FailureClass::Unknown => Some("unknown"),
             (Finish::Retry { .. }, _) => Some("retryable"),
@@ -433,13 +435,6 @@ fn defer(at: Timestamp) -> Outcome {
         finish: Finish::Defer { at },
         failure: None,
     }
-}
-
-/// How long a delivery waiting for its ticket's create sleeps: a quarter of how long it has
-/// waited so far, between 1 s and 10 min.
-fn create_wait(waited: time::Duration) -> Duration {
-    let waited = waited.unsigned_abs();
-    (waited / 4).clamp(Duration::from_secs(1), Duration::from_secs(600))
 }
 
 mod links;

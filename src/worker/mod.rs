@@ -6,6 +6,7 @@
 pub mod dispatcher;
 pub mod poller;
 pub mod reconcile;
+pub mod retention;
 
 pub use dispatcher::Dispatcher;
 pub use poller::{

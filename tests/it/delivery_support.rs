@@ -142,7 +142,8 @@ impl Rig {
         false
     }
 
-    /// Ticks until nothing is pending or in flight (or `within` passes); true when drained.
+    /// Ticks until nothing is pending, waiting for a link or in flight (or `within` passes);
+    /// true when drained.
     pub async fn drain(&self, within: Duration) -> bool {
         let until = tokio::time::Instant::now() + within;
         while tokio::time::Instant::now() < until {
@@ -153,7 +154,7 @@ impl Rig {
                 .expect("tick");
             if claimed == 0 {
                 let s = self.store.queue_stats().await.expect("stats");
-                if s.pending == 0 && s.in_flight == 0 {
+                if s.pending == 0 && s.in_flight == 0 && s.waiting_link == 0 {
                     return true;
                 }
                 tokio::time::sleep(Duration::from_millis(5)).await;

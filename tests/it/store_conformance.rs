@@ -58,6 +58,10 @@ conformance!(
     concurrent_ingests_with_repeated_keys_dedupe_and_keep_each_ticket_in_order,
     appends_racing_with_the_heads_finish_never_strand_a_ticket,
     links_to_check_come_least_recently_checked_first_without_final_ones,
+    a_delivery_waiting_for_its_link_is_listed_counted_and_woken_by_a_link_by_hand,
+    a_create_delivered_wakes_the_deliveries_waiting_for_its_link,
+    purge_removes_finished_work_past_retention_and_keeps_links_dead_letters_and_live_work,
+    a_dry_run_purge_counts_what_would_go_and_deletes_nothing,
 );
 
 /// Two replicas (two stores, two pools) on one PostgreSQL database: a key sent to both at
@@ -84,15 +88,15 @@ async fn sqlite() -> (Arc<dyn Store>, tempfile::TempDir) {
     (Arc::new(store), dir)
 }
 
-struct PgTest {
-    store: Arc<dyn Store>,
-    url: String,
+pub(crate) struct PgTest {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) url: String,
     admin: sqlx::PgPool,
     schema: String,
 }
 
 impl PgTest {
-    async fn drop_schema(self) {
+    pub(crate) async fn drop_schema(self) {
         let sql = format!("DROP SCHEMA {} CASCADE", self.schema);
         sqlx::query(sqlx::AssertSqlSafe(sql))
             .execute(&self.admin)
@@ -102,7 +106,7 @@ impl PgTest {
 }
 
 /// A store on a fresh schema of the `TEST_DATABASE_URL` database, or `None` (skipped).
-async fn postgres(test: &str) -> Option<PgTest> {
+pub(crate) async fn postgres(test: &str) -> Option<PgTest> {
     let Ok(base) = std::env::var("TEST_DATABASE_URL") else {
         // Straight to the process's stderr: libtest captures `eprintln!` of passing tests, and
         // a skip must be seen.

@@ -1,11 +1,13 @@
 //! The admin API (`/admin/v1/…`, bearer token): events with their deliveries and attempts
-//! (`?state=parked|unrouted`, `?event_type=`), replay of parked events (`events.rs`), links,
-//! mapping reload, and dead letters (`dlq.rs`). Disabled (404) without a usable token; every
-//! request under `/admin/v1` passes `guard.rs` first.
+//! (`?state=parked|unrouted`, `?event_type=`), replay of parked events (`events.rs`), links
+//! (listed here; linked by hand and waiting deliveries: `links.rs`), mapping reload, and dead
+//! letters (`dlq.rs`). Disabled (404) without a usable token; every request under
+//! `/admin/v1` passes `guard.rs` first.
 
 pub mod dlq;
 pub mod events;
 mod guard;
+mod links;
 
 
 use axum::extract::{Path, Query, State};
@@ -28,7 +30,8 @@ pub fn routes(state: AppState) -> Router<AppState> {
     Router::new()
         .route("/events", get(list_events))
         .route("/events/{id}", get(show_event))
-        .route("/links", get(list_links))
+        .route("/links", get(list_links).post(links::add))
+        .route("/waiting-link", get(links::waiting))
         .route("/reload", post(reload))
         .merge(dlq::routes())
         .merge(events::routes())

@@ -106,7 +106,7 @@ pub(super) async fn finish(
     if state != DeliveryState::InFlight.as_str() || lease_owner.as_deref() != Some(owner) {
         return Err(StoreError::LeaseLost(format!("delivery {id}")));
     }
-    if !matches!(finish, Finish::Defer { .. }) {
+    if !matches!(finish, Finish::Defer { .. } | Finish::WaitLink { .. }) {
         sqlx::query(
             "INSERT INTO attempts (delivery_id, at, outcome, http_status, error_code, error, \
              latency_ms) VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -132,22 +132,24 @@ pub(super) async fn finish(
         } => {
             sqlx::query(
                 "UPDATE deliveries SET state = 'done', attempts = attempts + 1, is_head = FALSE, \
-                 lease_owner = NULL, lease_until = NULL, last_error = NULL, finished_at = $1 \
-                 WHERE id = $2",
+                 lease_owner = NULL, lease_until = NULL, last_error = NULL, finished_at = $1, \
+                 waiting_link = NULL WHERE id = $2",
             )
             .bind(at)
             .bind(id.0)
             .execute(&mut *tx)
             .await?;
-            if let Some(link) = link {
-                insert_link(
+            if let Some(link) = link
+                && insert_link(
                     &mut tx,
                     &tenant,
                     &TicketKey::from_stored(ticket.clone()),
                     &link,
                     at,
                 )
-                .await?;
+                .await?
+            {
+                wake_waiting(&mut tx, &ticket, at).await?;
             }
             if let Some(until) = echo_until {
                 insert_echoes(&mut tx, &tenant, &echoes, at, ms(until)).await?;
@@ -157,8 +159,8 @@ pub(super) async fn finish(
         Finish::Retry { at: next } => {
             sqlx::query(
                 "UPDATE deliveries SET state = 'pending', attempts = attempts + 1, \
-                 next_attempt_at = $1, lease_owner = NULL, lease_until = NULL, last_error = $2 \
-                 WHERE id = $3",
+                 next_attempt_at = $1, lease_owner = NULL, lease_until = NULL, last_error = $2, \
+                 waiting_link = NULL WHERE id = $3",
             )
             .bind(ms(next))
             .bind(last_error)
@@ -169,8 +171,8 @@ pub(super) async fn finish(
         Finish::Dead => {
             sqlx::query(
                 "UPDATE deliveries SET state = 'dead', attempts = attempts + 1, is_head = FALSE, \
-                 lease_owner = NULL, lease_until = NULL, last_error = $1, finished_at = $2 \
-                 WHERE id = $3",
+                 lease_owner = NULL, lease_until = NULL, last_error = $1, finished_at = $2, \
+                 waiting_link = NULL WHERE id = $3",
             )
             .bind(last_error)
             .bind(at)
@@ -189,19 +191,49 @@ pub(super) async fn finish(
             .execute(&mut *tx)
             .await?;
         }
+        Finish::WaitLink { until, reason } => {
+            sqlx::query(
+                "UPDATE deliveries SET state = 'pending', next_attempt_at = $1, \
+                 lease_owner = NULL, lease_until = NULL, waiting_link = $2 WHERE id = $3",
+            )
+            .bind(ms(until))
+            .bind(reason)
+            .bind(id.0)
+            .execute(&mut *tx)
+            .await?;
+        }
     }
     tx.commit().await?;
     Ok(())
 }
 
-/// A ticket keeps its first link; a conflicting second one is logged, not recorded.
+/// Makes the deliveries of `ticket` that wait for a link due at `at`: its link was just
+/// recorded. The caller holds the ticket's lock. Returns how many.
+pub(super) async fn wake_waiting(
+    conn: &mut PgConnection,
+    ticket: &str,
+    at: i64,
+) -> StoreResult<u64> {
+    Ok(sqlx::query(
+        "UPDATE deliveries SET waiting_link = NULL, next_attempt_at = LEAST(next_attempt_at, $2) \
+         WHERE ticket = $1 AND waiting_link IS NOT NULL AND state = 'pending'",
+    )
+    .bind(ticket)
+    .bind(at)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected())
+}
+
+/// A ticket keeps its first link; a conflicting second one is logged, not recorded. True
+/// when it was recorded.
 async fn insert_link(
     conn: &mut PgConnection,
     tenant: &str,
     ticket: &TicketKey,
     link: &NewLink,
     at: i64,
-) -> StoreResult<()> {
+) -> StoreResult<bool> {
     let source = codec::ticket_source(ticket)?;
     let inserted = sqlx::query(
         "INSERT INTO links (ticket, tenant, source, api, orange_id, created_at) \
@@ -219,7 +251,7 @@ async fn insert_link(
     if inserted == 0 {
         tracing::warn!(tenant, ticket.id = %ticket, orange.api = link.api.as_str(), orange.id = %link.orange_id, "link not recorded: ticket or Orange object already linked");
     }
-    Ok(())
+    Ok(inserted > 0)
 }
 
 async fn insert_echoes(
@@ -260,7 +292,8 @@ pub(super) async fn replay(
     };
     let n = sqlx::query(
         "UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_at = $1, \
-         finished_at = NULL, target = COALESCE($2::jsonb, target) WHERE id = $3 AND state = 'dead'",
+         finished_at = NULL, waiting_link = NULL, target = COALESCE($2::jsonb, target) \
+         WHERE id = $3 AND state = 'dead'",
     )
     .bind(now)
     .bind(target)

@@ -108,12 +108,12 @@ async fn insert_attempts(
     conn: &mut SqliteConnection,
     accepted: &[(&FinishJob, &Holder)],
 ) -> StoreResult<()> {
-    // A deferral is not an attempt. One statement text whatever the batch size, so it is
+    // A deferral (or a wait for a link) is not an attempt. One statement text whatever the batch size, so it is
     // prepared once per connection (a multi-row VALUES list is a new statement per size).
     let rows: Vec<serde_json::Value> = accepted
         .iter()
         .map(|(j, _)| *j)
-        .filter(|j| !matches!(j.finish, Finish::Defer { .. }))
+        .filter(|j| !matches!(j.finish, Finish::Defer { .. } | Finish::WaitLink { .. }))
         .map(|j| {
             let a = &j.attempt;
             json!({
@@ -142,7 +142,8 @@ fn update_row(j: &FinishJob) -> serde_json::Value {
     let at = ms(j.attempt.at);
     let error = codec::describe(&j.attempt);
     // s: state, n: attempts added, next: next_attempt_at, e: last_error (k = 1 keeps the
-    // old one), f: finished_at (set only when final, which also drops the head flag).
+    // old one), f: finished_at (set only when final, which also drops the head flag),
+    // w: why it waits for a link (kw = 1 keeps the old reason; otherwise it is cleared).
     match &j.finish {
         Finish::Done { .. } => json!({"id": j.id.0, "s": "done", "n": 1, "f": at, "k": 0}),
         Finish::Retry { at: next } => {
@@ -150,7 +151,10 @@ fn update_row(j: &FinishJob) -> serde_json::Value {
         }
         Finish::Dead => json!({"id": j.id.0, "s": "dead", "n": 1, "e": error, "f": at, "k": 0}),
         Finish::Defer { at: next } => {
-            json!({"id": j.id.0, "s": "pending", "n": 0, "next": ms(*next), "k": 1})
+            json!({"id": j.id.0, "s": "pending", "n": 0, "next": ms(*next), "k": 1, "kw": 1})
+        }
+        Finish::WaitLink { until, reason } => {
+            json!({"id": j.id.0, "s": "pending", "n": 0, "next": ms(*until), "k": 1, "w": reason})
         }
     }
 }
@@ -166,7 +170,9 @@ async fn update_deliveries(
          lease_owner = NULL, lease_until = NULL, \
          last_error = CASE j.value ->> 'k' WHEN 1 THEN last_error ELSE j.value ->> 'e' END, \
          finished_at = COALESCE(j.value ->> 'f', finished_at), \
-         is_head = CASE WHEN j.value ->> 'f' IS NULL THEN is_head ELSE 0 END \
+         is_head = CASE WHEN j.value ->> 'f' IS NULL THEN is_head ELSE 0 END, \
+         waiting_link = CASE WHEN j.value ->> 'w' IS NOT NULL THEN j.value ->> 'w' \
+           WHEN j.value ->> 'kw' = 1 THEN waiting_link END \
          FROM json_each(?) AS j WHERE deliveries.id = j.value ->> 'id'",
     )
     .bind(serde_json::Value::Array(rows).to_string())
@@ -211,6 +217,12 @@ async fn insert_links(
             .await?
             .into_iter()
             .collect();
+        let woken: Vec<(&str, i64)> = chunk
+            .iter()
+            .filter(|(h, ..)| recorded.contains(&h.ticket))
+            .map(|(h, _, _, at)| (h.ticket.as_str(), *at))
+            .collect();
+        wake_waiting(conn, &woken).await?;
         for (h, _, link, _) in chunk {
             if !recorded.contains(&h.ticket) {
                 tracing::warn!(tenant = %h.tenant, ticket.id = %h.ticket, orange.api = link.api.as_str(),
@@ -219,6 +231,29 @@ async fn insert_links(
         }
     }
     Ok(())
+}
+
+/// Makes the deliveries of `tickets` that wait for a link due at the paired instant: their
+/// link was just recorded. Returns how many.
+pub(super) async fn wake_waiting(
+    conn: &mut SqliteConnection,
+    tickets: &[(&str, i64)],
+) -> StoreResult<u64> {
+    if tickets.is_empty() {
+        return Ok(0);
+    }
+    let rows: Vec<serde_json::Value> = tickets.iter().map(|(t, at)| json!([t, at])).collect();
+    let n = sqlx::query(
+        "UPDATE deliveries SET waiting_link = NULL, \
+         next_attempt_at = MIN(next_attempt_at, j.value ->> 1) \
+         FROM json_each(?) AS j WHERE deliveries.ticket = j.value ->> 0 \
+         AND deliveries.waiting_link IS NOT NULL AND deliveries.state = 'pending'",
+    )
+    .bind(serde_json::Value::Array(rows).to_string())
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    Ok(n)
 }
 
 /// Keeps the fingerprints of ITSM write-backs until their `echo_until`, so the webhooks they

@@ -20,8 +20,8 @@ pub(super) async fn replay(
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
     let ticket: Option<String> = sqlx::query_scalar(
         "UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_at = ?, \
-         finished_at = NULL, target = COALESCE(?, target) WHERE id = ? AND state = 'dead' \
-         RETURNING ticket",
+         finished_at = NULL, waiting_link = NULL, target = COALESCE(?, target) \
+         WHERE id = ? AND state = 'dead' RETURNING ticket",
     )
     .bind(now)
     .bind(target)

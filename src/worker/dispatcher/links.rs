@@ -1,4 +1,10 @@
-//! The links the dispatcher has read, kept in memory.
+//! The links the dispatcher has read, kept in memory, and what it does without one.
+//!
+//! A call on a ticket without a link (its create is dead, discarded or was never planned, or
+//! the ticket predates the gateway) waits in state `waiting_link`, burning no attempt, until
+//! the link is recorded (the store makes it due at once) or `delivery.link_wait_secs` passes:
+//! claimed at that deadline and still without a link, it becomes a dead letter `no-link`,
+//! which `links add` and a replay deliver.
 //!
 //! Every delivery after a ticket's create needs the ticket's Orange id, and asking the store
 //! each time was one database round trip per delivery. A link is never changed or removed
@@ -10,8 +16,56 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use crate::domain::{Link, TicketKey};
-use crate::store::{Store, StoreResult};
+use std::time::Duration;
+
+use super::{Dispatcher, Outcome, defer};
+use crate::domain::{
+    CallFailure, Delivery, FailureClass, Link, NO_LINK, OrangeApi, TicketKey, Timestamp,
+};
+use crate::store::{Finish, Store, StoreResult};
+
+impl Dispatcher {
+    /// What a call on an unlinked ticket comes to: it starts waiting, goes on waiting until
+    /// its deadline, or at the deadline becomes a dead letter `no-link`.
+    pub(super) fn no_link(&self, d: &Delivery, api: OrangeApi, now: Timestamp) -> Outcome {
+        let wait = Duration::from_secs(self.config.link_wait_secs);
+        if d.waiting_link.is_some() && now >= d.next_attempt_at {
+            let f = CallFailure {
+                class: FailureClass::Permanent,
+                http_status: None,
+                code: Some(NO_LINK.into()),
+                message: format!(
+                    "no link to an Orange {} for ticket {} after waiting {} s; link it \
+                     (itsm-bridge links add, POST /admin/v1/links) and replay",
+                    api.as_str(),
+                    d.ticket.ticket(),
+                    wait.as_secs()
+                ),
+            };
+            return self.failed(d, now, std::time::Instant::now(), f);
+        }
+        let until = match &d.waiting_link {
+            Some(_) => d.next_attempt_at,
+            None => {
+                tracing::info!(tenant = %d.tenant, ticket.id = %d.ticket, delivery.id = %d.id,
+                    orange.api = api.as_str(), wait_secs = wait.as_secs(),
+                    "delivery waits for its ticket's link to Orange");
+                now + wait
+            }
+        };
+        let mut o = defer(until);
+        o.finish = Finish::WaitLink {
+            until,
+            reason: format!(
+                "ticket {} has no link to an Orange {}: its create was not delivered \
+                 (dead, discarded or never planned) or the ticket predates the gateway",
+                d.ticket.ticket(),
+                api.as_str()
+            ),
+        };
+        o
+    }
+}
 
 /// Links kept at most; past it the cache starts again empty (cheap, and rare).
 const CAPACITY: usize = 100_000;

@@ -16,7 +16,7 @@ use crate::domain::{
 };
 use crate::itsm::Written;
 use crate::orange::Executed;
-use crate::store::{EventQuery, QueueStats, StoreResult};
+use crate::store::{EventQuery, LinkAdded, ManualLink, QueueStats, StoreResult};
 
 fn t0() -> Timestamp {
     time::macros::datetime!(2026-01-01 00:00 UTC)
@@ -55,6 +55,7 @@ impl FakeStore {
             next_attempt_at: t0(),
             created_at: t0(),
             last_error: None,
+            waiting_link: None,
         });
         id
     }
@@ -146,7 +147,7 @@ impl Store for FakeStore {
             let id = i.deliveries[ix].id.0;
             let d = &i.deliveries[ix];
             let due = match d.state {
-                DeliveryState::Pending => d.next_attempt_at <= now,
+                DeliveryState::Pending | DeliveryState::WaitingLink => d.next_attempt_at <= now,
                 DeliveryState::InFlight => i.owners.get(&id).is_none_or(|(_, u)| *u <= now),
                 _ => false,
             };
@@ -171,16 +172,19 @@ impl Store for FakeStore {
             return Err(StoreError::LeaseLost(id.to_string()));
         }
         i.owners.remove(&id.0);
-        if !matches!(finish, Finish::Defer { .. }) {
+        let counted = !matches!(finish, Finish::Defer { .. } | Finish::WaitLink { .. });
+        if counted {
             i.attempts.entry(id.0).or_default().push(attempt.clone());
         }
         let ix = id.0 as usize - 1;
         let d = i.deliveries[ix].clone();
-        let counted = !matches!(finish, Finish::Defer { .. });
         let new = &mut i.deliveries[ix];
         if counted {
             new.attempts += 1;
             new.last_error = attempt.error.clone();
+        }
+        if !matches!(finish, Finish::Defer { .. }) {
+            new.waiting_link = None;
         }
         match finish {
             Finish::Done { link, .. } => {
@@ -199,13 +203,64 @@ impl Store for FakeStore {
                     );
                 }
             }
-            Finish::Retry { at } | Finish::Defer { at } => {
+            Finish::Retry { at } => {
                 new.state = DeliveryState::Pending;
                 new.next_attempt_at = at;
+            }
+            Finish::Defer { at } => {
+                new.state = if new.waiting_link.is_some() {
+                    DeliveryState::WaitingLink
+                } else {
+                    DeliveryState::Pending
+                };
+                new.next_attempt_at = at;
+            }
+            Finish::WaitLink { until, reason } => {
+                new.state = DeliveryState::WaitingLink;
+                new.next_attempt_at = until;
+                new.waiting_link = Some(reason);
             }
             Finish::Dead => new.state = DeliveryState::Dead,
         }
         Ok(())
+    }
+    async fn add_link(&self, link: &ManualLink, now: Timestamp) -> StoreResult<LinkAdded> {
+        let mut i = self.inner.lock().unwrap();
+        if let Some(l) = i.links.get(link.ticket.as_str()) {
+            return Ok(LinkAdded::Conflict(l.clone()));
+        }
+        i.links.insert(
+            link.ticket.as_str().to_owned(),
+            Link {
+                tenant: link.tenant.clone(),
+                source: SourceName::parse("servicenow").unwrap(),
+                ticket: link.ticket.clone(),
+                api: link.api,
+                orange_id: link.orange_id.clone(),
+                created_at: now,
+            },
+        );
+        let mut woken = 0;
+        for d in &mut i.deliveries {
+            if d.ticket == link.ticket && d.state == DeliveryState::WaitingLink {
+                d.state = DeliveryState::Pending;
+                d.waiting_link = None;
+                d.next_attempt_at = d.next_attempt_at.min(now);
+                woken += 1;
+            }
+        }
+        Ok(LinkAdded::Added { woken })
+    }
+    async fn waiting_link(&self, _: Option<&TenantId>, _: u32) -> StoreResult<Vec<Delivery>> {
+        fake()
+    }
+    async fn purge_step(
+        &self,
+        _: &crate::store::PurgeRules,
+        _: &crate::store::PurgeCursor,
+        _: bool,
+    ) -> StoreResult<crate::store::PurgeStep> {
+        fake()
     }
     async fn delivery(&self, id: DeliveryId) -> StoreResult<Option<Delivery>> {
         Ok(Some(self.get(id)))
@@ -482,8 +537,9 @@ async fn an_update_whose_create_is_dead_waits_without_burning_attempts() {
     assert_eq!(r.store.get(c).state, DeliveryState::Dead);
     r.d.tick(t0()).await.unwrap();
     let d = r.store.get(u);
-    assert_eq!((d.state, d.attempts), (DeliveryState::Pending, 0));
-    assert!(d.next_attempt_at > t0());
+    assert_eq!((d.state, d.attempts), (DeliveryState::WaitingLink, 0));
+    assert_eq!(d.next_attempt_at, t0() + Duration::from_secs(3600));
+    assert!(d.waiting_link.as_deref().unwrap().contains("no link"));
     assert!(r.store.attempts_of(u).is_empty());
     assert_eq!(
         r.orange.calls.lock().unwrap().len(),
@@ -716,4 +772,72 @@ async fn a_slot_is_free_for_the_next_call_while_an_outcome_waits_for_its_commit(
         .expect("both outcomes recorded once the commit went through");
     token.cancel();
     run.await.unwrap();
+}
+
+#[tokio::test]
+async fn a_delivery_waiting_for_its_link_is_dead_lettered_no_link_at_its_deadline() {
+    let r = rig();
+    let u = r
+        .store
+        .add("demo", "OLD1", orange(OrangeOp::AddIncidentNote, "OLD1"));
+    r.d.tick(t0()).await.unwrap();
+    assert_eq!(r.store.get(u).state, DeliveryState::WaitingLink);
+    // Not due before its deadline, and the deadline does not move while it waits.
+    let just_before = t0() + Duration::from_secs(3599);
+    assert_eq!(r.d.tick(just_before).await.unwrap(), 0);
+    assert_eq!(r.d.tick(later()).await.unwrap(), 1);
+    let d = r.store.get(u);
+    assert_eq!((d.state, d.attempts), (DeliveryState::Dead, 1));
+    assert_eq!(d.waiting_link, None);
+    let a = &r.store.attempts_of(u)[0];
+    assert_eq!(a.outcome, AttemptOutcome::Permanent);
+    assert_eq!(a.error_code.as_deref(), Some(crate::domain::NO_LINK));
+    assert!(a.error.as_deref().unwrap().contains("links add"), "{a:?}");
+    assert!(r.orange.calls.lock().unwrap().is_empty(), "nothing sent");
+}
+
+#[tokio::test]
+async fn a_delivery_waiting_for_its_link_proceeds_once_it_is_linked_by_hand() {
+    let r = rig();
+    let u = r
+        .store
+        .add("demo", "OLD2", orange(OrangeOp::AddIncidentNote, "OLD2"));
+    r.d.tick(t0()).await.unwrap();
+    let t = r.store.get(u).ticket;
+    let link = ManualLink {
+        tenant: TenantId::parse("demo").unwrap(),
+        ticket: t,
+        api: OrangeApi::Incident,
+        orange_id: "ORG-77".into(),
+    };
+    let at = t0() + Duration::from_secs(60);
+    assert_eq!(
+        r.store.add_link(&link, at).await.unwrap(),
+        LinkAdded::Added { woken: 1 }
+    );
+    assert_eq!(r.d.tick(at).await.unwrap(), 1);
+    assert_eq!(r.store.get(u).state, DeliveryState::Done);
+    let calls = r.orange.calls.lock().unwrap();
+    assert_eq!(calls[0].2.as_deref(), Some("ORG-77"));
+}
+
+#[tokio::test]
+async fn a_throttled_delivery_keeps_waiting_for_its_link_with_its_deadline() {
+    let r = rig();
+    let u = r
+        .store
+        .add("slow", "OLD3", orange(OrangeOp::AddIncidentNote, "OLD3"));
+    r.d.tick(t0()).await.unwrap();
+    assert_eq!(r.store.get(u).state, DeliveryState::WaitingLink);
+    r.orange.slow_tenants.lock().unwrap().push("slow".into());
+    r.d.tick(later()).await.unwrap();
+    let d = r.store.get(u);
+    assert_eq!(
+        d.state,
+        DeliveryState::WaitingLink,
+        "deferred, still waiting"
+    );
+    r.orange.slow_tenants.lock().unwrap().clear();
+    r.d.tick(d.next_attempt_at).await.unwrap();
+    assert_eq!(r.store.get(u).state, DeliveryState::Dead);
 }

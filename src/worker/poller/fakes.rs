@@ -123,6 +123,15 @@ impl Store for MemStore {
             .find(|l| &l.tenant == tenant && l.api == api && l.orange_id == id)
             .cloned())
     }
+    async fn add_link(&self, _: &ManualLink, _: Timestamp) -> StoreResult<LinkAdded> {
+        Err(StoreError::Unavailable(UNUSED.into()))
+    }
+    async fn waiting_link(&self, _: Option<&TenantId>, _: u32) -> StoreResult<Vec<Delivery>> {
+        Err(StoreError::Unavailable(UNUSED.into()))
+    }
+    async fn purge_step(&self, _: &PurgeRules, _: &PurgeCursor, _: bool) -> StoreResult<PurgeStep> {
+        Err(StoreError::Unavailable(UNUSED.into()))
+    }
     async fn list_links(
         &self,
         tenant: &TenantId,
