@@ -18,8 +18,10 @@ use crate::store::{PurgeCounts, PurgeCursor, PurgeRules, PurgeStep, StoreError, 
 /// `sqlite::purge::PURGEABLE_EVENT`). Parameters: `$1` done before, `$2` skipped before, `$3`
 /// dead before (unix ms; `i64::MIN` for never). An event with deliveries goes once every one
 /// of them is final and past its retention (discarded counts as done); an event that planned
-/// none goes once it is older than `$2`.
-pub(super) const PURGEABLE_EVENT: &str = "(CASE WHEN EXISTS (SELECT 1 FROM deliveries d \
+/// none goes once it is older than `$2`; a parked event (the mapping could not handle it: it
+/// waits for a replay) goes only with the dead letters, after `$3`.
+pub(super) const PURGEABLE_EVENT: &str = "(CASE WHEN e.parked IS NOT NULL THEN e.received_at < $3 \
+     WHEN EXISTS (SELECT 1 FROM deliveries d \
      WHERE d.event_id = e.id) \
      THEN NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id AND NOT ( \
        (d.state IN ('done', 'discarded') AND COALESCE(d.finished_at, 9223372036854775807) < $1) \
