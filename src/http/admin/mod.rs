@@ -1,20 +1,20 @@
 //! The admin API (`/admin/v1/…`, bearer token): events with their deliveries and attempts,
-//! links, mapping reload, and dead letters (`dlq.rs`). Disabled (404) without a token.
+//! links, mapping reload (`reload.rs`), and dead letters (`dlq.rs`). Disabled (404) without a token.
 
 pub mod dlq;
+mod reload;
 
 use axum::extract::{Path, Query, Request, State};
-use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::{get, post};
+use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use subtle::ConstantTimeEq;
 
 use super::AppState;
-use super::problem::{Problem, codes};
+use super::problem::Problem;
 use crate::domain::{EventId, TenantId, TicketKey};
 use crate::store::EventQuery;
 
@@ -24,7 +24,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/events", get(list_events))
         .route("/events/{id}", get(show_event))
         .route("/links", get(list_links))
-        .route("/reload", post(reload))
+        .merge(reload::routes())
         .merge(dlq::routes())
         .route_layer(middleware::from_fn_with_state(state, require_token))
 }
@@ -145,28 +145,4 @@ async fn list_links(
         .then(|| links.last().map(|l| l.ticket.to_string()))
         .flatten();
     Ok(Json(json!({ "links": links, "next_after": next })))
-}
-
-async fn reload(State(state): State<AppState>) -> Result<Json<Value>, Problem> {
-    match state.app.reload_mappings() {
-        Ok(()) => Ok(Json(
-            json!({ "reloaded": true, "mappings": state.app.mappings.current().len() }),
-        )),
-        Err(problems) => {
-            let mut p = Problem::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                codes::MAPPING_REJECTED,
-                "Mappings rejected; the previous ones keep serving",
-            )
-            .detail(format!("{} problem(s)", problems.len()));
-            p.errors = problems
-                .iter()
-                .map(|m| super::problem::ProblemItem {
-                    pointer: format!("{}:{}", m.file, m.at),
-                    detail: m.message.clone(),
-                })
-                .collect();
-            Err(p)
-        }
-    }
 }
