@@ -14,7 +14,7 @@ use crate::domain::{
     DeliveryId, DeliveryState, EventId, IngestOutcome, ItsmCall, ItsmOp, Link, NewDelivery,
     NewEvent, OrangeApi, OrangeOp, RemoteState, SourceName, StoredEvent, TenantId, TicketKey,
 };
-use crate::itsm::Written;
+use crate::itsm::{Booked, Written};
 use crate::orange::Executed;
 use crate::store::{EventQuery, QueueStats, StoreResult};
 
@@ -360,11 +360,23 @@ impl OrangeGateway for FakeOrange {
 #[derive(Default)]
 struct FakeItsm {
     calls: Mutex<u32>,
+    /// When set, the budget has no room: `reserve` says to come back after this long.
+    no_room: Mutex<Option<Duration>>,
 }
 
 #[async_trait]
 impl ItsmWriter for FakeItsm {
-    async fn execute(&self, _: &TenantId, _: &ItsmCall) -> Result<Written, CallFailure> {
+    fn reserve(&self, _: &TenantId, _: &ItsmCall) -> Result<Booked, Duration> {
+        match *self.no_room.lock().unwrap() {
+            Some(wait) => Err(wait),
+            None => Ok(Booked::unmetered()),
+        }
+    }
+    async fn execute(&self, _: &TenantId, _: &ItsmCall, _: Booked) -> Result<Written, CallFailure> {
+        assert!(
+            self.no_room.lock().unwrap().is_none(),
+            "a write-back was sent while its budget had no room"
+        );
         *self.calls.lock().unwrap() += 1;
         Ok(Written {
             echo_fingerprints: vec!["jira-comment:1".into()],
@@ -701,3 +713,5 @@ async fn a_slot_is_free_for_the_next_call_while_an_outcome_waits_for_its_commit(
     token.cancel();
     run.await.unwrap();
 }
+
+mod fair_cases;
