@@ -263,9 +263,11 @@ fn replica_id() -> String {
 }
 
 /// Reloads mappings when their files change (content hash, so ConfigMap symlink swaps count).
+/// The first look reloads too: a file changed while the gateway was starting (after it loaded
+/// the mappings, before this task ran) is not missed, and unchanged files swap nothing.
 async fn watch_mappings(app: App, token: CancellationToken) {
     let every = Duration::from_secs(app.config.reload_interval_secs);
-    let mut last = fingerprint(&app.config.mappings_dir);
+    let mut last = None;
     loop {
         tokio::select! {
             () = token.cancelled() => return,
@@ -275,9 +277,10 @@ async fn watch_mappings(app: App, token: CancellationToken) {
         let now = tokio::task::spawn_blocking(move || fingerprint(&dir))
             .await
             .unwrap_or(0);
-        if now != last {
-            last = now;
-            let _ = app.reload_mappings(Trigger::Watch);
+        if last != Some(now) {
+            last = Some(now);
+            let app = app.clone();
+            let _ = tokio::task::spawn_blocking(move || app.reload_mappings(Trigger::Watch)).await;
         }
     }
 }

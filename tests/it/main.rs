@@ -13,6 +13,7 @@ mod mapping_errors;
 mod mapping_golden;
 mod mapping_live;
 mod mapping_props;
+mod mapping_reload;
 mod replicas;
 mod roundtrip_clients;
 mod roundtrip_e2e;
