@@ -41,7 +41,7 @@ use axum::routing::post;
 use tokio::sync::oneshot;
 
 pub use error::OrangeError;
-pub use faults::{FaultKind, FaultSettings, Phase, ScriptedFault};
+pub use faults::{FaultKind, FaultSettings, HeaderMatch, Phase, ScriptedFault};
 pub use journal::Entry as JournalEntry;
 pub use seed::{
     ACCOUNT_ID as SEED_ACCOUNT_ID, JIRA_KEY as SEED_JIRA_KEY, SN_SYS_ID as SEED_SN_SYS_ID,

@@ -183,6 +183,12 @@ impl Dispatcher {
         while tasks.join_next().await.is_some() {}
     }
 
+    /// Calls of `tenant` this dispatcher has in flight now (at most
+    /// `delivery.per_tenant_concurrency`).
+    pub fn tenant_in_flight(&self, tenant: &crate::domain::TenantId) -> usize {
+        self.fair.in_flight(tenant)
+    }
+
     /// Publishes queue depth, age of the oldest pending delivery and dead letters.
     pub async fn publish_queue_stats(&self) {
         let Ok(s) = self.store.queue_stats().await else {
