@@ -11,7 +11,8 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
-use crate::mapping::{LiveMappings, MappingSet};
+use crate::mapping::LiveMappings;
+use crate::mapping::reload::{ReloadReport, ReloadResult, Trigger};
 use crate::store::Store;
 
 /// Everything the running gateway shares.
@@ -56,7 +57,10 @@ impl App {
         crate::telemetry::prometheus();
         let store = open_store(&config).await?;
         store.migrate().await.context("store migration failed")?;
-        let set = MappingSet::load(&config).map_err(|ps| {
+        // Checked as a reload checks them (golden cases included). A refused file stops the
+        // start: there is no last good version to serve in its place, and a pod that does not
+        // start leaves the previous ones serving during a rolling update.
+        let live = LiveMappings::load_checked(&config).map_err(|ps| {
             anyhow::anyhow!(
                 "mappings have problems:\n{}",
                 ps.iter()
@@ -65,23 +69,49 @@ impl App {
                     .join("\n")
             )
         })?;
-        Ok(App {
+        let app = App {
             config: Arc::new(config),
             store,
-            mappings: Arc::new(LiveMappings::new(set)),
-        })
+            mappings: Arc::new(live),
+        };
+        app.publish_reload_gauges();
+        Ok(app)
     }
 
-    /// Reloads the mappings; the set in force keeps serving when the new one has problems.
-    pub fn reload_mappings(&self) -> Result<(), Vec<crate::mapping::MappingProblem>> {
-        let r = self.mappings.reload(&self.config);
-        match &r {
-            Ok(()) => tracing::info!("mappings reloaded"),
-            Err(ps) => {
-                tracing::warn!(problems = ps.len(), first = %ps[0], "mapping reload rejected; the previous mappings keep serving")
+    /// Reloads the mappings, each (tenant, source) on its own: a file whose compile or golden
+    /// cases fail is refused and its entries keep their last good version; the others take
+    /// their changes. Logged and counted per entry.
+    pub fn reload_mappings(&self, trigger: Trigger) -> ReloadReport {
+        let report = self.mappings.reload_checked(&self.config, trigger);
+        for e in &report.entries {
+            metrics::counter!("itsm_bridge_mapping_reload_total",
+                "tenant" => e.tenant.to_string(), "result" => e.result.as_str())
+            .increment(1);
+            match e.result {
+                ReloadResult::Applied => tracing::info!(tenant = %e.tenant, source = %e.source,
+                    mapping.file = %e.file, "mapping reloaded"),
+                ReloadResult::Unchanged => {}
+                ReloadResult::Refused => tracing::warn!(tenant = %e.tenant, source = %e.source,
+                    mapping.file = %e.file, problems = e.problems.len(),
+                    first = e.problems.first().map(|p| format!("{}: {}", p.at, p.message)),
+                    last_good_serves = e.last_good_serves,
+                    "mapping reload refused; the last good version keeps serving"),
             }
         }
-        r
+        self.publish_reload_gauges();
+        report
+    }
+
+    /// `itsm_bridge_mappings_refused{tenant}`: the tenant's mappings whose file on disk was
+    /// refused at the last attempt (a last good version serves in its place).
+    fn publish_reload_gauges(&self) {
+        let mut by_tenant: std::collections::BTreeMap<String, usize> = Default::default();
+        for ((tenant, _), e) in &self.mappings.status().entries {
+            *by_tenant.entry(tenant.to_string()).or_default() += usize::from(e.refused());
+        }
+        for (tenant, n) in by_tenant {
+            metrics::gauge!("itsm_bridge_mappings_refused", "tenant" => tenant).set(n as f64);
+        }
     }
 }
 
@@ -242,9 +272,11 @@ fn replica_id() -> String {
 }
 
 /// Reloads mappings when their files change (content hash, so ConfigMap symlink swaps count).
+/// The first look reloads too: a file changed while the gateway was starting (after it loaded
+/// the mappings, before this task ran) is not missed, and unchanged files swap nothing.
 async fn watch_mappings(app: App, token: CancellationToken) {
     let every = Duration::from_secs(app.config.reload_interval_secs);
-    let mut last = fingerprint(&app.config.mappings_dir);
+    let mut last = None;
     loop {
         tokio::select! {
             () = token.cancelled() => return,
@@ -254,9 +286,10 @@ async fn watch_mappings(app: App, token: CancellationToken) {
         let now = tokio::task::spawn_blocking(move || fingerprint(&dir))
             .await
             .unwrap_or(0);
-        if now != last {
-            last = now;
-            let _ = app.reload_mappings();
+        if last != Some(now) {
+            last = Some(now);
+            let app = app.clone();
+            let _ = tokio::task::spawn_blocking(move || app.reload_mappings(Trigger::Watch)).await;
         }
     }
 }

@@ -242,6 +242,11 @@ pub struct DeliveryConfig {
     /// holds no slot.
     #[serde(default = "defaults::concurrency")]
     pub concurrency: usize,
+    /// Calls of one tenant in flight at once, per replica, so one tenant's burst or hanging
+    /// endpoint leaves slots for the others; unset: a quarter of `concurrency`, at least 1.
+    /// A tenant's due deliveries beyond it are put off, using no attempt.
+    #[serde(default)]
+    pub per_tenant_concurrency: Option<usize>,
     /// How long a claimed delivery is leased before another worker may take it, in seconds.
     #[serde(default = "defaults::lease_secs")]
     pub lease_secs: u64,
@@ -552,11 +557,21 @@ impl Default for OrangeConfig {
         }
     }
 }
+impl DeliveryConfig {
+    /// `per_tenant_concurrency`, or its default: a quarter of `concurrency`, at least 1; never
+    /// more than `concurrency`.
+    pub fn tenant_concurrency(&self) -> usize {
+        let all = self.concurrency.max(1);
+        self.per_tenant_concurrency.unwrap_or(all / 4).clamp(1, all)
+    }
+}
+
 impl Default for DeliveryConfig {
     fn default() -> Self {
         Self {
             enabled: true,
             concurrency: defaults::concurrency(),
+            per_tenant_concurrency: None,
             lease_secs: defaults::lease_secs(),
             idle_poll_ms: defaults::idle_poll_ms(),
             retry: RetryPolicy::default(),

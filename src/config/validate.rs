@@ -67,6 +67,12 @@ impl Config {
         if self.delivery.concurrency == 0 {
             push("delivery.concurrency".into(), "must be at least 1".into());
         }
+        if self.delivery.per_tenant_concurrency == Some(0) {
+            push(
+                "delivery.per_tenant_concurrency".into(),
+                "must be at least 1".into(),
+            );
+        }
         if self.delivery.lease_secs < 5 {
             push("delivery.lease_secs".into(), "must be at least 5".into());
         }

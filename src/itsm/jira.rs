@@ -6,34 +6,41 @@
 //! matches but the issue already has the target status, the call is a no-op success: that is
 //! the state of things after a retry whose first attempt did go through.
 
-use governor::DefaultDirectRateLimiter;
 use reqwest::header::{ACCEPT, CONTENT_TYPE};
 use serde_json::{Map, Value, json};
 
 use super::Written;
 use super::adf;
-use super::wire::{self, CALL_TIMEOUT};
+use super::budget::ItsmBudget;
+use super::wire::{self, CALL_TIMEOUT, Pace};
 use crate::config::JiraTarget;
 use crate::domain::echo::jira_comment_fingerprint;
 use crate::domain::{CallFailure, FailureClass};
 
 const JSON: &str = "application/json";
+/// Requests one transition makes: the list of transitions, then the move.
+pub const TRANSITION_REQUESTS: u32 = 2;
 
 /// One tenant's Jira site.
 pub struct JiraClient {
     http: reqwest::Client,
     target: JiraTarget,
-    limiter: DefaultDirectRateLimiter,
+    budget: ItsmBudget,
 }
 
 impl JiraClient {
     pub fn new(http: reqwest::Client, target: JiraTarget) -> Self {
-        let limiter = wire::limiter(target.rate_limit);
+        let budget = ItsmBudget::new(target.rate_limit);
         Self {
             http,
             target,
-            limiter,
+            budget,
         }
+    }
+
+    /// The tenant's Jira budget (write-backs book from it before they run).
+    pub fn budget(&self) -> &ItsmBudget {
+        &self.budget
     }
 
     fn api(&self, tail: &[&str]) -> Result<url::Url, CallFailure> {
@@ -47,9 +54,21 @@ impl JiraClient {
         url_with(&self.target.base_url, &segs)
     }
 
-    /// Adds a comment; `public: false` makes a JSM internal note.
+    /// Adds a comment; `public: false` makes a JSM internal note. Waits for the budget.
     pub async fn comment(
         &self,
+        issue: &str,
+        body: &str,
+        public: bool,
+    ) -> Result<Written, CallFailure> {
+        self.comment_paced(Pace::Wait(&self.budget), issue, body, public)
+            .await
+    }
+
+    /// [`Self::comment`], with its room in the budget got as `pace` says.
+    pub(super) async fn comment_paced(
+        &self,
+        pace: Pace<'_>,
         issue: &str,
         body: &str,
         public: bool,
@@ -72,7 +91,7 @@ impl JiraClient {
             (url, json!({"body": body, "public": false}))
         };
         let (status, resp) = self
-            .send(reqwest::Method::POST, url, Some(&payload))
+            .send(pace, reqwest::Method::POST, url, Some(&payload))
             .await?;
         let id = resp
             .get("id")
@@ -88,30 +107,52 @@ impl JiraClient {
     }
 
     /// Moves the issue through the transition named (or leading to the status named) `wanted`.
+    /// Waits for the budget.
     pub async fn transition(
         &self,
         issue: &str,
         wanted: &str,
         fields: Option<&Value>,
     ) -> Result<Written, CallFailure> {
+        self.transition_paced(Pace::Wait(&self.budget), issue, wanted, fields)
+            .await
+    }
+
+    /// [`Self::transition`], with its room in the budget got as `pace` says. It makes
+    /// [`TRANSITION_REQUESTS`] requests: the list of transitions, then the move (or a read of
+    /// the issue's status when none matches).
+    pub(super) async fn transition_paced(
+        &self,
+        pace: Pace<'_>,
+        issue: &str,
+        wanted: &str,
+        fields: Option<&Value>,
+    ) -> Result<Written, CallFailure> {
         let url = self.api(&["issue", issue, "transitions"])?;
-        let (_, list) = self.send(reqwest::Method::GET, url.clone(), None).await?;
+        let (_, list) = self
+            .send(pace, reqwest::Method::GET, url.clone(), None)
+            .await?;
         let Some(id) = pick_transition(&list, wanted) else {
-            return self.already_in(issue, wanted).await;
+            return self.already_in(pace, issue, wanted).await;
         };
         let mut payload = json!({"transition": {"id": id}});
         if let Some(f) = fields {
             payload["fields"] = screen_fields(f);
         }
-        self.send(reqwest::Method::POST, url, Some(&payload))
+        self.send(pace, reqwest::Method::POST, url, Some(&payload))
             .await?;
         Ok(Written::default())
     }
 
-    async fn already_in(&self, issue: &str, wanted: &str) -> Result<Written, CallFailure> {
+    async fn already_in(
+        &self,
+        pace: Pace<'_>,
+        issue: &str,
+        wanted: &str,
+    ) -> Result<Written, CallFailure> {
         let mut url = self.api(&["issue", issue])?;
         url.set_query(Some("fields=status"));
-        let (status, v) = self.send(reqwest::Method::GET, url, None).await?;
+        let (status, v) = self.send(pace, reqwest::Method::GET, url, None).await?;
         let current = v.pointer("/fields/status/name").and_then(Value::as_str);
         if current.is_some_and(|c| c.eq_ignore_ascii_case(wanted.trim())) {
             return Ok(Written::default());
@@ -127,15 +168,31 @@ impl JiraClient {
         })
     }
 
-    /// `PUT /issue/{issue}` with `fields`.
+    /// `PUT /issue/{issue}` with `fields`. Waits for the budget.
     pub async fn edit(
         &self,
         issue: &str,
         fields: &Map<String, Value>,
     ) -> Result<Written, CallFailure> {
+        self.edit_paced(Pace::Wait(&self.budget), issue, fields)
+            .await
+    }
+
+    /// [`Self::edit`], with its room in the budget got as `pace` says.
+    pub(super) async fn edit_paced(
+        &self,
+        pace: Pace<'_>,
+        issue: &str,
+        fields: &Map<String, Value>,
+    ) -> Result<Written, CallFailure> {
         let url = self.api(&["issue", issue])?;
-        self.send(reqwest::Method::PUT, url, Some(&json!({"fields": fields})))
-            .await?;
+        self.send(
+            pace,
+            reqwest::Method::PUT,
+            url,
+            Some(&json!({"fields": fields})),
+        )
+        .await?;
         Ok(Written::default())
     }
 
@@ -155,7 +212,9 @@ impl JiraClient {
             .append_pair("maxResults", &max_results.to_string())
             .append_pair("fields", "*all")
             .append_pair("expand", "changelog");
-        let (status, v) = self.send(reqwest::Method::GET, url, None).await?;
+        let (status, v) = self
+            .send(Pace::Wait(&self.budget), reqwest::Method::GET, url, None)
+            .await?;
         match v.get("issues") {
             Some(Value::Array(a)) => Ok(a.clone()),
             _ => Err(wire::bad_response(status, "Jira", "search without issues")),
@@ -165,6 +224,7 @@ impl JiraClient {
     /// One rate-limited call; the parsed body (`null` for 204) or the classified failure.
     async fn send(
         &self,
+        pace: Pace<'_>,
         method: reqwest::Method,
         url: url::Url,
         body: Option<&Value>,
@@ -177,8 +237,7 @@ impl JiraClient {
         if let Some(b) = body {
             req = req.header(CONTENT_TYPE, JSON).json(b);
         }
-        let (status, bytes) =
-            wire::send(&self.limiter, &self.target.auth, req, parse_error, "Jira").await?;
+        let (status, bytes) = wire::send(pace, &self.target.auth, req, parse_error, "Jira").await?;
         if bytes.is_empty() {
             return Ok((status, Value::Null));
         }

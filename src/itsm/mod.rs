@@ -4,9 +4,13 @@
 //! wires: one [`servicenow::ServicenowClient`] and/or [`jira::JiraClient`] per tenant, each
 //! with the tenant's own credentials and rate budget (tenants never share either).
 //! Retries and dead letters are the dispatcher's: a client makes one attempt and classifies
-//! its failure with the shared [`crate::domain::FailureClass`].
+//! its failure with the shared [`crate::domain::FailureClass`]. Rate limits too: the
+//! dispatcher books a write-back's requests from the tenant's budget ([`ItsmWriter::reserve`],
+//! `budget.rs`) and puts it off when there is no room, so no write-back waits for its budget
+//! inside a dispatcher slot.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use async_trait::async_trait;
 
@@ -14,6 +18,7 @@ use crate::config::Config;
 use crate::domain::{CallFailure, FailureClass, ItsmCall, ItsmOp, TenantId, call::ItsmKind};
 
 pub mod adf;
+pub mod budget;
 pub mod jira;
 pub mod servicenow;
 mod wire;
@@ -26,10 +31,34 @@ pub struct Written {
     pub echo_fingerprints: Vec<String>,
 }
 
+/// Room booked in a tenant's ITSM budget for one write-back ([`ItsmWriter::reserve`]); spent
+/// by [`ItsmWriter::execute`].
+#[derive(Debug)]
+#[must_use = "a booking is spent by `execute`"]
+pub struct Booked(());
+
+impl Booked {
+    /// A booking from no budget: for writers without a rate limit (test fakes).
+    pub fn unmetered() -> Booked {
+        Booked(())
+    }
+}
+
 /// Carries out write-backs into a tenant's ITSM.
 #[async_trait]
 pub trait ItsmWriter: Send + Sync + 'static {
-    async fn execute(&self, tenant: &TenantId, call: &ItsmCall) -> Result<Written, CallFailure>;
+    /// Books, now and without waiting, the requests `call` makes from the tenant's budget
+    /// towards its ITSM; `Err` with how long to put the write-back off when there is no room
+    /// (its turn behind the write-backs already put off).
+    fn reserve(&self, tenant: &TenantId, call: &ItsmCall) -> Result<Booked, Duration>;
+
+    /// Carries out a write-back whose requests `reserve` booked: it never waits for budget.
+    async fn execute(
+        &self,
+        tenant: &TenantId,
+        call: &ItsmCall,
+        booked: Booked,
+    ) -> Result<Written, CallFailure>;
 }
 
 #[derive(Default)]
@@ -93,7 +122,34 @@ fn not_configured(tenant: &TenantId, itsm: ItsmKind) -> CallFailure {
 
 #[async_trait]
 impl ItsmWriter for ItsmClients {
-    async fn execute(&self, tenant: &TenantId, call: &ItsmCall) -> Result<Written, CallFailure> {
+    fn reserve(&self, tenant: &TenantId, call: &ItsmCall) -> Result<Booked, Duration> {
+        let t = self.tenants.get(tenant);
+        let (budget, requests) = match &call.op {
+            ItsmOp::ServicenowPatch { .. } => {
+                (t.and_then(|t| t.servicenow.as_ref()).map(|c| c.budget()), 1)
+            }
+            ItsmOp::JiraTransition { .. } => (
+                t.and_then(|t| t.jira.as_ref()).map(|c| c.budget()),
+                jira::TRANSITION_REQUESTS,
+            ),
+            ItsmOp::JiraComment { .. } | ItsmOp::JiraEdit { .. } => {
+                (t.and_then(|t| t.jira.as_ref()).map(|c| c.budget()), 1)
+            }
+        };
+        // No client: `execute` fails it permanently, and that needs no budget.
+        match budget {
+            Some(b) => b.try_take(requests).map(|()| Booked(())),
+            None => Ok(Booked(())),
+        }
+    }
+
+    async fn execute(
+        &self,
+        tenant: &TenantId,
+        call: &ItsmCall,
+        _booked: Booked,
+    ) -> Result<Written, CallFailure> {
+        use wire::Pace::Booked as Paid;
         let t = self.tenants.get(tenant);
         let jira = || {
             t.and_then(|t| t.jira.as_ref())
@@ -108,19 +164,23 @@ impl ItsmWriter for ItsmClients {
                 let c = t
                     .and_then(|t| t.servicenow.as_ref())
                     .ok_or_else(|| not_configured(tenant, ItsmKind::Servicenow))?;
-                c.patch(table, sys_id, fields).await
+                c.patch_paced(Paid, table, sys_id, fields).await
             }
             ItsmOp::JiraComment {
                 issue,
                 body,
                 public,
-            } => jira()?.comment(issue, body, *public).await,
+            } => jira()?.comment_paced(Paid, issue, body, *public).await,
             ItsmOp::JiraTransition {
                 issue,
                 transition,
                 fields,
-            } => jira()?.transition(issue, transition, fields.as_ref()).await,
-            ItsmOp::JiraEdit { issue, fields } => jira()?.edit(issue, fields).await,
+            } => {
+                jira()?
+                    .transition_paced(Paid, issue, transition, fields.as_ref())
+                    .await
+            }
+            ItsmOp::JiraEdit { issue, fields } => jira()?.edit_paced(Paid, issue, fields).await,
         };
         let itsm = match call.itsm {
             ItsmKind::Servicenow => "servicenow",

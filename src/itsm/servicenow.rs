@@ -6,12 +6,12 @@
 //! (`work_notes`, `comments`) append; their text is fingerprinted so the business-rule webhook
 //! the write triggers is recognised as an echo.
 
-use governor::DefaultDirectRateLimiter;
 use reqwest::header::{ACCEPT, CONTENT_TYPE};
 use serde_json::{Map, Value};
 
 use super::Written;
-use super::wire::{self, CALL_TIMEOUT};
+use super::budget::ItsmBudget;
+use super::wire::{self, CALL_TIMEOUT, Pace};
 use crate::config::ServicenowTarget;
 use crate::domain::CallFailure;
 use crate::domain::echo::sn_note_fingerprint;
@@ -24,22 +24,40 @@ const JOURNAL_FIELDS: [&str; 2] = ["work_notes", "comments"];
 pub struct ServicenowClient {
     http: reqwest::Client,
     target: ServicenowTarget,
-    limiter: DefaultDirectRateLimiter,
+    budget: ItsmBudget,
 }
 
 impl ServicenowClient {
     pub fn new(http: reqwest::Client, target: ServicenowTarget) -> Self {
-        let limiter = wire::limiter(target.rate_limit);
+        let budget = ItsmBudget::new(target.rate_limit);
         Self {
             http,
             target,
-            limiter,
+            budget,
         }
     }
 
-    /// `PATCH` the record with `fields`; the fingerprints of any journal text written.
+    /// The tenant's ServiceNow budget (write-backs book from it before they run).
+    pub fn budget(&self) -> &ItsmBudget {
+        &self.budget
+    }
+
+    /// `PATCH` the record with `fields`, waiting for the budget; the fingerprints of any
+    /// journal text written.
     pub async fn patch(
         &self,
+        table: &str,
+        sys_id: &str,
+        fields: &Map<String, Value>,
+    ) -> Result<Written, CallFailure> {
+        self.patch_paced(Pace::Wait(&self.budget), table, sys_id, fields)
+            .await
+    }
+
+    /// [`Self::patch`], with its room in the budget got as `pace` says.
+    pub(super) async fn patch_paced(
+        &self,
+        pace: Pace<'_>,
         table: &str,
         sys_id: &str,
         fields: &Map<String, Value>,
@@ -52,7 +70,7 @@ impl ServicenowClient {
             .header(CONTENT_TYPE, JSON)
             .timeout(CALL_TIMEOUT)
             .json(fields);
-        self.send(req).await?;
+        self.send(pace, req).await?;
         Ok(Written {
             echo_fingerprints: journal_fingerprints(fields),
         })
@@ -61,15 +79,12 @@ impl ServicenowClient {
 
 impl ServicenowClient {
     /// Sends one call within the tenant's ServiceNow budget, with its credentials.
-    async fn send(&self, req: reqwest::RequestBuilder) -> Result<(u16, bytes::Bytes), CallFailure> {
-        wire::send(
-            &self.limiter,
-            &self.target.auth,
-            req,
-            parse_error,
-            "ServiceNow",
-        )
-        .await
+    async fn send(
+        &self,
+        pace: Pace<'_>,
+        req: reqwest::RequestBuilder,
+    ) -> Result<(u16, bytes::Bytes), CallFailure> {
+        wire::send(pace, &self.target.auth, req, parse_error, "ServiceNow").await
     }
 
     /// One page of `GET /api/now/table/{table}?sysparm_query&sysparm_limit&sysparm_offset`,
@@ -95,7 +110,7 @@ impl ServicenowClient {
             .get(url)
             .header(ACCEPT, JSON)
             .timeout(CALL_TIMEOUT);
-        let (status, body) = self.send(req).await?;
+        let (status, body) = self.send(Pace::Wait(&self.budget), req).await?;
         match serde_json::from_slice::<Value>(&body) {
             Ok(Value::Object(mut o)) => match o.remove("result") {
                 Some(Value::Array(a)) => Ok(a),

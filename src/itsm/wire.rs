@@ -1,39 +1,43 @@
 //! What the ServiceNow and Jira clients share: credentials on the request, a per-tenant rate
-//! limiter, and turning a transport error or an error response into a [`CallFailure`].
+//! budget (`budget.rs`), and turning a transport error or an error response into a [`CallFailure`].
 
-use std::num::NonZeroU32;
 use std::time::Duration;
 
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 
-use crate::config::{OutboundAuth, RateLimit};
+use super::budget::ItsmBudget;
+use crate::config::OutboundAuth;
 use crate::domain::outcome::parse_retry_after;
 use crate::domain::{CallFailure, FailureClass, classify_status};
 
 /// Timeout of one ITSM call: long enough for a slow instance, short enough for a lease.
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// One tenant's budget towards one ITSM (`rate_limit` of its config).
-pub fn limiter(rate: RateLimit) -> DefaultDirectRateLimiter {
-    let per_second = NonZeroU32::new(rate.per_second).unwrap_or(NonZeroU32::MIN);
-    let burst = NonZeroU32::new(rate.burst).unwrap_or(per_second);
-    RateLimiter::direct(Quota::per_second(per_second).allow_burst(burst))
+/// How a call gets its room in the tenant's ITSM budget.
+#[derive(Clone, Copy)]
+pub enum Pace<'a> {
+    /// Wait for it (reads, and callers outside the dispatcher).
+    Wait(&'a ItsmBudget),
+    /// Already booked with [`ItsmBudget::try_take`] (write-backs in a dispatcher slot).
+    Booked,
 }
 
 /// How an ITSM's error body reads: its code (if any) and message.
 pub type ParseError = fn(&[u8]) -> Option<(Option<String>, String)>;
 
-/// Sends one call within `limiter`, with the tenant's credentials: the status and body of a
-/// 2xx answer, or the classified failure (the ITSM's error body parsed by `parse`).
+/// Sends one call within the tenant's budget (`pace`), with the tenant's credentials: the
+/// status and body of a 2xx answer, or the classified failure (the ITSM's error body parsed
+/// by `parse`).
 pub async fn send(
-    limiter: &DefaultDirectRateLimiter,
+    pace: Pace<'_>,
     auth: &OutboundAuth,
     req: reqwest::RequestBuilder,
     parse: ParseError,
     itsm: &str,
 ) -> Result<(u16, bytes::Bytes), CallFailure> {
-    limiter.until_ready().await;
+    if let Pace::Wait(budget) = pace {
+        budget.until_ready().await;
+    }
     let resp = authorize(req, auth)
         .send()
         .await

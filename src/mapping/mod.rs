@@ -8,7 +8,8 @@
 //!
 //! Rooms: `path`/`template`/`transform`/`jq`/`rule`/`cond` are the pieces, `compile` builds a
 //! [`Mapping`] from a file, `apply` runs one, `wayback` is the Orange → ITSM half, `golden`
-//! runs the golden cases, `schemas` holds the embedded JSON Schemas.
+//! runs the golden cases, `schemas` holds the embedded JSON Schemas, `reload` swaps a running
+//! gateway's mappings one checked (tenant, source) entry at a time.
 
 mod apply;
 mod compile;
@@ -18,6 +19,7 @@ mod jq;
 pub mod keys;
 mod path;
 pub mod rawnum;
+pub mod reload;
 mod rule;
 pub mod schemas;
 mod template;
@@ -354,14 +356,31 @@ impl MappingSet {
 #[derive(Debug, Default)]
 pub struct LiveMappings {
     current: std::sync::RwLock<Arc<MappingSet>>,
+    /// What each entry serves and what the last reloads did; also serialises reloads (the
+    /// file watch and the admin API may ask at once).
+    status: std::sync::Mutex<reload::ReloadStatus>,
 }
 
 impl LiveMappings {
     pub fn new(set: MappingSet) -> Self {
         Self {
             current: std::sync::RwLock::new(Arc::new(set)),
+            status: std::sync::Mutex::default(),
         }
     }
+
+    /// Loads every mapping the config names, checked as a reload checks them (compiled, golden
+    /// cases run); any problem is an error, since nothing could serve in a refused file's
+    /// place.
+    pub fn load_checked(config: &Config) -> Result<LiveMappings, Vec<MappingProblem>> {
+        let live = LiveMappings::default();
+        let report = live.reload_checked(config, reload::Trigger::Startup);
+        if report.count(reload::ReloadResult::Refused) > 0 {
+            return Err(report.problems().into_iter().map(Into::into).collect());
+        }
+        Ok(live)
+    }
+
     /// The set in force now.
     pub fn current(&self) -> Arc<MappingSet> {
         self.current
@@ -369,13 +388,49 @@ impl LiveMappings {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone()
     }
-    /// Loads the mappings again; on any problem the set in force keeps serving.
+
+    /// Loads the mappings again, entry by entry: each file is compiled and its golden cases
+    /// run; a refused file leaves its entries on their last good version, the other entries
+    /// take their changes. The set is swapped only when something was applied.
+    pub fn reload_checked(
+        &self,
+        config: &Config,
+        trigger: reload::Trigger,
+    ) -> reload::ReloadReport {
+        let mut status = self
+            .status
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let previous = self.current();
+        let now = time::OffsetDateTime::now_utc();
+        let (set, report) = reload::pass(config, &previous, &mut status, trigger, now);
+        let changed =
+            report.count(reload::ReloadResult::Applied) > 0 || set.len() != previous.len();
+        if changed {
+            *self
+                .current
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(set);
+        }
+        report
+    }
+
+    /// Loads the mappings again (see [`Self::reload_checked`]); `Err` with every problem when
+    /// any file was refused (its entries keep their last good version, the others reload).
     pub fn reload(&self, config: &Config) -> Result<(), Vec<MappingProblem>> {
-        let set = MappingSet::load(config)?;
-        *self
-            .current
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(set);
-        Ok(())
+        let report = self.reload_checked(config, reload::Trigger::Admin);
+        let problems = report.problems();
+        if problems.is_empty() {
+            return Ok(());
+        }
+        Err(problems.into_iter().map(Into::into).collect())
+    }
+
+    /// Every entry's state and the last reload's report.
+    pub fn status(&self) -> reload::ReloadStatus {
+        self.status
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 }

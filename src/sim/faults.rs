@@ -60,6 +60,11 @@ pub struct ScriptedFault {
     pub method: Option<String>,
     #[serde(default)]
     pub path_prefix: Option<String>,
+    /// Only requests carrying this header with exactly this value, so one caller's calls can
+    /// be faulted while another's pass on the same paths: a tenant's `Accept-Language` or
+    /// `X-Application-Id` towards Orange, its `Authorization` towards an ITSM.
+    #[serde(default)]
+    pub header: Option<HeaderMatch>,
     /// How many matching requests it strikes (default 1).
     #[serde(default = "one")]
     pub times: u32,
@@ -67,6 +72,23 @@ pub struct ScriptedFault {
 
 fn one() -> u32 {
     1
+}
+
+/// A request header a scripted fault requires (name case-insensitive, value exact).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HeaderMatch {
+    pub name: String,
+    pub value: String,
+}
+
+impl HeaderMatch {
+    fn matches(&self, headers: &axum::http::HeaderMap) -> bool {
+        headers
+            .get_all(self.name.as_str())
+            .iter()
+            .any(|v| v.as_bytes() == self.value.as_bytes())
+    }
 }
 
 /// Fault settings, changeable at runtime through `POST /_sim/faults`.
@@ -114,12 +136,18 @@ impl FaultSettings {
     }
 
     /// The fault (if any) for this request; consumes scripted faults.
-    fn pick(&mut self, method: &str, path: &str) -> Option<(FaultKind, Phase)> {
+    fn pick(
+        &mut self,
+        method: &str,
+        path: &str,
+        headers: &axum::http::HeaderMap,
+    ) -> Option<(FaultKind, Phase)> {
         let hit = self.script.iter().position(|f| {
             f.method
                 .as_deref()
                 .is_none_or(|m| m.eq_ignore_ascii_case(method))
                 && f.path_prefix.as_deref().is_none_or(|p| path.starts_with(p))
+                && f.header.as_ref().is_none_or(|h| h.matches(headers))
         });
         if let Some(i) = hit {
             let f = &mut self.script[i];
@@ -178,7 +206,11 @@ pub async fn layer(State(st): State<Arc<SimState>>, req: Request, next: Next) ->
     };
     let (latency, timeout, fault) = {
         let mut f = lock(&st.faults);
-        (f.latency_ms, f.timeout_ms, f.pick(&method, &path))
+        (
+            f.latency_ms,
+            f.timeout_ms,
+            f.pick(&method, &path, &parts.headers),
+        )
     };
     if latency > 0 {
         tokio::time::sleep(Duration::from_millis(latency)).await;

@@ -43,7 +43,7 @@ use axum::routing::post;
 use tokio::sync::oneshot;
 
 pub use error::OrangeError;
-pub use faults::{FaultKind, FaultSettings, Phase, ScriptedFault};
+pub use faults::{FaultKind, FaultSettings, HeaderMatch, Phase, ScriptedFault};
 pub use inferred::Inferred;
 pub use journal::Entry as JournalEntry;
 pub use seed::{

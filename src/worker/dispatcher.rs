@@ -6,7 +6,9 @@
 //! the dispatcher runs whatever it claimed concurrently, bounded by `delivery.concurrency`.
 //! A throttled credential never holds a worker slot long: when its budget would make a call
 //! wait more than [`DEFER_ABOVE`], the delivery is deferred (no attempt burnt) and the slot
-//! goes to other tenants.
+//! goes to other tenants. Write-backs book their ITSM budget before they run and are deferred
+//! when it has no room, and each tenant has at most `delivery.per_tenant_concurrency` calls in
+//! flight (`fair.rs`).
 //!
 //! No duplicates: every create that was tried before (whatever the earlier outcome said)
 //! first looks for the object at Orange by the ticket's external reference, and a found
@@ -43,6 +45,7 @@ pub struct Dispatcher {
     config: DeliveryConfig,
     owner: String,
     links: links::LinkCache,
+    fair: Arc<fair::TenantSlots>,
 }
 
 /// What one delivery came to, before it is written with `finish`.
@@ -64,9 +67,10 @@ impl Dispatcher {
             store,
             orange,
             itsm,
-            config,
             owner: owner.into(),
             links: links::LinkCache::default(),
+            fair: fair::TenantSlots::new(config.tenant_concurrency()),
+            config,
         }
     }
 
@@ -75,7 +79,7 @@ impl Dispatcher {
     }
 
     /// One step: claims up to `concurrency` due deliveries, carries them out concurrently
-    /// and returns how many were claimed.
+    /// (those of a tenant beyond its cap are put off) and returns how many were claimed.
     pub async fn tick(&self, now: Timestamp) -> Result<usize, StoreError> {
         let limit = self.config.concurrency.max(1);
         let claimed = self
@@ -84,7 +88,14 @@ impl Dispatcher {
             .await?;
         let n = claimed.len();
         futures_util::future::join_all(claimed.into_iter().map(|d| async move {
-            let outcome = self.attempt(&d, now).await;
+            let outcome = match self.fair.enter(&d.tenant) {
+                Ok(slot) => {
+                    let o = self.attempt(&d, now).await;
+                    drop(slot);
+                    o
+                }
+                Err(wait) => self.at_cap(&d, now, wait),
+            };
             self.record(&d, outcome).await;
         }))
         .await;
@@ -133,16 +144,28 @@ impl Dispatcher {
             };
             let got = claimed.len();
             for d in claimed {
-                let (Ok(slot), Ok(unrecorded)) = (
-                    slots.clone().acquire_owned().await,
-                    unrecorded.clone().acquire_owned().await,
-                ) else {
+                let Ok(unrecorded) = unrecorded.clone().acquire_owned().await else {
                     return;
                 };
                 let me = self.clone();
+                let tenant_slot = match self.fair.enter(&d.tenant) {
+                    Ok(s) => s,
+                    Err(wait) => {
+                        // Its tenant has its share in flight: put it off, holding no slot.
+                        tasks.spawn(async move {
+                            let outcome = me.at_cap(&d, time::OffsetDateTime::now_utc(), wait);
+                            me.record(&d, outcome).await;
+                            drop(unrecorded);
+                        });
+                        continue;
+                    }
+                };
+                let Ok(slot) = slots.clone().acquire_owned().await else {
+                    return;
+                };
                 tasks.spawn(async move {
                     let outcome = me.attempt(&d, time::OffsetDateTime::now_utc()).await;
-                    drop(slot);
+                    drop((slot, tenant_slot));
                     me.record(&d, outcome).await;
                     drop(unrecorded);
                 });
@@ -158,6 +181,12 @@ impl Dispatcher {
         }
         // Drain: in-flight calls finish and are recorded; nothing new is claimed.
         while tasks.join_next().await.is_some() {}
+    }
+
+    /// Calls of `tenant` this dispatcher has in flight now (at most
+    /// `delivery.per_tenant_concurrency`).
+    pub fn tenant_in_flight(&self, tenant: &crate::domain::TenantId) -> usize {
+        self.fair.in_flight(tenant)
     }
 
     /// Publishes queue depth, age of the oldest pending delivery and dead letters.
@@ -186,15 +215,7 @@ impl Dispatcher {
     async fn attempt(&self, d: &Delivery, now: Timestamp) -> Outcome {
         match &d.target {
             Target::Orange(call) => self.orange_outcome(d, call, now).await,
-            Target::Itsm(call) => {
-                let started = std::time::Instant::now();
-                let r = self.itsm.execute(&d.tenant, call).await;
-                let end = now + started.elapsed();
-                match r {
-                    Ok(w) => done(now, started, None, w.echo_fingerprints, end),
-                    Err(f) => self.failed(d, now, started, f),
-                }
-            }
+            Target::Itsm(call) => self.itsm_outcome(d, call, now).await,
         }
     }
 
@@ -214,6 +235,7 @@ impl Dispatcher {
                 return self.failed(d, now, std::time::Instant::now(), f);
             }
             // Back at its turn, a little before it so the budget never waits for a caller.
+            fair::count_deferral(fair::DEFER_ORANGE_BUDGET);
             return defer(now + self.orange.defer_for(&d.tenant, DEFER_ABOVE / 2));
         }
         let started = std::time::Instant::now();
@@ -437,6 +459,7 @@ fn defer(at: Timestamp) -> Outcome {
     }
 }
 
+mod fair;
 mod links;
 #[cfg(test)]
 mod tests;

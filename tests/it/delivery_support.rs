@@ -14,7 +14,7 @@ use itsm_bridge::domain::{
     CallFailure, EventId, FailureClass, ItsmCall, NewDelivery, NewEvent, OrangeCall, SourceName,
     Target, TenantId, TicketKey,
 };
-use itsm_bridge::itsm::{ItsmWriter, Written};
+use itsm_bridge::itsm::{Booked, ItsmWriter, Written};
 use itsm_bridge::orange::OrangeClients;
 use itsm_bridge::sim::{JournalEntry, SimHandle, SimOptions};
 use itsm_bridge::store::Store;
@@ -77,7 +77,10 @@ pub struct NoItsm;
 
 #[async_trait]
 impl ItsmWriter for NoItsm {
-    async fn execute(&self, _: &TenantId, _: &ItsmCall) -> Result<Written, CallFailure> {
+    fn reserve(&self, _: &TenantId, _: &ItsmCall) -> Result<Booked, std::time::Duration> {
+        Ok(Booked::unmetered())
+    }
+    async fn execute(&self, _: &TenantId, _: &ItsmCall, _: Booked) -> Result<Written, CallFailure> {
         Err(CallFailure {
             class: FailureClass::Permanent,
             http_status: None,

@@ -1,13 +1,14 @@
 //! The admin API (`/admin/v1/…`, bearer token): events with their deliveries and attempts
 //! (`?state=parked|unrouted`, `?event_type=`), replay of parked events (`events.rs`), links
-//! (listed here; linked by hand and waiting deliveries: `links.rs`), mapping reload, and dead
-//! letters (`dlq.rs`). Disabled (404) without a usable token; every request under
-//! `/admin/v1` passes `guard.rs` first.
+//! (listed here; linked by hand and waiting deliveries: `links.rs`), mapping reload
+//! (`reload.rs`), and dead letters (`dlq.rs`). Disabled (404) without a usable token; every
+//! request under `/admin/v1` passes `guard.rs` first.
 
 pub mod dlq;
 pub mod events;
 mod guard;
 mod links;
+mod reload;
 
 
 use axum::extract::{Path, Query, State};
@@ -19,7 +20,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::AppState;
-use super::problem::{Problem, codes};
+use super::problem::Problem;
 use crate::domain::{EventId, TenantId, TicketKey};
 use crate::store::{EventQuery, EventState};
 
@@ -32,7 +33,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/events/{id}", get(show_event))
         .route("/links", get(list_links).post(links::add))
         .route("/waiting-link", get(links::waiting))
-        .route("/reload", post(reload))
+        .merge(reload::routes())
         .merge(dlq::routes())
         .merge(events::routes())
         // Both fallbacks are set here, after every route and before the guard: the outer
@@ -148,28 +149,4 @@ async fn list_links(
         .then(|| links.last().map(|l| l.ticket.to_string()))
         .flatten();
     Ok(Json(json!({ "links": links, "next_after": next })))
-}
-
-async fn reload(State(state): State<AppState>) -> Result<Json<Value>, Problem> {
-    match state.app.reload_mappings() {
-        Ok(()) => Ok(Json(
-            json!({ "reloaded": true, "mappings": state.app.mappings.current().len() }),
-        )),
-        Err(problems) => {
-            let mut p = Problem::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                codes::MAPPING_REJECTED,
-                "Mappings rejected; the previous ones keep serving",
-            )
-            .detail(format!("{} problem(s)", problems.len()));
-            p.errors = problems
-                .iter()
-                .map(|m| super::problem::ProblemItem {
-                    pointer: format!("{}:{}", m.file, m.at),
-                    detail: m.message.clone(),
-                })
-                .collect();
-            Err(p)
-        }
-    }
 }

@@ -14,7 +14,7 @@ use crate::domain::{
     DeliveryId, DeliveryState, EventId, IngestOutcome, ItsmCall, ItsmOp, Link, NewDelivery,
     NewEvent, OrangeApi, OrangeOp, RemoteState, SourceName, StoredEvent, TenantId, TicketKey,
 };
-use crate::itsm::Written;
+use crate::itsm::{Booked, Written};
 use crate::orange::Executed;
 use crate::store::{EventQuery, LinkAdded, ManualLink, QueueStats, StoreResult};
 
@@ -431,11 +431,23 @@ impl OrangeGateway for FakeOrange {
 #[derive(Default)]
 struct FakeItsm {
     calls: Mutex<u32>,
+    /// When set, the budget has no room: `reserve` says to come back after this long.
+    no_room: Mutex<Option<Duration>>,
 }
 
 #[async_trait]
 impl ItsmWriter for FakeItsm {
-    async fn execute(&self, _: &TenantId, _: &ItsmCall) -> Result<Written, CallFailure> {
+    fn reserve(&self, _: &TenantId, _: &ItsmCall) -> Result<Booked, Duration> {
+        match *self.no_room.lock().unwrap() {
+            Some(wait) => Err(wait),
+            None => Ok(Booked::unmetered()),
+        }
+    }
+    async fn execute(&self, _: &TenantId, _: &ItsmCall, _: Booked) -> Result<Written, CallFailure> {
+        assert!(
+            self.no_room.lock().unwrap().is_none(),
+            "a write-back was sent while its budget had no room"
+        );
         *self.calls.lock().unwrap() += 1;
         Ok(Written {
             echo_fingerprints: vec!["jira-comment:1".into()],
@@ -841,3 +853,5 @@ async fn a_throttled_delivery_keeps_waiting_for_its_link_with_its_deadline() {
     r.d.tick(d.next_attempt_at).await.unwrap();
     assert_eq!(r.store.get(u).state, DeliveryState::Dead);
 }
+
+mod fair_cases;

@@ -1,0 +1,182 @@
+//! Fair slots against fakes: write-backs put off while their ITSM budget has no room, and a
+//! tenant's cap of calls in flight.
+
+use super::*;
+
+fn write_back(issue: &str) -> Target {
+    Target::Itsm(ItsmCall {
+        itsm: ItsmKind::Jira,
+        op: ItsmOp::JiraComment {
+            issue: issue.into(),
+            body: "hi".into(),
+            public: true,
+        },
+        fingerprint: None,
+    })
+}
+
+#[tokio::test]
+async fn a_write_back_with_no_room_is_deferred_to_its_turn_without_an_attempt() {
+    let r = rig();
+    *r.itsm.no_room.lock().unwrap() = Some(Duration::from_secs(3));
+    let id = r.store.add("demo", "J-1", write_back("J-1"));
+    r.d.tick(t0()).await.unwrap();
+    let d = r.store.get(id);
+    assert_eq!((d.state, d.attempts), (DeliveryState::Pending, 0));
+    assert_eq!(d.next_attempt_at, t0() + Duration::from_secs(3));
+    assert!(r.store.attempts_of(id).is_empty(), "no attempt used");
+    assert_eq!(*r.itsm.calls.lock().unwrap(), 0, "nothing sent");
+
+    *r.itsm.no_room.lock().unwrap() = None;
+    r.d.tick(t0() + Duration::from_secs(3)).await.unwrap();
+    assert_eq!(r.store.get(id).state, DeliveryState::Done);
+    assert_eq!(*r.itsm.calls.lock().unwrap(), 1);
+}
+
+#[tokio::test]
+async fn a_write_back_with_no_room_releases_its_slot_to_the_next_delivery() {
+    let store = Arc::new(FakeStore::default());
+    let gateway = Arc::new(FakeOrange::default());
+    let itsm = Arc::new(FakeItsm::default());
+    *itsm.no_room.lock().unwrap() = Some(Duration::from_secs(3600));
+    let config = DeliveryConfig {
+        concurrency: 1,
+        ..DeliveryConfig::default()
+    };
+    let d = Arc::new(Dispatcher::new(
+        store.clone(),
+        gateway.clone(),
+        itsm.clone(),
+        config,
+        "w1",
+    ));
+    let wb = store.add("demo", "J-1", write_back("J-1"));
+    let create = store.add("demo", "INC1", orange(OrangeOp::CreateIncident, "INC1"));
+    let token = CancellationToken::new();
+    let run = tokio::spawn(d.run(token.clone()));
+    let created = async {
+        while store.get(create).state != DeliveryState::Done {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), created)
+        .await
+        .expect("the only slot went to the create while the write-back waited for its turn");
+    token.cancel();
+    run.await.unwrap();
+    let w = store.get(wb);
+    assert_eq!((w.state, w.attempts), (DeliveryState::Pending, 0));
+    assert!(w.next_attempt_at > time::OffsetDateTime::now_utc() + Duration::from_secs(3000));
+}
+
+/// Orange where one tenant's calls hang until the gate is closed.
+struct HangingOrange {
+    gate: tokio::sync::Semaphore,
+    hanging: Mutex<u32>,
+    sent: Mutex<Vec<String>>,
+}
+
+#[async_trait]
+impl OrangeGateway for HangingOrange {
+    async fn execute(
+        &self,
+        tenant: &TenantId,
+        _: &OrangeCall,
+        _: Option<&str>,
+    ) -> Result<Executed, CallFailure> {
+        if tenant.as_str() == "stuck" {
+            *self.hanging.lock().unwrap() += 1;
+            let _ = self.gate.acquire().await;
+        }
+        self.sent.lock().unwrap().push(tenant.to_string());
+        Ok(Executed {
+            created_id: Some(format!("ORG-{}", self.sent.lock().unwrap().len())),
+        })
+    }
+    async fn find_by_external_ref(
+        &self,
+        _: &TenantId,
+        _: OrangeApi,
+        _: &str,
+    ) -> Result<Option<String>, CallFailure> {
+        Ok(None)
+    }
+    async fn already_applied(
+        &self,
+        _: &TenantId,
+        _: &OrangeCall,
+        _: &str,
+    ) -> Result<bool, CallFailure> {
+        Ok(false)
+    }
+    fn expected_wait(&self, _: &TenantId) -> Duration {
+        Duration::ZERO
+    }
+    fn defer_for(&self, _: &TenantId, _: Duration) -> Duration {
+        Duration::ZERO
+    }
+}
+
+#[tokio::test]
+async fn a_tenant_at_its_cap_is_put_off_while_another_tenant_gets_the_free_slots() {
+    let store = Arc::new(FakeStore::default());
+    let gateway = Arc::new(HangingOrange {
+        gate: tokio::sync::Semaphore::new(0),
+        hanging: Mutex::default(),
+        sent: Mutex::default(),
+    });
+    let config = DeliveryConfig {
+        concurrency: 8,
+        ..DeliveryConfig::default()
+    };
+    assert_eq!(config.tenant_concurrency(), 2, "a quarter of the slots");
+    let d = Arc::new(Dispatcher::new(
+        store.clone(),
+        gateway.clone(),
+        Arc::new(FakeItsm::default()),
+        config,
+        "w1",
+    ));
+    let stuck: Vec<DeliveryId> = (0..6)
+        .map(|i| {
+            let t = format!("S{i}");
+            store.add("stuck", &t, orange(OrangeOp::CreateIncident, &t))
+        })
+        .collect();
+    let calm: Vec<DeliveryId> = (0..6)
+        .map(|i| {
+            let t = format!("C{i}");
+            store.add("calm", &t, orange(OrangeOp::CreateIncident, &t))
+        })
+        .collect();
+    let token = CancellationToken::new();
+    let run = tokio::spawn(d.clone().run(token.clone()));
+    let calm_done = async {
+        while !calm
+            .iter()
+            .all(|id| store.get(*id).state == DeliveryState::Done)
+        {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), calm_done)
+        .await
+        .expect("the calm tenant's deliveries all completed while the other's hung");
+    assert_eq!(
+        *gateway.hanging.lock().unwrap(),
+        2,
+        "only the cap of calls hangs"
+    );
+    assert_eq!(d.fair.in_flight(&TenantId::parse("stuck").unwrap()), 2);
+    for id in &stuck {
+        let s = store.get(*id);
+        assert_ne!(s.state, DeliveryState::Done);
+        assert_eq!(s.attempts, 0, "being put off at the cap uses no attempt");
+    }
+    // Released, the stuck tenant's calls go through.
+    gateway.gate.close();
+    token.cancel();
+    run.await.unwrap();
+    let sent = gateway.sent.lock().unwrap().clone();
+    assert_eq!(sent.iter().filter(|t| *t == "calm").count(), 6);
+}
