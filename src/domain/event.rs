@@ -44,6 +44,23 @@ pub struct NewEvent {
     /// The calls the mapping planned, in order. Empty when the event matched no route: it is
     /// still kept (and deduplicated) but nothing is sent.
     pub deliveries: Vec<NewDelivery>,
+    /// The ticket's human number or key (ServiceNow `number`, Jira issue key), when the event
+    /// carries one: the store keeps it the first time it sees it, so an operator can name the
+    /// ticket by it (`ticket show acme INC0012345`).
+    pub ticket_number: Option<String>,
+    /// Which routes of the mapping the event took, or why it was skipped (ticket timeline).
+    pub routing: Routing,
+}
+
+/// What the mapping decided for an event, kept with it for the ticket timeline.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Routing {
+    /// Names of the routes whose `when` held, in the order they were taken.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub routes: Vec<String>,
+    /// Why nothing is sent (`no route matches event …`, a route's `skip:` reason).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
 }
 
 /// Outcome of committing an event.
@@ -80,4 +97,10 @@ pub struct StoredEvent {
     pub headers: Vec<(String, String)>,
     #[serde(with = "time::serde::rfc3339")]
     pub received_at: Timestamp,
+    /// The mapping's decision; `None` for events stored before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub routing: Option<Routing>,
+    /// The ITSM number or key the event carried (`INC0012345`, `OPS-1287`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ticket_number: Option<String>,
 }

@@ -98,10 +98,12 @@ pub fn apply(m: &Mapping, inc: &super::Incoming<'_>) -> Result<Mapped, MapError>
     let changed = changed_fields(inc.body);
     let mut calls = Vec::new();
     let mut skipped = None;
+    let mut taken = Vec::new();
     for route in &m.routes {
         if !route.when.holds(&scope, &changed) {
             continue;
         }
+        taken.push(route.name.clone());
         if let Some(why) = &route.skip {
             skipped = Some(format!("route `{}`: {why}", route.name));
             break;
@@ -122,6 +124,8 @@ pub fn apply(m: &Mapping, inc: &super::Incoming<'_>) -> Result<Mapped, MapError>
         event_type: k.event_type,
         calls,
         skipped,
+        routes: taken,
+        number: k.number,
     })
 }
 

@@ -60,6 +60,10 @@ pub struct Mapped {
     pub calls: Vec<OrangeCall>,
     /// Why nothing is sent, when `calls` is empty.
     pub skipped: Option<String>,
+    /// Names of the routes whose `when` held, in order (ticket timeline).
+    pub routes: Vec<String>,
+    /// The ticket's human number or key (ServiceNow `number`, Jira issue key), when known.
+    pub number: Option<String>,
 }
 
 impl Mapped {
@@ -95,6 +99,11 @@ impl Mapped {
             headers,
             received_at,
             deliveries,
+            ticket_number: self.number,
+            routing: crate::domain::Routing {
+                routes: self.routes,
+                skipped: self.skipped,
+            },
         }
     }
 }

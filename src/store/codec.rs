@@ -71,7 +71,8 @@ impl TryFrom<DeliveryRow> for Delivery {
 
 macro_rules! event_cols {
     () => {
-        "id, tenant, source, dedupe_key, ticket, event_type, body, headers, received_at"
+        "id, tenant, source, dedupe_key, ticket, event_type, body, headers, received_at, routing, \
+         ticket_number"
     };
 }
 pub(crate) use event_cols;
@@ -87,6 +88,8 @@ pub(crate) struct EventRow {
     body: Vec<u8>,
     headers: Json<Vec<(String, String)>>,
     received_at: i64,
+    routing: Option<String>,
+    ticket_number: Option<String>,
 }
 
 impl TryFrom<EventRow> for StoredEvent {
@@ -102,6 +105,14 @@ impl TryFrom<EventRow> for StoredEvent {
             body: r.body.into(),
             headers: r.headers.0,
             received_at: ts(r.received_at)?,
+            routing: r
+                .routing
+                .map(|j| {
+                    serde_json::from_str(&j)
+                        .map_err(|e| StoreError::Corrupt(format!("event routing: {e}")))
+                })
+                .transpose()?,
+            ticket_number: r.ticket_number,
         })
     }
 }
@@ -209,6 +220,44 @@ pub(crate) fn describe(a: &Attempt) -> Option<String> {
     (!parts.is_empty()).then(|| parts.join(" "))
 }
 
+/// The poller's observations between the stored state and the one replacing it, each as the
+/// JSON kept in `observations.change`.
+pub(crate) fn observed(
+    prior: Option<&crate::domain::RemoteState>,
+    next: &crate::domain::RemoteState,
+) -> StoreResult<Vec<String>> {
+    crate::domain::observation::changes(prior, next)
+        .iter()
+        .map(|c| {
+            serde_json::to_string(c).map_err(|e| StoreError::Corrupt(format!("observation: {e}")))
+        })
+        .collect()
+}
+
+macro_rules! observation_cols {
+    () => {
+        "at, change"
+    };
+}
+pub(crate) use observation_cols;
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct ObservationRow {
+    at: i64,
+    change: String,
+}
+
+impl TryFrom<ObservationRow> for crate::domain::Observation {
+    type Error = StoreError;
+    fn try_from(r: ObservationRow) -> StoreResult<Self> {
+        Ok(Self {
+            at: ts(r.at)?,
+            change: serde_json::from_str(&r.change)
+                .map_err(|e| StoreError::Corrupt(format!("observation: {e}")))?,
+        })
+    }
+}
+
 /// A delivery serialised once, before any transaction is open.
 #[derive(Debug)]
 pub(crate) struct PreparedDelivery {
@@ -241,6 +290,10 @@ pub(crate) struct PreparedEvent {
     pub headers: String,
     pub received_at: i64,
     pub deliveries: Vec<PreparedDelivery>,
+    /// `Routing` as JSON.
+    pub routing: String,
+    /// The ticket's number or key, kept in `ticket_aliases` when first seen.
+    pub ticket_number: Option<String>,
 }
 
 impl PreparedEvent {
@@ -257,6 +310,9 @@ impl PreparedEvent {
             event_type: e.event_type,
             body: e.body,
             received_at: ms(e.received_at),
+            routing: serde_json::to_string(&e.routing)
+                .map_err(|err| StoreError::Corrupt(format!("routing: {err}")))?,
+            ticket_number: e.ticket_number.filter(|n| !n.is_empty()),
         })
     }
 }

@@ -7,6 +7,7 @@
 //! task in one transaction and answered after its commit (see [`writer`]).
 
 mod ops;
+mod timeline;
 mod writer;
 
 use std::time::Duration;
@@ -411,6 +412,18 @@ impl Store for PgStore {
             now_ms(),
         )
         .await
+    }
+
+    async fn find_tickets(&self, tenant: &TenantId, name: &str) -> StoreResult<Vec<TicketKey>> {
+        self.find_tickets_by_name(tenant, name).await
+    }
+
+    async fn ticket_history(
+        &self,
+        ticket: &TicketKey,
+        limit: u32,
+    ) -> StoreResult<super::TicketHistory> {
+        self.history(ticket, limit).await
     }
 
     async fn heartbeat(&self, replica: &str, now: Timestamp, until: Timestamp) -> StoreResult<u32> {

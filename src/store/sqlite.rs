@@ -11,6 +11,7 @@ mod finish;
 mod ops;
 mod sync;
 mod tickets;
+mod timeline;
 mod wal;
 mod writer;
 
@@ -514,6 +515,18 @@ impl Store for SqliteStore {
             now_ms(),
         )
         .await
+    }
+
+    async fn find_tickets(&self, tenant: &TenantId, name: &str) -> StoreResult<Vec<TicketKey>> {
+        self.find_tickets_by_name(tenant, name).await
+    }
+
+    async fn ticket_history(
+        &self,
+        ticket: &TicketKey,
+        limit: u32,
+    ) -> StoreResult<super::TicketHistory> {
+        self.history(ticket, limit).await
     }
 
     async fn heartbeat(&self, replica: &str, now: Timestamp, until: Timestamp) -> StoreResult<u32> {
