@@ -28,6 +28,8 @@ pub mod codes {
     pub const BAD_REQUEST: &str = "bad-request";
     pub const CONFLICT: &str = "conflict";
     pub const INTERNAL: &str = "internal";
+    /// A ticket name (number, id, Orange id) that fits several tickets; see `candidates`.
+    pub const TICKET_AMBIGUOUS: &str = "ticket-ambiguous";
 }
 
 /// A problem+json response (boxed: it travels in `Err` on every hot path).
@@ -65,6 +67,9 @@ pub struct ProblemBody {
     /// Every error, when there are several (schema violations).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<ProblemItem>,
+    /// What the request could have meant, when it was ambiguous (`ticket-ambiguous`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub candidates: Option<serde_json::Value>,
     #[serde(skip)]
     pub retry_after: Option<u64>,
     #[serde(skip)]
@@ -88,6 +93,7 @@ impl Problem {
             pointer: None,
             rule: None,
             errors: Vec::new(),
+            candidates: None,
             retry_after: None,
             www_authenticate: None,
         }))

@@ -2,3 +2,4 @@
 //! exactly the same thing (neither driver imports the other).
 
 pub mod dlq;
+pub mod timeline;

@@ -1,7 +1,9 @@
 //! The admin API (`/admin/v1/…`, bearer token): events with their deliveries and attempts,
-//! links, mapping reload, and dead letters (`dlq.rs`). Disabled (404) without a token.
+//! links, mapping reload, dead letters (`dlq.rs`) and ticket timelines (`tickets.rs`).
+//! Disabled (404) without a token.
 
 pub mod dlq;
+pub mod tickets;
 
 use axum::extract::{Path, Query, Request, State};
 use axum::http::StatusCode;
@@ -26,6 +28,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/links", get(list_links))
         .route("/reload", post(reload))
         .merge(dlq::routes())
+        .merge(tickets::routes())
         .route_layer(middleware::from_fn_with_state(state, require_token))
 }
 
