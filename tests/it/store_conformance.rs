@@ -57,6 +57,7 @@ conformance!(
     concurrent_appends_to_one_ticket_keep_one_head_and_distinct_seqs,
     concurrent_ingests_with_repeated_keys_dedupe_and_keep_each_ticket_in_order,
     appends_racing_with_the_heads_finish_never_strand_a_ticket,
+    a_ticket_s_history_keeps_routes_numbers_attempts_link_and_observations,
 );
 
 /// Two replicas (two stores, two pools) on one PostgreSQL database: a key sent to both at
@@ -176,6 +177,8 @@ fn event(key: &str, t: &TicketKey, at: Timestamp, deliveries: Vec<NewDelivery>) 
         body: bytes::Bytes::from_static(br#"{"k":1}"#),
         headers: vec![("x-atlassian-webhook-identifier".into(), key.to_owned())],
         received_at: at,
+        ticket_number: None,
+        routing: Default::default(),
         deliveries,
     }
 }

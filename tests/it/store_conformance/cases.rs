@@ -4,10 +4,12 @@ mod claims;
 mod ingest;
 mod outcomes;
 mod poller;
+mod timeline;
 
 pub use claims::*;
 pub use ingest::*;
 pub use outcomes::*;
 pub use poller::*;
+pub use timeline::*;
 
 const LEASE: time::Duration = time::Duration::seconds(30);
