@@ -3,9 +3,9 @@
 use time::macros::datetime;
 
 use super::*;
+use crate::domain::call::ItsmKind;
 use crate::domain::{
-    Attempt, AttemptOutcome, ItsmCall, ItsmKind, Observation, OrangeApi, OrangeCall, OrangeOp,
-    Routing,
+    Attempt, AttemptOutcome, ItsmCall, Observation, OrangeApi, OrangeCall, OrangeOp, Routing,
 };
 
 fn tenant() -> TenantId {
