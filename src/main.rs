@@ -105,8 +105,6 @@ enum Command {
     },
     /// A ticket's whole story: events, routes, calls, attempts, link, poll-back, write-backs.
     Ticket {
-        #[command(flatten)]
-        config: ConfigArg,
         #[command(subcommand)]
         action: TicketAction,
     },
@@ -158,6 +156,8 @@ enum TicketAction {
     /// (2611M00001) or its full key (tenant/source/id). Exits 1 when the tenant or ticket is
     /// unknown, or when the name fits several tickets (they are listed).
     Show {
+        #[command(flatten)]
+        config: ConfigArg,
         tenant: String,
         ticket: String,
         /// `text`: an aligned timeline; `json`: the admin API's document, for scripts.
@@ -298,9 +298,9 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             cli::dlq(&config, action).await
         }
         Command::Ticket {
-            config,
             action:
                 TicketAction::Show {
+                    config,
                     tenant,
                     ticket,
                     output,

@@ -139,6 +139,12 @@ async fn the_whole_story(store_url: &str) -> Story {
         store.link(&ticket).await.unwrap().map(|l| l.orange_id)
     })
     .await;
+    // The update's first attempt meets a 503 (Orange code 5) and is retried.
+    sim.control(
+        "/_sim/faults/next",
+        json!({"kind": "unavailable", "method": "PATCH", "path_prefix": "/incident/b2b/v1/incidents"}),
+    )
+    .await;
     post_sn(
         &app,
         with(
@@ -172,25 +178,37 @@ async fn the_whole_story(store_url: &str) -> Story {
     })
     .await;
 
+    // The poller's first read of the incident, then Orange works it.
+    eventually("the poller's first read", async || {
+        let t: Value = timeline(&app, &number).await.json().await.ok()?;
+        t["entries"]
+            .as_array()?
+            .iter()
+            .any(|e| e["change"] == "first_seen")
+            .then_some(())
+    })
+    .await;
     let ctl = |p: &str| format!("/_sim/incidents/{orange_id}/{p}");
     sim.control(&ctl("advance"), json!({"status": "IN_PROGRESS"}))
         .await;
     sim.control(&ctl("notes"), json!({"text": "Engineer dispatched"}))
         .await;
-    // Done when the Orange note's write-back has succeeded.
+    // Done when the status change and the Orange note are written back to ServiceNow.
     let t = eventually(
-        "the write-back of the Orange note on the timeline",
+        "the write-backs of Orange's progress on the timeline",
         async || {
             let t: Value = timeline(&app, &number).await.json().await.ok()?;
             let entries = t["entries"].as_array()?;
-            let noted = entries
+            let status = entries.iter().any(|e| e["change"] == "status");
+            let written: Vec<&Value> = entries
                 .iter()
-                .any(|e| e["kind"] == "observed" && e["change"] == "note");
-            let written = entries
+                .filter(|e| e["kind"] == "write_back")
+                .collect();
+            let all_done = written.iter().all(|e| e["state"] == "done");
+            let updated = entries
                 .iter()
-                .filter(|e| e["kind"] == "write_back" && e["state"] == "done")
-                .count();
-            (noted && written >= 2 && t["remoteState"]["status"] == "IN_PROGRESS").then_some(t)
+                .any(|e| e["operation"] == "update_incident" && e["outcome"] == "success");
+            (status && written.len() >= 3 && all_done && updated).then_some(t)
         },
     )
     .await;
@@ -199,7 +217,9 @@ async fn the_whole_story(store_url: &str) -> Story {
     assert_eq!(t["ticketId"], sys_id.as_str());
     assert_eq!(t["numbers"], json!([number]));
     assert_eq!(t["link"]["orange_id"], orange_id.as_str());
+    assert_eq!(t["remoteState"]["status"], "IN_PROGRESS");
     let s = story(&t);
+    // Each causal chain in order (the chains interleave as the workers ran).
     in_order(
         &s,
         &[
@@ -210,16 +230,48 @@ async fn the_whole_story(store_url: &str) -> Story {
             "event:routed",
             "call:update_incident",
             "attempt:update_incident",
+            "attempt:update_incident",
+        ],
+    );
+    in_order(
+        &s,
+        &[
+            "link:orange",
+            "event:routed",
             "event:routed",
             "call:add_incident_note",
             "attempt:add_incident_note",
-            "event:skipped",
+        ],
+    );
+    let events: Vec<&String> = s.iter().filter(|k| k.starts_with("event:")).collect();
+    assert_eq!(
+        events,
+        [
+            "event:routed",
+            "event:routed",
+            "event:routed",
+            "event:skipped"
+        ],
+        "the events in the order they were sent"
+    );
+    in_order(
+        &s,
+        &[
+            "link:orange",
             "observed:first_seen",
+            "write_back:servicenow_patch",
             "observed:status",
             "observed:note",
             "write_back:servicenow_patch",
             "attempt:servicenow_patch",
         ],
+    );
+    assert_eq!(
+        s.iter()
+            .filter(|k| *k == "attempt:servicenow_patch")
+            .count(),
+        3,
+        "{s:#?}"
     );
     let entries = t["entries"].as_array().unwrap();
     let create = entries
@@ -241,8 +293,25 @@ async fn the_whole_story(store_url: &str) -> Story {
     );
     let first = entries.iter().find(|e| e["kind"] == "attempt").unwrap();
     assert_eq!(first["outcome"], "success");
-    assert_eq!(first["httpStatus"], 201);
     assert!(first["latencyMs"].is_u64());
+    let updates: Vec<&Value> = entries
+        .iter()
+        .filter(|e| e["kind"] == "attempt" && e["operation"] == "update_incident")
+        .collect();
+    assert_eq!(updates.len(), 2, "{updates:#?}");
+    assert_eq!(
+        (
+            &updates[0]["outcome"],
+            &updates[0]["httpStatus"],
+            &updates[0]["errorCode"]
+        ),
+        (&json!("retryable"), &json!(503), &json!("5"))
+    );
+    assert_eq!(
+        (&updates[0]["number"], &updates[1]["number"]),
+        (&json!(1), &json!(2))
+    );
+    assert_eq!(updates[1]["outcome"], "success");
     let ats: Vec<&str> = entries.iter().map(|e| e["at"].as_str().unwrap()).collect();
     let mut sorted = ats.clone();
     sorted.sort_by_key(|a| {
@@ -251,7 +320,9 @@ async fn the_whole_story(store_url: &str) -> Story {
     assert_eq!(ats, sorted, "entries are in time order");
 
     // The same ticket by its sys_id, its Orange id and its full key.
-    for name in [sys_id.as_str(), orange_id.as_str(), ticket.as_str()] {
+    // (The full key's slashes are percent-encoded in the path.)
+    let full = ticket.as_str().replace('/', "%2F");
+    for name in [sys_id.as_str(), orange_id.as_str(), full.as_str()] {
         let by: Value = json_of(timeline(&app, name).await, 200).await;
         assert_eq!(by["ticket"], ticket.as_str(), "named {name}");
     }
