@@ -133,6 +133,11 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// A ticket's whole story: events, routes, calls, attempts, link, poll-back, write-backs.
+    Ticket {
+        #[command(subcommand)]
+        action: TicketAction,
+    },
     /// A command-line client for the Orange APIs, with a tenant's credentials.
     Orange {
         #[command(flatten)]
@@ -235,6 +240,32 @@ enum EventsAction {
         #[arg(long, requires = "parked")]
         tenant: Option<String>,
     },
+}
+
+#[derive(Subcommand)]
+enum TicketAction {
+    /// Show a ticket's timeline, oldest first. TICKET is its ITSM number or key
+    /// (INC0012345, OPS-1287), its ITSM id (sys_id, Jira issue id), its Orange id
+    /// (2611M00001) or its full key (tenant/source/id). Exits 1 when the tenant or ticket is
+    /// unknown, or when the name fits several tickets (they are listed).
+    Show {
+        #[command(flatten)]
+        config: ConfigArg,
+        tenant: String,
+        ticket: String,
+        /// `text`: an aligned timeline; `json`: the admin API's document, for scripts.
+        #[arg(long, value_enum, default_value_t = TicketOutput::Text)]
+        output: TicketOutput,
+        /// At most this many events, calls and observations (the latest).
+        #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..=5000))]
+        limit: u32,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum TicketOutput {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -414,6 +445,23 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Purge { config, dry_run } => {
             let config = load_config(&config)?;
             cli::purge(&config, dry_run).await
+        }
+        Command::Ticket {
+            action:
+                TicketAction::Show {
+                    config,
+                    tenant,
+                    ticket,
+                    output,
+                    limit,
+                },
+        } => {
+            let config = load_config(&config)?;
+            let output = match output {
+                TicketOutput::Text => cli::TicketOutput::Text,
+                TicketOutput::Json => cli::TicketOutput::Json,
+            };
+            cli::ticket_show(&config, &tenant, &ticket, output, limit).await
         }
         Command::Orange {
             config,

@@ -136,6 +136,8 @@ async fn load(store: &Arc<dyn Store>, tickets: usize, steps: usize) {
                     body: Bytes::from_static(b"{}"),
                     headers: Vec::new(),
                     received_at: time::OffsetDateTime::now_utc(),
+                    ticket_number: None,
+                    routing: Default::default(),
                     deliveries: vec![NewDelivery {
                         ticket: key,
                         target: Target::Orange(call(t, k)),

@@ -9,6 +9,7 @@ mod orange;
 mod purge;
 mod serve;
 mod sim;
+mod ticket;
 
 pub use check::check;
 pub use dlq::{DlqAction, dlq};
@@ -19,3 +20,4 @@ pub use orange::{IncidentAction, orange_incidents};
 pub use purge::purge;
 pub use serve::{migrate, serve};
 pub use sim::sim;
+pub use ticket::{Output as TicketOutput, ticket_show};

@@ -46,6 +46,12 @@ pub struct NewEvent {
     pub deliveries: Vec<NewDelivery>,
     /// Why nothing is sent, when nothing is: skipped, unrouted or parked.
     pub disposition: Disposition,
+    /// The ticket's human number or key (ServiceNow `number`, Jira issue key), when the event
+    /// carries one: the store keeps it the first time it sees it, so an operator can name the
+    /// ticket by it (`ticket show acme INC0012345`).
+    pub ticket_number: Option<String>,
+    /// Which routes of the mapping the event took, or why it was skipped (ticket timeline).
+    pub routing: Routing,
 }
 
 /// Why an event planned no call, kept with it so operators can see it, count it and (when
@@ -126,6 +132,16 @@ impl ParkReason {
         .into_iter()
         .find(|r| r.as_str() == s)
     }
+
+/// What the mapping decided for an event, kept with it for the ticket timeline.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Routing {
+    /// Names of the routes whose `when` held, in the order they were taken.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub routes: Vec<String>,
+    /// Why nothing is sent (`no route matches event …`, a route's `skip:` reason).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
 }
 
 /// Outcome of committing an event.
@@ -165,4 +181,10 @@ pub struct StoredEvent {
     /// Skipped, unrouted or parked, and why.
     #[serde(flatten)]
     pub disposition: Disposition,
+    /// The mapping's decision; `None` for events stored before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub routing: Option<Routing>,
+    /// The ITSM number or key the event carried (`INC0012345`, `OPS-1287`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ticket_number: Option<String>,
 }

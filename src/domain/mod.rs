@@ -11,16 +11,18 @@ pub mod echo;
 pub mod event;
 pub mod ids;
 pub mod link;
+pub mod observation;
 pub mod outcome;
 pub mod retry;
 
 pub use call::{ItsmCall, ItsmOp, Lookup, OrangeApi, OrangeCall, OrangeOp, Target};
 pub use delivery::{Attempt, AttemptOutcome, Delivery, DeliveryState, NO_LINK, NewDelivery};
 pub use event::{
-    Disposition, IngestOutcome, NewEvent, ParkReason, Parked, SourceKind, StoredEvent,
+    Disposition, IngestOutcome, NewEvent, ParkReason, Parked, Routing, SourceKind, StoredEvent,
 };
 pub use ids::{DeliveryId, EventId, IdError, SourceName, TenantId, TicketKey};
 pub use link::{Link, RemoteState};
+pub use observation::{Observation, ObservedChange};
 pub use outcome::{CallFailure, FailureClass, classify_status};
 pub use retry::RetryPolicy;
 

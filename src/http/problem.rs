@@ -42,6 +42,8 @@ pub mod codes {
     pub const METHOD_NOT_ALLOWED: &str = "method-not-allowed";
     /// A handler took longer than the gateway allows (another 5xx than a store outage).
     pub const UNAVAILABLE: &str = "unavailable";
+    /// A ticket name (number, id, Orange id) that fits several tickets; see `candidates`.
+    pub const TICKET_AMBIGUOUS: &str = "ticket-ambiguous";
 }
 
 /// A problem+json response (boxed: it travels in `Err` on every hot path).
@@ -79,6 +81,9 @@ pub struct ProblemBody {
     /// Every error, when there are several (schema violations).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<ProblemItem>,
+    /// What the request could have meant, when it was ambiguous (`ticket-ambiguous`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub candidates: Option<serde_json::Value>,
     #[serde(skip)]
     pub retry_after: Option<u64>,
     #[serde(skip)]
@@ -102,6 +107,7 @@ impl Problem {
             pointer: None,
             rule: None,
             errors: Vec::new(),
+            candidates: None,
             retry_after: None,
             www_authenticate: None,
         }))

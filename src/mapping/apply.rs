@@ -127,10 +127,12 @@ pub fn apply(m: &Mapping, inc: &super::Incoming<'_>) -> Result<Mapped, MapError>
     let changed = changed_fields(inc.body);
     let mut calls = Vec::new();
     let mut skipped = None;
+    let mut taken = Vec::new();
     for route in &m.routes {
         if !route.when.holds(&scope, &changed) {
             continue;
         }
+        taken.push(route.name.clone());
         if let Some(why) = &route.skip {
             skipped = Some(format!("route `{}`: {why}", route.name));
             break;
@@ -153,6 +155,8 @@ pub fn apply(m: &Mapping, inc: &super::Incoming<'_>) -> Result<Mapped, MapError>
         calls,
         skipped,
         unrouted,
+        routes: taken,
+        number: k.number,
     })
 }
 

@@ -28,6 +28,9 @@ pub struct EventKeys {
     /// `None` when the event names no ticket (it can still be deduplicated and kept).
     pub ticket: Option<String>,
     pub event_type: String,
+    /// The ticket's human number or key (ServiceNow `number`, Jira `issue.key`), so operators
+    /// can name it; `None` when the event does not carry one.
+    pub number: Option<String>,
 }
 
 /// An id that may arrive as a JSON string or number.
@@ -61,6 +64,7 @@ pub fn default_keys(kind: SourceKind, headers: &HeaderMap, body: &Value, raw: &[
                 .and_then(Value::as_str)
                 .unwrap_or("generic")
                 .to_owned(),
+            number: id_at(body, "/number").or_else(|| id_at(body, "/ticket/number")),
         },
     }
 }
@@ -106,6 +110,7 @@ fn jira_keys(headers: &HeaderMap, body: &Value, raw: &[u8]) -> EventKeys {
         dedupe,
         ticket,
         event_type,
+        number: id_at(body, "/issue/key"),
     }
 }
 
@@ -146,6 +151,7 @@ fn servicenow_keys(body: &Value, raw: &[u8]) -> EventKeys {
         dedupe,
         ticket: sys_id,
         event_type,
+        number: id_at(rec, "/number"),
     }
 }
 
@@ -181,6 +187,7 @@ mod tests {
         );
         assert_eq!(k.dedupe, "jira-delivery:abc-1");
         assert_eq!(k.ticket.as_deref(), Some("7"));
+        assert_eq!(k.number, None);
     }
 
     #[test]
@@ -248,6 +255,25 @@ mod tests {
             a.calls[0].body["shortDescription"],
             "v123456789012345678901234567890"
         );
+    }
+
+    #[test]
+    fn the_human_number_or_key_is_kept_beside_the_ticket_id() {
+        let sn = default_keys(
+            SourceKind::Servicenow,
+            &HeaderMap::new(),
+            &json!({"record": {"sys_id": "abc", "sys_mod_count": "0", "number": "INC0012345"}}),
+            b"",
+        );
+        assert_eq!(sn.number.as_deref(), Some("INC0012345"));
+        let jira = default_keys(
+            SourceKind::Jira,
+            &HeaderMap::new(),
+            &json!({"webhookEvent": "jira:issue_created", "issue": {"id": "10482", "key": "OPS-1287"}}),
+            b"",
+        );
+        assert_eq!(jira.ticket.as_deref(), Some("10482"));
+        assert_eq!(jira.number.as_deref(), Some("OPS-1287"));
     }
 
     #[test]

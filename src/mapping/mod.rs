@@ -65,6 +65,10 @@ pub struct Mapped {
     pub skipped: Option<String>,
     /// No route matched the event (`skipped` then says so).
     pub unrouted: bool,
+    /// Names of the routes whose `when` held, in order (ticket timeline).
+    pub routes: Vec<String>,
+    /// The ticket's human number or key (ServiceNow `number`, Jira issue key), when known.
+    pub number: Option<String>,
 }
 
 impl Mapped {
@@ -104,6 +108,11 @@ impl Mapped {
                 skipped: self.skipped,
                 unrouted: self.unrouted,
                 parked: None,
+            },
+            ticket_number: self.number,
+            routing: crate::domain::Routing {
+                routes: self.routes,
+                skipped: self.skipped,
             },
         }
     }

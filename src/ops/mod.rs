@@ -4,3 +4,4 @@
 pub mod dlq;
 pub mod events;
 pub mod links;
+pub mod timeline;

@@ -93,7 +93,8 @@ impl TryFrom<DeliveryRow> for Delivery {
 macro_rules! event_cols {
     () => {
         "id, tenant, source, dedupe_key, ticket, event_type, body, headers, received_at, \
-         skipped, unrouted, parked, parked_detail, parked_rule, parked_pointer"
+         skipped, unrouted, parked, parked_detail, parked_rule, parked_pointer, \
+         routing, ticket_number"
     };
 }
 pub(crate) use event_cols;
@@ -115,6 +116,8 @@ pub(crate) struct EventRow {
     parked_detail: Option<String>,
     parked_rule: Option<String>,
     parked_pointer: Option<String>,
+    routing: Option<String>,
+    ticket_number: Option<String>,
 }
 
 impl TryFrom<EventRow> for StoredEvent {
@@ -140,6 +143,14 @@ impl TryFrom<EventRow> for StoredEvent {
             headers: r.headers.0,
             received_at: ts(r.received_at)?,
             disposition,
+            routing: r
+                .routing
+                .map(|j| {
+                    serde_json::from_str(&j)
+                        .map_err(|e| StoreError::Corrupt(format!("event routing: {e}")))
+                })
+                .transpose()?,
+            ticket_number: r.ticket_number,
         })
     }
 }
@@ -317,6 +328,41 @@ pub(crate) fn storable_json(json: String) -> String {
     match text::json_without_nul(&json) {
         std::borrow::Cow::Borrowed(_) => json,
         std::borrow::Cow::Owned(clean) => clean,
+/// The poller's observations between the stored state and the one replacing it, each as the
+/// JSON kept in `observations.change`.
+pub(crate) fn observed(
+    prior: Option<&crate::domain::RemoteState>,
+    next: &crate::domain::RemoteState,
+) -> StoreResult<Vec<String>> {
+    crate::domain::observation::changes(prior, next)
+        .iter()
+        .map(|c| {
+            serde_json::to_string(c).map_err(|e| StoreError::Corrupt(format!("observation: {e}")))
+        })
+        .collect()
+}
+
+macro_rules! observation_cols {
+    () => {
+        "at, change"
+    };
+}
+pub(crate) use observation_cols;
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct ObservationRow {
+    at: i64,
+    change: String,
+}
+
+impl TryFrom<ObservationRow> for crate::domain::Observation {
+    type Error = StoreError;
+    fn try_from(r: ObservationRow) -> StoreResult<Self> {
+        Ok(Self {
+            at: ts(r.at)?,
+            change: serde_json::from_str(&r.change)
+                .map_err(|e| StoreError::Corrupt(format!("observation: {e}")))?,
+        })
     }
 }
 
@@ -355,6 +401,10 @@ pub(crate) struct PreparedEvent {
     pub received_at: i64,
     pub deliveries: Vec<PreparedDelivery>,
     pub disposition: PreparedDisposition,
+    /// `Routing` as JSON.
+    pub routing: String,
+    /// The ticket's number or key, kept in `ticket_aliases` when first seen.
+    pub ticket_number: Option<String>,
 }
 
 impl PreparedEvent {
@@ -372,6 +422,9 @@ impl PreparedEvent {
             event_type: text::strip_nul(e.event_type),
             body: e.body,
             received_at: ms(e.received_at),
+            routing: serde_json::to_string(&e.routing)
+                .map_err(|err| StoreError::Corrupt(format!("routing: {err}")))?,
+            ticket_number: e.ticket_number.filter(|n| !n.is_empty()),
         })
     }
 }

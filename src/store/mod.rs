@@ -74,6 +74,9 @@ impl From<sqlx::migrate::MigrateError> for StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// What a stand-in store without ticket history answers.
+const NO_HISTORY: &str = "this store keeps no ticket history";
+
 /// How an attempt ended, as recorded by [`Store::finish`].
 #[derive(Debug, Clone, PartialEq)]
 pub enum Finish {
@@ -216,6 +219,26 @@ impl PurgeCounts {
 pub struct PurgeStep {
     pub counts: PurgeCounts,
     pub next: Option<PurgeCursor>,
+}
+
+/// Everything the store keeps about one ticket, for its timeline (`ops::timeline`).
+#[derive(Debug, Clone, Default)]
+pub struct TicketHistory {
+    /// The ticket's latest events (at most the limit asked for), oldest first.
+    pub events: Vec<crate::domain::StoredEvent>,
+    /// True when older events exist beyond the limit.
+    pub events_truncated: bool,
+    /// The ticket's deliveries (Orange calls and ITSM write-backs), in queue order (`seq`);
+    /// at most the limit asked for, the latest ones.
+    pub deliveries: Vec<Delivery>,
+    /// Attempts of those deliveries, oldest first.
+    pub attempts: Vec<(DeliveryId, Attempt)>,
+    pub link: Option<Link>,
+    pub remote_state: Option<RemoteState>,
+    /// What the poller observed, oldest first (at most the limit asked for, the latest).
+    pub observations: Vec<crate::domain::Observation>,
+    /// The ITSM numbers/keys the ticket was seen with (`INC0012345`, `OPS-1287`).
+    pub numbers: Vec<String>,
 }
 
 /// Queue figures for metrics and back-pressure.
@@ -409,6 +432,24 @@ pub trait Store: Send + Sync + 'static {
         cursor: &PurgeCursor,
         dry_run: bool,
     ) -> StoreResult<PurgeStep>;
+
+    // ---- ticket timeline -----------------------------------------------------------------
+
+    /// Tickets of `tenant` named `name`: by the ITSM number or key they were seen with, or by
+    /// the Orange id they are linked to. Several when the name is ambiguous; empty when none.
+    /// (Naming a ticket by its ITSM id needs the tenant's sources: `ops::timeline` does it.)
+    /// The default is for stand-ins that keep no history (test fakes).
+    async fn find_tickets(&self, tenant: &TenantId, name: &str) -> StoreResult<Vec<TicketKey>> {
+        let _ = (tenant, name);
+        Err(StoreError::Unavailable(NO_HISTORY.into()))
+    }
+
+    /// Everything kept about `ticket`, with at most `limit` events, deliveries and
+    /// observations (the latest ones). Empty when the store has never seen it.
+    async fn ticket_history(&self, ticket: &TicketKey, limit: u32) -> StoreResult<TicketHistory> {
+        let _ = (ticket, limit);
+        Err(StoreError::Unavailable(NO_HISTORY.into()))
+    }
 
     // ---- replicas ------------------------------------------------------------------------
 

@@ -9,6 +9,7 @@
 mod links;
 mod ops;
 mod purge;
+mod timeline;
 mod writer;
 
 use std::time::Duration;
@@ -514,6 +515,19 @@ impl Store for PgStore {
         .execute(&self.pool)
         .await?;
         Ok(())
+
+    }
+
+    async fn find_tickets(&self, tenant: &TenantId, name: &str) -> StoreResult<Vec<TicketKey>> {
+        self.find_tickets_by_name(tenant, name).await
+    }
+
+    async fn ticket_history(
+        &self,
+        ticket: &TicketKey,
+        limit: u32,
+    ) -> StoreResult<super::TicketHistory> {
+        self.history(ticket, limit).await
     }
 
     async fn heartbeat(&self, replica: &str, now: Timestamp, until: Timestamp) -> StoreResult<u32> {

@@ -13,6 +13,7 @@ mod ops;
 mod purge;
 mod sync;
 mod tickets;
+mod timeline;
 mod wal;
 mod writer;
 
@@ -616,6 +617,19 @@ impl Store for SqliteStore {
         }
         tx.commit().await?;
         Ok(())
+
+    }
+
+    async fn find_tickets(&self, tenant: &TenantId, name: &str) -> StoreResult<Vec<TicketKey>> {
+        self.find_tickets_by_name(tenant, name).await
+    }
+
+    async fn ticket_history(
+        &self,
+        ticket: &TicketKey,
+        limit: u32,
+    ) -> StoreResult<super::TicketHistory> {
+        self.history(ticket, limit).await
     }
 
     async fn heartbeat(&self, replica: &str, now: Timestamp, until: Timestamp) -> StoreResult<u32> {

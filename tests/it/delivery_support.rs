@@ -190,6 +190,8 @@ pub async fn ingest(store: &dyn Store, ticket: &str, n: usize, calls: Vec<Orange
         body: Bytes::from(body),
         headers: Vec::new(),
         received_at: time::OffsetDateTime::now_utc(),
+        ticket_number: None,
+        routing: Default::default(),
         deliveries: calls
             .into_iter()
             .map(|c| NewDelivery {

@@ -40,3 +40,4 @@ mod sim_other_orange;
 mod sim_support;
 mod store_conformance;
 mod support;
+mod timeline;

@@ -62,6 +62,7 @@ conformance!(
     a_create_delivered_wakes_the_deliveries_waiting_for_its_link,
     purge_removes_finished_work_past_retention_and_keeps_links_dead_letters_and_live_work,
     a_dry_run_purge_counts_what_would_go_and_deletes_nothing,
+    a_ticket_s_history_keeps_routes_numbers_attempts_link_and_observations,
 );
 
 /// Two replicas (two stores, two pools) on one PostgreSQL database: a key sent to both at
@@ -181,6 +182,8 @@ fn event(key: &str, t: &TicketKey, at: Timestamp, deliveries: Vec<NewDelivery>) 
         body: bytes::Bytes::from_static(br#"{"k":1}"#),
         headers: vec![("x-atlassian-webhook-identifier".into(), key.to_owned())],
         received_at: at,
+        ticket_number: None,
+        routing: Default::default(),
         deliveries,
         disposition: Default::default(),
     }

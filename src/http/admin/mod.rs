@@ -1,7 +1,7 @@
 //! The admin API (`/admin/v1/…`, bearer token): events with their deliveries and attempts
 //! (`?state=parked|unrouted`, `?event_type=`), replay of parked events (`events.rs`), links
 //! (listed here; linked by hand and waiting deliveries: `links.rs`), mapping reload
-//! (`reload.rs`), and dead letters (`dlq.rs`). Disabled (404) without a usable token; every
+//! (`reload.rs`), dead letters (`dlq.rs`) and ticket timelines (`tickets.rs`). Disabled (404) without a usable token; every
 //! request under `/admin/v1` passes `guard.rs` first.
 
 pub mod dlq;
@@ -9,6 +9,7 @@ pub mod events;
 mod guard;
 mod links;
 mod reload;
+pub mod tickets;
 
 
 use axum::extract::{Path, Query, State};
@@ -35,6 +36,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/waiting-link", get(links::waiting))
         .merge(reload::routes())
         .merge(dlq::routes())
+        .merge(tickets::routes())
         .merge(events::routes())
         // Both fallbacks are set here, after every route and before the guard: the outer
         // router's own 405 would otherwise replace them unguarded.

@@ -443,6 +443,24 @@ pub(super) async fn commit_poll(
         let json = serde_json::to_string(state)
             .map(codec::storable_json)
             .map_err(|e| StoreError::Corrupt(format!("remote state: {e}")))?;
+        // `FOR UPDATE`: the state diffed against is the one this commit replaces.
+        let prior: Option<sqlx::types::Json<RemoteState>> =
+            sqlx::query_scalar("SELECT state FROM remote_state WHERE ticket = $1 FOR UPDATE")
+                .bind(ticket.as_str())
+                .fetch_optional(&mut *tx)
+                .await?;
+        let changes = codec::observed(prior.as_ref().map(|p| &p.0), state)?;
+        if !changes.is_empty() {
+            sqlx::query(
+                "INSERT INTO observations (ticket, at, change) \
+                 SELECT $1, $2, c FROM UNNEST($3::text[]) WITH ORDINALITY AS u (c, n) ORDER BY n",
+            )
+            .bind(ticket.as_str())
+            .bind(now)
+            .bind(changes)
+            .execute(&mut *tx)
+            .await?;
+        }
         sqlx::query(
             "INSERT INTO remote_state (ticket, state) VALUES ($1, $2::jsonb) \
              ON CONFLICT (ticket) DO UPDATE SET state = EXCLUDED.state",

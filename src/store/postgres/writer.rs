@@ -128,8 +128,43 @@ pub(super) async fn commit(
         outcomes.push(outcome);
     }
     append(&mut tx, &accepted).await?;
+    insert_aliases(&mut tx, &accepted).await?;
     tx.commit().await?;
     Ok(outcomes)
+}
+
+/// Keeps the numbers/keys of accepted events' tickets (a new row only when first seen). In
+/// key order, like the events, so two replicas' batches cannot wait on each other in a cycle.
+async fn insert_aliases(conn: &mut PgConnection, accepted: &[&PreparedEvent]) -> StoreResult<()> {
+    let mut rows: Vec<(&str, &str, &str)> = accepted
+        .iter()
+        .filter_map(|e| {
+            Some((
+                e.tenant.as_str(),
+                e.ticket_number.as_deref()?,
+                e.ticket.as_str(),
+            ))
+        })
+        .collect();
+    if rows.is_empty() {
+        return Ok(());
+    }
+    rows.sort_unstable();
+    rows.dedup();
+    let (tenants, rest): (Vec<&str>, Vec<(&str, &str)>) =
+        rows.into_iter().map(|(t, a, k)| (t, (a, k))).unzip();
+    let (aliases, tickets): (Vec<&str>, Vec<&str>) = rest.into_iter().unzip();
+    sqlx::query(
+        "INSERT INTO ticket_aliases (tenant, alias, ticket) \
+         SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[]) \
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(tenants)
+    .bind(aliases)
+    .bind(tickets)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
 }
 
 fn parse_id(id: &str) -> StoreResult<EventId> {
@@ -156,14 +191,18 @@ async fn insert_events(
         .collect();
     let ids: Vec<String> = sqlx::query_scalar(
         "INSERT INTO events (id, tenant, source, dedupe_key, ticket, event_type, body, headers, \
-         received_at, skipped, unrouted, parked, parked_detail, parked_rule, parked_pointer) \
+         received_at, skipped, unrouted, parked, parked_detail, parked_rule, parked_pointer, \
+         routing, ticket_number) \
          SELECT id, tenant, source, dedupe_key, ticket, event_type, body, headers::jsonb, \
-         received_at, skipped, unrouted, parked, parked_detail, parked_rule, parked_pointer \
+         received_at, skipped, unrouted, parked, parked_detail, parked_rule, parked_pointer, \
+         routing, ticket_number \
          FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], \
          $6::text[], $7::bytea[], $8::text[], $9::bigint[], $10::text[], $11::bool[], \
-         $12::text[], $13::text[], $14::text[], $15::text[]) WITH ORDINALITY \
+         $12::text[], $13::text[], $14::text[], $15::text[], $16::text[], $17::text[]) \
+         WITH ORDINALITY \
          AS u (id, tenant, source, dedupe_key, ticket, event_type, body, headers, received_at, \
-         skipped, unrouted, parked, parked_detail, parked_rule, parked_pointer, n) \
+         skipped, unrouted, parked, parked_detail, parked_rule, parked_pointer, routing, \
+         ticket_number, n) \
          ORDER BY n \
          ON CONFLICT (tenant, source, dedupe_key) DO NOTHING RETURNING id",
     )
@@ -182,6 +221,13 @@ async fn insert_events(
     .bind(d(|d| d.parked_detail.as_deref()))
     .bind(d(|d| d.parked_rule.as_deref()))
     .bind(d(|d| d.parked_pointer.as_deref()))
+    .bind(col(|e| &e.routing))
+    .bind(
+        firsts
+            .iter()
+            .map(|&i| events[i].ticket_number.as_deref())
+            .collect::<Vec<Option<&str>>>(),
+    )
     .fetch_all(&mut *conn)
     .await?;
     Ok(ids.into_iter().collect())

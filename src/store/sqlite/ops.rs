@@ -154,6 +154,19 @@ pub(super) async fn commit_poll(
     for (ticket, state) in &states {
         let json = serde_json::to_string(state)
             .map_err(|e| StoreError::Corrupt(format!("remote state: {e}")))?;
+        let prior: Option<sqlx::types::Json<RemoteState>> =
+            sqlx::query_scalar("SELECT state FROM remote_state WHERE ticket = ?")
+                .bind(ticket.as_str())
+                .fetch_optional(&mut *tx)
+                .await?;
+        for change in codec::observed(prior.as_ref().map(|p| &p.0), state)? {
+            sqlx::query("INSERT INTO observations (ticket, at, change) VALUES (?, ?, ?)")
+                .bind(ticket.as_str())
+                .bind(now)
+                .bind(change)
+                .execute(&mut *tx)
+                .await?;
+        }
         sqlx::query(
             "INSERT INTO remote_state (ticket, state) VALUES (?, ?) \
              ON CONFLICT (ticket) DO UPDATE SET state = excluded.state",

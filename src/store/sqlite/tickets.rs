@@ -273,6 +273,8 @@ mod tests {
             body: bytes::Bytes::from_static(b"{}"),
             headers: vec![],
             received_at: time::OffsetDateTime::UNIX_EPOCH,
+            ticket_number: None,
+            routing: Default::default(),
             deliveries: vec![],
             disposition: Default::default(),
         }

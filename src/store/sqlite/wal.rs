@@ -227,6 +227,8 @@ mod tests {
             body: body.clone(),
             headers: vec![],
             received_at: time::OffsetDateTime::now_utc(),
+            ticket_number: None,
+            routing: Default::default(),
             deliveries: vec![],
             disposition: Default::default(),
         }

@@ -353,7 +353,7 @@ async fn ingest(
         let mut b = QueryBuilder::<Sqlite>::new(
             "INSERT INTO events (id, tenant, source, dedupe_key, ticket, event_type, body, \
              headers, received_at, skipped, unrouted, parked, parked_detail, parked_rule, \
-             parked_pointer) ",
+             parked_pointer, routing, ticket_number) ",
         );
         b.push_values(chunk, |mut row, e| {
             let d = &e.disposition;
@@ -371,7 +371,9 @@ async fn ingest(
                 .push_bind(d.parked)
                 .push_bind(d.parked_detail.as_deref())
                 .push_bind(d.parked_rule.as_deref())
-                .push_bind(d.parked_pointer.as_deref());
+                .push_bind(d.parked_pointer.as_deref())
+                .push_bind(e.routing.as_str())
+                .push_bind(e.ticket_number.as_deref());
         });
         b.push(" ON CONFLICT (tenant, source, dedupe_key) DO NOTHING RETURNING id");
         let ids: Vec<String> = b.build_query_scalar().fetch_all(&mut *tx).await?;
@@ -389,7 +391,30 @@ async fn ingest(
         }
     }
     insert_deliveries(tx, &accepted).await?;
+    insert_aliases(tx, &accepted).await?;
     Ok(outcomes)
+}
+
+/// Keeps the numbers/keys of accepted events' tickets. `DO NOTHING` on a pair already known
+/// reads its (hot) page and writes nothing, so a ticket costs one new row when first seen,
+/// not an index write per webhook.
+async fn insert_aliases(conn: &mut SqliteConnection, events: &[&PreparedEvent]) -> StoreResult<()> {
+    let named: Vec<(&PreparedEvent, &str)> = events
+        .iter()
+        .filter_map(|e| Some((*e, e.ticket_number.as_deref()?)))
+        .collect();
+    for chunk in named.chunks(ROWS_PER_INSERT) {
+        let mut b =
+            QueryBuilder::<Sqlite>::new("INSERT INTO ticket_aliases (tenant, alias, ticket) ");
+        b.push_values(chunk, |mut row, (e, number)| {
+            row.push_bind(e.tenant.as_str())
+                .push_bind(*number)
+                .push_bind(e.ticket.as_str());
+        });
+        b.push(" ON CONFLICT DO NOTHING");
+        b.build().execute(&mut *conn).await?;
+    }
+    Ok(())
 }
 
 fn parse_id(id: &str) -> StoreResult<EventId> {
@@ -526,6 +551,8 @@ mod tests {
             body: bytes::Bytes::from_static(b"{}"),
             headers: vec![],
             received_at: time::OffsetDateTime::UNIX_EPOCH,
+            ticket_number: None,
+            routing: Default::default(),
             deliveries: vec![NewDelivery { ticket, target }],
             disposition: Default::default(),
         })

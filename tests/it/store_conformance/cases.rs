@@ -6,6 +6,7 @@ mod ingest;
 mod links_retention;
 mod outcomes;
 mod poller;
+mod timeline;
 
 pub use checks::*;
 pub use claims::*;
@@ -13,5 +14,6 @@ pub use ingest::*;
 pub use links_retention::*;
 pub use outcomes::*;
 pub use poller::*;
+pub use timeline::*;
 
 const LEASE: time::Duration = time::Duration::seconds(30);

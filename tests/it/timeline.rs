@@ -1,0 +1,526 @@
+//! A ticket's timeline (`GET /admin/v1/tickets/{tenant}/{ticket}`, `itsm-bridge ticket
+//! show`) through the real app against the simulators, on SQLite and on PostgreSQL (when
+//! `TEST_DATABASE_URL` is set; SKIPPED otherwise): a ServiceNow incident is created, updated,
+//! gets a work note and an echo the mapping skips; Orange works it and adds a note; the
+//! poller brings both back. The timeline lists every step in order, found by number, by
+//! sys_id and by Orange id.
+
+use std::path::Path;
+
+use itsm_bridge::config::Config;
+use itsm_bridge::domain::{SourceName, TenantId, TicketKey};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::sim_support::Sim;
+use crate::support::{TestApp, eventually, json as json_of, repo};
+
+const TOKEN: &str = "test-admin-token";
+
+fn config_yaml(sim: &str, store_url: &str) -> String {
+    format!(
+        r#"
+store: {{ url: "{store_url}" }}
+mappings_dir: {mappings}
+reload_interval_secs: 0
+admin: {{ token: {TOKEN} }}
+orange: {{ base_url: "{sim}" }}
+delivery: {{ idle_poll_ms: 50 }}
+poller: {{ enabled: true, interval_secs: 1, page_size: 20 }}
+tenants:
+  - id: acme
+    orange: {{ client_id: sandbox, client_secret: sandbox-secret, api_key: sandbox-api-key }}
+    sources:
+      servicenow:
+        auth: [{{ type: basic, username: sn, password: sn-password-1 }}]
+        mapping: demo/servicenow-incident.yaml
+    itsm:
+      servicenow:
+        base_url: "{sim}"
+        auth: {{ type: basic, username: sandbox, password: sandbox }}
+        integration_user: sandbox
+"#,
+        mappings = repo().join("mappings").display(),
+    )
+}
+
+async fn post_sn(app: &TestApp, body: Value) {
+    let r = app
+        .client
+        .post(app.url("/webhooks/acme/servicenow"))
+        .basic_auth("sn", Some("sn-password-1"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202, "{}", r.text().await.unwrap_or_default());
+}
+
+async fn timeline(app: &TestApp, name: &str) -> reqwest::Response {
+    app.client
+        .get(app.url(&format!("/admin/v1/tickets/acme/{name}")))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The `kind` (and operation, change or disposition) of each entry: a compact story.
+fn story(t: &Value) -> Vec<String> {
+    t["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            let kind = e["kind"].as_str().unwrap_or("?");
+            let what = match kind {
+                "event" => e["disposition"].as_str(),
+                "call" | "write_back" | "attempt" => e["operation"].as_str(),
+                "observed" => e["change"].as_str(),
+                _ => e["orangeId"].as_str().map(|_| "orange"),
+            };
+            format!("{kind}:{}", what.unwrap_or("?"))
+        })
+        .collect()
+}
+
+/// Asserts that `want` appears in `got` in this order (other entries may sit in between).
+fn in_order(got: &[String], want: &[&str]) {
+    let mut rest = got.iter();
+    for w in want {
+        assert!(
+            rest.any(|g| g == w),
+            "{w} missing or out of order in the timeline:\n{got:#?}"
+        );
+    }
+}
+
+/// Creates, updates, notes and echoes one incident, lets Orange work it and the poller bring
+/// it back, then reads the timeline every way it can be named.
+async fn the_whole_story(store_url: &str) -> Story {
+    let sim = Sim::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = config_yaml(&sim.handle.base_url(), store_url);
+    let config = Config::from_yaml(&yaml, "test.yaml", Path::new(""), |_| None)
+        .unwrap_or_else(|e| panic!("config invalid:\n{e}"));
+    let created: Value = sim
+        .itsm(Method::POST, "/api/now/table/incident")
+        .json(&json!({"short_description": "MPLS down"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let sys_id = created["result"]["sys_id"].as_str().unwrap().to_owned();
+    let number = created["result"]["number"].as_str().unwrap().to_owned();
+    let app = TestApp::spawn_config(config, dir).await;
+
+    let base = json!({"table": "incident", "sys_id": sys_id, "number": number,
+        "sys_updated_by": "abel.tuter", "short_description": "MPLS down at Paris HQ",
+        "impact": "1", "urgency": "2", "state": "1"});
+    let with = |op: &str, n: u32, extra: Value| {
+        let mut b = base.clone();
+        b["operation"] = json!(op);
+        b["sys_mod_count"] = json!(n.to_string());
+        for (k, v) in extra.as_object().unwrap() {
+            b[k] = v.clone();
+        }
+        b
+    };
+    post_sn(&app, with("insert", 0, json!({}))).await;
+    let ticket = TicketKey::new(
+        &TenantId::parse("acme").unwrap(),
+        &SourceName::parse("servicenow").unwrap(),
+        &sys_id,
+    );
+    let store = app.store.clone();
+    let orange_id = eventually("the Orange incident", async || {
+        store.link(&ticket).await.unwrap().map(|l| l.orange_id)
+    })
+    .await;
+    // The update's first attempt meets a 503 (Orange code 5) and is retried.
+    sim.control(
+        "/_sim/faults/next",
+        json!({"kind": "unavailable", "method": "PATCH", "path_prefix": "/incident/b2b/v1/incidents"}),
+    )
+    .await;
+    post_sn(
+        &app,
+        with(
+            "update",
+            1,
+            json!({"urgency": "1", "changed_fields": "urgency"}),
+        ),
+    )
+    .await;
+    post_sn(
+        &app,
+        with("update", 2, json!({"work_notes": "Rebooted the CPE"})),
+    )
+    .await;
+    post_sn(
+        &app,
+        with("update", 3, json!({"sys_updated_by": "itsm-bridge"})),
+    )
+    .await;
+    let notes_path = format!("/incident/b2b/v1/incidents/{orange_id}/notes");
+    eventually("the customer note at Orange", async || {
+        let v: Value = sim
+            .orange(Method::GET, &notes_path)
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        (v.as_array()?.len() == 1).then_some(())
+    })
+    .await;
+
+    // The poller's first read of the incident, then Orange works it.
+    eventually("the poller's first read", async || {
+        let t: Value = timeline(&app, &number).await.json().await.ok()?;
+        t["entries"]
+            .as_array()?
+            .iter()
+            .any(|e| e["change"] == "first_seen")
+            .then_some(())
+    })
+    .await;
+    let ctl = |p: &str| format!("/_sim/incidents/{orange_id}/{p}");
+    sim.control(&ctl("advance"), json!({"status": "IN_PROGRESS"}))
+        .await;
+    sim.control(&ctl("notes"), json!({"text": "Engineer dispatched"}))
+        .await;
+    // Done when the status change and the Orange note are written back to ServiceNow.
+    let t = eventually(
+        "the write-backs of Orange's progress on the timeline",
+        async || {
+            let t: Value = timeline(&app, &number).await.json().await.ok()?;
+            let entries = t["entries"].as_array()?;
+            let status = entries.iter().any(|e| e["change"] == "status");
+            let written: Vec<&Value> = entries
+                .iter()
+                .filter(|e| e["kind"] == "write_back")
+                .collect();
+            let all_done = written.iter().all(|e| e["state"] == "done");
+            let updated = entries
+                .iter()
+                .any(|e| e["operation"] == "update_incident" && e["outcome"] == "success");
+            (status && written.len() >= 3 && all_done && updated).then_some(t)
+        },
+    )
+    .await;
+
+    assert_eq!(t["ticket"], ticket.as_str());
+    assert_eq!(t["ticketId"], sys_id.as_str());
+    assert_eq!(t["numbers"], json!([number]));
+    assert_eq!(t["link"]["orange_id"], orange_id.as_str());
+    assert_eq!(t["remoteState"]["status"], "IN_PROGRESS");
+    let s = story(&t);
+    // Each causal chain in order (the chains interleave as the workers ran).
+    in_order(
+        &s,
+        &[
+            "event:routed",
+            "call:create_incident",
+            "attempt:create_incident",
+            "link:orange",
+            "event:routed",
+            "call:update_incident",
+            "attempt:update_incident",
+            "attempt:update_incident",
+        ],
+    );
+    in_order(
+        &s,
+        &[
+            "link:orange",
+            "event:routed",
+            "event:routed",
+            "call:add_incident_note",
+            "attempt:add_incident_note",
+        ],
+    );
+    let events: Vec<&String> = s.iter().filter(|k| k.starts_with("event:")).collect();
+    assert_eq!(
+        events,
+        [
+            "event:routed",
+            "event:routed",
+            "event:routed",
+            "event:skipped"
+        ],
+        "the events in the order they were sent"
+    );
+    in_order(
+        &s,
+        &[
+            "link:orange",
+            "observed:first_seen",
+            "write_back:servicenow_patch",
+            "observed:status",
+            "observed:note",
+            "write_back:servicenow_patch",
+            "attempt:servicenow_patch",
+        ],
+    );
+    assert_eq!(
+        s.iter()
+            .filter(|k| *k == "attempt:servicenow_patch")
+            .count(),
+        3,
+        "{s:#?}"
+    );
+    let entries = t["entries"].as_array().unwrap();
+    let create = entries
+        .iter()
+        .find(|e| e["kind"] == "event")
+        .expect("the insert event");
+    assert_eq!(create["eventType"], "insert");
+    assert_eq!(create["routes"], json!(["create"]));
+    assert_eq!(create["calls"], 1);
+    let skipped = entries
+        .iter()
+        .find(|e| e["disposition"] == "skipped")
+        .unwrap();
+    assert!(
+        skipped["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("route `echo`")),
+        "{skipped}"
+    );
+    let first = entries.iter().find(|e| e["kind"] == "attempt").unwrap();
+    assert_eq!(first["outcome"], "success");
+    assert!(first["latencyMs"].is_u64());
+    let updates: Vec<&Value> = entries
+        .iter()
+        .filter(|e| e["kind"] == "attempt" && e["operation"] == "update_incident")
+        .collect();
+    assert_eq!(updates.len(), 2, "{updates:#?}");
+    assert_eq!(
+        (
+            &updates[0]["outcome"],
+            &updates[0]["httpStatus"],
+            &updates[0]["errorCode"]
+        ),
+        (&json!("retryable"), &json!(503), &json!("5"))
+    );
+    assert_eq!(
+        (&updates[0]["number"], &updates[1]["number"]),
+        (&json!(1), &json!(2))
+    );
+    assert_eq!(updates[1]["outcome"], "success");
+    let ats: Vec<&str> = entries.iter().map(|e| e["at"].as_str().unwrap()).collect();
+    let mut sorted = ats.clone();
+    sorted.sort_by_key(|a| {
+        time::OffsetDateTime::parse(a, &time::format_description::well_known::Rfc3339).unwrap()
+    });
+    assert_eq!(ats, sorted, "entries are in time order");
+
+    // The same ticket by its sys_id, its Orange id and its full key.
+    // (The full key's slashes are percent-encoded in the path.)
+    let full = ticket.as_str().replace('/', "%2F");
+    for name in [sys_id.as_str(), orange_id.as_str(), full.as_str()] {
+        let by: Value = json_of(timeline(&app, name).await, 200).await;
+        assert_eq!(by["ticket"], ticket.as_str(), "named {name}");
+    }
+    // Unknown ticket and tenant: 404 problem+json.
+    let p = json_of(timeline(&app, "INC9999999").await, 404).await;
+    assert_eq!(p["code"], "not-found");
+    let r = app
+        .client
+        .get(app.url(&format!("/admin/v1/tickets/nobody/{number}")))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(json_of(r, 404).await["code"], "unknown-tenant");
+    app.stop().await;
+    Story {
+        yaml,
+        number,
+        orange_id,
+    }
+}
+
+/// What the command-line checks need from a story.
+struct Story {
+    yaml: String,
+    number: String,
+    orange_id: String,
+}
+
+fn cli(config: &Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_itsm-bridge"))
+        .arg("ticket")
+        .arg("show")
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .output()
+        .expect("run itsm-bridge")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ticket_s_timeline_lists_every_step_in_order_on_sqlite() {
+    let db = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", db.path().join("gw.db").display());
+    let story = the_whole_story(&url).await;
+
+    // The command line reads the same store: an aligned timeline, or the same JSON.
+    let config = db.path().join("config.yaml");
+    std::fs::write(&config, &story.yaml).unwrap();
+    let out = cli(&config, &["acme", &story.number]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains(&format!("incident {}", story.orange_id)),
+        "{text}"
+    );
+    let lines: Vec<&str> = text.lines().filter(|l| l.starts_with("20")).collect();
+    let kinds: Vec<&str> = lines
+        .iter()
+        .map(|l| l.split_whitespace().nth(2).unwrap_or(""))
+        .collect();
+    assert_eq!(kinds.first(), Some(&"event"), "{text}");
+    for k in ["call", "attempt", "link", "observed", "write-back"] {
+        assert!(kinds.contains(&k), "no {k} line:\n{text}");
+    }
+    // Aligned: every step's text starts in the same column.
+    // (23 characters of time, two spaces, the kind padded to 10, two spaces.)
+    for l in &lines {
+        assert!(
+            l.len() > 37 && &l[35..37] == "  " && !l[37..].starts_with(' '),
+            "not aligned: {l:?}"
+        );
+    }
+    let out = cli(&config, &["acme", &story.orange_id, "--output", "json"]);
+    assert!(out.status.success());
+    let t: Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    assert_eq!(t["numbers"], json!([story.number]));
+
+    let out = cli(&config, &["acme", "INC9999999"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("has no ticket \"INC9999999\""), "{err}");
+    let out = cli(&config, &["nobody", &story.number]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no tenant \"nobody\""));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ticket_s_timeline_lists_every_step_in_order_on_postgres() {
+    let Some(pg) = pg::Schema::create("timeline::postgres").await else {
+        return;
+    };
+    the_whole_story(&pg.url).await;
+    pg.drop().await;
+}
+
+/// A fresh schema of the `TEST_DATABASE_URL` database for one test.
+mod pg {
+    pub struct Schema {
+        pub url: String,
+        admin: sqlx::PgPool,
+        name: String,
+    }
+
+    impl Schema {
+        /// `None` (and a SKIPPED line) without `TEST_DATABASE_URL`.
+        pub async fn create(test: &str) -> Option<Schema> {
+            let Ok(base) = std::env::var("TEST_DATABASE_URL") else {
+                use std::io::Write;
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "SKIPPED: TEST_DATABASE_URL not set ({test})"
+                );
+                return None;
+            };
+            let admin = sqlx::PgPool::connect(&base)
+                .await
+                .expect("connect TEST_DATABASE_URL");
+            let name = format!("timeline_{}", uuid::Uuid::new_v4().simple());
+            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {name}")))
+                .execute(&admin)
+                .await
+                .expect("create schema");
+            let sep = if base.contains('?') { '&' } else { '?' };
+            let url = format!("{base}{sep}options=-c%20search_path%3D{name}");
+            Some(Schema { url, admin, name })
+        }
+
+        pub async fn drop(self) {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DROP SCHEMA {} CASCADE",
+                self.name
+            )))
+            .execute(&self.admin)
+            .await
+            .expect("drop schema");
+        }
+    }
+}
+
+/// Two tickets that share a number (two sources of one tenant) are answered with both.
+#[tokio::test]
+async fn a_number_two_tickets_share_is_answered_with_the_candidates() {
+    let app = TestApp::spawn().await;
+    let tenant = TenantId::parse("acme").unwrap();
+    let jira = SourceName::parse("jira").unwrap();
+    let sn = SourceName::parse("servicenow").unwrap();
+    // Two events carrying the same number for two tickets, through the store.
+    for (key, source, id) in [("k1", &jira, "sys-a"), ("k2", &sn, "sys-b")] {
+        let t = TicketKey::new(&tenant, source, id);
+        app.store
+            .ingest(itsm_bridge::domain::NewEvent {
+                id: itsm_bridge::domain::EventId::new(),
+                tenant: tenant.clone(),
+                source: source.clone(),
+                dedupe_key: key.into(),
+                ticket: t,
+                event_type: "insert".into(),
+                body: bytes::Bytes::from_static(b"{}"),
+                headers: vec![],
+                received_at: time::OffsetDateTime::now_utc(),
+                deliveries: vec![],
+                ticket_number: Some("INC0000042".into()),
+                routing: Default::default(),
+            })
+            .await
+            .unwrap();
+    }
+    let r = app
+        .client
+        .get(app.url(&format!("/admin/v1/tickets/{tenant}/INC0000042")))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    let p = json_of(r, 409).await;
+    assert_eq!(p["code"], "ticket-ambiguous");
+    let keys: Vec<&str> = p["candidates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["ticketId"].as_str().unwrap())
+        .collect();
+    assert_eq!(keys, ["sys-a", "sys-b"]);
+    // Either is found by its id.
+    let r = app
+        .client
+        .get(app.url(&format!("/admin/v1/tickets/{tenant}/sys-b")))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    let t = json_of(r, 200).await;
+    assert_eq!(t["numbers"], json!(["INC0000042"]));
+    assert_eq!(story(&t), ["event:skipped"]);
+    app.stop().await;
+}
