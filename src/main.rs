@@ -103,6 +103,17 @@ enum Command {
         #[command(subcommand)]
         action: DlqAction,
     },
+    /// The sandbox's shipped examples, hop by hop: posts each demo event and shows what
+    /// happened (accepted, mapped, called, linked, changed at Orange, written back). Uses a
+    /// running `serve --sandbox`, or starts one in-process when none answers.
+    Tour {
+        /// The gateway of a running `serve --sandbox`.
+        #[arg(long, default_value = "http://127.0.0.1:8080", value_name = "URL")]
+        gateway: url::Url,
+        /// Its simulators.
+        #[arg(long, default_value = "http://127.0.0.1:8081", value_name = "URL")]
+        sim: url::Url,
+    },
     /// A command-line client for the Orange APIs, with a tenant's credentials.
     Orange {
         #[command(flatten)]
@@ -265,6 +276,18 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 DlqAction::Discard { id } => cli::DlqAction::Discard { id },
             };
             cli::dlq(&config, action).await
+        }
+        Command::Tour { gateway, sim } => {
+            let mut out = std::io::stdout().lock();
+            let ok = if cli::gateway_answers(&gateway).await {
+                cli::tour(&cli::TourOptions { gateway, sim }, &mut out).await?
+            } else {
+                let mut config = Config::embedded_default();
+                config.log.level = "warn".into();
+                itsm_bridge::telemetry::init_logging(&config.log);
+                cli::tour_in_process(config, &mut out).await?
+            };
+            Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }
         Command::Orange {
             config,

@@ -6,6 +6,7 @@ mod map;
 mod orange;
 mod serve;
 mod sim;
+mod tour;
 
 pub use check::check;
 pub use dlq::{DlqAction, dlq};
@@ -13,3 +14,4 @@ pub use map::map;
 pub use orange::{IncidentAction, orange_incidents};
 pub use serve::{migrate, serve};
 pub use sim::sim;
+pub use tour::{TourOptions, gateway_answers, tour, tour_in_process};

@@ -34,6 +34,32 @@ impl AttachmentSource {
         None
     }
 
+    /// The download URL: absolute, or a path on the tenant's ITSM (`/api/now/attachment/…`
+    /// on ServiceNow, any other path on Jira), so a business rule need not know its own
+    /// instance's address.
+    fn resolve(&self, raw: &str) -> Result<url::Url, CallFailure> {
+        let invalid = |e: &dyn std::fmt::Display| {
+            error::permanent(format!("attachment URL is invalid: {e}"))
+        };
+        match url::Url::parse(raw) {
+            Ok(u) => Ok(u),
+            Err(url::ParseError::RelativeUrlWithoutBase) if raw.starts_with('/') => {
+                let base = if raw.starts_with("/api/now/") {
+                    self.itsm.servicenow.as_ref().map(|s| &s.base_url)
+                } else {
+                    self.itsm.jira.as_ref().map(|j| &j.base_url)
+                };
+                let base = base.ok_or_else(|| {
+                    error::permanent(format!(
+                        "attachment path {raw} is relative, and the tenant has no ITSM to resolve it on"
+                    ))
+                })?;
+                base.join(raw.trim_start_matches('/')).map_err(|e| invalid(&e))
+            }
+            Err(e) => Err(invalid(&e)),
+        }
+    }
+
     /// Opens the download and returns a multipart form streaming it (field `file`).
     pub async fn open(
         &self,
@@ -41,8 +67,7 @@ impl AttachmentSource {
         filename: &str,
         content_type: Option<&str>,
     ) -> Result<Form, CallFailure> {
-        let url = url::Url::parse(url)
-            .map_err(|e| error::permanent(format!("attachment URL is invalid: {e}")))?;
+        let url = self.resolve(url)?;
         let auth = self.auth_for(&url).ok_or_else(|| {
             error::permanent(format!(
                 "attachment URL {} is not on the tenant's ITSM; credentials are not sent elsewhere",
@@ -129,5 +154,40 @@ impl AttachmentSource {
             .mime_str(&mime)
             .map_err(|e| error::permanent(format!("attachment content type {mime:?}: {e}")))?;
         Ok(Form::new().part("file", part))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn source() -> AttachmentSource {
+        let itsm: ItsmConfig = serde_json::from_value(serde_json::json!({
+            "servicenow": {"base_url": "https://acme.service-now.com",
+                           "auth": {"type": "basic", "username": "u", "password": "p"}},
+            "jira": {"base_url": "https://acme.atlassian.net",
+                     "auth": {"type": "basic", "username": "u", "password": "p"}},
+        }))
+        .expect("itsm config");
+        AttachmentSource {
+            http: reqwest::Client::new(),
+            itsm,
+            max_bytes: 1024,
+        }
+    }
+
+    #[test]
+    fn a_path_only_link_is_taken_on_the_tenant_s_own_itsm() {
+        let s = source();
+        let sn = s.resolve("/api/now/attachment/5f1b/file").unwrap();
+        assert_eq!(
+            sn.as_str(),
+            "https://acme.service-now.com/api/now/attachment/5f1b/file"
+        );
+        let jira = s.resolve("/rest/api/2/attachment/content/10001").unwrap();
+        assert_eq!(jira.origin(), url::Url::parse("https://acme.atlassian.net").unwrap().origin());
+        let abs = s.resolve("https://elsewhere.example/x").unwrap();
+        assert!(s.auth_for(&abs).is_none(), "another origin gets no credentials");
+        assert!(s.resolve("api/now/attachment/5f1b/file").is_err());
     }
 }

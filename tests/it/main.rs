@@ -20,6 +20,7 @@ mod roundtrip_jira;
 mod roundtrip_reconcile;
 mod roundtrip_reconcile_servicenow;
 mod sandbox;
+mod sandbox_examples;
 mod sim_faults;
 mod sim_incident;
 mod sim_itsm;
