@@ -287,7 +287,11 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 itsm_bridge::telemetry::init_logging(&config.log);
                 cli::tour_in_process(config, &mut out).await?
             };
-            Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+            Ok(if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
         Command::Orange {
             config,

@@ -186,9 +186,11 @@ pub async fn tour_in_process(
         crate::sim::SimOptions::default(),
         async move { t1.cancelled().await },
     ));
-    let gw_task = tokio::spawn(crate::run(config, listener, async move {
-        t2.cancelled().await
-    }));
+    let gw_task = tokio::spawn(crate::run(
+        config,
+        listener,
+        async move { t2.cancelled().await },
+    ));
     writeln!(
         out,
         "(no gateway answered; started the sandbox in-process, data in {})",
@@ -230,7 +232,11 @@ struct Tour {
 
 /// One line of the tour: `  ok  accepted    …` or `  !!  linked      …`.
 fn hop(out: &mut dyn Write, ok: bool, name: &str, text: &str) -> std::io::Result<()> {
-    writeln!(out, "   {}  {name:<15} {text}", if ok { "ok" } else { "!!" })
+    writeln!(
+        out,
+        "   {}  {name:<15} {text}",
+        if ok { "ok" } else { "!!" }
+    )
 }
 
 impl Tour {
@@ -318,7 +324,14 @@ impl Tour {
         )?;
         let mark = self.journal_mark().await?;
         let changed = self.change_at_orange(ex.orange, &orange_id).await?;
-        hop(out, changed.is_some(), "Orange changed", &changed.clone().unwrap_or_else(|| "the simulator refused the change".into()))?;
+        hop(
+            out,
+            changed.is_some(),
+            "Orange changed",
+            &changed
+                .clone()
+                .unwrap_or_else(|| "the simulator refused the change".into()),
+        )?;
         if changed.is_none() {
             return Ok(false);
         }
@@ -413,10 +426,11 @@ impl Tour {
                 .and_then(|a| a.last())
                 .cloned()
                 .unwrap_or(Value::Null);
-            let status = last["http_status"]
-                .as_u64()
-                .map(|s| s.to_string())
-                .unwrap_or_else(|| "-".into());
+            let how = match (last["http_status"].as_u64(), last["latency_ms"].as_u64()) {
+                (Some(s), Some(ms)) => format!("HTTP {s}, {ms} ms"),
+                (None, Some(ms)) => format!("{ms} ms"),
+                _ => "no answer".into(),
+            };
             let good = state == "done";
             ok &= good;
             let err = d["delivery"]["last_error"].as_str().unwrap_or("");
@@ -425,7 +439,7 @@ impl Tour {
                 good,
                 "called",
                 &format!(
-                    "{op}: {state} after {attempts} attempt{} (HTTP {status}){}",
+                    "{op}: {state} after {attempts} attempt{} ({how}){}",
                     if attempts == 1 { "" } else { "s" },
                     if err.is_empty() || good {
                         String::new()
@@ -523,10 +537,11 @@ impl Tour {
                         })
                         .map(|e| {
                             format!(
-                                "{} {} → {}",
+                                "{} {} → {}{}",
                                 e["method"].as_str().unwrap_or("?"),
                                 e["path"].as_str().unwrap_or("?"),
-                                e["status"]
+                                e["status"],
+                                summary(e["body"].as_str().unwrap_or(""))
                             )
                         })
                         .collect()
@@ -544,5 +559,37 @@ impl Tour {
             }
             tokio::time::sleep(Duration::from_millis(300)).await;
         }
+    }
+}
+
+/// What a write carried, in a few words: `: state=2, work_notes="Orange engineer…"`.
+fn summary(body: &str) -> String {
+    let Ok(Value::Object(mut fields)) = serde_json::from_str::<Value>(body) else {
+        return String::new();
+    };
+    // Jira's edit wraps what it sets in `fields`.
+    if let Some(Value::Object(inner)) = fields.get("fields").cloned() {
+        fields = inner;
+    }
+    let shown: Vec<String> = fields
+        .iter()
+        .map(|(k, v)| {
+            let text = match v {
+                Value::String(s) => format!("{s:?}"),
+                Value::Object(_) | Value::Array(_) => "{…}".into(),
+                other => other.to_string(),
+            };
+            let text: String = if text.chars().count() > 42 {
+                text.chars().take(40).collect::<String>() + "…\""
+            } else {
+                text
+            };
+            format!("{k}={text}")
+        })
+        .collect();
+    if shown.is_empty() {
+        String::new()
+    } else {
+        format!(": {}", shown.join(", "))
     }
 }

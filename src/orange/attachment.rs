@@ -38,9 +38,8 @@ impl AttachmentSource {
     /// on ServiceNow, any other path on Jira), so a business rule need not know its own
     /// instance's address.
     fn resolve(&self, raw: &str) -> Result<url::Url, CallFailure> {
-        let invalid = |e: &dyn std::fmt::Display| {
-            error::permanent(format!("attachment URL is invalid: {e}"))
-        };
+        let invalid =
+            |e: &dyn std::fmt::Display| error::permanent(format!("attachment URL is invalid: {e}"));
         match url::Url::parse(raw) {
             Ok(u) => Ok(u),
             Err(url::ParseError::RelativeUrlWithoutBase) if raw.starts_with('/') => {
@@ -54,7 +53,8 @@ impl AttachmentSource {
                         "attachment path {raw} is relative, and the tenant has no ITSM to resolve it on"
                     ))
                 })?;
-                base.join(raw.trim_start_matches('/')).map_err(|e| invalid(&e))
+                base.join(raw.trim_start_matches('/'))
+                    .map_err(|e| invalid(&e))
             }
             Err(e) => Err(invalid(&e)),
         }
@@ -185,9 +185,17 @@ mod tests {
             "https://acme.service-now.com/api/now/attachment/5f1b/file"
         );
         let jira = s.resolve("/rest/api/2/attachment/content/10001").unwrap();
-        assert_eq!(jira.origin(), url::Url::parse("https://acme.atlassian.net").unwrap().origin());
+        assert_eq!(
+            jira.origin(),
+            url::Url::parse("https://acme.atlassian.net")
+                .unwrap()
+                .origin()
+        );
         let abs = s.resolve("https://elsewhere.example/x").unwrap();
-        assert!(s.auth_for(&abs).is_none(), "another origin gets no credentials");
+        assert!(
+            s.auth_for(&abs).is_none(),
+            "another origin gets no credentials"
+        );
         assert!(s.resolve("api/now/attachment/5f1b/file").is_err());
     }
 }

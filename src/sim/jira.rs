@@ -496,8 +496,14 @@ pub fn seed_issue(st: &SimState, body: &Value) -> Option<Value> {
     let id = match body.get("id") {
         None | Some(Value::Null) => new_issue_id(&mut d),
         Some(v) => {
-            let id = v.as_str().map(str::to_owned).or_else(|| v.as_u64().map(|n| n.to_string()))?;
-            if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) || find(&d.jira_issues, &id).is_some() {
+            let id = v
+                .as_str()
+                .map(str::to_owned)
+                .or_else(|| v.as_u64().map(|n| n.to_string()))?;
+            if id.is_empty()
+                || !id.bytes().all(|b| b.is_ascii_digit())
+                || find(&d.jira_issues, &id).is_some()
+            {
                 return None;
             }
             id

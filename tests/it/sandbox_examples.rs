@@ -104,7 +104,9 @@ async fn settle(app: &TestApp, when: &str) {
     assert!(
         dead.is_empty(),
         "no dead letter ({when}): {:#?}",
-        dead.iter().map(|d| (&d.ticket, &d.last_error)).collect::<Vec<_>>()
+        dead.iter()
+            .map(|d| (&d.ticket, &d.last_error))
+            .collect::<Vec<_>>()
     );
 }
 
@@ -213,9 +215,7 @@ async fn every_shipped_demo_event_goes_to_orange_and_orange_changes_come_back() 
         let v: Value = sim
             .itsm(
                 Method::GET,
-                &format!(
-                    "/api/now/table/sys_journal_field?sysparm_query=element_id={SN_SYS_ID}"
-                ),
+                &format!("/api/now/table/sys_journal_field?sysparm_query=element_id={SN_SYS_ID}"),
             )
             .send()
             .await
@@ -250,4 +250,38 @@ async fn every_shipped_demo_event_goes_to_orange_and_orange_changes_come_back() 
     .await;
     settle(&app, "after the way back").await;
     app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tour_shows_every_hop_of_every_example_in_process() {
+    let mut config = Config::embedded_default();
+    config.mappings_dir = repo().join("mappings");
+    let mut out = Vec::new();
+    let ok = itsm_bridge::cli::tour_in_process(config, &mut out)
+        .await
+        .expect("the tour runs");
+    let text = String::from_utf8(out).unwrap();
+    assert!(ok, "every hop happened:\n{text}");
+    assert!(!text.contains(" !! "), "{text}");
+    for hop in [
+        "accepted",
+        "mapped",
+        "called",
+        "linked",
+        "Orange changed",
+        "written back",
+    ] {
+        assert!(
+            text.matches(&format!(" ok  {hop}")).count() >= 4,
+            "`{hop}` for each of the four examples:\n{text}"
+        );
+    }
+    for example in [
+        "servicenow-incident.yaml",
+        "jira-incident.yaml",
+        "servicenow-trouble-ticket.yaml",
+        "jira-ordering.yaml",
+    ] {
+        assert!(text.contains(example), "{example}:\n{text}");
+    }
 }
