@@ -138,6 +138,17 @@ enum Command {
         #[command(subcommand)]
         action: TicketAction,
     },
+    /// The sandbox's shipped examples, hop by hop: posts each demo event and shows what
+    /// happened (accepted, mapped, called, linked, changed at Orange, written back). Uses a
+    /// running `serve --sandbox`, or starts one in-process when none answers.
+    Tour {
+        /// The gateway of a running `serve --sandbox`.
+        #[arg(long, default_value = "http://127.0.0.1:8080", value_name = "URL")]
+        gateway: url::Url,
+        /// Its simulators.
+        #[arg(long, default_value = "http://127.0.0.1:8081", value_name = "URL")]
+        sim: url::Url,
+    },
     /// A command-line client for the Orange APIs, with a tenant's credentials.
     Orange {
         #[command(flatten)]
@@ -462,6 +473,22 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 TicketOutput::Json => cli::TicketOutput::Json,
             };
             cli::ticket_show(&config, &tenant, &ticket, output, limit).await
+        }
+        Command::Tour { gateway, sim } => {
+            let mut out = std::io::stdout().lock();
+            let ok = if cli::gateway_answers(&gateway).await {
+                cli::tour(&cli::TourOptions { gateway, sim }, &mut out).await?
+            } else {
+                let mut config = Config::embedded_default();
+                config.log.level = "warn".into();
+                itsm_bridge::telemetry::init_logging(&config.log);
+                cli::tour_in_process(config, &mut out).await?
+            };
+            Ok(if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
         Command::Orange {
             config,

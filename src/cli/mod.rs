@@ -10,6 +10,7 @@ mod purge;
 mod serve;
 mod sim;
 mod ticket;
+mod tour;
 
 pub use check::check;
 pub use dlq::{DlqAction, dlq};
@@ -21,3 +22,4 @@ pub use purge::purge;
 pub use serve::{migrate, serve};
 pub use sim::sim;
 pub use ticket::{Output as TicketOutput, ticket_show};
+pub use tour::{TourOptions, gateway_answers, tour, tour_in_process};

@@ -97,6 +97,32 @@ impl AttachmentSource {
         None
     }
 
+    /// The download URL: absolute, or a path on the tenant's ITSM (`/api/now/attachment/…`
+    /// on ServiceNow, any other path on Jira), so a business rule need not know its own
+    /// instance's address.
+    fn resolve(&self, raw: &str) -> Result<url::Url, CallFailure> {
+        let invalid =
+            |e: &dyn std::fmt::Display| error::permanent(format!("attachment URL is invalid: {e}"));
+        match url::Url::parse(raw) {
+            Ok(u) => Ok(u),
+            Err(url::ParseError::RelativeUrlWithoutBase) if raw.starts_with('/') => {
+                let base = if raw.starts_with("/api/now/") {
+                    self.itsm.servicenow.as_ref().map(|s| &s.base_url)
+                } else {
+                    self.itsm.jira.as_ref().map(|j| &j.base_url)
+                };
+                let base = base.ok_or_else(|| {
+                    error::permanent(format!(
+                        "attachment path {raw} is relative, and the tenant has no ITSM to resolve it on"
+                    ))
+                })?;
+                base.join(raw.trim_start_matches('/'))
+                    .map_err(|e| invalid(&e))
+            }
+            Err(e) => Err(invalid(&e)),
+        }
+    }
+
     /// Opens the download and returns a multipart form streaming it (field `file`).
     pub async fn open(
         &self,
@@ -104,8 +130,7 @@ impl AttachmentSource {
         filename: &str,
         content_type: Option<&str>,
     ) -> Result<Download, CallFailure> {
-        let url = url::Url::parse(url)
-            .map_err(|e| error::permanent(format!("attachment URL is invalid: {e}")))?;
+        let url = self.resolve(url)?;
         let auth = self.auth_for(&url).ok_or_else(|| {
             error::permanent(format!(
                 "attachment URL {} is not on the tenant's ITSM; credentials are not sent elsewhere",

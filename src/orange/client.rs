@@ -16,6 +16,10 @@ use super::lookup::{COLLECTIONS, LookupCache};
 use super::transport::{Credential, Payload};
 use super::wire::{self, Page};
 
+/// Items a lookup reads: the first that carries the filtered values wins (`lookup::pick`), so
+/// a page rather than one item, in case the filter is not applied.
+const LOOKUP_PAGE: &str = "20";
+
 /// What a successful call reports.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Executed {
@@ -196,14 +200,9 @@ impl OrangeClient {
                 let mut url = self.url(OrangeApi::CoreInformation, &[&l.collection])?;
                 url.query_pairs_mut()
                     .extend_pairs(l.filters.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-                    .append_pair("limit", "1");
+                    .append_pair("limit", LOOKUP_PAGE);
                 let page = self.list(OrangeApi::CoreInformation, url).await?;
-                Ok(page
-                    .items
-                    .first()
-                    .and_then(|item| item.get(&l.field))
-                    .cloned()
-                    .filter(|v| !v.is_null()))
+                Ok(super::lookup::pick(&page.items, l))
             })
             .await?;
         let value = match (found, &l.default) {

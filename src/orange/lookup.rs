@@ -27,6 +27,41 @@ pub const COLLECTIONS: [&str; 4] = [
     "accounts",
 ];
 
+/// The value a lookup resolves to from one page of its collection: the `field` (a dotted
+/// path, `servicePoint.id`) of the first item whose own values equal every filter.
+///
+/// The items are checked, not trusted: whether Core Information applies a filter on a given
+/// field is not documented (docs/orange-assumptions.md), and an API that ignored it would
+/// answer its whole collection, whose first item is some other site's.
+pub fn pick(items: &[Value], lookup: &Lookup) -> Option<Value> {
+    items
+        .iter()
+        .find(|item| {
+            lookup
+                .filters
+                .iter()
+                .all(|(path, want)| matches(dotted(item, path), want))
+        })
+        .and_then(|item| dotted(item, &lookup.field))
+        .filter(|v| !v.is_null())
+        .cloned()
+}
+
+/// The value at a dotted path (`location.address.country`).
+fn dotted<'a>(item: &'a Value, path: &str) -> Option<&'a Value> {
+    path.split('.').try_fold(item, |v, k| v.get(k))
+}
+
+/// Whether a value equals a filter's text as Orange would compare it (strings exactly,
+/// numbers and booleans by their JSON text).
+fn matches(value: Option<&Value>, want: &str) -> bool {
+    match value {
+        Some(Value::String(s)) => s == want,
+        Some(v @ (Value::Number(_) | Value::Bool(_))) => v.to_string() == want,
+        _ => false,
+    }
+}
+
 /// Lookup results by (collection, filters, field); `None` means "nothing matched".
 pub struct LookupCache {
     ttl: Duration,
@@ -105,5 +140,46 @@ impl LookupCache {
             map.retain(|_, (at, _)| at.elapsed() < self.ttl);
         }
         map.insert(key, (Instant::now(), value));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn lookup(filters: &[(&str, &str)], field: &str) -> Lookup {
+        Lookup {
+            target: "/servicePoint/id".into(),
+            collection: "configurationItems".into(),
+            filters: filters
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            field: field.into(),
+            default: None,
+        }
+    }
+
+    #[test]
+    fn the_first_item_that_carries_the_filtered_values_is_picked_by_a_dotted_field() {
+        let items = [
+            json!({"name": "LYON-RTR-01", "servicePoint": {"id": "SP-2"}}),
+            json!({"name": "PARIS-RTR-01", "servicePoint": {"id": "SP-1"}}),
+        ];
+        let l = lookup(&[("name", "PARIS-RTR-01")], "servicePoint.id");
+        assert_eq!(pick(&items, &l), Some(json!("SP-1")));
+    }
+
+    #[test]
+    fn a_page_where_no_item_carries_the_filtered_values_resolves_to_nothing() {
+        // What an API that ignored the filter would answer: other sites only.
+        let items = [json!({"name": "LYON-RTR-01", "servicePoint": {"id": "SP-2"}})];
+        let l = lookup(&[("name", "PARIS-RTR-01")], "servicePoint.id");
+        assert_eq!(pick(&items, &l), None);
+        let nested = lookup(&[("location.address.country", "FR")], "id");
+        let fr = json!({"id": "SP-9", "location": {"address": {"country": "FR"}}});
+        assert_eq!(pick(&[fr], &nested), Some(json!("SP-9")));
     }
 }

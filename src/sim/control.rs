@@ -246,7 +246,7 @@ async fn seed_jira_issue(State(st): St, raw: Bytes) -> Response {
         Some(issue) => (StatusCode::CREATED, Json(issue)).into_response(),
         None => err(
             StatusCode::BAD_REQUEST,
-            "expected {\"key\": \"SUP-7\", \"fields\": {…}, \"status\": \"Open|In Progress|Reopened|Resolved|Closed\"}",
+            "expected {\"key\": \"SUP-7\", \"id\": \"10777\" (optional, kept), \"fields\": {…}, \"status\": \"Open|In Progress|Reopened|Resolved|Closed\"}",
         ),
     }
 }

@@ -276,15 +276,9 @@ async fn create(State(st): St, Path(v): Path<String>, raw: Bytes) -> Response {
         .to_owned();
     fields["project"] = json!({"key": project, "name": project});
     let mut d = st.data();
-    let seq = d.next_seq();
+    let id = new_issue_id(&mut d);
     let stamp = jira_stamp(&mut d);
-    let n = d
-        .jira_issues
-        .iter()
-        .filter(|i| i.key.starts_with(&format!("{project}-")))
-        .count();
-    let key = format!("{project}-{}", n + 1);
-    let id = (10_000 + seq).to_string();
+    let key = next_key(&d.jira_issues, &project);
     d.jira_issues
         .insert(key.clone(), Issue::new(&id, &key, fields, &stamp));
     (
@@ -468,10 +462,53 @@ async fn add_comment(
 
 /// Seeds or replaces an issue (control API):
 /// `{"key": "SUP-7", "fields": {…}, "status": "Open|In Progress|Reopened|Resolved|Closed"}`.
+/// An issue id no issue has: from the world's sequence, stepping over ids that were seeded
+/// explicitly (`10482` for the demo's `OPS-1287`).
+pub(crate) fn new_issue_id(d: &mut Data) -> String {
+    loop {
+        let id = (10_000 + d.next_seq()).to_string();
+        if find(&d.jira_issues, &id).is_none() {
+            return id;
+        }
+    }
+}
+
+/// The project's next key: one past its highest number, as Jira counts.
+fn next_key(issues: &Table<Issue>, project: &str) -> String {
+    let prefix = format!("{project}-");
+    let highest = issues
+        .iter()
+        .filter_map(|i| i.key.strip_prefix(&prefix)?.parse::<u64>().ok())
+        .max()
+        .unwrap_or(0);
+    format!("{project}-{}", highest + 1)
+}
+
+/// Seeds an issue: `{"key", "id"?, "fields"?, "status"?}`. An explicit id is kept (the
+/// demo events name their issues by id); `None` when the body is not that shape or the id
+/// or key is taken.
 pub fn seed_issue(st: &SimState, body: &Value) -> Option<Value> {
     let key = body["key"].as_str()?.to_owned();
     let mut d = st.data();
-    let id = (10_000 + d.next_seq()).to_string();
+    if find(&d.jira_issues, &key).is_some() {
+        return None;
+    }
+    let id = match body.get("id") {
+        None | Some(Value::Null) => new_issue_id(&mut d),
+        Some(v) => {
+            let id = v
+                .as_str()
+                .map(str::to_owned)
+                .or_else(|| v.as_u64().map(|n| n.to_string()))?;
+            if id.is_empty()
+                || !id.bytes().all(|b| b.is_ascii_digit())
+                || find(&d.jira_issues, &id).is_some()
+            {
+                return None;
+            }
+            id
+        }
+    };
     let stamp = jira_stamp(&mut d);
     let mut issue = Issue::new(
         &id,

@@ -2,7 +2,7 @@
 //! customer account with sites in FR, GB and US, Business VPN service points, the routers,
 //! switches and access lines behind them (named like ServiceNow `cmdb_ci` display values,
 //! e.g. `PARIS-RTR-01`), Wholesale service numbers, Ordering catalog items, one ServiceNow
-//! incident and one Jira issue. docs/simulators.md lists it.
+//! incident, and the Jira issues of the shipped demo events. docs/simulators.md lists it.
 
 use serde_json::{Value, json};
 
@@ -13,6 +13,8 @@ use super::state::Data;
 pub const ACCOUNT_ID: &str = "33-01257052";
 /// The seeded ServiceNow incident.
 pub const SN_SYS_ID: &str = "9d385017c611228701d22104cc95c371";
+/// The seeded attachment of the ServiceNow incident (`events/servicenow/incident-attachment.json`).
+pub const SN_ATTACHMENT_ID: &str = "5f1b0c3ddb2a2010a8e6f3b5ca9619aa";
 /// The seeded Jira issue.
 pub const JIRA_KEY: &str = "SUP-1";
 
@@ -79,6 +81,7 @@ pub fn fill(d: &mut Data) {
             ("RTR", "ROUTER", "Cisco ISR 4451"),
             ("SW", "SWITCH", "Cisco Catalyst 9300"),
             ("ACCESS", "ACCESS_LINE", "Fiber 1 Gbps"),
+            ("FW", "FIREWALL", "Fortinet FortiGate 100F"),
         ];
         for (j, (short, kind, model)) in cis.into_iter().enumerate() {
             d.configuration_items.push(json!({
@@ -103,6 +106,9 @@ pub fn fill(d: &mut Data) {
         json!({"id": "CAT-BVPN-ACCESS", "name": "Business VPN access", "family": "BVPN", "status": "ACTIVE"}),
         json!({"id": "CAT-BVPN-BANDWIDTH", "name": "Business VPN bandwidth change", "family": "BVPN", "status": "ACTIVE"}),
         json!({"id": "CAT-BVPN-CPE", "name": "Business VPN CPE replacement", "family": "BVPN", "status": "ACTIVE"}),
+        // What the demo's JSM select list offers (mappings/demo/jira-ordering.yaml).
+        json!({"id": "BVPN-ACCESS-100M", "name": "Business VPN access, 100 Mbps", "family": "BVPN", "status": "ACTIVE"}),
+        json!({"id": "BVPN-ACCESS-1G", "name": "Business VPN access, 1 Gbps", "family": "BVPN", "status": "ACTIVE"}),
     ];
     let now = super::state::servicenow_now();
     d.sn_incidents.insert(SN_SYS_ID.into(), json!({
@@ -113,6 +119,14 @@ pub fn fill(d: &mut Data) {
         "work_notes": "", "comments": "", "active": "true", "sys_mod_count": "0",
         "sys_created_on": now, "sys_updated_on": now, "sys_created_by": "admin", "sys_updated_by": "admin",
     }));
+    d.sn_attachments.insert(
+        SN_ATTACHMENT_ID.into(),
+        (
+            "traceroute-paris.txt".into(),
+            "text/plain".into(),
+            b"traceroute to 10.1.0.1 (10.1.0.1), 30 hops max\n 1  192.168.1.254  0.512 ms\n 2  * * *\n".to_vec(),
+        ),
+    );
     let stamp = super::jira::jira_stamp(d);
     // Ids come from the same sequence as created issues' so they never collide.
     let id = (10_000 + d.next_seq()).to_string();
@@ -128,7 +142,31 @@ pub fn fill(d: &mut Data) {
             &stamp,
         ),
     );
+    // The issues the shipped demo events are about (mappings/demo/events/jira/), under the
+    // ids the events carry, so that write-backs of the sandbox land.
+    for (id, key, fields) in [
+        (
+            DEMO_JIRA_INCIDENT.0,
+            DEMO_JIRA_INCIDENT.1,
+            json!({"summary": "Internet breakout down in Lyon", "issuetype": {"name": "Incident"},
+                   "project": {"key": "OPS", "name": "OPS"}, "labels": ["wan"], "priority": {"name": "High"}}),
+        ),
+        (
+            DEMO_JIRA_REQUEST.0,
+            DEMO_JIRA_REQUEST.1,
+            json!({"summary": "New 100 Mbps BVPN access for the Nantes office", "issuetype": {"name": "Service Request"},
+                   "project": {"key": "REQ", "name": "REQ"}, "priority": {"name": "Medium"}}),
+        ),
+    ] {
+        d.jira_issues
+            .insert(key.into(), Issue::new(id, key, fields, &stamp));
+    }
 }
+
+/// The demo's Jira Cloud incident (id, key), as in `events/jira/cloud-*.json`.
+pub const DEMO_JIRA_INCIDENT: (&str, &str) = ("10482", "OPS-1287");
+/// The demo's JSM service request (id, key), as in `events/jira/service-request-created.json`.
+pub const DEMO_JIRA_REQUEST: (&str, &str) = ("10901", "REQ-88");
 
 /// The seeded service point with this id, for embedding in incidents.
 pub fn service_point(d: &Data, id: &str) -> Option<Value> {

@@ -32,11 +32,29 @@ pub fn routes() -> Router<Arc<SimState>> {
             "/table/{table}/{sys_id}",
             get(read).patch(update).put(update),
         )
+        .route("/attachment/{sys_id}/file", get(attachment_file))
         .route("/v2/table/{table}", get(list).post(create))
         .route(
             "/v2/table/{table}/{sys_id}",
             get(read).patch(update).put(update),
         )
+}
+
+/// `GET /api/now/attachment/{sys_id}/file`: the attachment's bytes with its content type,
+/// as the Attachment API answers (404 with ServiceNow's error shape otherwise).
+async fn attachment_file(State(st): St, Path(sys_id): Path<String>) -> Response {
+    match st.data().sn_attachments.get(&sys_id) {
+        Some((_, mime, bytes)) => (
+            [(axum::http::header::CONTENT_TYPE, mime.clone())],
+            bytes.clone(),
+        )
+            .into_response(),
+        None => servicenow_error(
+            StatusCode::NOT_FOUND,
+            "No Record found",
+            "Record doesn't exist or ACL restricts the record retrieval",
+        ),
+    }
 }
 
 fn params(q: &Option<String>) -> Vec<(String, String)> {

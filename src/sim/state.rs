@@ -89,6 +89,8 @@ pub struct Data {
     pub service_numbers: Vec<Value>,
     pub sn_incidents: Table<Value>,
     pub sn_journal: Vec<Value>,
+    /// ServiceNow attachments by sys_id: (file name, content type, bytes).
+    pub sn_attachments: Table<(String, String, Vec<u8>)>,
     pub jira_issues: Table<super::jira::Issue>,
     pub seq: u64,
     last_stamp: i128,

@@ -31,6 +31,7 @@ mod roundtrip_reconcile;
 mod roundtrip_reconcile_servicenow;
 mod sandbox;
 mod server_raw;
+mod sandbox_examples;
 mod sim_faults;
 mod sim_incident;
 mod sim_inferred;
