@@ -63,6 +63,7 @@ async fn main() -> anyhow::Result<()> {
                     body: body.clone(),
                     headers: vec![("content-type".into(), "application/json".into())],
                     received_at: time::OffsetDateTime::now_utc(),
+                    disposition: Default::default(),
                     ticket_number: None,
                     routing: Default::default(),
                     deliveries: vec![NewDelivery { ticket, target }],

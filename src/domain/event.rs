@@ -132,6 +132,7 @@ impl ParkReason {
         .into_iter()
         .find(|r| r.as_str() == s)
     }
+}
 
 /// What the mapping decided for an event, kept with it for the ticket timeline.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

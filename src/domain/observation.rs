@@ -95,6 +95,8 @@ mod tests {
             status: Some(status.into()),
             seen_notes: notes.iter().map(|n| (*n).to_owned()).collect(),
             resolution: resolution.map(str::to_owned),
+            step: None,
+            last_update: None,
         }
     }
 

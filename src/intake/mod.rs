@@ -315,6 +315,8 @@ fn parked_as(mapping: &Mapping, incoming: &Incoming<'_>, parked: Parked) -> (Map
         calls: vec![],
         skipped: None,
         unrouted: false,
+        routes: vec![],
+        number: k.number,
     };
     (mapped, Disposition::parked(parked))
 }

@@ -151,7 +151,7 @@ fn servicenow_keys(body: &Value, raw: &[u8]) -> EventKeys {
         dedupe,
         ticket: sys_id,
         event_type,
-        number: id_at(rec, "/number"),
+        number: at("number"),
     }
 }
 

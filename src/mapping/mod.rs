@@ -105,7 +105,7 @@ impl Mapped {
             received_at,
             deliveries,
             disposition: Disposition {
-                skipped: self.skipped,
+                skipped: self.skipped.clone(),
                 unrouted: self.unrouted,
                 parked: None,
             },

@@ -328,6 +328,9 @@ pub(crate) fn storable_json(json: String) -> String {
     match text::json_without_nul(&json) {
         std::borrow::Cow::Borrowed(_) => json,
         std::borrow::Cow::Owned(clean) => clean,
+    }
+}
+
 /// The poller's observations between the stored state and the one replacing it, each as the
 /// JSON kept in `observations.change`.
 pub(crate) fn observed(

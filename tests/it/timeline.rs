@@ -489,6 +489,7 @@ async fn a_number_two_tickets_share_is_answered_with_the_candidates() {
                 headers: vec![],
                 received_at: time::OffsetDateTime::now_utc(),
                 deliveries: vec![],
+                disposition: Default::default(),
                 ticket_number: Some("INC0000042".into()),
                 routing: Default::default(),
             })

@@ -15,13 +15,13 @@ pub mod tickets;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::middleware;
-use axum::routing::{get, post};
+use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::AppState;
-use super::problem::Problem;
+use super::problem::{Problem, codes};
 use crate::domain::{EventId, TenantId, TicketKey};
 use crate::store::{EventQuery, EventState};
 

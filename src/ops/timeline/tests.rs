@@ -27,6 +27,7 @@ fn event(at: Timestamp, routing: Option<Routing>) -> StoredEvent {
         body: bytes::Bytes::new(),
         headers: vec![],
         received_at: at,
+        disposition: Default::default(),
         routing,
         ticket_number: Some("INC0012345".into()),
     }
@@ -45,6 +46,7 @@ fn delivery(id: i64, event: Option<EventId>, seq: i64, at: Timestamp, target: Ta
         next_attempt_at: at,
         created_at: at,
         last_error: None,
+        waiting_link: None,
     }
 }
 

@@ -38,6 +38,8 @@ impl PgStore {
         let limit = limit.max(1);
         let mut events = self
             .list_events(&EventQuery {
+                state: None,
+                event_type: None,
                 tenant: None,
                 ticket: Some(ticket.clone()),
                 before: None,

@@ -58,6 +58,8 @@ pub async fn a_ticket_s_history_keeps_routes_numbers_attempts_link_and_observati
         status: Some(status.into()),
         seen_notes: notes.iter().map(|n| (*n).to_owned()).collect(),
         resolution: None,
+        step: None,
+        last_update: None,
     };
     let polls = [
         seen("ACKNOWLEDGED", &["n1"]),
