@@ -55,7 +55,10 @@ pub fn parse_problem(e: &serde_saphyr::Error, text: &str, scrubber: &Scrubber) -
     let inner = e.without_snippet();
     let msg = inner.to_string();
     let (line, column) = match inner.location() {
-        Some(l) if l.line() > 0 => (l.line() as usize, l.column() as usize),
+        Some(l) if l.line() > 0 => (
+            usize::try_from(l.line()).unwrap_or(0),
+            usize::try_from(l.column()).unwrap_or(0),
+        ),
         _ => super::location_of(&msg)
             .split_once(':')
             .and_then(|(l, c)| Some((l.parse().ok()?, c.parse().ok()?)))
@@ -101,15 +104,13 @@ fn key_before(text: &str, line: usize, column: usize) -> Option<String> {
     let l = text.lines().nth(line.checked_sub(1)?)?;
     let upto = l.get(..column.saturating_sub(1).min(l.len()))?;
     let colon = upto.trim_end().strip_suffix(':')?;
-    let key: String = colon
-        .chars()
+    let start = colon
+        .char_indices()
         .rev()
-        .take_while(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.'))
-        .collect::<Vec<_>>()
-        .into_iter()
-        .rev()
-        .collect();
-    (!key.is_empty()).then_some(key)
+        .take_while(|(_, c)| c.is_alphanumeric() || matches!(c, '_' | '-' | '.'))
+        .last()
+        .map(|(i, _)| i)?;
+    Some(colon[start..].to_owned())
 }
 
 /// A store (or any) URL without its password, for messages: parsed when it parses; when it
