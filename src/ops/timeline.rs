@@ -12,7 +12,7 @@
 //! [`disposition`]: a new disposition (parked, unrouted, …) is a variant of [`Disposition`],
 //! one arm there and one in [`Disposition::summary`].
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use serde::Serialize;
 
@@ -20,7 +20,7 @@ use crate::domain::{
     Attempt, AttemptOutcome, Delivery, DeliveryId, DeliveryState, EventId, ItsmOp, Link,
     ObservedChange, RemoteState, SourceName, StoredEvent, Target, TenantId, TicketKey, Timestamp,
 };
-use crate::store::{EventQuery, Store, StoreError, TicketHistory};
+use crate::store::{Store, StoreError, TicketHistory};
 
 /// Entries of each kind (events, deliveries, observations) a timeline shows by default.
 pub const DEFAULT_LIMIT: u32 = 500;
@@ -219,76 +219,7 @@ pub fn disposition(e: &StoredEvent, calls: usize) -> Disposition {
     }
 }
 
-/// Finds the ticket `name` names in `tenant` (whose configured sources are `sources`).
-pub async fn resolve(
-    store: &dyn Store,
-    tenant: &TenantId,
-    sources: &[SourceName],
-    name: &str,
-) -> Result<TicketKey, TimelineError> {
-    let name = name.trim();
-    let mut found: BTreeSet<TicketKey> = store
-        .find_tickets(tenant, name)
-        .await?
-        .into_iter()
-        .collect();
-    // By ITSM id (or full key): a ticket the store knows under one of the tenant's sources.
-    let mut keys: Vec<TicketKey> = sources
-        .iter()
-        .map(|s| TicketKey::new(tenant, s, name))
-        .collect();
-    if name.starts_with(&format!("{tenant}/")) {
-        keys.push(TicketKey::from_stored(name.to_owned()));
-    }
-    for key in keys {
-        if !found.contains(&key) && known(store, &key).await? {
-            found.insert(key);
-        }
-    }
-    let mut found: Vec<TicketKey> = found.into_iter().collect();
-    match found.len() {
-        0 => Err(TimelineError::NotFound {
-            tenant: tenant.clone(),
-            name: name.to_owned(),
-        }),
-        1 => Ok(found.remove(0)),
-        _ => {
-            let mut candidates = Vec::with_capacity(found.len());
-            for ticket in found {
-                let h = store.ticket_history(&ticket, 1).await?;
-                candidates.push(Candidate {
-                    source: source_of(&ticket),
-                    ticket_id: ticket.ticket().to_owned(),
-                    numbers: h.numbers,
-                    orange_id: h.link.map(|l| l.orange_id),
-                    ticket,
-                });
-            }
-            Err(TimelineError::Ambiguous {
-                tenant: tenant.clone(),
-                name: name.to_owned(),
-                candidates,
-            })
-        }
-    }
-}
-
-/// True when the store holds an event or a link of `ticket`.
-async fn known(store: &dyn Store, ticket: &TicketKey) -> Result<bool, StoreError> {
-    if store.link(ticket).await?.is_some() {
-        return Ok(true);
-    }
-    let q = EventQuery {
-        state: None,
-        event_type: None,
-        tenant: None,
-        ticket: Some(ticket.clone()),
-        before: None,
-        limit: 1,
-    };
-    Ok(!store.list_events(&q).await?.is_empty())
-}
-
+/// The source part of a ticket key (`tenant/source/id`).
 fn source_of(ticket: &TicketKey) -> String {
     ticket.as_str().split('/').nth(1).unwrap_or("").to_owned()
 }
@@ -428,7 +359,10 @@ fn tried(id: DeliveryId, number: u32, operation: Option<String>, a: &Attempt) ->
     )
 }
 
+mod find;
 mod text;
+
+pub use find::resolve;
 
 #[cfg(test)]
 mod tests;

@@ -42,3 +42,4 @@ mod sim_support;
 mod store_conformance;
 mod support;
 mod timeline;
+mod timeline_names;
