@@ -57,6 +57,8 @@ conformance!(
     concurrent_appends_to_one_ticket_keep_one_head_and_distinct_seqs,
     concurrent_ingests_with_repeated_keys_dedupe_and_keep_each_ticket_in_order,
     appends_racing_with_the_heads_finish_never_strand_a_ticket,
+    parked_and_unrouted_events_are_kept_with_their_reason_and_filtered,
+    a_parked_event_is_settled_once_and_its_calls_go_before_later_waiting_ones,
 );
 
 /// Two replicas (two stores, two pools) on one PostgreSQL database: a key sent to both at
