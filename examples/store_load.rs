@@ -64,6 +64,7 @@ async fn main() -> anyhow::Result<()> {
                     headers: vec![("content-type".into(), "application/json".into())],
                     received_at: time::OffsetDateTime::now_utc(),
                     deliveries: vec![NewDelivery { ticket, target }],
+                    disposition: Default::default(),
                 };
                 store.ingest(e).await?;
                 i += concurrency;
