@@ -90,33 +90,33 @@ fn key_override(rule: &Option<Rule>, scope: &Scope<'_>) -> Result<Option<String>
 fn keys(
     m: &Mapping,
     inc: &super::Incoming<'_>,
-) -> Result<keys::EventKeys, (keys::EventKeys, MapError)> {
+) -> Result<keys::EventKeys, Box<(keys::EventKeys, MapError)>> {
     let mut k = keys::default_keys(inc.kind, inc.headers, inc.body, inc.raw);
     match key_override(&m.keys.event_type, &scope_of(inc, &k)) {
         Ok(Some(e)) => k.event_type = e,
         Ok(None) => {}
-        Err(e) => return Err((k, e)),
+        Err(e) => return Err(Box::new((k, e))),
     }
     match key_override(&m.keys.ticket, &scope_of(inc, &k)) {
         Ok(Some(t)) => k.ticket = Some(t),
         Ok(None) => {}
-        Err(e) => return Err((k, e)),
+        Err(e) => return Err(Box::new((k, e))),
     }
     match key_override(&m.keys.dedupe, &scope_of(inc, &k)) {
         Ok(Some(d)) => k.dedupe = d,
         Ok(None) => {}
-        Err(e) => return Err((k, e)),
+        Err(e) => return Err(Box::new((k, e))),
     }
     Ok(k)
 }
 
 /// The keys of an event even when an override fails (see [`Mapping::keys`]).
 pub fn keys_of(m: &Mapping, inc: &super::Incoming<'_>) -> keys::EventKeys {
-    keys(m, inc).unwrap_or_else(|(k, _)| k)
+    keys(m, inc).unwrap_or_else(|b| b.0)
 }
 
 pub fn apply(m: &Mapping, inc: &super::Incoming<'_>) -> Result<Mapped, MapError> {
-    let k = keys(m, inc).map_err(|(_, e)| e)?;
+    let k = keys(m, inc).map_err(|b| b.1)?;
     let scope = Scope {
         body: inc.body,
         event_type: &k.event_type,

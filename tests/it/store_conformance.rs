@@ -63,6 +63,8 @@ conformance!(
     purge_removes_finished_work_past_retention_and_keeps_links_dead_letters_and_live_work,
     a_dry_run_purge_counts_what_would_go_and_deletes_nothing,
     a_ticket_s_history_keeps_routes_numbers_attempts_link_and_observations,
+    parked_and_unrouted_events_are_kept_with_their_reason_and_filtered,
+    a_parked_event_is_settled_once_and_its_calls_go_before_later_waiting_ones,
 );
 
 /// Two replicas (two stores, two pools) on one PostgreSQL database: a key sent to both at

@@ -5,6 +5,7 @@ mod claims;
 mod ingest;
 mod links_retention;
 mod outcomes;
+mod parked;
 mod poller;
 mod timeline;
 
@@ -13,6 +14,7 @@ pub use claims::*;
 pub use ingest::*;
 pub use links_retention::*;
 pub use outcomes::*;
+pub use parked::*;
 pub use poller::*;
 pub use timeline::*;
 

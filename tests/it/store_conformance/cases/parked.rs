@@ -1,0 +1,155 @@
+//! Parked and unrouted events: dispositions round-trip, the state and type filters, and a
+//! parked event settled once, its calls placed before later waiting deliveries of its ticket.
+
+use std::sync::Arc;
+
+use itsm_bridge::domain::{Disposition, OrangeOp, ParkReason, Parked};
+use itsm_bridge::store::{EventQuery, EventState, Store};
+
+use super::super::{call, delivery, done, event, now, ticket};
+use super::LEASE;
+
+fn parked(rule: &str) -> Disposition {
+    Disposition::parked(Parked {
+        reason: ParkReason::MappingRejected,
+        detail: "value \"P9\" is not in the table".into(),
+        rule: Some(rule.into()),
+        pointer: Some("/issue/fields/priority/name".into()),
+    })
+}
+
+pub async fn parked_and_unrouted_events_are_kept_with_their_reason_and_filtered(s: Arc<dyn Store>) {
+    let t = ticket("OPS-7");
+    let mut p = event("p", &t, now(), vec![]);
+    p.disposition = parked("routes[0].then[0].set.priority");
+    let mut u = event("u", &t, now(), vec![]);
+    u.event_type = "jira:issue_deleted".into();
+    u.disposition = Disposition {
+        skipped: Some("no route matches event `jira:issue_deleted`".into()),
+        unrouted: true,
+        parked: None,
+    };
+    let mut skipped = event("s", &t, now(), vec![]);
+    skipped.disposition.skipped = Some("route `echo`: written by itsm-bridge".into());
+    let routed = event("r", &t, now(), vec![delivery(&t, "a")]);
+    for e in [&p, &u, &skipped, &routed] {
+        s.ingest(e.clone()).await.unwrap();
+    }
+    let got = s.event(p.id).await.unwrap().unwrap();
+    assert_eq!(
+        got.disposition, p.disposition,
+        "reason, rule and pointer kept"
+    );
+    let got = s.event(u.id).await.unwrap().unwrap();
+    assert_eq!(got.disposition, u.disposition);
+    let got = s.event(skipped.id).await.unwrap().unwrap();
+    assert_eq!(got.disposition, skipped.disposition);
+    assert_eq!(
+        s.event(routed.id).await.unwrap().unwrap().disposition,
+        Disposition::routed()
+    );
+    let list = |state, event_type: Option<&str>| EventQuery {
+        limit: 10,
+        state,
+        event_type: event_type.map(str::to_owned),
+        ..EventQuery::default()
+    };
+    let ids =
+        |es: Vec<itsm_bridge::domain::StoredEvent>| es.iter().map(|e| e.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(s
+            .list_events(&list(Some(EventState::Parked), None))
+            .await
+            .unwrap()),
+        vec![p.id]
+    );
+    assert_eq!(
+        ids(s
+            .list_events(&list(Some(EventState::Unrouted), None))
+            .await
+            .unwrap()),
+        vec![u.id]
+    );
+    assert_eq!(
+        ids(s
+            .list_events(&list(None, Some("jira:issue_deleted")))
+            .await
+            .unwrap()),
+        vec![u.id]
+    );
+    assert!(
+        s.list_events(&list(
+            Some(EventState::Unrouted),
+            Some("jira:issue_updated")
+        ))
+        .await
+        .unwrap()
+        .is_empty()
+    );
+}
+
+pub async fn a_parked_event_is_settled_once_and_its_calls_go_before_later_waiting_ones(
+    s: Arc<dyn Store>,
+) {
+    let t = ticket("OPS-8");
+    let mut p = event("create", &t, now(), vec![]);
+    p.disposition = parked("routes[0].then[0].set.impact");
+    s.ingest(p.clone()).await.unwrap();
+    // Accepted after it: an update that waits (no create yet), then a second one.
+    let later = event("update-1", &t, now(), vec![delivery(&t, "u1")]);
+    let later2 = event("update-2", &t, now(), vec![delivery(&t, "u2")]);
+    s.ingest(later.clone()).await.unwrap();
+    s.ingest(later2.clone()).await.unwrap();
+
+    // Still failing: the new reason is kept, nothing is queued.
+    let again = parked("routes[0].then[0].set.urgency");
+    assert!(
+        s.settle_parked(p.id, "insert", again.clone(), vec![], now())
+            .await
+            .unwrap()
+    );
+    assert_eq!(s.event(p.id).await.unwrap().unwrap().disposition, again);
+    assert!(s.event_deliveries(p.id).await.unwrap().is_empty());
+
+    // Mapped now: its call goes ahead of the updates.
+    let create = itsm_bridge::domain::NewDelivery {
+        ticket: t.clone(),
+        target: call(OrangeOp::CreateIncident, "create"),
+    };
+    assert!(
+        s.settle_parked(
+            p.id,
+            "insert",
+            Disposition::routed(),
+            vec![create.clone()],
+            now()
+        )
+        .await
+        .unwrap()
+    );
+    assert!(
+        !s.settle_parked(p.id, "insert", Disposition::routed(), vec![create], now())
+            .await
+            .unwrap(),
+        "a second settle writes nothing"
+    );
+    assert_eq!(s.event_deliveries(p.id).await.unwrap().len(), 1);
+    let e = s.event(p.id).await.unwrap().unwrap();
+    assert_eq!(
+        (e.event_type.as_str(), e.disposition),
+        ("insert", Disposition::routed())
+    );
+
+    // The queue of the ticket now runs create, update 1, update 2.
+    let mut order = Vec::new();
+    for _ in 0..3 {
+        let at = now() + time::Duration::seconds(1);
+        let claimed = s.claim_due("w", at, at + LEASE, 10).await.unwrap();
+        assert_eq!(claimed.len(), 1, "one head at a time: {claimed:?}");
+        let d = &claimed[0];
+        order.push(d.event_id);
+        let a = super::super::attempt(at, itsm_bridge::domain::AttemptOutcome::Success);
+        s.finish(d.id, "w", &a, done()).await.unwrap();
+    }
+    assert_eq!(order, vec![Some(p.id), Some(later.id), Some(later2.id)]);
+}
