@@ -10,7 +10,7 @@ cargo build --release --bin itsm-bridge --example badinput
 export BENCH_DIR=$(mktemp -d) REPO=$PWD
 trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$BENCH_DIR"' EXIT
 # 2,000 idle connections and 500 slow ones: both ends need the descriptors.
-ulimit -n 65536
+ulimit -n "$(ulimit -Hn)"
 
 target/release/itsm-bridge serve --config benches/badinput/config.yaml --listen 127.0.0.1:18070 &
 GW=$!
