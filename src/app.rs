@@ -57,9 +57,10 @@ impl App {
         crate::telemetry::prometheus();
         let store = open_store(&config).await?;
         store.migrate().await.context("store migration failed")?;
-        // Checked as a reload checks them (golden cases included). A refused file stops the
-        // start: there is no last good version to serve in its place, and a pod that does not
-        // start leaves the previous ones serving during a rolling update.
+        // A file that does not compile stops the start (there is no last good version to
+        // serve in its place), as before reloads were checked. Golden cases are `check`'s at
+        // startup (the chart runs it as an init container): failing ones are only warned of
+        // here, and every later reload refuses them.
         let live = LiveMappings::load_checked(&config).map_err(|ps| {
             anyhow::anyhow!(
                 "mappings have problems:\n{}",
@@ -74,6 +75,11 @@ impl App {
             store,
             mappings: Arc::new(live),
         };
+        for m in app.mappings.current().mappings() {
+            for p in m.run_golden() {
+                tracing::warn!(mapping.file = %p.file, at = %p.at, "golden case fails at startup (a reload would refuse this file): {}", p.message);
+            }
+        }
         app.publish_reload_gauges();
         Ok(app)
     }

@@ -378,9 +378,8 @@ impl LiveMappings {
         }
     }
 
-    /// Loads every mapping the config names, checked as a reload checks them (compiled, golden
-    /// cases run); any problem is an error, since nothing could serve in a refused file's
-    /// place.
+    /// Loads every mapping the config names (compiled; golden cases are `check`'s at startup);
+    /// any problem is an error, since nothing could serve in a refused file's place.
     pub fn load_checked(config: &Config) -> Result<LiveMappings, Vec<MappingProblem>> {
         let live = LiveMappings::default();
         let report = live.reload_checked(config, reload::Trigger::Startup);
