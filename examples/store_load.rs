@@ -67,7 +67,6 @@ async fn main() -> anyhow::Result<()> {
                     ticket_number: None,
                     routing: Default::default(),
                     deliveries: vec![NewDelivery { ticket, target }],
-                    disposition: Default::default(),
                 };
                 store.ingest(e).await?;
                 i += concurrency;

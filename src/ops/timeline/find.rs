@@ -68,6 +68,8 @@ async fn known(store: &dyn Store, ticket: &TicketKey) -> Result<bool, StoreError
         return Ok(true);
     }
     let q = EventQuery {
+        state: None,
+        event_type: None,
         tenant: None,
         ticket: Some(ticket.clone()),
         before: None,
