@@ -5,6 +5,7 @@ mod crash;
 mod delivery_chaos;
 mod delivery_crash;
 mod delivery_e2e;
+mod delivery_guard;
 mod delivery_support;
 mod delivery_webhooks;
 mod ingress;
