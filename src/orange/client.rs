@@ -309,6 +309,17 @@ impl OrangeClient {
         self.list(OrangeApi::TroubleTicket, url).await
     }
 
+    /// `GET {api}/status` (and the credential's token on the way): doctor's read-only check.
+    pub async fn api_status(&self, api: OrangeApi) -> Result<Value, CallFailure> {
+        let url = self.url(api, &["status"])?;
+        self.get_json(api, url).await
+    }
+
+    /// Fetches (or reuses) the credential's OAuth token, without any API call.
+    pub async fn check_token(&self) -> Result<(), CallFailure> {
+        self.cred.tokens.get().await.map(|_| ())
+    }
+
     pub async fn get_order(&self, id: &str) -> Result<Value, CallFailure> {
         let url = self.url(OrangeApi::Ordering, &["requests", id])?;
         self.get_json(OrangeApi::Ordering, url).await

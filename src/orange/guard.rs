@@ -115,10 +115,13 @@ impl OrangeClient {
                 }
                 Err(e) => return Err(e),
             };
-            let mut ours = page.items.iter().filter_map(|o| match self.classify(&field, reference, o) {
-                Seen::Ours(id) => Some(id),
-                _ => None,
-            });
+            let mut ours =
+                page.items
+                    .iter()
+                    .filter_map(|o| match self.classify(&field, reference, o) {
+                        Seen::Ours(id) => Some(id),
+                        _ => None,
+                    });
             if let Some(id) = ours.next() {
                 return Ok(Some(id));
             }
@@ -169,8 +172,8 @@ impl OrangeClient {
                 Err(e) => return Err(e),
             };
             for o in &page.items {
-                let Some(created) = field_str(o, created_field)
-                    .and_then(|s| Timestamp::parse(&s, &Rfc3339).ok())
+                let Some(created) =
+                    field_str(o, created_field).and_then(|s| Timestamp::parse(&s, &Rfc3339).ok())
                 else {
                     return Ok(CreateLookup::Unknown(format!(
                         "a listed {} has no readable {created_field}",

@@ -76,10 +76,9 @@ impl Credential {
             api_key: creds.api_key.expose().to_owned(),
             application_id: creds.application_id.clone().map(|id| {
                 // Validated with the config; the documented default if it was not.
-                let name = http::HeaderName::from_bytes(
-                    orange.inferred.application_id_header.as_bytes(),
-                )
-                .unwrap_or(http::HeaderName::from_static(X_APPLICATION_ID));
+                let name =
+                    http::HeaderName::from_bytes(orange.inferred.application_id_header.as_bytes())
+                        .unwrap_or(http::HeaderName::from_static(X_APPLICATION_ID));
                 (name, id)
             }),
         })

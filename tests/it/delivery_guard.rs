@@ -122,15 +122,25 @@ async fn lost_create_scenario(api: OrangeApi, mode: &str) {
 
     let all = objects(&rig.sim, api);
     let mine: Vec<_> = all.iter().filter(|o| o.1 == "MINE-1").collect();
-    assert_eq!(mine.len(), 1, "{api:?}/{mode}: no duplicate create: {all:?}");
+    assert_eq!(
+        mine.len(),
+        1,
+        "{api:?}/{mode}: no duplicate create: {all:?}"
+    );
     let link = s
         .link(&ticket_key("MINE-1"))
         .await
         .unwrap()
         .expect("linked");
-    assert_eq!(link.orange_id, mine[0].0, "{api:?}/{mode}: linked to its own object");
+    assert_eq!(
+        link.orange_id, mine[0].0,
+        "{api:?}/{mode}: linked to its own object"
+    );
     if update_of(api, "MINE-1").is_some() {
-        assert!(mine[0].2, "{api:?}/{mode}: the update landed on its own object");
+        assert!(
+            mine[0].2,
+            "{api:?}/{mode}: the update landed on its own object"
+        );
     }
     assert!(
         all.iter().filter(|o| o.1 != "MINE-1").all(|o| !o.2),
@@ -185,14 +195,29 @@ async fn a_lost_create_that_cannot_be_verified_is_dead_lettered_not_guessed_nor_
     };
     let rig = Rig::start(opts, "http://127.0.0.1:9", |_| {}).await;
     let s = rig.store.as_ref();
-    ingest(s, "OTHER-1", 0, vec![create_of(OrangeApi::Incident, "OTHER-1")]).await;
+    ingest(
+        s,
+        "OTHER-1",
+        0,
+        vec![create_of(OrangeApi::Incident, "OTHER-1")],
+    )
+    .await;
     assert!(rig.drain(DRAIN).await);
     lock_script(&rig.sim, OrangeApi::Incident);
-    ingest(s, "MINE-1", 0, vec![create_of(OrangeApi::Incident, "MINE-1")]).await;
+    ingest(
+        s,
+        "MINE-1",
+        0,
+        vec![create_of(OrangeApi::Incident, "MINE-1")],
+    )
+    .await;
     assert!(rig.drain(DRAIN).await);
 
     assert_eq!(rig.sim.state.data().incidents.len(), 2, "no second create");
-    assert!(s.link(&ticket_key("MINE-1")).await.unwrap().is_none(), "no guess");
+    assert!(
+        s.link(&ticket_key("MINE-1")).await.unwrap().is_none(),
+        "no guess"
+    );
     let dead = dlq::list(s, None, 10).await.unwrap();
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0].state, DeliveryState::Dead);

@@ -8,6 +8,7 @@ mod delivery_e2e;
 mod delivery_guard;
 mod delivery_support;
 mod delivery_webhooks;
+mod doctor;
 mod ingress;
 mod ingress_props;
 mod mapping_errors;

@@ -326,10 +326,12 @@ impl OrangeGateway for FakeOrange {
         _: Timestamp,
     ) -> Result<crate::orange::CreateLookup, CallFailure> {
         *self.lookups.lock().unwrap() += 1;
-        Ok(match self.created.lock().unwrap().get(external_ref).cloned() {
-            Some(id) => crate::orange::CreateLookup::Found(id),
-            None => crate::orange::CreateLookup::Absent,
-        })
+        Ok(
+            match self.created.lock().unwrap().get(external_ref).cloned() {
+                Some(id) => crate::orange::CreateLookup::Found(id),
+                None => crate::orange::CreateLookup::Absent,
+            },
+        )
     }
     async fn already_applied(
         &self,
