@@ -115,15 +115,15 @@ impl OrangeClient {
                 }
                 Err(e) => return Err(e),
             };
-            let mut ours =
-                page.items
-                    .iter()
-                    .filter_map(|o| match self.classify(&field, reference, o) {
-                        Seen::Ours(id) => Some(id),
-                        _ => None,
-                    });
-            if let Some(id) = ours.next() {
-                return Ok(Some(id));
+            let ours = page
+                .items
+                .iter()
+                .find_map(|o| match self.classify(&field, reference, o) {
+                    Seen::Ours(id) => Some(id),
+                    _ => None,
+                });
+            if ours.is_some() {
+                return Ok(ours);
             }
             if (page.items.len() as u32) < size {
                 break;
