@@ -2,6 +2,7 @@
 
 mod check;
 mod dlq;
+mod doctor;
 mod map;
 mod orange;
 mod serve;
@@ -9,6 +10,7 @@ mod sim;
 
 pub use check::check;
 pub use dlq::{DlqAction, dlq};
+pub use doctor::{Row as DoctorRow, doctor};
 pub use map::map;
 pub use orange::{IncidentAction, orange_incidents};
 pub use serve::{migrate, serve};

@@ -4,6 +4,7 @@
 //! Secrets are [`Secret`]s: they print as `[REDACTED]` and are only exposed where they are
 //! used (`expose_secret()`).
 
+mod inferred;
 mod interpolate;
 mod model;
 mod validate;
@@ -12,6 +13,7 @@ pub use validate::redact_url;
 
 use std::path::{Path, PathBuf};
 
+pub use inferred::InferredConfig;
 pub use interpolate::{InterpolationProblem, interpolate};
 pub use model::*;
 
