@@ -97,6 +97,21 @@ enum Command {
         #[arg(long = "inferred", value_name = "KEY=VALUE")]
         inferred: Vec<String>,
     },
+    /// Check, with read-only calls and each tenant's credentials, that the configured Orange
+    /// and ITSM endpoints work and behave as assumed (docs/orange-assumptions.md): the token,
+    /// the API key and each API's status, the list filters and sorts the gateway relies on,
+    /// the ITSM user's access. One row per check with the setting to change; exits 1 when a
+    /// check the config relies on fails. Never creates, updates or deletes anything.
+    Doctor {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Only this tenant [default: every tenant]
+        #[arg(long)]
+        tenant: Option<String>,
+        /// Output format: text or json.
+        #[arg(long, default_value = "text", value_parser = ["text", "json"])]
+        output: String,
+    },
     /// Apply store migrations (serve also does it at start).
     Migrate {
         #[command(flatten)]
@@ -386,6 +401,14 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             itsm_bridge::telemetry::init_logging(&Default::default());
             cli::sim(listen, fault_rate, latency_ms, rate_limit, &inferred).await?;
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Doctor {
+            config,
+            tenant,
+            output,
+        } => {
+            let config = load_config(&config)?;
+            cli::doctor(&config, tenant.as_deref(), output == "json").await
         }
         Command::Migrate { config } => {
             let config = load_config(&config)?;

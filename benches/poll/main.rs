@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use futures_util::StreamExt;
+use itsm_bridge::config::ScanChoice;
 use itsm_bridge::domain::call::ItsmKind;
 use itsm_bridge::domain::{
     Attempt, AttemptOutcome, CallFailure, ItsmCall, ItsmOp, NewDelivery, OrangeApi, OrangeCall,
@@ -22,7 +23,6 @@ use itsm_bridge::domain::{
 };
 use itsm_bridge::store::sqlite::SqliteStore;
 use itsm_bridge::store::{Finish, NewLink, Store};
-use itsm_bridge::config::ScanChoice;
 use itsm_bridge::worker::poller::{
     Changed, OrangeNote, OrangeReader, PlannerLookup, PollSettings, Poller, ScanSupport, Support,
     WayBackPlanner,

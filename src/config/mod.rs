@@ -4,6 +4,7 @@
 //! Secrets are [`Secret`]s: they print as `[REDACTED]` and are only exposed where they are
 //! used (`expose_secret()`).
 
+mod inferred;
 mod interpolate;
 mod model;
 mod scrub;
@@ -14,6 +15,7 @@ pub use scrub::redact_url;
 
 use std::path::{Path, PathBuf};
 
+pub use inferred::InferredConfig;
 pub use interpolate::{
     Filled, Interpolated, InterpolationProblem, interpolate, interpolate_tracked,
 };

@@ -229,6 +229,9 @@ pub struct OrangeConfig {
     /// How long Core Information lookups are cached, in seconds.
     #[serde(default = "defaults::lookup_cache_secs")]
     pub lookup_cache_secs: u64,
+    /// What the gateway assumes where Orange's docs are silent (docs/orange-assumptions.md).
+    #[serde(default)]
+    pub inferred: super::InferredConfig,
 }
 
 /// `delivery:`
@@ -554,6 +557,7 @@ impl Default for OrangeConfig {
             token_requests_per_minute: defaults::token_requests_per_minute(),
             token_refresh_margin_secs: defaults::token_refresh_margin_secs(),
             lookup_cache_secs: defaults::lookup_cache_secs(),
+            inferred: Default::default(),
         }
     }
 }

@@ -124,6 +124,9 @@ impl Config {
                 );
             }
         }
+        for (at, m) in self.orange.inferred.problems() {
+            push(at, m);
+        }
 
         let mut ids = HashSet::new();
         for (i, t) in self.tenants.iter().enumerate() {

@@ -513,13 +513,20 @@ fn steps(cx: &mut Ctx<'_>, v: Option<&Value>) -> Vec<StepRule> {
         return Vec::new();
     };
     let Some(list) = v.as_array() else {
-        cx.problem("way_back.steps", "a list of `{step: NAME, …}` in step order");
+        cx.problem(
+            "way_back.steps",
+            "a list of `{step: NAME, …}` in step order",
+        );
         return Vec::new();
     };
     let mut out: Vec<StepRule> = Vec::new();
     for (i, r) in list.iter().enumerate() {
         let at = format!("way_back.steps[{i}]");
-        let Some(step) = r.get("step").and_then(Value::as_str).filter(|s| !s.is_empty()) else {
+        let Some(step) = r
+            .get("step")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+        else {
             cx.problem(&at, "needs `step: NAME`");
             continue;
         };
@@ -531,7 +538,10 @@ fn steps(cx: &mut Ctx<'_>, v: Option<&Value>) -> Vec<StepRule> {
         if let Some(o) = r.as_object()
             && let Some(k) = o.keys().find(|k| !known.contains(&k.as_str()))
         {
-            cx.problem(&at, format!("unknown key `{k}` (step, transition, fields, comment)"));
+            cx.problem(
+                &at,
+                format!("unknown key `{k}` (step, transition, fields, comment)"),
+            );
         }
         let fields = templates(
             cx,

@@ -176,7 +176,11 @@ impl WayBack {
         to: &str,
         orange: &Value,
     ) -> Vec<ItsmCall> {
-        let at = |s: &str| self.steps.iter().position(|r| r.step.eq_ignore_ascii_case(s));
+        let at = |s: &str| {
+            self.steps
+                .iter()
+                .position(|r| r.step.eq_ignore_ascii_case(s))
+        };
         let Some(end) = at(to) else {
             return Vec::new();
         };

@@ -1,7 +1,7 @@
 //! [`OrangeClient`]: one tenant's view of Orange's four APIs. It carries out planned
-//! [`OrangeCall`]s (resolving Core Information lookups first), finds objects by the ITSM
-//! ticket's external reference (to settle creates whose outcome was unknown), and offers the
-//! read calls the poller and the CLI use.
+//! [`OrangeCall`]s (resolving Core Information lookups first) and offers the read calls the
+//! poller and the CLI use. Settling creates whose outcome was unknown is `guard.rs`; the
+//! probes of inferred list behaviours are `probe.rs`.
 
 use std::sync::Arc;
 
@@ -44,6 +44,8 @@ pub struct OrangeClient {
     pub(super) language: Option<String>,
     pub(super) lookups: LookupCache,
     pub(super) attachments: AttachmentSource,
+    /// What is assumed where Orange's docs are silent (reference fields, scan bounds).
+    pub(super) inferred: crate::config::InferredConfig,
 }
 
 /// List filters as the CLI and poller pass them: `(path, value)` equality pairs.
@@ -225,31 +227,6 @@ impl OrangeClient {
             .map_err(|e| error::permanent(format!("lookup target: {e}")))
     }
 
-    /// The Orange object carrying `external_ref`, if one exists (incident
-    /// `externalReference`, trouble ticket `externalId`, order `customerReference`).
-    pub async fn find_by_external_ref(
-        &self,
-        api: OrangeApi,
-        external_ref: &str,
-    ) -> Result<Option<String>, CallFailure> {
-        let page = match api {
-            OrangeApi::Incident => {
-                let f = [("externalReference".to_owned(), external_ref.to_owned())];
-                self.list_incidents(&f, None, None, Some(2)).await?
-            }
-            OrangeApi::TroubleTicket => {
-                let f = [("externalId".to_owned(), external_ref.to_owned())];
-                self.search_trouble_tickets(&f).await?
-            }
-            OrangeApi::Ordering => {
-                let f = [("customerReference".to_owned(), external_ref.to_owned())];
-                self.list_orders(&f, None, None, Some(2)).await?
-            }
-            OrangeApi::CoreInformation => return Ok(None),
-        };
-        Ok(page.items.iter().find_map(wire::created_id))
-    }
-
     fn list_url(
         &self,
         api: OrangeApi,
@@ -333,6 +310,17 @@ impl OrangeClient {
             None,
         )?;
         self.list(OrangeApi::TroubleTicket, url).await
+    }
+
+    /// `GET {api}/status` (and the credential's token on the way): doctor's read-only check.
+    pub async fn api_status(&self, api: OrangeApi) -> Result<Value, CallFailure> {
+        let url = self.url(api, &["status"])?;
+        self.get_json(api, url).await
+    }
+
+    /// Fetches (or reuses) the credential's OAuth token, without any API call.
+    pub async fn check_token(&self) -> Result<(), CallFailure> {
+        self.cred.tokens.get().await.map(|_| ())
     }
 
     pub async fn get_order(&self, id: &str) -> Result<Value, CallFailure> {

@@ -8,6 +8,8 @@
 //! - [`error`]: statuses, Orange error bodies and transport errors → `CallFailure`.
 //! - [`client`]: [`OrangeClient`], one tenant's calls; [`wire`]: answer shapes.
 //! - [`attachment`]: ITSM download → multipart upload; [`lookup`]: Core Information cache.
+//! - [`guard`]: settles creates whose outcome was unknown, verified object by object;
+//!   [`probe`]: read-only probes of the inferred list behaviours.
 //!
 //! Tenants that share a credential (same base URL and client id) share its token and its
 //! bucket: the budget belongs to the credential, not to the tenant.
@@ -15,6 +17,7 @@
 pub mod attachment;
 pub mod client;
 pub mod error;
+pub mod guard;
 pub mod limiter;
 pub mod lookup;
 mod metrics;
@@ -29,12 +32,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use client::{Executed, Filters, OrangeClient, Paths};
+pub use guard::{CREATE_OUTCOME_UNKNOWN, CreateLookup};
 pub use wire::Page;
 
 use async_trait::async_trait;
 
 use crate::config::{Config, TenantConfig};
-use crate::domain::{CallFailure, OrangeApi, OrangeCall, TenantId};
+use crate::domain::{CallFailure, OrangeApi, OrangeCall, TenantId, Timestamp};
 
 #[derive(Debug, thiserror::Error)]
 pub enum OrangeError {
@@ -108,12 +112,15 @@ pub trait OrangeGateway: Send + Sync + 'static {
         call: &OrangeCall,
         linked: Option<&str>,
     ) -> Result<Executed, CallFailure>;
-    async fn find_by_external_ref(
+    /// Settles a create carrying `external_ref` whose outcome is unknown, verified object by
+    /// object (see `guard.rs`); no send of it happened before `sent_after`.
+    async fn find_created(
         &self,
         tenant: &TenantId,
         api: OrangeApi,
         external_ref: &str,
-    ) -> Result<Option<String>, CallFailure>;
+        sent_after: Timestamp,
+    ) -> Result<CreateLookup, CallFailure>;
     /// Whether a non-create `call` is already reflected on the linked object `linked`.
     async fn already_applied(
         &self,
@@ -144,14 +151,15 @@ impl OrangeGateway for OrangeClients {
         let c = self.get(tenant).ok_or_else(|| no_client(tenant))?;
         c.execute(call, linked).await
     }
-    async fn find_by_external_ref(
+    async fn find_created(
         &self,
         tenant: &TenantId,
         api: OrangeApi,
         external_ref: &str,
-    ) -> Result<Option<String>, CallFailure> {
+        sent_after: Timestamp,
+    ) -> Result<CreateLookup, CallFailure> {
         let c = self.get(tenant).ok_or_else(|| no_client(tenant))?;
-        c.find_by_external_ref(api, external_ref).await
+        c.find_created(api, external_ref, sent_after).await
     }
     async fn already_applied(
         &self,
@@ -199,6 +207,7 @@ fn client_for(
         },
         language: t.accept_language.clone(),
         lookups: lookup::LookupCache::new(Duration::from_secs(o.lookup_cache_secs)),
+        inferred: o.inferred.clone(),
     }
 }
 

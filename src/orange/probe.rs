@@ -70,7 +70,10 @@ pub fn is_query_refusal(f: &CallFailure) -> bool {
 fn refused<T>(r: Result<T, CallFailure>) -> Result<Result<T, Verdict>, CallFailure> {
     match r {
         Ok(v) => Ok(Ok(v)),
-        Err(f) if is_query_refusal(&f) => Ok(Err(Verdict::Rejected(f.message))),
+        Err(f) if is_query_refusal(&f) => Ok(Err(Verdict::Rejected(format!(
+            "400 code {}",
+            f.code.as_deref().unwrap_or("?")
+        )))),
         Err(f) => Err(f),
     }
 }

@@ -2,7 +2,7 @@
 //! reached Orange (a dropped connection or timeout after sending, or an error answer from a
 //! server that applied the change anyway), so a retry never adds a second note or attachment.
 //!
-//! Creates are settled by their external reference ([`OrangeClient::find_by_external_ref`]);
+//! Creates are settled by their external reference ([`OrangeClient::find_created`]);
 //! this covers the other operations by reading the linked object back. The test is "every
 //! field we sent is there with the value we sent", so an identical note written earlier to
 //! the same incident also counts as applied: a repeated identical note is the lesser harm.

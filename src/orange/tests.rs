@@ -297,6 +297,7 @@ async fn refused_connection_is_retryable_and_dropped_after_sending_is_unknown() 
             itsm: Default::default(),
             max_bytes: 10,
         },
+        inferred: Default::default(),
     };
     let f = dropping.execute(&create(), None).await.unwrap_err();
     assert_eq!(f.class, FailureClass::Unknown, "{f:?}");
@@ -317,16 +318,35 @@ async fn lists_carry_filters_sort_paging_and_count_headers() {
         stub.seen.lock().unwrap()[0].1,
         "/incident/b2b/v1/incidents?priority=P1&sort=-createdAt&offset=10&limit=20"
     );
+}
+
+#[tokio::test]
+async fn a_reference_lookup_trusts_only_an_object_carrying_the_reference_itself() {
+    let (stub, base) = start().await;
+    let c = client(&base, |_| {});
+    // The stub ignores the filter: the first listed incident is a stranger's.
     let id = c
         .find_by_external_ref(OrangeApi::Incident, "INC0010001")
         .await
         .unwrap();
-    assert_eq!(id.as_deref(), Some("INC-7"));
+    assert_eq!(id, None, "an item without the reference is not ours");
     assert!(
-        stub.seen.lock().unwrap()[1]
+        stub.seen.lock().unwrap()[0]
             .1
             .contains("externalReference=INC0010001")
     );
+    push(
+        &stub,
+        200,
+        vec![],
+        r#"[{"id": "INC-7", "externalReference": "INC0099999"},
+            {"id": "INC-8", "externalReference": "INC0010001"}]"#,
+    );
+    let id = c
+        .find_by_external_ref(OrangeApi::Incident, "INC0010001")
+        .await
+        .unwrap();
+    assert_eq!(id.as_deref(), Some("INC-8"));
 }
 
 #[tokio::test]

@@ -15,6 +15,7 @@ use super::limiter::CredentialLimiter;
 use super::token::TokenSource;
 
 pub const X_API_KEY: &str = "x-api-key";
+/// The default of `orange.inferred.application_id_header`.
 pub const X_APPLICATION_ID: &str = "x-application-id";
 /// Orange's "expired credentials" code on a 401.
 const EXPIRED_TOKEN_CODE: &str = "42";
@@ -41,7 +42,8 @@ pub struct Credential {
     pub tokens: TokenSource,
     pub limiter: CredentialLimiter,
     api_key: String,
-    application_id: Option<String>,
+    /// The Wholesale `ApplicationID` and the header that carries it.
+    application_id: Option<(http::HeaderName, String)>,
 }
 
 impl Credential {
@@ -72,7 +74,13 @@ impl Credential {
             tokens,
             limiter: CredentialLimiter::new(creds.rate_limit, label),
             api_key: creds.api_key.expose().to_owned(),
-            application_id: creds.application_id.clone(),
+            application_id: creds.application_id.clone().map(|id| {
+                // Validated with the config; the documented default if it was not.
+                let name =
+                    http::HeaderName::from_bytes(orange.inferred.application_id_header.as_bytes())
+                        .unwrap_or(http::HeaderName::from_static(X_APPLICATION_ID));
+                (name, id)
+            }),
         })
     }
 
@@ -99,8 +107,8 @@ impl Credential {
             if let Some(lang) = language {
                 req = req.header(http::header::ACCEPT_LANGUAGE, lang);
             }
-            if let Some(app) = &self.application_id {
-                req = req.header(X_APPLICATION_ID, app);
+            if let Some((name, app)) = &self.application_id {
+                req = req.header(name.clone(), app);
             }
             req = match &mut payload {
                 Payload::None => req,

@@ -206,6 +206,13 @@ pub fn routes() -> Router<Arc<SimState>> {
             "/{v}/issue/{key}/transitions",
             get(workflow::transitions).post(workflow::transition),
         )
+        .route("/{v}/myself", get(myself))
+}
+
+/// `GET /myself`: the authenticated user (`itsm-bridge doctor` checks the credentials).
+async fn myself(Extension(user): Extension<ItsmUser>) -> Json<Value> {
+    Json(json!({"name": user.0, "key": user.0, "accountId": user.0,
+        "displayName": user.0, "active": true}))
 }
 
 /// `Some(true)` for v3, `Some(false)` for v2 (and `latest`), `None` otherwise.

@@ -416,8 +416,7 @@ pub trait Store: Send + Sync + 'static {
     /// Records that the poller read these linked objects at `at`; `true` = the object is in a
     /// final status and [`Store::links_to_check`] no longer offers it. Written after
     /// `commit_poll`, so a crash in between only reads them again.
-    async fn mark_checked(&self, checks: Vec<(TicketKey, bool)>, at: Timestamp)
-    -> StoreResult<()>;
+    async fn mark_checked(&self, checks: Vec<(TicketKey, bool)>, at: Timestamp) -> StoreResult<()>;
 
     // ---- retention -----------------------------------------------------------------------
 

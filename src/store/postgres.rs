@@ -491,11 +491,7 @@ impl Store for PgStore {
         rows(rs)
     }
 
-    async fn mark_checked(
-        &self,
-        checks: Vec<(TicketKey, bool)>,
-        at: Timestamp,
-    ) -> StoreResult<()> {
+    async fn mark_checked(&self, checks: Vec<(TicketKey, bool)>, at: Timestamp) -> StoreResult<()> {
         if checks.is_empty() {
             return Ok(());
         }

@@ -594,11 +594,7 @@ impl Store for SqliteStore {
         rows(rs)
     }
 
-    async fn mark_checked(
-        &self,
-        checks: Vec<(TicketKey, bool)>,
-        at: Timestamp,
-    ) -> StoreResult<()> {
+    async fn mark_checked(&self, checks: Vec<(TicketKey, bool)>, at: Timestamp) -> StoreResult<()> {
         if checks.is_empty() {
             return Ok(());
         }

@@ -26,7 +26,7 @@ use crate::domain::{
     Attempt, AttemptOutcome, CallFailure, Delivery, FailureClass, OrangeCall, Target, Timestamp,
 };
 use crate::itsm::ItsmWriter;
-use crate::orange::OrangeGateway;
+use crate::orange::{CREATE_OUTCOME_UNKNOWN, CreateLookup, OrangeGateway};
 use crate::store::{Finish, NewLink, Store, StoreError};
 
 /// A credential queue longer than this defers the delivery instead of waiting in a slot.
@@ -276,15 +276,34 @@ impl Dispatcher {
             && let Some(ext) = &call.external_ref
         {
             // An earlier try may have created it (a timeout or dropped connection after the
-            // request left, or an error answer from a create that was applied anyway).
-            match self.orange.find_by_external_ref(&d.tenant, api, ext).await {
-                Ok(Some(id)) => {
+            // request left, or an error answer from a create that was applied anyway). No try
+            // was sent before the delivery was queued: `created_at` bounds the first send.
+            match self
+                .orange
+                .find_created(&d.tenant, api, ext, d.created_at)
+                .await
+            {
+                Ok(CreateLookup::Found(id)) => {
                     tracing::info!(tenant = %d.tenant, ticket.id = %d.ticket, orange.api = api.as_str(), orange.id = %id,
                         "create already applied at Orange; linking without creating again");
                     let link = Some(NewLink { api, orange_id: id });
                     return done(now, started, link, Vec::new(), now);
                 }
-                Ok(None) => {}
+                Ok(CreateLookup::Absent) => {}
+                Ok(CreateLookup::Unknown(why)) => {
+                    // Neither linking an unverified object nor creating a second one is safe.
+                    let f = CallFailure {
+                        class: FailureClass::Permanent,
+                        http_status: None,
+                        code: Some(CREATE_OUTCOME_UNKNOWN.to_owned()),
+                        message: format!(
+                            "{CREATE_OUTCOME_UNKNOWN}: an earlier create may have been applied \
+                             and cannot be verified ({why}); check in Orange whether an \
+                             object carries {ext}"
+                        ),
+                    };
+                    return self.failed(d, now, started, f);
+                }
                 Err(f) => return self.failed(d, now, started, f),
             }
         }

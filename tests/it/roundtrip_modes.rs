@@ -133,7 +133,10 @@ impl Rig {
             .filter(|e| e.method == "POST" && (200..300).contains(&e.status))
             .filter(|e| e.path.contains(&format!("/{id}/")))
             .collect();
-        let transitions = ok.iter().filter(|e| e.path.ends_with("/transitions")).count();
+        let transitions = ok
+            .iter()
+            .filter(|e| e.path.ends_with("/transitions"))
+            .count();
         let comments = ok
             .iter()
             .filter(|e| e.path.ends_with("/comment"))
@@ -196,7 +199,10 @@ async fn every_change_reaches_jira_once_within_the_bound(
         let (transitions, comments) = rig.jira_writes(n);
         let moved = n == 0 || n == LINKS - 1;
         assert_eq!(transitions, usize::from(moved), "issue {n}");
-        let ours: Vec<_> = comments.iter().filter(|c| c.contains("dispatched")).collect();
+        let ours: Vec<_> = comments
+            .iter()
+            .filter(|c| c.contains("dispatched"))
+            .collect();
         assert_eq!(ours.len(), usize::from(moved), "issue {n}: {comments:?}");
     }
     rig.app.stop().await;

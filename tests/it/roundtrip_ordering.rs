@@ -61,11 +61,13 @@ async fn boot(sim: &Sim, db: &Path) -> TestApp {
 async fn service_request(sim: &Sim) -> Value {
     let created: Value = sim
         .itsm(Method::POST, "/rest/api/2/issue")
-        .json(&json!({"fields": {"project": {"key": "REQ"}, "summary": "New BVPN access for Nantes",
+        .json(
+            &json!({"fields": {"project": {"key": "REQ"}, "summary": "New BVPN access for Nantes",
             "issuetype": {"name": "Service Request"}, "priority": {"name": "Medium"},
             "description": "Please order a *100 Mbps* BVPN access.",
             "customfield_10060": {"value": "CAT-BVPN-ACCESS", "id": "10100"},
-            "customfield_10061": "12 rue de la Loire, 44000 Nantes"}}))
+            "customfield_10061": "12 rue de la Loire, 44000 Nantes"}}),
+        )
         .send()
         .await
         .unwrap()

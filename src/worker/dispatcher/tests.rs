@@ -389,14 +389,20 @@ impl OrangeGateway for FakeOrange {
         }
         r.map(|()| Executed { created_id: id })
     }
-    async fn find_by_external_ref(
+    async fn find_created(
         &self,
         _: &TenantId,
         _: OrangeApi,
         external_ref: &str,
-    ) -> Result<Option<String>, CallFailure> {
+        _: Timestamp,
+    ) -> Result<crate::orange::CreateLookup, CallFailure> {
         *self.lookups.lock().unwrap() += 1;
-        Ok(self.created.lock().unwrap().get(external_ref).cloned())
+        Ok(
+            match self.created.lock().unwrap().get(external_ref).cloned() {
+                Some(id) => crate::orange::CreateLookup::Found(id),
+                None => crate::orange::CreateLookup::Absent,
+            },
+        )
     }
     async fn already_applied(
         &self,

@@ -154,7 +154,6 @@ impl PollSettings {
 /// governs the tenant's budget).
 const READS_IN_FLIGHT: usize = 8;
 
-
 /// What one tenant's cycle did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CycleReport {
@@ -378,9 +377,7 @@ impl Poller {
                 .await?;
         }
         // After the commit: a crash in between only reads these objects again.
-        self.store
-            .mark_checked(batch.checks, now)
-            .await?;
+        self.store.mark_checked(batch.checks, now).await?;
         if rep.reconciled
             && let Ok(mut m) = self.last_reconcile.lock()
         {

@@ -151,7 +151,13 @@ mod tests {
         let request = at("REQUEST");
         let (calls, s1) = diff("10901", None, seen(&request), &m);
         assert!(
-            matches!(&calls[..], [ItsmCall { op: ItsmOp::JiraEdit { .. }, .. }]),
+            matches!(
+                &calls[..],
+                [ItsmCall {
+                    op: ItsmOp::JiraEdit { .. },
+                    ..
+                }]
+            ),
             "first sighting: only the Orange id ({calls:?})"
         );
         let order = at("ORDER");
@@ -192,7 +198,10 @@ mod tests {
         );
         let odd = at("ON_HOLD");
         let (calls, s4) = diff("10901", Some(&s3), seen(&odd), &m);
-        assert!(calls.is_empty(), "a step the mapping does not list changes nothing");
+        assert!(
+            calls.is_empty(),
+            "a step the mapping does not list changes nothing"
+        );
         assert_eq!(s4.step.as_deref(), Some("ON_HOLD"));
     }
 }

@@ -81,7 +81,12 @@ pub(super) fn setup(n: usize) -> (Arc<MemStore>, Arc<FakeReader>) {
     (store, reader)
 }
 
-pub(super) fn poller(store: &Arc<MemStore>, reader: &Arc<FakeReader>, owner: &str, s: PollSettings) -> Poller {
+pub(super) fn poller(
+    store: &Arc<MemStore>,
+    reader: &Arc<FakeReader>,
+    owner: &str,
+    s: PollSettings,
+) -> Poller {
     Poller::new(
         store.clone(),
         reader.clone(),

@@ -27,7 +27,8 @@ fn mode(p: &Poller) -> ScanMode {
 fn progress(reader: &FakeReader, n: usize, stamp: &str) {
     reader.update(&format!("INC{n}"), stamp, |i| {
         i.status = "IN_PROGRESS".into();
-        i.notes.push(note(&format!("N{n}"), "Engineer on site", true));
+        i.notes
+            .push(note(&format!("N{n}"), "Engineer on site", true));
     });
 }
 
@@ -156,14 +157,22 @@ async fn rereads_take_the_least_recently_checked_first_and_a_restart_continues_t
         v
     };
     let rep = cycle_at(&p, 0).await;
-    assert_eq!(rep.calls, 2 * 2, "two GETs and, first sighting, two notes reads");
+    assert_eq!(
+        rep.calls,
+        2 * 2,
+        "two GETs and, first sighting, two notes reads"
+    );
     assert_eq!(order(&store, 0), ["sys0", "sys1"]);
     cycle_at(&p, 1).await;
     assert_eq!(order(&store, 1), ["sys2", "sys3"]);
     drop(p);
     let restarted = poller(&store, &reader, "a", s);
     cycle_at(&restarted, 2).await;
-    assert_eq!(order(&store, 2), ["sys0", "sys4"], "sys4 never checked, then sys0");
+    assert_eq!(
+        order(&store, 2),
+        ["sys0", "sys4"],
+        "sys4 never checked, then sys0"
+    );
     assert_eq!(reader.probes.load(std::sync::atomic::Ordering::SeqCst), 0);
 }
 
@@ -182,12 +191,20 @@ async fn every_change_reaches_the_itsm_once_within_ceil_open_over_budget_cycles(
     for changed in [0, 4, 6, 2] {
         let base = store.queued().len();
         let before = queued_for(&store, changed);
-        progress(&reader, changed, &format!("2026-11-22T11:{minute:02}:00.000Z"));
+        progress(
+            &reader,
+            changed,
+            &format!("2026-11-22T11:{minute:02}:00.000Z"),
+        );
         for _ in 0..bound {
             cycle_at(&p, minute).await;
             minute += 1;
         }
-        assert_eq!(store.queued().len() - base, 2, "INC{changed} within {bound} cycles");
+        assert_eq!(
+            store.queued().len() - base,
+            2,
+            "INC{changed} within {bound} cycles"
+        );
         assert_eq!(queued_for(&store, changed) - before, 2);
     }
 }
@@ -205,5 +222,8 @@ async fn final_objects_are_not_reread_and_cost_no_budget() {
     let rep = cycle_at(&p, 1).await;
     assert_eq!(rep.calls, 2, "the two open ones, quiet: one GET each");
     let t = link(&MemStore::default(), 1);
-    assert_eq!(store.checks.lock().unwrap().get(&t).map(|c| c.1), Some(true));
+    assert_eq!(
+        store.checks.lock().unwrap().get(&t).map(|c| c.1),
+        Some(true)
+    );
 }

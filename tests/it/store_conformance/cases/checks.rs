@@ -69,13 +69,19 @@ pub async fn links_to_check_come_least_recently_checked_first_without_final_ones
     s.mark_checked(vec![(t[0].clone(), false)], t0 + Duration::seconds(2))
         .await
         .unwrap();
-    let all = s.links_to_check(&me, OrangeApi::Incident, 10).await.unwrap();
+    let all = s
+        .links_to_check(&me, OrangeApi::Incident, 10)
+        .await
+        .unwrap();
     assert_eq!(
         names(&all),
         ["C-2", "C-3", "C-1"],
         "oldest check first; the final C-4 is left out"
     );
-    let orders = s.links_to_check(&me, OrangeApi::Ordering, 10).await.unwrap();
+    let orders = s
+        .links_to_check(&me, OrangeApi::Ordering, 10)
+        .await
+        .unwrap();
     assert_eq!(names(&orders), ["C-9"], "per API");
     assert!(
         s.links_to_check(&me, OrangeApi::TroubleTicket, 10)
