@@ -98,14 +98,15 @@ pub async fn add(
     if req.orange_id.trim().is_empty() {
         return Err(LinksError::Empty("orangeId"));
     }
+    let named_api = req.api.as_deref().map(parse_api).transpose()?;
     let tc = config
         .tenant(&req.tenant)
         .ok_or_else(|| LinksError::UnknownTenant(req.tenant.clone()))?;
     let tenant = tc.id.clone();
     let waiting = related(store, &tenant, &req.ticket).await?;
     let source = source_of(config, &tenant, req, &waiting)?;
-    let api = match &req.api {
-        Some(a) => parse_api(a)?,
+    let api = match named_api {
+        Some(a) => a,
         // The API of the calls that wait, else the Incident API.
         None => waiting
             .iter()
