@@ -38,12 +38,12 @@ pub enum LinksError {
         "ticket {} is already linked to {} {} (not {})",
         .existing.ticket.ticket(), .existing.api.as_str(), .existing.orange_id, .wanted
     )]
-    TicketLinked { existing: Link, wanted: String },
+    TicketLinked { existing: Box<Link>, wanted: String },
     #[error(
         "Orange {} {} is already linked to ticket {}",
         .existing.api.as_str(), .existing.orange_id, .existing.ticket
     )]
-    ObjectLinked { existing: Link },
+    ObjectLinked { existing: Box<Link> },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -128,11 +128,15 @@ pub async fn add(
         LinkAdded::Unchanged => (false, 0),
         LinkAdded::Conflict(existing) if existing.ticket == ticket => {
             return Err(LinksError::TicketLinked {
-                existing,
+                existing: Box::new(existing),
                 wanted: format!("{} {}", api.as_str(), link.orange_id),
             });
         }
-        LinkAdded::Conflict(existing) => return Err(LinksError::ObjectLinked { existing }),
+        LinkAdded::Conflict(existing) => {
+            return Err(LinksError::ObjectLinked {
+                existing: Box::new(existing),
+            });
+        }
     };
     tracing::info!(tenant = %tenant, ticket.id = %ticket, orange.api = api.as_str(),
         orange.id = %link.orange_id, added, woken, "ticket linked by hand");

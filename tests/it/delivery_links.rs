@@ -125,15 +125,16 @@ async fn unlinked_update_waits_dies_and_is_delivered_once_linked_by_hand(pg: Opt
             .unwrap()
     );
     assert!(rig.drain(DRAIN).await, "delivered after the replay");
-    let d = rig.sim.state.data();
-    let inc = d
-        .incidents
-        .iter()
-        .find(|i| i.body["id"] == orange_id.as_str())
-        .expect("the incident");
-    assert_eq!(inc.notes.len(), 1);
-    assert_eq!(inc.notes[0]["text"], "late note");
-    drop(d);
+    {
+        let d = rig.sim.state.data();
+        let inc = d
+            .incidents
+            .iter()
+            .find(|i| i.body["id"] == orange_id.as_str())
+            .expect("the incident");
+        assert_eq!(inc.notes.len(), 1);
+        assert_eq!(inc.notes[0]["text"], "late note");
+    }
     if let Some(db) = db {
         db.drop_schema().await;
     }
@@ -187,14 +188,15 @@ async fn waiting_update_proceeds_when_its_create_lands(pg: Option<&str>) {
     );
     // No operator action for the note: the create's link wakes it, well before its deadline.
     assert!(rig.drain(DRAIN).await);
-    let d = rig.sim.state.data();
-    let inc = d
-        .incidents
-        .iter()
-        .find(|i| i.body["externalReference"] == "INC77")
-        .expect("created");
-    assert_eq!(inc.notes.len(), 1, "the waiting note followed");
-    drop(d);
+    {
+        let d = rig.sim.state.data();
+        let inc = d
+            .incidents
+            .iter()
+            .find(|i| i.body["externalReference"] == "INC77")
+            .expect("created");
+        assert_eq!(inc.notes.len(), 1, "the waiting note followed");
+    }
     if let Some(db) = db {
         db.drop_schema().await;
     }
