@@ -18,15 +18,17 @@ while [ $# -gt 0 ]; do
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done
-cargo build --release --bin itsm-bridge --example soakgen
+# SOAK_BIN / SOAK_GEN run other builds (SOAK_NO_BUILD=1: use them as they are).
+BIN=${SOAK_BIN:-target/release/itsm-bridge} GEN=${SOAK_GEN:-target/release/examples/soakgen}
+[ "${SOAK_NO_BUILD:-}" = 1 ] || cargo build --release --bin itsm-bridge --example soakgen
 export SOAK_DIR=$(mktemp -d) REPO=$PWD SOAK_RETENTION=$RETENTION
 trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$SOAK_DIR"' EXIT
 PORT=18180
-target/release/itsm-bridge serve --config benches/soak/config.yaml --listen 127.0.0.1:$PORT \
+"$BIN" serve --config benches/soak/config.yaml --listen 127.0.0.1:$PORT \
   --sandbox --sim-listen 127.0.0.1:18181 &
 for _ in $(seq 200); do curl -fs http://127.0.0.1:$PORT/readyz >/dev/null && break; sleep 0.1; done
 SECS=$((MINUTES * 60))
-target/release/examples/soakgen "http://127.0.0.1:$PORT/webhooks/soak/servicenow" "$RATE" "$SECS" \
+"$GEN" "http://127.0.0.1:$PORT/webhooks/soak/servicenow" "$RATE" "$SECS" \
   soak:soak-password "$TICKETS" > "$SOAK_DIR/load.txt" &
 LOAD=$!
 echo "load $RATE/s for ${MINUTES} min, retention $RETENTION, $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -38,12 +38,12 @@ pub enum LinksError {
         "ticket {} is already linked to {} {} (not {})",
         .existing.ticket.ticket(), .existing.api.as_str(), .existing.orange_id, .wanted
     )]
-    TicketLinked { existing: Link, wanted: String },
+    TicketLinked { existing: Box<Link>, wanted: String },
     #[error(
         "Orange {} {} is already linked to ticket {}",
         .existing.api.as_str(), .existing.orange_id, .existing.ticket
     )]
-    ObjectLinked { existing: Link },
+    ObjectLinked { existing: Box<Link> },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -98,14 +98,15 @@ pub async fn add(
     if req.orange_id.trim().is_empty() {
         return Err(LinksError::Empty("orangeId"));
     }
+    let named_api = req.api.as_deref().map(parse_api).transpose()?;
     let tc = config
         .tenant(&req.tenant)
         .ok_or_else(|| LinksError::UnknownTenant(req.tenant.clone()))?;
     let tenant = tc.id.clone();
     let waiting = related(store, &tenant, &req.ticket).await?;
     let source = source_of(config, &tenant, req, &waiting)?;
-    let api = match &req.api {
-        Some(a) => parse_api(a)?,
+    let api = match named_api {
+        Some(a) => a,
         // The API of the calls that wait, else the Incident API.
         None => waiting
             .iter()
@@ -127,11 +128,15 @@ pub async fn add(
         LinkAdded::Unchanged => (false, 0),
         LinkAdded::Conflict(existing) if existing.ticket == ticket => {
             return Err(LinksError::TicketLinked {
-                existing,
+                existing: Box::new(existing),
                 wanted: format!("{} {}", api.as_str(), link.orange_id),
             });
         }
-        LinkAdded::Conflict(existing) => return Err(LinksError::ObjectLinked { existing }),
+        LinkAdded::Conflict(existing) => {
+            return Err(LinksError::ObjectLinked {
+                existing: Box::new(existing),
+            });
+        }
     };
     tracing::info!(tenant = %tenant, ticket.id = %ticket, orange.api = api.as_str(),
         orange.id = %link.orange_id, added, woken, "ticket linked by hand");

@@ -125,15 +125,16 @@ async fn unlinked_update_waits_dies_and_is_delivered_once_linked_by_hand(pg: Opt
             .unwrap()
     );
     assert!(rig.drain(DRAIN).await, "delivered after the replay");
-    let d = rig.sim.state.data();
-    let inc = d
-        .incidents
-        .iter()
-        .find(|i| i.body["id"] == orange_id.as_str())
-        .expect("the incident");
-    assert_eq!(inc.notes.len(), 1);
-    assert_eq!(inc.notes[0]["text"], "late note");
-    drop(d);
+    {
+        let d = rig.sim.state.data();
+        let inc = d
+            .incidents
+            .iter()
+            .find(|i| i.body["id"] == orange_id.as_str())
+            .expect("the incident");
+        assert_eq!(inc.notes.len(), 1);
+        assert_eq!(inc.notes[0]["text"], "late note");
+    }
     if let Some(db) = db {
         db.drop_schema().await;
     }
@@ -187,14 +188,15 @@ async fn waiting_update_proceeds_when_its_create_lands(pg: Option<&str>) {
     );
     // No operator action for the note: the create's link wakes it, well before its deadline.
     assert!(rig.drain(DRAIN).await);
-    let d = rig.sim.state.data();
-    let inc = d
-        .incidents
-        .iter()
-        .find(|i| i.body["externalReference"] == "INC77")
-        .expect("created");
-    assert_eq!(inc.notes.len(), 1, "the waiting note followed");
-    drop(d);
+    {
+        let d = rig.sim.state.data();
+        let inc = d
+            .incidents
+            .iter()
+            .find(|i| i.body["externalReference"] == "INC77")
+            .expect("created");
+        assert_eq!(inc.notes.len(), 1, "the waiting note followed");
+    }
     if let Some(db) = db {
         db.drop_schema().await;
     }
@@ -218,4 +220,96 @@ async fn sqlite_a_waiting_update_proceeds_by_itself_when_its_create_lands() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_a_waiting_update_proceeds_by_itself_when_its_create_lands() {
     waiting_update_proceeds_when_its_create_lands(Some("links_create_lands")).await;
+}
+
+#[tokio::test]
+async fn the_admin_api_links_a_ticket_by_hand_and_answers_409_when_it_is_linked_elsewhere() {
+    use crate::support::{TestApp, json};
+    let app = TestApp::spawn_with("delivery: { enabled: false }").await;
+    let post = |body: Value| {
+        app.client
+            .post(app.url("/admin/v1/links"))
+            .bearer_auth("test-admin-token")
+            .json(&body)
+            .send()
+    };
+    // acme has two sources and nothing names this ticket yet: the source must be named.
+    let p = json(
+        post(json!({"tenant": "acme", "ticket": "SYS1", "orangeId": "INC-1"}))
+            .await
+            .unwrap(),
+        400,
+    )
+    .await;
+    assert!(
+        p["detail"].as_str().unwrap().contains("several sources"),
+        "{p}"
+    );
+    let body =
+        json!({"tenant": "acme", "ticket": "SYS1", "orangeId": "INC-1", "source": "servicenow"});
+    let linked = json(post(body.clone()).await.unwrap(), 201).await;
+    assert_eq!(
+        (&linked["ticket"], &linked["api"], &linked["orangeId"]),
+        (
+            &json!("acme/servicenow/SYS1"),
+            &json!("incident"),
+            &json!("INC-1")
+        )
+    );
+    let again = json(post(body).await.unwrap(), 200).await;
+    assert_eq!(again["added"], false);
+    let other = post(
+        json!({"tenant": "acme", "ticket": "SYS1", "orangeId": "INC-2", "source": "servicenow"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(other.headers()["content-type"], "application/problem+json");
+    let p = json(other, 409).await;
+    assert_eq!(p["code"], "already-linked");
+    assert!(p["detail"].as_str().unwrap().contains("INC-1"), "{p}");
+    let p = json(
+        post(json!({"tenant": "acme", "ticket": "SYS2", "orangeId": "INC-1", "source": "servicenow"}))
+            .await
+            .unwrap(),
+        409,
+    )
+    .await;
+    assert!(p["detail"].as_str().unwrap().contains("SYS1"), "{p}");
+    let p = json(
+        post(json!({"tenant": "nope", "ticket": "X", "orangeId": "Y"}))
+            .await
+            .unwrap(),
+        404,
+    )
+    .await;
+    assert_eq!(p["code"], "unknown-tenant");
+    let p = json(
+        post(json!({"tenant": "acme", "ticket": "X", "orangeId": "Y", "api": "fax"}))
+            .await
+            .unwrap(),
+        400,
+    )
+    .await;
+    assert!(p["detail"].as_str().unwrap().contains("fax"), "{p}");
+    let raw = app
+        .client
+        .post(app.url("/admin/v1/links"))
+        .bearer_auth("test-admin-token")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(json(raw, 400).await["code"], "malformed-json");
+    let waiting = json(
+        app.client
+            .get(app.url("/admin/v1/waiting-link?tenant=acme"))
+            .bearer_auth("test-admin-token")
+            .send()
+            .await
+            .unwrap(),
+        200,
+    )
+    .await;
+    assert_eq!(waiting["waiting_link"], json!([]));
+    app.stop().await;
 }
