@@ -224,7 +224,10 @@ impl JiraClient {
     /// `GET /myself`: who the configured credentials are (doctor's read-only check).
     pub async fn myself(&self) -> Result<Value, CallFailure> {
         let url = self.api(&["myself"])?;
-        Ok(self.send(reqwest::Method::GET, url, None).await?.1)
+        Ok(self
+            .send(Pace::Wait(&self.budget), reqwest::Method::GET, url, None)
+            .await?
+            .1)
     }
 
     /// One rate-limited call; the parsed body (`null` for 204) or the classified failure.

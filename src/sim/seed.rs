@@ -106,9 +106,6 @@ pub fn fill(d: &mut Data) {
         json!({"id": "CAT-BVPN-ACCESS", "name": "Business VPN access", "family": "BVPN", "status": "ACTIVE"}),
         json!({"id": "CAT-BVPN-BANDWIDTH", "name": "Business VPN bandwidth change", "family": "BVPN", "status": "ACTIVE"}),
         json!({"id": "CAT-BVPN-CPE", "name": "Business VPN CPE replacement", "family": "BVPN", "status": "ACTIVE"}),
-        // What the demo's JSM select list offers (mappings/demo/jira-ordering.yaml).
-        json!({"id": "BVPN-ACCESS-100M", "name": "Business VPN access, 100 Mbps", "family": "BVPN", "status": "ACTIVE"}),
-        json!({"id": "BVPN-ACCESS-1G", "name": "Business VPN access, 1 Gbps", "family": "BVPN", "status": "ACTIVE"}),
     ];
     let now = super::state::servicenow_now();
     d.sn_incidents.insert(SN_SYS_ID.into(), json!({

@@ -158,6 +158,7 @@ fn lock_script(sim: &SimHandle, api: OrangeApi) {
         method: Some("POST".into()),
         path_prefix: Some(create_path(api).into()),
         times: 1,
+        header: None,
     });
 }
 

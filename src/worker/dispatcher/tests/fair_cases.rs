@@ -93,13 +93,14 @@ impl OrangeGateway for HangingOrange {
             created_id: Some(format!("ORG-{}", self.sent.lock().unwrap().len())),
         })
     }
-    async fn find_by_external_ref(
+    async fn find_created(
         &self,
         _: &TenantId,
         _: OrangeApi,
         _: &str,
-    ) -> Result<Option<String>, CallFailure> {
-        Ok(None)
+        _: crate::domain::Timestamp,
+    ) -> Result<crate::orange::CreateLookup, CallFailure> {
+        Ok(crate::orange::CreateLookup::Absent)
     }
     async fn already_applied(
         &self,
