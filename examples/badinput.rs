@@ -98,7 +98,7 @@ fn tally(codes: &[u16]) -> String {
 }
 
 async fn concurrent_big(gw: &Gw, n: usize, auth: &str, base: usize) -> String {
-    let filler = Bytes::from(vec![b'x'; 10 * MIB]);
+    let filler = Bytes::from(vec![b'x'; 10 * MIB - 4096]);
     let tasks: Vec<_> = (0..n)
         .map(|i| {
             let (body, len) = big_event(base + i, &filler);

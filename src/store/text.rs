@@ -43,8 +43,8 @@ pub(crate) fn json_without_nul(json: &str) -> Cow<'_, str> {
     while let Some(i) = rest.find('\\') {
         out.push_str(&rest[..i]);
         let esc = &rest[i..];
-        if esc.starts_with("\\u0000") {
-            rest = &esc[6..];
+        if let Some(after) = esc.strip_prefix("\\u0000") {
+            rest = after;
         } else {
             // An escape is a backslash and one ASCII character (`\uXXXX` keeps its digits in
             // the following text, which holds no backslash).
