@@ -65,9 +65,10 @@ async fn populate(sim: &Sim) {
         .unwrap();
     assert_eq!(resp.status(), 200);
     // The oldest incident and order become the last updated: natural order is not update order.
-    let d = sim.handle.state.data();
-    let first_inc = d.incidents.iter().next().unwrap().body["id"].clone();
-    drop(d);
+    let first_inc = {
+        let d = sim.handle.state.data();
+        d.incidents.iter().next().unwrap().body["id"].clone()
+    };
     sim.control(
         &format!("/_sim/incidents/{}/advance", first_inc.as_str().unwrap()),
         json!({}),
