@@ -208,14 +208,20 @@ pub(crate) struct PreparedDisposition {
 impl PreparedDisposition {
     pub fn new(d: &Disposition) -> Self {
         let p = d.parked.as_ref();
+        // Texts that may quote the event (a value not in a table) lose their NUL, as every
+        // stored text does (see `text`): PostgreSQL refuses it.
         Self {
             // An unrouted event's reason is implied: keep the row small on the hot path.
-            skipped: d.skipped.clone().filter(|_| !d.unrouted),
+            skipped: d
+                .skipped
+                .clone()
+                .filter(|_| !d.unrouted)
+                .map(text::strip_nul),
             unrouted: d.unrouted,
             parked: p.map(|p| p.reason.as_str()),
-            parked_detail: p.map(|p| p.detail.clone()),
-            parked_rule: p.and_then(|p| p.rule.clone()),
-            parked_pointer: p.and_then(|p| p.pointer.clone()),
+            parked_detail: p.map(|p| text::strip_nul(p.detail.clone())),
+            parked_rule: p.and_then(|p| p.rule.clone()).map(text::strip_nul),
+            parked_pointer: p.and_then(|p| p.pointer.clone()).map(text::strip_nul),
         }
     }
 }
@@ -425,9 +431,14 @@ impl PreparedEvent {
             event_type: text::strip_nul(e.event_type),
             body: e.body,
             received_at: ms(e.received_at),
-            routing: serde_json::to_string(&e.routing)
-                .map_err(|err| StoreError::Corrupt(format!("routing: {err}")))?,
-            ticket_number: e.ticket_number.filter(|n| !n.is_empty()),
+            routing: storable_json(
+                serde_json::to_string(&e.routing)
+                    .map_err(|err| StoreError::Corrupt(format!("routing: {err}")))?,
+            ),
+            ticket_number: e
+                .ticket_number
+                .map(text::strip_nul)
+                .filter(|n| !n.is_empty()),
         })
     }
 }
