@@ -169,7 +169,7 @@ impl App {
                 app.store.clone(),
                 orange.clone(),
                 itsm.clone(),
-                app.config.delivery.clone(),
+                app.config.delivery.for_tenants(app.config.tenants.len()),
                 replica.clone(),
             );
             tasks.spawn(Arc::new(dispatcher).run(token.clone()));

@@ -2,9 +2,9 @@
 
 mod check;
 mod dlq;
+mod doctor;
 mod events;
 mod links;
-mod doctor;
 mod map;
 mod orange;
 mod purge;
@@ -15,9 +15,9 @@ mod tour;
 
 pub use check::check;
 pub use dlq::{DlqAction, dlq};
+pub use doctor::{Row as DoctorRow, doctor};
 pub use events::{EventsAction, events};
 pub use links::{LinksAction, links};
-pub use doctor::{Row as DoctorRow, doctor};
 pub use map::map;
 pub use orange::{IncidentAction, orange_incidents};
 pub use purge::purge;

@@ -7,8 +7,8 @@
 mod inferred;
 mod interpolate;
 mod model;
-mod scrub;
 mod retention;
+mod scrub;
 mod validate;
 
 pub use scrub::redact_url;

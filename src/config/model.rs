@@ -246,7 +246,8 @@ pub struct DeliveryConfig {
     #[serde(default = "defaults::concurrency")]
     pub concurrency: usize,
     /// Calls of one tenant in flight at once, per replica, so one tenant's burst or hanging
-    /// endpoint leaves slots for the others; unset: a quarter of `concurrency`, at least 1.
+    /// endpoint leaves slots for the others; unset: a quarter of `concurrency`, at least 1
+    /// (all of it when the gateway serves one tenant: there is nobody to leave room for).
     /// A tenant's due deliveries beyond it are put off, using no attempt.
     #[serde(default)]
     pub per_tenant_concurrency: Option<usize>,
@@ -564,6 +565,16 @@ impl Default for OrangeConfig {
 impl DeliveryConfig {
     /// `per_tenant_concurrency`, or its default: a quarter of `concurrency`, at least 1; never
     /// more than `concurrency`.
+    /// This config as the dispatcher of a gateway serving `tenants` tenants uses it: with one
+    /// tenant and no explicit `per_tenant_concurrency`, the tenant may use every slot.
+    pub fn for_tenants(&self, tenants: usize) -> Self {
+        let mut c = self.clone();
+        if tenants <= 1 && c.per_tenant_concurrency.is_none() {
+            c.per_tenant_concurrency = Some(c.concurrency.max(1));
+        }
+        c
+    }
+
     pub fn tenant_concurrency(&self) -> usize {
         let all = self.concurrency.max(1);
         self.per_tenant_concurrency.unwrap_or(all / 4).clamp(1, all)

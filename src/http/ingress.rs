@@ -296,4 +296,3 @@ fn kept_headers(headers: &HeaderMap, extra_secret: &[String]) -> Vec<(String, St
         .take(MAX_KEPT_HEADERS)
         .collect()
 }
-

@@ -189,40 +189,40 @@ fn tokio_stream_of(
     futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
 }
 
-    fn source_on_both_itsms() -> AttachmentSource {
-        let itsm: ItsmConfig = serde_json::from_value(serde_json::json!({
-            "servicenow": {"base_url": "https://acme.service-now.com",
-                           "auth": {"type": "basic", "username": "u", "password": "p"}},
-            "jira": {"base_url": "https://acme.atlassian.net",
-                     "auth": {"type": "basic", "username": "u", "password": "p"}},
-        }))
-        .expect("itsm config");
-        AttachmentSource {
-            http: reqwest::Client::new(),
-            itsm,
-            max_bytes: 1024,
-        }
+fn source_on_both_itsms() -> AttachmentSource {
+    let itsm: ItsmConfig = serde_json::from_value(serde_json::json!({
+        "servicenow": {"base_url": "https://acme.service-now.com",
+                       "auth": {"type": "basic", "username": "u", "password": "p"}},
+        "jira": {"base_url": "https://acme.atlassian.net",
+                 "auth": {"type": "basic", "username": "u", "password": "p"}},
+    }))
+    .expect("itsm config");
+    AttachmentSource {
+        http: reqwest::Client::new(),
+        itsm,
+        max_bytes: 1024,
     }
+}
 
-    #[test]
-    fn a_path_only_link_is_taken_on_the_tenant_s_own_itsm() {
-        let s = source_on_both_itsms();
-        let sn = s.resolve("/api/now/attachment/5f1b/file").unwrap();
-        assert_eq!(
-            sn.as_str(),
-            "https://acme.service-now.com/api/now/attachment/5f1b/file"
-        );
-        let jira = s.resolve("/rest/api/2/attachment/content/10001").unwrap();
-        assert_eq!(
-            jira.origin(),
-            url::Url::parse("https://acme.atlassian.net")
-                .unwrap()
-                .origin()
-        );
-        let abs = s.resolve("https://elsewhere.example/x").unwrap();
-        assert!(
-            s.auth_for(&abs).is_none(),
-            "another origin gets no credentials"
-        );
-        assert!(s.resolve("api/now/attachment/5f1b/file").is_err());
-    }
+#[test]
+fn a_path_only_link_is_taken_on_the_tenant_s_own_itsm() {
+    let s = source_on_both_itsms();
+    let sn = s.resolve("/api/now/attachment/5f1b/file").unwrap();
+    assert_eq!(
+        sn.as_str(),
+        "https://acme.service-now.com/api/now/attachment/5f1b/file"
+    );
+    let jira = s.resolve("/rest/api/2/attachment/content/10001").unwrap();
+    assert_eq!(
+        jira.origin(),
+        url::Url::parse("https://acme.atlassian.net")
+            .unwrap()
+            .origin()
+    );
+    let abs = s.resolve("https://elsewhere.example/x").unwrap();
+    assert!(
+        s.auth_for(&abs).is_none(),
+        "another origin gets no credentials"
+    );
+    assert!(s.resolve("api/now/attachment/5f1b/file").is_err());
+}

@@ -158,8 +158,13 @@ impl OrangeClient {
             _ => (CREATED_AT, Vec::new(), Some("-createdAt")),
         };
         let mut unlabelled = 0usize;
-        let mut previous: Option<Timestamp> = None;
+        // Pages are read by offset while other creates may land: an object created meanwhile
+        // pushes the list down, so a page may start with objects the last one ended with
+        // (skipped by id) or with one newer than them. Order is checked within a page, which
+        // is enough to see a list that is not sorted newest first at all.
+        let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
         for n in 0..self.inferred.created_scan_max_pages {
+            let mut previous: Option<Timestamp> = None;
             let page = match self.list_page(api, &filters, sort, n * size, size).await {
                 Ok(p) => p,
                 Err(e) if is_query_refusal(&e) => {
@@ -172,6 +177,11 @@ impl OrangeClient {
                 Err(e) => return Err(e),
             };
             for o in &page.items {
+                if let Some(id) = super::wire::created_id(o)
+                    && !seen.insert(id)
+                {
+                    continue;
+                }
                 let Some(created) =
                     field_str(o, created_field).and_then(|s| Timestamp::parse(&s, &Rfc3339).ok())
                 else {

@@ -367,7 +367,7 @@ async fn lookups_are_resolved_into_the_body_and_cached() {
     assert_eq!(seen.len(), 3, "one lookup, two creates");
     assert_eq!(
         seen[0].1,
-        "/core-information/b2b/v2/servicePoints?name=PARIS-RTR-01&limit=1"
+        "/core-information/b2b/v2/servicePoints?name=PARIS-RTR-01&limit=20"
     );
     let body: Value = serde_json::from_slice(&seen[1].3).unwrap();
     assert_eq!(body["servicePoint"]["id"], "SP-9");

@@ -140,23 +140,27 @@ pub fn fill(d: &mut Data) {
         ),
     );
     // The issues the shipped demo events are about (mappings/demo/events/jira/), under the
-    // ids the events carry, so that write-backs of the sandbox land.
-    for (id, key, fields) in [
+    // ids the events carry, so that write-backs of the sandbox land. They were last updated
+    // when the events say, long before the gateway started: a reconciliation looking back a
+    // few minutes does not take them for missed changes.
+    for (id, key, stamp, fields) in [
         (
             DEMO_JIRA_INCIDENT.0,
             DEMO_JIRA_INCIDENT.1,
+            "2025-05-14T07:20:30.000+0000",
             json!({"summary": "Internet breakout down in Lyon", "issuetype": {"name": "Incident"},
                    "project": {"key": "OPS", "name": "OPS"}, "labels": ["wan"], "priority": {"name": "High"}}),
         ),
         (
             DEMO_JIRA_REQUEST.0,
             DEMO_JIRA_REQUEST.1,
+            "2025-05-14T12:13:20.000+0000",
             json!({"summary": "New 100 Mbps BVPN access for the Nantes office", "issuetype": {"name": "Service Request"},
                    "project": {"key": "REQ", "name": "REQ"}, "priority": {"name": "Medium"}}),
         ),
     ] {
         d.jira_issues
-            .insert(key.into(), Issue::new(id, key, fields, &stamp));
+            .insert(key.into(), Issue::new(id, key, fields, stamp));
     }
 }
 

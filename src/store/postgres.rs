@@ -511,7 +511,6 @@ impl Store for PgStore {
         .execute(&self.pool)
         .await?;
         Ok(())
-
     }
 
     async fn find_tickets(&self, tenant: &TenantId, name: &str) -> StoreResult<Vec<TicketKey>> {

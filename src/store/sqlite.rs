@@ -613,7 +613,6 @@ impl Store for SqliteStore {
         }
         tx.commit().await?;
         Ok(())
-
     }
 
     async fn find_tickets(&self, tenant: &TenantId, name: &str) -> StoreResult<Vec<TicketKey>> {

@@ -222,21 +222,9 @@ impl Dispatcher {
     async fn orange_outcome(&self, d: &Delivery, call: &OrangeCall, now: Timestamp) -> Outcome {
         let wait = self.orange.expected_wait(&d.tenant);
         if wait > DEFER_ABOVE {
-            if d.attempts == 0 && d.last_error.is_none() && self.may_have_been_sent(d, now) {
-                // Being overdue by a lease is the only trace that a worker died mid-call with
-                // it, and a deferral would erase it (it moves `next_attempt_at`): record an
-                // attempt of unknown outcome instead, so whoever runs it next reads back first.
-                let f = crate::domain::CallFailure {
-                    class: crate::domain::FailureClass::Unknown,
-                    http_status: None,
-                    code: None,
-                    message: "an earlier claim expired mid-call; its outcome is unknown".into(),
-                };
-                return self.failed(d, now, std::time::Instant::now(), f);
-            }
             // Back at its turn, a little before it so the budget never waits for a caller.
-            fair::count_deferral(fair::DEFER_ORANGE_BUDGET);
-            return defer(now + self.orange.defer_for(&d.tenant, DEFER_ABOVE / 2));
+            let at = now + self.orange.defer_for(&d.tenant, DEFER_ABOVE / 2);
+            return self.put_off(d, now, at, fair::DEFER_ORANGE_BUDGET);
         }
         let started = std::time::Instant::now();
         let api = call.op.api();
@@ -332,6 +320,31 @@ impl Dispatcher {
             }
             Err(f) => self.failed(d, now, started, f),
         }
+    }
+
+    /// `d` put off until `at` without an attempt (its budget or its tenant's cap has no room),
+    /// unless a worker may have died mid-call with it: being overdue by a lease is the only
+    /// trace of that, and a deferral would erase it (it moves `next_attempt_at`), so an
+    /// attempt of unknown outcome is recorded instead and whoever runs it next reads back
+    /// first. Every deferral of a claimed delivery goes through here.
+    pub(super) fn put_off(
+        &self,
+        d: &Delivery,
+        now: Timestamp,
+        at: Timestamp,
+        reason: &'static str,
+    ) -> Outcome {
+        if d.attempts == 0 && d.last_error.is_none() && self.may_have_been_sent(d, now) {
+            let f = crate::domain::CallFailure {
+                class: crate::domain::FailureClass::Unknown,
+                http_status: None,
+                code: None,
+                message: "an earlier claim expired mid-call; its outcome is unknown".into(),
+            };
+            return self.failed(d, now, std::time::Instant::now(), f);
+        }
+        fair::count_deferral(reason);
+        defer(at)
     }
 
     /// Whether an earlier claim of `d` may have sent it: it failed before (`last_error`

@@ -368,8 +368,12 @@ tenants:
     }
     assert!(
         drained,
-        "the survivors drained the queue: {:?}",
-        store.queue_stats().await
+        "the survivors drained the queue: {:?}; dead letters: {:#?}",
+        store.queue_stats().await,
+        store.dead_letters(None, 10).await.map(|ds| ds
+            .into_iter()
+            .map(|d| (d.ticket, d.target.label(), d.last_error))
+            .collect::<Vec<_>>())
     );
 
     let rt_id = loop {

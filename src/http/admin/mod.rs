@@ -11,7 +11,6 @@ mod links;
 mod reload;
 pub mod tickets;
 
-
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::middleware;

@@ -140,10 +140,7 @@ impl Dispatcher {
     ) -> Outcome {
         let booked = match self.itsm.reserve(&d.tenant, call) {
             Ok(b) => b,
-            Err(wait) => {
-                count_deferral(DEFER_ITSM_BUDGET);
-                return defer(now + wait);
-            }
+            Err(wait) => return self.put_off(d, now, now + wait, DEFER_ITSM_BUDGET),
         };
         let started = std::time::Instant::now();
         let r = self.itsm.execute(&d.tenant, call, booked).await;
@@ -156,10 +153,9 @@ impl Dispatcher {
 
     /// The outcome of a delivery put off because its tenant is at its cap.
     pub(super) fn at_cap(&self, d: &Delivery, now: Timestamp, wait: Duration) -> Outcome {
-        count_deferral(DEFER_TENANT_CAP);
         tracing::debug!(tenant = %d.tenant, delivery.id = %d.id, cap = self.fair.cap(),
             in_flight = self.fair.in_flight(&d.tenant),
             "tenant at its cap of calls in flight; delivery put off");
-        defer(now + wait)
+        self.put_off(d, now, now + wait, DEFER_TENANT_CAP)
     }
 }

@@ -181,3 +181,15 @@ async fn a_tenant_at_its_cap_is_put_off_while_another_tenant_gets_the_free_slots
     let sent = gateway.sent.lock().unwrap().clone();
     assert_eq!(sent.iter().filter(|t| *t == "calm").count(), 6);
 }
+
+#[test]
+fn a_single_tenant_may_use_every_slot_unless_its_share_is_set() {
+    let mut c = DeliveryConfig {
+        concurrency: 16,
+        ..DeliveryConfig::default()
+    };
+    assert_eq!(c.for_tenants(1).tenant_concurrency(), 16);
+    assert_eq!(c.for_tenants(2).tenant_concurrency(), 4);
+    c.per_tenant_concurrency = Some(3);
+    assert_eq!(c.for_tenants(1).tenant_concurrency(), 3);
+}
