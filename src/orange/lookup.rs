@@ -57,7 +57,8 @@ fn dotted<'a>(item: &'a Value, path: &str) -> Option<&'a Value> {
 fn matches(value: Option<&Value>, want: &str) -> bool {
     match value {
         Some(Value::String(s)) => s == want,
-        Some(v @ (Value::Number(_) | Value::Bool(_))) => v.to_string() == want,
+        Some(Value::Number(n)) => want.parse::<serde_json::Number>().ok().as_ref() == Some(n),
+        Some(Value::Bool(b)) => want == if *b { "true" } else { "false" },
         _ => false,
     }
 }

@@ -327,7 +327,7 @@ impl Dispatcher {
     /// trace of that, and a deferral would erase it (it moves `next_attempt_at`), so an
     /// attempt of unknown outcome is recorded instead and whoever runs it next reads back
     /// first. Every deferral of a claimed delivery goes through here.
-    pub(super) fn put_off(
+    fn put_off(
         &self,
         d: &Delivery,
         now: Timestamp,

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use crate::domain::{Delivery, ItsmCall, TenantId, Timestamp};
 
-use super::{Dispatcher, Outcome, defer, done};
+use super::{Dispatcher, Outcome, done};
 
 /// The longest a delivery is put off because its tenant is at its cap.
 pub const MAX_CAP_DEFER: Duration = Duration::from_secs(30);
