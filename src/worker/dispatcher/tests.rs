@@ -62,6 +62,14 @@ impl FakeStore {
     fn get(&self, id: DeliveryId) -> Delivery {
         self.inner.lock().unwrap().deliveries[id.0 as usize - 1].clone()
     }
+    /// Makes a delivery due now, for tests that run the dispatcher on the real clock (one
+    /// overdue by a lease would be read as left behind by a worker that died mid-call).
+    fn due_now(&self, id: DeliveryId) {
+        let now = time::OffsetDateTime::now_utc();
+        let mut i = self.inner.lock().unwrap();
+        let d = &mut i.deliveries[id.0 as usize - 1];
+        (d.next_attempt_at, d.created_at) = (now, now);
+    }
     fn attempts_of(&self, id: DeliveryId) -> Vec<Attempt> {
         self.inner
             .lock()

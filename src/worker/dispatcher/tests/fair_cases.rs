@@ -52,6 +52,8 @@ async fn a_write_back_with_no_room_releases_its_slot_to_the_next_delivery() {
     ));
     let wb = store.add("demo", "J-1", write_back("J-1"));
     let create = store.add("demo", "INC1", orange(OrangeOp::CreateIncident, "INC1"));
+    store.due_now(wb);
+    store.due_now(create);
     let token = CancellationToken::new();
     let run = tokio::spawn(d.run(token.clone()));
     let created = async {
@@ -150,6 +152,9 @@ async fn a_tenant_at_its_cap_is_put_off_while_another_tenant_gets_the_free_slots
             store.add("calm", &t, orange(OrangeOp::CreateIncident, &t))
         })
         .collect();
+    for id in stuck.iter().chain(&calm) {
+        store.due_now(*id);
+    }
     let token = CancellationToken::new();
     let run = tokio::spawn(d.clone().run(token.clone()));
     let calm_done = async {
@@ -192,4 +197,22 @@ fn a_single_tenant_may_use_every_slot_unless_its_share_is_set() {
     assert_eq!(c.for_tenants(2).tenant_concurrency(), 4);
     c.per_tenant_concurrency = Some(3);
     assert_eq!(c.for_tenants(1).tenant_concurrency(), 3);
+}
+
+#[tokio::test]
+async fn a_delivery_left_by_a_dead_worker_is_not_put_off_at_the_cap_but_marked_for_read_back() {
+    let r = rig();
+    // Overdue by a lease (claimable again only because a worker's lease ran out) and no
+    // room in the ITSM budget: deferring it would erase the only trace that it may have
+    // been sent, so an attempt of unknown outcome is recorded instead.
+    *r.itsm.no_room.lock().unwrap() = Some(Duration::from_secs(60));
+    let id = r.store.add("demo", "J-9", write_back("J-9"));
+    let lease = Duration::from_secs(DeliveryConfig::default().lease_secs);
+    r.d.tick(t0() + lease + Duration::from_secs(1))
+        .await
+        .unwrap();
+    let d = r.store.get(id);
+    assert_eq!(d.attempts, 1, "the unknown outcome is an attempt: {d:?}");
+    assert!(d.last_error.is_some());
+    assert_eq!(*r.itsm.calls.lock().unwrap(), 0, "nothing sent");
 }
