@@ -24,8 +24,8 @@
 //! - [`intake`]: the one intake step of webhooks, reconciliation and replays: echo check,
 //!   event schema, mapping (or parking), backlog, store.
 //! - [`http`]: ingress, health, metrics, admin API, problem+json errors.
-//! - [`worker`]: dispatcher, poller, retention purger and ITSM reconciler, each with `run(token)` and
-//!   `tick()`.
+//! - [`worker`]: dispatcher, poller, retention purger and ITSM reconciler, each with
+//!   `run(token)` and `tick()`.
 //! - [`ops`]: operator operations shared by the CLI and the admin API (dead letters, events).
 //! - [`sim`]: the simulators of Orange, ServiceNow and Jira (product code).
 //! - [`app`]: the composition root; [`run`] starts everything on a bound listener.
