@@ -49,9 +49,24 @@ impl std::fmt::Display for ConfigProblem {
 #[error("{}", self.0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
 pub struct ConfigErrors(pub Vec<ConfigProblem>);
 
+/// What a config is loaded for. The gateway needs every tenant to receive webhooks; the
+/// `orange` command-line client needs only the tenants' Orange credentials, so a client-only
+/// config (tenants without `sources`) is fine for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Purpose {
+    #[default]
+    Gateway,
+    OrangeClient,
+}
+
 impl Config {
-    /// Reads, interpolates, parses and validates a config file.
+    /// Reads, interpolates, parses and validates a config file for the gateway.
     pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
+        Self::load_for(path, Purpose::Gateway)
+    }
+
+    /// [`Config::load`], validated for `purpose`.
+    pub fn load_for(path: &Path, purpose: Purpose) -> Result<Config, ConfigErrors> {
         let file = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|e| {
             ConfigErrors(vec![ConfigProblem {
@@ -61,7 +76,7 @@ impl Config {
             }])
         })?;
         let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
-        Self::from_yaml(&text, &file, &base, |k| std::env::var(k).ok())
+        Self::from_yaml_for(&text, &file, &base, |k| std::env::var(k).ok(), purpose)
     }
 
     /// The embedded default (see [`EMBEDDED_DEFAULT`]), relative to the working directory.
@@ -83,6 +98,17 @@ impl Config {
         base: &Path,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<Config, ConfigErrors> {
+        Self::from_yaml_for(text, file, base, env, Purpose::Gateway)
+    }
+
+    /// [`Config::from_yaml`], validated for `purpose`.
+    pub fn from_yaml_for(
+        text: &str,
+        file: &str,
+        base: &Path,
+        env: impl Fn(&str) -> Option<String>,
+        purpose: Purpose,
+    ) -> Result<Config, ConfigErrors> {
         let problem = |at: String, message: String| ConfigProblem {
             file: file.to_owned(),
             at,
@@ -103,7 +129,7 @@ impl Config {
             ConfigErrors(vec![problem(at, msg)])
         })?;
         config.resolve_paths(base);
-        let problems = config.validate();
+        let problems = config.validate_for(purpose);
         if problems.is_empty() {
             Ok(config)
         } else {

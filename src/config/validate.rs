@@ -2,11 +2,16 @@
 
 use std::collections::HashSet;
 
-use super::{Config, OutboundAuth, RateLimit, WebhookAuth, redact_url};
+use super::{Config, OutboundAuth, Purpose, RateLimit, WebhookAuth, redact_url};
 
 impl Config {
-    /// Every problem, as `(path, message)`; empty when the config is usable.
+    /// Every problem, as `(path, message)`; empty when the config is usable by the gateway.
     pub fn validate(&self) -> Vec<(String, String)> {
+        self.validate_for(Purpose::Gateway)
+    }
+
+    /// Every problem for `purpose`: the Orange client does without webhook sources.
+    pub fn validate_for(&self, purpose: Purpose) -> Vec<(String, String)> {
         let mut p = Vec::new();
         let mut push = |at: String, m: String| p.push((at, m));
 
@@ -145,7 +150,7 @@ impl Config {
             if t.orange.client_id.trim().is_empty() {
                 push(format!("{at}.orange.client_id"), "must not be empty".into());
             }
-            if t.sources.is_empty() {
+            if t.sources.is_empty() && purpose == Purpose::Gateway {
                 push(
                     format!("{at}.sources"),
                     "a tenant needs at least one webhook source".into(),
