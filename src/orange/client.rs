@@ -83,11 +83,26 @@ impl OrangeClient {
             .await
     }
 
-    async fn get_json(&self, api: OrangeApi, url: url::Url) -> Result<Value, CallFailure> {
+    pub(super) async fn get_json(
+        &self,
+        api: OrangeApi,
+        url: url::Url,
+    ) -> Result<Value, CallFailure> {
         wire::json(&self.call(api, Method::GET, url, Payload::None).await?)
     }
 
-    async fn list(&self, api: OrangeApi, url: url::Url) -> Result<Page, CallFailure> {
+    /// Sends `body` and answers the JSON Orange answers with (`null` for an empty body).
+    pub(super) async fn send_json(
+        &self,
+        api: OrangeApi,
+        method: Method,
+        url: url::Url,
+        body: Value,
+    ) -> Result<Value, CallFailure> {
+        wire::json(&self.call(api, method, url, Payload::Json(body)).await?)
+    }
+
+    pub(super) async fn list(&self, api: OrangeApi, url: url::Url) -> Result<Page, CallFailure> {
         wire::page(&self.call(api, Method::GET, url, Payload::None).await?)
     }
 
@@ -227,7 +242,7 @@ impl OrangeClient {
             .map_err(|e| error::permanent(format!("lookup target: {e}")))
     }
 
-    fn list_url(
+    pub(super) fn list_url(
         &self,
         api: OrangeApi,
         collection: &str,
@@ -296,20 +311,7 @@ impl OrangeClient {
     /// Wholesale search (`ctxid=TCKTNG&sctxid=wse` added) with the documented filters
     /// (`status`, `orangeServiceNumber`, `creationDateFrom`, `sortColumn`, …).
     pub async fn search_trouble_tickets(&self, filters: &Filters) -> Result<Page, CallFailure> {
-        let mut all = vec![
-            ("ctxid".to_owned(), "TCKTNG".to_owned()),
-            ("sctxid".to_owned(), "wse".to_owned()),
-        ];
-        all.extend(filters.iter().cloned());
-        let url = self.list_url(
-            OrangeApi::TroubleTicket,
-            "troubleTickets",
-            &all,
-            None,
-            None,
-            None,
-        )?;
-        self.list(OrangeApi::TroubleTicket, url).await
+        Ok(self.search_page(filters).await?.0)
     }
 
     /// `GET {api}/status` (and the credential's token on the way): doctor's read-only check.
@@ -318,9 +320,22 @@ impl OrangeClient {
         self.get_json(api, url).await
     }
 
+    /// `GET {api}/version`.
+    pub async fn api_version(&self, api: OrangeApi) -> Result<Value, CallFailure> {
+        let url = self.url(api, &["version"])?;
+        self.get_json(api, url).await
+    }
+
     /// Fetches (or reuses) the credential's OAuth token, without any API call.
     pub async fn check_token(&self) -> Result<(), CallFailure> {
         self.cred.tokens.get().await.map(|_| ())
+    }
+
+    /// `POST /requests`: answers the created request (its `id` at least).
+    pub async fn submit_order(&self, body: Value) -> Result<Value, CallFailure> {
+        let url = self.url(OrangeApi::Ordering, &["requests"])?;
+        self.send_json(OrangeApi::Ordering, Method::POST, url, body)
+            .await
     }
 
     pub async fn get_order(&self, id: &str) -> Result<Value, CallFailure> {

@@ -8,6 +8,9 @@
 //! - [`error`]: statuses, Orange error bodies and transport errors → `CallFailure`.
 //! - [`client`]: [`OrangeClient`], one tenant's calls; [`wire`]: answer shapes.
 //! - [`attachment`]: ITSM download → multipart upload; [`lookup`]: Core Information cache.
+//! - [`browse`]: offset-paged collections read page by page or to the end; [`incidents`] and
+//!   [`tickets`]: the Incident and Wholesale calls the command-line client adds (notes,
+//!   attachments from a file, freeze periods, aggregation, service numbers, full search).
 //! - [`guard`]: settles creates whose outcome was unknown, verified object by object;
 //!   [`probe`]: read-only probes of the inferred list behaviours.
 //!
@@ -15,14 +18,17 @@
 //! bucket: the budget belongs to the credential, not to the tenant.
 
 pub mod attachment;
+pub mod browse;
 pub mod client;
 pub mod error;
 pub mod guard;
+pub mod incidents;
 pub mod limiter;
 pub mod lookup;
 mod metrics;
 pub mod probe;
 pub mod reconcile;
+pub mod tickets;
 pub mod token;
 pub mod transport;
 pub mod wire;
