@@ -25,10 +25,10 @@ pub fn problems(config: &Config) -> (Vec<MappingProblem>, usize, usize) {
 pub fn check(config: &Config) -> ExitCode {
     let (problems, mappings, cases) = problems(config);
     if problems.is_empty() {
-        println!("config and {mappings} mapping(s) OK, {cases} golden case(s) pass");
+        crate::outln!("config and {mappings} mapping(s) OK, {cases} golden case(s) pass");
         if let Ok(set) = MappingSet::load(config) {
             for m in set.mappings() {
-                println!("{}", route_events(&m));
+                crate::outln!("{}", route_events(&m));
             }
         }
         return ExitCode::SUCCESS;

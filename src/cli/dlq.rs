@@ -30,7 +30,7 @@ pub enum DlqAction {
 }
 
 fn line(v: serde_json::Value) {
-    println!("{v}");
+    crate::outln!("{v}");
 }
 
 fn tenant(t: Option<String>) -> anyhow::Result<Option<TenantId>> {

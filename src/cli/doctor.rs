@@ -66,9 +66,9 @@ pub async fn doctor(config: &Config, tenant: Option<&str>, json: bool) -> anyhow
     );
     let rows = run(config, &tenants).await?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&rows)?);
+        crate::outln!("{}", serde_json::to_string_pretty(&rows)?);
     } else {
-        print!("{}", render(&rows));
+        super::out::text(&render(&rows));
     }
     let failed = rows.iter().any(|r| r.relied && !r.ok);
     Ok(if failed {

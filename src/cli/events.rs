@@ -31,7 +31,7 @@ pub enum EventsAction {
 }
 
 fn line(v: serde_json::Value) {
-    println!("{v}");
+    crate::outln!("{v}");
 }
 
 fn tenant(t: Option<String>) -> anyhow::Result<Option<TenantId>> {

@@ -28,7 +28,7 @@ pub async fn links(config: &Config, action: LinksAction) -> anyhow::Result<ExitC
                 .with_context(|| {
                     format!("links add {} {} {}", req.tenant, req.ticket, req.orange_id)
                 })?;
-            println!("{}", json!(linked));
+            crate::outln!("{}", json!(linked));
         }
         LinksAction::Waiting { tenant, limit } => {
             let tenant = tenant
@@ -36,7 +36,7 @@ pub async fn links(config: &Config, action: LinksAction) -> anyhow::Result<ExitC
                 .transpose()
                 .map_err(|e| anyhow::anyhow!("--tenant: {e}"))?;
             for d in links::waiting(store, tenant.as_ref(), limit).await? {
-                println!("{}", json!(d));
+                crate::outln!("{}", json!(d));
             }
         }
     }

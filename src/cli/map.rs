@@ -111,7 +111,7 @@ pub fn map(mapping: &Path, event: &Path, source: Option<&str>, headers: &[String
                 "calls": calls,
                 "skipped": mapped.skipped,
             });
-            println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+            crate::outln!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
             ExitCode::SUCCESS
         }
         Err(e) => {

@@ -27,7 +27,7 @@ pub async fn purge(config: &Config, dry_run: bool) -> anyhow::Result<ExitCode> {
                 .ok()
         })
     };
-    println!(
+    crate::outln!(
         "{}",
         json!({
             "dry_run": dry_run,

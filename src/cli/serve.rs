@@ -45,7 +45,7 @@ pub async fn serve(mut config: Config, sandbox: Option<SocketAddr>) -> anyhow::R
 pub async fn migrate(config: &Config) -> anyhow::Result<()> {
     let store = crate::app::open_store(config).await?;
     store.migrate().await?;
-    println!("migrations applied ({} store)", store.backend());
+    crate::outln!("migrations applied ({} store)", store.backend());
     Ok(())
 }
 

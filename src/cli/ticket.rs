@@ -35,8 +35,8 @@ pub async fn ticket_show(
     match timeline::show(app.store.as_ref(), &tenant, &sources, name, limit).await {
         Ok(t) => {
             match output {
-                Output::Json => println!("{}", serde_json::to_string_pretty(&t)?),
-                Output::Text => print!("{}", render(&t)),
+                Output::Json => crate::outln!("{}", serde_json::to_string_pretty(&t)?),
+                Output::Text => super::out::text(&render(&t)),
             }
             Ok(ExitCode::SUCCESS)
         }
