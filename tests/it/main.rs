@@ -2,6 +2,8 @@
 
 mod admin_guard;
 mod chart;
+mod cli_conventions;
+mod cli_orange;
 mod config_secrets;
 mod crash;
 mod delivery_chaos;
