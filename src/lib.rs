@@ -28,6 +28,8 @@
 //!   `run(token)` and `tick()`.
 //! - [`ops`]: operator operations shared by the CLI and the admin API (dead letters, events).
 //! - [`sim`]: the simulators of Orange, ServiceNow and Jira (product code).
+//! - [`cli`]: the command tree (clap) and the commands `main.rs` calls, the `orange` client
+//!   of the four APIs among them; every command prints through `cli::out` (closed pipes).
 //! - [`app`]: the composition root; [`run`] starts everything on a bound listener.
 //!
 //! Dependency direction: `domain` depends on nothing of ours; `mapping`, `store`, `orange`,
