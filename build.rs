@@ -24,8 +24,11 @@ fn main() {
     let revision = git(&["rev-parse", "--short=12", "HEAD"]);
     // Rebuild when HEAD moves: HEAD itself (a checkout) and the ref it points to (a commit).
     // `--git-path` answers the real places, worktrees and packed refs included.
+    // Only paths that exist: cargo reruns the script on every build for a missing one.
     for p in ["HEAD", "packed-refs"] {
-        if let Some(path) = git(&["rev-parse", "--git-path", p]) {
+        if let Some(path) = git(&["rev-parse", "--git-path", p])
+            && Path::new(&path).exists()
+        {
             println!("cargo:rerun-if-changed={path}");
         }
     }
