@@ -160,8 +160,9 @@ pub enum Command {
         #[command(subcommand)]
         api: OrangeCommand,
     },
-    /// Print a shell completion script: `itsm-bridge completions bash > /etc/bash_completion.d/itsm-bridge`,
-    /// or for zsh `… zsh > "${fpath[1]}/_itsm-bridge"`, for fish `… fish > ~/.config/fish/completions/itsm-bridge.fish`.
+    /// Print a shell completion script, e.g. `itsm-bridge completions bash >
+    /// /etc/bash_completion.d/itsm-bridge`; zsh: `… zsh > "${fpath[1]}/_itsm-bridge"`; fish:
+    /// `… fish > ~/.config/fish/completions/itsm-bridge.fish`.
     Completions {
         /// The shell.
         #[arg(value_enum)]

@@ -84,10 +84,10 @@ async fn a_closed_pipe_ends_the_command_quietly() {
 
     // orange: 300 incidents as JSON lines, written page after page.
     let cli = OrangeCli::start().await;
+    let padding = "x".repeat(200);
     for i in 0..300 {
-        cli.sim
-            .create_incident(serde_json::json!({"shortDescription": format!("incident {i} {}", "x".repeat(200))}))
-            .await;
+        let body = serde_json::json!({"shortDescription": format!("incident {i} {padding}")});
+        cli.sim.create_incident(body).await;
     }
     let config = cli.config.to_str().unwrap();
     let (code, err) =

@@ -55,8 +55,16 @@ impl OrangeCli {
         let dir = tempfile::tempdir().expect("temp dir");
         let config = dir.path().join("client.yaml");
         let yaml = format!(
-            "orange:\n  base_url: {}\ntenants:\n  - id: acme\n    orange:\n      client_id: sandbox\n      \
-             client_secret: sandbox-secret\n      api_key: sandbox-api-key\n      application_id: sandbox-app\n",
+            "orange:
+  base_url: {}
+tenants:
+  - id: acme
+    orange:
+      client_id: sandbox
+      client_secret: sandbox-secret
+      api_key: sandbox-api-key
+      application_id: sandbox-app
+",
             sim.handle.base_url()
         );
         std::fs::write(&config, yaml).expect("config written");
