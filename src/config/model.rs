@@ -286,8 +286,8 @@ pub struct PollerConfig {
     /// unset.
     #[serde(default)]
     pub reconcile_interval_secs: Option<u64>,
-    /// How incidents and ordering requests are watched: `auto` (probe at start and after a
-    /// failed scan whether Orange honours `sort=-lastUpdateDate` and `lastUpdateDate>=`; scan
+    /// How incidents and ordering requests are watched: `auto` (probe at start, after a
+    /// failed scan and every `reprobe_secs` whether Orange honours `sort=-lastUpdateDate` and `lastUpdateDate>=`; scan
     /// incrementally only when it honours both, else re-read the open linked objects),
     /// `incremental` (always scan; no probe) or `reread` (always re-read).
     #[serde(default)]
@@ -298,6 +298,11 @@ pub struct PollerConfig {
     /// trouble tickets' per-object reads.
     #[serde(default = "defaults::reread_budget")]
     pub reread_budget: u32,
+    /// With `scan: auto`, seconds between read-only re-probes of the sort and range filter
+    /// even when nothing failed: a poller re-reading moves back to the incremental scan once
+    /// Orange honours both, and a scanning one falls back when Orange stops honouring them.
+    #[serde(default = "defaults::reprobe_secs")]
+    pub reprobe_secs: u64,
 }
 
 /// `poller.scan`
@@ -604,6 +609,7 @@ impl Default for PollerConfig {
             reconcile_interval_secs: None,
             scan: ScanChoice::Auto,
             reread_budget: defaults::reread_budget(),
+            reprobe_secs: defaults::reprobe_secs(),
         }
     }
 }
@@ -716,6 +722,9 @@ pub mod defaults {
     }
     pub fn reread_budget() -> u32 {
         100
+    }
+    pub fn reprobe_secs() -> u64 {
+        900
     }
     pub fn log_level() -> String {
         "info".into()
