@@ -65,10 +65,10 @@ choice!(
     ApplicationIdMode { Unchecked => "unchecked", Required => "required" }
 );
 choice!(
-    /// The note type Wholesale stores for a customer comment: the one sent, or always
-    /// `Inward customer comments` (what the docs' GET example shows for a comment sent as
-    /// `Comments`).
-    NoteTypeMode { AsSent => "as_sent", Inward => "inward" }
+    /// The note type Wholesale stores for a customer comment: `Inward customer comments`
+    /// whatever was sent (what the docs' GET example shows for a comment their update
+    /// example sends as `Comments`), or the type sent.
+    NoteTypeMode { Inward => "inward", AsSent => "as_sent" }
 );
 
 /// The note type the docs' GET example shows on a customer comment.
@@ -155,8 +155,8 @@ const SWITCHES: [Switch; 7] = [
     switch!(
         wholesale_note_type,
         NoteTypeMode,
-        "the note type stored for a Wholesale comment: as sent, or always 'Inward customer \
-         comments'"
+        "the note type stored for a Wholesale comment: always 'Inward customer comments' (as \
+         the docs' ticket example shows a comment sent as 'Comments'), or as sent"
     ),
 ];
 

@@ -14,6 +14,7 @@
 mod body;
 mod control;
 mod core_info;
+mod doc;
 mod error;
 pub mod faults;
 mod incident;

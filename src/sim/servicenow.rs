@@ -4,7 +4,8 @@
 //! `comments`) append to the journal and read back as `""`; resolving (state 6) or closing (7) without `close_code` and
 //! `close_notes` on the record is refused with the data-policy 403; each write bumps
 //! `sys_mod_count` and sets `sys_updated_by` to the API user; an optional webhook fires on
-//! every change (`/_sim/servicenow/webhook`).
+//! every change (`/_sim/servicenow/webhook`). A `sys_id` in an insert body is kept (a taken
+//! one fails the insert with 403 "Operation Failed").
 
 use std::sync::Arc;
 
@@ -305,6 +306,16 @@ async fn update(
     Json(json!({"result": shape(&record, &p)})).into_response()
 }
 
+/// What the Table API answers when the database refuses an insert (here: the `sys_id` is
+/// taken): 403 "Operation Failed" (docs/orange-assumptions.md, ITSM side).
+fn insert_failed(number: &str) -> Response {
+    servicenow_error(
+        StatusCode::FORBIDDEN,
+        "Operation Failed",
+        &format!("Error during insert of incident ({number})"),
+    )
+}
+
 async fn create(
     State(st): St,
     Extension(user): Extension<ItsmUser>,
@@ -321,8 +332,19 @@ async fn create(
     let p = params(&q);
     let now = servicenow_now();
     let mut d = st.data();
+    // A `sys_id` given on insert is kept, as the Table API does; taken, the insert fails.
+    let given = changes
+        .get("sys_id")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned);
+    if let Some(id) = &given
+        && let Some(taken) = d.sn_incidents.get(id)
+    {
+        return insert_failed(taken["number"].as_str().unwrap_or_default());
+    }
     let seq = d.next_seq();
-    let sys_id = uuid::Uuid::new_v4().simple().to_string();
+    let sys_id = given.unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
     let mut record = json!({
         "sys_id": sys_id, "number": format!("INC{:07}", 20_000 + seq), "short_description": "", "description": "",
         "state": "1", "impact": "3", "urgency": "3", "priority": "5", "cmdb_ci": "", "correlation_id": "",

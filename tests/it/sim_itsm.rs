@@ -45,6 +45,59 @@ async fn servicenow_patch_appends_journal_fields_and_counts_modifications() {
 }
 
 #[tokio::test]
+async fn servicenow_keeps_a_sys_id_given_on_insert_and_refuses_a_taken_one() {
+    let sim = Sim::start().await;
+    let id = "0123456789abcdef0123456789abcdef";
+    let insert = |body: Value| {
+        let req = sim
+            .itsm(Method::POST, "/api/now/table/incident")
+            .json(&body);
+        async move { status_json(req.send().await.unwrap()).await }
+    };
+    let (status, created) = insert(json!({"sys_id": id, "short_description": "seeded"})).await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["result"]["sys_id"], id);
+    let (status, read) = status_json(
+        sim.itsm(Method::GET, &format!("/api/now/table/incident/{id}"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, &read["result"]["short_description"]),
+        (200, &json!("seeded"))
+    );
+
+    // The id is taken: the insert fails and the record stays as it was.
+    let (status, body) = insert(json!({"sys_id": id, "short_description": "again"})).await;
+    assert_eq!(
+        (status, body["error"]["message"].as_str()),
+        (403, Some("Operation Failed")),
+        "{body}"
+    );
+    let number = created["result"]["number"].as_str().unwrap();
+    assert_eq!(
+        body["error"]["detail"],
+        format!("Error during insert of incident ({number})")
+    );
+    let (_, read) = status_json(
+        sim.itsm(Method::GET, &format!("/api/now/table/incident/{id}"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(read["result"]["short_description"], "seeded");
+
+    // Without one, the Table API makes one up.
+    let (status, other) = insert(json!({"short_description": "fresh"})).await;
+    assert_eq!(status, 201);
+    assert_eq!(other["result"]["sys_id"].as_str().unwrap().len(), 32);
+    assert_ne!(other["result"]["sys_id"], id);
+}
+
+#[tokio::test]
 async fn servicenow_lists_by_update_time_in_order_a_page_at_a_time() {
     let sim = Sim::start().await;
     for n in 0..3 {
