@@ -525,12 +525,43 @@ pub struct JiraTarget {
     /// REST version: 2 (wiki text; Data Center) or 3 (ADF; Cloud).
     #[serde(default = "defaults::jira_api_version")]
     pub api_version: u8,
+    /// Cloud or Data Center, for what differs beyond the REST version: the search that
+    /// reconciliation pages through (Cloud: `/search/jql` with `nextPageToken`; Data Center:
+    /// `/search` with `startAt`).
+    #[serde(default)]
+    pub deployment: JiraDeployment,
     pub auth: OutboundAuth,
     /// The integration account (Cloud accountId or DC username): its changes are echoes.
     #[serde(default)]
     pub integration_account: Option<String>,
     #[serde(default)]
     pub rate_limit: RateLimit,
+}
+
+/// `tenants[].itsm.jira.deployment`
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JiraDeployment {
+    /// Cloud when the site is on Atlassian's domains (`*.atlassian.net`, `*.jira.com`), else
+    /// Data Center.
+    #[default]
+    Auto,
+    Cloud,
+    DataCenter,
+}
+
+impl JiraTarget {
+    /// Whether the site is Jira Cloud ([`JiraDeployment`]).
+    pub fn is_cloud(&self) -> bool {
+        match self.deployment {
+            JiraDeployment::Cloud => true,
+            JiraDeployment::DataCenter => false,
+            JiraDeployment::Auto => self
+                .base_url
+                .host_str()
+                .is_some_and(|h| h.ends_with(".atlassian.net") || h.ends_with(".jira.com")),
+        }
+    }
 }
 
 impl Default for StoreConfig {

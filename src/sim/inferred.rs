@@ -1,5 +1,6 @@
 //! The simulator's inferred-behaviour switches: what the Orange simulators do where the seed
-//! documents are silent (docs/orange-assumptions.md lists each). Every switch has a default
+//! documents are silent (docs/orange-assumptions.md lists each), and on the ITSM side what
+//! differs between the sites a customer may run (a Jira Cloud or Data Center site). Every switch has a default
 //! (today's behaviour, what the gateway assumes) and the plausible alternatives, so tests and
 //! `itsm-bridge doctor` can check that the gateway stays correct when the live API differs.
 //!
@@ -71,6 +72,12 @@ choice!(
     NoteTypeMode { Inward => "inward", AsSent => "as_sent" }
 );
 
+choice!(
+    /// The Jira site the simulator plays (ITSM side): Data Center (`/search` by `startAt`;
+    /// no `/search/jql`) or Cloud (`/search/jql` by `nextPageToken`; `/search` is 410 Gone).
+    JiraSite { DataCenter => "data_center", Cloud => "cloud" }
+);
+
 /// The note type the docs' GET example shows on a customer comment.
 pub const INWARD_COMMENT: &str = "Inward customer comments";
 
@@ -88,6 +95,7 @@ pub struct Inferred {
     pub api_key_failure: ApiKeyFailure,
     pub application_id: ApplicationIdMode,
     pub wholesale_note_type: NoteTypeMode,
+    pub jira_site: JiraSite,
 }
 
 /// One switch: its name, what it governs, and how to read and write it.
@@ -117,7 +125,7 @@ macro_rules! switch {
     };
 }
 
-const SWITCHES: [Switch; 7] = [
+const SWITCHES: [Switch; 8] = [
     switch!(
         unknown_filters,
         FilterMode,
@@ -157,6 +165,12 @@ const SWITCHES: [Switch; 7] = [
         NoteTypeMode,
         "the note type stored for a Wholesale comment: always 'Inward customer comments' (as \
          the docs' ticket example shows a comment sent as 'Comments'), or as sent"
+    ),
+    switch!(
+        jira_site,
+        JiraSite,
+        "the Jira site played: data_center (search by startAt at /search) or cloud (search by \
+         nextPageToken at /search/jql; /search answers 410 Gone)"
     ),
 ];
 

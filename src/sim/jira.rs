@@ -200,6 +200,10 @@ pub fn routes() -> Router<Arc<SimState>> {
     Router::new()
         .route("/{v}/issue", post(create))
         .route("/{v}/search", get(search::search))
+        .route(
+            "/{v}/search/jql",
+            get(search::search_jql).post(search::search_jql_post),
+        )
         .route("/{v}/issue/{key}", get(read).put(edit))
         .route("/{v}/issue/{key}/comment", get(comments).post(add_comment))
         .route(

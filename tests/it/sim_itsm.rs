@@ -539,3 +539,86 @@ async fn jira_edit_returns_204_and_v3_requires_adf_descriptions() {
     assert_eq!(status, 404);
     assert!(body["errorMessages"][0].is_string());
 }
+
+#[tokio::test]
+async fn jira_plays_cloud_with_search_jql_paging_by_token_and_410_on_the_old_search() {
+    let sim = Sim::start().await;
+    for n in 0..4 {
+        crate::support::jira::create_incident(&sim, &format!("Site {n} down")).await;
+    }
+    let jql = r#"updated >= "-60m" ORDER BY updated ASC"#;
+    let old = format!("/rest/api/2/search?jql={}", urlencode(jql));
+    let get = |path: String| {
+        let req = sim.itsm(Method::GET, &path);
+        async move { status_json(req.send().await.unwrap()).await }
+    };
+    // Data Center (the default): the old search answers, /search/jql does not exist.
+    assert_eq!(get(old.clone()).await.0, 200);
+    let page = |token: Option<&str>| {
+        let mut p = format!(
+            "/rest/api/3/search/jql?jql={}&maxResults=2&fields=*all&expand=changelog",
+            urlencode(jql)
+        );
+        if let Some(t) = token {
+            p.push_str(&format!("&nextPageToken={}", urlencode(t)));
+        }
+        p
+    };
+    assert_eq!(get(page(None)).await.0, 404);
+
+    sim.control("/_sim/inferred", json!({"jira_site": "cloud"}))
+        .await;
+    let (status, body) = get(old).await;
+    assert_eq!(status, 410, "{body}");
+    assert!(
+        body["errorMessages"][0]
+            .as_str()
+            .unwrap()
+            .contains("/search/jql")
+    );
+
+    // Five issues (four and the seeded one), two a page, each page naming the next.
+    let (mut keys, mut token, mut pages) = (Vec::new(), None::<String>, 0);
+    loop {
+        let (status, body) = get(page(token.as_deref())).await;
+        assert_eq!(status, 200, "{body}");
+        pages += 1;
+        for i in body["issues"].as_array().unwrap() {
+            assert!(i["fields"]["updated"].is_string() && i["changelog"].is_object());
+            keys.push(i["key"].as_str().unwrap().to_owned());
+        }
+        if body["isLast"] == true {
+            assert!(body.get("nextPageToken").is_none());
+            break;
+        }
+        token = Some(body["nextPageToken"].as_str().unwrap().to_owned());
+    }
+    assert_eq!((keys.len(), pages), (5, 3), "{keys:?}");
+    let mut unique = keys.clone();
+    unique.dedup();
+    assert_eq!(unique, keys);
+
+    // POST asks the same in a body; without fields an issue is its id only.
+    let resp = sim
+        .itsm(Method::POST, "/rest/api/3/search/jql")
+        .json(&json!({"jql": jql, "maxResults": 10}))
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = status_json(resp).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["issues"].as_array().unwrap().len(), 5);
+    assert_eq!(body["issues"][0].as_object().unwrap().len(), 1, "{body}");
+    // A token of another query, and an unbounded query, are refused.
+    let other = format!(
+        "/rest/api/3/search/jql?jql={}&nextPageToken={}",
+        urlencode(r#"updated >= "-5m""#),
+        urlencode(token.as_deref().unwrap())
+    );
+    assert_eq!(get(other).await.0, 400);
+    assert_eq!(get("/rest/api/3/search/jql?jql=".into()).await.0, 400);
+}
+
+fn urlencode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
