@@ -265,6 +265,19 @@ impl JiraClient {
         }
     }
 
+    /// A read-only `GET /rest/api/{v}/{path…}?{query}` (doctor's checks: `status`,
+    /// `mypermissions`, an issue's `transitions`).
+    pub async fn read(&self, path: &[&str], query: &[(&str, &str)]) -> Result<Value, CallFailure> {
+        let mut url = self.api(path)?;
+        if !query.is_empty() {
+            url.query_pairs_mut().extend_pairs(query);
+        }
+        Ok(self
+            .send(Pace::Wait(&self.budget), reqwest::Method::GET, url, None)
+            .await?
+            .1)
+    }
+
     /// `GET /myself`: who the configured credentials are (doctor's read-only check).
     pub async fn myself(&self) -> Result<Value, CallFailure> {
         let url = self.api(&["myself"])?;

@@ -78,6 +78,18 @@ choice!(
     JiraSite { DataCenter => "data_center", Cloud => "cloud" }
 );
 
+choice!(
+    /// The ServiceNow user's rights (ITSM side): `itil` (read and write incidents, read the
+    /// journal), `read_only` (`snc_read_only` too: every write is refused), `no_journal`
+    /// (reading `sys_journal_field` is refused).
+    ServicenowRights { Itil => "itil", ReadOnly => "read_only", NoJournal => "no_journal" }
+);
+choice!(
+    /// The Jira user's permissions (ITSM side): all the write-back needs, or everything but
+    /// `TRANSITION_ISSUES` (no transition is offered).
+    JiraPermissions { All => "all", NoTransition => "no_transition" }
+);
+
 /// The note type the docs' GET example shows on a customer comment.
 pub const INWARD_COMMENT: &str = "Inward customer comments";
 
@@ -96,6 +108,8 @@ pub struct Inferred {
     pub application_id: ApplicationIdMode,
     pub wholesale_note_type: NoteTypeMode,
     pub jira_site: JiraSite,
+    pub servicenow_rights: ServicenowRights,
+    pub jira_permissions: JiraPermissions,
 }
 
 /// One switch: its name, what it governs, and how to read and write it.
@@ -125,7 +139,7 @@ macro_rules! switch {
     };
 }
 
-const SWITCHES: [Switch; 8] = [
+const SWITCHES: [Switch; 10] = [
     switch!(
         unknown_filters,
         FilterMode,
@@ -171,6 +185,18 @@ const SWITCHES: [Switch; 8] = [
         JiraSite,
         "the Jira site played: data_center (search by startAt at /search) or cloud (search by \
          nextPageToken at /search/jql; /search answers 410 Gone)"
+    ),
+    switch!(
+        servicenow_rights,
+        ServicenowRights,
+        "the ServiceNow user's roles: itil; read_only (snc_read_only too: writes are 403); \
+         no_journal (reading sys_journal_field is 403)"
+    ),
+    switch!(
+        jira_permissions,
+        JiraPermissions,
+        "the Jira user's permissions: all, or no_transition (TRANSITION_ISSUES not granted, \
+         no transition offered)"
     ),
 ];
 

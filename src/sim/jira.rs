@@ -211,6 +211,8 @@ pub fn routes() -> Router<Arc<SimState>> {
             get(workflow::transitions).post(workflow::transition),
         )
         .route("/{v}/myself", get(myself))
+        .route("/{v}/status", get(workflow::statuses))
+        .route("/{v}/mypermissions", get(workflow::my_permissions))
 }
 
 /// `GET /myself`: the authenticated user (`itsm-bridge doctor` checks the credentials).

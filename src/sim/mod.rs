@@ -29,6 +29,7 @@ mod ordering;
 mod query;
 mod seed;
 mod servicenow;
+mod servicenow_acl;
 pub mod state;
 mod wholesale;
 

@@ -1,6 +1,7 @@
 //! ServiceNow Table API: `incident` (get, list with `sysparm_query` — `=`, `!=`, `>=`, `<`…,
 //! `IN`, `ORDERBY` — `sysparm_limit`/`sysparm_offset`, create, PATCH/PUT) and
-//! `sys_journal_field` (list: what reconciliation reads). Journal fields (`work_notes`,
+//! `sys_journal_field` (list: what reconciliation reads), `sys_user` and `sys_user_has_role`
+//! (the user's roles, [`super::servicenow_acl`]). Journal fields (`work_notes`,
 //! `comments`) append to the journal and read back as `""`; resolving (state 6) or closing (7) without `close_code` and
 //! `close_notes` on the record is refused with the data-policy 403; each write bumps
 //! `sys_mod_count` and sets `sys_updated_by` to the API user; an optional webhook fires on
@@ -20,6 +21,7 @@ use serde_json::{Map, Value, json};
 use super::error::servicenow_error;
 use super::itsm_auth::ItsmUser;
 use super::query::TOTAL_COUNT;
+use super::servicenow_acl as acl;
 use super::state::{SimState, lock, servicenow_now};
 
 type St = State<Arc<SimState>>;
@@ -182,10 +184,16 @@ fn order(hits: &mut [&Value], query: &str) {
 async fn list(State(st): St, Path(table): Path<String>, RawQuery(q): RawQuery) -> Response {
     let p = params(&q);
     let query = param(&p, "sysparm_query").unwrap_or("");
+    if let Some(refused) = acl::read_refused(&st, &table) {
+        return refused;
+    }
+    let (users, grants) = (acl::users(&st), acl::grants(&st));
     let d = st.data();
     let source: Vec<&Value> = match table.as_str() {
         "incident" => d.sn_incidents.iter().collect(),
         "sys_journal_field" => d.sn_journal.iter().collect(),
+        "sys_user" => users.iter().collect(),
+        "sys_user_has_role" => grants.iter().collect(),
         other => return invalid_table(other),
     };
     let mut hits: Vec<&Value> = source
@@ -283,6 +291,9 @@ async fn update(
     let Ok(Value::Object(changes)) = serde_json::from_slice::<Value>(&raw) else {
         return bad_json();
     };
+    if let Some(refused) = acl::write_refused(&st) {
+        return refused;
+    }
     let p = params(&q);
     let mut d = st.data();
     let Some(current) = d.sn_incidents.get(&sys_id).cloned() else {
@@ -329,6 +340,9 @@ async fn create(
     let Ok(Value::Object(changes)) = serde_json::from_slice::<Value>(&raw) else {
         return bad_json();
     };
+    if let Some(refused) = acl::write_refused(&st) {
+        return refused;
+    }
     let p = params(&q);
     let now = servicenow_now();
     let mut d = st.data();
