@@ -250,7 +250,7 @@ async fn jira_rows(
             }
             Ok(o) => {
                 r.observed = format!(
-                    "neither a status nor offered on the {} recent issues read",
+                    "neither a status nor offered on the recent issues read ({})",
                     o.issues
                 );
             }
