@@ -133,9 +133,9 @@ fn param<'a>(p: &'a [(String, String)], k: &str) -> Option<&'a str> {
 }
 
 /// The matching issues in the query's order, as search shows them (`changelog` expanded on
-/// request), or the JQL error.
-fn matching(st: &SimState, jql: &str, v3: bool, changelog: bool) -> Result<Vec<Value>, Response> {
-    let query = parse_jql(jql, OffsetDateTime::now_utc()).map_err(|why| jql_error(&why))?;
+/// request), or what is wrong with the JQL.
+fn matching(st: &SimState, jql: &str, v3: bool, changelog: bool) -> Result<Vec<Value>, String> {
+    let query = parse_jql(jql, OffsetDateTime::now_utc())?;
     let d = st.data();
     let mut hits: Vec<_> = d
         .jira_issues
@@ -193,7 +193,7 @@ pub async fn search(State(st): St, Path(v): Path<String>, RawQuery(q): RawQuery)
     let changelog = param(&p, "expand").is_some_and(|e| e.contains("changelog"));
     let hits = match matching(&st, param(&p, "jql").unwrap_or(""), v3, changelog) {
         Ok(h) => h,
-        Err(resp) => return resp,
+        Err(why) => return jql_error(&why),
     };
     let start: usize = param(&p, "startAt")
         .and_then(|s| s.parse().ok())
@@ -327,7 +327,7 @@ fn run_jql(st: &SimState, v: &str, s: JqlSearch) -> Response {
     };
     let hits = match matching(st, &s.jql, v3, s.changelog) {
         Ok(h) => h,
-        Err(resp) => return resp,
+        Err(why) => return jql_error(&why),
     };
     let max = s.max.clamp(1, MAX_RESULTS_CLOUD);
     let total = hits.len();
