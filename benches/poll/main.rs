@@ -321,6 +321,8 @@ async fn main() {
         per_object_apis: vec![],
         scan,
         reread_budget: budget,
+        // Measured cycles are a quiet steady state: no re-probe among them.
+        reprobe_every: Duration::from_secs(24 * 3600),
     };
     let poller = Poller::new(
         store,

@@ -1,10 +1,13 @@
 //! `doctor`: read-only checks of each tenant's Orange and ITSM endpoints with its own
 //! credentials — the token, the API key and each Orange API's `status`, the inferred list
 //! behaviours (docs/orange-assumptions.md) as the live API shows them, and the ITSM user's
-//! access. Only GET calls (and the token request): it never creates, updates or deletes.
+//! rights ([`itsm`]). Only GET calls (and the token request): it never creates, updates or
+//! deletes.
 //!
 //! One row per check: what is assumed, what was observed, the setting to use. Exit 0 when
 //! every check the config relies on holds, 1 otherwise.
+
+mod itsm;
 
 use std::process::ExitCode;
 
@@ -12,14 +15,10 @@ use serde::Serialize;
 
 use crate::config::{Config, TenantConfig};
 use crate::domain::{OrangeApi, TenantId};
-use crate::itsm::jira::JiraClient;
-use crate::itsm::servicenow::ServicenowClient;
 use crate::mapping::MappingSet;
 use crate::orange::OrangeClient;
 use crate::orange::probe::Verdict;
 
-/// The ServiceNow table the journal (work notes, comments) is read from.
-const JOURNAL_TABLE: &str = "sys_journal_field";
 /// The field both poll-back probes use.
 const LAST_UPDATE: &str = "lastUpdateDate";
 
@@ -86,7 +85,7 @@ pub async fn run(config: &Config, tenants: &[&TenantConfig]) -> anyhow::Result<V
         let client = crate::orange::client_for_tenant(config, &t.id)?
             .ok_or_else(|| anyhow::anyhow!("tenant {} has no Orange client", t.id))?;
         orange_rows(config, &t.id, &client, &mut rows).await;
-        itsm_rows(t, mappings.as_ref(), &mut rows).await;
+        itsm::rows(t, mappings.as_ref(), &mut rows).await;
     }
     Ok(rows)
 }
@@ -176,51 +175,6 @@ fn verdict_into(r: &mut Row, v: Result<Verdict, crate::domain::CallFailure>) {
             r.observed = v.to_string();
         }
         Err(e) => r.observed = format!("error: {}", e.message),
-    }
-}
-
-async fn itsm_rows(t: &TenantConfig, mappings: Option<&MappingSet>, rows: &mut Vec<Row>) {
-    let http = reqwest::Client::new();
-    if let Some(sn) = &t.itsm.servicenow {
-        let client = ServicenowClient::new(http.clone(), sn.clone());
-        let mut tables: Vec<String> = t
-            .sources
-            .keys()
-            .filter_map(|s| mappings?.get(&t.id, s))
-            .filter(|m| m.way_back().itsm == crate::domain::call::ItsmKind::Servicenow)
-            .map(|m| m.way_back().table.clone())
-            .collect();
-        tables.sort();
-        tables.dedup();
-        if tables.is_empty() {
-            tables.push("incident".into());
-        }
-        tables.push(JOURNAL_TABLE.into());
-        for table in tables {
-            let mut r = row(&t.id, "itsm", format!("servicenow read {table}"));
-            match client.list(&table, "", 1, 0).await {
-                Ok(_) => (r.observed, r.ok) = ("readable".into(), true),
-                Err(e) => r.observed = e.message,
-            }
-            r.setting = "the integration user's roles (ACL read on the table)".into();
-            rows.push(r);
-        }
-    }
-    if let Some(j) = &t.itsm.jira {
-        let client = JiraClient::new(http, j.clone());
-        let mut r = row(&t.id, "itsm", "jira myself");
-        match client.myself().await {
-            Ok(v) => {
-                let who = ["accountId", "name", "displayName"]
-                    .iter()
-                    .find_map(|k| v.get(*k).and_then(|s| s.as_str()))
-                    .unwrap_or("?");
-                (r.observed, r.ok) = (format!("authenticated as {who}"), true);
-            }
-            Err(e) => r.observed = e.message,
-        }
-        r.setting = "tenants[].itsm.jira.auth".into();
-        rows.push(r);
     }
 }
 

@@ -286,8 +286,8 @@ pub struct PollerConfig {
     /// unset.
     #[serde(default)]
     pub reconcile_interval_secs: Option<u64>,
-    /// How incidents and ordering requests are watched: `auto` (probe at start and after a
-    /// failed scan whether Orange honours `sort=-lastUpdateDate` and `lastUpdateDate>=`; scan
+    /// How incidents and ordering requests are watched: `auto` (probe at start, after a
+    /// failed scan and every `reprobe_secs` whether Orange honours `sort=-lastUpdateDate` and `lastUpdateDate>=`; scan
     /// incrementally only when it honours both, else re-read the open linked objects),
     /// `incremental` (always scan; no probe) or `reread` (always re-read).
     #[serde(default)]
@@ -298,6 +298,11 @@ pub struct PollerConfig {
     /// trouble tickets' per-object reads.
     #[serde(default = "defaults::reread_budget")]
     pub reread_budget: u32,
+    /// With `scan: auto`, seconds between read-only re-probes of the sort and range filter
+    /// even when nothing failed: a poller re-reading moves back to the incremental scan once
+    /// Orange honours both, and a scanning one falls back when Orange stops honouring them.
+    #[serde(default = "defaults::reprobe_secs")]
+    pub reprobe_secs: u64,
 }
 
 /// `poller.scan`
@@ -520,12 +525,43 @@ pub struct JiraTarget {
     /// REST version: 2 (wiki text; Data Center) or 3 (ADF; Cloud).
     #[serde(default = "defaults::jira_api_version")]
     pub api_version: u8,
+    /// Cloud or Data Center, for what differs beyond the REST version: the search that
+    /// reconciliation pages through (Cloud: `/search/jql` with `nextPageToken`; Data Center:
+    /// `/search` with `startAt`).
+    #[serde(default)]
+    pub deployment: JiraDeployment,
     pub auth: OutboundAuth,
     /// The integration account (Cloud accountId or DC username): its changes are echoes.
     #[serde(default)]
     pub integration_account: Option<String>,
     #[serde(default)]
     pub rate_limit: RateLimit,
+}
+
+/// `tenants[].itsm.jira.deployment`
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JiraDeployment {
+    /// Cloud when the site is on Atlassian's domains (`*.atlassian.net`, `*.jira.com`), else
+    /// Data Center.
+    #[default]
+    Auto,
+    Cloud,
+    DataCenter,
+}
+
+impl JiraTarget {
+    /// Whether the site is Jira Cloud ([`JiraDeployment`]).
+    pub fn is_cloud(&self) -> bool {
+        match self.deployment {
+            JiraDeployment::Cloud => true,
+            JiraDeployment::DataCenter => false,
+            JiraDeployment::Auto => self
+                .base_url
+                .host_str()
+                .is_some_and(|h| h.ends_with(".atlassian.net") || h.ends_with(".jira.com")),
+        }
+    }
 }
 
 impl Default for StoreConfig {
@@ -604,6 +640,7 @@ impl Default for PollerConfig {
             reconcile_interval_secs: None,
             scan: ScanChoice::Auto,
             reread_budget: defaults::reread_budget(),
+            reprobe_secs: defaults::reprobe_secs(),
         }
     }
 }
@@ -716,6 +753,9 @@ pub mod defaults {
     }
     pub fn reread_budget() -> u32 {
         100
+    }
+    pub fn reprobe_secs() -> u64 {
+        900
     }
     pub fn log_level() -> String {
         "info".into()

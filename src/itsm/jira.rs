@@ -196,9 +196,53 @@ impl JiraClient {
         Ok(Written::default())
     }
 
+    /// Whether the site is Jira Cloud (`tenants[].itsm.jira.deployment`).
+    pub fn is_cloud(&self) -> bool {
+        self.target.is_cloud()
+    }
+
+    /// One page of Cloud's `GET /search/jql` (`?jql&maxResults&nextPageToken&fields=*all
+    /// &expand=changelog`): the issues, each with its comments and changelog histories, and
+    /// the token of the next page (`None` on the last: `isLast`, or no token).
+    pub async fn search_jql(
+        &self,
+        jql: &str,
+        page_token: Option<&str>,
+        max_results: u32,
+    ) -> Result<(Vec<Value>, Option<String>), CallFailure> {
+        let mut url = self.api(&["search", "jql"])?;
+        {
+            let mut q = url.query_pairs_mut();
+            q.append_pair("jql", jql)
+                .append_pair("maxResults", &max_results.to_string())
+                .append_pair("fields", "*all")
+                .append_pair("expand", "changelog");
+            if let Some(t) = page_token {
+                q.append_pair("nextPageToken", t);
+            }
+        }
+        let (status, v) = self
+            .send(Pace::Wait(&self.budget), reqwest::Method::GET, url, None)
+            .await?;
+        let Some(Value::Array(issues)) = v.get("issues") else {
+            return Err(wire::bad_response(
+                status,
+                "Jira",
+                "search/jql without issues",
+            ));
+        };
+        let last = v.get("isLast").and_then(Value::as_bool).unwrap_or(false);
+        let next = v
+            .get("nextPageToken")
+            .and_then(Value::as_str)
+            .filter(|t| !last && !t.is_empty())
+            .map(str::to_owned);
+        Ok((issues.clone(), next))
+    }
+
     /// One page of `GET /search` (`?jql&startAt&maxResults&expand=changelog&fields=*all`):
-    /// the issues, each with its comments and changelog histories. Data Center's search (and
-    /// Cloud's until its removal; Cloud's `/search/jql` is not used yet).
+    /// the issues, each with its comments and changelog histories. Data Center's search
+    /// (Cloud answers it 410 Gone and has [`Self::search_jql`]).
     pub async fn search(
         &self,
         jql: &str,
@@ -219,6 +263,19 @@ impl JiraClient {
             Some(Value::Array(a)) => Ok(a.clone()),
             _ => Err(wire::bad_response(status, "Jira", "search without issues")),
         }
+    }
+
+    /// A read-only `GET /rest/api/{v}/{path…}?{query}` (doctor's checks: `status`,
+    /// `mypermissions`, an issue's `transitions`).
+    pub async fn read(&self, path: &[&str], query: &[(&str, &str)]) -> Result<Value, CallFailure> {
+        let mut url = self.api(path)?;
+        if !query.is_empty() {
+            url.query_pairs_mut().extend_pairs(query);
+        }
+        Ok(self
+            .send(Pace::Wait(&self.budget), reqwest::Method::GET, url, None)
+            .await?
+            .1)
     }
 
     /// `GET /myself`: who the configured credentials are (doctor's read-only check).

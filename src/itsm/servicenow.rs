@@ -97,7 +97,23 @@ impl ServicenowClient {
         limit: u32,
         offset: u32,
     ) -> Result<Vec<Value>, CallFailure> {
+        self.list_fields(table, query, None, limit, offset).await
+    }
+
+    /// [`Self::list`] restricted to `fields` (`sysparm_fields`, dot-walks such as
+    /// `role.name` allowed) when given.
+    pub async fn list_fields(
+        &self,
+        table: &str,
+        query: &str,
+        fields: Option<&str>,
+        limit: u32,
+        offset: u32,
+    ) -> Result<Vec<Value>, CallFailure> {
         let mut url = table_url(&self.target.base_url, table)?;
+        if let Some(f) = fields {
+            url.query_pairs_mut().append_pair("sysparm_fields", f);
+        }
         url.query_pairs_mut()
             .append_pair("sysparm_query", query)
             .append_pair("sysparm_limit", &limit.to_string())

@@ -53,9 +53,84 @@ pub fn routes() -> Router<Arc<SimState>> {
                 get(move |st: St, id: Path<String>| read(st, id, c)),
             );
     }
-    r.route("/status", get(|| async { Json(json!({"status": "ok", "name": "core-information", "version": "2.4.0"})) }))
-        .route("/version", get(|| async { Json(json!({"version": "2.4.0"})) }))
-        .route("/doc", get(|| async { Json(json!({"openapi": "3.0.0", "info": {"title": "Core Information (itsm-bridge simulator)", "version": "2.4.0"}})) }))
+    r.route(
+        "/status",
+        get(|| async {
+            Json(json!({"status": "ok", "name": "core-information", "version": "2.4.0"}))
+        }),
+    )
+    .route(
+        "/version",
+        get(|| async { Json(json!({"version": "2.4.0"})) }),
+    )
+    .route("/doc", get(doc))
+}
+
+async fn doc() -> Json<Value> {
+    use super::doc::Op;
+    const OPS: &[Op] = &[
+        Op {
+            path: "/accounts",
+            methods: &["get"],
+            summary: "list accounts (filters, offset/limit)",
+        },
+        Op {
+            path: "/accounts/{id}",
+            methods: &["get"],
+            summary: "read an account",
+        },
+        Op {
+            path: "/locations",
+            methods: &["get"],
+            summary: "list locations (filters, offset/limit)",
+        },
+        Op {
+            path: "/locations/{id}",
+            methods: &["get"],
+            summary: "read a location",
+        },
+        Op {
+            path: "/servicePoints",
+            methods: &["get"],
+            summary: "list service points (filters, offset/limit)",
+        },
+        Op {
+            path: "/servicePoints/{id}",
+            methods: &["get"],
+            summary: "read a service point",
+        },
+        Op {
+            path: "/configurationItems",
+            methods: &["get"],
+            summary: "list configuration items (filters, offset/limit)",
+        },
+        Op {
+            path: "/configurationItems/{id}",
+            methods: &["get"],
+            summary: "read a configuration item",
+        },
+        Op {
+            path: "/status",
+            methods: &["get"],
+            summary: "API status",
+        },
+        Op {
+            path: "/version",
+            methods: &["get"],
+            summary: "API version",
+        },
+        Op {
+            path: "/doc",
+            methods: &["get"],
+            summary: "this document",
+        },
+    ];
+    Json(super::doc::swagger(
+        "Core Information",
+        "2.4.0",
+        super::CORE_INFORMATION_BASE,
+        OPS,
+    ))
 }
 
 async fn list(

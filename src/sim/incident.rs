@@ -358,22 +358,63 @@ async fn aggregation(State(st): St, RawQuery(q): RawQuery) -> Result<Response> {
 
 /// A minimal swagger describing the simulated paths (the real file is not public).
 async fn doc() -> Json<Value> {
-    let paths = [
-        "/incidents",
-        "/incidents/{id}",
-        "/incidents/{id}/notes",
-        "/incidents/{id}/attachments",
-        "/incidents/{id}/attachments/{attachmentId}",
-        "/incidents/{id}/freezePeriods",
-        "/aggregation",
-        "/status",
-        "/version",
-        "/doc",
+    use super::doc::Op;
+    const OPS: &[Op] = &[
+        Op {
+            path: "/incidents",
+            methods: &["get", "post"],
+            summary: "list (filters, sort, offset/limit) or create incidents",
+        },
+        Op {
+            path: "/incidents/{id}",
+            methods: &["get", "patch"],
+            summary: "read or update an incident",
+        },
+        Op {
+            path: "/incidents/{id}/notes",
+            methods: &["get", "post"],
+            summary: "an incident's notes; add one",
+        },
+        Op {
+            path: "/incidents/{id}/attachments",
+            methods: &["get", "post"],
+            summary: "an incident's attachments; upload one (multipart)",
+        },
+        Op {
+            path: "/incidents/{id}/attachments/{attachmentId}",
+            methods: &["get"],
+            summary: "download an attachment",
+        },
+        Op {
+            path: "/incidents/{id}/freezePeriods",
+            methods: &["get"],
+            summary: "an incident's freeze periods",
+        },
+        Op {
+            path: "/aggregation",
+            methods: &["get"],
+            summary: "incident counts by a field",
+        },
+        Op {
+            path: "/status",
+            methods: &["get"],
+            summary: "API status",
+        },
+        Op {
+            path: "/version",
+            methods: &["get"],
+            summary: "API version",
+        },
+        Op {
+            path: "/doc",
+            methods: &["get"],
+            summary: "this document",
+        },
     ];
-    let paths: serde_json::Map<String, Value> =
-        paths.iter().map(|p| ((*p).to_owned(), json!({}))).collect();
-    Json(
-        json!({"swagger": "2.0", "info": {"title": "Incident API (itsm-bridge simulator)", "version": "1.3"},
-        "basePath": "/incident/b2b/v1", "paths": paths}),
-    )
+    Json(super::doc::swagger(
+        "Incident API",
+        "1.3",
+        super::INCIDENT_BASE,
+        OPS,
+    ))
 }

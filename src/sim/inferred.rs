@@ -1,5 +1,6 @@
 //! The simulator's inferred-behaviour switches: what the Orange simulators do where the seed
-//! documents are silent (docs/orange-assumptions.md lists each). Every switch has a default
+//! documents are silent (docs/orange-assumptions.md lists each), and on the ITSM side what
+//! differs between the sites a customer may run (a Jira Cloud or Data Center site). Every switch has a default
 //! (today's behaviour, what the gateway assumes) and the plausible alternatives, so tests and
 //! `itsm-bridge doctor` can check that the gateway stays correct when the live API differs.
 //!
@@ -65,10 +66,28 @@ choice!(
     ApplicationIdMode { Unchecked => "unchecked", Required => "required" }
 );
 choice!(
-    /// The note type Wholesale stores for a customer comment: the one sent, or always
-    /// `Inward customer comments` (what the docs' GET example shows for a comment sent as
-    /// `Comments`).
-    NoteTypeMode { AsSent => "as_sent", Inward => "inward" }
+    /// The note type Wholesale stores for a customer comment: `Inward customer comments`
+    /// whatever was sent (what the docs' GET example shows for a comment their update
+    /// example sends as `Comments`), or the type sent.
+    NoteTypeMode { Inward => "inward", AsSent => "as_sent" }
+);
+
+choice!(
+    /// The Jira site the simulator plays (ITSM side): Data Center (`/search` by `startAt`;
+    /// no `/search/jql`) or Cloud (`/search/jql` by `nextPageToken`; `/search` is 410 Gone).
+    JiraSite { DataCenter => "data_center", Cloud => "cloud" }
+);
+
+choice!(
+    /// The ServiceNow user's rights (ITSM side): `itil` (read and write incidents, read the
+    /// journal), `read_only` (`snc_read_only` too: every write is refused), `no_journal`
+    /// (reading `sys_journal_field` is refused).
+    ServicenowRights { Itil => "itil", ReadOnly => "read_only", NoJournal => "no_journal" }
+);
+choice!(
+    /// The Jira user's permissions (ITSM side): all the write-back needs, or everything but
+    /// `TRANSITION_ISSUES` (no transition is offered).
+    JiraPermissions { All => "all", NoTransition => "no_transition" }
 );
 
 /// The note type the docs' GET example shows on a customer comment.
@@ -88,6 +107,9 @@ pub struct Inferred {
     pub api_key_failure: ApiKeyFailure,
     pub application_id: ApplicationIdMode,
     pub wholesale_note_type: NoteTypeMode,
+    pub jira_site: JiraSite,
+    pub servicenow_rights: ServicenowRights,
+    pub jira_permissions: JiraPermissions,
 }
 
 /// One switch: its name, what it governs, and how to read and write it.
@@ -117,7 +139,7 @@ macro_rules! switch {
     };
 }
 
-const SWITCHES: [Switch; 7] = [
+const SWITCHES: [Switch; 10] = [
     switch!(
         unknown_filters,
         FilterMode,
@@ -155,8 +177,26 @@ const SWITCHES: [Switch; 7] = [
     switch!(
         wholesale_note_type,
         NoteTypeMode,
-        "the note type stored for a Wholesale comment: as sent, or always 'Inward customer \
-         comments'"
+        "the note type stored for a Wholesale comment: always 'Inward customer comments' (as \
+         the docs' ticket example shows a comment sent as 'Comments'), or as sent"
+    ),
+    switch!(
+        jira_site,
+        JiraSite,
+        "the Jira site played: data_center (search by startAt at /search) or cloud (search by \
+         nextPageToken at /search/jql; /search answers 410 Gone)"
+    ),
+    switch!(
+        servicenow_rights,
+        ServicenowRights,
+        "the ServiceNow user's roles: itil; read_only (snc_read_only too: writes are 403); \
+         no_journal (reading sys_journal_field is 403)"
+    ),
+    switch!(
+        jira_permissions,
+        JiraPermissions,
+        "the Jira user's permissions: all, or no_transition (TRANSITION_ISSUES not granted, \
+         no transition offered)"
     ),
 ];
 

@@ -200,6 +200,10 @@ pub fn routes() -> Router<Arc<SimState>> {
     Router::new()
         .route("/{v}/issue", post(create))
         .route("/{v}/search", get(search::search))
+        .route(
+            "/{v}/search/jql",
+            get(search::search_jql).post(search::search_jql_post),
+        )
         .route("/{v}/issue/{key}", get(read).put(edit))
         .route("/{v}/issue/{key}/comment", get(comments).post(add_comment))
         .route(
@@ -207,6 +211,8 @@ pub fn routes() -> Router<Arc<SimState>> {
             get(workflow::transitions).post(workflow::transition),
         )
         .route("/{v}/myself", get(myself))
+        .route("/{v}/status", get(workflow::statuses))
+        .route("/{v}/mypermissions", get(workflow::my_permissions))
 }
 
 /// `GET /myself`: the authenticated user (`itsm-bridge doctor` checks the credentials).

@@ -14,6 +14,7 @@
 mod body;
 mod control;
 mod core_info;
+mod doc;
 mod error;
 pub mod faults;
 mod incident;
@@ -28,6 +29,7 @@ mod ordering;
 mod query;
 mod seed;
 mod servicenow;
+mod servicenow_acl;
 pub mod state;
 mod wholesale;
 

@@ -35,6 +35,54 @@ pub fn routes() -> Router<Arc<SimState>> {
             "/version",
             get(|| async { Json(json!({"version": "3.1"})) }),
         )
+        .route("/doc", get(doc))
+}
+
+async fn doc() -> Json<Value> {
+    use super::doc::Op;
+    const OPS: &[Op] = &[
+        Op {
+            path: "/requests",
+            methods: &["get", "post"],
+            summary: "list requests (filters, sort, offset/limit) or create one",
+        },
+        Op {
+            path: "/requests/{id}",
+            methods: &["get"],
+            summary: "read a request and its step",
+        },
+        Op {
+            path: "/catalogItems",
+            methods: &["get"],
+            summary: "the orderable catalog items",
+        },
+        Op {
+            path: "/catalogItems/{id}",
+            methods: &["get"],
+            summary: "read a catalog item",
+        },
+        Op {
+            path: "/status",
+            methods: &["get"],
+            summary: "API status",
+        },
+        Op {
+            path: "/version",
+            methods: &["get"],
+            summary: "API version",
+        },
+        Op {
+            path: "/doc",
+            methods: &["get"],
+            summary: "this document",
+        },
+    ];
+    Json(super::doc::swagger(
+        "Ordering",
+        "3.1",
+        super::ORDERING_BASE,
+        OPS,
+    ))
 }
 
 async fn create(State(st): St, raw: Bytes) -> Result<Response> {

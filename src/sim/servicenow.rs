@@ -1,10 +1,12 @@
 //! ServiceNow Table API: `incident` (get, list with `sysparm_query` — `=`, `!=`, `>=`, `<`…,
 //! `IN`, `ORDERBY` — `sysparm_limit`/`sysparm_offset`, create, PATCH/PUT) and
-//! `sys_journal_field` (list: what reconciliation reads). Journal fields (`work_notes`,
+//! `sys_journal_field` (list: what reconciliation reads), `sys_user` and `sys_user_has_role`
+//! (the user's roles, [`super::servicenow_acl`]). Journal fields (`work_notes`,
 //! `comments`) append to the journal and read back as `""`; resolving (state 6) or closing (7) without `close_code` and
 //! `close_notes` on the record is refused with the data-policy 403; each write bumps
 //! `sys_mod_count` and sets `sys_updated_by` to the API user; an optional webhook fires on
-//! every change (`/_sim/servicenow/webhook`).
+//! every change (`/_sim/servicenow/webhook`). A `sys_id` in an insert body is kept (a taken
+//! one fails the insert with 403 "Operation Failed").
 
 use std::sync::Arc;
 
@@ -19,6 +21,7 @@ use serde_json::{Map, Value, json};
 use super::error::servicenow_error;
 use super::itsm_auth::ItsmUser;
 use super::query::TOTAL_COUNT;
+use super::servicenow_acl as acl;
 use super::state::{SimState, lock, servicenow_now};
 
 type St = State<Arc<SimState>>;
@@ -181,10 +184,16 @@ fn order(hits: &mut [&Value], query: &str) {
 async fn list(State(st): St, Path(table): Path<String>, RawQuery(q): RawQuery) -> Response {
     let p = params(&q);
     let query = param(&p, "sysparm_query").unwrap_or("");
+    if let Some(refused) = acl::read_refused(&st, &table) {
+        return refused;
+    }
+    let (users, grants) = (acl::users(&st), acl::grants(&st));
     let d = st.data();
     let source: Vec<&Value> = match table.as_str() {
         "incident" => d.sn_incidents.iter().collect(),
         "sys_journal_field" => d.sn_journal.iter().collect(),
+        "sys_user" => users.iter().collect(),
+        "sys_user_has_role" => grants.iter().collect(),
         other => return invalid_table(other),
     };
     let mut hits: Vec<&Value> = source
@@ -282,6 +291,9 @@ async fn update(
     let Ok(Value::Object(changes)) = serde_json::from_slice::<Value>(&raw) else {
         return bad_json();
     };
+    if let Some(refused) = acl::write_refused(&st) {
+        return refused;
+    }
     let p = params(&q);
     let mut d = st.data();
     let Some(current) = d.sn_incidents.get(&sys_id).cloned() else {
@@ -305,6 +317,16 @@ async fn update(
     Json(json!({"result": shape(&record, &p)})).into_response()
 }
 
+/// What the Table API answers when the database refuses an insert (here: the `sys_id` is
+/// taken): 403 "Operation Failed" (docs/orange-assumptions.md, ITSM side).
+fn insert_failed(number: &str) -> Response {
+    servicenow_error(
+        StatusCode::FORBIDDEN,
+        "Operation Failed",
+        &format!("Error during insert of incident ({number})"),
+    )
+}
+
 async fn create(
     State(st): St,
     Extension(user): Extension<ItsmUser>,
@@ -318,11 +340,25 @@ async fn create(
     let Ok(Value::Object(changes)) = serde_json::from_slice::<Value>(&raw) else {
         return bad_json();
     };
+    if let Some(refused) = acl::write_refused(&st) {
+        return refused;
+    }
     let p = params(&q);
     let now = servicenow_now();
     let mut d = st.data();
+    // A `sys_id` given on insert is kept, as the Table API does; taken, the insert fails.
+    let given = changes
+        .get("sys_id")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned);
+    if let Some(id) = &given
+        && let Some(taken) = d.sn_incidents.get(id)
+    {
+        return insert_failed(taken["number"].as_str().unwrap_or_default());
+    }
     let seq = d.next_seq();
-    let sys_id = uuid::Uuid::new_v4().simple().to_string();
+    let sys_id = given.unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
     let mut record = json!({
         "sys_id": sys_id, "number": format!("INC{:07}", 20_000 + seq), "short_description": "", "description": "",
         "state": "1", "impact": "3", "urgency": "3", "priority": "5", "cmdb_ci": "", "correlation_id": "",

@@ -79,6 +79,45 @@ pub fn routes() -> Router<Arc<SimState>> {
                 )
             }),
         )
+        .route("/doc", get(doc))
+}
+
+/// The document names the base path this simulator was started with (configurable).
+async fn doc(State(st): St) -> Json<Value> {
+    use super::doc::Op;
+    const OPS: &[Op] = &[
+        Op {
+            path: "/orangeServiceNumbers",
+            methods: &["get"],
+            summary: "the customer's Orange service numbers",
+        },
+        Op {
+            path: "/troubleTickets",
+            methods: &["get", "post"],
+            summary: "search trouble tickets (documented parameters, page/pageSize) or create one",
+        },
+        Op {
+            path: "/troubleTickets/{id}",
+            methods: &["get", "patch", "put"],
+            summary: "read a trouble ticket, or add a comment to it",
+        },
+        Op {
+            path: "/status",
+            methods: &["get"],
+            summary: "API status",
+        },
+        Op {
+            path: "/doc",
+            methods: &["get"],
+            summary: "this document",
+        },
+    ];
+    Json(super::doc::swagger(
+        "Wholesale International Trouble Tickets",
+        "1.0",
+        &st.opts.wholesale_base,
+        OPS,
+    ))
 }
 
 async fn service_numbers(State(st): St, headers: HeaderMap) -> Result<Json<Value>> {

@@ -1,6 +1,7 @@
 //! `itsm-bridge doctor` against the simulators, the way an operator runs it: in its default
-//! setting every check holds (exit 0); with an inferred behaviour switched, the row names it
-//! and the exit code is 1 when the config relies on it; and it only ever reads.
+//! setting every check holds (exit 0); with an inferred behaviour switched, or an ITSM right
+//! taken from the integration user, the row names it and the exit code is 1 when the config
+//! relies on it; and it only ever reads.
 
 use std::process::Output;
 
@@ -112,7 +113,12 @@ async fn doctor_passes_on_the_default_simulator_and_names_a_switched_behaviour()
         "incident lastUpdateDate>=",
         "servicenow read incident",
         "servicenow read sys_journal_field",
+        "servicenow write incident",
         "jira myself",
+        "jira permission ADD_COMMENTS",
+        "jira permission TRANSITION_ISSUES",
+        "jira transition \"Resolve Issue\"",
+        "jira transition \"In Progress\"",
     ] {
         assert_eq!(find(&r, check)["ok"], true, "{check}: {r:#?}");
     }
@@ -149,7 +155,11 @@ async fn doctor_passes_on_the_default_simulator_and_names_a_switched_behaviour()
     );
     assert_eq!(out.status.code(), Some(0), "{r:#?}");
 
-    // It only ever read: the token request aside, every call was a GET.
+    assert_reads_only(&sim, since);
+}
+
+/// The token request aside, every call since journal entry `since` was a GET.
+fn assert_reads_only(sim: &Sim, since: u64) {
     let writes: Vec<_> = sim
         .handle
         .journal(since)
@@ -158,4 +168,53 @@ async fn doctor_passes_on_the_default_simulator_and_names_a_switched_behaviour()
         .map(|e| format!("{} {}", e.method, e.path))
         .collect();
     assert!(writes.is_empty(), "doctor wrote: {writes:?}");
+}
+
+#[tokio::test]
+async fn doctor_fails_when_the_itsm_user_lacks_a_right_the_way_back_needs() {
+    let sim = Sim::start().await;
+    populate(&sim).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_file(&sim, dir.path());
+    let since = sim.handle.journal(0).last().map_or(0, |e| e.seq);
+    for (switch, value, check, observed) in [
+        (
+            "servicenow_rights",
+            "read_only",
+            "servicenow write incident",
+            "read-only",
+        ),
+        (
+            "servicenow_rights",
+            "no_journal",
+            "servicenow read sys_journal_field",
+            "Not authorized",
+        ),
+        (
+            "jira_permissions",
+            "no_transition",
+            "jira permission TRANSITION_ISSUES",
+            "not granted",
+        ),
+        (
+            "jira_permissions",
+            "no_transition",
+            "jira transition \"Resolve Issue\"",
+            "neither a status nor offered",
+        ),
+    ] {
+        let mut switches = json!({"servicenow_rights": "itil", "jira_permissions": "all"});
+        switches[switch] = json!(value);
+        sim.control("/_sim/inferred", switches).await;
+        let out = doctor(&config, true).await;
+        let r = rows(&out);
+        assert_eq!(out.status.code(), Some(1), "{switch}={value}: {r:#?}");
+        let row = find(&r, check);
+        assert_eq!(row["ok"], false, "{switch}={value}: {row}");
+        assert!(
+            row["observed"].as_str().unwrap().contains(observed),
+            "{switch}={value}: {row}"
+        );
+    }
+    assert_reads_only(&sim, since);
 }

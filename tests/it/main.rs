@@ -31,6 +31,7 @@ mod roundtrip_e2e;
 mod roundtrip_jira;
 mod roundtrip_modes;
 mod roundtrip_ordering;
+mod roundtrip_ordering_servicenow;
 mod roundtrip_reconcile;
 mod roundtrip_reconcile_servicenow;
 mod sandbox;

@@ -95,6 +95,7 @@ fn jira(base: url::Url, version: u8) -> JiraClient {
         reqwest::Client::new(),
         JiraTarget {
             base_url: base,
+            deployment: Default::default(),
             api_version: version,
             auth: OutboundAuth::Bearer {
                 token: Secret::new("pat-123"),
@@ -375,6 +376,7 @@ async fn jira_simulator_accepts_an_adf_comment_and_a_transition_found_by_target_
     let base = url::Url::parse(&sim.handle.base_url()).unwrap();
     let mut client_cfg = JiraTarget {
         base_url: base,
+        deployment: Default::default(),
         api_version: 3,
         auth: sandbox_basic(),
         integration_account: None,

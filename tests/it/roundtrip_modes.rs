@@ -38,6 +38,16 @@ impl Rig {
     }
 
     async fn start_with(sort: &str, range: &str, scan: ScanChoice) -> Rig {
+        // Cycles are a minute apart: no re-probe within these tests unless asked for.
+        Self::start_reprobing(sort, range, scan, Duration::from_secs(24 * 3600)).await
+    }
+
+    async fn start_reprobing(
+        sort: &str,
+        range: &str,
+        scan: ScanChoice,
+        reprobe_every: Duration,
+    ) -> Rig {
         let sim = Sim::start().await;
         sim.control(
             "/_sim/inferred",
@@ -70,6 +80,7 @@ impl Rig {
             per_object_apis: vec![],
             scan,
             reread_budget: BUDGET,
+            reprobe_every,
         };
         let poller = Poller::new(
             app.store.clone(),
@@ -254,5 +265,68 @@ async fn a_forced_incremental_scan_misses_a_change_when_sort_and_range_filter_ar
     rig.orange_works(LINKS - 1, "Engineer dispatched").await;
     let reps = rig.bound_cycles().await;
     assert_eq!(reps.iter().map(|r| r.changes).sum::<u32>(), 0, "{reps:?}");
+    rig.app.stop().await;
+}
+
+/// Orange starts honouring the sort under a running poller, and later stops: the periodic
+/// re-probe follows it both ways (nothing fails in between, so nothing else would), the gauge
+/// with it, and no change is lost or doubled on the way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reprobe_moves_poll_back_between_reread_and_incremental_as_orange_changes() {
+    // Cycles are a minute apart: a re-probe every third cycle.
+    let mut rig = Rig::start_reprobing(
+        "ignore",
+        "apply",
+        ScanChoice::Auto,
+        Duration::from_secs(180),
+    )
+    .await;
+    rig.bound_cycles().await;
+    assert_eq!(rig.poller.modes()[0].2, ScanMode::Reread);
+
+    rig.sim
+        .control("/_sim/inferred", json!({"sort_fields": "honour"}))
+        .await;
+    for _ in 0..3 {
+        rig.cycle().await;
+    }
+    assert_eq!(rig.poller.modes()[0].2, ScanMode::Incremental);
+    rig.orange_works(LINKS - 1, "Engineer dispatched to the last site")
+        .await;
+    let seen: u32 = rig.bound_cycles().await.iter().map(|r| r.changes).sum();
+    assert_eq!(seen, 1, "the scan sees the change once");
+
+    rig.sim
+        .control("/_sim/inferred", json!({"sort_fields": "ignore"}))
+        .await;
+    for _ in 0..3 {
+        rig.cycle().await;
+    }
+    assert_eq!(rig.poller.modes()[0].2, ScanMode::Reread);
+    rig.orange_works(0, "Engineer dispatched to the first site")
+        .await;
+    let seen: u32 = rig.bound_cycles().await.iter().map(|r| r.changes).sum();
+    assert_eq!(seen, 1, "the re-reads see the change once");
+
+    for n in [0, LINKS - 1] {
+        let id = rig.tickets[n].0.clone();
+        let sim = &rig.sim;
+        eventually("the Jira issue in progress with the note", async || {
+            let v = jira::issue(sim, &id).await;
+            let noted = v["fields"]["comment"]["comments"]
+                .as_array()?
+                .iter()
+                .any(|c| c["body"].as_str().is_some_and(|b| b.contains("dispatched")));
+            (v["fields"]["status"]["name"] == "In Progress" && noted).then_some(())
+        })
+        .await;
+        let (transitions, comments) = rig.jira_writes(n);
+        assert_eq!(transitions, 1, "issue {n}");
+        assert_eq!(
+            comments.iter().filter(|c| c.contains("dispatched")).count(),
+            1,
+            "issue {n}: {comments:?}"
+        );
+    }
     rig.app.stop().await;
 }

@@ -31,6 +31,20 @@ pub async fn reconcile_once(
     kind: SourceKind,
     integration: &str,
 ) -> SyncReport {
+    reconcile_with(app, &app.config, source, kind, integration)
+        .await
+        .unwrap()
+}
+
+/// [`reconcile_once`] with the ITSM clients of `config` (the gateway's, changed), answering
+/// the run's error.
+async fn reconcile_with(
+    app: &TestApp,
+    config: &itsm_bridge::config::Config,
+    source: &str,
+    kind: SourceKind,
+    integration: &str,
+) -> Result<SyncReport, itsm_bridge::worker::reconcile::SyncError> {
     let source = SourceSync {
         tenant: TenantId::parse("acme").unwrap(),
         source: SourceName::parse(source).unwrap(),
@@ -45,18 +59,14 @@ pub async fn reconcile_once(
     };
     let r = ItsmReconciler::new(
         app.store.clone(),
-        Arc::new(ItsmClients::from_config(
-            &app.config,
-            reqwest::Client::new(),
-        )),
+        Arc::new(ItsmClients::from_config(config, reqwest::Client::new())),
         app.mappings.clone(),
         vec![source.clone()],
         "test-replica",
     );
     r.sync_source(&source, time::OffsetDateTime::now_utc())
         .await
-        .unwrap()
-        .expect("the lease is free")
+        .map(|r| r.expect("the lease is free"))
 }
 
 async fn run(app: &TestApp, integration: &str) -> SyncReport {
@@ -254,5 +264,99 @@ async fn a_reconciliation_rerun_after_a_restart_repairs_nothing_twice_nor_the_ga
             .all(|(_, p)| !p.ends_with("/notes")),
         "the gateway's own comment went to Orange"
     );
+    app.stop().await;
+}
+
+/// The gateway's config with the Jira site declared as `deployment`.
+fn with_deployment(
+    app: &TestApp,
+    deployment: itsm_bridge::config::JiraDeployment,
+) -> itsm_bridge::config::Config {
+    let mut config = (*app.config).clone();
+    for t in &mut config.tenants {
+        if let Some(j) = &mut t.itsm.jira {
+            j.deployment = deployment;
+        }
+    }
+    config
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_jira_cloud_site_is_reconciled_through_search_jql_page_token_by_page_token() {
+    use itsm_bridge::config::JiraDeployment;
+    let sim = Sim::start().await;
+    sim.control("/_sim/inferred", json!({"jira_site": "cloud"}))
+        .await;
+    let db = tempfile::tempdir().unwrap();
+    let app = boot(&sim, db.path(), "svc-bridge").await;
+    let issue = jira::create_incident(&sim, "WAN down at Lille").await;
+    let id = issue["id"].as_str().unwrap().to_owned();
+    jira_comment(&sim, &id, "Customer: the backup link is down too").await;
+    for n in 0..4 {
+        jira::create_incident(&sim, &format!("noise {n}")).await;
+    }
+
+    // Declared Data Center, the Cloud site refuses the old search: the run fails, saying so.
+    let dc = with_deployment(&app, JiraDeployment::DataCenter);
+    let err = reconcile_with(&app, &dc, "jira", SourceKind::Jira, "svc-bridge")
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("410"), "{err}");
+
+    let since = sim.handle.journal(0).last().map_or(0, |e| e.seq);
+    let cloud = with_deployment(&app, JiraDeployment::Cloud);
+    let rep = reconcile_with(&app, &cloud, "jira", SourceKind::Jira, "svc-bridge")
+        .await
+        .unwrap();
+    // Six issues (five made here and the seeded one), two a page: three pages at least.
+    assert_eq!((rep.issues, rep.ingested), (6, 7), "{rep:?}");
+    assert!(rep.pages >= 3, "{rep:?}");
+    let searches: Vec<_> = sim
+        .handle
+        .journal(since)
+        .into_iter()
+        .filter(|e| e.path.contains("/search"))
+        .collect();
+    assert!(
+        searches
+            .iter()
+            .all(|e| e.path == "/rest/api/2/search/jql" && e.status == 200),
+        "{searches:?}"
+    );
+    let tokens = searches
+        .iter()
+        .filter(|e| {
+            e.query
+                .as_deref()
+                .is_some_and(|q| q.contains("nextPageToken="))
+        })
+        .count();
+    assert!(
+        tokens >= 2,
+        "pages after the first carry the token: {searches:?}"
+    );
+    assert_eq!(
+        events(&app, &id).await,
+        ["jira:issue_created", "comment_created"]
+    );
+
+    let store = app.store.clone();
+    let orange_id = eventually("the Orange incident", async || {
+        store.link(&ticket(&id)).await.unwrap().map(|l| l.orange_id)
+    })
+    .await;
+    eventually("the comment as an Orange note", async || {
+        let texts = orange_note_texts(&sim, &orange_id).await;
+        texts
+            .iter()
+            .any(|t| t.contains("backup link is down"))
+            .then_some(())
+    })
+    .await;
+    // A second run repairs nothing.
+    let again = reconcile_with(&app, &cloud, "jira", SourceKind::Jira, "svc-bridge")
+        .await
+        .unwrap();
+    assert_eq!(again.ingested, 0, "{again:?}");
     app.stop().await;
 }

@@ -82,7 +82,7 @@ async fn sn_events(app: &TestApp, sys_id: &str) -> Vec<(String, String)> {
 
 /// Creates (POST) or changes (PATCH) an incident in the ServiceNow simulator as its user
 /// (`sandbox`); the record as the Table API answers.
-async fn sn_write(sim: &Sim, sys_id: Option<&str>, fields: Value) -> Value {
+pub(crate) async fn sn_write(sim: &Sim, sys_id: Option<&str>, fields: Value) -> Value {
     let (method, path) = match sys_id {
         None => (Method::POST, "/api/now/table/incident".to_owned()),
         Some(id) => (Method::PATCH, format!("/api/now/table/incident/{id}")),
@@ -94,7 +94,7 @@ async fn sn_write(sim: &Sim, sys_id: Option<&str>, fields: Value) -> Value {
 }
 
 /// The business-rule webhook for `record`'s current version (the demo mapping's shape).
-async fn sn_post(app: &TestApp, record: &Value, operation: &str, extra: Value) -> Value {
+pub(crate) async fn sn_post(app: &TestApp, record: &Value, operation: &str, extra: Value) -> Value {
     let mut body = record.clone();
     body["operation"] = json!(operation);
     body["table"] = json!("incident");

@@ -113,8 +113,8 @@ async fn the_switch_listing_shows_every_value_and_a_bad_one_is_refused_whole() {
         ),
         (
             "wholesale_note_type",
-            "as_sent",
-            json!(["as_sent", "inward"]),
+            "inward",
+            json!(["inward", "as_sent"]),
         ),
     ] {
         assert_eq!(l[name]["value"], default, "{name}");
@@ -268,7 +268,7 @@ async fn the_other_switches_change_references_api_key_answers_application_id_and
     let t = create_ticket(&sim, "T-1").await;
     switch(
         &sim,
-        json!({"application_id": "required", "wholesale_note_type": "inward"}),
+        json!({"application_id": "required", "wholesale_note_type": "as_sent"}),
     )
     .await;
     let (status, body) = list(&sim, SEARCH).await;
@@ -288,10 +288,7 @@ async fn the_other_switches_change_references_api_key_answers_application_id_and
         .await
         .unwrap();
     let (_, body) = status_json(resp).await;
-    assert_eq!(
-        body["ticket"]["note"][0]["type"],
-        "Inward customer comments"
-    );
+    assert_eq!(body["ticket"]["note"][0]["type"], "Comments", "as sent");
 }
 
 fn client(sim: &Sim) -> std::sync::Arc<OrangeClient> {

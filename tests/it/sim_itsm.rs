@@ -45,6 +45,59 @@ async fn servicenow_patch_appends_journal_fields_and_counts_modifications() {
 }
 
 #[tokio::test]
+async fn servicenow_keeps_a_sys_id_given_on_insert_and_refuses_a_taken_one() {
+    let sim = Sim::start().await;
+    let id = "0123456789abcdef0123456789abcdef";
+    let insert = |body: Value| {
+        let req = sim
+            .itsm(Method::POST, "/api/now/table/incident")
+            .json(&body);
+        async move { status_json(req.send().await.unwrap()).await }
+    };
+    let (status, created) = insert(json!({"sys_id": id, "short_description": "seeded"})).await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["result"]["sys_id"], id);
+    let (status, read) = status_json(
+        sim.itsm(Method::GET, &format!("/api/now/table/incident/{id}"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, &read["result"]["short_description"]),
+        (200, &json!("seeded"))
+    );
+
+    // The id is taken: the insert fails and the record stays as it was.
+    let (status, body) = insert(json!({"sys_id": id, "short_description": "again"})).await;
+    assert_eq!(
+        (status, body["error"]["message"].as_str()),
+        (403, Some("Operation Failed")),
+        "{body}"
+    );
+    let number = created["result"]["number"].as_str().unwrap();
+    assert_eq!(
+        body["error"]["detail"],
+        format!("Error during insert of incident ({number})")
+    );
+    let (_, read) = status_json(
+        sim.itsm(Method::GET, &format!("/api/now/table/incident/{id}"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(read["result"]["short_description"], "seeded");
+
+    // Without one, the Table API makes one up.
+    let (status, other) = insert(json!({"short_description": "fresh"})).await;
+    assert_eq!(status, 201);
+    assert_eq!(other["result"]["sys_id"].as_str().unwrap().len(), 32);
+    assert_ne!(other["result"]["sys_id"], id);
+}
+
+#[tokio::test]
 async fn servicenow_lists_by_update_time_in_order_a_page_at_a_time() {
     let sim = Sim::start().await;
     for n in 0..3 {
@@ -485,4 +538,87 @@ async fn jira_edit_returns_204_and_v3_requires_adf_descriptions() {
     .await;
     assert_eq!(status, 404);
     assert!(body["errorMessages"][0].is_string());
+}
+
+#[tokio::test]
+async fn jira_plays_cloud_with_search_jql_paging_by_token_and_410_on_the_old_search() {
+    let sim = Sim::start().await;
+    for n in 0..4 {
+        crate::support::jira::create_incident(&sim, &format!("Site {n} down")).await;
+    }
+    let jql = r#"updated >= "-60m" ORDER BY updated ASC"#;
+    let old = format!("/rest/api/2/search?jql={}", urlencode(jql));
+    let get = |path: String| {
+        let req = sim.itsm(Method::GET, &path);
+        async move { status_json(req.send().await.unwrap()).await }
+    };
+    // Data Center (the default): the old search answers, /search/jql does not exist.
+    assert_eq!(get(old.clone()).await.0, 200);
+    let page = |token: Option<&str>| {
+        let mut p = format!(
+            "/rest/api/3/search/jql?jql={}&maxResults=2&fields=*all&expand=changelog",
+            urlencode(jql)
+        );
+        if let Some(t) = token {
+            p.push_str(&format!("&nextPageToken={}", urlencode(t)));
+        }
+        p
+    };
+    assert_eq!(get(page(None)).await.0, 404);
+
+    sim.control("/_sim/inferred", json!({"jira_site": "cloud"}))
+        .await;
+    let (status, body) = get(old).await;
+    assert_eq!(status, 410, "{body}");
+    assert!(
+        body["errorMessages"][0]
+            .as_str()
+            .unwrap()
+            .contains("/search/jql")
+    );
+
+    // Five issues (four and the seeded one), two a page, each page naming the next.
+    let (mut keys, mut token, mut pages) = (Vec::new(), None::<String>, 0);
+    loop {
+        let (status, body) = get(page(token.as_deref())).await;
+        assert_eq!(status, 200, "{body}");
+        pages += 1;
+        for i in body["issues"].as_array().unwrap() {
+            assert!(i["fields"]["updated"].is_string() && i["changelog"].is_object());
+            keys.push(i["key"].as_str().unwrap().to_owned());
+        }
+        if body["isLast"] == true {
+            assert!(body.get("nextPageToken").is_none());
+            break;
+        }
+        token = Some(body["nextPageToken"].as_str().unwrap().to_owned());
+    }
+    assert_eq!((keys.len(), pages), (5, 3), "{keys:?}");
+    let mut unique = keys.clone();
+    unique.dedup();
+    assert_eq!(unique, keys);
+
+    // POST asks the same in a body; without fields an issue is its id only.
+    let resp = sim
+        .itsm(Method::POST, "/rest/api/3/search/jql")
+        .json(&json!({"jql": jql, "maxResults": 10}))
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = status_json(resp).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["issues"].as_array().unwrap().len(), 5);
+    assert_eq!(body["issues"][0].as_object().unwrap().len(), 1, "{body}");
+    // A token of another query, and an unbounded query, are refused.
+    let other = format!(
+        "/rest/api/3/search/jql?jql={}&nextPageToken={}",
+        urlencode(r#"updated >= "-5m""#),
+        urlencode(token.as_deref().unwrap())
+    );
+    assert_eq!(get(other).await.0, 400);
+    assert_eq!(get("/rest/api/3/search/jql?jql=".into()).await.0, 400);
+}
+
+fn urlencode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }

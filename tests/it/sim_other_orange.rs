@@ -59,6 +59,9 @@ async fn wholesale_ticket_is_created_commented_read_and_searched() {
     .await;
     assert_eq!(got["ticket"]["status"], "submitted");
     assert_eq!(got["ticket"]["note"][0]["text"], "any news?");
+    // Stored as the docs' ticket example shows a comment sent as `Comments`.
+    assert_eq!(got["ticket"]["note"][0]["type"], "Inward customer comments");
+    assert_eq!(got["ticket"]["note"][0]["@type"], "NoteTtType");
     assert_eq!(got["ticket"]["externalId"], "INC42");
     sim.control(&format!("/_sim/tickets/{id}/advance"), json!({}))
         .await;
@@ -252,4 +255,48 @@ async fn the_life_timer_moves_incidents_without_any_command() {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     assert_eq!(status, "CLOSED");
+}
+
+#[tokio::test]
+async fn every_orange_api_serves_a_doc_of_its_own_paths() {
+    let sim = Sim::start().await;
+    for (base, title) in [
+        ("/incident/b2b/v1", "Incident API"),
+        ("/troubleticket/wholesale/v1", "Wholesale"),
+        ("/core-information/b2b/v2", "Core Information"),
+        ("/ordering/b2b/v3", "Ordering"),
+    ] {
+        let (status, doc) = status_json(
+            sim.orange(Method::GET, &format!("{base}/doc"))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(status, 200, "{base}");
+        assert_eq!(doc["swagger"], "2.0");
+        assert_eq!(doc["basePath"], base);
+        assert!(
+            doc["info"]["title"].as_str().unwrap().starts_with(title),
+            "{doc}"
+        );
+        let paths = doc["paths"].as_object().unwrap();
+        assert!(paths.contains_key("/status") && paths.contains_key("/doc"));
+        // What the document lists is served: every GET path without an id answers.
+        for (path, ops) in paths {
+            if path.contains('{') || ops.get("get").is_none() {
+                continue;
+            }
+            let resp = sim
+                .orange(Method::GET, &format!("{base}{path}"))
+                .send()
+                .await
+                .unwrap();
+            assert!(
+                ![404, 405].contains(&resp.status().as_u16()),
+                "{base}{path}: {}",
+                resp.status()
+            );
+        }
+    }
 }

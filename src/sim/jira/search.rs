@@ -1,5 +1,11 @@
 //! `GET /rest/api/{2,3}/search?jql=…&startAt=…&maxResults=…&expand=changelog` (the Data
-//! Center search; Cloud now answers it with 410 and wants `/search/jql`, not simulated).
+//! Center search) and, when the simulator plays a Cloud site (switch `jira_site=cloud`),
+//! Cloud's `GET/POST /rest/api/{2,3}/search/jql` (`jql`, `maxResults` up to 100, `fields`,
+//! `expand`, `nextPageToken`; the answer has `issues`, `nextPageToken` and `isLast`, and
+//! without `fields` each issue is only its `id`). A Cloud site answers `/search` with 410
+//! Gone, as Atlassian's does since its removal; a Data Center site has no `/search/jql` (404).
+//! A page token holds the offset and a fingerprint of the query: a token used with another
+//! query is refused (400), as Cloud refuses a token of another search.
 //!
 //! JQL subset: `updated >= "<date>"` (also `>`, `<=`, `<`), terms joined by `AND`, and
 //! `ORDER BY updated [ASC|DESC]` (default: by key). A date is absolute — `yyyy/MM/dd HH:mm`,
@@ -8,6 +14,7 @@
 //! Jira gives for a JQL error. `maxResults` is capped at 1000 like Data Center's default.
 
 use axum::Json;
+use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -17,8 +24,12 @@ use time::{Duration, OffsetDateTime, PrimitiveDateTime};
 
 use super::{St, no_issue, version};
 use crate::sim::error::jira_error;
+use crate::sim::inferred::JiraSite;
+use crate::sim::state::SimState;
 
 const MAX_RESULTS: usize = 1000;
+/// Cloud's cap on `maxResults` of `/search/jql` when fields are asked for.
+const MAX_RESULTS_CLOUD: usize = 100;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Op {
@@ -121,26 +132,10 @@ fn param<'a>(p: &'a [(String, String)], k: &str) -> Option<&'a str> {
     p.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str())
 }
 
-pub async fn search(State(st): St, Path(v): Path<String>, RawQuery(q): RawQuery) -> Response {
-    let Some(v3) = version(&v) else {
-        return no_issue();
-    };
-    let p: Vec<(String, String)> =
-        url::form_urlencoded::parse(q.as_deref().unwrap_or("").as_bytes())
-            .into_owned()
-            .collect();
-    let query = match parse_jql(param(&p, "jql").unwrap_or(""), OffsetDateTime::now_utc()) {
-        Ok(q) => q,
-        Err(why) => return jql_error(&why),
-    };
-    let start: usize = param(&p, "startAt")
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let max: usize = param(&p, "maxResults")
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(50)
-        .min(MAX_RESULTS);
-    let changelog = param(&p, "expand").is_some_and(|e| e.contains("changelog"));
+/// The matching issues in the query's order, as search shows them (`changelog` expanded on
+/// request), or what is wrong with the JQL.
+fn matching(st: &SimState, jql: &str, v3: bool, changelog: bool) -> Result<Vec<Value>, String> {
+    let query = parse_jql(jql, OffsetDateTime::now_utc())?;
     let d = st.data();
     let mut hits: Vec<_> = d
         .jira_issues
@@ -162,11 +157,8 @@ pub async fn search(State(st): St, Path(v): Path<String>, RawQuery(q): RawQuery)
         }),
         None => hits.sort_by(|a, b| a.key.cmp(&b.key)),
     }
-    let total = hits.len();
-    let issues: Vec<Value> = hits
+    Ok(hits
         .into_iter()
-        .skip(start)
-        .take(max)
         .map(|i| {
             let mut view = i.view(v3);
             if changelog {
@@ -174,9 +166,197 @@ pub async fn search(State(st): St, Path(v): Path<String>, RawQuery(q): RawQuery)
             }
             view
         })
-        .collect();
+        .collect())
+}
+
+fn query_params(q: Option<&str>) -> Vec<(String, String)> {
+    url::form_urlencoded::parse(q.unwrap_or("").as_bytes())
+        .into_owned()
+        .collect()
+}
+
+/// `GET /search`: Data Center's; a Cloud site answers 410 Gone.
+pub async fn search(State(st): St, Path(v): Path<String>, RawQuery(q): RawQuery) -> Response {
+    let Some(v3) = version(&v) else {
+        return no_issue();
+    };
+    if st.inferred().jira_site == JiraSite::Cloud {
+        return jira_error(
+            StatusCode::GONE,
+            &[
+                "The requested API has been removed. Please migrate to the /rest/api/3/search/jql API. A full migration guideline is available at https://developer.atlassian.com/changelog/#CHANGE-2046",
+            ],
+            json!({}),
+        );
+    }
+    let p = query_params(q.as_deref());
+    let changelog = param(&p, "expand").is_some_and(|e| e.contains("changelog"));
+    let hits = match matching(&st, param(&p, "jql").unwrap_or(""), v3, changelog) {
+        Ok(h) => h,
+        Err(why) => return jql_error(&why),
+    };
+    let start: usize = param(&p, "startAt")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let max: usize = param(&p, "maxResults")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(50)
+        .min(MAX_RESULTS);
+    let total = hits.len();
+    let issues: Vec<Value> = hits.into_iter().skip(start).take(max).collect();
     Json(json!({"expand": "names,schema", "startAt": start, "maxResults": max, "total": total, "issues": issues}))
         .into_response()
+}
+
+/// What a `/search/jql` call asked for, from its query string (GET) or body (POST).
+struct JqlSearch {
+    jql: String,
+    max: usize,
+    /// `None`: ids only (Cloud's default).
+    fields: Option<Vec<String>>,
+    changelog: bool,
+    token: Option<String>,
+}
+
+impl JqlSearch {
+    fn from_query(p: &[(String, String)]) -> Self {
+        let fields: Vec<String> = p
+            .iter()
+            .filter(|(k, _)| k == "fields")
+            .flat_map(|(_, v)| v.split(',').map(|f| f.trim().to_owned()))
+            .collect();
+        Self {
+            jql: param(p, "jql").unwrap_or("").to_owned(),
+            max: param(p, "maxResults")
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(50),
+            fields: (!fields.is_empty()).then_some(fields),
+            changelog: param(p, "expand").is_some_and(|e| e.contains("changelog")),
+            token: param(p, "nextPageToken").map(str::to_owned),
+        }
+    }
+
+    fn from_body(b: &Value) -> Self {
+        let fields = b.get("fields").and_then(Value::as_array).map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        });
+        Self {
+            jql: b
+                .get("jql")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_owned(),
+            max: b
+                .get("maxResults")
+                .and_then(Value::as_u64)
+                .map_or(50, |n| usize::try_from(n).unwrap_or(usize::MAX)),
+            fields,
+            changelog: b
+                .get("expand")
+                .and_then(Value::as_str)
+                .is_some_and(|e| e.contains("changelog")),
+            token: b
+                .get("nextPageToken")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+        }
+    }
+}
+
+/// A page token: the offset and a fingerprint of the query it continues.
+fn token(offset: usize, jql: &str) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    jql.hash(&mut h);
+    format!("{offset}.{:016x}", h.finish())
+}
+
+fn token_offset(t: &str, jql: &str) -> Option<usize> {
+    let (offset, _) = t.split_once('.')?;
+    let offset: usize = offset.parse().ok()?;
+    (token(offset, jql) == t).then_some(offset)
+}
+
+/// `GET /search/jql`: Cloud's search.
+pub async fn search_jql(State(st): St, Path(v): Path<String>, RawQuery(q): RawQuery) -> Response {
+    let p = query_params(q.as_deref());
+    run_jql(&st, &v, JqlSearch::from_query(&p))
+}
+
+/// `POST /search/jql`: the same, asked in a JSON body.
+pub async fn search_jql_post(State(st): St, Path(v): Path<String>, raw: Bytes) -> Response {
+    match serde_json::from_slice::<Value>(&raw) {
+        Ok(b) if b.is_object() => run_jql(&st, &v, JqlSearch::from_body(&b)),
+        _ => jira_error(
+            StatusCode::BAD_REQUEST,
+            &["Unexpected character in the request body."],
+            json!({}),
+        ),
+    }
+}
+
+fn run_jql(st: &SimState, v: &str, s: JqlSearch) -> Response {
+    let Some(v3) = version(v) else {
+        return no_issue();
+    };
+    if st.inferred().jira_site != JiraSite::Cloud {
+        return jira_error(
+            StatusCode::NOT_FOUND,
+            &["null for uri: /search/jql"],
+            json!({}),
+        );
+    }
+    if s.jql.trim().is_empty() {
+        return jql_error(
+            "Unbounded JQL queries are not allowed here. Please add a search restriction to your query.",
+        );
+    }
+    let start = match s.token.as_deref().map(|t| token_offset(t, &s.jql)) {
+        None => 0,
+        Some(Some(o)) => o,
+        Some(None) => {
+            return jira_error(
+                StatusCode::BAD_REQUEST,
+                &["The provided next page token is invalid or expired."],
+                json!({}),
+            );
+        }
+    };
+    let hits = match matching(st, &s.jql, v3, s.changelog) {
+        Ok(h) => h,
+        Err(why) => return jql_error(&why),
+    };
+    let max = s.max.clamp(1, MAX_RESULTS_CLOUD);
+    let total = hits.len();
+    let issues: Vec<Value> = hits
+        .into_iter()
+        .skip(start)
+        .take(max)
+        .map(|i| shape(i, s.fields.as_deref()))
+        .collect();
+    let end = start + issues.len();
+    let mut body = json!({"issues": issues, "isLast": end >= total});
+    if end < total {
+        body["nextPageToken"] = json!(token(end, &s.jql));
+    }
+    Json(body).into_response()
+}
+
+/// An issue restricted to the asked fields (`*all` / `*navigable`: every field; none: its id).
+fn shape(mut issue: Value, fields: Option<&[String]>) -> Value {
+    let Some(fields) = fields else {
+        return json!({"id": issue["id"]});
+    };
+    if fields.iter().any(|f| f == "*all" || f == "*navigable") {
+        return issue;
+    }
+    if let Some(Value::Object(all)) = issue.get_mut("fields") {
+        all.retain(|k, _| fields.iter().any(|f| f == k));
+    }
+    issue
 }
 
 #[cfg(test)]

@@ -23,6 +23,7 @@ use super::{
     Issue, St, bad, change_item, comments_from_update, find_mut, no_issue, parse, version,
 };
 use crate::sim::error::jira_error;
+use crate::sim::inferred::JiraPermissions;
 use crate::sim::itsm_auth::ItsmUser;
 use crate::sim::state::SimState;
 
@@ -148,12 +149,68 @@ pub async fn transitions(
         return no_issue();
     }
     let with_fields = q.is_some_and(|q| q.contains("transitions.fields"));
+    // Jira offers no transition to a user without the permission to transition.
+    let permitted = st.inferred().jira_permissions == JiraPermissions::All;
     let d = st.data();
     let Some(issue) = super::find(&d.jira_issues, &key) else {
         return no_issue();
     };
-    Json(json!({"expand": "transitions", "transitions": available(issue.status, with_fields)}))
-        .into_response()
+    let offered = if permitted {
+        available(issue.status, with_fields)
+    } else {
+        Vec::new()
+    };
+    Json(json!({"expand": "transitions", "transitions": offered})).into_response()
+}
+
+/// `GET /status`: every status of the site.
+pub async fn statuses(Path(v): Path<String>) -> Response {
+    if version(&v).is_none() {
+        return no_issue();
+    }
+    let all: Vec<Value> = STATUSES.iter().map(|s| status_view(s.1)).collect();
+    Json(Value::Array(all)).into_response()
+}
+
+/// `GET /mypermissions?permissions=A,B`: whether the user has each (Cloud requires the list;
+/// without it, 400 as Cloud answers).
+pub async fn my_permissions(
+    State(st): St,
+    Path(v): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Response {
+    if version(&v).is_none() {
+        return no_issue();
+    }
+    let asked: Vec<String> = url::form_urlencoded::parse(q.as_deref().unwrap_or("").as_bytes())
+        .filter(|(k, _)| k == "permissions")
+        .flat_map(|(_, v)| {
+            v.split(',')
+                .map(|p| p.trim().to_owned())
+                .collect::<Vec<_>>()
+        })
+        .filter(|p| !p.is_empty())
+        .collect();
+    if asked.is_empty() {
+        return jira_error(
+            StatusCode::BAD_REQUEST,
+            &["The 'permissions' query parameter is required."],
+            json!({}),
+        );
+    }
+    let denied = match st.inferred().jira_permissions {
+        JiraPermissions::All => None,
+        JiraPermissions::NoTransition => Some("TRANSITION_ISSUES"),
+    };
+    let perms: serde_json::Map<String, Value> = asked
+        .into_iter()
+        .map(|p| {
+            let have = denied != Some(p.as_str());
+            let v = json!({"key": p, "name": p, "type": "PROJECT", "havePermission": have});
+            (p, v)
+        })
+        .collect();
+    Json(json!({"permissions": perms})).into_response()
 }
 
 pub async fn transition(

@@ -132,6 +132,8 @@ pub struct PollSettings {
     pub scan: crate::config::ScanChoice,
     /// Objects re-read per cycle and API.
     pub reread_budget: u32,
+    /// With `scan: Auto`, how long a settled mode stands before it is probed again.
+    pub reprobe_every: Duration,
 }
 
 impl PollSettings {
@@ -146,6 +148,7 @@ impl PollSettings {
             per_object_apis: vec![OrangeApi::TroubleTicket],
             scan: c.scan,
             reread_budget: c.reread_budget.max(1),
+            reprobe_every: Duration::from_secs(c.reprobe_secs.max(1)),
         }
     }
 }
@@ -324,7 +327,7 @@ impl Poller {
         let mut rep = CycleReport::default();
         let mut batch = Batch::default();
         for &api in &self.settings.apis {
-            if self.mode_for(tenant, api, &mut rep).await == ScanMode::Reread {
+            if self.mode_for(tenant, api, now, &mut rep).await == ScanMode::Reread {
                 self.reread(tenant, api, &mut rep, &mut batch).await?;
                 continue;
             }
@@ -345,7 +348,7 @@ impl Poller {
                     // Perhaps Orange stopped honouring the scan: probe again, and re-read
                     // this cycle if it did.
                     self.unsettle(tenant, api);
-                    if self.mode_for(tenant, api, &mut rep).await == ScanMode::Reread {
+                    if self.mode_for(tenant, api, now, &mut rep).await == ScanMode::Reread {
                         self.reread(tenant, api, &mut rep, &mut batch).await?;
                     } else {
                         rep.failed_apis.push(api);

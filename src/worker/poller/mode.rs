@@ -4,15 +4,19 @@
 //! The scan is cheap but rests on two inferred behaviours (docs/orange-assumptions.md): if
 //! Orange ignores the sort, changes to older objects sit below the first page and are never
 //! seen; if it rejects either, every cycle fails. So with `poller.scan: auto` the poller asks
-//! the reader's read-only probes at the first cycle, and again after a failed scan, and scans
-//! only when both are honoured. The choice is logged once per change (INFO; WARN when falling
-//! back) and exported as the gauge `itsm_bridge_poll_mode{tenant, api, mode}`.
+//! the reader's read-only probes at the first cycle, after a failed scan and every
+//! `poller.reprobe_secs` (Orange may start or stop honouring them under a running poller), and
+//! scans only when both are honoured. While the probes cannot tell (a fresh tenant: no objects
+//! to compare) it re-reads, which is right under every behaviour, and probes again each cycle
+//! until the data is there. The choice is logged once per change (INFO; WARN when Orange is
+//! seen not to honour the scan) and exported as the gauge
+//! `itsm_bridge_poll_mode{tenant, api, mode}`.
 
 use std::fmt;
 
 use super::{CycleReport, Poller};
 use crate::config::ScanChoice;
-use crate::domain::{OrangeApi, TenantId};
+use crate::domain::{OrangeApi, TenantId, Timestamp};
 
 /// What a read-only probe found out about one listing feature.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,6 +46,13 @@ impl ScanSupport {
     fn scannable(&self) -> bool {
         self.sort == Support::Honoured && self.range == Support::Honoured
     }
+
+    /// One of the two is seen not to work: the scan cannot be trusted whatever the other is.
+    fn refuted(&self) -> bool {
+        [self.sort, self.range]
+            .iter()
+            .any(|s| matches!(s, Support::Ignored | Support::Rejected))
+    }
 }
 
 /// How an API is watched.
@@ -67,11 +78,21 @@ impl fmt::Display for ScanMode {
 }
 
 /// The mode of one (tenant, API) and whether it is settled; an unsettled mode (never probed,
-/// the probe failed, the scan failed) is probed again at the next cycle.
+/// the probe failed or could not tell, the scan failed) is probed again at the next cycle, a
+/// settled one when `reprobe_every` has passed since `probed_at`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct ModeState {
     pub mode: ScanMode,
     pub settled: bool,
+    /// The cycle time of the probe that set it (`None` when forced by `poller.scan`).
+    pub probed_at: Option<Timestamp>,
+}
+
+impl ModeState {
+    /// Whether `self` says something new against `before` (the probe time aside).
+    fn differs(&self, before: Option<&ModeState>) -> bool {
+        before.is_none_or(|b| (b.mode, b.settled) != (self.mode, self.settled))
+    }
 }
 
 fn verdict(s: Support) -> &'static str {
@@ -85,11 +106,12 @@ fn verdict(s: Support) -> &'static str {
 
 impl Poller {
     /// The mode for `api` this cycle: the configured one, or (auto) the settled one, probing
-    /// first when nothing is settled.
+    /// first when nothing is settled or the settled mode is due a re-probe at `now`.
     pub(super) async fn mode_for(
         &self,
         tenant: &TenantId,
         api: OrangeApi,
+        now: Timestamp,
         rep: &mut CycleReport,
     ) -> ScanMode {
         let forced = match self.settings.scan {
@@ -98,13 +120,21 @@ impl Poller {
             ScanChoice::Auto => None,
         };
         if let Some(mode) = forced {
-            self.settle(tenant, api, ModeState { mode, settled: true }, || {
+            let state = ModeState {
+                mode,
+                settled: true,
+                probed_at: None,
+            };
+            self.settle(tenant, api, state, || {
                 tracing::info!(tenant = %tenant, orange.api = api.as_str(), poll.mode = %mode, "poll mode set by poller.scan");
             });
             return mode;
         }
-        if let Some(s) = self.mode_state(tenant, api)
+        let before = self.mode_state(tenant, api);
+        if let Some(s) = before
             && s.settled
+            && s.probed_at
+                .is_some_and(|at| now - at < self.settings.reprobe_every)
         {
             return s.mode;
         }
@@ -116,12 +146,22 @@ impl Poller {
                 } else {
                     ScanMode::Reread
                 };
-                let settled = found.sort != Support::Unknown && found.range != Support::Unknown;
-                self.settle(tenant, api, ModeState { mode, settled }, || {
+                let settled = found.scannable() || found.refuted();
+                let state = ModeState {
+                    mode,
+                    settled,
+                    probed_at: Some(now),
+                };
+                self.settle(tenant, api, state, || {
+                    let (sort, range) = (verdict(found.sort), verdict(found.range));
                     if mode == ScanMode::Incremental {
                         tracing::info!(tenant = %tenant, orange.api = api.as_str(), poll.mode = %mode, "Orange honours sort=-lastUpdateDate and lastUpdateDate>=; scanning by last update");
+                    } else if settled {
+                        tracing::warn!(tenant = %tenant, orange.api = api.as_str(), poll.mode = %mode, orange.sort = sort, orange.range_filter = range, budget = self.settings.reread_budget, "the incremental scan cannot be trusted; re-reading open linked objects (set poller.scan to force a mode)");
                     } else {
-                        tracing::warn!(tenant = %tenant, orange.api = api.as_str(), poll.mode = %mode, orange.sort = verdict(found.sort), orange.range_filter = verdict(found.range), budget = self.settings.reread_budget, "the incremental scan cannot be trusted; re-reading open linked objects (set poller.scan to force a mode)");
+                        // Nothing contradicts the scan yet (no objects to compare, usually a
+                        // new tenant): not a fault, so not a warning.
+                        tracing::info!(tenant = %tenant, orange.api = api.as_str(), poll.mode = %mode, orange.sort = sort, orange.range_filter = range, "too few Orange objects to tell whether sort=-lastUpdateDate and lastUpdateDate>= are honoured; re-reading open linked objects and probing again each cycle");
                     }
                 });
                 mode
@@ -129,7 +169,12 @@ impl Poller {
             Err(e) => {
                 // Undecided: re-reading is safe under every behaviour; probe again next cycle.
                 let mode = ScanMode::Reread;
-                self.settle(tenant, api, ModeState { mode, settled: false }, || {
+                let state = ModeState {
+                    mode,
+                    settled: false,
+                    probed_at: Some(now),
+                };
+                self.settle(tenant, api, state, || {
                     tracing::warn!(tenant = %tenant, orange.api = api.as_str(), poll.mode = %mode, error = %e, "probing the incremental scan failed; re-reading open linked objects until a probe succeeds");
                 });
                 mode
@@ -157,14 +202,15 @@ impl Poller {
     }
 
     /// Records `next`; calls `announce` only when the mode or its settledness changed (a probe
-    /// failing every cycle is told once), and moves the gauge when the mode changed.
+    /// failing every cycle, or a re-probe confirming the mode, is told once or not at all),
+    /// and moves the gauge when the mode changed.
     fn settle(&self, tenant: &TenantId, api: OrangeApi, next: ModeState, announce: impl FnOnce()) {
         let Ok(mut m) = self.modes.lock() else {
             return;
         };
         let before = m.insert((tenant.clone(), api), next);
         drop(m);
-        if before == Some(next) {
+        if !next.differs(before.as_ref()) {
             return;
         }
         announce();

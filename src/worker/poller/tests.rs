@@ -30,6 +30,7 @@ pub(super) fn settings(page_size: u32) -> PollSettings {
         // The scan's own tests; the modes have theirs (tests_modes.rs).
         scan: crate::config::ScanChoice::Incremental,
         reread_budget: 100,
+        reprobe_every: Duration::from_secs(15 * 60),
     }
 }
 

@@ -227,3 +227,55 @@ async fn final_objects_are_not_reread_and_cost_no_budget() {
         Some(true)
     );
 }
+
+#[tokio::test]
+async fn auto_reprobes_every_interval_and_follows_orange_both_ways() {
+    let (store, reader) = setup(3);
+    *reader.scan.lock().unwrap() = Some((Support::Ignored, Support::Honoured));
+    let mut s = auto(5);
+    s.reprobe_every = std::time::Duration::from_secs(10 * 60);
+    let p = poller(&store, &reader, "a", s);
+    let probes = || reader.probes.load(std::sync::atomic::Ordering::SeqCst);
+    cycle_at(&p, 0).await;
+    assert_eq!(mode(&p), ScanMode::Reread);
+    // Orange starts honouring the sort: nothing fails, so only the re-probe finds out.
+    *reader.scan.lock().unwrap() = Some((Support::Honoured, Support::Honoured));
+    cycle_at(&p, 9).await;
+    assert_eq!((mode(&p), probes()), (ScanMode::Reread, 1), "not yet due");
+    cycle_at(&p, 10).await;
+    assert_eq!((mode(&p), probes()), (ScanMode::Incremental, 2));
+    // A re-probe that confirms the mode changes nothing.
+    cycle_at(&p, 20).await;
+    assert_eq!((mode(&p), probes()), (ScanMode::Incremental, 3));
+    // Orange stops honouring the range filter (ignored: the scan still succeeds).
+    *reader.scan.lock().unwrap() = Some((Support::Honoured, Support::Ignored));
+    cycle_at(&p, 25).await;
+    assert_eq!(mode(&p), ScanMode::Incremental);
+    cycle_at(&p, 30).await;
+    assert_eq!((mode(&p), probes()), (ScanMode::Reread, 4));
+}
+
+#[tokio::test]
+async fn undecidable_probes_reread_and_are_asked_again_each_cycle_until_they_decide() {
+    let (store, reader) = setup(3);
+    *reader.scan.lock().unwrap() = Some((Support::Unknown, Support::Unknown));
+    let p = poller(&store, &reader, "a", auto(5));
+    let probes = || reader.probes.load(std::sync::atomic::Ordering::SeqCst);
+    cycle_at(&p, 0).await;
+    cycle_at(&p, 1).await;
+    assert_eq!((mode(&p), probes()), (ScanMode::Reread, 2));
+    // The data is there now: the next cycle's probe decides.
+    *reader.scan.lock().unwrap() = Some((Support::Honoured, Support::Honoured));
+    cycle_at(&p, 2).await;
+    cycle_at(&p, 3).await;
+    assert_eq!((mode(&p), probes()), (ScanMode::Incremental, 3));
+
+    // One verdict is enough when it refutes the scan: settled, not asked every cycle.
+    let (store, reader) = setup(3);
+    *reader.scan.lock().unwrap() = Some((Support::Unknown, Support::Rejected));
+    let p = poller(&store, &reader, "a", auto(5));
+    cycle_at(&p, 0).await;
+    cycle_at(&p, 1).await;
+    let probes = reader.probes.load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!((mode(&p), probes), (ScanMode::Reread, 1));
+}

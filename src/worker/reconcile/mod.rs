@@ -43,17 +43,34 @@ use crate::store::{EventQuery, Store, StoreError};
 /// Header kept with a reconciled event, so operators tell it from a webhook.
 pub const RECONCILED_HEADER: &str = "x-itsm-bridge-reconciled";
 
+/// Where a page of a Jira search starts: Data Center pages by offset (`startAt`), Cloud by
+/// the token its previous page gave (`nextPageToken`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PageAt {
+    Offset(u32),
+    Token(String),
+}
+
+/// One page of a Jira search.
+#[derive(Debug, Clone, Default)]
+pub struct SearchPage {
+    /// Issues, each with `fields.comment` and `changelog`.
+    pub issues: Vec<Value>,
+    /// Where the same query's next page starts; `None` after the last.
+    pub next: Option<PageAt>,
+}
+
 /// The Jira reads reconciliation needs. Implemented on the ITSM clients; tests use fakes.
 #[async_trait]
 pub trait JiraSearch: Send + Sync + 'static {
-    /// One page of issues matching `jql`, each with `fields.comment` and `changelog`.
+    /// One page of issues matching `jql`, from `at` (`None`: the first page).
     async fn search(
         &self,
         tenant: &TenantId,
         jql: &str,
-        start_at: u32,
+        at: Option<&PageAt>,
         max: u32,
-    ) -> Result<Vec<Value>, CallFailure>;
+    ) -> Result<SearchPage, CallFailure>;
 }
 
 /// The ServiceNow reads reconciliation needs (the Table API list). Implemented on the ITSM

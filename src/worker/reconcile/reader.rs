@@ -4,26 +4,46 @@
 use async_trait::async_trait;
 use serde_json::Value;
 
-use super::{JiraSearch, ServicenowTable};
+use super::{JiraSearch, PageAt, SearchPage, ServicenowTable};
 use crate::domain::{CallFailure, FailureClass, TenantId};
 use crate::itsm::ItsmClients;
 
 #[async_trait]
 impl JiraSearch for ItsmClients {
+    /// Cloud (`deployment`): `/search/jql` by `nextPageToken`; Data Center: `/search` by
+    /// `startAt`, a full page meaning there may be more.
     async fn search(
         &self,
         tenant: &TenantId,
         jql: &str,
-        start_at: u32,
+        at: Option<&PageAt>,
         max: u32,
-    ) -> Result<Vec<Value>, CallFailure> {
+    ) -> Result<SearchPage, CallFailure> {
         let client = self.jira(tenant).ok_or_else(|| CallFailure {
             class: FailureClass::Permanent,
             http_status: None,
             code: Some("itsm_not_configured".into()),
             message: format!("tenant {tenant} has no itsm.jira to search with"),
         })?;
-        client.search(jql, start_at, max).await
+        if client.is_cloud() {
+            let token = match at {
+                Some(PageAt::Token(t)) => Some(t.as_str()),
+                _ => None,
+            };
+            let (issues, next) = client.search_jql(jql, token, max).await?;
+            return Ok(SearchPage {
+                issues,
+                next: next.map(PageAt::Token),
+            });
+        }
+        let offset = match at {
+            Some(PageAt::Offset(n)) => *n,
+            _ => 0,
+        };
+        let issues = client.search(jql, offset, max).await?;
+        let got = u32::try_from(issues.len()).unwrap_or(u32::MAX);
+        let next = (got >= max.max(1)).then(|| PageAt::Offset(offset.saturating_add(got)));
+        Ok(SearchPage { issues, next })
     }
 }
 

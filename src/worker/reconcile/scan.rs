@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::{
-    ItsmReconciler, MAX_PAGES, Rebuilt, SourceSync, SyncError, SyncReport, jira, servicenow,
+    ItsmReconciler, MAX_PAGES, PageAt, Rebuilt, SourceSync, SyncError, SyncReport, jira, servicenow,
 };
 use crate::domain::{SourceKind, TicketKey, Timestamp};
 use crate::mapping::Mapping;
@@ -61,22 +61,22 @@ impl ItsmReconciler {
         );
         let mut mark = committed.map(str::to_owned);
         let size = s.settings.page_size.max(1);
-        let (mut jql, mut start_at) = (start.jql.clone(), 0);
+        let (mut jql, mut at) = (start.jql.clone(), None::<PageAt>);
         let mut seen = HashSet::new();
         while rep.pages < MAX_PAGES {
             let page = self
                 .jira
-                .search(&s.tenant, &jql, start_at, size)
+                .search(&s.tenant, &jql, at.as_ref(), size)
                 .await
                 .map_err(|e| SyncError::Read("jira search", e))?;
             rep.pages += 1;
-            let full = page.len() >= size as usize;
             let last = page
+                .issues
                 .last()
                 .and_then(|i| i.pointer("/fields/updated"))
                 .and_then(Value::as_str)
                 .map(str::to_owned);
-            for issue in &page {
+            for issue in &page.issues {
                 let updated = issue.pointer("/fields/updated").and_then(Value::as_str);
                 let id = issue.get("id").map(Value::to_string).unwrap_or_default();
                 if !seen.insert((id, updated.map(str::to_owned))) {
@@ -90,9 +90,14 @@ impl ItsmReconciler {
                     mark = Some(u.to_owned());
                 }
             }
-            let next = last.as_deref().and_then(jira::continue_from);
-            if !next_page(full, next, &mut jql, &mut start_at, size) {
+            // There is more: the keyset query of the page's last issue when it starts later
+            // than this one, else this query's next page (offset or token).
+            let Some(following) = page.next else {
                 break;
+            };
+            match last.as_deref().and_then(jira::continue_from) {
+                Some(n) if n != jql => (jql, at) = (n, None),
+                _ => at = Some(following),
             }
         }
         Ok(mark)

@@ -1,0 +1,43 @@
+//! `GET {base}/doc` of every Orange simulator API: a Swagger 2.0 document of what that
+//! simulator serves — each path with its methods and a one-line summary — as Orange's APIs
+//! publish theirs at `/doc`. One table per API, next to its routes, so the document and the
+//! router are read side by side; `tests/it/sim_other_orange.rs` checks that every documented
+//! GET path answers.
+
+use serde_json::{Map, Value, json};
+
+/// One path the simulator serves: its methods (lower case) and what it does.
+pub struct Op {
+    pub path: &'static str,
+    pub methods: &'static [&'static str],
+    pub summary: &'static str,
+}
+
+/// The Swagger 2.0 document of an API served under `base`.
+pub fn swagger(title: &str, version: &str, base: &str, ops: &[Op]) -> Value {
+    let mut paths = Map::new();
+    for op in ops {
+        let methods: Map<String, Value> = op
+            .methods
+            .iter()
+            .map(|m| {
+                let params: Vec<Value> = placeholders(op.path)
+                    .map(|p| json!({"name": p, "in": "path", "required": true, "type": "string"}))
+                    .collect();
+                (
+                    (*m).to_owned(),
+                    json!({"summary": op.summary, "parameters": params, "produces": ["application/json"],
+                           "responses": {"default": {"description": "see the Orange documentation"}}}),
+                )
+            })
+            .collect();
+        paths.insert(op.path.to_owned(), Value::Object(methods));
+    }
+    json!({"swagger": "2.0", "info": {"title": format!("{title} (itsm-bridge simulator)"), "version": version},
+           "basePath": base, "schemes": ["http"], "paths": paths})
+}
+
+fn placeholders(path: &str) -> impl Iterator<Item = &str> {
+    path.split('/')
+        .filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+}

@@ -1,0 +1,209 @@
+//! Ordering progress back to ServiceNow, end to end through the simulators: a ServiceNow
+//! record becomes an Orange ordering request, and each step Orange moves it through
+//! (`POST /_sim/requests/{id}/advance`) reaches the record exactly once — the step's work note
+//! and its field rule (`way_back.steps[].fields`: a ServiceNow PATCH) — one step at a time and
+//! when two steps happen between two poll cycles. The Jira twin is `roundtrip_ordering.rs`.
+
+use std::path::Path;
+use std::time::Duration;
+
+use itsm_bridge::domain::{SourceName, TenantId, TicketKey};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::roundtrip_reconcile_servicenow::{sn_post, sn_write};
+use crate::sim_support::Sim;
+use crate::support::{TestApp, eventually};
+
+/// A ServiceNow record with a catalog item becomes an order; its steps come back as work
+/// notes, ORDER starts work (state 2), COMPLETED resolves it (state 6 with its close fields).
+const MAPPING: &str = r#"
+source: servicenow
+description: ServiceNow records with a catalog item become Orange ordering requests.
+routes:
+  - name: order
+    when:
+      event: insert
+      all: [{ path: u_catalog_item, exists: true }]
+    then:
+      - call: submit_order
+        set:
+          customerReference: { path: number }
+          description: { path: short_description }
+          catalogItem.id: { path: u_catalog_item }
+    stop: true
+  - name: anything else
+    skip: only new records with a catalog item are ordered
+way_back:
+  table: incident
+  steps:
+    - step: REQUEST
+    - step: VALIDATION
+      comment: "Orange is validating order {{ id }}."
+    - step: ORDER
+      fields: { state: "2" }
+      comment: "Orange accepted order {{ id }}."
+    - step: DELIVERY
+      comment: "Order {{ id }} is being delivered."
+    - step: COMPLETED
+      fields:
+        state: "6"
+        close_code: Solution provided
+        close_notes: "Order {{ id }} delivered by Orange"
+      comment: "Order {{ id }} is complete."
+  status: { "*": skip }
+  notes: { push: orange, as: work_notes }
+  orange_id:
+    correlation_id: "{{ id }}"
+"#;
+
+fn config(sim: &str, dir: &Path) -> itsm_bridge::config::Config {
+    let mappings = dir.join("mappings");
+    std::fs::create_dir_all(mappings.join("test")).unwrap();
+    std::fs::write(mappings.join("test/servicenow-ordering.yaml"), MAPPING).unwrap();
+    let yaml = format!(
+        r#"
+store: {{ url: "sqlite://{db}" }}
+mappings_dir: {mappings}
+reload_interval_secs: 0
+admin: {{ token: test-admin-token }}
+orange: {{ base_url: "{sim}" }}
+delivery: {{ idle_poll_ms: 50 }}
+poller: {{ enabled: true, interval_secs: 1, page_size: 20 }}
+tenants:
+  - id: acme
+    orange: {{ client_id: sandbox, client_secret: sandbox-secret, api_key: sandbox-api-key }}
+    sources:
+      servicenow:
+        auth: [{{ type: basic, username: sn, password: sn-password-1 }}]
+        mapping: test/servicenow-ordering.yaml
+    itsm:
+      servicenow:
+        base_url: "{sim}"
+        auth: {{ type: basic, username: sandbox, password: sandbox }}
+        # Not the simulator's user who makes the record (no webhook echoes here anyway).
+        integration_user: svc-bridge
+"#,
+        db = dir.join("gw.db").display(),
+        mappings = mappings.display(),
+    );
+    itsm_bridge::config::Config::from_yaml(&yaml, "test.yaml", Path::new(""), |_| None)
+        .unwrap_or_else(|e| panic!("config invalid:\n{e}"))
+}
+
+/// The record's work notes, oldest first.
+async fn work_notes(sim: &Sim, sys_id: &str) -> Vec<String> {
+    let q = format!(
+        "/api/now/table/sys_journal_field?sysparm_query=element_id={sys_id}^element=work_notes^ORDERBYsys_created_on"
+    );
+    let v: Value = sim
+        .itsm(Method::GET, &q)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    v["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["value"].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// The field changes the gateway PATCHed onto the record, journal fields left out.
+fn field_patches(sim: &Sim, sys_id: &str) -> Vec<Value> {
+    sim.handle
+        .journal(0)
+        .into_iter()
+        .filter(|e| e.method == "PATCH" && (200..300).contains(&e.status))
+        .filter(|e| e.path == format!("/api/now/table/incident/{sys_id}"))
+        .filter_map(|e| serde_json::from_str::<Value>(&e.body).ok())
+        .filter(|b| b.get("work_notes").is_none() && b.get("comments").is_none())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_ordering_step_reaches_the_servicenow_record_once_as_a_work_note_and_its_fields() {
+    let sim = Sim::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let app = TestApp::spawn_config(
+        config(&sim.handle.base_url(), dir.path()),
+        tempfile::tempdir().unwrap(),
+    )
+    .await;
+    let record = sn_write(
+        &sim,
+        None,
+        json!({"short_description": "New BVPN access for Nantes", "u_catalog_item": "CAT-BVPN-ACCESS"}),
+    )
+    .await;
+    let sys_id = record["sys_id"].as_str().unwrap().to_owned();
+    sn_post(&app, &record, "insert", json!({})).await;
+
+    let tenant = TenantId::parse("acme").unwrap();
+    let ticket = TicketKey::new(&tenant, &SourceName::parse("servicenow").unwrap(), &sys_id);
+    let store = app.store.clone();
+    let order = eventually("the Orange ordering request", async || {
+        store.link(&ticket).await.unwrap().map(|l| l.orange_id)
+    })
+    .await;
+    let advance = async |to: Option<&str>| {
+        let body = to.map_or(json!({}), |s| json!({"step": s}));
+        sim.control(&format!("/_sim/requests/{order}/advance"), body)
+            .await;
+    };
+    let notes_reach = async |n: usize| {
+        eventually(&format!("{n} work notes"), async || {
+            (work_notes(&sim, &sys_id).await.len() >= n).then_some(())
+        })
+        .await;
+    };
+
+    // VALIDATION, then ORDER, a poll cycle apart.
+    advance(None).await;
+    notes_reach(1).await;
+    advance(None).await;
+    notes_reach(2).await;
+    // DELIVERY and COMPLETED between two reads: both steps' rules, in order.
+    advance(Some("DELIVERY")).await;
+    advance(Some("COMPLETED")).await;
+    notes_reach(4).await;
+    // A few more cycles write nothing more.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+
+    assert_eq!(
+        work_notes(&sim, &sys_id).await,
+        [
+            format!("Orange is validating order {order}."),
+            format!("Orange accepted order {order}."),
+            format!("Order {order} is being delivered."),
+            format!("Order {order} is complete."),
+        ],
+        "one work note per step, in order"
+    );
+    assert_eq!(
+        field_patches(&sim, &sys_id),
+        [
+            json!({"correlation_id": order}),
+            json!({"state": "2"}),
+            json!({"state": "6", "close_code": "Solution provided",
+                   "close_notes": format!("Order {order} delivered by Orange")}),
+        ],
+        "the link, then ORDER's and COMPLETED's fields, once each"
+    );
+    let v: Value = sim
+        .itsm(Method::GET, &format!("/api/now/table/incident/{sys_id}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (&v["result"]["state"], &v["result"]["correlation_id"]),
+        (&json!("6"), &json!(order))
+    );
+    app.stop().await;
+}
