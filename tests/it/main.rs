@@ -43,5 +43,6 @@ mod sim_other_orange;
 mod sim_support;
 mod store_conformance;
 mod support;
+mod tenant_files;
 mod timeline;
 mod timeline_names;
