@@ -112,6 +112,17 @@ enum Command {
         #[arg(long, default_value = "text", value_parser = ["text", "json"])]
         output: String,
     },
+    /// Ask a running gateway whether it is ready (GET /readyz): exit 0 when it is, 1 with the
+    /// reason otherwise. For the image's HEALTHCHECK and Kubernetes exec probes, where there
+    /// is no shell or curl.
+    Healthcheck {
+        /// The readiness URL.
+        #[arg(long, env = "ITSM_BRIDGE_HEALTHCHECK_URL", default_value = itsm_bridge::cli::HEALTHCHECK_URL, value_name = "URL")]
+        url: String,
+        /// Seconds to wait for the answer.
+        #[arg(long, default_value_t = 3, value_name = "N")]
+        timeout_secs: u64,
+    },
     /// Apply store migrations (serve also does it at start).
     Migrate {
         #[command(flatten)]
@@ -409,6 +420,9 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         } => {
             let config = load_config(&config)?;
             cli::doctor(&config, tenant.as_deref(), output == "json").await
+        }
+        Command::Healthcheck { url, timeout_secs } => {
+            Ok(cli::healthcheck(&url, std::time::Duration::from_secs(timeout_secs.max(1))).await)
         }
         Command::Migrate { config } => {
             let config = load_config(&config)?;

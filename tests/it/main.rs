@@ -13,6 +13,8 @@ mod delivery_links;
 mod delivery_support;
 mod delivery_webhooks;
 mod doctor;
+mod healthcheck;
+mod image;
 mod ingress;
 mod ingress_nul;
 mod ingress_props;
