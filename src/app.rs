@@ -225,18 +225,23 @@ impl App {
             );
             tasks.spawn(purger.run(token.clone()));
         }
-        let sources = crate::worker::SourceSync::from_config(&app.config);
-        if !sources.is_empty() {
-            let reconciler = crate::worker::ItsmReconciler::new(
-                app.store.clone(),
-                itsm,
-                app.mappings.clone(),
-                sources,
-                replica.clone(),
-            )
-            .with_max_backlog(app.config.ingress.max_backlog);
-            tasks.spawn(reconciler.run(token.clone()));
-        }
+        // Runs even with no source to reconcile yet (an idle look a minute): a reload of the
+        // tenants may add one.
+        let sources = crate::worker::SourceSync::from_config(&app.live.current());
+        let reconciler = crate::worker::ItsmReconciler::new(
+            app.store.clone(),
+            itsm,
+            app.mappings.clone(),
+            sources,
+            replica.clone(),
+        )
+        .with_max_backlog(app.config.ingress.max_backlog);
+        let synced = reconciler.source_list();
+        app.live.follow(live::Stage::Workers, move |c| {
+            *synced.write().unwrap_or_else(|e| e.into_inner()) =
+                crate::worker::SourceSync::from_config(c);
+        });
+        tasks.spawn(reconciler.run(token.clone()));
         if app.config.poller.enabled {
             let poller = crate::worker::Poller::new(
                 app.store.clone(),
