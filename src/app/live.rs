@@ -179,6 +179,7 @@ impl LiveConfig {
         let now = time::OffsetDateTime::now_utc();
         let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let force = trigger == Trigger::Admin;
+        let mut refused = Vec::new();
         if let Some(path) = &self.startup.origin.file {
             let seen = fingerprint(files_of(path, &st.main.origin.secret_files));
             if force || st.main_seen != Some(seen) {
@@ -187,12 +188,21 @@ impl LiveConfig {
                         st.main = Arc::new(c);
                         st.main_refusal = None;
                     }
-                    Err(e) => st.main_refusal = Some(refusal(now, trigger, &e.0)),
+                    Err(e) => {
+                        // The config file's tenants keep the version last read.
+                        let r = refusal(now, trigger, &e.0);
+                        refused.push(FileRefused {
+                            file: path.display().to_string(),
+                            last_good: None,
+                            problems: r.problems.clone(),
+                            repeated: same_problems(&st.main_refusal, &r),
+                        });
+                        st.main_refusal = Some(r);
+                    }
                 }
                 st.main_seen = Some(fingerprint(files_of(path, &st.main.origin.secret_files)));
             }
         }
-        let mut refused = Vec::new();
         if let Some(dir) = st.main.tenants_dir.clone() {
             match tenant_file_paths(&dir) {
                 Ok(paths) => {
@@ -381,4 +391,59 @@ fn diff(
         .map(|t| t.id.clone())
         .collect();
     report
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TENANT: &str = "orange: { client_id: c, client_secret: s3cr3t-value, api_key: k3y-value }\nsources:\n  jira:\n    auth: [{ type: hub_signature, secret: webhook-secret }]\n    mapping: demo/jira-incident.yaml\n";
+
+    fn ids(c: &Config) -> Vec<&str> {
+        c.tenants.iter().map(|t| t.id.as_str()).collect()
+    }
+
+    #[test]
+    fn a_duplicate_tenant_file_and_a_broken_config_file_are_refused_and_nothing_is_lost() {
+        let dir = tempfile::tempdir().unwrap();
+        let tenants = dir.path().join("tenants");
+        std::fs::create_dir(&tenants).unwrap();
+        let config = dir.path().join("gw.yaml");
+        let main = format!("tenants_dir: tenants\ntenants:\n  - id: acme\n{}", {
+            TENANT
+                .lines()
+                .map(|l| format!("    {l}\n"))
+                .collect::<String>()
+        });
+        std::fs::write(&config, &main).unwrap();
+        std::fs::write(tenants.join("globex.yaml"), format!("id: globex\n{TENANT}")).unwrap();
+        let live = LiveConfig::new(Arc::new(Config::load(&config).unwrap()));
+        assert_eq!(ids(&live.current()), ["acme", "globex"]);
+
+        // A second file with an id already served is refused; the first keeps serving.
+        std::fs::write(tenants.join("other.yaml"), format!("id: globex\n{TENANT}")).unwrap();
+        let r = live.reload(Trigger::Watch);
+        assert!(!r.changed_any());
+        assert_eq!(r.refused.len(), 1, "{r:?}");
+        assert!(
+            r.refused[0].problems[0].contains("already defined in"),
+            "{r:?}"
+        );
+
+        // A broken config file keeps its inline tenants; the files still reload.
+        std::fs::write(&config, "tenants_dir: tenants\ntenants: {not: a list}\n").unwrap();
+        std::fs::remove_file(tenants.join("other.yaml")).unwrap();
+        std::fs::remove_file(tenants.join("globex.yaml")).unwrap();
+        let r = live.reload(Trigger::Watch);
+        assert_eq!(r.removed.len(), 1);
+        assert_eq!(r.removed[0].as_str(), "globex");
+        assert!(r.refused[0].file.ends_with("gw.yaml"), "{r:?}");
+        assert_eq!(ids(&live.current()), ["acme"]);
+        let again = live.reload(Trigger::Watch);
+        assert!(
+            again.refused.is_empty(),
+            "an unchanged broken file is not re-read"
+        );
+        assert_eq!(live.status()["config_file_refusal"]["trigger"], "watch");
+    }
 }
