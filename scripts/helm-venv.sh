@@ -4,6 +4,8 @@
 #
 #   helm-python-sdk 0.2.2    Helm v4 Go SDK behind a C ABI (lint, load, render), no helm binary
 #   kubernetes-validate 1.37  bundled Kubernetes JSON schemas 1.25-1.37 (--strict)
+#   yamllint 1.38             chart-testing's YAML lint (charts/ct-lintconf.yaml); its PyYAML
+#                             also serves scripts/chart-readme.py
 #
 # Idempotent: when the venv already has both pinned versions it returns at once. Safe to run
 # from several processes: a lock serialises creation. Exit code 0 = ready, non-zero = could
@@ -13,7 +15,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${HELM_VENV:-$ROOT/target/helm-venv}"
 PY="${PYTHON:-python3}"
-PINS=("helm-python-sdk==0.2.2" "kubernetes-validate==1.37.0")
+PINS=("helm-python-sdk==0.2.2" "kubernetes-validate==1.37.0" "yamllint==1.38.0")
 STAMP="$VENV/.itsm-bridge-pins"
 
 ready() {
@@ -31,5 +33,5 @@ rm -rf "$VENV"
 "$PY" -m venv "$VENV"
 "$VENV/bin/pip" install --quiet --disable-pip-version-check "${PINS[@]}"
 # Smoke test: the shared library loads and the schemas are there.
-"$VENV/bin/python" -c 'import helm_python, kubernetes_validate; helm_python.helm_sdk_version()'
+"$VENV/bin/python" -c 'import helm_python, kubernetes_validate, yamllint; helm_python.helm_sdk_version()'
 echo "${PINS[*]}" > "$STAMP"

@@ -10,6 +10,8 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+pub mod live;
+
 use crate::config::Config;
 use crate::mapping::LiveMappings;
 use crate::mapping::reload::{ReloadReport, ReloadResult, Trigger};
@@ -18,9 +20,13 @@ use crate::store::Store;
 /// Everything the running gateway shares.
 #[derive(Clone)]
 pub struct App {
+    /// The config the gateway started with. Its tenants may since have changed: per-tenant
+    /// lookups use [`App::tenants_config`].
     pub config: Arc<Config>,
     pub store: Arc<dyn Store>,
     pub mappings: Arc<LiveMappings>,
+    /// The config in force, tenants reloaded from their files.
+    pub live: Arc<live::LiveConfig>,
 }
 
 /// Opens the store the config's URL names.
@@ -70,8 +76,10 @@ impl App {
                     .join("\n")
             )
         })?;
+        let config = Arc::new(config);
         let app = App {
-            config: Arc::new(config),
+            live: Arc::new(live::LiveConfig::new(config.clone())),
+            config,
             store,
             mappings: Arc::new(live),
         };
@@ -88,7 +96,7 @@ impl App {
     /// cases fail is refused and its entries keep their last good version; the others take
     /// their changes. Logged and counted per entry.
     pub fn reload_mappings(&self, trigger: Trigger) -> ReloadReport {
-        let report = self.mappings.reload_checked(&self.config, trigger);
+        let report = self.mappings.reload_checked(&self.live.current(), trigger);
         for e in &report.entries {
             metrics::counter!("itsm_bridge_mapping_reload_total",
                 "tenant" => e.tenant.to_string(), "result" => e.result.as_str())
@@ -106,6 +114,33 @@ impl App {
         }
         self.publish_reload_gauges();
         report
+    }
+
+    /// The config in force: the startup settings with the tenants as last reloaded.
+    pub fn tenants_config(&self) -> Arc<Config> {
+        self.live.current()
+    }
+
+    /// Reloads the tenants (their files, the config file's `tenants`, the secret files they
+    /// read), then the mappings when `mappings` is set or the tenants changed. What holds
+    /// per-tenant state follows: clients and workers first, then the mappings, then the
+    /// webhook routes. Logged once per change or new refusal.
+    pub fn reload(
+        &self,
+        trigger: Trigger,
+        mappings: bool,
+    ) -> (live::TenantReport, Option<ReloadReport>) {
+        let report = self.live.reload(trigger);
+        log_tenant_reload(&report);
+        let changed = report.changed_any();
+        if changed {
+            self.live.notify(live::Stage::Workers);
+        }
+        let mapped = (mappings || changed).then(|| self.reload_mappings(trigger));
+        if changed {
+            self.live.notify(live::Stage::Ingress);
+        }
+        (report, mapped)
     }
 
     /// `itsm_bridge_mappings_refused{tenant}`: the tenant's mappings whose file on disk was
@@ -142,10 +177,15 @@ impl App {
         let token = CancellationToken::new();
         let mut tasks = tokio::task::JoinSet::new();
 
-        if app.config.reload_interval_secs > 0 {
-            tasks.spawn(watch_mappings(app.clone(), token.clone()));
-        }
-        let orange = Arc::new(crate::orange::OrangeClients::from_config(&app.config)?);
+        let orange = Arc::new(crate::orange::OrangeClients::from_config(
+            &app.live.current(),
+        )?);
+        let follow = orange.clone();
+        app.live.follow(live::Stage::Workers, move |c| {
+            if let Err(e) = follow.update(c) {
+                tracing::error!(error = %e, "Orange clients not rebuilt; the previous tenants' clients serve");
+            }
+        });
         let replica = replica_id();
         if app.config.delivery.enabled || app.config.poller.enabled {
             join_replicas(&app, &orange, &replica).await;
@@ -159,11 +199,14 @@ impl App {
         // One set of ITSM clients: write-backs and reconciliation reads share each tenant's
         // ITSM rate budget.
         let itsm = Arc::new(crate::itsm::ItsmClients::from_config(
-            &app.config,
+            &app.live.current(),
             reqwest::Client::builder()
                 .build()
                 .context("cannot build the ITSM HTTP client")?,
         ));
+        let follow = itsm.clone();
+        app.live
+            .follow(live::Stage::Workers, move |c| follow.update(c));
         if app.config.delivery.enabled {
             let dispatcher = crate::worker::Dispatcher::new(
                 app.store.clone(),
@@ -182,31 +225,54 @@ impl App {
             );
             tasks.spawn(purger.run(token.clone()));
         }
-        let sources = crate::worker::SourceSync::from_config(&app.config);
-        if !sources.is_empty() {
-            let reconciler = crate::worker::ItsmReconciler::new(
-                app.store.clone(),
-                itsm,
-                app.mappings.clone(),
-                sources,
-                replica.clone(),
-            )
-            .with_max_backlog(app.config.ingress.max_backlog);
-            tasks.spawn(reconciler.run(token.clone()));
-        }
+        // Runs even with no source to reconcile yet (an idle look a minute): a reload of the
+        // tenants may add one.
+        let sources = crate::worker::SourceSync::from_config(&app.live.current());
+        let reconciler = crate::worker::ItsmReconciler::new(
+            app.store.clone(),
+            itsm,
+            app.mappings.clone(),
+            sources,
+            replica.clone(),
+        )
+        .with_max_backlog(app.config.ingress.max_backlog);
+        let synced = reconciler.source_list();
+        app.live.follow(live::Stage::Workers, move |c| {
+            *synced.write().unwrap_or_else(|e| e.into_inner()) =
+                crate::worker::SourceSync::from_config(c);
+        });
+        tasks.spawn(reconciler.run(token.clone()));
         if app.config.poller.enabled {
             let poller = crate::worker::Poller::new(
                 app.store.clone(),
                 Arc::new(crate::worker::poller::OrangePollReader::new(orange)),
                 app.mappings.clone(),
-                app.config.tenants.iter().map(|t| t.id.clone()).collect(),
+                app.live
+                    .current()
+                    .tenants
+                    .iter()
+                    .map(|t| t.id.clone())
+                    .collect(),
                 crate::worker::PollSettings::from_config(&app.config.poller),
                 replica,
             );
+            let polled = poller.tenant_list();
+            app.live.follow(live::Stage::Workers, move |c| {
+                *polled.write().unwrap_or_else(|e| e.into_inner()) =
+                    c.tenants.iter().map(|t| t.id.clone()).collect();
+            });
             tasks.spawn(poller.run(token.clone()));
         }
 
-        let router = crate::http::router(crate::http::AppState::new(&app));
+        let state = crate::http::AppState::new(&app);
+        let follow = state.clone();
+        app.live
+            .follow(live::Stage::Ingress, move |c| follow.reload_routes(c));
+        // Registered after every follower, so the first look's changes reach them all.
+        if app.config.reload_interval_secs > 0 {
+            tasks.spawn(watch(app.clone(), token.clone()));
+        }
+        let router = crate::http::router(state);
         let t = token.clone();
         let limits = crate::http::server::ServerLimits::from_config(&app.config.server);
         let served = crate::http::server::serve(listener, router, limits, async move {
@@ -218,6 +284,8 @@ impl App {
         .await;
         token.cancel();
         while tasks.join_next().await.is_some() {}
+        // The followers hold the router's state, which holds the app: let them go.
+        app.live.unfollow_all();
         served.context("HTTP server failed")
     }
 }
@@ -277,10 +345,11 @@ fn replica_id() -> String {
     format!("{host}-{}", uuid::Uuid::new_v4().simple())
 }
 
-/// Reloads mappings when their files change (content hash, so ConfigMap symlink swaps count).
-/// The first look reloads too: a file changed while the gateway was starting (after it loaded
-/// the mappings, before this task ran) is not missed, and unchanged files swap nothing.
-async fn watch_mappings(app: App, token: CancellationToken) {
+/// Every `reload_interval_secs`: reloads the tenants when their files (or the secret files
+/// they read) changed, and the mappings when theirs did (content hash, so ConfigMap symlink
+/// swaps count). The first look reloads too: a file changed while the gateway was starting
+/// (after it loaded, before this task ran) is not missed, and unchanged files swap nothing.
+async fn watch(app: App, token: CancellationToken) {
     let every = Duration::from_secs(app.config.reload_interval_secs);
     let mut last = None;
     loop {
@@ -288,14 +357,49 @@ async fn watch_mappings(app: App, token: CancellationToken) {
             () = token.cancelled() => return,
             () = tokio::time::sleep(every) => {}
         }
-        let dir = app.config.mappings_dir.clone();
-        let now = tokio::task::spawn_blocking(move || fingerprint(&dir))
-            .await
-            .unwrap_or(0);
-        if last != Some(now) {
+        let app = app.clone();
+        let seen = last;
+        let looked = tokio::task::spawn_blocking(move || {
+            let now = fingerprint(&app.live.current().mappings_dir);
+            app.reload(Trigger::Watch, seen != Some(now));
+            now
+        })
+        .await;
+        if let Ok(now) = looked {
             last = Some(now);
-            let app = app.clone();
-            let _ = tokio::task::spawn_blocking(move || app.reload_mappings(Trigger::Watch)).await;
+        }
+    }
+}
+
+/// Logs and counts one reload of the tenants: changes at INFO, removals and new refusals at
+/// WARN (a refusal already logged at the previous look is not logged again).
+fn log_tenant_reload(report: &live::TenantReport) {
+    for t in &report.added {
+        tracing::info!(tenant = %t, "tenant added");
+    }
+    for t in &report.changed {
+        tracing::info!(tenant = %t, "tenant reloaded (settings or secrets changed)");
+    }
+    for t in &report.removed {
+        tracing::warn!(tenant = %t, "tenant removed: its webhooks answer 404; its queued deliveries stay in the store, held without attempts, until it is back");
+    }
+    for r in report.refused.iter().filter(|r| !r.repeated) {
+        tracing::warn!(tenant.file = %r.file, last_good = ?r.last_good.as_ref().map(|t| t.as_str()),
+            problems = r.problems.len(), first = r.problems.first().map(String::as_str),
+            "tenant file refused; its last good version (if any) keeps serving");
+    }
+    for (result, n) in [
+        ("added", report.added.len()),
+        ("changed", report.changed.len()),
+        ("removed", report.removed.len()),
+        (
+            "refused",
+            report.refused.iter().filter(|r| !r.repeated).count(),
+        ),
+    ] {
+        if n > 0 {
+            metrics::counter!("itsm_bridge_tenant_reload_total", "result" => result)
+                .increment(n as u64);
         }
     }
 }

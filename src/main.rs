@@ -94,6 +94,9 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             let config = load_config(config)?;
             cli::doctor(&config, tenant.as_deref(), output == "json").await
         }
+        Command::Healthcheck { url, timeout_secs } => {
+            Ok(cli::healthcheck(&url, std::time::Duration::from_secs(timeout_secs.max(1))).await)
+        }
         Command::Migrate => {
             let config = load_config(config)?;
             cli::migrate(&config).await.context("migration failed")?;

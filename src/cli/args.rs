@@ -86,8 +86,9 @@ pub enum Command {
         /// Requests per second allowed per Orange credential (429 code 53 beyond).
         #[arg(long, value_name = "N")]
         rate_limit: Option<u32>,
-        /// Switch an inferred Orange behaviour to an alternative, as KEY=VALUE (repeatable),
-        /// e.g. unknown_filters=ignore, sort_fields=reject, range_filters=ignore.
+        /// Switch an inferred Orange or ITSM behaviour to an alternative, as KEY=VALUE
+        /// (repeatable), e.g. unknown_filters=ignore, sort_fields=reject, jira_site=cloud,
+        /// servicenow_rights=read_only.
         /// `GET /_sim/inferred` lists every switch and its allowed values;
         /// docs/orange-assumptions.md explains them.
         #[arg(long = "inferred", value_name = "KEY=VALUE")]
@@ -96,7 +97,8 @@ pub enum Command {
     /// Check, with read-only calls and each tenant's credentials, that the configured Orange
     /// and ITSM endpoints work and behave as assumed (docs/orange-assumptions.md): the token,
     /// the API key and each API's status, the list filters and sorts the gateway relies on,
-    /// the ITSM user's access. One row per check with the setting to change; exits 1 when a
+    /// the ITSM user's rights (ServiceNow roles and tables, Jira permissions and the way back's
+    /// transitions). One row per check with the setting to change; exits 1 when a
     /// check the config relies on fails. Never creates, updates or deletes anything.
     Doctor {
         /// Only this tenant [default: every tenant]
@@ -105,6 +107,17 @@ pub enum Command {
         /// Output format: text or json.
         #[arg(long, default_value = "text", value_parser = ["text", "json"])]
         output: String,
+    },
+    /// Ask a running gateway whether it is ready (GET /readyz): exit 0 when it is, 1 with the
+    /// reason otherwise. For the image's HEALTHCHECK and Kubernetes exec probes, where there
+    /// is no shell or curl.
+    Healthcheck {
+        /// The readiness URL.
+        #[arg(long, env = "ITSM_BRIDGE_HEALTHCHECK_URL", default_value = crate::cli::HEALTHCHECK_URL, value_name = "URL")]
+        url: String,
+        /// Seconds to wait for the answer.
+        #[arg(long, default_value_t = 3, value_name = "N")]
+        timeout_secs: u64,
     },
     /// Apply store migrations (serve also does it at start).
     Migrate,

@@ -1,4 +1,9 @@
-//! `${VAR}` / `${VAR:-default}` interpolation of the config text, before YAML parsing.
+//! `${VAR}` / `${VAR:-default}` / `${file:/path}` interpolation of the config text, before
+//! YAML parsing.
+//!
+//! `${file:/path}` inserts the content of a file (a mounted Kubernetes Secret), without its
+//! trailing line break; the path must be absolute. The files read are listed in
+//! [`Interpolated::files`], so a reload can watch them and re-apply a rotated secret.
 //!
 //! Done on the text so that the YAML parser still reports line and column of every value.
 //! A value is inserted according to the quoting around its placeholder: escaped inside
@@ -34,6 +39,26 @@ impl std::fmt::Debug for Filled {
 pub struct Interpolated {
     pub text: String,
     pub filled: Vec<Filled>,
+    /// The files `${file:…}` placeholders read, in order of first use.
+    pub files: Vec<std::path::PathBuf>,
+}
+
+/// The `${file:/path}` value: the file's text without its trailing line break (what
+/// `echo secret > file` adds and a Kubernetes Secret usually has not).
+fn read_secret_file(path: &str) -> Result<String, String> {
+    let p = std::path::Path::new(path);
+    if !p.is_absolute() {
+        return Err(format!(
+            "`${{file:{path}}}`: the path must be absolute (a mounted secret, e.g. /etc/itsm-bridge/secrets/orange-client-secret)"
+        ));
+    }
+    let text = std::fs::read_to_string(p).map_err(|e| format!("`${{file:{path}}}`: {e}"))?;
+    let value = text.strip_suffix('\n').unwrap_or(&text);
+    let value = value.strip_suffix('\r').unwrap_or(value);
+    if value.is_empty() {
+        return Err(format!("`${{file:{path}}}`: the file is empty"));
+    }
+    Ok(value.to_owned())
 }
 
 /// Fills placeholders from `lookup`; reports every problem at once.
@@ -50,6 +75,7 @@ pub fn interpolate_tracked(
     lookup: impl Fn(&str) -> Option<String>,
 ) -> Result<Interpolated, Vec<InterpolationProblem>> {
     let mut filled = Vec::new();
+    let mut files: Vec<std::path::PathBuf> = Vec::new();
     let mut out = String::with_capacity(text.len());
     let mut problems = Vec::new();
     for (lineno, line) in text.split_inclusive('\n').enumerate() {
@@ -80,7 +106,13 @@ pub fn interpolate_tracked(
                 };
                 let valid_name = !name.is_empty()
                     && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
-                let value = if !valid_name {
+                let value = if let Some(path) = inner.strip_prefix("file:") {
+                    let path = path.trim();
+                    if !files.iter().any(|f| f.as_os_str() == path) {
+                        files.push(path.into());
+                    }
+                    read_secret_file(path)
+                } else if !valid_name {
                     Err(format!("`${{{inner}}}` is not a valid variable name"))
                 } else {
                     match lookup(name).or_else(|| default.map(str::to_owned)) {
@@ -132,7 +164,11 @@ pub fn interpolate_tracked(
         }
     }
     if problems.is_empty() {
-        Ok(Interpolated { text: out, filled })
+        Ok(Interpolated {
+            text: out,
+            filled,
+            files,
+        })
     } else {
         Err(problems)
     }
@@ -194,6 +230,27 @@ mod tests {
         assert_eq!((err[0].line, err[0].column), (1, 4));
         assert_eq!((err[1].line, err[1].column), (2, 6));
         assert!(err[2].message.contains("needs quoting"));
+    }
+
+    #[test]
+    fn file_placeholders_read_the_file_without_its_line_break_and_are_listed() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("secret");
+        std::fs::write(&f, "rotated-value\n").unwrap();
+        let text = format!(
+            "a: \"${{file:{}}}\"\nb: ${{file:{}}}\n",
+            f.display(),
+            f.display()
+        );
+        let out = interpolate_tracked(&text, env).unwrap();
+        assert_eq!(out.text, "a: \"rotated-value\"\nb: rotated-value\n");
+        assert_eq!(out.files, vec![f.clone()]);
+        assert_eq!(out.filled[0].value, "rotated-value");
+        let err =
+            interpolate("a: ${file:relative/path}\nb: ${file:/no/such/file}\n", env).unwrap_err();
+        assert!(err[0].message.contains("must be absolute"), "{err:?}");
+        assert_eq!((err[1].line, err[1].column), (2, 4));
+        assert!(err[1].message.contains("/no/such/file"), "{err:?}");
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! The typed configuration tree: one YAML file, `${ENV}` interpolation, unknown keys
-//! rejected, defaults in one place, and `validate()` returning every problem at once.
+//! The typed configuration tree: one YAML file (plus a tenant file per customer in
+//! `tenants_dir`), `${ENV}` and `${file:…}` interpolation, unknown keys rejected, defaults in
+//! one place, and `validate()` returning every problem at once.
 //!
 //! Secrets are [`Secret`]s: they print as `[REDACTED]` and are only exposed where they are
 //! used (`expose_secret()`).
@@ -9,6 +10,7 @@ mod interpolate;
 mod model;
 mod retention;
 mod scrub;
+mod tenant_files;
 mod validate;
 
 pub use scrub::redact_url;
@@ -21,6 +23,9 @@ pub use interpolate::{
 };
 pub use model::*;
 pub use retention::{Keep, RetentionConfig};
+pub use tenant_files::{
+    ConfigOrigin, TenantFile, fingerprint, load_tenant_file, tenant_file_paths,
+};
 
 /// The config used when `serve` runs without `--config`: a `demo` tenant whose sandbox
 /// credentials are documented in the README, Orange and the ITSMs on the simulator's default
@@ -60,13 +65,26 @@ pub enum Purpose {
 }
 
 impl Config {
-    /// Reads, interpolates, parses and validates a config file for the gateway.
+    /// Reads, interpolates, parses and validates a config file and its `tenants_dir` files,
+    /// for the gateway.
     pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
         Self::load_for(path, Purpose::Gateway)
     }
 
     /// [`Config::load`], validated for `purpose`.
     pub fn load_for(path: &Path, purpose: Purpose) -> Result<Config, ConfigErrors> {
+        let mut config = Self::load_main_for(path, purpose)?;
+        config.add_tenant_files(|k| std::env::var(k).ok(), purpose)?;
+        Ok(config)
+    }
+
+    /// [`Config::load`] without the `tenants_dir` files: what a reload re-reads of the main
+    /// file (it keeps a broken tenant file's last good version, which `load` cannot).
+    pub fn load_main(path: &Path) -> Result<Config, ConfigErrors> {
+        Self::load_main_for(path, Purpose::Gateway)
+    }
+
+    fn load_main_for(path: &Path, purpose: Purpose) -> Result<Config, ConfigErrors> {
         let file = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|e| {
             ConfigErrors(vec![ConfigProblem {
@@ -76,7 +94,9 @@ impl Config {
             }])
         })?;
         let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
-        Self::from_yaml_for(&text, &file, &base, |k| std::env::var(k).ok(), purpose)
+        let mut config = Self::parse(&text, &file, &base, |k| std::env::var(k).ok(), purpose)?;
+        config.origin.file = Some(path.to_owned());
+        Ok(config)
     }
 
     /// The embedded default (see [`EMBEDDED_DEFAULT`]), relative to the working directory.
@@ -90,8 +110,9 @@ impl Config {
         .expect("the embedded default config is valid (tested)")
     }
 
-    /// Parses config text. Relative paths in it (`mappings_dir`, the SQLite file) are taken
-    /// relative to `base` (the config file's folder).
+    /// Parses config text and adds the `tenants_dir` files. Relative paths in it
+    /// (`mappings_dir`, `tenants_dir`, the SQLite file) are taken relative to `base` (the
+    /// config file's folder).
     pub fn from_yaml(
         text: &str,
         file: &str,
@@ -103,6 +124,66 @@ impl Config {
 
     /// [`Config::from_yaml`], validated for `purpose`.
     pub fn from_yaml_for(
+        text: &str,
+        file: &str,
+        base: &Path,
+        env: impl Fn(&str) -> Option<String>,
+        purpose: Purpose,
+    ) -> Result<Config, ConfigErrors> {
+        let mut config = Self::parse(text, file, base, &env, purpose)?;
+        config.add_tenant_files(&env, purpose)?;
+        Ok(config)
+    }
+
+    /// Adds the tenants of the `tenants_dir` files; any problem in any of them (or a tenant
+    /// id defined twice) fails the whole config, as at startup there is no last good version.
+    fn add_tenant_files(
+        &mut self,
+        env: impl Fn(&str) -> Option<String>,
+        purpose: Purpose,
+    ) -> Result<(), ConfigErrors> {
+        let Some(dir) = self.tenants_dir.clone() else {
+            return Ok(());
+        };
+        let paths = tenant_file_paths(&dir).map_err(|p| ConfigErrors(vec![p]))?;
+        let mut problems = Vec::new();
+        for path in paths {
+            let f = load_tenant_file(&path, &env, purpose);
+            match f.loaded {
+                Ok(t) => match self.tenant_defined_at(&t) {
+                    Some(other) => problems.push(ConfigProblem {
+                        file: path.display().to_string(),
+                        at: "id".into(),
+                        message: format!("tenant {} is already defined in {other}", t.id),
+                    }),
+                    None => {
+                        self.origin.secret_files.extend(f.secret_files);
+                        self.origin.tenant_files.push(path.clone());
+                        self.tenants.push(t);
+                    }
+                },
+                Err(ps) => problems.extend(ps),
+            }
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigErrors(problems))
+        }
+    }
+
+    /// Where a tenant with `t`'s id is already defined, if it is.
+    pub fn tenant_defined_at(&self, t: &TenantConfig) -> Option<String> {
+        let i = self.tenants.iter().position(|x| x.id == t.id)?;
+        let inline = self.tenants.len() - self.origin.tenant_files.len();
+        Some(match i.checked_sub(inline) {
+            Some(j) => self.origin.tenant_files[j].display().to_string(),
+            None => format!("the config file (tenants[{i}])"),
+        })
+    }
+
+    /// Parses and validates config text, without the `tenants_dir` files.
+    fn parse(
         text: &str,
         file: &str,
         base: &Path,
@@ -129,6 +210,7 @@ impl Config {
             ConfigErrors(vec![problem(at, msg)])
         })?;
         config.resolve_paths(base);
+        config.origin.secret_files = filled.files;
         let problems = config.validate_for(purpose);
         if problems.is_empty() {
             Ok(config)
@@ -148,6 +230,11 @@ impl Config {
         }
         if self.mappings_dir.is_relative() {
             self.mappings_dir = base.join(&self.mappings_dir);
+        }
+        if let Some(d) = &mut self.tenants_dir
+            && d.is_relative()
+        {
+            *d = base.join(&*d);
         }
         if let Some(rest) = self.store.url.strip_prefix("sqlite://") {
             let p = PathBuf::from(rest.split('?').next().unwrap_or(rest));

@@ -74,6 +74,16 @@ pub struct Config {
     /// The customers served by this gateway.
     #[serde(default)]
     pub tenants: Vec<TenantConfig>,
+    /// Folder of tenant files: one YAML file per tenant (`*.yaml`, `*.yml`; names starting
+    /// with `.` are ignored), same schema as an entry of `tenants`, added to them. Checked for
+    /// changes every `reload_interval_secs` (and on `POST /admin/v1/reload`): a tenant is
+    /// added, changed or removed without a restart; a broken file keeps its tenant's last
+    /// good version.
+    #[serde(default)]
+    pub tenants_dir: Option<PathBuf>,
+    /// Where this config was read from, and every file it depends on (for reloads).
+    #[serde(skip)]
+    pub origin: super::ConfigOrigin,
 }
 
 /// `store:` (its `Debug` hides the URL's password)

@@ -2,7 +2,7 @@
 
 use std::collections::HashSet;
 
-use super::{Config, OutboundAuth, Purpose, RateLimit, WebhookAuth, redact_url};
+use super::{Config, OutboundAuth, Purpose, RateLimit, TenantConfig, WebhookAuth, redact_url};
 
 impl Config {
     /// Every problem, as `(path, message)`; empty when the config is usable by the gateway.
@@ -142,119 +142,137 @@ impl Config {
                     format!("tenant {} is defined twice", t.id),
                 );
             }
-            check_rate(
-                &mut push,
-                format!("{at}.orange.rate_limit"),
-                t.orange.rate_limit,
-            );
-            if t.orange.client_id.trim().is_empty() {
-                push(format!("{at}.orange.client_id"), "must not be empty".into());
+            for (a, m) in t.problems(&at, purpose) {
+                push(a, m);
             }
-            if t.sources.is_empty() && purpose == Purpose::Gateway {
+        }
+        p
+    }
+}
+
+impl TenantConfig {
+    /// Every problem of one tenant, as `(path, message)` with paths under `at`
+    /// (`tenants[0]` in the config file; empty in a tenant file, where paths start at the
+    /// tenant's own keys). Only the gateway (`purpose`) needs a webhook source.
+    pub fn problems(&self, at: &str, purpose: Purpose) -> Vec<(String, String)> {
+        let mut p = Vec::new();
+        let mut push = |at: String, m: String| {
+            let at = at.trim_start_matches('.').to_owned();
+            p.push((at, m))
+        };
+        let t = self;
+        check_rate(
+            &mut push,
+            format!("{at}.orange.rate_limit"),
+            t.orange.rate_limit,
+        );
+        if t.orange.client_id.trim().is_empty() {
+            push(format!("{at}.orange.client_id"), "must not be empty".into());
+        }
+        if t.sources.is_empty() && purpose == Purpose::Gateway {
+            push(
+                format!("{at}.sources"),
+                "a tenant needs at least one webhook source".into(),
+            );
+        }
+        for (name, s) in &t.sources {
+            let at = format!("{at}.sources.{name}");
+            if s.kind_for(name).is_none() {
                 push(
-                    format!("{at}.sources"),
-                    "a tenant needs at least one webhook source".into(),
+                    format!("{at}.kind"),
+                    format!("source {name:?} is not servicenow, jira or generic: set kind"),
                 );
             }
-            for (name, s) in &t.sources {
-                let at = format!("{at}.sources.{name}");
-                if s.kind_for(name).is_none() {
+            if let Some(r) = &s.reconcile {
+                use crate::domain::SourceKind;
+                match s.kind_for(name) {
+                    Some(SourceKind::Jira) if t.itsm.jira.is_none() => push(
+                        format!("{at}.reconcile"),
+                        "needs the tenant's itsm.jira (credentials to search with)".into(),
+                    ),
+                    Some(SourceKind::Servicenow) if t.itsm.servicenow.is_none() => push(
+                        format!("{at}.reconcile"),
+                        "needs the tenant's itsm.servicenow (credentials to read with)".into(),
+                    ),
+                    Some(SourceKind::Jira | SourceKind::Servicenow) => {}
+                    _ => push(
+                        format!("{at}.reconcile"),
+                        "reconciliation reads Jira and ServiceNow sources only".into(),
+                    ),
+                }
+                if r.interval_secs == 0 {
                     push(
-                        format!("{at}.kind"),
-                        format!("source {name:?} is not servicenow, jira or generic: set kind"),
+                        format!("{at}.reconcile.interval_secs"),
+                        "must be at least 1".into(),
                     );
                 }
-                if let Some(r) = &s.reconcile {
-                    use crate::domain::SourceKind;
-                    match s.kind_for(name) {
-                        Some(SourceKind::Jira) if t.itsm.jira.is_none() => push(
-                            format!("{at}.reconcile"),
-                            "needs the tenant's itsm.jira (credentials to search with)".into(),
-                        ),
-                        Some(SourceKind::Servicenow) if t.itsm.servicenow.is_none() => push(
-                            format!("{at}.reconcile"),
-                            "needs the tenant's itsm.servicenow (credentials to read with)".into(),
-                        ),
-                        Some(SourceKind::Jira | SourceKind::Servicenow) => {}
-                        _ => push(
-                            format!("{at}.reconcile"),
-                            "reconciliation reads Jira and ServiceNow sources only".into(),
-                        ),
-                    }
-                    if r.interval_secs == 0 {
-                        push(
-                            format!("{at}.reconcile.interval_secs"),
-                            "must be at least 1".into(),
-                        );
-                    }
-                    if !(1..=1000).contains(&r.page_size) {
-                        push(
-                            format!("{at}.reconcile.page_size"),
-                            "must be 1 to 1000".into(),
-                        );
-                    }
-                }
-                if s.auth.is_empty() {
+                if !(1..=1000).contains(&r.page_size) {
                     push(
-                        format!("{at}.auth"),
-                        "at least one authentication method is required".into(),
+                        format!("{at}.reconcile.page_size"),
+                        "must be 1 to 1000".into(),
                     );
                 }
-                for (j, a) in s.auth.iter().enumerate() {
-                    let secret = match a {
-                        WebhookAuth::HubSignature { secret } | WebhookAuth::Hmac { secret, .. } => {
-                            secret
-                        }
-                        WebhookAuth::Basic { password, .. } => password,
-                        WebhookAuth::Bearer { token } => token,
-                    };
-                    if secret.expose().len() < 8 {
-                        push(
-                            format!("{at}.auth[{j}]"),
-                            "secret is shorter than 8 characters".into(),
-                        );
+            }
+            if s.auth.is_empty() {
+                push(
+                    format!("{at}.auth"),
+                    "at least one authentication method is required".into(),
+                );
+            }
+            for (j, a) in s.auth.iter().enumerate() {
+                let secret = match a {
+                    WebhookAuth::HubSignature { secret } | WebhookAuth::Hmac { secret, .. } => {
+                        secret
                     }
-                    if let WebhookAuth::Hmac { header, .. } = a
-                        && http::HeaderName::from_bytes(header.as_bytes()).is_err()
-                    {
-                        push(
-                            format!("{at}.auth[{j}].header"),
-                            format!("{header:?} is not a valid header name"),
-                        );
-                    }
+                    WebhookAuth::Basic { password, .. } => password,
+                    WebhookAuth::Bearer { token } => token,
+                };
+                if secret.expose().len() < 8 {
+                    push(
+                        format!("{at}.auth[{j}]"),
+                        "secret is shorter than 8 characters".into(),
+                    );
                 }
-                if s.mapping.is_absolute()
-                    || s.mapping
-                        .components()
-                        .any(|c| matches!(c, std::path::Component::ParentDir))
+                if let WebhookAuth::Hmac { header, .. } = a
+                    && http::HeaderName::from_bytes(header.as_bytes()).is_err()
                 {
                     push(
-                        format!("{at}.mapping"),
-                        "must be a path inside mappings_dir".into(),
+                        format!("{at}.auth[{j}].header"),
+                        format!("{header:?} is not a valid header name"),
                     );
                 }
             }
-            if let Some(sn) = &t.itsm.servicenow {
-                check_rate(
-                    &mut push,
-                    format!("{at}.itsm.servicenow.rate_limit"),
-                    sn.rate_limit,
+            if s.mapping.is_absolute()
+                || s.mapping
+                    .components()
+                    .any(|c| matches!(c, std::path::Component::ParentDir))
+            {
+                push(
+                    format!("{at}.mapping"),
+                    "must be a path inside mappings_dir".into(),
                 );
-                check_outbound(&mut push, format!("{at}.itsm.servicenow.auth"), &sn.auth);
             }
-            if let Some(j) = &t.itsm.jira {
-                check_rate(
-                    &mut push,
-                    format!("{at}.itsm.jira.rate_limit"),
-                    j.rate_limit,
+        }
+        if let Some(sn) = &t.itsm.servicenow {
+            check_rate(
+                &mut push,
+                format!("{at}.itsm.servicenow.rate_limit"),
+                sn.rate_limit,
+            );
+            check_outbound(&mut push, format!("{at}.itsm.servicenow.auth"), &sn.auth);
+        }
+        if let Some(j) = &t.itsm.jira {
+            check_rate(
+                &mut push,
+                format!("{at}.itsm.jira.rate_limit"),
+                j.rate_limit,
+            );
+            check_outbound(&mut push, format!("{at}.itsm.jira.auth"), &j.auth);
+            if !matches!(j.api_version, 2 | 3) {
+                push(
+                    format!("{at}.itsm.jira.api_version"),
+                    "must be 2 or 3".into(),
                 );
-                check_outbound(&mut push, format!("{at}.itsm.jira.auth"), &j.auth);
-                if !matches!(j.api_version, 2 | 3) {
-                    push(
-                        format!("{at}.itsm.jira.api_version"),
-                        "must be 2 or 3".into(),
-                    );
-                }
             }
         }
         p

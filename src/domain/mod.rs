@@ -24,7 +24,7 @@ pub use ids::{DeliveryId, EventId, IdError, SourceName, TenantId, TicketKey};
 pub use link::{Link, RemoteState};
 pub use observation::{Observation, ObservedChange};
 pub use outcome::{CallFailure, FailureClass, classify_status};
-pub use retry::RetryPolicy;
+pub use retry::{RetryPolicy, UNKNOWN_TENANT_HOLD};
 
 /// Wall-clock instant used everywhere in the domain (UTC).
 pub type Timestamp = time::OffsetDateTime;

@@ -57,6 +57,11 @@ impl RetryPolicy {
     }
 }
 
+/// How long a delivery of a tenant the gateway does not serve (removed from the config while
+/// it had queued work) is put off, using no attempt: it stays queued, never dead-lettered,
+/// until the tenant is back or an operator deals with it.
+pub const UNKNOWN_TENANT_HOLD: std::time::Duration = std::time::Duration::from_secs(300);
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -77,7 +77,7 @@ async fn read(
         let route = TenantId::parse(tenant)
             .ok()
             .zip(SourceName::parse(source).ok())
-            .and_then(|(t, s)| state.routes.get(&t, &s));
+            .and_then(|(t, s)| state.routes().get(&t, &s));
         let Some(route) = route else {
             return Ok((Request::from_parts(parts, Body::empty()), None));
         };
@@ -87,7 +87,7 @@ async fn read(
             tracing::info!(reason = "unauthorized", status = 401, detail = %e, "webhook rejected before its body was read");
             return Err(Problem::unauthorized(e.to_string()));
         }
-        limit = state.routes.max_body_bytes;
+        limit = state.routes().max_body_bytes;
     }
     let declared = content_length(&parts.headers);
     if declared == Some(0) || (declared.is_none() && http_body::Body::is_end_stream(&body)) {
@@ -117,7 +117,7 @@ async fn read(
             "The gateway is reading too many bodies",
         )
         .detail("other requests' bodies hold the memory set aside for bodies; send it again later")
-        .retry_after(state.routes.retry_after_secs));
+        .retry_after(state.routes().retry_after_secs));
     };
     match tokio::time::timeout_at(deadline, collect(body, limit, declared)).await {
         Ok(Ok(bytes)) => Ok((Request::from_parts(parts, Body::from(bytes)), Some(permit))),

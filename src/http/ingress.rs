@@ -87,7 +87,7 @@ pub async fn webhook(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<Accepted>), Problem> {
     let route = find_route(&state, &tenant, &source)?;
-    let body = read_body(body, state.routes.max_body_bytes)?;
+    let body = read_body(body, state.routes().max_body_bytes)?;
     super::auth::verify(&route.auth, &headers, &body)
         .map_err(|e| reject("unauthorized", Problem::unauthorized(e.to_string())))?;
     check_content_type(&headers)?;
@@ -144,7 +144,7 @@ pub async fn webhook(
 /// What the sender is told when the intake cannot take the event now: always something to
 /// retry (429 or 503 with `Retry-After`), never a final refusal.
 fn refusal(state: &AppState, e: IntakeError) -> Problem {
-    let retry = state.routes.retry_after_secs;
+    let retry = state.routes().retry_after_secs;
     match e {
         IntakeError::BacklogFull { pending, max } => reject(
             "backlog_full",
@@ -187,7 +187,7 @@ fn refusal(state: &AppState, e: IntakeError) -> Problem {
 fn find_route(state: &AppState, tenant: &str, source: &str) -> Result<Arc<SourceRoute>, Problem> {
     let t = TenantId::parse(tenant)
         .ok()
-        .filter(|t| state.routes.has_tenant(t));
+        .filter(|t| state.routes().has_tenant(t));
     let Some(t) = t else {
         return Err(reject(
             "unknown_tenant",
@@ -201,7 +201,7 @@ fn find_route(state: &AppState, tenant: &str, source: &str) -> Result<Arc<Source
     };
     SourceName::parse(source)
         .ok()
-        .and_then(|s| state.routes.get(&t, &s))
+        .and_then(|s| state.routes().get(&t, &s))
         .ok_or_else(|| {
             reject(
                 "unknown_source",

@@ -35,7 +35,8 @@ pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 #[derive(Clone)]
 pub struct AppState {
     pub app: App,
-    routes: Arc<Routes>,
+    /// The webhook routes, rebuilt when the tenants are reloaded.
+    routes: Arc<std::sync::RwLock<Arc<Routes>>>,
     /// The intake step webhooks share with reconciliation and replays.
     intake: Arc<Intake>,
     /// Limits on reading request bodies (size, time, memory across requests).
@@ -45,7 +46,9 @@ pub struct AppState {
 impl AppState {
     pub fn new(app: &App) -> Self {
         Self {
-            routes: Arc::new(Routes::new(&app.config)),
+            routes: Arc::new(std::sync::RwLock::new(Arc::new(Routes::new(
+                &app.live.current(),
+            )))),
             intake: Arc::new(Intake::new(
                 app.store.clone(),
                 app.mappings.clone(),
@@ -57,9 +60,26 @@ impl AppState {
     }
 }
 
+impl AppState {
+    /// The webhook routes in force.
+    fn routes(&self) -> Arc<Routes> {
+        self.routes
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Rebuilds the webhook routes from `config`'s tenants (after a reload of the tenants):
+    /// added tenants are served, removed ones answer 404, rotated secrets take effect.
+    pub fn reload_routes(&self, config: &crate::config::Config) {
+        let routes = Arc::new(Routes::new(config));
+        *self.routes.write().unwrap_or_else(|e| e.into_inner()) = routes;
+    }
+}
+
 /// The gateway's router.
 pub fn router(state: AppState) -> Router {
-    let max_body = state.routes.max_body_bytes;
+    let max_body = state.routes().max_body_bytes;
     let webhooks = Router::new()
         .route("/webhooks/{tenant}/{source}", post(ingress::webhook))
         .layer(DefaultBodyLimit::max(max_body));

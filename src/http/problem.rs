@@ -23,6 +23,7 @@ pub mod codes {
     pub const UNSUPPORTED_MEDIA_TYPE: &str = "unsupported-media-type";
     pub const SCHEMA_VIOLATION: &str = "schema-violation";
     pub const MAPPING_REJECTED: &str = "mapping-rejected";
+    pub const TENANT_REJECTED: &str = "tenant-rejected";
     pub const BACKLOG_FULL: &str = "backlog-full";
     pub const STORE_UNAVAILABLE: &str = "store-unavailable";
     pub const BAD_REQUEST: &str = "bad-request";

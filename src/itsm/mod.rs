@@ -10,6 +10,7 @@
 //! inside a dispatcher slot.
 
 use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -63,50 +64,70 @@ pub trait ItsmWriter: Send + Sync + 'static {
 
 #[derive(Default)]
 struct TenantItsm {
-    servicenow: Option<servicenow::ServicenowClient>,
-    jira: Option<jira::JiraClient>,
+    servicenow: Option<Arc<servicenow::ServicenowClient>>,
+    jira: Option<Arc<jira::JiraClient>>,
 }
 
-/// The write-back clients of every tenant in the config.
+/// The write-back clients of every tenant in the config. Swappable while running
+/// ([`ItsmClients::update`]): an unchanged tenant keeps its clients and their budgets.
 pub struct ItsmClients {
-    tenants: HashMap<TenantId, TenantItsm>,
+    http: reqwest::Client,
+    /// Each tenant's clients and the fingerprint of the tenant config they were built from.
+    tenants: RwLock<HashMap<TenantId, (u64, Arc<TenantItsm>)>>,
 }
 
 impl ItsmClients {
     /// Builds the clients of every tenant's `itsm:` section over one shared HTTP client.
     pub fn from_config(config: &Config, http: reqwest::Client) -> Self {
-        let tenants = config
+        let clients = Self {
+            http,
+            tenants: RwLock::default(),
+        };
+        clients.update(config);
+        clients
+    }
+
+    /// Brings the clients in line with `config`'s tenants: new and changed tenants get new
+    /// clients, removed ones lose theirs.
+    pub fn update(&self, config: &Config) {
+        let mut tenants = self.tenants.write().unwrap_or_else(|e| e.into_inner());
+        let next = config
             .tenants
             .iter()
             .map(|t| {
-                let clients = TenantItsm {
-                    servicenow: t
-                        .itsm
-                        .servicenow
-                        .clone()
-                        .map(|s| servicenow::ServicenowClient::new(http.clone(), s)),
-                    jira: t
-                        .itsm
-                        .jira
-                        .clone()
-                        .map(|j| jira::JiraClient::new(http.clone(), j)),
+                let fp = t.fingerprint();
+                let clients = match tenants.get(&t.id) {
+                    Some((f, c)) if *f == fp => c.clone(),
+                    _ => Arc::new(TenantItsm {
+                        servicenow: t.itsm.servicenow.clone().map(|s| {
+                            Arc::new(servicenow::ServicenowClient::new(self.http.clone(), s))
+                        }),
+                        jira: t
+                            .itsm
+                            .jira
+                            .clone()
+                            .map(|j| Arc::new(jira::JiraClient::new(self.http.clone(), j))),
+                    }),
                 };
-                (t.id.clone(), clients)
+                (t.id.clone(), (fp, clients))
             })
             .collect();
-        Self { tenants }
+        *tenants = next;
     }
-}
 
-impl ItsmClients {
+    fn tenant(&self, tenant: &TenantId) -> Option<Arc<TenantItsm>> {
+        let tenants = self.tenants.read().unwrap_or_else(|e| e.into_inner());
+        tenants.get(tenant).map(|(_, c)| c.clone())
+    }
+
     /// The tenant's Jira client, for reads (ITSM-side reconciliation).
-    pub fn jira(&self, tenant: &TenantId) -> Option<&jira::JiraClient> {
-        self.tenants.get(tenant).and_then(|t| t.jira.as_ref())
+    pub fn jira(&self, tenant: &TenantId) -> Option<Arc<jira::JiraClient>> {
+        self.tenant(tenant).and_then(|t| t.jira.clone())
     }
 
     /// The tenant's ServiceNow client, for reads (ITSM-side reconciliation).
-    pub fn servicenow(&self, tenant: &TenantId) -> Option<&servicenow::ServicenowClient> {
-        self.tenants.get(tenant).and_then(|t| t.servicenow.as_ref())
+    pub fn servicenow(&self, tenant: &TenantId) -> Option<Arc<servicenow::ServicenowClient>> {
+        self.tenant(tenant).and_then(|t| t.servicenow.clone())
     }
 }
 
@@ -123,7 +144,11 @@ fn not_configured(tenant: &TenantId, itsm: ItsmKind) -> CallFailure {
 #[async_trait]
 impl ItsmWriter for ItsmClients {
     fn reserve(&self, tenant: &TenantId, call: &ItsmCall) -> Result<Booked, Duration> {
-        let t = self.tenants.get(tenant);
+        // A tenant no longer served keeps its write-backs queued (see `UNKNOWN_TENANT_HOLD`).
+        let Some(t) = self.tenant(tenant) else {
+            return Err(crate::domain::UNKNOWN_TENANT_HOLD);
+        };
+        let t = Some(&*t);
         let (budget, requests) = match &call.op {
             ItsmOp::ServicenowPatch { .. } => {
                 (t.and_then(|t| t.servicenow.as_ref()).map(|c| c.budget()), 1)
@@ -150,7 +175,8 @@ impl ItsmWriter for ItsmClients {
         _booked: Booked,
     ) -> Result<Written, CallFailure> {
         use wire::Pace::Booked as Paid;
-        let t = self.tenants.get(tenant);
+        let t = self.tenant(tenant);
+        let t = t.as_deref();
         let jira = || {
             t.and_then(|t| t.jira.as_ref())
                 .ok_or_else(|| not_configured(tenant, ItsmKind::Jira))

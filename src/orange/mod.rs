@@ -44,7 +44,7 @@ pub use wire::Page;
 use async_trait::async_trait;
 
 use crate::config::{Config, TenantConfig};
-use crate::domain::{CallFailure, OrangeApi, OrangeCall, TenantId, Timestamp};
+use crate::domain::{CallFailure, OrangeApi, OrangeCall, TenantId, Timestamp, UNKNOWN_TENANT_HOLD};
 
 #[derive(Debug, thiserror::Error)]
 pub enum OrangeError {
@@ -55,26 +55,79 @@ pub enum OrangeError {
     },
 }
 
-/// Every tenant's Orange client.
-#[derive(Clone, Default)]
+/// Every tenant's Orange client. Swappable while running ([`OrangeClients::update`]): a
+/// reload of the tenants keeps the clients and credentials (with their cached tokens and
+/// budgets) of what did not change, builds new ones for what did, and drops the removed.
+#[derive(Default)]
 pub struct OrangeClients {
-    by_tenant: HashMap<TenantId, Arc<OrangeClient>>,
+    inner: std::sync::RwLock<Clients>,
+}
+
+#[derive(Default)]
+struct Clients {
+    /// Each tenant's client and the fingerprint of the tenant config it was built from.
+    by_tenant: HashMap<TenantId, (u64, Arc<OrangeClient>)>,
     /// Every distinct credential, to share their budgets among replicas.
-    credentials: Vec<Arc<transport::Credential>>,
+    credentials: HashMap<CredentialKey, Arc<transport::Credential>>,
+    /// The live replica count, for credentials built after it was set.
+    replicas: u32,
+}
+
+/// A credential is shared by the tenants that use the same one: same base URL and client id,
+/// and the same secrets and budget (a changed secret makes a new credential, whose token
+/// cache starts empty).
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct CredentialKey {
+    base: String,
+    client_id: String,
+    settings: u64,
+}
+
+impl CredentialKey {
+    fn of(base: &url::Url, o: &crate::config::OrangeCredentials) -> Self {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        (o.client_secret.expose(), o.api_key.expose()).hash(&mut h);
+        (
+            &o.application_id,
+            o.rate_limit.per_second,
+            o.rate_limit.burst,
+        )
+            .hash(&mut h);
+        Self {
+            base: base.to_string(),
+            client_id: o.client_id.clone(),
+            settings: h.finish(),
+        }
+    }
 }
 
 impl OrangeClients {
     pub fn from_config(config: &Config) -> Result<Self, OrangeError> {
-        let mut creds: HashMap<(String, String), Arc<transport::Credential>> = HashMap::new();
-        let mut by_tenant = HashMap::new();
+        let clients = Self::default();
+        clients.update(config)?;
+        Ok(clients)
+    }
+
+    /// Brings the clients in line with `config`'s tenants; on an error nothing changes.
+    pub fn update(&self, config: &Config) -> Result<(), OrangeError> {
+        let old = self.inner.read().unwrap_or_else(|e| e.into_inner());
+        let mut next = Clients {
+            replicas: old.replicas,
+            ..Clients::default()
+        };
         for t in &config.tenants {
             let base = t
                 .orange
                 .base_url
                 .as_ref()
                 .unwrap_or(&config.orange.base_url);
-            let key = (base.to_string(), t.orange.client_id.clone());
-            let cred = match creds.get(&key) {
+            let key = CredentialKey::of(base, &t.orange);
+            let cred = match next
+                .credentials
+                .get(&key)
+                .or_else(|| old.credentials.get(&key))
+            {
                 Some(c) => c.clone(),
                 None => {
                     let c =
@@ -83,28 +136,37 @@ impl OrangeClients {
                                 tenant: t.id.as_str().to_owned(),
                                 source,
                             })?;
-                    let c = Arc::new(c);
-                    creds.insert(key, c.clone());
-                    c
+                    if old.replicas > 0 {
+                        c.limiter.set_replicas(old.replicas);
+                    }
+                    Arc::new(c)
                 }
             };
-            by_tenant.insert(t.id.clone(), Arc::new(client_for(config, t, base, cred)));
+            next.credentials.insert(key, cred.clone());
+            let fp = t.fingerprint();
+            let client = match old.by_tenant.get(&t.id) {
+                Some((f, c)) if *f == fp && Arc::ptr_eq(&c.cred, &cred) => c.clone(),
+                _ => Arc::new(client_for(config, t, base, cred)),
+            };
+            next.by_tenant.insert(t.id.clone(), (fp, client));
         }
-        Ok(Self {
-            by_tenant,
-            credentials: creds.into_values().collect(),
-        })
+        drop(old);
+        *self.inner.write().unwrap_or_else(|e| e.into_inner()) = next;
+        Ok(())
     }
 
     /// Paces every credential at its share of the budget when `replicas` replicas are live.
     pub fn set_replicas(&self, replicas: u32) {
-        for c in &self.credentials {
+        let mut inner = self.inner.write().unwrap_or_else(|e| e.into_inner());
+        inner.replicas = replicas;
+        for c in inner.credentials.values() {
             c.limiter.set_replicas(replicas);
         }
     }
 
     pub fn get(&self, tenant: &TenantId) -> Option<Arc<OrangeClient>> {
-        self.by_tenant.get(tenant).cloned()
+        let inner = self.inner.read().unwrap_or_else(|e| e.into_inner());
+        inner.by_tenant.get(tenant).map(|(_, c)| c.clone())
     }
 }
 
@@ -177,16 +239,12 @@ impl OrangeGateway for OrangeClients {
         c.already_applied(call, linked).await
     }
     fn expected_wait(&self, tenant: &TenantId) -> Duration {
-        self.by_tenant
-            .get(tenant)
-            .map(|c| c.cred.limiter.expected_wait())
-            .unwrap_or_default()
+        self.get(tenant)
+            .map_or(UNKNOWN_TENANT_HOLD, |c| c.cred.limiter.expected_wait())
     }
     fn defer_for(&self, tenant: &TenantId, lead: Duration) -> Duration {
-        self.by_tenant
-            .get(tenant)
-            .map(|c| c.cred.limiter.defer_for(lead))
-            .unwrap_or_default()
+        self.get(tenant)
+            .map_or(UNKNOWN_TENANT_HOLD, |c| c.cred.limiter.defer_for(lead))
     }
 }
 

@@ -423,3 +423,34 @@ async fn wholesale_creates_read_the_ticket_id_envelope() {
     let r = c.execute(&call, None).await.unwrap();
     assert_eq!(r.created_id.as_deref(), Some("TT-1"));
 }
+
+#[tokio::test]
+async fn a_reload_keeps_an_unchanged_credentials_token_and_drops_a_changed_ones() {
+    let (stub, base) = start().await;
+    let mut c = Config::embedded_default();
+    c.point_at_simulator(&base);
+    let clients = OrangeClients::from_config(&c).unwrap();
+    let t = TenantId::parse("demo").unwrap();
+    clients.execute(&t, &create(), None).await.unwrap();
+    assert_eq!(stub.token_hits.load(Ordering::SeqCst), 1);
+
+    // A reload that changes nothing of the credential keeps its cached token.
+    c.tenants[0].accept_language = Some("fr".into());
+    clients.update(&c).unwrap();
+    clients.execute(&t, &create(), None).await.unwrap();
+    assert_eq!(stub.token_hits.load(Ordering::SeqCst), 1);
+
+    // A rotated client secret is a new credential: its first call asks for a token with the
+    // new secret (which the stub, knowing only the old one, refuses).
+    c.tenants[0].orange.client_secret = crate::config::Secret::new("rotated-client-secret");
+    clients.update(&c).unwrap();
+    let refused = clients.execute(&t, &create(), None).await.unwrap_err();
+    assert_eq!(refused.code.as_deref(), Some("invalid_client"));
+    assert_eq!(stub.token_hits.load(Ordering::SeqCst), 2);
+
+    // A removed tenant's deliveries are held, not failed.
+    c.tenants.clear();
+    clients.update(&c).unwrap();
+    assert!(clients.get(&t).is_none());
+    assert_eq!(clients.expected_wait(&t), UNKNOWN_TENANT_HOLD);
+}

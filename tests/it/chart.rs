@@ -16,17 +16,17 @@ use std::sync::OnceLock;
 
 use serde_json::{Value, json};
 
-const CHART: &str = "charts/itsm-bridge";
+pub(crate) const CHART: &str = "charts/itsm-bridge";
 /// Lint with the middle one; validate against the oldest the chart supports (Chart.yaml
 /// `kubeVersion`), a current one and the newest kubernetes-validate knows.
 const KUBE_VERSIONS: [&str; 3] = ["1.25.0", "1.30.0", "1.37.0"];
 
-fn repo() -> &'static Path {
+pub(crate) fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
 /// The venv's python, or `None` (after saying so) when it cannot be installed here.
-fn helm_python() -> Option<&'static Path> {
+pub(crate) fn helm_python() -> Option<&'static Path> {
     static PYTHON: OnceLock<Option<PathBuf>> = OnceLock::new();
     let python = PYTHON.get_or_init(|| {
         let out = Command::new("bash")
@@ -64,7 +64,7 @@ fn skipped(why: &str) {
 }
 
 /// `helm_offline.py ARGS…` from the repository root.
-fn helm_offline(python: &Path, args: &[&str]) -> Output {
+pub(crate) fn helm_offline(python: &Path, args: &[&str]) -> Output {
     Command::new(python)
         .current_dir(repo())
         .arg("scripts/helm_offline.py")
@@ -73,7 +73,7 @@ fn helm_offline(python: &Path, args: &[&str]) -> Output {
         .expect("python runs")
 }
 
-fn text(out: &Output) -> String {
+pub(crate) fn text(out: &Output) -> String {
     format!(
         "status {}\nstdout:\n{}\nstderr:\n{}",
         out.status,
@@ -84,7 +84,7 @@ fn text(out: &Output) -> String {
 
 /// Lints (strict) and renders with `values` on top of the chart's defaults, validating every
 /// manifest; returns the rendered manifests by template file name (`deployment.yaml`).
-fn lint_and_render(python: &Path, values: &Value) -> BTreeMap<String, Value> {
+pub(crate) fn lint_and_render(python: &Path, values: &Value) -> BTreeMap<String, Value> {
     let dir = tempfile::tempdir().expect("tempdir");
     let values_file = dir.path().join("values.json");
     std::fs::write(&values_file, values.to_string()).expect("write values");
@@ -124,24 +124,33 @@ fn lint_and_render(python: &Path, values: &Value) -> BTreeMap<String, Value> {
         text(&template)
     );
 
+    // By path under templates/: `deployment.yaml`, `tests/test-readyz.yaml`.
+    let templates = out_dir.join("itsm-bridge/templates");
     let mut manifests = BTreeMap::new();
-    for entry in std::fs::read_dir(out_dir.join("itsm-bridge/templates")).expect("rendered") {
-        let path = entry.expect("entry").path();
-        let yaml = std::fs::read_to_string(&path).expect("read manifest");
-        let doc: Value = serde_saphyr::from_str(&yaml)
-            .unwrap_or_else(|e| panic!("{} is not YAML: {e}\n{yaml}", path.display()));
-        let name = path
-            .file_name()
-            .expect("name")
-            .to_string_lossy()
-            .into_owned();
-        manifests.insert(name, doc);
+    let mut dirs = vec![templates.clone()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).expect("rendered") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                dirs.push(path);
+                continue;
+            }
+            let yaml = std::fs::read_to_string(&path).expect("read manifest");
+            let doc: Value = serde_saphyr::from_str(&yaml)
+                .unwrap_or_else(|e| panic!("{} is not YAML: {e}\n{yaml}", path.display()));
+            let name = path
+                .strip_prefix(&templates)
+                .expect("under templates")
+                .to_string_lossy()
+                .into_owned();
+            manifests.insert(name, doc);
+        }
     }
     manifests
 }
 
 /// Renders and expects a refusal; returns Helm's message.
-fn render_refused(python: &Path, sets: &[&str]) -> String {
+pub(crate) fn render_refused(python: &Path, sets: &[&str]) -> String {
     let mut args = vec!["template", CHART];
     for s in sets {
         args.extend(["--set", s]);
@@ -156,13 +165,13 @@ fn render_refused(python: &Path, sets: &[&str]) -> String {
 }
 
 /// The values of `ci/scale-out-values.yaml` as JSON.
-fn scale_out_values() -> Value {
+pub(crate) fn scale_out_values() -> Value {
     let yaml = std::fs::read_to_string(repo().join(CHART).join("ci/scale-out-values.yaml"))
         .expect("ci values");
     serde_saphyr::from_str(&yaml).expect("ci values are YAML")
 }
 
-fn container<'a>(deployment: &'a Value, pointer: &str) -> &'a Value {
+pub(crate) fn container<'a>(deployment: &'a Value, pointer: &str) -> &'a Value {
     deployment
         .pointer(pointer)
         .unwrap_or_else(|| panic!("no {pointer} in {deployment:#}"))
@@ -418,7 +427,11 @@ fn repo_mapping_files() -> BTreeMap<String, String> {
 
 /// Writes the config and mappings ConfigMaps as the kubelet would mount them (the mappings'
 /// `items` put each key at its relative path) and runs `itsm-bridge check` on them.
-fn check_rendered(m: &BTreeMap<String, Value>, root: &Path, env: &[(&str, &str)]) -> Output {
+pub(crate) fn check_rendered(
+    m: &BTreeMap<String, Value>,
+    root: &Path,
+    env: &[(&str, &str)],
+) -> Output {
     let config = m["configmap.yaml"]["data"]["config.yaml"]
         .as_str()
         .expect("config.yaml");
@@ -443,6 +456,19 @@ fn check_rendered(m: &BTreeMap<String, Value>, root: &Path, env: &[(&str, &str)]
             std::fs::create_dir_all(dest.parent().expect("parent")).expect("mkdir");
             std::fs::write(dest, data[key].as_str().expect("mapping content"))
                 .expect("write mapping");
+        }
+    }
+    // Tenant files: the chart's ConfigMap is mounted whole at the config's `tenants_dir`.
+    if let (Some(data), Ok(cfg)) = (
+        m.get("configmap-tenants.yaml")
+            .and_then(|t| t["data"].as_object()),
+        serde_saphyr::from_str::<Value>(config),
+    ) {
+        let dir = PathBuf::from(cfg["tenants_dir"].as_str().expect("tenants_dir set"));
+        std::fs::create_dir_all(&dir).expect("mkdir tenants");
+        for (name, content) in data {
+            std::fs::write(dir.join(name), content.as_str().expect("tenant file"))
+                .expect("write tenant file");
         }
     }
     Command::new(env!("CARGO_BIN_EXE_itsm-bridge"))

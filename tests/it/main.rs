@@ -2,6 +2,7 @@
 
 mod admin_guard;
 mod chart;
+mod chart_extras;
 mod cli_conventions;
 mod cli_orange;
 mod config_secrets;
@@ -15,6 +16,8 @@ mod delivery_links;
 mod delivery_support;
 mod delivery_webhooks;
 mod doctor;
+mod healthcheck;
+mod image;
 mod ingress;
 mod ingress_nul;
 mod ingress_props;
@@ -46,5 +49,6 @@ mod sim_other_orange;
 mod sim_support;
 mod store_conformance;
 mod support;
+mod tenant_files;
 mod timeline;
 mod timeline_names;

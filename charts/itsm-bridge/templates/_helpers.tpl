@@ -116,7 +116,28 @@ The gateway config file. Rendered as JSON (which is YAML) so that every string, 
 {{- $_ := set $cfg "admin" (dict "token" "${ITSM_BRIDGE_ADMIN_TOKEN}") }}
 {{- end }}
 {{- $_ := set $cfg "tenants" .Values.tenants }}
+{{- if include "itsm-bridge.tenantFilesMounted" . }}
+{{- $_ := set $cfg "tenants_dir" .Values.tenantFiles.mountPath }}
+{{- end }}
 {{- toPrettyJson $cfg }}
+{{- end }}
+
+{{/*
+Whether tenant files are mounted (the chart's ConfigMap or the operator's own).
+*/}}
+{{- define "itsm-bridge.tenantFilesMounted" -}}
+{{- if or .Values.tenantFiles.files .Values.tenantFiles.existingConfigMap }}true{{ end }}
+{{- end }}
+
+{{/*
+The tenant files of the chart's ConfigMap, one JSON document (which is YAML) per file, so that
+every `${…}` placeholder is double-quoted as in the config file.
+*/}}
+{{- define "itsm-bridge.tenantFilesData" -}}
+{{- range $name, $tenant := .Values.tenantFiles.files }}
+{{ $name }}: |
+  {{- toPrettyJson $tenant | nindent 2 }}
+{{- end }}
 {{- end }}
 
 {{/*
@@ -163,7 +184,8 @@ keys cannot be known at render time, so the check is left to the `check` init co
 {{- range .Values.secretEnv }}{{ $_ := set $known .name true }}{{ end }}
 {{- range .Values.extraEnv }}{{ $_ := set $known .name true }}{{ end }}
 {{- $missing := list }}
-{{- range regexFindAll "\\$\\{[A-Za-z0-9_]+\\}" (include "itsm-bridge.gatewayConfig" .) -1 }}
+{{- $text := printf "%s\n%s" (include "itsm-bridge.gatewayConfig" .) (include "itsm-bridge.tenantFilesData" .) }}
+{{- range regexFindAll "\\$\\{[A-Za-z0-9_]+\\}" $text -1 }}
 {{- $name := trimSuffix "}" (trimPrefix "${" .) }}
 {{- if not (get $known $name) }}{{ $missing = append $missing $name }}{{ end }}
 {{- end }}
@@ -182,11 +204,14 @@ keys cannot be known at render time, so the check is left to the `check` init co
 env:
   {{- $env | nindent 2 }}
 {{- end }}
-{{- with .Values.envFromSecrets }}
+{{- if or .Values.envFromSecrets .Values.extraEnvFrom }}
 envFrom:
-  {{- range . }}
+  {{- range .Values.envFromSecrets }}
   - secretRef:
       name: {{ . }}
+  {{- end }}
+  {{- with .Values.extraEnvFrom }}
+  {{- toYaml . | nindent 2 }}
   {{- end }}
 {{- end }}
 {{- end }}
@@ -205,6 +230,20 @@ folder (`data`: only for the gateway, never for `check`, which must not touch th
 - name: mappings
   mountPath: {{ $.Values.mappings.mountPath }}
   readOnly: true
+{{- end }}
+{{- /* Whole folders, never subPath: a subPath mount is not updated when its source changes. */}}
+{{- if include "itsm-bridge.tenantFilesMounted" $ }}
+- name: tenants
+  mountPath: {{ $.Values.tenantFiles.mountPath }}
+  readOnly: true
+{{- end }}
+{{- range $i, $s := $.Values.secretFiles }}
+- name: secret-files-{{ $i }}
+  mountPath: {{ $s.mountPath }}
+  readOnly: true
+{{- end }}
+{{- with $.Values.extraVolumeMounts }}
+{{ toYaml . }}
 {{- end }}
 - name: tmp
   mountPath: /tmp

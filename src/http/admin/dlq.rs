@@ -88,7 +88,7 @@ async fn replay(
     let r = dlq::replay(
         app.store.as_ref(),
         &app.mappings,
-        &app.config,
+        &app.tenants_config(),
         id(&raw)?,
         now,
     )
@@ -113,7 +113,7 @@ async fn replay_all(
     let results = dlq::replay_all(
         app.store.as_ref(),
         &app.mappings,
-        &app.config,
+        &app.tenants_config(),
         t.as_ref(),
         now,
     )

@@ -79,7 +79,7 @@ pub(super) async fn add(
     };
     let app = &state.app;
     let now = time::OffsetDateTime::now_utc();
-    let linked = links::add(app.store.as_ref(), &app.config, &req, now).await?;
+    let linked = links::add(app.store.as_ref(), &app.tenants_config(), &req, now).await?;
     let status = if linked.added {
         StatusCode::CREATED
     } else {

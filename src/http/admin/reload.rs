@@ -1,5 +1,11 @@
-//! Admin API for mapping reloads: `POST /reload` runs a checked reload now, `GET /reload`
-//! shows, per tenant and mapping, the version serving, the last attempt and the last refusal.
+//! Admin API for reloads: `POST /reload` reloads the tenants (their files and the secret
+//! files they read) and runs a checked reload of the mappings now; `GET /reload` shows, per
+//! tenant and mapping, the version serving, the last attempt and the last refusal, and under
+//! `tenant_files` each tenant file's state.
+//!
+//! A tenant file that does not load keeps its tenant on its last good version; `POST`
+//! answers 422 `tenant-rejected` for it (when no mapping was refused), with the reload's
+//! outcome under `tenants`.
 //!
 //! A reload is per (tenant, source): a refused file keeps its entries on their last good
 //! version while the others take their changes. `POST` answers 200 when nothing was refused,
@@ -30,11 +36,11 @@ fn outcomes(report: &ReloadReport, r: ReloadResult) -> Vec<&EntryOutcome> {
 async fn reload(State(state): State<AppState>) -> Response {
     let app = state.app.clone();
     // Reading and compiling files is blocking work.
-    let report =
-        match tokio::task::spawn_blocking(move || app.reload_mappings(Trigger::Admin)).await {
-            Ok(r) => r,
-            Err(e) => {
-                tracing::error!(error = %e, "mapping reload panicked");
+    let (tenants, report) =
+        match tokio::task::spawn_blocking(move || app.reload(Trigger::Admin, true)).await {
+            Ok((t, Some(r))) => (t, r),
+            Ok((_, None)) | Err(_) => {
+                tracing::error!("reload panicked");
                 return Problem::internal().into_response();
             }
         };
@@ -46,11 +52,47 @@ async fn reload(State(state): State<AppState>) -> Response {
         "applied": outcomes(&report, ReloadResult::Applied),
         "unchanged": outcomes(&report, ReloadResult::Unchanged),
         "refused": refused,
+        "tenants": tenants,
     });
-    if refused.is_empty() {
+    if refused.is_empty() && tenants.refused.is_empty() {
         body["reloaded"] = Value::Bool(true);
         return Json(body).into_response();
     }
+    let p = if refused.is_empty() {
+        let mut p = Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            codes::TENANT_REJECTED,
+            "Tenant files refused; their tenants keep their last good version, the others were reloaded",
+        )
+        .detail(format!("{} tenant file(s) refused", tenants.refused.len()));
+        p.errors = tenants
+            .refused
+            .iter()
+            .flat_map(|r| {
+                r.problems.iter().map(|m| ProblemItem {
+                    pointer: r.file.clone(),
+                    detail: m.clone(),
+                })
+            })
+            .collect();
+        p
+    } else {
+        mapping_problem(&report, &refused)
+    };
+    let mut merged = serde_json::to_value(&*p).unwrap_or_else(|_| json!({}));
+    if let (Some(m), Value::Object(extra)) = (merged.as_object_mut(), body) {
+        m.extend(extra);
+    }
+    let mut resp = (StatusCode::UNPROCESSABLE_ENTITY, Json(merged)).into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(crate::http::problem::PROBLEM_JSON),
+    );
+    resp
+}
+
+/// The 422 of a reload that refused mappings.
+fn mapping_problem(report: &ReloadReport, refused: &[&EntryOutcome]) -> Problem {
     let mut p = Problem::new(
         StatusCode::UNPROCESSABLE_ENTITY,
         codes::MAPPING_REJECTED,
@@ -70,16 +112,7 @@ async fn reload(State(state): State<AppState>) -> Response {
             detail: m.message,
         })
         .collect();
-    let mut merged = serde_json::to_value(&*p).unwrap_or_else(|_| json!({}));
-    if let (Some(m), Value::Object(extra)) = (merged.as_object_mut(), body) {
-        m.extend(extra);
-    }
-    let mut resp = (StatusCode::UNPROCESSABLE_ENTITY, Json(merged)).into_response();
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(crate::http::problem::PROBLEM_JSON),
-    );
-    resp
+    p
 }
 
 async fn show(State(state): State<AppState>) -> Json<Value> {
@@ -112,5 +145,6 @@ async fn show(State(state): State<AppState>) -> Json<Value> {
         "refused": refused,
         "last_reload": last,
         "tenants": tenants,
+        "tenant_files": state.app.live.status(),
     }))
 }

@@ -58,9 +58,8 @@ async fn show(
 ) -> Result<Json<Timeline>, Problem> {
     let Query(q) = q.map_err(|e| Problem::bad_request(e.body_text()))?;
     let limit = q.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
-    let config = state
-        .app
-        .config
+    let in_force = state.app.tenants_config();
+    let config = in_force
         .tenants
         .iter()
         .find(|t| t.id.as_str() == tenant)

@@ -180,13 +180,18 @@ pub struct Poller {
     store: Arc<dyn Store>,
     reader: Arc<dyn OrangeReader>,
     planners: Arc<dyn PlannerLookup>,
-    tenants: Vec<TenantId>,
+    /// The tenants polled; the app swaps it when the tenants are reloaded.
+    tenants: TenantList,
     settings: PollSettings,
     owner: String,
     last_reconcile: Mutex<HashMap<TenantId, Timestamp>>,
     /// How each (tenant, API) is watched now ([`mode`]).
     modes: Mutex<HashMap<(TenantId, OrangeApi), mode::ModeState>>,
 }
+
+/// The tenants a poller polls, shared so that a reload of the tenants changes them between
+/// two cycles.
+pub type TenantList = Arc<std::sync::RwLock<Vec<TenantId>>>;
 
 /// Lease and watermark name of a tenant.
 pub fn lease_name(tenant: &TenantId) -> String {
@@ -206,12 +211,24 @@ impl Poller {
             store,
             reader,
             planners,
-            tenants,
+            tenants: Arc::new(std::sync::RwLock::new(tenants)),
             settings,
             owner: owner.into(),
             last_reconcile: Mutex::new(HashMap::new()),
             modes: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The list of tenants this poller polls, to change it while it runs.
+    pub fn tenant_list(&self) -> TenantList {
+        self.tenants.clone()
+    }
+
+    fn tenants(&self) -> Vec<TenantId> {
+        self.tenants
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Runs cycles every interval until `token` is cancelled, then gives the leases back.
@@ -223,7 +240,7 @@ impl Poller {
                 () = tokio::time::sleep(self.settings.interval) => {}
             }
         }
-        for t in &self.tenants {
+        for t in &self.tenants() {
             if let Err(e) = self.store.release_lease(&lease_name(t), &self.owner).await {
                 tracing::warn!(tenant = %t, error = %e, "poll lease not released; it will expire");
             }
@@ -235,8 +252,9 @@ impl Poller {
         &self,
         now: Timestamp,
     ) -> Vec<(TenantId, Result<Option<CycleReport>, PollError>)> {
-        let mut out = Vec::with_capacity(self.tenants.len());
-        for t in &self.tenants {
+        let tenants = self.tenants();
+        let mut out = Vec::with_capacity(tenants.len());
+        for t in &tenants {
             let r = self.poll_tenant(t, now).await;
             match &r {
                 Ok(Some(rep)) => {

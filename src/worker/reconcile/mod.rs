@@ -205,10 +205,15 @@ pub struct ItsmReconciler {
     mappings: Arc<LiveMappings>,
     /// The intake step webhooks use.
     intake: Intake,
-    sources: Vec<SourceSync>,
+    /// The sources reconciled; the app swaps it when the tenants are reloaded.
+    sources: SourceList,
     owner: String,
     last_run: Mutex<HashMap<(TenantId, SourceName), Timestamp>>,
 }
+
+/// The sources a reconciler reads, shared so that a reload of the tenants changes them
+/// between two runs.
+pub type SourceList = Arc<std::sync::RwLock<Vec<SourceSync>>>;
 
 /// Lease and watermark name of a source.
 pub fn lease_name(tenant: &TenantId, source: &SourceName) -> String {
@@ -230,7 +235,7 @@ impl ItsmReconciler {
             jira: reader.clone(),
             servicenow: reader,
             mappings,
-            sources,
+            sources: Arc::new(std::sync::RwLock::new(sources)),
             owner: owner.into(),
             last_run: Mutex::new(HashMap::new()),
         }
@@ -244,22 +249,35 @@ impl ItsmReconciler {
         self
     }
 
-    /// Runs `tick` until `token` is cancelled, then gives the leases back.
+    /// The list of sources this reconciler reads, to change it while it runs.
+    pub fn source_list(&self) -> SourceList {
+        self.sources.clone()
+    }
+
+    fn sources(&self) -> Vec<SourceSync> {
+        self.sources
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Runs `tick` until `token` is cancelled, then gives the leases back. It looks every
+    /// shortest source interval (a minute when there is no source yet: one may be added).
     pub async fn run(self, token: CancellationToken) {
-        let every = self
-            .sources
-            .iter()
-            .map(|s| Duration::from_secs(s.settings.interval_secs.max(1)))
-            .min()
-            .unwrap_or(Duration::from_secs(60));
         loop {
             self.tick(time::OffsetDateTime::now_utc()).await;
+            let every = self
+                .sources()
+                .iter()
+                .map(|s| Duration::from_secs(s.settings.interval_secs.max(1)))
+                .min()
+                .unwrap_or(Duration::from_secs(60));
             tokio::select! {
                 () = token.cancelled() => break,
                 () = tokio::time::sleep(every) => {}
             }
         }
-        for s in &self.sources {
+        for s in &self.sources() {
             let name = lease_name(&s.tenant, &s.source);
             if let Err(e) = self.store.release_lease(&name, &self.owner).await {
                 tracing::warn!(tenant = %s.tenant, error = %e, "reconcile lease not released; it will expire");
@@ -274,7 +292,7 @@ impl ItsmReconciler {
         now: Timestamp,
     ) -> Vec<(TenantId, SourceName, Result<Option<SyncReport>, SyncError>)> {
         let mut out = Vec::new();
-        for s in &self.sources {
+        for s in &self.sources() {
             let key = (s.tenant.clone(), s.source.clone());
             let every = Duration::from_secs(s.settings.interval_secs.max(1));
             let last = self.last_run.lock().ok().and_then(|m| m.get(&key).copied());
