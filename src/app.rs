@@ -80,6 +80,7 @@ impl App {
                 tracing::warn!(mapping.file = %p.file, at = %p.at, "golden case fails at startup (a reload would refuse this file): {}", p.message);
             }
         }
+        crate::telemetry::families::register_tenants(&app.config);
         app.publish_reload_gauges();
         Ok(app)
     }

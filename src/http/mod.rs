@@ -7,6 +7,7 @@ pub mod auth;
 mod body;
 mod health;
 mod ingress;
+mod observe;
 pub mod problem;
 mod routes;
 pub mod server;
@@ -90,6 +91,7 @@ pub fn router(state: AppState) -> Router {
         }))
         // Every 4xx and 5xx leaves as problem+json, the router's own rejections included.
         .layer(axum::middleware::map_response(problem::ensure_problem))
+        .layer(axum::middleware::from_fn(observe::record))
         .layer(TraceLayer::new_for_http())
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))

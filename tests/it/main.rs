@@ -23,6 +23,7 @@ mod mapping_golden;
 mod mapping_live;
 mod mapping_props;
 mod mapping_reload;
+mod metrics;
 mod replicas;
 mod roundtrip_clients;
 mod roundtrip_e2e;

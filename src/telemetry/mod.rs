@@ -1,4 +1,8 @@
-//! Logging (tracing, JSON or pretty) and the Prometheus recorder.
+//! Logging (tracing, JSON or pretty) and the Prometheus recorder: every family described
+//! from one table (`families.rs`), the process metrics read at scrape time (`process.rs`).
+
+pub mod families;
+mod process;
 
 use std::io::IsTerminal;
 use std::sync::OnceLock;
@@ -44,10 +48,19 @@ pub fn prometheus() -> &'static PrometheusHandle {
             ])
             .expect("static buckets are valid")
             .build_recorder();
+        families::describe(&recorder);
         let handle = recorder.handle();
         // Fails only if another recorder was installed first; ours then stays empty, which
         // /metrics shows rather than crashing.
         let _ = metrics::set_global_recorder(recorder);
+        families::register_static();
         handle
     })
+}
+
+/// The `/metrics` page: the recorder's families and the process's.
+pub fn render() -> String {
+    let mut text = prometheus().render();
+    text.push_str(&process::render());
+    text
 }
