@@ -24,6 +24,7 @@ mod mapping_live;
 mod mapping_props;
 mod mapping_reload;
 mod metrics;
+mod openapi;
 mod replicas;
 mod roundtrip_clients;
 mod roundtrip_e2e;
