@@ -1,12 +1,30 @@
-//! What every request leaves behind: `itsm_bridge_http_request_seconds{route, method, status}`
-//! by the matched route (never the raw path: tenant names and ids would make a series per
-//! value), `unmatched` for requests no route took.
+//! What every request leaves behind: its span, which carries the request id into every log
+//! line of the request, and `itsm_bridge_http_request_seconds{route, method, status}` by the
+//! matched route (never the raw path: tenant names and ids would make a series per value),
+//! `unmatched` for requests no route took.
 
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request};
 use axum::middleware::Next;
 use axum::response::Response;
+
+/// The span of one request: `request_id` (the `X-Request-Id` the caller sent or the one
+/// given to it), method and path (never the query string, which may carry a cursor or a
+/// token someone put there).
+pub fn request_span<B>(req: &axum::http::Request<B>) -> tracing::Span {
+    let id = req
+        .headers()
+        .get(super::REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    tracing::info_span!(
+        "request",
+        request_id = %id,
+        method = %req.method(),
+        path = %req.uri().path(),
+    )
+}
 
 pub async fn record(req: Request, next: Next) -> Response {
     let route = req

@@ -26,10 +26,13 @@ pub fn init_logging(cfg: &LogConfig) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
     let _ = if json {
+        // Each line lists its spans with their fields: a request's lines carry its
+        // `request_id` (`spans[0].request_id`).
         builder
             .json()
             .flatten_event(true)
             .with_current_span(false)
+            .with_span_list(true)
             .try_init()
     } else {
         builder.try_init()

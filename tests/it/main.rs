@@ -26,6 +26,7 @@ mod mapping_reload;
 mod metrics;
 mod openapi;
 mod replicas;
+mod request_logs;
 mod roundtrip_clients;
 mod roundtrip_e2e;
 mod roundtrip_jira;

@@ -1,5 +1,7 @@
 //! `serve --sandbox` as a child process on free ports, in a fresh working directory with the
-//! shipped mappings: a gateway whose process (and so whose metrics recorder) is its own.
+//! shipped mappings: a gateway whose process (and so whose metrics recorder and log
+//! subscriber) is its own. Its log (JSON lines: stderr is not a terminal) goes to a file the
+//! test can read.
 
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -33,6 +35,7 @@ impl Sandbox {
         let dir = tempfile::tempdir().unwrap();
         std::os::unix::fs::symlink(repo().join("mappings"), dir.path().join("mappings")).unwrap();
         let (port, sim_port) = (free_port(), free_port());
+        let log = std::fs::File::create(dir.path().join("gateway.log")).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_itsm-bridge"))
             .args([
                 "serve",
@@ -47,6 +50,7 @@ impl Sandbox {
             .env("RUST_LOG", "warn")
             .envs(env.iter().copied())
             .stdout(Stdio::null())
+            .stderr(log)
             .spawn()
             .expect("gateway starts");
         let sandbox = Sandbox {
@@ -64,6 +68,15 @@ impl Sandbox {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         panic!("sandbox gateway did not become ready");
+    }
+
+    /// The log lines so far, parsed (lines that are not JSON are left out).
+    pub fn log(&self) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(self.dir.path().join("gateway.log"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
     }
 
     pub fn url(&self, path: &str) -> String {
