@@ -26,7 +26,7 @@ fn repo() -> &'static Path {
 }
 
 /// The venv's python, or `None` (after saying so) when it cannot be installed here.
-fn helm_python() -> Option<&'static Path> {
+pub(crate) fn helm_python() -> Option<&'static Path> {
     static PYTHON: OnceLock<Option<PathBuf>> = OnceLock::new();
     let python = PYTHON.get_or_init(|| {
         let out = Command::new("bash")
@@ -84,7 +84,7 @@ fn text(out: &Output) -> String {
 
 /// Lints (strict) and renders with `values` on top of the chart's defaults, validating every
 /// manifest; returns the rendered manifests by template file name (`deployment.yaml`).
-fn lint_and_render(python: &Path, values: &Value) -> BTreeMap<String, Value> {
+pub(crate) fn lint_and_render(python: &Path, values: &Value) -> BTreeMap<String, Value> {
     let dir = tempfile::tempdir().expect("tempdir");
     let values_file = dir.path().join("values.json");
     std::fs::write(&values_file, values.to_string()).expect("write values");
@@ -230,6 +230,7 @@ fn chart_with_default_values_lints_renders_and_passes_strict_kubernetes_validati
         "hpa.yaml",
         "ingress.yaml",
         "servicemonitor.yaml",
+        "prometheusrule.yaml",
         "networkpolicy.yaml",
     ] {
         assert!(!m.contains_key(absent), "{absent} rendered by default");

@@ -2,6 +2,7 @@
 
 mod admin_guard;
 mod chart;
+mod chart_monitoring;
 mod config_secrets;
 mod crash;
 mod delivery_chaos;
