@@ -18,11 +18,18 @@ pub fn request_span<B>(req: &axum::http::Request<B>) -> tracing::Span {
         .get(super::REQUEST_ID)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
+    // A caller's W3C trace context is continued (the OTLP layer reads `traceparent`).
+    let traceparent = req
+        .headers()
+        .get(crate::telemetry::otlp::TRACEPARENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     tracing::info_span!(
         "request",
         request_id = %id,
         method = %req.method(),
         path = %req.uri().path(),
+        traceparent,
     )
 }
 

@@ -38,8 +38,13 @@ pub async fn send(
     if let Pace::Wait(budget) = pace {
         budget.until_ready().await;
     }
+    let mut req = authorize(req, auth);
+    let span = tracing::info_span!("itsm.call", itsm);
+    if let Some(tp) = span.in_scope(crate::telemetry::otlp::current_traceparent) {
+        req = req.header(crate::telemetry::otlp::TRACEPARENT, tp);
+    }
     let started = std::time::Instant::now();
-    let sent = authorize(req, auth).send().await;
+    let sent = tracing::Instrument::instrument(req.send(), span).await;
     let label = match &sent {
         Ok(r) => r.status().as_u16().to_string(),
         Err(_) => "error".to_owned(),

@@ -1,7 +1,9 @@
 //! Logging (tracing, JSON or pretty) and the Prometheus recorder: every family described
-//! from one table (`families.rs`), the process metrics read at scrape time (`process.rs`).
+//! from one table (`families.rs`), the process metrics read at scrape time (`process.rs`), and
+//! traces over OTLP when a collector is configured (`otlp.rs`).
 
 pub mod families;
+pub mod otlp;
 mod process;
 
 use std::io::IsTerminal;
@@ -10,10 +12,21 @@ use std::sync::OnceLock;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tracing_subscriber::EnvFilter;
 
-use crate::config::{LogConfig, LogFormat};
+use crate::config::{LogConfig, LogFormat, TelemetryConfig};
 
-/// Installs the global tracing subscriber (once; later calls are ignored).
+/// Installs the global tracing subscriber (once; later calls are ignored), without traces.
 pub fn init_logging(cfg: &LogConfig) {
+    init(cfg, &TelemetryConfig::default());
+}
+
+/// Installs the global tracing subscriber (once; later calls are ignored): log lines on
+/// stderr, and spans over OTLP when `telemetry` (or `OTEL_EXPORTER_OTLP_ENDPOINT`) names a
+/// collector.
+pub fn init(cfg: &LogConfig, telemetry: &TelemetryConfig) {
+    use tracing_subscriber::Layer;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(&cfg.level))
         .unwrap_or_else(|_| EnvFilter::new("info"));
@@ -22,21 +35,39 @@ pub fn init_logging(cfg: &LogConfig) {
         LogFormat::Pretty => false,
         LogFormat::Auto => !std::io::stderr().is_terminal(),
     };
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let _ = if json {
-        // Each line lists its spans with their fields: a request's lines carry its
-        // `request_id` (`spans[0].request_id`).
-        builder
-            .json()
+    type Boxed = Box<dyn Layer<tracing_subscriber::Registry> + Send + Sync>;
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    // Each JSON line lists its spans with their fields: a request's lines carry its
+    // `request_id` (`spans[0].request_id`).
+    let fmt: Boxed = if json {
+        fmt.json()
             .flatten_event(true)
             .with_current_span(false)
             .with_span_list(true)
-            .try_init()
+            .with_filter(filter)
+            .boxed()
     } else {
-        builder.try_init()
+        fmt.with_filter(filter).boxed()
     };
+    let endpoint = telemetry.otlp_endpoint.clone().or_else(|| {
+        std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT")
+            .ok()
+            .and_then(|v| url::Url::parse(&v).ok())
+    });
+    let mut layers = vec![fmt];
+    layers.extend(
+        endpoint
+            .as_ref()
+            .map(|e| otlp::install(e, &telemetry.service_name).boxed()),
+    );
+    if tracing_subscriber::registry()
+        .with(layers)
+        .try_init()
+        .is_ok()
+        && let Some(e) = &endpoint
+    {
+        tracing::info!(otlp.endpoint = %e, "traces are sent over OTLP/HTTP");
+    }
 }
 
 /// The process-wide Prometheus recorder (installed on first use). Tests running several apps

@@ -49,3 +49,4 @@ mod store_conformance;
 mod support;
 mod timeline;
 mod timeline_names;
+mod tracing_otlp;
