@@ -24,13 +24,14 @@ pub fn request_span<B>(req: &axum::http::Request<B>) -> tracing::Span {
         .get(crate::telemetry::otlp::TRACEPARENT)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    tracing::info_span!(
-        "request",
-        request_id = %id,
-        method = %req.method(),
-        path = %req.uri().path(),
-        traceparent,
-    )
+    let (method, path) = (req.method(), req.uri().path());
+    // Probes and scrapes arrive every few seconds: at DEBUG their spans stay out of the traces
+    // (the OTLP layer takes INFO and above) and out of the log unless asked for.
+    if matches!(path, "/healthz" | "/readyz" | "/metrics") {
+        tracing::debug_span!("request", request_id = %id, %method, path, traceparent)
+    } else {
+        tracing::info_span!("request", request_id = %id, %method, path, traceparent)
+    }
 }
 
 pub async fn record(req: Request, next: Next) -> Response {
