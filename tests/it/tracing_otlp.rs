@@ -1,7 +1,7 @@
 //! Traces over OTLP/HTTP: a test collector (a small OTLP/HTTP JSON receiver) gets the spans of
 //! one webhook (request, authentication, intake with mapping and commit) and of its delivery
 //! (the attempt, linked to the webhook's span, and its Orange call), and the simulated Orange
-//! saw the call's W3C `traceparent`.
+//! and ServiceNow saw their calls' W3C `traceparent`.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -141,5 +141,35 @@ async fn a_webhook_and_its_delivery_are_traced_linked_and_orange_sees_the_tracep
             .iter()
             .any(|l| l["traceId"] == trace && l["spanId"] == request["spanId"]),
         "the attempt links to the webhook's span: {attempt:#}"
+    );
+
+    // The write-back of the Orange id to ServiceNow carries its itsm.call span's context too.
+    let mut written = None;
+    for _ in 0..100 {
+        let patches = s.journal("PATCH", "/api/now/table/incident").await;
+        let sent: Vec<String> = patches
+            .iter()
+            .filter_map(|e| e["headers"]["traceparent"].as_str().map(str::to_owned))
+            .collect();
+        written = find("itsm.call").into_iter().find(|c| {
+            let tp = format!(
+                "00-{}-{}-01",
+                c["traceId"].as_str().unwrap(),
+                c["spanId"].as_str().unwrap()
+            );
+            sent.contains(&tp)
+        });
+        if written.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let written = written.expect("an itsm.call span whose traceparent ServiceNow received");
+    assert_eq!(attr(&written, "itsm"), Some("ServiceNow"));
+    assert!(
+        find("delivery.attempt")
+            .iter()
+            .any(|a| a["spanId"] == written["parentSpanId"]),
+        "the ITSM call is a delivery attempt's child"
     );
 }
