@@ -15,8 +15,8 @@ scripts/helm-venv.sh creates:
 exits 1 when rendering fails (schema violation, `fail`, template error) and, with
 --validate, when a manifest does not match its Kubernetes schema under --strict (unknown
 fields rejected). Kinds that are not in Kubernetes' schemas (CRDs such as the Prometheus
-Operator's ServiceMonitor) are checked against the small schemas in CRD_SCHEMAS below, and
-any other unknown kind is an error rather than a silent pass.
+Operator's ServiceMonitor and PrometheusRule) are checked against the small schemas in
+CRD_SCHEMAS below, and any other unknown kind is an error rather than a silent pass.
 """
 from __future__ import annotations
 
@@ -77,6 +77,55 @@ CRD_SCHEMAS = {
                                 "honorLabels": {"type": "boolean"},
                                 "relabelings": {"type": "array"},
                                 "metricRelabelings": {"type": "array"},
+                            },
+                        },
+                    },
+                },
+            },
+        },
+    },
+    # The PrometheusRule fields this chart writes, from monitoring.coreos.com/v1's CRD (rule
+    # groups: name, interval, rules of record/alert, expr, for, labels, annotations). The
+    # expressions themselves are checked by `promtool check rules` in tests/it/chart.rs.
+    ("monitoring.coreos.com/v1", "PrometheusRule"): {
+        "type": "object",
+        "required": ["apiVersion", "kind", "metadata", "spec"],
+        "additionalProperties": False,
+        "properties": {
+            "apiVersion": {"const": "monitoring.coreos.com/v1"},
+            "kind": {"const": "PrometheusRule"},
+            "metadata": {"type": "object", "required": ["name"]},
+            "spec": {
+                "type": "object",
+                "additionalProperties": False,
+                "properties": {
+                    "groups": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "required": ["name", "rules"],
+                            "additionalProperties": False,
+                            "properties": {
+                                "name": {"type": "string", "minLength": 1},
+                                "interval": _DURATION,
+                                "rules": {
+                                    "type": "array",
+                                    "items": {
+                                        "type": "object",
+                                        "required": ["expr"],
+                                        "oneOf": [{"required": ["alert"]}, {"required": ["record"]}],
+                                        "additionalProperties": False,
+                                        "properties": {
+                                            "alert": {"type": "string"},
+                                            "record": {"type": "string"},
+                                            "expr": {"type": ["string", "integer"]},
+                                            "for": _DURATION,
+                                            "keep_firing_for": _DURATION,
+                                            "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+                                            "annotations": {"type": "object", "additionalProperties": {"type": "string"}},
+                                        },
+                                    },
+                                },
                             },
                         },
                     },

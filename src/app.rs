@@ -88,6 +88,10 @@ impl App {
                 tracing::warn!(mapping.file = %p.file, at = %p.at, "golden case fails at startup (a reload would refuse this file): {}", p.message);
             }
         }
+        crate::telemetry::families::register_tenants(&app.config);
+        // A tenant added by a reload gets its series at zero too (counters already at a
+        // value are left as they are: `increment(0)`).
+        app.live.follow(live::Stage::Ingress, crate::telemetry::families::register_tenants);
         app.publish_reload_gauges();
         Ok(app)
     }

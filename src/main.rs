@@ -59,7 +59,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             if let Some(l) = listen {
                 config.listen = l;
             }
-            itsm_bridge::telemetry::init_logging(&config.log);
+            itsm_bridge::telemetry::init(&config.log, &config.telemetry);
             cli::serve(config, sandbox.then_some(sim_listen)).await?;
             Ok(ExitCode::SUCCESS)
         }

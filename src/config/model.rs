@@ -68,6 +68,9 @@ pub struct Config {
     /// Logging.
     #[serde(default)]
     pub log: LogConfig,
+    /// Traces.
+    #[serde(default)]
+    pub telemetry: TelemetryConfig,
     /// How long finished events, deliveries and attempts are kept.
     #[serde(default)]
     pub retention: super::RetentionConfig,
@@ -339,6 +342,28 @@ pub struct LogConfig {
     /// Filter in `RUST_LOG` syntax; `RUST_LOG` overrides it.
     #[serde(default = "defaults::log_level")]
     pub level: String,
+}
+
+/// `telemetry:`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TelemetryConfig {
+    /// Base URL of an OTLP/HTTP collector (`/v1/traces` is appended); traces are sent only
+    /// when it (or `OTEL_EXPORTER_OTLP_ENDPOINT`) is set.
+    #[serde(default)]
+    pub otlp_endpoint: Option<url::Url>,
+    /// `service.name` of the traces.
+    #[serde(default = "defaults::service_name")]
+    pub service_name: String,
+}
+
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        Self {
+            otlp_endpoint: None,
+            service_name: defaults::service_name(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -667,6 +692,10 @@ impl Default for LogConfig {
 pub mod defaults {
     use std::net::SocketAddr;
     use std::path::PathBuf;
+
+    pub fn service_name() -> String {
+        "itsm-bridge".into()
+    }
 
     pub fn listen() -> SocketAddr {
         "0.0.0.0:8080".parse().expect("valid")

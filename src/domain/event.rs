@@ -114,6 +114,14 @@ pub enum ParkReason {
 }
 
 impl ParkReason {
+    /// Every reason, in declaration order.
+    pub const ALL: [Self; 4] = [
+        Self::SchemaViolation,
+        Self::MappingRejected,
+        Self::OrangeSchemaViolation,
+        Self::Unrouted,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::SchemaViolation => "schema-violation",
@@ -123,14 +131,7 @@ impl ParkReason {
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
-        [
-            Self::SchemaViolation,
-            Self::MappingRejected,
-            Self::OrangeSchemaViolation,
-            Self::Unrouted,
-        ]
-        .into_iter()
-        .find(|r| r.as_str() == s)
+        Self::ALL.into_iter().find(|r| r.as_str() == s)
     }
 }
 

@@ -34,6 +34,6 @@ pub async fn metrics() -> impl IntoResponse {
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        crate::telemetry::prometheus().render(),
+        crate::telemetry::render(),
     )
 }

@@ -8,6 +8,9 @@
 //! `"parked": "<reason>"` (and the failing rule and pointer): the ITSM does not retry a 4xx,
 //! so only what the sender can fix is refused, each as a problem+json with a stable code.
 
+use tracing::Instrument;
+
+use crate::telemetry::otlp::TRACEPARENT;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -88,7 +91,8 @@ pub async fn webhook(
 ) -> Result<(StatusCode, Json<Accepted>), Problem> {
     let route = find_route(&state, &tenant, &source)?;
     let body = read_body(body, state.routes().max_body_bytes)?;
-    super::auth::verify(&route.auth, &headers, &body)
+    tracing::info_span!("webhook.authenticate")
+        .in_scope(|| super::auth::verify(&route.auth, &headers, &body))
         .map_err(|e| reject("unauthorized", Problem::unauthorized(e.to_string())))?;
     check_content_type(&headers)?;
     let value = parse_json(&body)?;
@@ -101,7 +105,7 @@ pub async fn webhook(
         kind: route.kind,
         integration_user: route.integration_user.as_deref(),
         headers: &headers,
-        kept_headers: kept_headers(&headers, &route.secret_headers),
+        kept_headers: with_trace(kept_headers(&headers, &route.secret_headers)),
         body: &value,
         raw: body,
         dedupe_key: None,
@@ -111,6 +115,7 @@ pub async fn webhook(
     let outcome = state
         .intake
         .submit(submission)
+        .instrument(tracing::info_span!("webhook.intake", %tenant, %source))
         .await
         .map_err(|e| refusal(&state, e))?;
     let accepted = match outcome {
@@ -284,6 +289,16 @@ fn parse_json(body: &[u8]) -> Result<serde_json::Value, Problem> {
 }
 
 /// The headers worth keeping with an event, without credentials or signatures.
+/// The webhook's trace context kept with its event (as `traceparent`, in place of one the
+/// caller sent), so that its deliveries' attempts link to it; unchanged when tracing is off.
+fn with_trace(mut kept: Vec<(String, String)>) -> Vec<(String, String)> {
+    if let Some(tp) = crate::telemetry::otlp::current_traceparent() {
+        kept.retain(|(k, _)| k != TRACEPARENT);
+        kept.push((TRACEPARENT.to_owned(), tp));
+    }
+    kept
+}
+
 fn kept_headers(headers: &HeaderMap, extra_secret: &[String]) -> Vec<(String, String)> {
     headers
         .iter()

@@ -7,6 +7,7 @@ pub mod auth;
 mod body;
 mod health;
 mod ingress;
+mod observe;
 pub mod problem;
 mod routes;
 pub mod server;
@@ -110,7 +111,10 @@ pub fn router(state: AppState) -> Router {
         }))
         // Every 4xx and 5xx leaves as problem+json, the router's own rejections included.
         .layer(axum::middleware::map_response(problem::ensure_problem))
-        .layer(TraceLayer::new_for_http())
+        .layer(axum::middleware::from_fn(observe::record))
+        // The request's span: every log line of the request carries its id (set or propagated
+        // by the layers outside this one).
+        .layer(TraceLayer::new_for_http().make_span_with(observe::request_span))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
         .with_state(state)

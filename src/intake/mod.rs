@@ -16,6 +16,7 @@
 mod backlog;
 
 use std::sync::Arc;
+use tracing::Instrument;
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue};
@@ -137,7 +138,8 @@ impl Intake {
             body: s.body,
             raw: &s.raw,
         };
-        let (mapped, disposition) = map(&mapping, &incoming);
+        let (mapped, disposition) =
+            tracing::info_span!("intake.map").in_scope(|| map(&mapping, &incoming));
         let calls = mapped.calls.len();
         let mut event = mapped.into_event(s.tenant, s.source, s.raw, s.kept_headers, s.received_at);
         event.disposition = disposition;
@@ -151,7 +153,11 @@ impl Intake {
             });
         }
         let (event_type, disposition) = (event.event_type.clone(), event.disposition.clone());
-        let ingest = self.store.ingest(event).await?;
+        let ingest = self
+            .store
+            .ingest(event)
+            .instrument(tracing::info_span!("intake.commit"))
+            .await?;
         if let IngestOutcome::Accepted(id) = ingest {
             count(s.tenant, s.source, id, &event_type, &disposition);
         }

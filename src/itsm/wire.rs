@@ -38,10 +38,24 @@ pub async fn send(
     if let Pace::Wait(budget) = pace {
         budget.until_ready().await;
     }
-    let resp = authorize(req, auth)
-        .send()
-        .await
-        .map_err(transport_failure)?;
+    let mut req = authorize(req, auth);
+    let span = tracing::info_span!("itsm.call", itsm);
+    if let Some(tp) = span.in_scope(crate::telemetry::otlp::current_traceparent) {
+        req = req.header(crate::telemetry::otlp::TRACEPARENT, tp);
+    }
+    let started = std::time::Instant::now();
+    let sent = tracing::Instrument::instrument(req.send(), span).await;
+    let label = match &sent {
+        Ok(r) => r.status().as_u16().to_string(),
+        Err(_) => "error".to_owned(),
+    };
+    metrics::histogram!(
+        "itsm_bridge_itsm_request_seconds",
+        "itsm" => itsm.to_ascii_lowercase(),
+        "status" => label
+    )
+    .record(started.elapsed().as_secs_f64());
+    let resp = sent.map_err(transport_failure)?;
     let status = resp.status().as_u16();
     let headers = resp.headers().clone();
     let body = resp.bytes().await.unwrap_or_default();

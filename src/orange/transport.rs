@@ -3,6 +3,7 @@
 //! one token refresh and one retry on 401 code 42).
 
 use std::time::Duration;
+use tracing::Instrument;
 
 use bytes::Bytes;
 use http::{HeaderMap, Method};
@@ -141,6 +142,20 @@ impl Credential {
         api: &'static str,
         req: reqwest::RequestBuilder,
     ) -> Result<Answer, CallFailure> {
+        let span = tracing::info_span!("orange.call", orange.api = api);
+        self.send_traced(api, req).instrument(span).await
+    }
+
+    /// One exchange, inside its `orange.call` span, whose context goes to Orange as W3C
+    /// `traceparent`.
+    async fn send_traced(
+        &self,
+        api: &'static str,
+        mut req: reqwest::RequestBuilder,
+    ) -> Result<Answer, CallFailure> {
+        if let Some(tp) = crate::telemetry::otlp::current_traceparent() {
+            req = req.header(crate::telemetry::otlp::TRACEPARENT, tp);
+        }
         let started = std::time::Instant::now();
         let resp = match req.send().await {
             Ok(r) => r,

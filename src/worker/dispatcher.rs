@@ -17,6 +17,7 @@
 
 use std::sync::Arc;
 use std::time::Duration;
+use tracing::Instrument;
 
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
@@ -213,10 +214,37 @@ impl Dispatcher {
     /// Carries out one claimed delivery (its outcome is not recorded yet); `now` is the clock
     /// of the tick that claimed it.
     async fn attempt(&self, d: &Delivery, now: Timestamp) -> Outcome {
-        match &d.target {
-            Target::Orange(call) => self.orange_outcome(d, call, now).await,
-            Target::Itsm(call) => self.itsm_outcome(d, call, now).await,
+        let link = self.webhook_trace(d).await;
+        let span = tracing::info_span!(
+            "delivery.attempt",
+            tenant = %d.tenant,
+            delivery.id = %d.id,
+            attempt = d.attempts + 1,
+            target = %d.target.label(),
+            link = link.as_deref().unwrap_or(""),
+        );
+        async {
+            match &d.target {
+                Target::Orange(call) => self.orange_outcome(d, call, now).await,
+                Target::Itsm(call) => self.itsm_outcome(d, call, now).await,
+            }
         }
+        .instrument(span)
+        .await
+    }
+
+    /// The trace context of the webhook that planned `d` (kept with its event), which its
+    /// attempt's span links to; `None` when tracing is off (no store read then).
+    async fn webhook_trace(&self, d: &Delivery) -> Option<String> {
+        use crate::telemetry::otlp::{TRACEPARENT, enabled};
+        if !enabled() {
+            return None;
+        }
+        let event = self.store.event(d.event_id?).await.ok()??;
+        event
+            .headers
+            .into_iter()
+            .find_map(|(k, v)| (k == TRACEPARENT).then_some(v))
     }
 
     async fn orange_outcome(&self, d: &Delivery, call: &OrangeCall, now: Timestamp) -> Outcome {

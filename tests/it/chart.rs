@@ -239,6 +239,7 @@ fn chart_with_default_values_lints_renders_and_passes_strict_kubernetes_validati
         "hpa.yaml",
         "ingress.yaml",
         "servicemonitor.yaml",
+        "prometheusrule.yaml",
         "networkpolicy.yaml",
     ] {
         assert!(!m.contains_key(absent), "{absent} rendered by default");

@@ -5,6 +5,7 @@
 
 pub mod cli;
 pub mod jira;
+pub mod sandbox;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
