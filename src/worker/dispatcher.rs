@@ -27,7 +27,7 @@ use crate::domain::{
 };
 use crate::itsm::ItsmWriter;
 use crate::orange::{CREATE_OUTCOME_UNKNOWN, CreateLookup, OrangeGateway};
-use crate::store::{Finish, NewLink, Store, StoreError};
+use crate::store::{DeliveryQueue, Finish, NewLink, StoreError};
 
 /// A credential queue longer than this defers the delivery instead of waiting in a slot.
 pub const DEFER_ABOVE: Duration = Duration::from_millis(500);
@@ -39,7 +39,7 @@ const RECORDING_PER_SLOT: usize = 4;
 const STATS_EVERY: Duration = Duration::from_secs(5);
 
 pub struct Dispatcher {
-    store: Arc<dyn Store>,
+    store: Arc<dyn DeliveryQueue>,
     orange: Arc<dyn OrangeGateway>,
     itsm: Arc<dyn ItsmWriter>,
     config: DeliveryConfig,
@@ -57,7 +57,7 @@ struct Outcome {
 
 impl Dispatcher {
     pub fn new(
-        store: Arc<dyn Store>,
+        store: Arc<dyn DeliveryQueue>,
         orange: Arc<dyn OrangeGateway>,
         itsm: Arc<dyn ItsmWriter>,
         config: DeliveryConfig,

@@ -5,7 +5,7 @@
 
 use sqlx::{SqliteConnection, SqlitePool};
 
-use crate::domain::{Delivery, DeliveryId, EventId, NewDelivery, RemoteState, TicketKey};
+use crate::domain::{Delivery, DeliveryId, EventId, RemoteState, TicketKey};
 use crate::store::codec::{
     self, DeliveryRow, PreparedDelivery, PreparedDisposition, delivery_cols,
 };
@@ -128,18 +128,15 @@ pub(super) async fn settle_parked(
 }
 
 /// The poller's commit: lease check, write-backs, remote states and watermark, atomically.
-#[expect(clippy::too_many_arguments, reason = "mirrors Store::commit_poll")]
+/// The first argument is the lease's name, its owner and the tenant polled.
 pub(super) async fn commit_poll(
     pool: &SqlitePool,
-    name: &str,
-    owner: &str,
-    tenant: &str,
+    (name, owner, tenant): (&str, &str, &str),
     watermark: Option<&str>,
     states: Vec<(TicketKey, RemoteState)>,
-    deliveries: Vec<NewDelivery>,
+    prepared: &[PreparedDelivery],
     now: i64,
 ) -> StoreResult<()> {
-    let prepared = codec::prepare_deliveries(&deliveries)?;
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
     let holder: Option<String> = sqlx::query_scalar("SELECT owner FROM leases WHERE name = ?")
         .bind(name)
@@ -148,7 +145,7 @@ pub(super) async fn commit_poll(
     if holder.as_deref() != Some(owner) {
         return Err(StoreError::LeaseLost(format!("lease {name}")));
     }
-    for d in &prepared {
+    for d in prepared {
         super::writer::append(&mut tx, tenant, None, d, now).await?;
     }
     for (ticket, state) in &states {

@@ -528,6 +528,7 @@ mod tests {
     use crate::domain::{
         NewDelivery, NewEvent, OrangeCall, OrangeOp, SourceName, Target, TenantId, TicketKey,
     };
+    use crate::store::DeliveryQueue;
     use crate::store::Store;
     use crate::store::sqlite::SqliteStore;
 
