@@ -7,7 +7,10 @@
 //! through the group-commit task in [`writer`], whose commits are made durable by [`sync`];
 //! the other writes commit at `synchronous=FULL`.
 
+mod claim;
 mod finish;
+mod ingest;
+mod jobs;
 mod links;
 mod ops;
 mod purge;
@@ -39,7 +42,7 @@ pub struct SqliteStore {
     write: SqlitePool,
     read: SqlitePool,
     /// The group-commit writer (ingest and finish).
-    writer: mpsc::Sender<writer::Job>,
+    writer: mpsc::Sender<jobs::Job>,
     /// Set for good when an fsync of the log failed (see `sync`): the writer refuses its jobs
     /// and `ping` fails.
     sync_failed: Arc<AtomicBool>,
@@ -184,7 +187,7 @@ impl SqliteStore {
     /// Hands `job` to the group-commit writer and waits for its answer (sent after the commit).
     async fn write_through<T>(
         &self,
-        job: writer::Job,
+        job: jobs::Job,
         answer: oneshot::Receiver<StoreResult<T>>,
     ) -> StoreResult<T> {
         let stopped = || StoreError::Unavailable("SQLite writer stopped".into());
@@ -194,7 +197,7 @@ impl SqliteStore {
 
     async fn ingest_event(&self, prepared: PreparedEvent) -> StoreResult<IngestOutcome> {
         let (reply, answer) = oneshot::channel();
-        self.write_through(writer::Job::Ingest(Box::new(prepared), reply), answer)
+        self.write_through(jobs::Job::Ingest(Box::new(prepared), reply), answer)
             .await
     }
 
@@ -206,7 +209,7 @@ impl SqliteStore {
     ) -> StoreResult<()> {
         let mut tx = begin(&self.write).await?;
         for d in prepared {
-            writer::append(&mut tx, tenant, None, d, now).await?;
+            ingest::append(&mut tx, tenant, None, d, now).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -220,13 +223,13 @@ impl SqliteStore {
         limit: i64,
     ) -> StoreResult<Vec<Delivery>> {
         let (reply, answer) = oneshot::channel();
-        let job = writer::ClaimJob {
+        let job = jobs::ClaimJob {
             owner: owner.to_owned(),
             now,
             lease_until,
             limit,
         };
-        self.write_through(writer::Job::Claim(job, reply), answer)
+        self.write_through(jobs::Job::Claim(job, reply), answer)
             .await
     }
 
@@ -237,14 +240,14 @@ impl SqliteStore {
         attempt: &Attempt,
         finish: Finish,
     ) -> StoreResult<()> {
-        let job = writer::FinishJob {
+        let job = jobs::FinishJob {
             id,
             owner: owner.to_owned(),
             attempt: attempt.clone(),
             finish,
         };
         let (reply, answer) = oneshot::channel();
-        self.write_through(writer::Job::Finish(Box::new(job), reply), answer)
+        self.write_through(jobs::Job::Finish(Box::new(job), reply), answer)
             .await
     }
 
