@@ -22,6 +22,7 @@ use axum::{Extension, Json, Router};
 use serde_json::{Value, json};
 
 use super::error::jira_error;
+pub use super::issue::Issue;
 use super::itsm_auth::ItsmUser;
 use super::state::{Data, SimState, Table};
 
@@ -29,34 +30,7 @@ pub use servicedesk::routes as servicedesk_routes;
 
 type St = State<Arc<SimState>>;
 
-#[derive(Debug, Clone)]
-pub struct Issue {
-    pub id: String,
-    pub key: String,
-    pub fields: Value,
-    pub status: &'static str,
-    /// Stored comments; bodies as written (a string, or an ADF document from v3).
-    pub comments: Vec<Value>,
-    /// Changelog histories `{id, author, created, items}`, oldest first.
-    pub histories: Vec<Value>,
-    pub created: String,
-    pub updated: String,
-}
-
 impl Issue {
-    pub fn new(id: &str, key: &str, fields: Value, stamp: &str) -> Self {
-        Self {
-            id: id.into(),
-            key: key.into(),
-            fields,
-            status: workflow::INITIAL,
-            comments: vec![],
-            histories: vec![],
-            created: stamp.to_owned(),
-            updated: stamp.to_owned(),
-        }
-    }
-
     pub(crate) fn view(&self, v3: bool) -> Value {
         let mut fields = self.fields.clone();
         if let Some(d) = fields.get("description").cloned() {
