@@ -13,6 +13,7 @@ mod delivery_links;
 mod delivery_support;
 mod delivery_webhooks;
 mod doctor;
+mod house;
 mod ingress;
 mod ingress_nul;
 mod ingress_props;
