@@ -4,6 +4,7 @@
 #![allow(dead_code)] // each test module uses a different part of the harness
 
 pub mod jira;
+pub mod servicenow;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
