@@ -13,7 +13,6 @@ mod writer;
 
 use std::time::Duration;
 
-use async_trait::async_trait;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{PgPool, Postgres, Transaction};
 use tokio::sync::{mpsc, oneshot};
@@ -23,8 +22,7 @@ use super::codec::{
 };
 use super::shared::rows;
 use super::{
-    EventQuery, EventState, Finish, PurgeCursor, PurgeRules, PurgeStep, Store, StoreError,
-    StoreResult,
+    EventQuery, EventState, Finish, PurgeCursor, PurgeRules, PurgeStep, StoreError, StoreResult,
 };
 use crate::domain::{Attempt, Delivery, DeliveryId, IngestOutcome, StoredEvent};
 
@@ -53,7 +51,16 @@ async fn begin(pool: &PgPool) -> sqlx::Result<Transaction<'_, Postgres>> {
     pool.begin().await
 }
 
-super::shared::store_roles!(PgStore, read: pool, write: pool, waiting_from: " FROM deliveries");
+/// The PostgreSQL schema's migrations.
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("src/store/migrations/postgres");
+
+super::shared::store_roles!(
+    PgStore,
+    backend: "postgres",
+    read: pool,
+    write: pool,
+    waiting_from: " FROM deliveries"
+);
 
 /// What PostgreSQL does its own way (see `shared`): claims that skip locked rows, appends
 /// that lock the ticket, ingest through its writer task.
@@ -183,22 +190,8 @@ impl PgStore {
     ) -> StoreResult<PurgeStep> {
         purge::step(&self.pool, rules, cursor, dry_run).await
     }
-}
 
-#[async_trait]
-impl Store for PgStore {
-    fn backend(&self) -> &'static str {
-        "postgres"
-    }
-
-    async fn migrate(&self) -> StoreResult<()> {
-        sqlx::migrate!("src/store/migrations/postgres")
-            .run(&self.pool)
-            .await?;
-        Ok(())
-    }
-
-    async fn ping(&self) -> StoreResult<()> {
+    async fn ping_db(&self) -> StoreResult<()> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
     }

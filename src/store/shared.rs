@@ -10,10 +10,11 @@
 //! (an `Executor` per connection kind, `Encode` + `Type` per bound value, `Decode` per column)
 //! would be longer than the queries, and each expansion is checked against its own driver.
 //! [`store_roles!`] expands in a backend's module and expects there:
-//! - the store type's fields `$read` (a pool for reads) and `$write` (the pool that writes);
+//! - the store type's fields `$read` (a pool for reads) and `$write` (the pool that writes),
+//!   and a `static MIGRATOR` (its `sqlx::migrate!`);
 //! - a function `begin(&Pool) -> sqlx::Result<Transaction>` (SQLite: `BEGIN IMMEDIATE`);
 //! - inherent methods for what the backend does its own way: `ingest_event`,
-//!   `enqueue_prepared`, `claim`, `finish_one`, `queue_counts`, `events`, `purge`;
+//!   `enqueue_prepared`, `claim`, `finish_one`, `queue_counts`, `events`, `purge`, `ping_db`;
 //! - modules `ops` (`settle_parked`, `replay`, `commit_poll`) and `links` (`add`,
 //!   `mark_checked`) with the same signatures on both backends.
 
@@ -38,11 +39,33 @@ where
     rs.into_iter().map(T::try_from).collect()
 }
 
-/// The role impls of a backend's store type (see the module's doc for what it expects).
+/// `Store` and the role impls of a backend's store type (see the module's doc for what it expects).
 /// `waiting_from` is the `FROM` of the query for deliveries waiting for a link (SQLite pins
 /// its partial index there).
 macro_rules! store_roles {
-    ($store:ty, read: $read:ident, write: $write:ident, waiting_from: $waiting_from:literal) => {
+    (
+        $store:ty,
+        backend: $backend:literal,
+        read: $read:ident,
+        write: $write:ident,
+        waiting_from: $waiting_from:literal
+    ) => {
+        #[async_trait::async_trait]
+        impl $crate::store::Store for $store {
+            fn backend(&self) -> &'static str {
+                $backend
+            }
+
+            async fn migrate(&self) -> $crate::store::StoreResult<()> {
+                MIGRATOR.run(&self.$write).await?;
+                Ok(())
+            }
+
+            async fn ping(&self) -> $crate::store::StoreResult<()> {
+                self.ping_db().await
+            }
+        }
+
         #[async_trait::async_trait]
         impl $crate::store::LinkStore for $store {
             async fn link(

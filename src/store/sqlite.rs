@@ -24,7 +24,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Sqlite, SqlitePool, Transaction};
 use tokio::sync::{mpsc, oneshot};
@@ -32,8 +31,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::codec::{EventRow, PreparedDelivery, PreparedEvent, event_cols};
 use super::shared::rows;
 use super::{
-    EventQuery, EventState, Finish, PurgeCursor, PurgeRules, PurgeStep, Store, StoreError,
-    StoreResult,
+    EventQuery, EventState, Finish, PurgeCursor, PurgeRules, PurgeStep, StoreError, StoreResult,
 };
 use crate::domain::{Attempt, Delivery, DeliveryId, IngestOutcome, StoredEvent};
 
@@ -174,8 +172,12 @@ async fn begin(pool: &SqlitePool) -> sqlx::Result<Transaction<'_, Sqlite>> {
     pool.begin_with("BEGIN IMMEDIATE").await
 }
 
+/// The SQLite schema's migrations.
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("src/store/migrations/sqlite");
+
 super::shared::store_roles!(
     SqliteStore,
+    backend: "sqlite",
     read: read,
     write: write,
     waiting_from: " FROM deliveries INDEXED BY deliveries_waiting_link"
@@ -291,22 +293,9 @@ impl SqliteStore {
     ) -> StoreResult<PurgeStep> {
         purge::step(&self.write, &self.read, rules, cursor, dry_run).await
     }
-}
 
-#[async_trait]
-impl Store for SqliteStore {
-    fn backend(&self) -> &'static str {
-        "sqlite"
-    }
-
-    async fn migrate(&self) -> StoreResult<()> {
-        sqlx::migrate!("src/store/migrations/sqlite")
-            .run(&self.write)
-            .await?;
-        Ok(())
-    }
-
-    async fn ping(&self) -> StoreResult<()> {
+    /// Fails for good once an fsync of the log failed (see `sync`).
+    async fn ping_db(&self) -> StoreResult<()> {
         if self.sync_failed.load(Ordering::Acquire) {
             return Err(StoreError::Unavailable(sync::FAILED.into()));
         }

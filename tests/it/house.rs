@@ -44,7 +44,6 @@ const LONG_FILES: &[(&str, &str)] = &[
         "src/worker/reconcile/servicenow.rs",
         "ServiceNow reconciliation and its tests",
     ),
-    ("src/sim/jira.rs", "the Jira simulator's routes"),
 ];
 
 /// Circles between sibling rooms that remain, as the rooms in the circle (sorted). Empty is
