@@ -24,35 +24,6 @@ pub(crate) fn cutoff(t: Option<crate::domain::Timestamp>) -> i64 {
     t.map_or(i64::MIN, ms)
 }
 
-/// Rows a purge step looks at (at least one).
-pub(crate) fn purge_batch(rules: &crate::store::PurgeRules) -> i64 {
-    i64::from(rules.batch.max(1))
-}
-
-/// A delivery a purge step reads: id, event id, `created_at`.
-pub(crate) type PurgeRow = (i64, Option<String>, i64);
-
-/// Of the deliveries a purge step read after its cursor (`rows`, by id, at most `batch`):
-/// those created before `bound`, up to the first that was not (nothing after a young row can
-/// be past retention yet), and where the next step starts (`None`: this one reached a young
-/// row or the end).
-pub(crate) fn purge_window(
-    rows: &[PurgeRow],
-    bound: i64,
-    batch: i64,
-) -> (&[PurgeRow], Option<crate::store::PurgeCursor>) {
-    let young = rows.iter().position(|(_, _, created)| *created >= bound);
-    let next = match (young, rows.last()) {
-        (None, Some((id, ..))) if rows.len() as i64 == batch => {
-            Some(crate::store::PurgeCursor::Finished {
-                after: Some(crate::domain::DeliveryId(*id)),
-            })
-        }
-        _ => None,
-    };
-    (&rows[..young.unwrap_or(rows.len())], next)
-}
-
 /// The smallest UUIDv7 text of an instant: ids below it were made before `ms` (UUIDv7 keeps
 /// the unix milliseconds in its first 48 bits, so ids sort by time).
 pub(crate) fn id_bound(ms: i64) -> String {

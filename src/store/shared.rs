@@ -24,6 +24,7 @@ use crate::store::{StoreError, StoreResult};
 
 pub(super) mod admin;
 pub(super) mod poll;
+pub(super) mod purge;
 pub(super) mod timeline;
 
 /// Now, as stored (unix milliseconds).

@@ -11,7 +11,8 @@ use sqlx::{Connection, PgConnection, PgPool};
 
 use crate::domain::{DeliveryId, EventId};
 use crate::store::codec::ms;
-use crate::store::codec::{PurgeRow, cutoff, id_bound, purge_batch, purge_window};
+use crate::store::codec::{cutoff, id_bound};
+use crate::store::shared::purge::{PurgeRow, purge_batch, purge_window};
 use crate::store::{PurgeCounts, PurgeCursor, PurgeRules, PurgeStep, StoreError, StoreResult};
 
 /// THE condition under which retention deletes an event `e`, in one place (the SQLite twin is

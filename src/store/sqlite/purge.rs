@@ -12,7 +12,8 @@ use serde_json::json;
 use sqlx::{Connection, SqliteConnection, SqlitePool};
 
 use crate::domain::{DeliveryId, EventId};
-use crate::store::codec::{PurgeRow, cutoff, id_bound, ms, purge_batch, purge_window};
+use crate::store::codec::{cutoff, id_bound, ms};
+use crate::store::shared::purge::{PurgeRow, purge_batch, purge_window};
 use crate::store::{PurgeCounts, PurgeCursor, PurgeRules, PurgeStep, StoreError, StoreResult};
 
 /// THE condition under which retention deletes an event `e`, in one place (the PostgreSQL
