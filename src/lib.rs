@@ -18,7 +18,8 @@
 //! - [`domain`]: pure types and rules (ids, events, calls, deliveries, retry maths).
 //! - [`config`]: the typed config tree, env interpolation, validation.
 //! - [`mapping`]: the declarative mapping language: load, compile, apply (pure).
-//! - [`store`]: the `Store` trait and its SQLite and PostgreSQL implementations.
+//! - [`store`]: durable state behind one trait per role (intake, delivery queue, poll state,
+//!   admin), combined in `Store`; SQLite and PostgreSQL implementations.
 //! - [`orange`]: Orange API clients: token source, rate limiter, error classification.
 //! - [`itsm`]: ServiceNow and Jira clients: write-backs, and the reads reconciliation needs.
 //! - [`intake`]: the one intake step of webhooks, reconciliation and replays: echo check,
@@ -34,7 +35,9 @@
 //!
 //! Dependency direction: `domain` depends on nothing of ours; `mapping`, `store`, `orange`,
 //! `itsm` see only `domain` (and `config`); `http` and `worker` are the drivers and never
-//! import each other; only `app` knows everything.
+//! import each other; only `app` knows everything (one exception left: `http`'s router state
+//! holds `app::App`). The reading order, the rules as `tests/it/house.rs` checks them and the
+//! walk of a webhook through the rooms: `docs/ARCHITECTURE.md`.
 
 pub mod app;
 pub mod cli;

@@ -6,6 +6,7 @@
 //! recorded as a changelog history. The workflow lives in `workflow`, the JSM request comment
 //! API (`/rest/servicedeskapi`) in `servicedesk` (docs/simulators.md).
 
+mod adf;
 mod search;
 mod servicedesk;
 mod workflow;
@@ -22,41 +23,16 @@ use axum::{Extension, Json, Router};
 use serde_json::{Value, json};
 
 use super::error::jira_error;
+pub use super::issue::Issue;
 use super::itsm_auth::ItsmUser;
 use super::state::{Data, SimState, Table};
 
+use adf::{adf, adf_text, valid_adf};
 pub use servicedesk::routes as servicedesk_routes;
 
 type St = State<Arc<SimState>>;
 
-#[derive(Debug, Clone)]
-pub struct Issue {
-    pub id: String,
-    pub key: String,
-    pub fields: Value,
-    pub status: &'static str,
-    /// Stored comments; bodies as written (a string, or an ADF document from v3).
-    pub comments: Vec<Value>,
-    /// Changelog histories `{id, author, created, items}`, oldest first.
-    pub histories: Vec<Value>,
-    pub created: String,
-    pub updated: String,
-}
-
 impl Issue {
-    pub fn new(id: &str, key: &str, fields: Value, stamp: &str) -> Self {
-        Self {
-            id: id.into(),
-            key: key.into(),
-            fields,
-            status: workflow::INITIAL,
-            comments: vec![],
-            histories: vec![],
-            created: stamp.to_owned(),
-            updated: stamp.to_owned(),
-        }
-    }
-
     pub(crate) fn view(&self, v3: bool) -> Value {
         let mut fields = self.fields.clone();
         if let Some(d) = fields.get("description").cloned() {
@@ -162,38 +138,6 @@ fn body_for(b: Value, v3: bool) -> Value {
         (doc, true) => doc,
         (doc, false) => Value::String(adf_text(&doc)),
     }
-}
-
-fn adf(text: &str) -> Value {
-    json!({"type": "doc", "version": 1, "content": [{"type": "paragraph", "content": [{"type": "text", "text": text}]}]})
-}
-
-fn adf_text(node: &Value) -> String {
-    if let Some(t) = node.get("text").and_then(Value::as_str) {
-        return t.to_owned();
-    }
-    node.get("content")
-        .and_then(Value::as_array)
-        .map(|c| c.iter().map(adf_text).collect::<Vec<_>>().join(""))
-        .unwrap_or_default()
-}
-
-/// The ADF rules that bite: a `doc` of version 1 with a content array, non-empty text nodes.
-pub fn valid_adf(v: &Value) -> bool {
-    fn nodes_ok(n: &Value) -> bool {
-        let text_ok = n.get("type") != Some(&json!("text"))
-            || n.get("text")
-                .and_then(Value::as_str)
-                .is_some_and(|t| !t.is_empty());
-        text_ok
-            && n.get("content")
-                .and_then(Value::as_array)
-                .is_none_or(|c| c.iter().all(nodes_ok))
-    }
-    v.get("type") == Some(&json!("doc"))
-        && v.get("version") == Some(&json!(1))
-        && v.get("content").is_some_and(Value::is_array)
-        && nodes_ok(v)
 }
 
 pub fn routes() -> Router<Arc<SimState>> {

@@ -16,15 +16,18 @@ mod control;
 mod core_info;
 mod doc;
 mod error;
+mod fault_settings;
 pub mod faults;
 mod incident;
 pub mod inferred;
+pub mod issue;
 mod itsm_auth;
 mod jira;
 pub mod journal;
 mod life;
 mod multipart;
 mod oauth;
+mod options;
 mod ordering;
 mod query;
 mod seed;
@@ -36,7 +39,6 @@ mod wholesale;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Router;
 use axum::middleware::from_fn_with_state;
@@ -45,9 +47,10 @@ use axum::routing::post;
 use tokio::sync::oneshot;
 
 pub use error::OrangeError;
-pub use faults::{FaultKind, FaultSettings, HeaderMatch, Phase, ScriptedFault};
+pub use fault_settings::{FaultKind, FaultSettings, HeaderMatch, Phase, ScriptedFault};
 pub use inferred::Inferred;
 pub use journal::Entry as JournalEntry;
+pub use options::SimOptions;
 pub use seed::{
     ACCOUNT_ID as SEED_ACCOUNT_ID, JIRA_KEY as SEED_JIRA_KEY, SN_SYS_ID as SEED_SN_SYS_ID,
 };
@@ -58,66 +61,6 @@ pub const INCIDENT_BASE: &str = "/incident/b2b/v1";
 pub const CORE_INFORMATION_BASE: &str = "/core-information/b2b/v2";
 pub const ORDERING_BASE: &str = "/ordering/b2b/v3";
 pub const TOKEN_PATH: &str = "/oauth/v3/token";
-
-/// Settings of a simulator instance.
-#[derive(Debug, Clone)]
-pub struct SimOptions {
-    /// Share of API calls answered with an injected fault (0.0–1.0).
-    pub fault_rate: f64,
-    /// Added latency of every call, in milliseconds.
-    pub latency_ms: u64,
-    /// Requests per second allowed per Orange credential (`None` = unlimited).
-    pub rate_limit: Option<u32>,
-    pub client_id: String,
-    pub client_secret: String,
-    pub api_key: String,
-    /// Basic credentials the ServiceNow and Jira simulators accept.
-    pub itsm_username: String,
-    pub itsm_password: String,
-    /// Bearer token the ServiceNow and Jira simulators accept (OAuth / Jira DC PAT).
-    pub itsm_bearer_token: String,
-    /// `expires_in` of issued Orange tokens (the live default is 3600).
-    pub token_lifetime_secs: u64,
-    /// Token requests allowed per client id and minute (Orange documents 50).
-    pub token_rate_limit_per_min: u32,
-    /// A missing or wrong `X-Api-Key` gets 403 code 50 instead of 401 code 40/41 (undocumented).
-    pub api_key_forbidden: bool,
-    /// How long a `timeout` fault holds the request before answering 504.
-    pub timeout_ms: u64,
-    /// Journal entries kept (oldest dropped first); 0 disables the journal.
-    pub journal_capacity: usize,
-    /// Orange-side life: advance everything open one step this often (`None`: only on command).
-    pub life_interval: Option<Duration>,
-    /// Base path of Wholesale Trouble Tickets (not public; inferred).
-    pub wholesale_base: String,
-    /// The inferred-behaviour switches at start (`/_sim/reset` returns to these);
-    /// `api_key_forbidden` overrides `inferred.api_key_failure` when set.
-    pub inferred: Inferred,
-}
-
-impl Default for SimOptions {
-    fn default() -> Self {
-        Self {
-            fault_rate: 0.0,
-            latency_ms: 0,
-            rate_limit: None,
-            client_id: "sandbox".into(),
-            client_secret: "sandbox-secret".into(),
-            api_key: "sandbox-api-key".into(),
-            itsm_username: "sandbox".into(),
-            itsm_password: "sandbox".into(),
-            itsm_bearer_token: "sandbox-token".into(),
-            token_lifetime_secs: 3600,
-            token_rate_limit_per_min: 50,
-            api_key_forbidden: false,
-            timeout_ms: 30_000,
-            journal_capacity: 20_000,
-            life_interval: None,
-            wholesale_base: "/troubleticket/wholesale/v1".into(),
-            inferred: Inferred::default(),
-        }
-    }
-}
 
 /// The whole simulator as one router over `state`.
 pub fn router(state: Arc<SimState>) -> Router {
@@ -165,7 +108,12 @@ pub async fn serve(
     opts: SimOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    serve_state(listener, Arc::new(SimState::new(opts)), shutdown).await
+    serve_state(
+        listener,
+        Arc::new(SimState::new(opts, seed::seeded)),
+        shutdown,
+    )
+    .await
 }
 
 async fn serve_state(
@@ -224,7 +172,7 @@ impl Drop for SimHandle {
 pub async fn start(opts: SimOptions) -> std::io::Result<SimHandle> {
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
     let addr = listener.local_addr()?;
-    let state = Arc::new(SimState::new(opts));
+    let state = Arc::new(SimState::new(opts, seed::seeded));
     let (stop, stopped) = oneshot::channel::<()>();
     let shutdown = async move {
         let _ = stopped.await;

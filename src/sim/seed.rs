@@ -6,7 +6,7 @@
 
 use serde_json::{Value, json};
 
-use super::jira::Issue;
+use super::issue::Issue;
 use super::state::Data;
 
 /// The seeded customer (the account of the docs' example incident).
@@ -17,6 +17,13 @@ pub const SN_SYS_ID: &str = "9d385017c611228701d22104cc95c371";
 pub const SN_ATTACHMENT_ID: &str = "5f1b0c3ddb2a2010a8e6f3b5ca9619aa";
 /// The seeded Jira issue.
 pub const JIRA_KEY: &str = "SUP-1";
+
+/// The data every simulator starts from (and `/_sim/reset` returns to).
+pub fn seeded() -> Data {
+    let mut d = Data::default();
+    fill(&mut d);
+    d
+}
 
 pub fn fill(d: &mut Data) {
     d.accounts = vec![

@@ -9,11 +9,11 @@ use serde_json::Value;
 use time::OffsetDateTime;
 use time::macros::format_description;
 
-use super::SimOptions;
-use super::faults::FaultSettings;
+use super::fault_settings::FaultSettings;
 use super::inferred::{ApiKeyFailure, Inferred};
+use super::issue::Issue;
 use super::journal::Journal;
-use super::seed;
+use super::options::SimOptions;
 
 /// One Orange incident with its sub-resources.
 #[derive(Debug, Clone)]
@@ -91,18 +91,12 @@ pub struct Data {
     pub sn_journal: Vec<Value>,
     /// ServiceNow attachments by sys_id: (file name, content type, bytes).
     pub sn_attachments: Table<(String, String, Vec<u8>)>,
-    pub jira_issues: Table<super::jira::Issue>,
+    pub jira_issues: Table<Issue>,
     pub seq: u64,
     last_stamp: i128,
 }
 
 impl Data {
-    pub fn seeded() -> Self {
-        let mut d = Self::default();
-        seed::fill(&mut d);
-        d
-    }
-
     /// A process-unique increasing number for ids.
     pub fn next_seq(&mut self) -> u64 {
         self.seq += 1;
@@ -160,22 +154,26 @@ pub struct SimState {
     pub windows: Mutex<HashMap<WindowKey, (i64, u32)>>,
     pub sn_webhook: Mutex<Option<String>>,
     pub http: reqwest::Client,
+    /// Makes the data the simulators start from (and `reset` returns to): `seed::seeded`.
+    seed: fn() -> Data,
 }
 
 impl SimState {
-    pub fn new(opts: SimOptions) -> Self {
+    /// A simulator state whose data starts as `seed` makes it.
+    pub fn new(opts: SimOptions, seed: fn() -> Data) -> Self {
         let faults = FaultSettings::from_options(&opts);
         let journal = Journal::new(opts.journal_capacity);
         Self {
             inferred: Mutex::new(Self::start_inferred(&opts)),
             opts,
-            data: Mutex::new(Data::seeded()),
+            data: Mutex::new(seed()),
             tokens: RwLock::new(HashMap::new()),
             journal: Mutex::new(journal),
             faults: Mutex::new(faults),
             windows: Mutex::new(HashMap::new()),
             sn_webhook: Mutex::new(None),
             http: reqwest::Client::new(),
+            seed,
         }
     }
 
@@ -223,7 +221,7 @@ impl SimState {
 
     /// Back to the seeded state: data, tokens, journal, windows, faults and inferred switches.
     pub fn reset(&self) {
-        *self.data() = Data::seeded();
+        *self.data() = (self.seed)();
         self.tokens
             .write()
             .unwrap_or_else(|e| e.into_inner())

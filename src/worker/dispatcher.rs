@@ -28,7 +28,7 @@ use crate::domain::{
 };
 use crate::itsm::ItsmWriter;
 use crate::orange::{CREATE_OUTCOME_UNKNOWN, CreateLookup, OrangeGateway};
-use crate::store::{Finish, NewLink, Store, StoreError};
+use crate::store::{DeliveryQueue, Finish, NewLink, StoreError};
 
 /// A credential queue longer than this defers the delivery instead of waiting in a slot.
 pub const DEFER_ABOVE: Duration = Duration::from_millis(500);
@@ -40,7 +40,7 @@ const RECORDING_PER_SLOT: usize = 4;
 const STATS_EVERY: Duration = Duration::from_secs(5);
 
 pub struct Dispatcher {
-    store: Arc<dyn Store>,
+    store: Arc<dyn DeliveryQueue>,
     orange: Arc<dyn OrangeGateway>,
     itsm: Arc<dyn ItsmWriter>,
     config: DeliveryConfig,
@@ -58,7 +58,7 @@ struct Outcome {
 
 impl Dispatcher {
     pub fn new(
-        store: Arc<dyn Store>,
+        store: Arc<dyn DeliveryQueue>,
         orange: Arc<dyn OrangeGateway>,
         itsm: Arc<dyn ItsmWriter>,
         config: DeliveryConfig,
@@ -240,9 +240,8 @@ impl Dispatcher {
         if !enabled() {
             return None;
         }
-        let event = self.store.event(d.event_id?).await.ok()??;
-        event
-            .headers
+        let headers = self.store.event_headers(d.event_id?).await.ok()?;
+        headers
             .into_iter()
             .find_map(|(k, v)| (k == TRACEPARENT).then_some(v))
     }

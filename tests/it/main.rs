@@ -18,6 +18,7 @@ mod delivery_support;
 mod delivery_webhooks;
 mod doctor;
 mod healthcheck;
+mod house;
 mod image;
 mod ingress;
 mod ingress_nul;

@@ -3,51 +3,14 @@
 //! (with close fields) and a work note exactly once each, across a gateway restart; the echo
 //! webhook is dropped; the customer's own note is not pushed back.
 
-use std::path::Path;
 use std::time::Duration;
 
-use itsm_bridge::config::Config;
 use itsm_bridge::domain::{EventId, SourceName, TenantId, TicketKey};
 use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::sim_support::Sim;
-use crate::support::{TestApp, eventually, repo};
-
-fn config(sim: &str, db: &Path) -> Config {
-    let yaml = format!(
-        r#"
-store: {{ url: "sqlite://{db}" }}
-mappings_dir: {mappings}
-reload_interval_secs: 0
-admin: {{ token: test-admin-token }}
-orange: {{ base_url: "{sim}" }}
-delivery: {{ idle_poll_ms: 50 }}
-poller: {{ enabled: true, interval_secs: 1, page_size: 20 }}
-tenants:
-  - id: acme
-    orange: {{ client_id: sandbox, client_secret: sandbox-secret, api_key: sandbox-api-key }}
-    sources:
-      servicenow:
-        auth: [{{ type: basic, username: sn, password: sn-password-1 }}]
-        mapping: demo/servicenow-incident.yaml
-    itsm:
-      servicenow:
-        base_url: "{sim}"
-        auth: {{ type: basic, username: sandbox, password: sandbox }}
-        integration_user: sandbox
-"#,
-        db = db.join("gw.db").display(),
-        mappings = repo().join("mappings").display(),
-    );
-    Config::from_yaml(&yaml, "test.yaml", Path::new(""), |_| None)
-        .unwrap_or_else(|e| panic!("config invalid:\n{e}"))
-}
-
-async fn boot(sim: &Sim, db: &Path) -> TestApp {
-    let dir = tempfile::tempdir().unwrap();
-    TestApp::spawn_config(config(&sim.handle.base_url(), db), dir).await
-}
+use crate::support::{TestApp, eventually, servicenow};
 
 async fn post_sn(app: &TestApp, body: Value) -> Value {
     let r = app
@@ -87,7 +50,7 @@ async fn orange_progress_reaches_servicenow_once_across_a_restart_and_echoes_are
         .unwrap();
     let sys_id = created["result"]["sys_id"].as_str().unwrap().to_owned();
     let number = created["result"]["number"].as_str().unwrap().to_owned();
-    let app = boot(&sim, db.path()).await;
+    let app = servicenow::boot(&sim, db.path(), true, "sandbox").await;
 
     let base = json!({"table": "incident", "sys_id": sys_id, "number": number,
         "sys_updated_by": "abel.tuter", "short_description": "MPLS down at Paris HQ",
@@ -160,7 +123,7 @@ async fn orange_progress_reaches_servicenow_once_across_a_restart_and_echoes_are
     // A few more poll cycles, then a restart on the same database and a few more.
     tokio::time::sleep(Duration::from_millis(2500)).await;
     app.stop().await;
-    let app = boot(&sim, db.path()).await;
+    let app = servicenow::boot(&sim, db.path(), true, "sandbox").await;
     tokio::time::sleep(Duration::from_millis(3000)).await;
 
     let ps = patches(&sim, &sys_id);

@@ -4,8 +4,6 @@
 //! whose calls came is not sent again; a missed update is repaired under its version's key;
 //! a re-run after a restart repairs nothing twice nor the integration user's notes.
 
-use std::path::Path;
-
 use itsm_bridge::domain::{SourceKind, SourceName, TenantId, TicketKey};
 use itsm_bridge::worker::reconcile::SyncReport;
 use reqwest::Method;
@@ -13,42 +11,7 @@ use serde_json::{Value, json};
 
 use crate::roundtrip_reconcile::{orange_note_texts, reconcile_once};
 use crate::sim_support::Sim;
-use crate::support::{TestApp, eventually, repo};
-
-fn sn_config(sim: &str, db: &Path, integration: &str) -> itsm_bridge::config::Config {
-    let yaml = format!(
-        r#"
-store: {{ url: "sqlite://{db}" }}
-mappings_dir: {mappings}
-reload_interval_secs: 0
-admin: {{ token: test-admin-token }}
-orange: {{ base_url: "{sim}" }}
-delivery: {{ idle_poll_ms: 50 }}
-poller: {{ enabled: false }}
-tenants:
-  - id: acme
-    orange: {{ client_id: sandbox, client_secret: sandbox-secret, api_key: sandbox-api-key }}
-    sources:
-      servicenow:
-        auth: [{{ type: basic, username: sn, password: sn-password-1 }}]
-        mapping: demo/servicenow-incident.yaml
-    itsm:
-      servicenow:
-        base_url: "{sim}"
-        auth: {{ type: basic, username: sandbox, password: sandbox }}
-        integration_user: {integration}
-"#,
-        db = db.join("gw.db").display(),
-        mappings = repo().join("mappings").display(),
-    );
-    itsm_bridge::config::Config::from_yaml(&yaml, "test.yaml", Path::new(""), |_| None)
-        .unwrap_or_else(|e| panic!("config invalid:\n{e}"))
-}
-
-async fn sn_boot(sim: &Sim, db: &Path, integration: &str) -> TestApp {
-    let config = sn_config(&sim.handle.base_url(), db, integration);
-    TestApp::spawn_config(config, tempfile::tempdir().unwrap()).await
-}
+use crate::support::{TestApp, eventually, servicenow};
 
 async fn sn_run(app: &TestApp, integration: &str) -> SyncReport {
     reconcile_once(app, "servicenow", SourceKind::Servicenow, integration).await
@@ -148,7 +111,7 @@ async fn a_servicenow_record_whose_webhooks_never_came_reaches_orange_after_one_
     let sim = Sim::start().await;
     let db = tempfile::tempdir().unwrap();
     // `sandbox`, the simulator's user, is a customer here.
-    let app = sn_boot(&sim, db.path(), "svc-bridge").await;
+    let app = servicenow::boot(&sim, db.path(), false, "svc-bridge").await;
     // Created, then given a work note; the business rule's two calls never arrived.
     let record = sn_write(
         &sim,
@@ -215,7 +178,7 @@ async fn a_servicenow_record_whose_webhooks_never_came_reaches_orange_after_one_
 async fn a_servicenow_record_whose_webhooks_came_produces_no_second_orange_call() {
     let sim = Sim::start().await;
     let db = tempfile::tempdir().unwrap();
-    let app = sn_boot(&sim, db.path(), "svc-bridge").await;
+    let app = servicenow::boot(&sim, db.path(), false, "svc-bridge").await;
     let record = sn_write(
         &sim,
         None,
@@ -272,7 +235,7 @@ async fn a_servicenow_rerun_after_a_restart_repairs_nothing_twice_nor_the_integr
     let db = tempfile::tempdir().unwrap();
     // The simulator's user is the integration user here: its writes are the gateway's. The
     // seeded incident (INC0010001, by `admin`) is the customer's, and its insert never came.
-    let app = sn_boot(&sim, db.path(), "sandbox").await;
+    let app = servicenow::boot(&sim, db.path(), false, "sandbox").await;
     let seeded: Value = sim
         .itsm(
             Method::GET,
@@ -290,7 +253,7 @@ async fn a_servicenow_rerun_after_a_restart_repairs_nothing_twice_nor_the_integr
     let orange_id = sn_orange_id(&app, &sys_id).await;
 
     app.stop().await;
-    let app = sn_boot(&sim, db.path(), "sandbox").await;
+    let app = servicenow::boot(&sim, db.path(), false, "sandbox").await;
     let rep = sn_run(&app, "sandbox").await;
     assert_eq!((rep.ingested, rep.duplicates), (0, 0), "{rep:?}");
     assert!(
@@ -326,7 +289,7 @@ async fn a_missed_servicenow_update_is_repaired_with_its_versions_key_so_the_lat
  {
     let sim = Sim::start().await;
     let db = tempfile::tempdir().unwrap();
-    let app = sn_boot(&sim, db.path(), "svc-bridge").await;
+    let app = servicenow::boot(&sim, db.path(), false, "svc-bridge").await;
     let record = sn_write(
         &sim,
         None,
@@ -385,7 +348,7 @@ async fn a_missed_servicenow_update_is_repaired_with_its_versions_key_so_the_lat
 async fn a_reconciled_servicenow_record_the_mapping_cannot_handle_is_parked_like_a_webhook() {
     let sim = Sim::start().await;
     let db = tempfile::tempdir().unwrap();
-    let app = sn_boot(&sim, db.path(), "svc-bridge").await;
+    let app = servicenow::boot(&sim, db.path(), false, "svc-bridge").await;
     // No short description: the create route's `shortDescription` rule has nothing to read.
     let record = sn_write(&sim, None, json!({"impact": "2", "urgency": "2"})).await;
     let sys_id = record["sys_id"].as_str().unwrap().to_owned();

@@ -8,7 +8,6 @@ use std::path::Path;
 use itsm_bridge::config::Config;
 use itsm_bridge::domain::{SourceName, TenantId, TicketKey};
 use itsm_bridge::store::Store;
-use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::sim_support::Sim;
@@ -163,66 +162,31 @@ async fn every_shipped_demo_event_goes_to_orange_and_orange_changes_come_back() 
     let order = orange_id(store.as_ref(), &ticket("jira-orders", "10901")).await;
 
     // The ServiceNow incident names PARIS-RTR-01: the lookup found its service point.
-    let inc: Value = sim
-        .orange(
-            Method::GET,
-            &format!("/incident/b2b/v1/incidents/{sn_incident}"),
-        )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(inc["servicePoint"]["id"], "SP-100001", "{inc:#}");
-    let inc: Value = sim
-        .orange(
-            Method::GET,
-            &format!("/incident/b2b/v1/incidents/{jira_incident}"),
-        )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(inc["servicePoint"]["id"], "SP-100002", "{inc:#}");
+    for (id, point) in [(&sn_incident, "SP-100001"), (&jira_incident, "SP-100002")] {
+        let inc = sim
+            .orange_get(&format!("/incident/b2b/v1/incidents/{id}"))
+            .await;
+        assert_eq!(inc["servicePoint"]["id"], point, "{inc:#}");
+    }
     assert!(!order.is_empty() && !trouble_ticket.is_empty());
 
     // Orange moves each object and writes a note; the poller brings both back.
-    for (kind, id) in [("incidents", &sn_incident), ("incidents", &jira_incident)] {
-        let r = sim
-            .http
-            .post(sim.url(&format!("/_sim/{kind}/{id}/advance")))
-            .json(&json!({}))
-            .send()
-            .await
-            .unwrap();
-        assert!(r.status().is_success(), "advance {kind} {id}");
-        let r = sim
-            .http
-            .post(sim.url(&format!("/_sim/{kind}/{id}/notes")))
-            .json(&json!({"text": format!("Orange engineer on site for {id}")}))
-            .send()
-            .await
-            .unwrap();
-        assert!(r.status().is_success(), "note {kind} {id}");
+    for id in [&sn_incident, &jira_incident] {
+        sim.control(&format!("/_sim/incidents/{id}/advance"), json!({}))
+            .await;
+        let note = json!({"text": format!("Orange engineer on site for {id}")});
+        sim.control(&format!("/_sim/incidents/{id}/notes"), note)
+            .await;
     }
 
     // ServiceNow: the Orange note arrives as a work note on the demo incident.
     let note = format!("Orange engineer on site for {sn_incident}");
     eventually("the Orange note in ServiceNow", async || {
-        let v: Value = sim
-            .itsm(
-                Method::GET,
-                &format!("/api/now/table/sys_journal_field?sysparm_query=element_id={SN_SYS_ID}"),
-            )
-            .send()
-            .await
-            .ok()?
-            .json()
-            .await
-            .ok()?;
+        let v = sim
+            .itsm_get(&format!(
+                "/api/now/table/sys_journal_field?sysparm_query=element_id={SN_SYS_ID}"
+            ))
+            .await?;
         v["result"]
             .as_array()?
             .iter()
@@ -233,14 +197,7 @@ async fn every_shipped_demo_event_goes_to_orange_and_orange_changes_come_back() 
     // Jira: the Orange note arrives as a comment on OPS-1287.
     let note = format!("Orange engineer on site for {jira_incident}");
     eventually("the Orange note in Jira", async || {
-        let v: Value = sim
-            .itsm(Method::GET, "/rest/api/2/issue/OPS-1287/comment")
-            .send()
-            .await
-            .ok()?
-            .json()
-            .await
-            .ok()?;
+        let v = sim.itsm_get("/rest/api/2/issue/OPS-1287/comment").await?;
         v["comments"]
             .as_array()?
             .iter()

@@ -84,6 +84,19 @@ impl Sim {
         resp.json().await.unwrap_or(Value::Null)
     }
 
+    /// The JSON of an Orange `GET`; panics when the call or its body fails.
+    pub async fn orange_get(&self, path: &str) -> Value {
+        let resp = self.orange(reqwest::Method::GET, path).send().await;
+        resp.expect("orange GET").json().await.expect("json")
+    }
+
+    /// The JSON of an ITSM `GET`, or `None` when the call or its body failed (for
+    /// `eventually`).
+    pub async fn itsm_get(&self, path: &str) -> Option<Value> {
+        let resp = self.itsm(reqwest::Method::GET, path).send().await.ok()?;
+        resp.json().await.ok()
+    }
+
     /// Creates an incident and returns its body.
     pub async fn create_incident(&self, body: Value) -> Value {
         let resp = self

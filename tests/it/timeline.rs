@@ -7,42 +7,14 @@
 
 use std::path::Path;
 
-use itsm_bridge::config::Config;
 use itsm_bridge::domain::{SourceName, TenantId, TicketKey};
 use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::sim_support::Sim;
-use crate::support::{TestApp, eventually, json as json_of, repo};
+use crate::support::{TestApp, eventually, json as json_of, servicenow};
 
 const TOKEN: &str = "test-admin-token";
-
-fn config_yaml(sim: &str, store_url: &str) -> String {
-    format!(
-        r#"
-store: {{ url: "{store_url}" }}
-mappings_dir: {mappings}
-reload_interval_secs: 0
-admin: {{ token: {TOKEN} }}
-orange: {{ base_url: "{sim}" }}
-delivery: {{ idle_poll_ms: 50 }}
-poller: {{ enabled: true, interval_secs: 1, page_size: 20 }}
-tenants:
-  - id: acme
-    orange: {{ client_id: sandbox, client_secret: sandbox-secret, api_key: sandbox-api-key }}
-    sources:
-      servicenow:
-        auth: [{{ type: basic, username: sn, password: sn-password-1 }}]
-        mapping: demo/servicenow-incident.yaml
-    itsm:
-      servicenow:
-        base_url: "{sim}"
-        auth: {{ type: basic, username: sandbox, password: sandbox }}
-        integration_user: sandbox
-"#,
-        mappings = repo().join("mappings").display(),
-    )
-}
 
 async fn post_sn(app: &TestApp, body: Value) {
     let r = app
@@ -100,9 +72,8 @@ fn in_order(got: &[String], want: &[&str]) {
 async fn the_whole_story(store_url: &str) -> Story {
     let sim = Sim::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let yaml = config_yaml(&sim.handle.base_url(), store_url);
-    let config = Config::from_yaml(&yaml, "test.yaml", Path::new(""), |_| None)
-        .unwrap_or_else(|e| panic!("config invalid:\n{e}"));
+    let yaml = servicenow::config_yaml(&sim.handle.base_url(), store_url, true, "sandbox");
+    let config = servicenow::parse(&yaml);
     let created: Value = sim
         .itsm(Method::POST, "/api/now/table/incident")
         .json(&json!({"short_description": "MPLS down"}))

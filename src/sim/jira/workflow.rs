@@ -36,9 +36,6 @@ pub const STATUSES: [(&str, &str, &str); 5] = [
     ("6", "Closed", "done"),
 ];
 
-/// The status a new issue starts in.
-pub const INITIAL: &str = "Open";
-
 /// A transition: id, name, the statuses it leaves from, its target, and whether its screen
 /// carries `resolution`.
 struct Transition {

@@ -1,9 +1,10 @@
-//! Links recorded by hand, and the deliveries that wait for a link, on PostgreSQL.
+//! Links recorded by hand, and the poller's marks of the linked objects it read, on
+//! PostgreSQL.
 
 use sqlx::PgPool;
 
-use crate::domain::{Delivery, Link, TenantId, Timestamp};
-use crate::store::codec::{DeliveryRow, LinkRow, delivery_cols, link_cols, ms};
+use crate::domain::{Link, TicketKey, Timestamp};
+use crate::store::codec::{LinkRow, link_cols, ms};
 use crate::store::{LinkAdded, ManualLink, StoreResult};
 
 /// Records `link` unless the ticket or the Orange object is linked already, and makes the
@@ -64,21 +65,27 @@ pub(super) async fn add(
     Ok(LinkAdded::Added { woken })
 }
 
-/// Deliveries waiting for a link, oldest first.
-pub(super) async fn waiting(
+/// Records when the poller read these linked objects and whether each is final, in one
+/// statement.
+pub(super) async fn mark_checked(
     pool: &PgPool,
-    tenant: Option<&TenantId>,
-    limit: u32,
-) -> StoreResult<Vec<Delivery>> {
-    let rs: Vec<DeliveryRow> = sqlx::query_as(concat!(
-        "SELECT ",
-        delivery_cols!(),
-        " FROM deliveries WHERE waiting_link IS NOT NULL \
-         AND ($1::text IS NULL OR tenant = $1) ORDER BY created_at, id LIMIT $2"
-    ))
-    .bind(tenant.map(TenantId::as_str))
-    .bind(i64::from(limit))
-    .fetch_all(pool)
+    checks: Vec<(TicketKey, bool)>,
+    at: i64,
+) -> StoreResult<()> {
+    let (tickets, done): (Vec<String>, Vec<bool>) = checks
+        .into_iter()
+        .map(|(t, d)| (t.as_str().to_owned(), d))
+        .unzip();
+    sqlx::query(
+        "INSERT INTO link_checks (ticket, checked_at, done) \
+         SELECT t, $2, d FROM UNNEST($1::text[], $3::bool[]) AS x(t, d) \
+         ON CONFLICT (ticket) DO UPDATE SET checked_at = EXCLUDED.checked_at, \
+         done = EXCLUDED.done",
+    )
+    .bind(&tickets)
+    .bind(at)
+    .bind(&done)
+    .execute(pool)
     .await?;
-    rs.into_iter().map(Delivery::try_from).collect()
+    Ok(())
 }

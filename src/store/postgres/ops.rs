@@ -8,9 +8,7 @@
 
 use sqlx::{PgConnection, PgPool};
 
-use crate::domain::{
-    Attempt, DeliveryId, DeliveryState, EventId, NewDelivery, RemoteState, TicketKey,
-};
+use crate::domain::{Attempt, DeliveryId, DeliveryState, EventId, RemoteState, TicketKey};
 use crate::store::codec::{self, PreparedDelivery, PreparedDisposition, ms};
 use crate::store::{Finish, NewLink, StoreError, StoreResult, text};
 
@@ -417,18 +415,14 @@ pub(super) async fn settle_parked(
 
 /// The poller's commit. The lease row is locked (`FOR SHARE`) for the whole transaction, so
 /// a takeover waits for this commit: the watermark can only move while `owner` holds it.
-#[expect(clippy::too_many_arguments, reason = "mirrors Store::commit_poll")]
 pub(super) async fn commit_poll(
     pool: &PgPool,
-    name: &str,
-    owner: &str,
-    tenant: &str,
+    (name, owner, tenant): (&str, &str, &str),
     watermark: Option<&str>,
     states: Vec<(TicketKey, RemoteState)>,
-    deliveries: Vec<NewDelivery>,
+    prepared: &[PreparedDelivery],
     now: i64,
 ) -> StoreResult<()> {
-    let prepared = codec::prepare_deliveries(&deliveries)?;
     let mut tx = pool.begin().await?;
     let holder: Option<String> =
         sqlx::query_scalar("SELECT owner FROM leases WHERE name = $1 FOR SHARE")
@@ -438,7 +432,7 @@ pub(super) async fn commit_poll(
     if holder.as_deref() != Some(owner) {
         return Err(StoreError::LeaseLost(format!("lease {name}")));
     }
-    append_all(&mut tx, tenant, None, &prepared, now).await?;
+    append_all(&mut tx, tenant, None, prepared, now).await?;
     for (ticket, state) in &states {
         let json = serde_json::to_string(state)
             .map(codec::storable_json)

@@ -12,6 +12,7 @@ use sqlx::{Connection, PgConnection, PgPool};
 use crate::domain::{DeliveryId, EventId};
 use crate::store::codec::ms;
 use crate::store::codec::{cutoff, id_bound};
+use crate::store::shared::purge::{PurgeRow, purge_batch, purge_window};
 use crate::store::{PurgeCounts, PurgeCursor, PurgeRules, PurgeStep, StoreError, StoreResult};
 
 /// THE condition under which retention deletes an event `e`, in one place (the SQLite twin is
@@ -32,10 +33,6 @@ pub(super) const PURGEABLE_EVENT: &str = "(CASE WHEN e.parked IS NOT NULL THEN e
 const PURGEABLE_WRITEBACK: &str = "((d.state IN ('done', 'discarded') \
      AND COALESCE(d.finished_at, 9223372036854775807) < $1) \
      OR (d.state = 'dead' AND COALESCE(d.finished_at, 9223372036854775807) < $3))";
-
-fn batch(rules: &PurgeRules) -> i64 {
-    i64::from(rules.batch.max(1))
-}
 
 /// What a step removes: events with everything of theirs, and write-backs.
 #[derive(Default)]
@@ -82,11 +79,11 @@ async fn skipped(
     )
     .bind(after.map(|a| a.to_string()).unwrap_or_default())
     .bind(id_bound(ms(before)))
-    .bind(batch(rules))
+    .bind(purge_batch(rules))
     .fetch_all(&mut *conn)
     .await?;
     let next = match ids.last() {
-        Some(id) if ids.len() as i64 == batch(rules) => Some(PurgeCursor::Skipped {
+        Some(id) if ids.len() as i64 == purge_batch(rules) => Some(PurgeCursor::Skipped {
             after: Some(
                 EventId::parse(id).map_err(|e| StoreError::Corrupt(format!("event id: {e}")))?,
             ),
@@ -105,23 +102,14 @@ async fn finished(
     if bound == i64::MIN {
         return Ok((Vec::new(), Vec::new(), None));
     }
-    let rows: Vec<(i64, Option<String>, i64)> = sqlx::query_as(
+    let rows: Vec<PurgeRow> = sqlx::query_as(
         "SELECT id, event_id, created_at FROM deliveries WHERE id > $1 ORDER BY id LIMIT $2",
     )
     .bind(after.map_or(0, |a| a.0))
-    .bind(batch(rules))
+    .bind(purge_batch(rules))
     .fetch_all(&mut *conn)
     .await?;
-    let young = rows.iter().position(|(_, _, created)| *created >= bound);
-    let next = match (young, rows.last()) {
-        (None, Some((id, ..))) if rows.len() as i64 == batch(rules) => {
-            Some(PurgeCursor::Finished {
-                after: Some(DeliveryId(*id)),
-            })
-        }
-        _ => None,
-    };
-    let seen = &rows[..young.unwrap_or(rows.len())];
+    let (seen, next) = purge_window(&rows, bound, purge_batch(rules));
     let mut events: Vec<String> = seen.iter().filter_map(|(_, e, _)| e.clone()).collect();
     events.sort_unstable();
     events.dedup();

@@ -12,7 +12,7 @@ use std::collections::{HashMap, HashSet};
 use serde_json::json;
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
-use super::writer::FinishJob;
+use super::jobs::FinishJob;
 use crate::domain::{DeliveryState, TicketKey};
 use crate::store::codec::{self, ms};
 use crate::store::{Finish, StoreError, StoreResult};

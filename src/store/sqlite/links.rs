@@ -1,9 +1,9 @@
-//! Links recorded by hand, and the deliveries that wait for a link, on SQLite.
+//! Links recorded by hand, and the poller's marks of the linked objects it read, on SQLite.
 
 use sqlx::SqlitePool;
 
-use crate::domain::{Delivery, Link, TenantId};
-use crate::store::codec::{DeliveryRow, LinkRow, delivery_cols, link_cols, ms};
+use crate::domain::{Link, TicketKey};
+use crate::store::codec::{LinkRow, link_cols, ms};
 use crate::store::{LinkAdded, ManualLink, StoreResult};
 
 /// Records `link` unless the ticket or the Orange object is linked already, and makes the
@@ -54,21 +54,25 @@ pub(super) async fn add(
     Ok(LinkAdded::Added { woken })
 }
 
-/// Deliveries waiting for a link, oldest first.
-pub(super) async fn waiting(
+/// Records when the poller read these linked objects and whether each is final.
+pub(super) async fn mark_checked(
     pool: &SqlitePool,
-    tenant: Option<&TenantId>,
-    limit: u32,
-) -> StoreResult<Vec<Delivery>> {
-    let rs: Vec<DeliveryRow> = sqlx::query_as(concat!(
-        "SELECT ",
-        delivery_cols!(),
-        " FROM deliveries INDEXED BY deliveries_waiting_link WHERE waiting_link IS NOT NULL \
-         AND (?1 IS NULL OR tenant = ?1) ORDER BY created_at, id LIMIT ?2"
-    ))
-    .bind(tenant.map(TenantId::as_str))
-    .bind(i64::from(limit))
-    .fetch_all(pool)
-    .await?;
-    rs.into_iter().map(Delivery::try_from).collect()
+    checks: Vec<(TicketKey, bool)>,
+    at: i64,
+) -> StoreResult<()> {
+    let mut tx = super::begin(pool).await?;
+    for (ticket, done) in &checks {
+        sqlx::query(
+            "INSERT INTO link_checks (ticket, checked_at, done) VALUES ($1, $2, $3) \
+             ON CONFLICT (ticket) DO UPDATE SET checked_at = excluded.checked_at, \
+             done = excluded.done",
+        )
+        .bind(ticket.as_str())
+        .bind(at)
+        .bind(i64::from(*done))
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(())
 }

@@ -1,14 +1,11 @@
 //! SQLite transactions that move deliveries on: replay (of a dead letter or a parked event)
-//! and the poller's commit, and the claim
-//! that the writer runs in its batch. Each runs on the single write connection, so there are
-//! no write races. (Outcomes of attempts are recorded by the writer: `finish.rs`.)
+//! and the poller's commit. Each runs on the single write connection, so there are no write
+//! races. (Outcomes of attempts and claims ride in the writer's batch: `finish.rs`, `claim.rs`.)
 
-use sqlx::{SqliteConnection, SqlitePool};
+use sqlx::SqlitePool;
 
-use crate::domain::{Delivery, DeliveryId, EventId, NewDelivery, RemoteState, TicketKey};
-use crate::store::codec::{
-    self, DeliveryRow, PreparedDelivery, PreparedDisposition, delivery_cols,
-};
+use crate::domain::{DeliveryId, EventId, RemoteState, TicketKey};
+use crate::store::codec::{self, PreparedDelivery, PreparedDisposition};
 use crate::store::{StoreError, StoreResult};
 
 pub(super) async fn replay(
@@ -89,7 +86,7 @@ pub(super) async fn settle_parked(
         .await?;
         let Some(at) = at else {
             for d in mine {
-                super::writer::append(&mut tx, &tenant, Some(&event), d, now).await?;
+                super::ingest::append(&mut tx, &tenant, Some(&event), d, now).await?;
             }
             continue;
         };
@@ -128,18 +125,15 @@ pub(super) async fn settle_parked(
 }
 
 /// The poller's commit: lease check, write-backs, remote states and watermark, atomically.
-#[expect(clippy::too_many_arguments, reason = "mirrors Store::commit_poll")]
+/// The first argument is the lease's name, its owner and the tenant polled.
 pub(super) async fn commit_poll(
     pool: &SqlitePool,
-    name: &str,
-    owner: &str,
-    tenant: &str,
+    (name, owner, tenant): (&str, &str, &str),
     watermark: Option<&str>,
     states: Vec<(TicketKey, RemoteState)>,
-    deliveries: Vec<NewDelivery>,
+    prepared: &[PreparedDelivery],
     now: i64,
 ) -> StoreResult<()> {
-    let prepared = codec::prepare_deliveries(&deliveries)?;
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
     let holder: Option<String> = sqlx::query_scalar("SELECT owner FROM leases WHERE name = ?")
         .bind(name)
@@ -148,8 +142,8 @@ pub(super) async fn commit_poll(
     if holder.as_deref() != Some(owner) {
         return Err(StoreError::LeaseLost(format!("lease {name}")));
     }
-    for d in &prepared {
-        super::writer::append(&mut tx, tenant, None, d, now).await?;
+    for d in prepared {
+        super::ingest::append(&mut tx, tenant, None, d, now).await?;
     }
     for (ticket, state) in &states {
         let json = serde_json::to_string(state)
@@ -188,51 +182,4 @@ pub(super) async fn commit_poll(
     }
     tx.commit().await?;
     Ok(())
-}
-
-/// Leases up to `limit` due heads to `owner` (see `Store::claim_due`), inside the writer's
-/// open transaction, so a claim shares the commit of the outcomes that freed its heads.
-pub(super) async fn claim_in(
-    conn: &mut SqliteConnection,
-    job: &super::writer::ClaimJob,
-) -> StoreResult<Vec<Delivery>> {
-    // Heads only (partial indexes), and never beside a live in-flight delivery of the same
-    // ticket (a replayed earlier delivery becomes head while a later one may be running).
-    // `INDEXED BY` pins the partial indexes: without statistics SQLite prefers the
-    // `state` index, which makes each claim scan the whole backlog. The limit is a CAST, not
-    // a bare `?4`: SQLite plans with the value bound to a bare LIMIT parameter and compiles
-    // the statement again whenever that value changes, which for this statement (a new
-    // number of free slots at nearly every claim) was a sixth of the CPU of the 50/s benchmark.
-    let rs: Vec<DeliveryRow> = sqlx::query_as(concat!(
-        "UPDATE deliveries SET state = 'in_flight', lease_owner = ?1, lease_until = ?2 \
-         WHERE id IN (SELECT id FROM ( \
-           SELECT * FROM (SELECT id, next_attempt_at AS k FROM deliveries d INDEXED BY deliveries_due \
-             WHERE is_head = 1 AND state = 'pending' AND next_attempt_at <= ?3 \
-             AND NOT EXISTS (SELECT 1 FROM deliveries o INDEXED BY deliveries_in_flight \
-               WHERE o.ticket = d.ticket \
-               AND o.state = 'in_flight' AND o.lease_until > ?3) \
-             ORDER BY next_attempt_at, id LIMIT CAST(?4 AS INTEGER)) \
-           UNION ALL \
-           SELECT * FROM (SELECT id, next_attempt_at AS k FROM deliveries d INDEXED BY deliveries_expired \
-             WHERE is_head = 1 AND state = 'in_flight' AND lease_until <= ?3 \
-             AND NOT EXISTS (SELECT 1 FROM deliveries o INDEXED BY deliveries_in_flight \
-               WHERE o.ticket = d.ticket \
-               AND o.state = 'in_flight' AND o.id <> d.id AND o.lease_until > ?3) \
-             ORDER BY lease_until, id LIMIT CAST(?4 AS INTEGER))) \
-         ORDER BY k, id LIMIT CAST(?4 AS INTEGER)) \
-         RETURNING ",
-        delivery_cols!()
-    ))
-    .bind(&job.owner)
-    .bind(job.lease_until)
-    .bind(job.now)
-    .bind(job.limit)
-    .fetch_all(&mut *conn)
-    .await?;
-    let mut ds = rs
-        .into_iter()
-        .map(Delivery::try_from)
-        .collect::<StoreResult<Vec<_>>>()?;
-    ds.sort_by_key(|d| (d.next_attempt_at, d.id));
-    Ok(ds)
 }

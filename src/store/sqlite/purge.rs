@@ -13,6 +13,7 @@ use sqlx::{Connection, SqliteConnection, SqlitePool};
 
 use crate::domain::{DeliveryId, EventId};
 use crate::store::codec::{cutoff, id_bound, ms};
+use crate::store::shared::purge::{PurgeRow, purge_batch, purge_window};
 use crate::store::{PurgeCounts, PurgeCursor, PurgeRules, PurgeStep, StoreError, StoreResult};
 
 /// THE condition under which retention deletes an event `e`, in one place (the PostgreSQL
@@ -72,10 +73,6 @@ struct Doomed {
     writebacks: Vec<i64>,
 }
 
-fn batch(rules: &PurgeRules) -> i64 {
-    i64::from(rules.batch.max(1))
-}
-
 /// Events received before the skipped cutoff, in id order.
 async fn skipped(
     conn: &mut SqliteConnection,
@@ -95,11 +92,11 @@ async fn skipped(
     .bind(cutoff(rules.dead_before))
     .bind(after.map(|a| a.to_string()).unwrap_or_default())
     .bind(id_bound(ms(before)))
-    .bind(batch(rules))
+    .bind(purge_batch(rules))
     .fetch_all(&mut *conn)
     .await?;
     let next = match rows.last() {
-        Some((id, ..)) if rows.len() as i64 == batch(rules) => Some(PurgeCursor::Skipped {
+        Some((id, ..)) if rows.len() as i64 == purge_batch(rules) => Some(PurgeCursor::Skipped {
             after: Some(
                 EventId::parse(id).map_err(|e| StoreError::Corrupt(format!("event id: {e}")))?,
             ),
@@ -131,23 +128,14 @@ async fn finished(
     if bound == i64::MIN {
         return Ok((Doomed::default(), None));
     }
-    let rows: Vec<(i64, Option<String>, i64)> = sqlx::query_as(
+    let rows: Vec<PurgeRow> = sqlx::query_as(
         "SELECT id, event_id, created_at FROM deliveries WHERE id > ? ORDER BY id LIMIT ?",
     )
     .bind(after.map_or(0, |a| a.0))
-    .bind(batch(rules))
+    .bind(purge_batch(rules))
     .fetch_all(&mut *conn)
     .await?;
-    let young = rows.iter().position(|(_, _, created)| *created >= bound);
-    let next = match (young, rows.last()) {
-        (None, Some((id, ..))) if rows.len() as i64 == batch(rules) => {
-            Some(PurgeCursor::Finished {
-                after: Some(DeliveryId(*id)),
-            })
-        }
-        _ => None,
-    };
-    let seen = &rows[..young.unwrap_or(rows.len())];
+    let (seen, next) = purge_window(&rows, bound, purge_batch(rules));
     let mut event_ids: Vec<&str> = seen.iter().filter_map(|(_, e, _)| e.as_deref()).collect();
     event_ids.sort_unstable();
     event_ids.dedup();

@@ -258,6 +258,7 @@ mod tests {
     use super::*;
     use crate::domain::{EventId, NewEvent, SourceName, TenantId, TicketKey};
     use crate::store::sqlite::SqliteStore;
+    use crate::store::{AdminStore, IngestStore};
     use crate::store::{EventQuery, Store};
 
     fn event(key: &str, ticket: &str) -> NewEvent {

@@ -211,6 +211,7 @@ pub(super) async fn checkpointer(pool: SqlitePool, wal: Arc<Wal>) {
 mod tests {
     use super::*;
     use crate::domain::{EventId, NewEvent, SourceName, TenantId, TicketKey};
+    use crate::store::IngestStore;
     use crate::store::Store;
     use crate::store::sqlite::SqliteStore;
 

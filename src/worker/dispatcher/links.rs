@@ -22,7 +22,7 @@ use super::{Dispatcher, Outcome, defer};
 use crate::domain::{
     CallFailure, Delivery, FailureClass, Link, NO_LINK, OrangeApi, TicketKey, Timestamp,
 };
-use crate::store::{Finish, Store, StoreResult};
+use crate::store::{Finish, LinkStore, StoreResult};
 
 impl Dispatcher {
     /// What a call on an unlinked ticket comes to: it starts waiting, goes on waiting until
@@ -79,7 +79,7 @@ impl LinkCache {
     /// The ticket's link, from memory or else from the store.
     pub(super) async fn get(
         &self,
-        store: &dyn Store,
+        store: &dyn LinkStore,
         ticket: &TicketKey,
     ) -> StoreResult<Option<Link>> {
         if let Some(l) = self.lock().get(ticket) {

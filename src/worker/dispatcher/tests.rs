@@ -11,12 +11,12 @@ use serde_json::json;
 use super::*;
 use crate::domain::call::ItsmKind;
 use crate::domain::{
-    DeliveryId, DeliveryState, EventId, IngestOutcome, ItsmCall, ItsmOp, Link, NewDelivery,
-    NewEvent, OrangeApi, OrangeOp, RemoteState, SourceName, StoredEvent, TenantId, TicketKey,
+    DeliveryId, DeliveryState, ItsmCall, ItsmOp, Link, NewDelivery, OrangeApi, OrangeOp,
+    SourceName, TenantId, TicketKey,
 };
 use crate::itsm::{Booked, Written};
 use crate::orange::Executed;
-use crate::store::{EventQuery, LinkAdded, ManualLink, QueueStats, StoreResult};
+use crate::store::{DeliveryQueue, LinkAdded, LinkStore, ManualLink, QueueStats, StoreResult};
 
 fn t0() -> Timestamp {
     time::macros::datetime!(2026-01-01 00:00 UTC)
@@ -92,42 +92,69 @@ fn fake<T>() -> StoreResult<T> {
     Err(StoreError::Unavailable("not used by the dispatcher".into()))
 }
 
+impl FakeStore {
+    /// What an operator's `links add` does: records the link and wakes the deliveries
+    /// waiting for it.
+    fn add_link(&self, link: &ManualLink, now: Timestamp) -> LinkAdded {
+        let mut i = self.inner.lock().unwrap();
+        if let Some(l) = i.links.get(link.ticket.as_str()) {
+            return LinkAdded::Conflict(l.clone());
+        }
+        i.links.insert(
+            link.ticket.as_str().to_owned(),
+            Link {
+                tenant: link.tenant.clone(),
+                source: SourceName::parse("servicenow").unwrap(),
+                ticket: link.ticket.clone(),
+                api: link.api,
+                orange_id: link.orange_id.clone(),
+                created_at: now,
+            },
+        );
+        let mut woken = 0;
+        for d in &mut i.deliveries {
+            if d.ticket == link.ticket && d.state == DeliveryState::WaitingLink {
+                d.state = DeliveryState::Pending;
+                d.waiting_link = None;
+                d.next_attempt_at = d.next_attempt_at.min(now);
+                woken += 1;
+            }
+        }
+        LinkAdded::Added { woken }
+    }
+}
+
 #[async_trait]
-impl Store for FakeStore {
-    fn backend(&self) -> &'static str {
-        "fake"
+impl LinkStore for FakeStore {
+    async fn link(&self, ticket: &TicketKey) -> StoreResult<Option<Link>> {
+        Ok(self
+            .inner
+            .lock()
+            .unwrap()
+            .links
+            .get(ticket.as_str())
+            .cloned())
     }
-    async fn migrate(&self) -> StoreResult<()> {
-        Ok(())
-    }
-    async fn ping(&self) -> StoreResult<()> {
-        Ok(())
-    }
-    async fn ingest(&self, _: NewEvent) -> StoreResult<IngestOutcome> {
-        fake()
-    }
-    async fn is_echo(&self, _: &TenantId, _: &str, _: Timestamp) -> StoreResult<bool> {
-        fake()
-    }
-    async fn event(&self, _: EventId) -> StoreResult<Option<StoredEvent>> {
-        fake()
-    }
-    async fn list_events(&self, _: &EventQuery) -> StoreResult<Vec<StoredEvent>> {
-        fake()
-    }
-    async fn event_deliveries(&self, _: EventId) -> StoreResult<Vec<Delivery>> {
-        fake()
-    }
-    async fn settle_parked(
+    async fn link_by_orange(
         &self,
-        _: EventId,
+        _: &TenantId,
+        _: OrangeApi,
         _: &str,
-        _: crate::domain::Disposition,
-        _: Vec<NewDelivery>,
-        _: Timestamp,
-    ) -> StoreResult<bool> {
+    ) -> StoreResult<Option<Link>> {
         fake()
     }
+    async fn list_links(
+        &self,
+        _: &TenantId,
+        _: Option<&TicketKey>,
+        _: u32,
+    ) -> StoreResult<Vec<Link>> {
+        fake()
+    }
+}
+
+#[async_trait]
+impl DeliveryQueue for FakeStore {
     async fn enqueue(&self, _: &TenantId, _: Vec<NewDelivery>) -> StoreResult<()> {
         fake()
     }
@@ -232,44 +259,6 @@ impl Store for FakeStore {
         }
         Ok(())
     }
-    async fn add_link(&self, link: &ManualLink, now: Timestamp) -> StoreResult<LinkAdded> {
-        let mut i = self.inner.lock().unwrap();
-        if let Some(l) = i.links.get(link.ticket.as_str()) {
-            return Ok(LinkAdded::Conflict(l.clone()));
-        }
-        i.links.insert(
-            link.ticket.as_str().to_owned(),
-            Link {
-                tenant: link.tenant.clone(),
-                source: SourceName::parse("servicenow").unwrap(),
-                ticket: link.ticket.clone(),
-                api: link.api,
-                orange_id: link.orange_id.clone(),
-                created_at: now,
-            },
-        );
-        let mut woken = 0;
-        for d in &mut i.deliveries {
-            if d.ticket == link.ticket && d.state == DeliveryState::WaitingLink {
-                d.state = DeliveryState::Pending;
-                d.waiting_link = None;
-                d.next_attempt_at = d.next_attempt_at.min(now);
-                woken += 1;
-            }
-        }
-        Ok(LinkAdded::Added { woken })
-    }
-    async fn waiting_link(&self, _: Option<&TenantId>, _: u32) -> StoreResult<Vec<Delivery>> {
-        fake()
-    }
-    async fn purge_step(
-        &self,
-        _: &crate::store::PurgeRules,
-        _: &crate::store::PurgeCursor,
-        _: bool,
-    ) -> StoreResult<crate::store::PurgeStep> {
-        fake()
-    }
     async fn delivery(&self, id: DeliveryId) -> StoreResult<Option<Delivery>> {
         Ok(Some(self.get(id)))
     }
@@ -278,69 +267,6 @@ impl Store for FakeStore {
     }
     async fn queue_stats(&self) -> StoreResult<QueueStats> {
         Ok(QueueStats::default())
-    }
-    async fn dead_letters(&self, _: Option<&TenantId>, _: u32) -> StoreResult<Vec<Delivery>> {
-        fake()
-    }
-    async fn replay(&self, _: DeliveryId, _: Option<Target>, _: Timestamp) -> StoreResult<bool> {
-        fake()
-    }
-    async fn discard(&self, _: DeliveryId) -> StoreResult<bool> {
-        fake()
-    }
-    async fn link(&self, ticket: &TicketKey) -> StoreResult<Option<Link>> {
-        Ok(self
-            .inner
-            .lock()
-            .unwrap()
-            .links
-            .get(ticket.as_str())
-            .cloned())
-    }
-    async fn link_by_orange(
-        &self,
-        _: &TenantId,
-        _: OrangeApi,
-        _: &str,
-    ) -> StoreResult<Option<Link>> {
-        fake()
-    }
-    async fn list_links(
-        &self,
-        _: &TenantId,
-        _: Option<&TicketKey>,
-        _: u32,
-    ) -> StoreResult<Vec<Link>> {
-        fake()
-    }
-    async fn try_lease(&self, _: &str, _: &str, _: Timestamp, _: Timestamp) -> StoreResult<bool> {
-        fake()
-    }
-    async fn release_lease(&self, _: &str, _: &str) -> StoreResult<()> {
-        fake()
-    }
-    async fn watermark(&self, _: &str) -> StoreResult<Option<String>> {
-        fake()
-    }
-    async fn remote_state(&self, _: &TicketKey) -> StoreResult<Option<RemoteState>> {
-        fake()
-    }
-    async fn links_to_check(&self, _: &TenantId, _: OrangeApi, _: u32) -> StoreResult<Vec<Link>> {
-        fake()
-    }
-    async fn mark_checked(&self, _: Vec<(TicketKey, bool)>, _: Timestamp) -> StoreResult<()> {
-        fake()
-    }
-    async fn commit_poll(
-        &self,
-        _: &str,
-        _: &str,
-        _: &TenantId,
-        _: Option<&str>,
-        _: Vec<(TicketKey, RemoteState)>,
-        _: Vec<NewDelivery>,
-    ) -> StoreResult<()> {
-        fake()
     }
     async fn heartbeat(&self, _: &str, _: Timestamp, _: Timestamp) -> StoreResult<u32> {
         Ok(1)
@@ -837,10 +763,7 @@ async fn a_delivery_waiting_for_its_link_proceeds_once_it_is_linked_by_hand() {
         orange_id: "ORG-77".into(),
     };
     let at = t0() + Duration::from_secs(60);
-    assert_eq!(
-        r.store.add_link(&link, at).await.unwrap(),
-        LinkAdded::Added { woken: 1 }
-    );
+    assert_eq!(r.store.add_link(&link, at), LinkAdded::Added { woken: 1 });
     assert_eq!(r.d.tick(at).await.unwrap(), 1);
     assert_eq!(r.store.get(u).state, DeliveryState::Done);
     let calls = r.orange.calls.lock().unwrap();

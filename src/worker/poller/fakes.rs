@@ -1,4 +1,4 @@
-//! Test doubles for the poller: an in-memory store holding only what the poller touches, a
+//! Test doubles for the poller: an in-memory store playing the poller's role (`PollState`), a
 //! scripted Orange reader that counts its calls, and an explicit status → state table.
 
 use std::collections::HashMap;
@@ -31,77 +31,8 @@ impl MemStore {
     }
 }
 
-const UNUSED: &str = "not used by the poller";
-
 #[async_trait]
-impl Store for MemStore {
-    fn backend(&self) -> &'static str {
-        "memory"
-    }
-    async fn migrate(&self) -> StoreResult<()> {
-        Ok(())
-    }
-    async fn ping(&self) -> StoreResult<()> {
-        Ok(())
-    }
-    async fn ingest(&self, _: NewEvent) -> StoreResult<IngestOutcome> {
-        Err(StoreError::Unavailable(UNUSED.into()))
-    }
-    async fn is_echo(&self, _: &TenantId, _: &str, _: Timestamp) -> StoreResult<bool> {
-        Err(StoreError::Unavailable(UNUSED.into()))
-    }
-    async fn event(&self, _: EventId) -> StoreResult<Option<StoredEvent>> {
-        Err(StoreError::Unavailable(UNUSED.into()))
-    }
-    async fn list_events(&self, _: &EventQuery) -> StoreResult<Vec<StoredEvent>> {
-        Err(StoreError::Unavailable(UNUSED.into()))
-    }
-    async fn event_deliveries(&self, _: EventId) -> StoreResult<Vec<Delivery>> {
-        Err(StoreError::Unavailable(UNUSED.into()))
-    }
-    async fn settle_parked(
-        &self,
-        _: EventId,
-        _: &str,
-        _: crate::domain::Disposition,
-        _: Vec<NewDelivery>,
-        _: Timestamp,
-    ) -> StoreResult<bool> {
-        Err(StoreError::Unavailable(UNUSED.into()))
-    }
-    async fn enqueue(&self, _: &TenantId, _: Vec<NewDelivery>) -> StoreResult<()> {
-        Err(StoreError::Unavailable(UNUSED.into()))
-    }
-    async fn claim_due(
-        &self,
-        _: &str,
-        _: Timestamp,
-        _: Timestamp,
-        _: usize,
-    ) -> StoreResult<Vec<Delivery>> {
-        Err(StoreError::Unavailable(UNUSED.into()))
-    }
-    async fn finish(&self, _: DeliveryId, _: &str, _: &Attempt, _: Finish) -> StoreResult<()> {
-        Err(StoreError::Unavailable(UNUSED.into()))
-    }
-    async fn delivery(&self, _: DeliveryId) -> StoreResult<Option<Delivery>> {
-        Err(StoreError::Unavailable(UNUSED.into()))
-    }
-    async fn attempts(&self, _: DeliveryId) -> StoreResult<Vec<Attempt>> {
-        Err(StoreError::Unavailable(UNUSED.into()))
-    }
-    async fn queue_stats(&self) -> StoreResult<QueueStats> {
-        Err(StoreError::Unavailable(UNUSED.into()))
-    }
-    async fn dead_letters(&self, _: Option<&TenantId>, _: u32) -> StoreResult<Vec<Delivery>> {
-        Err(StoreError::Unavailable(UNUSED.into()))
-    }
-    async fn replay(&self, _: DeliveryId, _: Option<Target>, _: Timestamp) -> StoreResult<bool> {
-        Err(StoreError::Unavailable(UNUSED.into()))
-    }
-    async fn discard(&self, _: DeliveryId) -> StoreResult<bool> {
-        Err(StoreError::Unavailable(UNUSED.into()))
-    }
+impl LinkStore for MemStore {
     async fn link(&self, t: &TicketKey) -> StoreResult<Option<Link>> {
         Ok(self
             .links
@@ -123,15 +54,6 @@ impl Store for MemStore {
             .find(|l| &l.tenant == tenant && l.api == api && l.orange_id == id)
             .cloned())
     }
-    async fn add_link(&self, _: &ManualLink, _: Timestamp) -> StoreResult<LinkAdded> {
-        Err(StoreError::Unavailable(UNUSED.into()))
-    }
-    async fn waiting_link(&self, _: Option<&TenantId>, _: u32) -> StoreResult<Vec<Delivery>> {
-        Err(StoreError::Unavailable(UNUSED.into()))
-    }
-    async fn purge_step(&self, _: &PurgeRules, _: &PurgeCursor, _: bool) -> StoreResult<PurgeStep> {
-        Err(StoreError::Unavailable(UNUSED.into()))
-    }
     async fn list_links(
         &self,
         tenant: &TenantId,
@@ -152,6 +74,10 @@ impl Store for MemStore {
             .take(limit as usize)
             .collect())
     }
+}
+
+#[async_trait]
+impl PollState for MemStore {
     async fn try_lease(
         &self,
         name: &str,
@@ -231,9 +157,6 @@ impl Store for MemStore {
             m.insert(t, (at, done));
         }
         Ok(())
-    }
-    async fn heartbeat(&self, _: &str, _: Timestamp, _: Timestamp) -> StoreResult<u32> {
-        Ok(1)
     }
 }
 

@@ -9,7 +9,7 @@
 //! 3. per changed object that has a link, read its notes (one call; none when the API embeds
 //!    them) and diff against the stored [`RemoteState`] ([`diff::diff`]); an object whose
 //!    read fails is left for the next cycle and the watermark stays below it, the others go on;
-//! 4. commit the write-backs, the new states and the watermarks in ONE `Store::commit_poll`,
+//! 4. commit the write-backs, the new states and the watermarks in ONE `PollState::commit_poll`,
 //!    so the watermark never passes a change that is not durably queued. Re-reading what was
 //!    already committed plans nothing: the diff is against the committed state.
 //!
@@ -53,7 +53,7 @@ use crate::domain::{
     CallFailure, NewDelivery, OrangeApi, RemoteState, SourceName, Target, TenantId, TicketKey,
     Timestamp,
 };
-use crate::store::{Store, StoreError};
+use crate::store::{PollState, StoreError};
 
 /// An Orange object that changed, as listed.
 #[derive(Debug, Clone, PartialEq)]
@@ -177,7 +177,7 @@ pub struct CycleReport {
 
 /// The poller of every tenant this replica serves.
 pub struct Poller {
-    store: Arc<dyn Store>,
+    store: Arc<dyn PollState>,
     reader: Arc<dyn OrangeReader>,
     planners: Arc<dyn PlannerLookup>,
     /// The tenants polled; the app swaps it when the tenants are reloaded.
@@ -200,7 +200,7 @@ pub fn lease_name(tenant: &TenantId) -> String {
 
 impl Poller {
     pub fn new(
-        store: Arc<dyn Store>,
+        store: Arc<dyn PollState>,
         reader: Arc<dyn OrangeReader>,
         planners: Arc<dyn PlannerLookup>,
         tenants: Vec<TenantId>,

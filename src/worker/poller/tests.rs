@@ -10,7 +10,7 @@ use super::diff::{Observed, diff};
 use super::fakes::*;
 use super::{CycleReport, PollSettings, Poller, Watermarks, lease_name};
 use crate::domain::*;
-use crate::store::Store;
+use crate::store::PollState;
 
 pub(super) fn tenant() -> TenantId {
     TenantId::parse("acme").unwrap()

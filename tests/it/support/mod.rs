@@ -6,6 +6,7 @@
 pub mod cli;
 pub mod jira;
 pub mod sandbox;
+pub mod servicenow;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

@@ -1,0 +1,299 @@
+//! What both backends do the same way, written once: the role impls, and every query whose
+//! SQL is the same on SQLite and PostgreSQL.
+//!
+//! The SQL uses PostgreSQL's `$n` placeholders, which sqlx also binds on SQLite (by their
+//! number, so a placeholder may repeat). Where the two dialects differ in a detail, the shared
+//! text takes the form both accept (`CAST($1 AS TEXT)` rather than `$1::text`, `FALSE` rather
+//! than `0`).
+//!
+//! A macro, not code generic over `sqlx::Database`: the bounds that make a query generic
+//! (an `Executor` per connection kind, `Encode` + `Type` per bound value, `Decode` per column)
+//! would be longer than the queries, and each expansion is checked against its own driver.
+//! [`store_roles!`] expands in a backend's module and expects there:
+//! - the store type's fields `$read` (a pool for reads) and `$write` (the pool that writes),
+//!   and a `static MIGRATOR` (its `sqlx::migrate!`);
+//! - a function `begin(&Pool) -> sqlx::Result<Transaction>` (SQLite: `BEGIN IMMEDIATE`);
+//! - inherent methods for what the backend does its own way: `ingest_event`,
+//!   `enqueue_prepared`, `claim`, `finish_one`, `queue_counts`, `events`, `purge`, `ping_db`;
+//! - modules `ops` (`settle_parked`, `replay`, `commit_poll`) and `links` (`add`,
+//!   `mark_checked`) with the same signatures on both backends.
+
+use crate::domain::Timestamp;
+use crate::store::codec::ms;
+use crate::store::{StoreError, StoreResult};
+
+pub(super) mod admin;
+pub(super) mod poll;
+pub(super) mod purge;
+pub(super) mod timeline;
+
+/// Now, as stored (unix milliseconds).
+pub(super) fn now_ms() -> i64 {
+    ms(Timestamp::now_utc())
+}
+
+/// Decoded rows.
+pub(super) fn rows<R, T>(rs: Vec<R>) -> StoreResult<Vec<T>>
+where
+    T: TryFrom<R, Error = StoreError>,
+{
+    rs.into_iter().map(T::try_from).collect()
+}
+
+/// `Store` and the role impls of a backend's store type (see the module's doc for what it expects).
+/// `waiting_from` is the `FROM` of the query for deliveries waiting for a link (SQLite pins
+/// its partial index there).
+macro_rules! store_roles {
+    (
+        $store:ty,
+        backend: $backend:literal,
+        read: $read:ident,
+        write: $write:ident,
+        waiting_from: $waiting_from:literal
+    ) => {
+        #[async_trait::async_trait]
+        impl $crate::store::Store for $store {
+            fn backend(&self) -> &'static str {
+                $backend
+            }
+
+            async fn migrate(&self) -> $crate::store::StoreResult<()> {
+                MIGRATOR.run(&self.$write).await?;
+                Ok(())
+            }
+
+            async fn ping(&self) -> $crate::store::StoreResult<()> {
+                self.ping_db().await
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl $crate::store::LinkStore for $store {
+            async fn link(
+                &self,
+                ticket: &$crate::domain::TicketKey,
+            ) -> $crate::store::StoreResult<Option<$crate::domain::Link>> {
+                let r: Option<$crate::store::codec::LinkRow> = sqlx::query_as(concat!(
+                    "SELECT ",
+                    $crate::store::codec::link_cols!(),
+                    " FROM links WHERE ticket = $1"
+                ))
+                // Stored ticket keys hold no NUL (see `text`), and PostgreSQL's TEXT refuses one.
+                .bind($crate::store::text::strip_nul_ref(ticket.as_str()))
+                .fetch_optional(&self.$read)
+                .await?;
+                r.map($crate::domain::Link::try_from).transpose()
+            }
+
+            async fn link_by_orange(
+                &self,
+                tenant: &$crate::domain::TenantId,
+                api: $crate::domain::OrangeApi,
+                orange_id: &str,
+            ) -> $crate::store::StoreResult<Option<$crate::domain::Link>> {
+                let r: Option<$crate::store::codec::LinkRow> = sqlx::query_as(concat!(
+                    "SELECT ",
+                    $crate::store::codec::link_cols!(),
+                    " FROM links WHERE tenant = $1 AND api = $2 AND orange_id = $3"
+                ))
+                .bind(tenant.as_str())
+                .bind(api.as_str())
+                .bind(orange_id)
+                .fetch_optional(&self.$read)
+                .await?;
+                r.map($crate::domain::Link::try_from).transpose()
+            }
+
+            async fn list_links(
+                &self,
+                tenant: &$crate::domain::TenantId,
+                after: Option<&$crate::domain::TicketKey>,
+                limit: u32,
+            ) -> $crate::store::StoreResult<Vec<$crate::domain::Link>> {
+                let rs: Vec<$crate::store::codec::LinkRow> = sqlx::query_as(concat!(
+                    "SELECT ",
+                    $crate::store::codec::link_cols!(),
+                    " FROM links WHERE tenant = $1 \
+                     AND (CAST($2 AS TEXT) IS NULL OR ticket > $2) ORDER BY ticket LIMIT $3"
+                ))
+                .bind(tenant.as_str())
+                .bind(after.map($crate::domain::TicketKey::as_str))
+                .bind(i64::from(limit))
+                .fetch_all(&self.$read)
+                .await?;
+                $crate::store::shared::rows(rs)
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl $crate::store::IngestStore for $store {
+            async fn ingest(
+                &self,
+                event: $crate::domain::NewEvent,
+            ) -> $crate::store::StoreResult<$crate::domain::IngestOutcome> {
+                let prepared = $crate::store::codec::PreparedEvent::new(event)?;
+                self.ingest_event(prepared).await
+            }
+
+            async fn is_echo(
+                &self,
+                tenant: &$crate::domain::TenantId,
+                fingerprint: &str,
+                now: $crate::domain::Timestamp,
+            ) -> $crate::store::StoreResult<bool> {
+                let hit = sqlx::query(
+                    "SELECT 1 FROM echoes WHERE tenant = $1 AND fingerprint = $2 \
+                     AND expires_at > $3",
+                )
+                .bind(tenant.as_str())
+                .bind(fingerprint)
+                .bind($crate::store::codec::ms(now))
+                .fetch_optional(&self.$read)
+                .await?;
+                Ok(hit.is_some())
+            }
+
+            async fn settle_parked(
+                &self,
+                id: $crate::domain::EventId,
+                event_type: &str,
+                disposition: $crate::domain::Disposition,
+                deliveries: Vec<$crate::domain::NewDelivery>,
+                now: $crate::domain::Timestamp,
+            ) -> $crate::store::StoreResult<bool> {
+                let prepared = $crate::store::codec::prepare_deliveries(&deliveries)?;
+                let d = $crate::store::codec::PreparedDisposition::new(&disposition);
+                let now = $crate::store::codec::ms(now);
+                ops::settle_parked(&self.$write, id, event_type, &d, &prepared, now).await
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl $crate::store::DeliveryQueue for $store {
+            async fn event_headers(
+                &self,
+                id: $crate::domain::EventId,
+            ) -> $crate::store::StoreResult<Vec<(String, String)>> {
+                let event = $crate::store::AdminStore::event(self, id).await?;
+                Ok(event.map(|e| e.headers).unwrap_or_default())
+            }
+
+            async fn enqueue(
+                &self,
+                tenant: &$crate::domain::TenantId,
+                deliveries: Vec<$crate::domain::NewDelivery>,
+            ) -> $crate::store::StoreResult<()> {
+                let prepared = $crate::store::codec::prepare_deliveries(&deliveries)?;
+                let now = $crate::store::shared::now_ms();
+                self.enqueue_prepared(tenant.as_str(), &prepared, now).await
+            }
+
+            async fn claim_due(
+                &self,
+                owner: &str,
+                now: $crate::domain::Timestamp,
+                lease_until: $crate::domain::Timestamp,
+                limit: usize,
+            ) -> $crate::store::StoreResult<Vec<$crate::domain::Delivery>> {
+                let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+                let (now, until) = (
+                    $crate::store::codec::ms(now),
+                    $crate::store::codec::ms(lease_until),
+                );
+                let mut ds = self.claim(owner, now, until, limit).await?;
+                ds.sort_by_key(|d| (d.next_attempt_at, d.id));
+                Ok(ds)
+            }
+
+            async fn finish(
+                &self,
+                id: $crate::domain::DeliveryId,
+                owner: &str,
+                attempt: &$crate::domain::Attempt,
+                finish: $crate::store::Finish,
+            ) -> $crate::store::StoreResult<()> {
+                self.finish_one(id, owner, attempt, finish).await
+            }
+
+            async fn delivery(
+                &self,
+                id: $crate::domain::DeliveryId,
+            ) -> $crate::store::StoreResult<Option<$crate::domain::Delivery>> {
+                let r: Option<$crate::store::codec::DeliveryRow> = sqlx::query_as(concat!(
+                    "SELECT ",
+                    $crate::store::codec::delivery_cols!(),
+                    " FROM deliveries WHERE id = $1"
+                ))
+                .bind(id.0)
+                .fetch_optional(&self.$read)
+                .await?;
+                r.map($crate::domain::Delivery::try_from).transpose()
+            }
+
+            async fn attempts(
+                &self,
+                id: $crate::domain::DeliveryId,
+            ) -> $crate::store::StoreResult<Vec<$crate::domain::Attempt>> {
+                let rs: Vec<$crate::store::codec::AttemptRow> = sqlx::query_as(concat!(
+                    "SELECT ",
+                    $crate::store::codec::attempt_cols!(),
+                    " FROM attempts WHERE delivery_id = $1 ORDER BY id"
+                ))
+                .bind(id.0)
+                .fetch_all(&self.$read)
+                .await?;
+                $crate::store::shared::rows(rs)
+            }
+
+            async fn queue_stats(&self) -> $crate::store::StoreResult<$crate::store::QueueStats> {
+                let (pending, waiting, in_flight, dead, oldest) = self.queue_counts().await?;
+                Ok($crate::store::QueueStats {
+                    pending: u64::try_from(pending).unwrap_or(0),
+                    waiting_link: u64::try_from(waiting).unwrap_or(0),
+                    in_flight: u64::try_from(in_flight).unwrap_or(0),
+                    dead: u64::try_from(dead).unwrap_or(0),
+                    oldest_pending: oldest.map($crate::store::codec::ts).transpose()?,
+                })
+            }
+
+            async fn heartbeat(
+                &self,
+                replica: &str,
+                now: $crate::domain::Timestamp,
+                until: $crate::domain::Timestamp,
+            ) -> $crate::store::StoreResult<u32> {
+                let now = $crate::store::codec::ms(now);
+                let mut tx = begin(&self.$write).await?;
+                sqlx::query(
+                    "INSERT INTO replicas (name, expires_at) VALUES ($1, $2) \
+                     ON CONFLICT (name) DO UPDATE SET expires_at = excluded.expires_at",
+                )
+                .bind(replica)
+                .bind($crate::store::codec::ms(until))
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query("DELETE FROM replicas WHERE expires_at <= $1")
+                    .bind(now - 3_600_000)
+                    .execute(&mut *tx)
+                    .await?;
+                let n: i64 =
+                    sqlx::query_scalar("SELECT COUNT(*) FROM replicas WHERE expires_at > $1")
+                        .bind(now)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                tx.commit().await?;
+                Ok(u32::try_from(n).unwrap_or(u32::MAX).max(1))
+            }
+        }
+
+        $crate::store::shared::poll::poll_state!($store, read: $read, write: $write);
+        $crate::store::shared::admin::admin_store!(
+            $store,
+            read: $read,
+            write: $write,
+            waiting_from: $waiting_from
+        );
+        $crate::store::shared::timeline::timeline_reads!($store, read: $read);
+    };
+}
+pub(crate) use store_roles;

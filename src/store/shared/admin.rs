@@ -1,0 +1,147 @@
+//! The operator's role ([`crate::store::AdminStore`]), the same on both backends but for
+//! listing events, purging and the transactions of `ops` and `links`.
+
+/// The [`crate::store::AdminStore`] impl (see `shared::store_roles!`).
+macro_rules! admin_store {
+    ($store:ty, read: $read:ident, write: $write:ident, waiting_from: $waiting_from:literal) => {
+        #[async_trait::async_trait]
+        impl $crate::store::AdminStore for $store {
+            async fn event(
+                &self,
+                id: $crate::domain::EventId,
+            ) -> $crate::store::StoreResult<Option<$crate::domain::StoredEvent>> {
+                let r: Option<$crate::store::codec::EventRow> = sqlx::query_as(concat!(
+                    "SELECT ",
+                    $crate::store::codec::event_cols!(),
+                    " FROM events WHERE id = $1"
+                ))
+                .bind(id.to_string())
+                .fetch_optional(&self.$read)
+                .await?;
+                r.map($crate::domain::StoredEvent::try_from).transpose()
+            }
+
+            async fn list_events(
+                &self,
+                q: &$crate::store::EventQuery,
+            ) -> $crate::store::StoreResult<Vec<$crate::domain::StoredEvent>> {
+                self.events(q).await
+            }
+
+            async fn event_deliveries(
+                &self,
+                id: $crate::domain::EventId,
+            ) -> $crate::store::StoreResult<Vec<$crate::domain::Delivery>> {
+                let rs: Vec<$crate::store::codec::DeliveryRow> = sqlx::query_as(concat!(
+                    "SELECT ",
+                    $crate::store::codec::delivery_cols!(),
+                    " FROM deliveries WHERE event_id = $1 ORDER BY seq, id"
+                ))
+                .bind(id.to_string())
+                .fetch_all(&self.$read)
+                .await?;
+                $crate::store::shared::rows(rs)
+            }
+
+            async fn dead_letters(
+                &self,
+                tenant: Option<&$crate::domain::TenantId>,
+                limit: u32,
+            ) -> $crate::store::StoreResult<Vec<$crate::domain::Delivery>> {
+                let rs: Vec<$crate::store::codec::DeliveryRow> = sqlx::query_as(concat!(
+                    "SELECT ",
+                    $crate::store::codec::delivery_cols!(),
+                    " FROM deliveries WHERE state = 'dead' \
+                     AND (CAST($1 AS TEXT) IS NULL OR tenant = $1) \
+                     ORDER BY finished_at DESC, id DESC LIMIT $2"
+                ))
+                .bind(tenant.map($crate::domain::TenantId::as_str))
+                .bind(i64::from(limit))
+                .fetch_all(&self.$read)
+                .await?;
+                $crate::store::shared::rows(rs)
+            }
+
+            async fn replay(
+                &self,
+                id: $crate::domain::DeliveryId,
+                target: Option<$crate::domain::Target>,
+                now: $crate::domain::Timestamp,
+            ) -> $crate::store::StoreResult<bool> {
+                let target = target
+                    .map(|t| serde_json::to_string(&t).map($crate::store::codec::storable_json))
+                    .transpose()
+                    .map_err(|e| $crate::store::StoreError::Corrupt(format!("target: {e}")))?;
+                ops::replay(&self.$write, id, target, $crate::store::codec::ms(now)).await
+            }
+
+            async fn discard(
+                &self,
+                id: $crate::domain::DeliveryId,
+            ) -> $crate::store::StoreResult<bool> {
+                let n = sqlx::query(
+                    "UPDATE deliveries SET state = 'discarded' WHERE id = $1 AND state = 'dead'",
+                )
+                .bind(id.0)
+                .execute(&self.$write)
+                .await?
+                .rows_affected();
+                Ok(n == 1)
+            }
+
+            async fn add_link(
+                &self,
+                link: &$crate::store::ManualLink,
+                now: $crate::domain::Timestamp,
+            ) -> $crate::store::StoreResult<$crate::store::LinkAdded> {
+                links::add(&self.$write, link, now).await
+            }
+
+            async fn waiting_link(
+                &self,
+                tenant: Option<&$crate::domain::TenantId>,
+                limit: u32,
+            ) -> $crate::store::StoreResult<Vec<$crate::domain::Delivery>> {
+                let rs: Vec<$crate::store::codec::DeliveryRow> = sqlx::query_as(concat!(
+                    "SELECT ",
+                    $crate::store::codec::delivery_cols!(),
+                    $waiting_from,
+                    " WHERE waiting_link IS NOT NULL \
+                     AND (CAST($1 AS TEXT) IS NULL OR tenant = $1) \
+                     ORDER BY created_at, id LIMIT $2"
+                ))
+                .bind(tenant.map($crate::domain::TenantId::as_str))
+                .bind(i64::from(limit))
+                .fetch_all(&self.$read)
+                .await?;
+                $crate::store::shared::rows(rs)
+            }
+
+            async fn purge_step(
+                &self,
+                rules: &$crate::store::PurgeRules,
+                cursor: &$crate::store::PurgeCursor,
+                dry_run: bool,
+            ) -> $crate::store::StoreResult<$crate::store::PurgeStep> {
+                self.purge(rules, cursor, dry_run).await
+            }
+
+            async fn find_tickets(
+                &self,
+                tenant: &$crate::domain::TenantId,
+                name: &str,
+            ) -> $crate::store::StoreResult<Vec<$crate::domain::TicketKey>> {
+                self.find_tickets_by_name(tenant, name).await
+            }
+
+            async fn ticket_history(
+                &self,
+                ticket: &$crate::domain::TicketKey,
+                limit: u32,
+            ) -> $crate::store::StoreResult<$crate::store::TicketHistory> {
+                self.history(ticket, limit).await
+            }
+        }
+    };
+}
+pub(crate) use admin_store;

@@ -1,0 +1,62 @@
+//! A gateway wired to the ServiceNow simulator: tenant `acme`, source `servicenow` (Basic
+//! `sn` / `sn-password-1`) on the shipped `demo/servicenow-incident.yaml`, write-back to the
+//! simulator as `sandbox`.
+
+use std::path::Path;
+
+use itsm_bridge::config::Config;
+
+use super::{TestApp, repo};
+use crate::sim_support::Sim;
+
+/// The tenant's config on `store_url`, with the poller on (every second, pages of 20) or off,
+/// and `integration` as the ServiceNow user whose writes are the gateway's own.
+pub fn config_yaml(sim: &str, store_url: &str, poller: bool, integration: &str) -> String {
+    let poller = if poller {
+        "{ enabled: true, interval_secs: 1, page_size: 20 }"
+    } else {
+        "{ enabled: false }"
+    };
+    format!(
+        r#"
+store: {{ url: "{store_url}" }}
+mappings_dir: {mappings}
+reload_interval_secs: 0
+admin: {{ token: test-admin-token }}
+orange: {{ base_url: "{sim}" }}
+delivery: {{ idle_poll_ms: 50 }}
+poller: {poller}
+tenants:
+  - id: acme
+    orange: {{ client_id: sandbox, client_secret: sandbox-secret, api_key: sandbox-api-key }}
+    sources:
+      servicenow:
+        auth: [{{ type: basic, username: sn, password: sn-password-1 }}]
+        mapping: demo/servicenow-incident.yaml
+    itsm:
+      servicenow:
+        base_url: "{sim}"
+        auth: {{ type: basic, username: sandbox, password: sandbox }}
+        integration_user: {integration}
+"#,
+        mappings = repo().join("mappings").display(),
+    )
+}
+
+/// [`config_yaml`] on a SQLite file in `db`, parsed.
+pub fn config(sim: &str, db: &Path, poller: bool, integration: &str) -> Config {
+    let url = format!("sqlite://{}", db.join("gw.db").display());
+    parse(&config_yaml(sim, &url, poller, integration))
+}
+
+/// A config's YAML, parsed; panics with every problem when it is invalid.
+pub fn parse(yaml: &str) -> Config {
+    Config::from_yaml(yaml, "test.yaml", Path::new(""), |_| None)
+        .unwrap_or_else(|e| panic!("config invalid:\n{e}"))
+}
+
+/// Boots the gateway on `db` against `sim`.
+pub async fn boot(sim: &Sim, db: &Path, poller: bool, integration: &str) -> TestApp {
+    let config = config(&sim.handle.base_url(), db, poller, integration);
+    TestApp::spawn_config(config, tempfile::tempdir().unwrap()).await
+}
