@@ -28,6 +28,12 @@ impl Config {
         {
             push("admin.token".into(), m);
         }
+        let tenant_ids: HashSet<&str> = self.tenants.iter().map(|t| t.id.as_str()).collect();
+        for (at, m) in
+            super::check_tokens(self.admin.token.as_ref(), &self.admin.tokens, &tenant_ids)
+        {
+            push(at, m);
+        }
         if self.store.max_connections == 0 {
             push("store.max_connections".into(), "must be at least 1".into());
         }

@@ -44,6 +44,9 @@ pub mod codes {
     pub const UNAVAILABLE: &str = "unavailable";
     /// A ticket name (number, id, Orange id) that fits several tickets; see `candidates`.
     pub const TICKET_AMBIGUOUS: &str = "ticket-ambiguous";
+    /// The admin token is valid but may not do this (a viewer acting, a tenant outside its
+    /// scope named in a filter).
+    pub const FORBIDDEN: &str = "forbidden";
 }
 
 /// A problem+json response (boxed: it travels in `Err` on every hot path).
@@ -140,6 +143,14 @@ impl Problem {
         .detail(detail);
         p.www_authenticate = Some("Bearer");
         p
+    }
+    pub fn forbidden(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            codes::FORBIDDEN,
+            "Not allowed for this token",
+        )
+        .detail(detail)
     }
     pub fn store_unavailable(retry_after: u64) -> Self {
         Self::new(

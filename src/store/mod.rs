@@ -23,6 +23,7 @@ use crate::domain::{
     NewEvent, OrangeApi, RemoteState, Target, TenantId, TicketKey, Timestamp,
 };
 
+pub mod audit;
 mod codec;
 pub mod postgres;
 pub mod sqlite;
@@ -74,8 +75,12 @@ impl From<sqlx::migrate::MigrateError> for StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+pub use audit::{AuditEntry, AuditQuery, NewAudit};
+
 /// What a stand-in store without ticket history answers.
 const NO_HISTORY: &str = "this store keeps no ticket history";
+/// What a stand-in store without an audit log answers.
+const NO_AUDIT: &str = "this store keeps no audit log";
 
 /// How an attempt ended, as recorded by [`Store::finish`].
 #[derive(Debug, Clone, PartialEq)]
@@ -448,6 +453,21 @@ pub trait Store: Send + Sync + 'static {
     async fn ticket_history(&self, ticket: &TicketKey, limit: u32) -> StoreResult<TicketHistory> {
         let _ = (ticket, limit);
         Err(StoreError::Unavailable(NO_HISTORY.into()))
+    }
+
+    // ---- audit log -----------------------------------------------------------------------
+
+    /// Records an operator action (durably, before answering). The default is for stand-ins
+    /// that keep no audit log (test fakes).
+    async fn record_audit(&self, entry: &NewAudit) -> StoreResult<()> {
+        let _ = entry;
+        Err(StoreError::Unavailable(NO_AUDIT.into()))
+    }
+
+    /// Recorded actions, newest first, filtered by `q`.
+    async fn audit_log(&self, q: &AuditQuery) -> StoreResult<Vec<AuditEntry>> {
+        let _ = q;
+        Err(StoreError::Unavailable(NO_AUDIT.into()))
     }
 
     // ---- replicas ------------------------------------------------------------------------

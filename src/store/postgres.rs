@@ -525,6 +525,22 @@ impl Store for PgStore {
         self.history(ticket, limit).await
     }
 
+    async fn record_audit(&self, entry: &super::NewAudit) -> StoreResult<()> {
+        super::audit::insert_query(entry)
+            .build()
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn audit_log(&self, q: &super::AuditQuery) -> StoreResult<Vec<super::AuditEntry>> {
+        let rs: Vec<super::audit::AuditRow> = super::audit::list_query(q)
+            .build_query_as()
+            .fetch_all(&self.pool)
+            .await?;
+        rows(rs)
+    }
+
     async fn heartbeat(&self, replica: &str, now: Timestamp, until: Timestamp) -> StoreResult<u32> {
         let mut tx = self.pool.begin().await?;
         sqlx::query(

@@ -1,6 +1,7 @@
 //! The one integration-test binary: boots the real app on port 0 against the simulators.
 
 mod admin_guard;
+mod admin_roles;
 mod chart;
 mod config_secrets;
 mod crash;

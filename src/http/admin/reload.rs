@@ -1,5 +1,6 @@
 //! Admin API for mapping reloads: `POST /reload` runs a checked reload now, `GET /reload`
-//! shows, per tenant and mapping, the version serving, the last attempt and the last refusal.
+//! shows, per tenant and mapping, the version serving, the last attempt and the last refusal
+//! (a scoped token sees its tenants; only a token of every tenant may reload).
 //!
 //! A reload is per (tenant, source): a refused file keeps its entries on their last good
 //! version while the others take their changes. `POST` answers 200 when nothing was refused,
@@ -14,9 +15,11 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{Value, json};
 
+use super::acts;
+use super::principal::Principal;
 use crate::http::AppState;
 use crate::http::problem::{Problem, ProblemItem, codes};
-use crate::mapping::reload::{EntryOutcome, ReloadReport, ReloadResult, Trigger};
+use crate::mapping::reload::{EntryOutcome, ReloadReport, ReloadResult};
 
 /// Routes mounted under `/admin/v1` (behind the admin token check).
 pub fn routes() -> Router<AppState> {
@@ -27,17 +30,11 @@ fn outcomes(report: &ReloadReport, r: ReloadResult) -> Vec<&EntryOutcome> {
     report.entries.iter().filter(|e| e.result == r).collect()
 }
 
-async fn reload(State(state): State<AppState>) -> Response {
-    let app = state.app.clone();
-    // Reading and compiling files is blocking work.
-    let report =
-        match tokio::task::spawn_blocking(move || app.reload_mappings(Trigger::Admin)).await {
-            Ok(r) => r,
-            Err(e) => {
-                tracing::error!(error = %e, "mapping reload panicked");
-                return Problem::internal().into_response();
-            }
-        };
+async fn reload(State(state): State<AppState>, who: Principal) -> Response {
+    let report = match acts::reload(&state, &who).await {
+        Ok(r) => r,
+        Err(p) => return p.into_response(),
+    };
     let refused = outcomes(&report, ReloadResult::Refused);
     let mut body = json!({
         "at": report.at.format(&time::format_description::well_known::Rfc3339).ok(),
@@ -82,11 +79,11 @@ async fn reload(State(state): State<AppState>) -> Response {
     resp
 }
 
-async fn show(State(state): State<AppState>) -> Json<Value> {
+async fn show(State(state): State<AppState>, who: Principal) -> Json<Value> {
     let status = state.app.mappings.status();
     let mut tenants: Vec<Value> = Vec::new();
     let mut refused = 0;
-    for ((tenant, _), e) in &status.entries {
+    for ((tenant, _), e) in status.entries.iter().filter(|((t, _), _)| who.sees(t)) {
         refused += usize::from(e.refused());
         let mut entry = serde_json::to_value(e).unwrap_or_default();
         entry["refused"] = Value::Bool(e.refused());

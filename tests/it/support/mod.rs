@@ -3,6 +3,7 @@
 
 #![allow(dead_code)] // each test module uses a different part of the harness
 
+pub mod admin;
 pub mod jira;
 
 use std::net::SocketAddr;
