@@ -266,7 +266,8 @@ pub async fn ensure_problem(resp: Response) -> Response {
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with(PROBLEM_JSON));
+        // The console's error pages are HTML for a browser, and stay so.
+        .is_some_and(|v| v.starts_with(PROBLEM_JSON) || v.starts_with("text/html"));
     if is_problem {
         return resp;
     }

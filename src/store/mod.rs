@@ -23,6 +23,7 @@ use crate::domain::{
     NewEvent, OrangeApi, RemoteState, Target, TenantId, TicketKey, Timestamp,
 };
 
+pub mod activity;
 pub mod audit;
 mod codec;
 pub mod postgres;
@@ -75,6 +76,7 @@ impl From<sqlx::migrate::MigrateError> for StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+pub use activity::{MinuteCounts, TenantActivity};
 pub use audit::{AuditEntry, AuditQuery, NewAudit};
 
 /// What a stand-in store without ticket history answers.
@@ -452,6 +454,18 @@ pub trait Store: Send + Sync + 'static {
     /// observations (the latest ones). Empty when the store has never seen it.
     async fn ticket_history(&self, ticket: &TicketKey, limit: u32) -> StoreResult<TicketHistory> {
         let _ = (ticket, limit);
+        Err(StoreError::Unavailable(NO_HISTORY.into()))
+    }
+
+    // ---- console -------------------------------------------------------------------------
+
+    /// `tenant`'s events and attempts per minute since `since`, and its queue now.
+    async fn tenant_activity(
+        &self,
+        tenant: &TenantId,
+        since: Timestamp,
+    ) -> StoreResult<TenantActivity> {
+        let _ = (tenant, since);
         Err(StoreError::Unavailable(NO_HISTORY.into()))
     }
 

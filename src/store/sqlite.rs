@@ -627,6 +627,31 @@ impl Store for SqliteStore {
         self.history(ticket, limit).await
     }
 
+    async fn tenant_activity(
+        &self,
+        tenant: &TenantId,
+        since: Timestamp,
+    ) -> StoreResult<super::TenantActivity> {
+        use super::activity as a;
+        let events = a::events_query(tenant, since)
+            .build_query_as()
+            .fetch_all(&self.read)
+            .await?;
+        let attempts = a::attempts_query(tenant, since)
+            .build_query_as()
+            .fetch_all(&self.read)
+            .await?;
+        let queue = a::queue_query(tenant)
+            .build_query_as()
+            .fetch_all(&self.read)
+            .await?;
+        let (parked,): (i64,) = a::parked_query(tenant)
+            .build_query_as()
+            .fetch_one(&self.read)
+            .await?;
+        a::assemble(events, attempts, queue, parked)
+    }
+
     async fn record_audit(&self, entry: &super::NewAudit) -> StoreResult<()> {
         super::audit::insert_query(entry)
             .build()

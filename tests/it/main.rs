@@ -4,6 +4,8 @@ mod admin_guard;
 mod admin_roles;
 mod chart;
 mod config_secrets;
+mod console;
+mod console_browser;
 mod crash;
 mod delivery_chaos;
 mod delivery_crash;

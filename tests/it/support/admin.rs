@@ -20,16 +20,29 @@ pub const ACME_OPERATOR: &str = "acme-operator-token-01";
 /// the test puts them); `extra` is appended.
 pub fn roles_config(extra: &str) -> (Config, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("temp dir");
+    let config = roles_config_in(dir.path(), None, extra);
+    (config, dir)
+}
+
+/// The config of [`roles_config`] with its store in `dir`; with `orange`, the dispatcher
+/// runs and calls Orange there (a simulator).
+pub fn roles_config_in(dir: &Path, orange: Option<&str>, extra: &str) -> Config {
     let admin = format!(
         "admin:\n  token: {ADMIN}\n  tokens:\n  \
          - {{name: acme-viewer, token: {ACME_VIEWER}, tenants: [acme]}}\n  \
          - {{name: acme-operator, token: {ACME_OPERATOR}, tenants: [acme], role: operator}}\n"
     );
-    let yaml = test_config_yaml(dir.path(), &format!("delivery:\n  enabled: false\n{extra}"))
+    let delivery = match orange {
+        None => "delivery:\n  enabled: false\n".to_owned(),
+        Some(url) => format!(
+            "orange:\n  base_url: {url}\ndelivery:\n  idle_poll_ms: 5\n  \
+             retry: {{ max_attempts: 10, base_ms: 5, cap_ms: 100 }}\n"
+        ),
+    };
+    let yaml = test_config_yaml(dir, &format!("{delivery}{extra}"))
         .replace("admin:\n  token: test-admin-token\n", &admin);
-    let config = Config::from_yaml(&yaml, "test.yaml", Path::new(""), |_| None)
-        .unwrap_or_else(|e| panic!("test config invalid:\n{e}"));
-    (config, dir)
+    Config::from_yaml(&yaml, "test.yaml", Path::new(""), |_| None)
+        .unwrap_or_else(|e| panic!("test config invalid:\n{e}"))
 }
 
 /// Posts a Jira issue-created webhook to `tenant` (`acme` or `globex`).

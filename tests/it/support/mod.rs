@@ -5,6 +5,7 @@
 
 pub mod admin;
 pub mod jira;
+pub mod webdriver;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -169,6 +170,13 @@ impl TestApp {
         h.extend(extra.iter().cloned());
         self.post(&format!("/webhooks/{tenant}/jira"), body.to_vec(), &h)
             .await
+    }
+
+    /// Stops the app gracefully and hands back its folder (and store), for a next app.
+    pub async fn stop_keeping_dir(mut self) -> tempfile::TempDir {
+        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().expect("temp dir"));
+        self.stop().await;
+        dir
     }
 
     /// Stops the app gracefully and waits for it.

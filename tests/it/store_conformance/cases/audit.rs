@@ -90,3 +90,68 @@ pub async fn audit_entries_are_kept_newest_first_and_filtered_by_tenant(s: Arc<d
         .unwrap();
     assert!(none.is_empty(), "an empty scope sees nothing");
 }
+
+pub async fn a_tenants_activity_counts_events_and_attempts_per_minute_and_its_queue(
+    s: Arc<dyn Store>,
+) {
+    use itsm_bridge::domain::AttemptOutcome;
+    use itsm_bridge::store::Finish;
+
+    use super::super::{attempt, delivery, event, ticket};
+    use super::LEASE;
+
+    let t0 = now();
+    let (a, b, c) = (ticket("A-1"), ticket("A-2"), ticket("A-3"));
+    for (key, t) in [("k1", &a), ("k2", &b), ("k3", &c)] {
+        s.ingest(event(key, t, t0, vec![delivery(t, key)]))
+            .await
+            .unwrap();
+    }
+    let claimed = s.claim_due("w", t0, t0 + LEASE, 2).await.unwrap();
+    assert_eq!(claimed.len(), 2);
+    s.finish(
+        claimed[0].id,
+        "w",
+        &attempt(t0, AttemptOutcome::Success),
+        Finish::Done {
+            link: None,
+            echoes: vec![],
+            echo_until: None,
+        },
+    )
+    .await
+    .unwrap();
+    s.finish(
+        claimed[1].id,
+        "w",
+        &attempt(t0, AttemptOutcome::Permanent),
+        Finish::Dead,
+    )
+    .await
+    .unwrap();
+
+    let act = s
+        .tenant_activity(&tenant(), t0 - Duration::hours(1))
+        .await
+        .unwrap();
+    let minute = t0.unix_timestamp() / 60;
+    assert_eq!(act.minutes.len(), 1, "{act:?}");
+    let m = act.minutes[0];
+    assert_eq!(
+        (m.minute, m.events, m.delivered, m.failed),
+        (minute, 3, 1, 1)
+    );
+    assert_eq!((act.pending, act.in_flight, act.dead), (1, 0, 1));
+    assert_eq!(act.oldest_pending, Some(t0));
+    let later = s
+        .tenant_activity(&tenant(), t0 + Duration::minutes(2))
+        .await
+        .unwrap();
+    assert!(later.minutes.is_empty(), "nothing in the window: {later:?}");
+    let other = TenantId::parse("other").unwrap();
+    let none = s
+        .tenant_activity(&other, t0 - Duration::hours(1))
+        .await
+        .unwrap();
+    assert_eq!(none, Default::default());
+}

@@ -13,3 +13,6 @@ CREATE TABLE audit_log (
 );
 -- A tenant-scoped token reads its tenants' entries, newest first.
 CREATE INDEX audit_log_tenant ON audit_log (tenant, id);
+
+-- The console's overview counts a tenant's attempts per minute of the last hour.
+CREATE INDEX attempts_at ON attempts (at);
