@@ -4,8 +4,8 @@
 //!
 //! The SQL is written once and runs on both backends (sqlx numbers the placeholders). Each
 //! query reads an index: events by `(tenant, id)` from the first id of the window (ids are
-//! UUIDv7, so they sort by time), attempts by `at` (migration 0009), deliveries by
-//! `(state, created_at)`, parked events by their partial index.
+//! UUIDv7, so they sort by time), attempts by `at` (migration 0009), deliveries and parked
+//! events by the partial indexes of their states.
 
 use serde::Serialize;
 
@@ -93,25 +93,49 @@ where
     b
 }
 
-/// `(state, not waiting, waiting for a link, oldest not waiting)` of `tenant`'s live and
-/// dead deliveries.
-pub(crate) fn queue_query<DB>(tenant: &TenantId) -> sqlx::QueryBuilder<DB>
+/// Which deliveries of a tenant [`queue_query`] counts. One query each, so that each reads
+/// its own partial index (a tenant's deliveries have no index of their own, and a query on
+/// several states at once is planned as a scan of the table on SQLite).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Queue {
+    Pending,
+    WaitingLink,
+    InFlight,
+    Dead,
+}
+
+impl Queue {
+    pub(crate) const ALL: [Queue; 4] = [
+        Queue::Pending,
+        Queue::WaitingLink,
+        Queue::InFlight,
+        Queue::Dead,
+    ];
+}
+
+/// `(count, oldest created_at)` of `tenant`'s deliveries in `q`.
+pub(crate) fn queue_query<DB>(tenant: &TenantId, q: Queue) -> sqlx::QueryBuilder<DB>
 where
     DB: sqlx::Database,
     DB::Arguments: Default,
     String: for<'t> sqlx::Encode<'t, DB> + sqlx::Type<DB>,
 {
-    let mut b = sqlx::QueryBuilder::new(
-        "SELECT state, COUNT(*) FILTER (WHERE waiting_link IS NULL), COUNT(waiting_link), \
-         MIN(created_at) FILTER (WHERE waiting_link IS NULL) \
-         FROM deliveries WHERE state IN ('pending', 'in_flight', 'dead') AND tenant = ",
-    );
-    b.push_bind(tenant.as_str().to_owned())
-        .push(" GROUP BY state");
+    let which = match q {
+        Queue::Pending => "state = 'pending' AND waiting_link IS NULL",
+        Queue::WaitingLink => "state = 'pending' AND waiting_link IS NOT NULL",
+        Queue::InFlight => "state = 'in_flight'",
+        Queue::Dead => "state = 'dead'",
+    };
+    let mut b = sqlx::QueryBuilder::new(format!(
+        "SELECT COUNT(*), MIN(created_at) FROM deliveries WHERE {which} AND tenant = "
+    ));
+    b.push_bind(tenant.as_str().to_owned());
     b
 }
 
-/// How many events of `tenant` are parked.
+/// How many events of `tenant` are parked. `tenant || ''` keeps the planner off the
+/// `(tenant, id)` index, which would walk every event of the tenant: the partial index of
+/// parked events is the one to read (on both backends).
 pub(crate) fn parked_query<DB>(tenant: &TenantId) -> sqlx::QueryBuilder<DB>
 where
     DB: sqlx::Database,
@@ -119,7 +143,7 @@ where
     String: for<'t> sqlx::Encode<'t, DB> + sqlx::Type<DB>,
 {
     let mut b = sqlx::QueryBuilder::new(
-        "SELECT COUNT(*) FROM events WHERE parked IS NOT NULL AND tenant = ",
+        "SELECT COUNT(*) FROM events WHERE parked IS NOT NULL AND tenant || '' = ",
     );
     b.push_bind(tenant.as_str().to_owned());
     b
@@ -129,11 +153,11 @@ fn n(v: i64) -> u64 {
     u64::try_from(v).unwrap_or(0)
 }
 
-/// Puts the rows of the four queries together.
+/// Puts the rows of the queries together.
 pub(crate) fn assemble(
     events: Vec<(i64, i64, i64, i64)>,
     attempts: Vec<(i64, i64, i64)>,
-    queue: Vec<(String, i64, i64, Option<i64>)>,
+    queue: Vec<(Queue, i64, Option<i64>)>,
     parked: i64,
 ) -> super::StoreResult<TenantActivity> {
     let mut by_minute = std::collections::BTreeMap::<i64, MinuteCounts>::new();
@@ -153,14 +177,15 @@ pub(crate) fn assemble(
         parked: n(parked),
         ..TenantActivity::default()
     };
-    for (state, plain, waiting, oldest) in queue {
-        match state.as_str() {
-            "pending" => {
-                (a.pending, a.waiting_link) = (n(plain), n(waiting));
+    for (q, count, oldest) in queue {
+        match q {
+            Queue::Pending => {
+                a.pending = n(count);
                 a.oldest_pending = oldest.map(super::codec::ts).transpose()?;
             }
-            "in_flight" => a.in_flight = n(plain + waiting),
-            _ => a.dead = n(plain + waiting),
+            Queue::WaitingLink => a.waiting_link = n(count),
+            Queue::InFlight => a.in_flight = n(count),
+            Queue::Dead => a.dead = n(count),
         }
     }
     Ok(a)

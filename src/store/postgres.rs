@@ -539,10 +539,14 @@ impl Store for PgStore {
             .build_query_as()
             .fetch_all(&self.pool)
             .await?;
-        let queue = a::queue_query(tenant)
-            .build_query_as()
-            .fetch_all(&self.pool)
-            .await?;
+        let mut queue = Vec::new();
+        for q in a::Queue::ALL {
+            let (count, oldest): (i64, Option<i64>) = a::queue_query(tenant, q)
+                .build_query_as()
+                .fetch_one(&self.pool)
+                .await?;
+            queue.push((q, count, oldest));
+        }
         let (parked,): (i64,) = a::parked_query(tenant)
             .build_query_as()
             .fetch_one(&self.pool)

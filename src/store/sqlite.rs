@@ -641,10 +641,14 @@ impl Store for SqliteStore {
             .build_query_as()
             .fetch_all(&self.read)
             .await?;
-        let queue = a::queue_query(tenant)
-            .build_query_as()
-            .fetch_all(&self.read)
-            .await?;
+        let mut queue = Vec::new();
+        for q in a::Queue::ALL {
+            let (count, oldest): (i64, Option<i64>) = a::queue_query(tenant, q)
+                .build_query_as()
+                .fetch_one(&self.read)
+                .await?;
+            queue.push((q, count, oldest));
+        }
         let (parked,): (i64,) = a::parked_query(tenant)
             .build_query_as()
             .fetch_one(&self.read)

@@ -74,7 +74,7 @@ async fn list(
         letters.extend(dlq::list(state.app.store.as_ref(), t.as_ref(), limit).await?);
     }
     // Newest first across the tenants of a scoped token.
-    letters.sort_by(|a, b| b.id.0.cmp(&a.id.0));
+    letters.sort_by_key(|d| std::cmp::Reverse(d.id.0));
     letters.truncate(limit as usize);
     Ok(Json(json!({ "dead_letters": letters })))
 }

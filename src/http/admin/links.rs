@@ -114,7 +114,7 @@ pub(super) async fn waiting(
         ds.extend(links::waiting(state.app.store.as_ref(), t.as_ref(), limit).await?);
     }
     // Oldest first across the tenants of a scoped token.
-    ds.sort_by(|a, b| (a.created_at, a.id.0).cmp(&(b.created_at, b.id.0)));
+    ds.sort_by_key(|d| (d.created_at, d.id.0));
     ds.truncate(limit as usize);
     Ok(Json(json!({ "waiting_link": ds })))
 }

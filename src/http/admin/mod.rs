@@ -114,7 +114,7 @@ async fn list_events(
         events.extend(state.app.store.list_events(&q).await?);
     }
     // Newest first across the tenants of a scoped token (ids are UUIDv7).
-    events.sort_by(|a, b| b.id.cmp(&a.id));
+    events.sort_by_key(|e| std::cmp::Reverse(e.id));
     events.truncate(query.limit as usize);
     let next = (events.len() as u32 == query.limit)
         .then(|| events.last().map(|e| e.id.to_string()))

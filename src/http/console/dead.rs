@@ -29,7 +29,11 @@ pub struct ShowQuery {
     tenant: String,
 }
 
-fn chosen_tenant(state: &AppState, s: &Session, raw: &str) -> Result<Option<TenantId>, Response> {
+fn chosen_tenant(
+    state: &AppState,
+    s: &Session,
+    raw: &str,
+) -> Result<Option<TenantId>, Box<Response>> {
     match raw.trim() {
         "" => Ok(None),
         t => TenantId::parse(t)
@@ -37,12 +41,12 @@ fn chosen_tenant(state: &AppState, s: &Session, raw: &str) -> Result<Option<Tena
             .filter(|t| tenants(state, s).contains(t))
             .map(Some)
             .ok_or_else(|| {
-                refused(
+                Box::new(refused(
                     s,
                     StatusCode::FORBIDDEN,
                     HERE,
                     &format!("This token does not see tenant {t}."),
-                )
+                ))
             }),
     }
 }
@@ -54,7 +58,7 @@ pub async fn show(
 ) -> Response {
     let tenant = match chosen_tenant(&state, &s, &sq.tenant) {
         Ok(t) => t,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let names: Vec<String> = tenants(&state, &s)
         .iter()
@@ -92,8 +96,8 @@ pub async fn show(
             Err(e) => body.push_str(&notice("error", &e.to_string())),
         }
     }
-    dead.sort_by(|a, b| b.id.0.cmp(&a.id.0));
-    parked.sort_by(|a, b| b.id.cmp(&a.id));
+    dead.sort_by_key(|d| std::cmp::Reverse(d.id.0));
+    parked.sort_by_key(|e| std::cmp::Reverse(e.id));
     let can = s.principal.can_act();
     let check = |name: &str, id: &str, label: &str| {
         if can {
@@ -250,14 +254,14 @@ fn result_page(s: &Session, lines: Vec<(bool, String)>) -> Response {
 
 pub async fn act(State(state): State<AppState>, Signed(s, _): Signed, body: Bytes) -> Response {
     let form = Form::parse(&body);
-    if let Err(r) = acting(&s, &form, HERE) {
+    if let Some(r) = acting(&s, &form, HERE) {
         return r;
     }
     let action = form.get("action").unwrap_or("");
     let ids: Vec<&str> = form.all("id");
     let tenant = match chosen_tenant(&state, &s, form.get("tenant").unwrap_or("")) {
         Ok(t) => t,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     if action != "replay-all" && ids.is_empty() {
         return refused(
@@ -339,14 +343,14 @@ pub async fn act_parked(
     body: Bytes,
 ) -> Response {
     let form = Form::parse(&body);
-    if let Err(r) = acting(&s, &form, HERE) {
+    if let Some(r) = acting(&s, &form, HERE) {
         return r;
     }
     let action = form.get("action").unwrap_or("");
     let ids: Vec<&str> = form.all("event");
     let tenant = match chosen_tenant(&state, &s, form.get("tenant").unwrap_or("")) {
         Ok(t) => t,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     if action != "replay-all" && ids.is_empty() {
         return refused(

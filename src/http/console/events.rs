@@ -165,7 +165,7 @@ pub async fn list(
         }
         last_read = last_read.max(cursor);
     }
-    found.sort_by(|a, b| b.id.cmp(&a.id));
+    found.sort_by_key(|e| std::cmp::Reverse(e.id));
     found.truncate(PAGE as usize);
     let rows: Vec<Vec<String>> = found
         .iter()

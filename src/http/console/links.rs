@@ -134,15 +134,16 @@ async fn render(state: &AppState, s: &Session, sq: &ShowQuery, top: String) -> R
         ],
         &rows,
     ));
-    if name.is_empty() && links.len() == PAGE as usize {
-        if let Some(last) = links.last() {
-            let _ = write!(
-                body,
-                "<p><a href=\"{HERE}?tenant={}&after={}\">More links</a></p>",
-                q(tenant.as_str()),
-                q(last.ticket.as_str())
-            );
-        }
+    if name.is_empty()
+        && links.len() == PAGE as usize
+        && let Some(last) = links.last()
+    {
+        let _ = write!(
+            body,
+            "<p><a href=\"{HERE}?tenant={}&after={}\">More links</a></p>",
+            q(tenant.as_str()),
+            q(last.ticket.as_str())
+        );
     }
     if s.principal.can_act() {
         let apis: Vec<String> = APIS.iter().map(|a| a.as_str().to_owned()).collect();
@@ -184,7 +185,7 @@ pub async fn show(
 
 pub async fn add(State(state): State<AppState>, Signed(s, _): Signed, body: Bytes) -> Response {
     let form = Form::parse(&body);
-    if let Err(r) = acting(&s, &form, HERE) {
+    if let Some(r) = acting(&s, &form, HERE) {
         return r;
     }
     let req = LinkRequest {

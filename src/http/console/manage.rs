@@ -110,7 +110,7 @@ pub async fn reload_state(State(state): State<AppState>, Signed(s, _): Signed) -
 }
 
 pub async fn reload(State(state): State<AppState>, Signed(s, _): Signed, body: Bytes) -> Response {
-    if let Err(r) = acting(&s, &Form::parse(&body), RELOAD) {
+    if let Some(r) = acting(&s, &Form::parse(&body), RELOAD) {
         return r;
     }
     match acts::reload(&state, &s.principal).await {

@@ -138,10 +138,11 @@ pub fn refused(s: &Session, status: StatusCode, current: &str, why: &str) -> Res
     page_with(status, "Not done", current, Some(s), &notice("error", why))
 }
 
-/// Checks a form that acts: the session's CSRF token, and a role that may act.
-pub fn acting(s: &Session, form: &Form, current: &str) -> Result<(), Response> {
+/// Checks a form that acts: the session's CSRF token, and a role that may act. `Some` is the
+/// refusal to answer.
+pub fn acting(s: &Session, form: &Form, current: &str) -> Option<Response> {
     if !s.csrf_ok(form.get("csrf")) {
-        return Err(refused(
+        return Some(refused(
             s,
             StatusCode::FORBIDDEN,
             current,
@@ -149,7 +150,7 @@ pub fn acting(s: &Session, form: &Form, current: &str) -> Result<(), Response> {
         ));
     }
     if !s.principal.can_act() {
-        return Err(refused(
+        return Some(refused(
             s,
             StatusCode::FORBIDDEN,
             current,
@@ -159,7 +160,7 @@ pub fn acting(s: &Session, form: &Form, current: &str) -> Result<(), Response> {
             ),
         ));
     }
-    Ok(())
+    None
 }
 
 fn sign_in_page(status: StatusCode, message: Option<&str>) -> Response {
