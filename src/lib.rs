@@ -24,10 +24,12 @@
 //! - [`itsm`]: ServiceNow and Jira clients: write-backs, and the reads reconciliation needs.
 //! - [`intake`]: the one intake step of webhooks, reconciliation and replays: echo check,
 //!   event schema, mapping (or parking), backlog, store.
-//! - [`http`]: ingress, health, metrics, admin API, problem+json errors.
+//! - [`http`]: ingress, health, metrics, admin API (named tokens, roles, audit log), the
+//!   operator console (`/console`), problem+json errors.
 //! - [`worker`]: dispatcher, poller, retention purger and ITSM reconciler, each with
 //!   `run(token)` and `tick()`.
-//! - [`ops`]: operator operations shared by the CLI and the admin API (dead letters, events).
+//! - [`ops`]: operator operations shared by the CLI, the admin API and the console (dead
+//!   letters, events, links, timelines).
 //! - [`sim`]: the simulators of Orange, ServiceNow and Jira (product code).
 //! - [`cli`]: the command tree (clap) and the commands `main.rs` calls, the `orange` client
 //!   of the four APIs among them; every command prints through `cli::out` (closed pipes).

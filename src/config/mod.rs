@@ -5,6 +5,7 @@
 //! Secrets are [`Secret`]s: they print as `[REDACTED]` and are only exposed where they are
 //! used (`expose_secret()`).
 
+mod admin;
 mod inferred;
 mod interpolate;
 mod model;
@@ -17,6 +18,7 @@ pub use scrub::redact_url;
 
 use std::path::{Path, PathBuf};
 
+pub use admin::{ADMIN_TOKEN_NAME, NamedToken, Role, TenantScope, check_tokens};
 pub use inferred::InferredConfig;
 pub use interpolate::{
     Filled, Interpolated, InterpolationProblem, interpolate, interpolate_tracked,

@@ -171,6 +171,10 @@ pub struct AdminConfig {
     /// when unset; an empty or shorter token is a config error, never an open API.
     #[serde(default)]
     pub token: Option<Secret>,
+    /// Named tokens, each with a role and the tenants it sees (`config/admin.rs`); they open
+    /// the admin API and the console as `admin.token` does.
+    #[serde(default)]
+    pub tokens: Vec<super::NamedToken>,
 }
 
 /// The shortest admin token accepted: an empty `${ADMIN_TOKEN:-}` must not open the API.
@@ -183,6 +187,12 @@ impl AdminConfig {
         self.token
             .as_ref()
             .filter(|t| admin_token_problem(t.expose()).is_none())
+    }
+
+    /// Whether the admin API (and the console) is on: a usable `admin.token` or any named
+    /// token.
+    pub fn enabled(&self) -> bool {
+        self.usable_token().is_some() || !self.tokens.is_empty()
     }
 }
 

@@ -253,3 +253,46 @@ fn validation_problems_show_placeholders_and_redacted_urls() {
     );
     assert!(!debug.contains("S3cret"), "{debug}");
 }
+
+#[test]
+fn named_tokens_need_a_name_a_long_own_token_and_known_tenants() {
+    let with = |admin: &str| {
+        Config::from_yaml(&format!("{admin}{TENANT}"), "t.yaml", Path::new(""), |_| {
+            None
+        })
+    };
+    let ok = with(
+        "admin:\n  tokens:\n  - {name: acme-team, token: acme-viewer-token-1, tenants: [a]}\n  \
+         - {name: ops, token: operator-token-0001, tenants: '*', role: operator}\n",
+    )
+    .unwrap();
+    assert!(ok.admin.enabled() && ok.admin.usable_token().is_none());
+    assert_eq!(ok.admin.tokens[0].role, crate::config::Role::Viewer);
+    assert_eq!(ok.admin.tokens[1].tenants, crate::config::TenantScope::All);
+
+    let err = with(
+        "admin:\n  token: 0123456789abcdef\n  tokens:\n  \
+         - {name: admin, token: 0123456789abcdef, tenants: [a, nope]}\n  \
+         - {name: x, token: short, tenants: []}\n  \
+         - {name: x, token: another-token-0001, tenants: '*'}\n",
+    )
+    .unwrap_err();
+    let at: Vec<&str> = err.0.iter().map(|p| p.at.as_str()).collect();
+    assert_eq!(
+        at,
+        [
+            "admin.tokens[0].name",
+            "admin.tokens[0].token",
+            "admin.tokens[0].tenants[1]",
+            "admin.tokens[1].token",
+            "admin.tokens[1].tenants",
+            "admin.tokens[2].name",
+        ],
+        "{err}"
+    );
+    assert!(!err.to_string().contains("0123456789abcdef"), "{err}");
+    let bad_scope =
+        with("admin:\n  tokens:\n  - {name: y, token: another-token-0001, tenants: all}\n")
+            .unwrap_err();
+    assert!(bad_scope.to_string().contains("\"*\""), "{bad_scope}");
+}

@@ -33,6 +33,12 @@ impl Config {
         {
             push("admin.token".into(), m);
         }
+        let tenant_ids: HashSet<&str> = self.tenants.iter().map(|t| t.id.as_str()).collect();
+        // With `tenants_dir`, tenants come and go at run time: a token may name one to come.
+        let known = self.tenants_dir.is_none().then_some(&tenant_ids);
+        for (at, m) in super::check_tokens(self.admin.token.as_ref(), &self.admin.tokens, known) {
+            push(at, m);
+        }
         if self.store.max_connections == 0 {
             push("store.max_connections".into(), "must be at least 1".into());
         }

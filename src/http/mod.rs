@@ -1,10 +1,11 @@
-//! Ingress and operations over HTTP: webhooks, health, metrics, admin API, problem+json
-//! errors. Never calls Orange directly: the ingress commits events and planned calls to the
-//! store and the workers do the rest.
+//! Ingress and operations over HTTP: webhooks, health, metrics, admin API, the operator
+//! console, problem+json errors. Never calls Orange directly: the ingress commits events and
+//! planned calls to the store and the workers do the rest.
 
 pub mod admin;
 pub mod auth;
 mod body;
+pub mod console;
 mod health;
 mod ingress;
 mod observe;
@@ -42,6 +43,8 @@ pub struct AppState {
     intake: Arc<Intake>,
     /// Limits on reading request bodies (size, time, memory across requests).
     body: Arc<body::BodyGate>,
+    /// Signed-in console browsers.
+    console: Arc<console::Sessions>,
 }
 
 impl AppState {
@@ -57,6 +60,7 @@ impl AppState {
             )),
             app: app.clone(),
             body: Arc::new(body::BodyGate::new(&app.config)),
+            console: Arc::new(console::Sessions::default()),
         }
     }
 }
@@ -91,6 +95,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(health::metrics))
         .route("/openapi.json", get(openapi))
         .nest("/admin/v1", admin::routes(state.clone()))
+        .nest("/console", console::routes(state.clone()))
         .fallback(|| async { Problem::not_found("no such endpoint") })
         .method_not_allowed_fallback(|| async {
             Problem::for_status(StatusCode::METHOD_NOT_ALLOWED)

@@ -45,6 +45,9 @@ pub mod codes {
     pub const UNAVAILABLE: &str = "unavailable";
     /// A ticket name (number, id, Orange id) that fits several tickets; see `candidates`.
     pub const TICKET_AMBIGUOUS: &str = "ticket-ambiguous";
+    /// The admin token is valid but may not do this (a viewer acting, a tenant outside its
+    /// scope named in a filter).
+    pub const FORBIDDEN: &str = "forbidden";
 }
 
 /// A problem+json response (boxed: it travels in `Err` on every hot path).
@@ -141,6 +144,14 @@ impl Problem {
         .detail(detail);
         p.www_authenticate = Some("Bearer");
         p
+    }
+    pub fn forbidden(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            codes::FORBIDDEN,
+            "Not allowed for this token",
+        )
+        .detail(detail)
     }
     pub fn store_unavailable(retry_after: u64) -> Self {
         Self::new(
@@ -256,7 +267,8 @@ pub async fn ensure_problem(resp: Response) -> Response {
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with(PROBLEM_JSON));
+        // The console's error pages are HTML for a browser, and stay so.
+        .is_some_and(|v| v.starts_with(PROBLEM_JSON) || v.starts_with("text/html"));
     if is_problem {
         return resp;
     }

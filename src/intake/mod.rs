@@ -259,9 +259,10 @@ impl Intake {
     }
 }
 
-/// The event schema and the mapping applied to one event: what to commit and its disposition.
+/// The event schema and the mapping applied to one event: what to commit and its disposition
+/// (the console's playground shows the same, committing nothing).
 /// Never fails: what the mapping cannot handle is parked, under the keys the mapping gives it.
-fn map(mapping: &Mapping, incoming: &Incoming<'_>) -> (Mapped, Disposition) {
+pub fn map(mapping: &Mapping, incoming: &Incoming<'_>) -> (Mapped, Disposition) {
     let violations = crate::mapping::schemas::check_event(incoming.kind, incoming.body);
     if let Some(v) = violations.first() {
         let parked = Parked {

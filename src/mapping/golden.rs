@@ -26,7 +26,22 @@ pub fn compile_case(v: &Value, base: &Path) -> Result<GoldenCase, String> {
         .to_owned();
     let (body, raw) = match v.get("event") {
         Some(Value::String(file)) => {
-            let path = base.join(file);
+            // Only the mapping's folder and below: the console's playground compiles text an
+            // operator typed, which must not read other files of the server.
+            let rel = Path::new(file);
+            if rel.is_absolute()
+                || rel.components().any(|c| {
+                    !matches!(
+                        c,
+                        std::path::Component::Normal(_) | std::path::Component::CurDir
+                    )
+                })
+            {
+                return Err(format!(
+                    "`{name}`: event file {file:?} must be a path below the mapping's folder"
+                ));
+            }
+            let path = base.join(rel);
             let raw = std::fs::read(&path)
                 .map_err(|e| format!("`{name}`: cannot read {}: {e}", path.display()))?;
             let body = serde_json::from_slice(&raw)

@@ -20,6 +20,8 @@
 //! - Leases expire: a claimed delivery whose lease ran out is due again.
 //! - Timestamps are kept to the millisecond (unix milliseconds on both backends).
 
+pub mod activity;
+pub mod audit;
 mod codec;
 pub mod postgres;
 mod roles;
@@ -28,6 +30,8 @@ pub mod sqlite;
 pub(crate) mod text;
 mod types;
 
+pub use activity::{MinuteCounts, TenantActivity};
+pub use audit::{AuditEntry, AuditQuery, NewAudit};
 pub use roles::{AdminStore, DeliveryQueue, IngestStore, LinkStore, PollState, Store};
 pub use types::{
     EventQuery, EventState, Finish, LinkAdded, ManualLink, NewLink, PurgeCounts, PurgeCursor,

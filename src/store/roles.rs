@@ -8,8 +8,8 @@
 use async_trait::async_trait;
 
 use super::{
-    EventQuery, Finish, LinkAdded, ManualLink, PurgeCursor, PurgeRules, PurgeStep, QueueStats,
-    StoreResult, TicketHistory,
+    AuditEntry, AuditQuery, EventQuery, Finish, LinkAdded, ManualLink, PurgeCursor, PurgeRules, PurgeStep, QueueStats,
+    NewAudit, StoreResult, TenantActivity, TicketHistory,
 };
 use crate::domain::{
     Attempt, Delivery, DeliveryId, Disposition, EventId, IngestOutcome, Link, NewDelivery,
@@ -209,6 +209,19 @@ pub trait AdminStore: Send + Sync {
     /// Everything kept about `ticket`, with at most `limit` events, deliveries and
     /// observations (the latest ones). Empty when the store has never seen it.
     async fn ticket_history(&self, ticket: &TicketKey, limit: u32) -> StoreResult<TicketHistory>;
+
+    // ---- console and audit log -------------------------------------------------------------
+
+    /// `tenant`'s events and attempts per minute since `since`, and its queue now.
+    async fn tenant_activity(
+        &self,
+        tenant: &TenantId,
+        since: Timestamp,
+    ) -> StoreResult<TenantActivity>;
+    /// Records an operator action (durably, before answering).
+    async fn record_audit(&self, entry: &NewAudit) -> StoreResult<()>;
+    /// Recorded actions, newest first, filtered by `q`.
+    async fn audit_log(&self, q: &AuditQuery) -> StoreResult<Vec<AuditEntry>>;
 }
 
 /// The durable state of the gateway: every role, plus what the composition root asks of the

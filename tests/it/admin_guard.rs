@@ -20,33 +20,14 @@ const METHODS: [Method; 5] = [
 ];
 
 /// The admin paths of the gateway's real router, parameters filled with a placeholder.
-///
-/// axum does not list its routes; its `Debug` output prints every path (`RouteId(n):
-/// "/admin/v1/…"`), nested routers flattened. The caller asserts known routes are found, so
-/// a change of that output fails the test instead of emptying it.
 async fn admin_paths(config: Config) -> Vec<String> {
-    let app = App::build(config).await.expect("app builds");
-    let router = itsm_bridge::http::router(itsm_bridge::http::AppState::new(&app));
-    let debug = format!("{router:?}");
-    let mut paths: Vec<String> = debug
-        .split("): \"")
-        .skip(1)
-        .filter_map(|s| s.split('"').next())
-        .filter(|p| p.starts_with("/admin") && !p.contains("__private__"))
-        .map(|p| {
-            p.split('/')
-                .map(|seg| if seg.starts_with('{') { "x" } else { seg })
-                .collect::<Vec<_>>()
-                .join("/")
-        })
-        .collect();
-    paths.sort();
-    paths.dedup();
+    let paths = router_paths(config, "/admin").await;
     for known in [
         "/admin/v1/events",
         "/admin/v1/events/x",
         "/admin/v1/links",
         "/admin/v1/reload",
+        "/admin/v1/audit",
         "/admin/v1/dead-letters",
         "/admin/v1/dead-letters/replay",
         "/admin/v1/dead-letters/x/replay",
@@ -56,8 +37,36 @@ async fn admin_paths(config: Config) -> Vec<String> {
             "{known} not found among the router's routes {paths:?}"
         );
     }
+    let mut paths = paths;
     // A path no route has: the door stands before routing, too.
     paths.push("/admin/v1/no-such-route".into());
+    paths
+}
+
+/// The paths under `prefix` of the gateway's real router, parameters filled with a
+/// placeholder.
+///
+/// axum does not list its routes; its `Debug` output prints every path (`RouteId(n):
+/// "/admin/v1/…"`), nested routers flattened. The caller asserts known routes are found, so
+/// a change of that output fails the test instead of emptying it.
+async fn router_paths(config: Config, prefix: &str) -> Vec<String> {
+    let app = App::build(config).await.expect("app builds");
+    let router = itsm_bridge::http::router(itsm_bridge::http::AppState::new(&app));
+    let debug = format!("{router:?}");
+    let mut paths: Vec<String> = debug
+        .split("): \"")
+        .skip(1)
+        .filter_map(|s| s.split('"').next())
+        .filter(|p| p.starts_with(prefix) && !p.contains("__private__"))
+        .map(|p| {
+            p.split('/')
+                .map(|seg| if seg.starts_with('{') { "x" } else { seg })
+                .collect::<Vec<_>>()
+                .join("/")
+        })
+        .collect();
+    paths.sort();
+    paths.dedup();
     paths
 }
 
@@ -170,6 +179,70 @@ async fn without_a_usable_token_every_admin_route_is_off() {
                     assert!(body.contains("admin API is disabled"), "{body}");
                 }
             }
+        }
+    }
+}
+
+/// A client that shows redirects instead of following them.
+fn no_redirects() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+}
+
+#[tokio::test]
+async fn every_console_page_sends_a_browser_without_a_session_to_sign_in_and_is_off_without_tokens()
+{
+    let paths = router_paths(config("admin:\n  token: test-admin-token\n").0, "/console").await;
+    for known in [
+        "/console",
+        "/console/dead-letters/act",
+        "/console/playground",
+        "/console/audit",
+    ] {
+        assert!(paths.iter().any(|p| p == known), "{known} not in {paths:?}");
+    }
+    let app = TestApp::spawn().await;
+    let (c, dir) = config("");
+    let off = TestApp::spawn_config(c, dir).await;
+    let client = no_redirects();
+    let open = |p: &str| p == "/console/sign-in" || p.starts_with("/console/assets/");
+    for path in &paths {
+        for method in [Method::GET, Method::POST] {
+            // Neither a made-up session nor the admin token as a bearer opens a page.
+            let resp = client
+                .request(method.clone(), app.url(path))
+                .header(
+                    "cookie",
+                    "itsm_bridge_console=0123456789abcdef0123456789abcdef",
+                )
+                .bearer_auth(TOKEN)
+                .send()
+                .await
+                .expect("request");
+            let status = resp.status().as_u16();
+            let location = resp
+                .headers()
+                .get("location")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_owned();
+            if open(path) {
+                assert!(status != 303, "{method} {path}: {status}");
+            } else if status != 405 {
+                assert_eq!(
+                    (status, location.as_str()),
+                    (303, "/console/sign-in"),
+                    "{method} {path}"
+                );
+            }
+            let resp = client
+                .request(method.clone(), off.url(path))
+                .send()
+                .await
+                .expect("request");
+            assert_eq!(resp.status(), 404, "{method} {path} with the admin API off");
         }
     }
 }

@@ -1,12 +1,15 @@
 //! The one integration-test binary: boots the real app on port 0 against the simulators.
 
 mod admin_guard;
+mod admin_roles;
 mod chart;
 mod chart_extras;
 mod chart_monitoring;
 mod cli_conventions;
 mod cli_orange;
 mod config_secrets;
+mod console;
+mod console_browser;
 mod crash;
 mod delivery_chaos;
 mod delivery_crash;

@@ -1,5 +1,5 @@
 //! Admin API for dead letters: list, show (with attempts), replay (one or all), discard.
-//! Thin handlers over `ops::dlq`, which the CLI uses too.
+//! Thin handlers over `ops::dlq` (which the CLI uses too) through `acts` (scope and audit).
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -8,6 +8,8 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::acts;
+use super::principal::Principal;
 use crate::domain::{DeliveryId, TenantId};
 use crate::http::AppState;
 use crate::http::problem::{Problem, codes};
@@ -62,37 +64,38 @@ fn id(raw: &str) -> Result<DeliveryId, Problem> {
 
 async fn list(
     State(state): State<AppState>,
+    who: Principal,
     q: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Value>, Problem> {
     let Query(q) = q.map_err(|e| Problem::bad_request(e.body_text()))?;
-    let t = tenant(q.tenant)?;
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
-    let letters = dlq::list(state.app.store.as_ref(), t.as_ref(), limit).await?;
+    let mut letters = Vec::new();
+    for t in who.tenant_filters(tenant(q.tenant)?)? {
+        letters.extend(dlq::list(state.app.store.as_ref(), t.as_ref(), limit).await?);
+    }
+    // Newest first across the tenants of a scoped token.
+    letters.sort_by_key(|d| std::cmp::Reverse(d.id.0));
+    letters.truncate(limit as usize);
     Ok(Json(json!({ "dead_letters": letters })))
 }
 
 async fn show(
     State(state): State<AppState>,
+    who: Principal,
     Path(raw): Path<String>,
 ) -> Result<Json<Value>, Problem> {
-    let letter = dlq::show(state.app.store.as_ref(), id(&raw)?).await?;
+    let id = id(&raw)?;
+    let letter = dlq::show(state.app.store.as_ref(), id).await?;
+    who.object_of(&letter.delivery.tenant, format!("no delivery {id}"))?;
     Ok(Json(json!(letter)))
 }
 
 async fn replay(
     State(state): State<AppState>,
+    who: Principal,
     Path(raw): Path<String>,
 ) -> Result<Json<Value>, Problem> {
-    let app = &state.app;
-    let now = time::OffsetDateTime::now_utc();
-    let r = dlq::replay(
-        app.store.as_ref(),
-        &app.mappings,
-        &app.tenants_config(),
-        id(&raw)?,
-        now,
-    )
-    .await?;
+    let r = acts::replay_dead_letter(&state, &who, id(&raw)?).await?;
     Ok(Json(json!(r)))
 }
 
@@ -104,34 +107,21 @@ struct ReplayAllQuery {
 
 async fn replay_all(
     State(state): State<AppState>,
+    who: Principal,
     q: Result<Query<ReplayAllQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Value>, Problem> {
     let Query(q) = q.map_err(|e| Problem::bad_request(e.body_text()))?;
-    let t = tenant(q.tenant)?;
-    let app = &state.app;
-    let now = time::OffsetDateTime::now_utc();
-    let results = dlq::replay_all(
-        app.store.as_ref(),
-        &app.mappings,
-        &app.tenants_config(),
-        t.as_ref(),
-        now,
-    )
-    .await?;
-    let (mut replayed, mut failed) = (Vec::new(), Vec::new());
-    for (id, r) in results {
-        match r {
-            Ok(r) => replayed.push(json!(r)),
-            Err(e) => failed.push(json!({ "id": id, "error": e.to_string() })),
-        }
-    }
-    Ok(Json(json!({ "replayed": replayed, "failed": failed })))
+    let batch = acts::replay_dead_letters(&state, &who, tenant(q.tenant)?).await?;
+    Ok(Json(
+        json!({ "replayed": batch.replayed, "failed": batch.failed }),
+    ))
 }
 
 async fn discard(
     State(state): State<AppState>,
+    who: Principal,
     Path(raw): Path<String>,
 ) -> Result<StatusCode, Problem> {
-    dlq::discard(state.app.store.as_ref(), id(&raw)?).await?;
+    acts::discard_dead_letter(&state, &who, id(&raw)?).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,6 +1,7 @@
 //! Admin API for parked events: replay one (`POST /events/{id}/replay`) or every parked event
 //! of a tenant (`POST /events/replay?tenant=`), with the mapping in force now. Thin handlers
-//! over `ops::events`, which the CLI uses too. (Listing is `GET /events?state=parked`.)
+//! over `ops::events` (which the CLI uses too) through `acts` (scope and audit). (Listing is
+//! `GET /events?state=parked`.)
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -9,11 +10,13 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::acts;
+use super::principal::Principal;
 use crate::domain::{EventId, TenantId};
 use crate::http::AppState;
 use crate::http::problem::{Problem, codes};
 use crate::intake::IntakeError;
-use crate::ops::events::{self, EventsError};
+use crate::ops::events::EventsError;
 
 /// Routes mounted under `/admin/v1` (behind the admin token check).
 pub fn routes() -> Router<AppState> {
@@ -43,12 +46,12 @@ impl From<EventsError> for Problem {
 
 async fn replay(
     State(state): State<AppState>,
+    who: Principal,
     Path(raw): Path<String>,
 ) -> Result<Json<Value>, Problem> {
     let id =
         EventId::parse(&raw).map_err(|e| Problem::bad_request(format!("event id {raw:?}: {e}")))?;
-    let now = time::OffsetDateTime::now_utc();
-    let r = events::replay(state.app.store.as_ref(), &state.intake, id, now).await?;
+    let r = acts::replay_event(&state, &who, id).await?;
     Ok(Json(json!(r)))
 }
 
@@ -60,6 +63,7 @@ struct ReplayQuery {
 
 async fn replay_parked(
     State(state): State<AppState>,
+    who: Principal,
     q: Result<Query<ReplayQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Value>, Problem> {
     let Query(q) = q.map_err(|e| Problem::bad_request(e.body_text()))?;
@@ -68,23 +72,8 @@ async fn replay_parked(
         .map(TenantId::parse)
         .transpose()
         .map_err(|e| Problem::bad_request(format!("query parameter tenant: {e}")))?;
-    let now = time::OffsetDateTime::now_utc();
-    let results = events::replay_parked(
-        state.app.store.as_ref(),
-        &state.intake,
-        tenant.as_ref(),
-        now,
-    )
-    .await?;
-    let (mut replayed, mut parked, mut failed) = (Vec::new(), Vec::new(), Vec::new());
-    for (id, r) in results {
-        match r {
-            Ok(r) if r.disposition.parked.is_some() => parked.push(json!(r)),
-            Ok(r) => replayed.push(json!(r)),
-            Err(e) => failed.push(json!({ "id": id, "error": e.to_string() })),
-        }
-    }
+    let b = acts::replay_parked(&state, &who, tenant).await?;
     Ok(Json(
-        json!({ "replayed": replayed, "still_parked": parked, "failed": failed }),
+        json!({ "replayed": b.replayed, "still_parked": b.still_parked, "failed": b.failed }),
     ))
 }

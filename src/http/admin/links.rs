@@ -9,6 +9,8 @@ use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::acts;
+use super::principal::Principal;
 use crate::domain::TenantId;
 use crate::http::AppState;
 use crate::http::problem::{Problem, codes};
@@ -58,6 +60,7 @@ struct AddLink {
 /// 200 when it was already exactly so, 409 when the ticket or the object is linked elsewhere.
 pub(super) async fn add(
     State(state): State<AppState>,
+    who: Principal,
     body: Bytes,
 ) -> Result<(StatusCode, Json<Value>), Problem> {
     let b: AddLink = serde_json::from_slice(&body).map_err(|e| {
@@ -77,9 +80,7 @@ pub(super) async fn add(
         api: b.api,
         source: b.source,
     };
-    let app = &state.app;
-    let now = time::OffsetDateTime::now_utc();
-    let linked = links::add(app.store.as_ref(), &app.tenants_config(), &req, now).await?;
+    let linked = acts::add_link(&state, &who, &req).await?;
     let status = if linked.added {
         StatusCode::CREATED
     } else {
@@ -98,6 +99,7 @@ pub(super) struct WaitingQuery {
 /// Deliveries waiting for their ticket's link, oldest first, with why and until when.
 pub(super) async fn waiting(
     State(state): State<AppState>,
+    who: Principal,
     q: Result<Query<WaitingQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Value>, Problem> {
     let Query(q) = q.map_err(|e| Problem::bad_request(e.body_text()))?;
@@ -107,6 +109,12 @@ pub(super) async fn waiting(
         .transpose()
         .map_err(|e| Problem::bad_request(format!("query parameter tenant: {e}")))?;
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
-    let ds = links::waiting(state.app.store.as_ref(), tenant.as_ref(), limit).await?;
+    let mut ds = Vec::new();
+    for t in who.tenant_filters(tenant)? {
+        ds.extend(links::waiting(state.app.store.as_ref(), t.as_ref(), limit).await?);
+    }
+    // Oldest first across the tenants of a scoped token.
+    ds.sort_by_key(|d| (d.created_at, d.id.0));
+    ds.truncate(limit as usize);
     Ok(Json(json!({ "waiting_link": ds })))
 }

@@ -1,13 +1,19 @@
 //! The admin API (`/admin/v1/…`, bearer token): events with their deliveries and attempts
 //! (`?state=parked|unrouted`, `?event_type=`), replay of parked events (`events.rs`), links
 //! (listed here; linked by hand and waiting deliveries: `links.rs`), mapping reload
-//! (`reload.rs`), dead letters (`dlq.rs`) and ticket timelines (`tickets.rs`). Disabled (404) without a usable token; every
-//! request under `/admin/v1` passes `guard.rs` first.
+//! (`reload.rs`), dead letters (`dlq.rs`), ticket timelines (`tickets.rs`) and the audit log
+//! (`audit.rs`). Disabled (404) without a usable token; every request under `/admin/v1`
+//! passes `guard.rs` first, which names its [`principal::Principal`]: a role (viewers only
+//! read) and the tenants it sees, which every handler asks before it reads or acts. The
+//! actions themselves (`acts.rs`) are shared with the console and write the audit log.
 
+pub mod acts;
+pub mod audit;
 pub mod dlq;
 pub mod events;
 mod guard;
 mod links;
+pub mod principal;
 mod reload;
 pub mod tickets;
 
@@ -23,6 +29,7 @@ use super::AppState;
 use super::problem::{Problem, codes};
 use crate::domain::{EventId, TenantId, TicketKey};
 use crate::store::{EventQuery, EventState};
+use principal::Principal;
 
 /// Routes under `/admin/v1`, behind the bearer check. The check is a `layer`, not a
 /// `route_layer`: it also stands before the fallback and the 405 of a wrong method, and it
@@ -37,6 +44,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .merge(dlq::routes())
         .merge(tickets::routes())
         .merge(events::routes())
+        .merge(audit::routes())
         // Both fallbacks are set here, after every route and before the guard: the outer
         // router's own 405 would otherwise replace them unguarded.
         .fallback(|| async { Problem::not_found("no such admin endpoint") })
@@ -69,15 +77,17 @@ fn bad_param(name: &str, e: impl std::fmt::Display) -> Problem {
 
 async fn list_events(
     State(state): State<AppState>,
+    who: Principal,
     q: Result<Query<EventsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Value>, Problem> {
     let Query(q) = q.map_err(|e| Problem::bad_request(e.body_text()))?;
+    let tenant = q
+        .tenant
+        .map(TenantId::parse)
+        .transpose()
+        .map_err(|e| bad_param("tenant", e))?;
     let query = EventQuery {
-        tenant: q
-            .tenant
-            .map(TenantId::parse)
-            .transpose()
-            .map_err(|e| bad_param("tenant", e))?,
+        tenant: None,
         ticket: q.ticket.map(TicketKey::from_stored),
         before: q
             .before
@@ -95,7 +105,17 @@ async fn list_events(
             .transpose()?,
         event_type: q.event_type,
     };
-    let events = state.app.store.list_events(&query).await?;
+    let mut events = Vec::new();
+    for t in who.tenant_filters(tenant)? {
+        let q = EventQuery {
+            tenant: t,
+            ..query.clone()
+        };
+        events.extend(state.app.store.list_events(&q).await?);
+    }
+    // Newest first across the tenants of a scoped token (ids are UUIDv7).
+    events.sort_by_key(|e| std::cmp::Reverse(e.id));
+    events.truncate(query.limit as usize);
     let next = (events.len() as u32 == query.limit)
         .then(|| events.last().map(|e| e.id.to_string()))
         .flatten();
@@ -104,6 +124,7 @@ async fn list_events(
 
 async fn show_event(
     State(state): State<AppState>,
+    who: Principal,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, Problem> {
     let id = EventId::parse(&id).map_err(|e| bad_param("id", e))?;
@@ -113,6 +134,7 @@ async fn show_event(
         .event(id)
         .await?
         .ok_or_else(|| Problem::not_found(format!("no event {id}")))?;
+    who.object_of(&event.tenant, format!("no event {id}"))?;
     let mut deliveries = Vec::new();
     for d in state.app.store.event_deliveries(id).await? {
         let attempts = state.app.store.attempts(d.id).await?;
@@ -135,10 +157,12 @@ struct LinksQuery {
 
 async fn list_links(
     State(state): State<AppState>,
+    who: Principal,
     q: Result<Query<LinksQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Value>, Problem> {
     let Query(q) = q.map_err(|e| Problem::bad_request(e.body_text()))?;
     let tenant = TenantId::parse(q.tenant).map_err(|e| bad_param("tenant", e))?;
+    who.tenant_filters(Some(tenant.clone()))?;
     let after = q.after.map(TicketKey::from_stored);
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
     let links = state

@@ -7,6 +7,9 @@
 //! answers 422 `tenant-rejected` for it (when no mapping was refused), with the reload's
 //! outcome under `tenants`.
 //!
+//! A scoped token sees its tenants' mappings and no tenant files; only a token of every
+//! tenant may reload.
+//!
 //! A reload is per (tenant, source): a refused file keeps its entries on their last good
 //! version while the others take their changes. `POST` answers 200 when nothing was refused,
 //! and 422 `mapping-rejected` (problem+json) when anything was — a deploy step that reloads
@@ -20,9 +23,11 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{Value, json};
 
+use super::acts;
+use super::principal::Principal;
 use crate::http::AppState;
 use crate::http::problem::{Problem, ProblemItem, codes};
-use crate::mapping::reload::{EntryOutcome, ReloadReport, ReloadResult, Trigger};
+use crate::mapping::reload::{EntryOutcome, ReloadReport, ReloadResult};
 
 /// Routes mounted under `/admin/v1` (behind the admin token check).
 pub fn routes() -> Router<AppState> {
@@ -33,17 +38,11 @@ fn outcomes(report: &ReloadReport, r: ReloadResult) -> Vec<&EntryOutcome> {
     report.entries.iter().filter(|e| e.result == r).collect()
 }
 
-async fn reload(State(state): State<AppState>) -> Response {
-    let app = state.app.clone();
-    // Reading and compiling files is blocking work.
-    let (tenants, report) =
-        match tokio::task::spawn_blocking(move || app.reload(Trigger::Admin, true)).await {
-            Ok((t, Some(r))) => (t, r),
-            Ok((_, None)) | Err(_) => {
-                tracing::error!("reload panicked");
-                return Problem::internal().into_response();
-            }
-        };
+async fn reload(State(state): State<AppState>, who: Principal) -> Response {
+    let (tenants, report) = match acts::reload(&state, &who).await {
+        Ok(r) => r,
+        Err(p) => return p.into_response(),
+    };
     let refused = outcomes(&report, ReloadResult::Refused);
     let mut body = json!({
         "at": report.at.format(&time::format_description::well_known::Rfc3339).ok(),
@@ -115,11 +114,11 @@ fn mapping_problem(report: &ReloadReport, refused: &[&EntryOutcome]) -> Problem 
     p
 }
 
-async fn show(State(state): State<AppState>) -> Json<Value> {
+async fn show(State(state): State<AppState>, who: Principal) -> Json<Value> {
     let status = state.app.mappings.status();
     let mut tenants: Vec<Value> = Vec::new();
     let mut refused = 0;
-    for ((tenant, _), e) in &status.entries {
+    for ((tenant, _), e) in status.entries.iter().filter(|((t, _), _)| who.sees(t)) {
         refused += usize::from(e.refused());
         let mut entry = serde_json::to_value(e).unwrap_or_default();
         entry["refused"] = Value::Bool(e.refused());
@@ -145,6 +144,10 @@ async fn show(State(state): State<AppState>) -> Json<Value> {
         "refused": refused,
         "last_reload": last,
         "tenants": tenants,
-        "tenant_files": state.app.live.status(),
+        // Tenant files name every tenant: a token of every tenant sees them.
+        "tenant_files": who
+            .require_global("the tenant files")
+            .is_ok()
+            .then(|| state.app.live.status()),
     }))
 }

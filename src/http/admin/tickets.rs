@@ -9,6 +9,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
 
+use super::principal::Principal;
 use crate::domain::{SourceName, TenantId};
 use crate::http::AppState;
 use crate::http::problem::{Problem, codes};
@@ -53,6 +54,7 @@ struct ShowQuery {
 
 async fn show(
     State(state): State<AppState>,
+    who: Principal,
     Path((tenant, ticket)): Path<(String, String)>,
     q: Result<Query<ShowQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Timeline>, Problem> {
@@ -62,7 +64,7 @@ async fn show(
     let config = in_force
         .tenants
         .iter()
-        .find(|t| t.id.as_str() == tenant)
+        .find(|t| t.id.as_str() == tenant && who.sees(&t.id))
         .ok_or_else(|| TimelineError::UnknownTenant(tenant.clone()))?;
     let tenant: TenantId = config.id.clone();
     let sources: Vec<SourceName> = config.sources.keys().cloned().collect();

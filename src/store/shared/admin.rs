@@ -141,6 +141,57 @@ macro_rules! admin_store {
             ) -> $crate::store::StoreResult<$crate::store::TicketHistory> {
                 self.history(ticket, limit).await
             }
+
+            async fn tenant_activity(
+                &self,
+                tenant: &$crate::domain::TenantId,
+                since: $crate::domain::Timestamp,
+            ) -> $crate::store::StoreResult<$crate::store::TenantActivity> {
+                use $crate::store::activity as a;
+                let events = a::events_query(tenant, since)
+                    .build_query_as()
+                    .fetch_all(&self.$read)
+                    .await?;
+                let attempts = a::attempts_query(tenant, since)
+                    .build_query_as()
+                    .fetch_all(&self.$read)
+                    .await?;
+                let mut queue = Vec::new();
+                for q in a::Queue::ALL {
+                    let (count, oldest): (i64, Option<i64>) = a::queue_query(tenant, q)
+                        .build_query_as()
+                        .fetch_one(&self.$read)
+                        .await?;
+                    queue.push((q, count, oldest));
+                }
+                let (parked,): (i64,) = a::parked_query(tenant)
+                    .build_query_as()
+                    .fetch_one(&self.$read)
+                    .await?;
+                a::assemble(events, attempts, queue, parked)
+            }
+
+            async fn record_audit(
+                &self,
+                entry: &$crate::store::NewAudit,
+            ) -> $crate::store::StoreResult<()> {
+                $crate::store::audit::insert_query(entry)
+                    .build()
+                    .execute(&self.$write)
+                    .await?;
+                Ok(())
+            }
+
+            async fn audit_log(
+                &self,
+                q: &$crate::store::AuditQuery,
+            ) -> $crate::store::StoreResult<Vec<$crate::store::AuditEntry>> {
+                let rs: Vec<$crate::store::audit::AuditRow> = $crate::store::audit::list_query(q)
+                    .build_query_as()
+                    .fetch_all(&self.$read)
+                    .await?;
+                $crate::store::shared::rows(rs)
+            }
         }
     };
 }

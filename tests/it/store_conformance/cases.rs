@@ -1,5 +1,6 @@
 //! The conformance cases, written once against `Arc<dyn Store>`.
 
+mod audit;
 mod checks;
 mod claims;
 mod ingest;
@@ -9,6 +10,7 @@ mod parked;
 mod poller;
 mod timeline;
 
+pub use audit::*;
 pub use checks::*;
 pub use claims::*;
 pub use ingest::*;

@@ -3,10 +3,12 @@
 
 #![allow(dead_code)] // each test module uses a different part of the harness
 
+pub mod admin;
 pub mod cli;
 pub mod jira;
 pub mod sandbox;
 pub mod servicenow;
+pub mod webdriver;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -171,6 +173,13 @@ impl TestApp {
         h.extend(extra.iter().cloned());
         self.post(&format!("/webhooks/{tenant}/jira"), body.to_vec(), &h)
             .await
+    }
+
+    /// Stops the app gracefully and hands back its folder (and store), for a next app.
+    pub async fn stop_keeping_dir(mut self) -> tempfile::TempDir {
+        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().expect("temp dir"));
+        self.stop().await;
+        dir
     }
 
     /// Stops the app gracefully and waits for it.

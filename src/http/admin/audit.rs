@@ -1,0 +1,120 @@
+//! The audit log over HTTP: `GET /admin/v1/audit` (newest first, `?tenant=`, `?before=`,
+//! `?limit=`; a scoped token reads its tenants' entries only), and [`record`], which every
+//! acting handler of the admin API and the console calls with who did what and how it ended.
+
+use axum::extract::{Query, State};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::principal::Principal;
+use crate::domain::TenantId;
+use crate::http::AppState;
+use crate::http::problem::Problem;
+use crate::store::{AuditQuery, NewAudit, Store};
+
+/// Action names as the audit log keeps them.
+pub mod actions {
+    pub const REPLAY_DEAD_LETTER: &str = "replay-dead-letter";
+    pub const REPLAY_DEAD_LETTERS: &str = "replay-dead-letters";
+    pub const DISCARD_DEAD_LETTER: &str = "discard-dead-letter";
+    pub const REPLAY_EVENT: &str = "replay-event";
+    pub const REPLAY_PARKED: &str = "replay-parked";
+    pub const LINK: &str = "link";
+    pub const RELOAD: &str = "reload";
+    pub const SIGN_IN: &str = "sign-in";
+    pub const SIGN_OUT: &str = "sign-out";
+}
+
+/// Routes mounted under `/admin/v1` (behind the admin token check).
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/audit", get(list))
+}
+
+/// What one action came to, for [`record`].
+pub struct Act<'a> {
+    pub action: &'static str,
+    pub tenant: Option<&'a TenantId>,
+    pub target: String,
+}
+
+/// Records `act` by `who` with its outcome: `Ok(detail)` or the problem that refused it.
+/// A record that cannot be written is logged as an ERROR (someone must look: the action
+/// happened, its trace did not), never turned into a failure of the action itself.
+pub async fn record(store: &dyn Store, who: &str, act: Act<'_>, outcome: Result<String, &Problem>) {
+    let (outcome, detail) = match outcome {
+        Ok(d) => ("ok".to_owned(), d),
+        Err(p) => (
+            if p.status < 500 { "refused" } else { "failed" }.to_owned(),
+            p.detail.clone().unwrap_or_else(|| p.title.to_owned()),
+        ),
+    };
+    let entry = NewAudit {
+        at: time::OffsetDateTime::now_utc(),
+        actor: who.to_owned(),
+        action: act.action.to_owned(),
+        tenant: act.tenant.cloned(),
+        target: act.target,
+        outcome,
+        detail,
+    };
+    if let Err(e) = store.record_audit(&entry).await {
+        tracing::error!(
+            error = %e,
+            audit.actor = %entry.actor,
+            audit.action = %entry.action,
+            "cannot record an operator action in the audit log"
+        );
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    tenant: Option<String>,
+    before: Option<i64>,
+    limit: Option<u32>,
+}
+
+/// The audit query a principal may run: its scope, narrowed to `tenant` when asked.
+pub fn query_for(
+    who: &Principal,
+    tenant: Option<TenantId>,
+    before: Option<i64>,
+    limit: u32,
+) -> Result<AuditQuery, Problem> {
+    let tenants = match tenant {
+        Some(t) => Some(who.tenant_filters(Some(t))?.into_iter().flatten().collect()),
+        None => who.tenants().map(<[TenantId]>::to_vec),
+    };
+    Ok(AuditQuery {
+        tenants,
+        before,
+        limit,
+    })
+}
+
+async fn list(
+    State(state): State<AppState>,
+    who: Principal,
+    q: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>, Problem> {
+    let Query(q) = q.map_err(|e| Problem::bad_request(e.body_text()))?;
+    let tenant = q
+        .tenant
+        .map(TenantId::parse)
+        .transpose()
+        .map_err(|e| Problem::bad_request(format!("query parameter tenant: {e}")))?;
+    let query = query_for(
+        &who,
+        tenant,
+        q.before,
+        q.limit.unwrap_or(100).clamp(1, 1000),
+    )?;
+    let entries = state.app.store.audit_log(&query).await?;
+    let next = (entries.len() as u32 == query.limit)
+        .then(|| entries.last().map(|e| e.id))
+        .flatten();
+    Ok(Json(json!({ "entries": entries, "next_before": next })))
+}

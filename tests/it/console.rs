@@ -1,0 +1,214 @@
+//! The console over plain HTTP (the browser tests are `console_browser.rs`): signing in sets
+//! a strict, HttpOnly session cookie and never puts the token in a URL; forms need the
+//! session's CSRF token and a same-site origin; a scoped viewer sees only its tenant and its
+//! forged actions are refused.
+
+use itsm_bridge::domain::DeliveryState;
+
+use crate::support::TestApp;
+use crate::support::admin::{ACME_VIEWER, ADMIN, dead_letter_each, roles_config};
+
+const FORM: &str = "application/x-www-form-urlencoded";
+
+/// A form body, as a browser encodes it.
+fn form(fields: &[(&str, &str)]) -> String {
+    url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(fields)
+        .finish()
+}
+
+/// A browser stand-in: one session cookie, redirects shown, not followed.
+struct Console<'a> {
+    app: &'a TestApp,
+    http: reqwest::Client,
+    cookie: String,
+}
+
+impl<'a> Console<'a> {
+    async fn sign_in(app: &'a TestApp, token: &str) -> Console<'a> {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let r = http
+            .post(app.url("/console/sign-in"))
+            .header("content-type", FORM)
+            .body(form(&[("token", token)]))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 303);
+        let location = r.headers()["location"].to_str().unwrap().to_owned();
+        assert_eq!(location, "/console");
+        let set = r.headers()["set-cookie"].to_str().unwrap().to_owned();
+        for part in ["HttpOnly", "SameSite=Strict", "Path=/console"] {
+            assert!(set.contains(part), "{set}");
+        }
+        assert!(!set.contains(token) && !location.contains(token));
+        let cookie = set.split(';').next().unwrap().to_owned();
+        Console { app, http, cookie }
+    }
+
+    async fn get(&self, path: &str) -> (u16, String) {
+        let r = self
+            .http
+            .get(self.app.url(path))
+            .header("cookie", &self.cookie)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.text().await.unwrap())
+    }
+
+    async fn post(
+        &self,
+        path: &str,
+        fields: &[(&str, &str)],
+        origin: Option<&str>,
+    ) -> (u16, String) {
+        let mut r = self
+            .http
+            .post(self.app.url(path))
+            .header("cookie", &self.cookie)
+            .header("content-type", FORM)
+            .body(form(fields));
+        if let Some(o) = origin {
+            r = r.header("origin", o);
+        }
+        let r = r.send().await.unwrap();
+        let status = r.status().as_u16();
+        (status, r.text().await.unwrap())
+    }
+
+    /// The session's CSRF token, read from a page's forms.
+    async fn csrf(&self) -> String {
+        let (_, page) = self.get("/console").await;
+        let at = page
+            .find("name=\"csrf\" value=\"")
+            .expect("a form with csrf")
+            + 19;
+        page[at..].split('"').next().unwrap().to_owned()
+    }
+}
+
+#[tokio::test]
+async fn signing_in_needs_a_known_token_and_is_audited_and_pages_need_the_session() {
+    let (config, dir) = roles_config("");
+    let app = TestApp::spawn_config(config, dir).await;
+    let r = reqwest::Client::new()
+        .post(app.url("/console/sign-in"))
+        .header("content-type", FORM)
+        .body(form(&[("token", "not-a-token-of-ours")]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let csp = r.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert!(r.text().await.unwrap().contains("not known"));
+
+    let c = Console::sign_in(&app, ADMIN).await;
+    let (status, page) = c.get("/console").await;
+    assert_eq!(status, 200);
+    assert!(page.contains("<h2 id=\"t-acme\">acme</h2>") && page.contains("t-globex"));
+    assert!(page.contains("Webhooks / min"), "the charts");
+    let csrf = c.csrf().await;
+    let (status, _) = c.post("/console/sign-out", &[("csrf", &csrf)], None).await;
+    assert_eq!(status, 303);
+    let (status, _) = c.get("/console").await;
+    assert_eq!(status, 303, "signed out: back to the sign-in page");
+
+    let log = app
+        .store
+        .audit_log(&itsm_bridge::store::AuditQuery {
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let actions: Vec<(&str, &str)> = log
+        .iter()
+        .map(|e| (e.actor.as_str(), e.action.as_str()))
+        .collect();
+    assert_eq!(actions, [("admin", "sign-out"), ("admin", "sign-in")]);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn console_forms_need_the_session_s_csrf_token_and_a_same_site_origin() {
+    let (config, dir) = roles_config("");
+    let app = TestApp::spawn_config(config, dir).await;
+    let c = Console::sign_in(&app, ADMIN).await;
+    let csrf = c.csrf().await;
+    let (status, page) = c.post("/console/reload", &[], None).await;
+    assert_eq!(status, 403, "{page}");
+    let (status, _) = c.post("/console/reload", &[("csrf", "forged")], None).await;
+    assert_eq!(status, 403);
+    let (status, _) = c
+        .post(
+            "/console/reload",
+            &[("csrf", &csrf)],
+            Some("https://evil.example"),
+        )
+        .await;
+    assert_eq!(status, 403);
+    let origin = format!("http://{}", app.addr);
+    let (status, page) = c
+        .post("/console/reload", &[("csrf", &csrf)], Some(&origin))
+        .await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("Reloaded:"), "{page}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_scoped_viewer_sees_only_its_tenant_in_the_console_and_its_forged_actions_are_refused() {
+    let (config, dir) = roles_config("");
+    let app = TestApp::spawn_config(config, dir).await;
+    let (acme, globex) = dead_letter_each(&app).await;
+    let globex_event = app
+        .store
+        .delivery(globex)
+        .await
+        .unwrap()
+        .unwrap()
+        .event_id
+        .unwrap();
+    let c = Console::sign_in(&app, ACME_VIEWER).await;
+
+    let (_, overview) = c.get("/console").await;
+    assert!(overview.contains("t-acme") && !overview.contains("t-globex"));
+    let (_, dead) = c.get("/console/dead-letters").await;
+    assert!(
+        dead.contains(&format!("<td>{acme}</td>")) && !dead.contains(&format!("<td>{globex}</td>"))
+    );
+    assert!(
+        !dead.contains("Replay chosen"),
+        "a viewer is offered no action"
+    );
+    let (status, _) = c.get(&format!("/console/events/{globex_event}")).await;
+    assert_eq!(status, 404);
+    let (status, _) = c.get("/console/events?tenant=globex").await;
+    assert_eq!(status, 403);
+    let (status, _) = c.get("/console/ticket?tenant=globex&name=SUP-1").await;
+    assert_eq!(status, 404);
+
+    let csrf = c.csrf().await;
+    let id = acme.to_string();
+    let fields = [
+        ("csrf", csrf.as_str()),
+        ("action", "replay"),
+        ("id", &id),
+        ("confirm", "yes"),
+    ];
+    let (status, page) = c.post("/console/dead-letters/act", &fields, None).await;
+    assert_eq!(status, 403, "{page}");
+    assert!(page.contains("viewer"));
+    let d = app.store.delivery(acme).await.unwrap().unwrap();
+    assert_eq!(d.state, DeliveryState::Dead);
+    app.stop().await;
+}

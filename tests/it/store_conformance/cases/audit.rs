@@ -1,0 +1,157 @@
+//! The audit log: recorded durably, read newest first, paged by id, filtered by tenant scope.
+
+use std::sync::Arc;
+
+use itsm_bridge::domain::TenantId;
+use itsm_bridge::store::{AuditQuery, NewAudit, Store};
+use time::Duration;
+
+use super::super::{now, tenant};
+
+pub async fn audit_entries_are_kept_newest_first_and_filtered_by_tenant(s: Arc<dyn Store>) {
+    let t0 = now();
+    let globex = TenantId::parse("globex").unwrap();
+    let entry = |i: i64, tenant: Option<&TenantId>, action: &str| NewAudit {
+        at: t0 + Duration::seconds(i),
+        actor: format!("op-{i}"),
+        action: action.into(),
+        tenant: tenant.cloned(),
+        target: format!("{i}"),
+        outcome: "ok".into(),
+        detail: "due now".into(),
+    };
+    for e in [
+        entry(0, None, "sign-in"),
+        entry(1, Some(&tenant()), "replay-dead-letter"),
+        entry(2, Some(&globex), "discard-dead-letter"),
+        entry(3, Some(&tenant()), "link"),
+    ] {
+        s.record_audit(&e).await.unwrap();
+    }
+    let all = s
+        .audit_log(&AuditQuery {
+            limit: 10,
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap();
+    let actors: Vec<&str> = all.iter().map(|e| e.actor.as_str()).collect();
+    assert_eq!(actors, ["op-3", "op-2", "op-1", "op-0"], "newest first");
+    let first = &all[3];
+    assert_eq!(
+        (first.at, first.action.as_str(), first.tenant.as_ref()),
+        (t0, "sign-in", None)
+    );
+    assert_eq!((first.target.as_str(), first.outcome.as_str()), ("0", "ok"));
+    assert_eq!(all[2].tenant.as_ref(), Some(&tenant()));
+    assert_eq!(all[2].detail, "due now");
+
+    let page = s
+        .audit_log(&AuditQuery {
+            before: Some(all[1].id),
+            limit: 1,
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(page.len(), 1);
+    assert_eq!(page[0].actor, "op-1", "keyset paging below an id");
+
+    let acme = s
+        .audit_log(&AuditQuery {
+            tenants: Some(vec![tenant()]),
+            limit: 10,
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap();
+    let actors: Vec<&str> = acme.iter().map(|e| e.actor.as_str()).collect();
+    assert_eq!(
+        actors,
+        ["op-3", "op-1"],
+        "a tenant's entries only, none of no tenant"
+    );
+    let both = s
+        .audit_log(&AuditQuery {
+            tenants: Some(vec![tenant(), globex]),
+            limit: 10,
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(both.len(), 3);
+    let none = s
+        .audit_log(&AuditQuery {
+            tenants: Some(vec![]),
+            limit: 10,
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap();
+    assert!(none.is_empty(), "an empty scope sees nothing");
+}
+
+pub async fn a_tenants_activity_counts_events_and_attempts_per_minute_and_its_queue(
+    s: Arc<dyn Store>,
+) {
+    use itsm_bridge::domain::AttemptOutcome;
+    use itsm_bridge::store::Finish;
+
+    use super::super::{attempt, delivery, event, ticket};
+    use super::LEASE;
+
+    let t0 = now();
+    let (a, b, c) = (ticket("A-1"), ticket("A-2"), ticket("A-3"));
+    for (key, t) in [("k1", &a), ("k2", &b), ("k3", &c)] {
+        s.ingest(event(key, t, t0, vec![delivery(t, key)]))
+            .await
+            .unwrap();
+    }
+    let claimed = s.claim_due("w", t0, t0 + LEASE, 2).await.unwrap();
+    assert_eq!(claimed.len(), 2);
+    s.finish(
+        claimed[0].id,
+        "w",
+        &attempt(t0, AttemptOutcome::Success),
+        Finish::Done {
+            link: None,
+            echoes: vec![],
+            echo_until: None,
+        },
+    )
+    .await
+    .unwrap();
+    s.finish(
+        claimed[1].id,
+        "w",
+        &attempt(t0, AttemptOutcome::Permanent),
+        Finish::Dead,
+    )
+    .await
+    .unwrap();
+
+    let act = s
+        .tenant_activity(&tenant(), t0 - Duration::hours(1))
+        .await
+        .unwrap();
+    let minute = t0.unix_timestamp() / 60;
+    assert_eq!(act.minutes.len(), 1, "{act:?}");
+    let m = act.minutes[0];
+    assert_eq!(
+        (m.minute, m.events, m.delivered, m.failed),
+        (minute, 3, 1, 1)
+    );
+    assert_eq!((act.pending, act.in_flight, act.dead), (1, 0, 1));
+    assert_eq!(act.oldest_pending, Some(t0));
+    let later = s
+        .tenant_activity(&tenant(), t0 + Duration::minutes(2))
+        .await
+        .unwrap();
+    assert!(later.minutes.is_empty(), "nothing in the window: {later:?}");
+    let other = TenantId::parse("other").unwrap();
+    let none = s
+        .tenant_activity(&other, t0 - Duration::hours(1))
+        .await
+        .unwrap();
+    assert_eq!(none, Default::default());
+}

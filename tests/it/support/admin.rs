@@ -1,0 +1,103 @@
+//! Set-ups for the admin API's roles and the console: named tokens in the test config, and
+//! dead letters of both test tenants made by hand (no dispatcher runs).
+
+use std::path::Path;
+
+use itsm_bridge::config::Config;
+use itsm_bridge::domain::{Attempt, AttemptOutcome, DeliveryId};
+use itsm_bridge::store::Finish;
+
+use super::{ACME_JIRA_SECRET, GLOBEX_JIRA_SECRET, TestApp, fixture, test_config_yaml};
+
+/// `admin.token` of the test config: the operator of every tenant, named `admin`.
+pub const ADMIN: &str = "test-admin-token";
+/// A viewer of `acme`.
+pub const ACME_VIEWER: &str = "acme-viewer-token-0001";
+/// An operator of `acme`.
+pub const ACME_OPERATOR: &str = "acme-operator-token-01";
+
+/// The test config with the named tokens above and no dispatcher (deliveries stay where
+/// the test puts them); `extra` is appended.
+pub fn roles_config(extra: &str) -> (Config, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = roles_config_in(dir.path(), None, extra);
+    (config, dir)
+}
+
+/// The config of [`roles_config`] with its store in `dir`; with `orange`, the dispatcher
+/// runs and calls Orange there (a simulator).
+pub fn roles_config_in(dir: &Path, orange: Option<&str>, extra: &str) -> Config {
+    let admin = format!(
+        "admin:\n  token: {ADMIN}\n  tokens:\n  \
+         - {{name: acme-viewer, token: {ACME_VIEWER}, tenants: [acme]}}\n  \
+         - {{name: acme-operator, token: {ACME_OPERATOR}, tenants: [acme], role: operator}}\n"
+    );
+    let delivery = match orange {
+        None => "delivery:\n  enabled: false\n".to_owned(),
+        Some(url) => format!(
+            "orange:\n  base_url: {url}\ndelivery:\n  idle_poll_ms: 5\n  \
+             retry: {{ max_attempts: 10, base_ms: 5, cap_ms: 100 }}\n"
+        ),
+    };
+    let yaml = test_config_yaml(dir, &format!("{delivery}{extra}"))
+        .replace("admin:\n  token: test-admin-token\n", &admin);
+    Config::from_yaml(&yaml, "test.yaml", Path::new(""), |_| None)
+        .unwrap_or_else(|e| panic!("test config invalid:\n{e}"))
+}
+
+/// Posts a Jira issue-created webhook to `tenant` (`acme` or `globex`).
+pub async fn post_issue(app: &TestApp, tenant: &str) {
+    let secret = if tenant == "acme" {
+        ACME_JIRA_SECRET
+    } else {
+        GLOBEX_JIRA_SECRET
+    };
+    let r = app
+        .post_jira(
+            tenant,
+            &fixture("jira/cloud-issue-created.json"),
+            secret,
+            &[],
+        )
+        .await;
+    assert_eq!(r.status(), 202, "{}", r.text().await.unwrap_or_default());
+}
+
+/// Makes every due delivery a dead letter (a 400 from Orange), as the dispatcher would.
+/// Returns their ids, oldest first.
+pub async fn kill_due(app: &TestApp) -> Vec<DeliveryId> {
+    let now = time::OffsetDateTime::now_utc();
+    let due = app
+        .store
+        .claim_due("test", now, now + time::Duration::seconds(30), 100)
+        .await
+        .expect("claim");
+    for d in &due {
+        let attempt = Attempt {
+            at: now,
+            outcome: AttemptOutcome::Permanent,
+            http_status: Some(400),
+            error_code: Some("24".into()),
+            error: Some("Invalid servicePoint".into()),
+            latency_ms: 9,
+        };
+        app.store
+            .finish(d.id, "test", &attempt, Finish::Dead)
+            .await
+            .expect("finish dead");
+    }
+    due.iter().map(|d| d.id).collect()
+}
+
+/// One dead letter of `acme` and one of `globex`: `(acme, globex)`.
+pub async fn dead_letter_each(app: &TestApp) -> (DeliveryId, DeliveryId) {
+    post_issue(app, "acme").await;
+    let acme = kill_due(app).await;
+    post_issue(app, "globex").await;
+    let globex = kill_due(app).await;
+    assert!(
+        !acme.is_empty() && !globex.is_empty(),
+        "the issue plans a call"
+    );
+    (acme[0], globex[0])
+}
