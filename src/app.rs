@@ -91,7 +91,10 @@ impl App {
         crate::telemetry::families::register_tenants(&app.config);
         // A tenant added by a reload gets its series at zero too (counters already at a
         // value are left as they are: `increment(0)`).
-        app.live.follow(live::Stage::Ingress, crate::telemetry::families::register_tenants);
+        app.live.follow(
+            live::Stage::Ingress,
+            crate::telemetry::families::register_tenants,
+        );
         app.publish_reload_gauges();
         Ok(app)
     }

@@ -175,7 +175,9 @@ mod tests {
         assert_eq!(f.secret_files, vec![secret.clone()]);
         let before = t.fingerprint();
         std::fs::write(&secret, "webhook-secret-2\n").unwrap();
-        let again = load_tenant_file(&paths[0], |_| None, Purpose::Gateway).loaded.unwrap();
+        let again = load_tenant_file(&paths[0], |_| None, Purpose::Gateway)
+            .loaded
+            .unwrap();
         assert_ne!(
             again.fingerprint(),
             before,
@@ -188,7 +190,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("acme.yaml");
         std::fs::write(&p, "id: acme\norange: { client_id: c, client_secret: s3cr3t-value, api_key: k3y-value }\nsources: {}\nbogus: 1\n").unwrap();
-        let err = load_tenant_file(&p, |_| None, Purpose::Gateway).loaded.unwrap_err();
+        let err = load_tenant_file(&p, |_| None, Purpose::Gateway)
+            .loaded
+            .unwrap_err();
         assert_eq!(err[0].file, p.display().to_string());
         assert!(err[0].message.contains("bogus"), "{err:?}");
         std::fs::write(&p, "id: acme\norange: { client_id: c, client_secret: \"${S}\", api_key: k3y-value, rate_limit: { per_second: 0 } }\nsources: {}\n").unwrap();

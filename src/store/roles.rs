@@ -8,8 +8,8 @@
 use async_trait::async_trait;
 
 use super::{
-    AuditEntry, AuditQuery, EventQuery, Finish, LinkAdded, ManualLink, PurgeCursor, PurgeRules, PurgeStep, QueueStats,
-    NewAudit, StoreResult, TenantActivity, TicketHistory,
+    AuditEntry, AuditQuery, EventQuery, Finish, LinkAdded, ManualLink, NewAudit, PurgeCursor,
+    PurgeRules, PurgeStep, QueueStats, StoreResult, TenantActivity, TicketHistory,
 };
 use crate::domain::{
     Attempt, Delivery, DeliveryId, Disposition, EventId, IngestOutcome, Link, NewDelivery,

@@ -185,6 +185,13 @@ pub const FAMILIES: &[Family] = &[
         &["tenant"],
         "ITSM changes recognised as the gateway's own write-backs and dropped.",
     ),
+    // Tenants.
+    f(
+        "itsm_bridge_tenant_reload_total",
+        C,
+        &["result"],
+        "Tenant reload outcomes per tenant: added, changed, removed or refused (a tenant file that does not load keeps its last good version).",
+    ),
     // Mappings.
     f(
         "itsm_bridge_mapping_reload_total",

@@ -30,6 +30,8 @@ use crate::itsm::ItsmWriter;
 use crate::orange::{CREATE_OUTCOME_UNKNOWN, CreateLookup, OrangeGateway};
 use crate::store::{DeliveryQueue, Finish, NewLink, StoreError};
 
+use outcome::{Outcome, defer, done};
+
 /// A credential queue longer than this defers the delivery instead of waiting in a slot.
 pub const DEFER_ABOVE: Duration = Duration::from_millis(500);
 /// How long fingerprints of ITSM write-backs are remembered to drop their echo webhooks.
@@ -47,13 +49,6 @@ pub struct Dispatcher {
     owner: String,
     links: links::LinkCache,
     fair: Arc<fair::TenantSlots>,
-}
-
-/// What one delivery came to, before it is written with `finish`.
-struct Outcome {
-    attempt: Attempt,
-    finish: Finish,
-    failure: Option<CallFailure>,
 }
 
 impl Dispatcher {
@@ -477,48 +472,8 @@ impl Dispatcher {
     }
 }
 
-fn done(
-    now: Timestamp,
-    started: std::time::Instant,
-    link: Option<NewLink>,
-    echoes: Vec<String>,
-    end: Timestamp,
-) -> Outcome {
-    let echo_until = (!echoes.is_empty()).then(|| end + ECHO_TTL);
-    Outcome {
-        attempt: Attempt {
-            at: now,
-            outcome: AttemptOutcome::Success,
-            http_status: None,
-            error_code: None,
-            error: None,
-            latency_ms: started.elapsed().as_millis() as u64,
-        },
-        finish: Finish::Done {
-            link,
-            echoes,
-            echo_until,
-        },
-        failure: None,
-    }
-}
-
-fn defer(at: Timestamp) -> Outcome {
-    Outcome {
-        attempt: Attempt {
-            at,
-            outcome: AttemptOutcome::Retryable,
-            http_status: None,
-            error_code: None,
-            error: None,
-            latency_ms: 0,
-        },
-        finish: Finish::Defer { at },
-        failure: None,
-    }
-}
-
 mod fair;
 mod links;
+mod outcome;
 #[cfg(test)]
 mod tests;

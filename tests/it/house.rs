@@ -20,12 +20,13 @@ const MAX_LINES: usize = 500;
 /// Files still over [`MAX_LINES`], each with its reason. Shrinking this list is the next work;
 /// a file may only leave it, never join it.
 const LONG_FILES: &[(&str, &str)] = &[
-    // Being rewritten on other branches (command line, configuration) at the time of writing.
-    ("src/main.rs", "the command line (being rewritten)"),
-    ("src/cli/tour.rs", "the command line (being rewritten)"),
+    (
+        "src/cli/tour.rs",
+        "the tour's hops and their printing, not split yet",
+    ),
     (
         "src/config/model.rs",
-        "the configuration tree (being rewritten)",
+        "the configuration tree, one section per struct, not split yet",
     ),
     (
         "src/mapping/compile.rs",

@@ -9,11 +9,11 @@ use serde::Serialize;
 
 use super::audit::{self, Act, actions};
 use super::principal::Principal;
+use crate::app::live::TenantReport;
 use crate::domain::{DeliveryId, EventId, TenantId};
 use crate::http::AppState;
 use crate::http::problem::Problem;
 use crate::intake::Replayed as EventReplayed;
-use crate::app::live::TenantReport;
 use crate::mapping::reload::{ReloadReport, Trigger};
 use crate::ops::dlq::{self, Replayed};
 use crate::ops::events;
@@ -81,9 +81,15 @@ pub async fn replay_dead_letter(
     let r = match &tenant {
         Some(_) => {
             let app = &state.app;
-            dlq::replay(app.store.as_ref(), &app.mappings, &app.tenants_config(), id, now())
-                .await
-                .map_err(Problem::from)
+            dlq::replay(
+                app.store.as_ref(),
+                &app.mappings,
+                &app.tenants_config(),
+                id,
+                now(),
+            )
+            .await
+            .map_err(Problem::from)
         }
         None => Err(Problem::not_found(format!("no delivery {id}"))),
     };
