@@ -7,11 +7,32 @@
 use serde_json::{Map, Value, json};
 
 /// One path the simulator serves: its methods (lower case) and what it does.
+#[derive(Clone, Copy)]
 pub struct Op {
     pub path: &'static str,
     pub methods: &'static [&'static str],
     pub summary: &'static str,
 }
+
+/// The paths every Orange API serves besides its own: its status, its version and this
+/// document (Wholesale has no `/version`; it lists its own `/status` and `/doc`).
+pub const STATUS_VERSION_DOC: [Op; 3] = [
+    Op {
+        path: "/status",
+        methods: &["get"],
+        summary: "API status",
+    },
+    Op {
+        path: "/version",
+        methods: &["get"],
+        summary: "API version",
+    },
+    Op {
+        path: "/doc",
+        methods: &["get"],
+        summary: "this document",
+    },
+];
 
 /// The Swagger 2.0 document of an API served under `base`.
 pub fn swagger(title: &str, version: &str, base: &str, ops: &[Op]) -> Value {

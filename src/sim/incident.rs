@@ -358,7 +358,7 @@ async fn aggregation(State(st): St, RawQuery(q): RawQuery) -> Result<Response> {
 
 /// A minimal swagger describing the simulated paths (the real file is not public).
 async fn doc() -> Json<Value> {
-    use super::doc::Op;
+    use super::doc::{Op, STATUS_VERSION_DOC};
     const OPS: &[Op] = &[
         Op {
             path: "/incidents",
@@ -395,21 +395,9 @@ async fn doc() -> Json<Value> {
             methods: &["get"],
             summary: "incident counts by a field",
         },
-        Op {
-            path: "/status",
-            methods: &["get"],
-            summary: "API status",
-        },
-        Op {
-            path: "/version",
-            methods: &["get"],
-            summary: "API version",
-        },
-        Op {
-            path: "/doc",
-            methods: &["get"],
-            summary: "this document",
-        },
+        STATUS_VERSION_DOC[0],
+        STATUS_VERSION_DOC[1],
+        STATUS_VERSION_DOC[2],
     ];
     Json(super::doc::swagger(
         "Incident API",

@@ -39,7 +39,7 @@ pub fn routes() -> Router<Arc<SimState>> {
 }
 
 async fn doc() -> Json<Value> {
-    use super::doc::Op;
+    use super::doc::{Op, STATUS_VERSION_DOC};
     const OPS: &[Op] = &[
         Op {
             path: "/requests",
@@ -61,21 +61,9 @@ async fn doc() -> Json<Value> {
             methods: &["get"],
             summary: "read a catalog item",
         },
-        Op {
-            path: "/status",
-            methods: &["get"],
-            summary: "API status",
-        },
-        Op {
-            path: "/version",
-            methods: &["get"],
-            summary: "API version",
-        },
-        Op {
-            path: "/doc",
-            methods: &["get"],
-            summary: "this document",
-        },
+        STATUS_VERSION_DOC[0],
+        STATUS_VERSION_DOC[1],
+        STATUS_VERSION_DOC[2],
     ];
     Json(super::doc::swagger(
         "Ordering",

@@ -101,11 +101,7 @@ async fn list(
     q: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Value>, Problem> {
     let Query(q) = q.map_err(|e| Problem::bad_request(e.body_text()))?;
-    let tenant = q
-        .tenant
-        .map(TenantId::parse)
-        .transpose()
-        .map_err(|e| Problem::bad_request(format!("query parameter tenant: {e}")))?;
+    let tenant = super::tenant_param(q.tenant)?;
     let query = query_for(
         &who,
         tenant,

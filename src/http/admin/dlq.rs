@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use super::acts;
 use super::principal::Principal;
-use crate::domain::{DeliveryId, TenantId};
+use crate::domain::DeliveryId;
 use crate::http::AppState;
 use crate::http::problem::{Problem, codes};
 use crate::ops::dlq::{self, DlqError};
@@ -50,12 +50,6 @@ struct ListQuery {
     limit: Option<u32>,
 }
 
-fn tenant(t: Option<String>) -> Result<Option<TenantId>, Problem> {
-    t.map(TenantId::parse)
-        .transpose()
-        .map_err(|e| Problem::bad_request(format!("query parameter tenant: {e}")))
-}
-
 fn id(raw: &str) -> Result<DeliveryId, Problem> {
     raw.parse::<i64>()
         .map(DeliveryId)
@@ -70,7 +64,7 @@ async fn list(
     let Query(q) = q.map_err(|e| Problem::bad_request(e.body_text()))?;
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
     let mut letters = Vec::new();
-    for t in who.tenant_filters(tenant(q.tenant)?)? {
+    for t in who.tenant_filters(super::tenant_param(q.tenant)?)? {
         letters.extend(dlq::list(state.app.store.as_ref(), t.as_ref(), limit).await?);
     }
     // Newest first across the tenants of a scoped token.
@@ -111,7 +105,7 @@ async fn replay_all(
     q: Result<Query<ReplayAllQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Value>, Problem> {
     let Query(q) = q.map_err(|e| Problem::bad_request(e.body_text()))?;
-    let batch = acts::replay_dead_letters(&state, &who, tenant(q.tenant)?).await?;
+    let batch = acts::replay_dead_letters(&state, &who, super::tenant_param(q.tenant)?).await?;
     Ok(Json(
         json!({ "replayed": batch.replayed, "failed": batch.failed }),
     ))

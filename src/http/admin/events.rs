@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use super::acts;
 use super::principal::Principal;
-use crate::domain::{EventId, TenantId};
+use crate::domain::EventId;
 use crate::http::AppState;
 use crate::http::problem::{Problem, codes};
 use crate::intake::IntakeError;
@@ -67,11 +67,7 @@ async fn replay_parked(
     q: Result<Query<ReplayQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Value>, Problem> {
     let Query(q) = q.map_err(|e| Problem::bad_request(e.body_text()))?;
-    let tenant = q
-        .tenant
-        .map(TenantId::parse)
-        .transpose()
-        .map_err(|e| Problem::bad_request(format!("query parameter tenant: {e}")))?;
+    let tenant = super::tenant_param(q.tenant)?;
     let b = acts::replay_parked(&state, &who, tenant).await?;
     Ok(Json(
         json!({ "replayed": b.replayed, "still_parked": b.still_parked, "failed": b.failed }),

@@ -11,7 +11,6 @@ use serde_json::{Value, json};
 
 use super::acts;
 use super::principal::Principal;
-use crate::domain::TenantId;
 use crate::http::AppState;
 use crate::http::problem::{Problem, codes};
 use crate::ops::links::{self, LinkRequest, LinksError};
@@ -103,11 +102,7 @@ pub(super) async fn waiting(
     q: Result<Query<WaitingQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Value>, Problem> {
     let Query(q) = q.map_err(|e| Problem::bad_request(e.body_text()))?;
-    let tenant = q
-        .tenant
-        .map(TenantId::parse)
-        .transpose()
-        .map_err(|e| Problem::bad_request(format!("query parameter tenant: {e}")))?;
+    let tenant = super::tenant_param(q.tenant)?;
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
     let mut ds = Vec::new();
     for t in who.tenant_filters(tenant)? {

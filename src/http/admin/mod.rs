@@ -75,17 +75,20 @@ fn bad_param(name: &str, e: impl std::fmt::Display) -> Problem {
     Problem::bad_request(format!("query parameter {name}: {e}"))
 }
 
+/// The `?tenant=` of a query, parsed; 400 `bad-request` when it is not a tenant id.
+fn tenant_param(t: Option<String>) -> Result<Option<TenantId>, Problem> {
+    t.map(TenantId::parse)
+        .transpose()
+        .map_err(|e| bad_param("tenant", e))
+}
+
 async fn list_events(
     State(state): State<AppState>,
     who: Principal,
     q: Result<Query<EventsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Value>, Problem> {
     let Query(q) = q.map_err(|e| Problem::bad_request(e.body_text()))?;
-    let tenant = q
-        .tenant
-        .map(TenantId::parse)
-        .transpose()
-        .map_err(|e| bad_param("tenant", e))?;
+    let tenant = tenant_param(q.tenant)?;
     let query = EventQuery {
         tenant: None,
         ticket: q.ticket.map(TicketKey::from_stored),
