@@ -25,6 +25,10 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
+# `itsm-bridge --version` and `itsm_bridge_build_info{revision}`: the build context usually has
+# no `.git`, so the revision comes in as the same build argument the labels use.
+ARG REVISION=unknown
+ENV ITSM_BRIDGE_GIT_REVISION=${REVISION}
 # BuildKit cache mounts keep the registry and target/ between builds; the binary is copied out
 # of the cached target/ in the same step because the mount is gone afterwards.
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
