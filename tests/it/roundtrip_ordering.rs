@@ -90,13 +90,7 @@ fn comments(issue: &Value) -> Vec<String> {
 
 /// Transition posts the Jira simulator accepted for `issue_id`.
 fn transitions(sim: &Sim, issue_id: &str) -> Vec<Value> {
-    sim.handle
-        .journal(0)
-        .into_iter()
-        .filter(|e| e.method == "POST" && (200..300).contains(&e.status))
-        .filter(|e| e.path == format!("/rest/api/2/issue/{issue_id}/transitions"))
-        .map(|e| serde_json::from_str(&e.body).unwrap_or(Value::Null))
-        .collect()
+    sim.accepted("POST", &format!("/rest/api/2/issue/{issue_id}/transitions"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -114,12 +114,8 @@ async fn work_notes(sim: &Sim, sys_id: &str) -> Vec<String> {
 
 /// The field changes the gateway PATCHed onto the record, journal fields left out.
 fn field_patches(sim: &Sim, sys_id: &str) -> Vec<Value> {
-    sim.handle
-        .journal(0)
+    sim.accepted("PATCH", &format!("/api/now/table/incident/{sys_id}"))
         .into_iter()
-        .filter(|e| e.method == "PATCH" && (200..300).contains(&e.status))
-        .filter(|e| e.path == format!("/api/now/table/incident/{sys_id}"))
-        .filter_map(|e| serde_json::from_str::<Value>(&e.body).ok())
         .filter(|b| b.get("work_notes").is_none() && b.get("comments").is_none())
         .collect()
 }

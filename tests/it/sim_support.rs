@@ -85,6 +85,17 @@ impl Sim {
     }
 
     /// The JSON of an Orange `GET`; panics when the call or its body fails.
+    /// The bodies of the requests the simulator accepted (2xx) with `method` on exactly
+    /// `path`, oldest first (a body that is not JSON as `null`).
+    pub fn accepted(&self, method: &str, path: &str) -> Vec<Value> {
+        self.handle
+            .journal(0)
+            .into_iter()
+            .filter(|e| e.method == method && e.path == path && (200..300).contains(&e.status))
+            .map(|e| serde_json::from_str(&e.body).unwrap_or(Value::Null))
+            .collect()
+    }
+
     pub async fn orange_get(&self, path: &str) -> Value {
         let resp = self.orange(reqwest::Method::GET, path).send().await;
         resp.expect("orange GET").json().await.expect("json")

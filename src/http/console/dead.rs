@@ -252,25 +252,54 @@ fn result_page(s: &Session, lines: Vec<(bool, String)>) -> Response {
     page("Done", HERE, Some(s), &body)
 }
 
-pub async fn act(State(state): State<AppState>, Signed(s, _): Signed, body: Bytes) -> Response {
-    let form = Form::parse(&body);
-    if let Some(r) = acting(&s, &form, HERE) {
-        return r;
+/// What a dead-letter or parked-event form asks, once it is known to be honest: its action,
+/// the ids ticked in `id_field`, and the tenant of a "replay all".
+struct Asked<'f> {
+    action: &'f str,
+    ids: Vec<&'f str>,
+    tenant: Option<TenantId>,
+}
+
+/// Reads a form of this page, or the answer that stops it: a stale or forged form, a tenant
+/// outside the session's scope, or nothing ticked (`none_ticked` says what to tick).
+fn asked<'f>(
+    state: &AppState,
+    s: &Session,
+    form: &'f Form,
+    id_field: &str,
+    none_ticked: &str,
+) -> Result<Asked<'f>, Box<Response>> {
+    if let Some(r) = acting(s, form, HERE) {
+        return Err(Box::new(r));
     }
     let action = form.get("action").unwrap_or("");
-    let ids: Vec<&str> = form.all("id");
-    let tenant = match chosen_tenant(&state, &s, form.get("tenant").unwrap_or("")) {
-        Ok(t) => t,
-        Err(r) => return *r,
-    };
+    let ids = form.all(id_field);
+    let tenant = chosen_tenant(state, s, form.get("tenant").unwrap_or(""))?;
     if action != "replay-all" && ids.is_empty() {
-        return refused(
-            &s,
+        return Err(Box::new(refused(
+            s,
             StatusCode::BAD_REQUEST,
             HERE,
-            "Choose at least one dead letter.",
-        );
+            none_ticked,
+        )));
     }
+    Ok(Asked {
+        action,
+        ids,
+        tenant,
+    })
+}
+
+pub async fn act(State(state): State<AppState>, Signed(s, _): Signed, body: Bytes) -> Response {
+    let form = Form::parse(&body);
+    let Asked {
+        action,
+        ids,
+        tenant,
+    } = match asked(&state, &s, &form, "id", "Choose at least one dead letter.") {
+        Ok(a) => a,
+        Err(r) => return *r,
+    };
     if form.get("confirm") != Some("yes") {
         let what = match action {
             "replay" => format!(
@@ -343,23 +372,20 @@ pub async fn act_parked(
     body: Bytes,
 ) -> Response {
     let form = Form::parse(&body);
-    if let Some(r) = acting(&s, &form, HERE) {
-        return r;
-    }
-    let action = form.get("action").unwrap_or("");
-    let ids: Vec<&str> = form.all("event");
-    let tenant = match chosen_tenant(&state, &s, form.get("tenant").unwrap_or("")) {
-        Ok(t) => t,
+    let Asked {
+        action,
+        ids,
+        tenant,
+    } = match asked(
+        &state,
+        &s,
+        &form,
+        "event",
+        "Choose at least one parked event.",
+    ) {
+        Ok(a) => a,
         Err(r) => return *r,
     };
-    if action != "replay-all" && ids.is_empty() {
-        return refused(
-            &s,
-            StatusCode::BAD_REQUEST,
-            HERE,
-            "Choose at least one parked event.",
-        );
-    }
     if form.get("confirm") != Some("yes") {
         let what = if action == "replay-all" {
             format!(
