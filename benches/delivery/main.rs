@@ -178,7 +178,10 @@ async fn setup(
     store.migrate().await.expect("migrate");
     let d = Dispatcher::new(
         store.clone(),
-        Arc::new(OrangeClients::from_config(&c).expect("clients")),
+        Arc::new(
+            OrangeClients::new(&c.orange, c.delivery.max_attachment_bytes, &c.tenants)
+                .expect("clients"),
+        ),
         Arc::new(NoItsm),
         c.delivery.clone(),
         "bench",

@@ -82,8 +82,12 @@ pub async fn run(config: &Config, tenants: &[&TenantConfig]) -> anyhow::Result<V
     let mappings = MappingSet::load(config).ok();
     let mut rows = Vec::new();
     for t in tenants {
-        let client = crate::orange::client_for_tenant(config, &t.id)?
-            .ok_or_else(|| anyhow::anyhow!("tenant {} has no Orange client", t.id))?;
+        let client = crate::orange::client_for_tenant(
+            &config.orange,
+            config.delivery.max_attachment_bytes,
+            t,
+        )?
+        .ok_or_else(|| anyhow::anyhow!("tenant {} has no Orange client", t.id))?;
         orange_rows(config, &t.id, &client, &mut rows).await;
         itsm::rows(t, mappings.as_ref(), &mut rows).await;
     }

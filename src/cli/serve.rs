@@ -2,43 +2,12 @@
 
 use std::net::SocketAddr;
 
-use anyhow::Context;
-
 use crate::config::Config;
 
-/// Runs the gateway until Ctrl-C / SIGTERM; with `sandbox`, the simulators too.
-pub async fn serve(mut config: Config, sandbox: Option<SocketAddr>) -> anyhow::Result<()> {
-    let token = tokio_util::sync::CancellationToken::new();
-    let mut sim_task = None;
-    if let Some(sim_addr) = sandbox {
-        let listener = tokio::net::TcpListener::bind(sim_addr)
-            .await
-            .with_context(|| format!("cannot listen on {sim_addr} for the simulators"))?;
-        let base = url::Url::parse(&format!("http://{}", listener.local_addr()?))?;
-        config.point_at_simulator(&base);
-        tracing::info!(sim.addr = %base, "sandbox: simulators started in-process");
-        let t = token.clone();
-        sim_task = Some(tokio::spawn(crate::sim::serve(
-            listener,
-            crate::sim::SimOptions::default(),
-            async move { t.cancelled().await },
-        )));
-    }
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", config.listen))?;
-    tracing::info!(addr = %listener.local_addr()?, "itsm-bridge listening");
-    let t = token.clone();
-    let result = crate::run(config, listener, async move {
-        shutdown_signal().await;
-        t.cancel();
-    })
-    .await;
-    token.cancel();
-    if let Some(task) = sim_task {
-        let _ = task.await;
-    }
-    result
+/// Runs the gateway until Ctrl-C / SIGTERM; with `sandbox`, the simulators too (wired by
+/// `app::serve`).
+pub async fn serve(config: Config, sandbox: Option<SocketAddr>) -> anyhow::Result<()> {
+    crate::app::serve(config, sandbox, shutdown_signal()).await
 }
 
 /// Applies store migrations and exits.

@@ -8,6 +8,7 @@
 mod admin;
 mod inferred;
 mod interpolate;
+pub mod live;
 mod model;
 mod retention;
 mod scrub;

@@ -2,7 +2,7 @@
 //! onboarding a customer or rotating its credentials is a file change, not a restart.
 //!
 //! Reading is here; keeping a broken file's last good version and swapping the running
-//! gateway's tenants is the reload's (`app::live`). Files whose name starts with `.` are
+//! gateway's tenants is the reload's (`live.rs`). Files whose name starts with `.` are
 //! skipped: a Kubernetes ConfigMap volume keeps its real files in `..data/` behind symlinks,
 //! and editors leave swap files.
 

@@ -122,7 +122,7 @@ fn servicenow_reconciliation_needs_servicenow_credentials_and_generic_sources_ar
             .reconcile
             .is_some()
     );
-    let syncs = crate::worker::SourceSync::from_config(&c);
+    let syncs = crate::worker::SourceSync::from_tenants(&c.tenants);
     assert_eq!(syncs.len(), 1);
     assert_eq!(syncs[0].kind, crate::domain::SourceKind::Servicenow);
     assert_eq!(syncs[0].integration.as_deref(), Some("svc"));

@@ -15,14 +15,14 @@ pub async fn healthz() -> impl IntoResponse {
 }
 
 pub async fn readyz(State(state): State<AppState>) -> Result<impl IntoResponse, Problem> {
-    state.app.store.ping().await.map_err(|e| {
+    state.store.ping().await.map_err(|e| {
         tracing::warn!(error = %e, "not ready: store unreachable");
         Problem::store_unavailable(5)
     })?;
-    let loaded = state.app.mappings.current().len();
+    let loaded = state.mappings.current().len();
     Ok(Json(json!({
         "status": "ready",
-        "store": state.app.store.backend(),
+        "store": state.store.backend(),
         "mappings": loaded,
     })))
 }

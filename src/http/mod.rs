@@ -25,18 +25,45 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
-use crate::app::App;
+use crate::config::Config;
+use crate::config::live::{LiveConfig, TenantReport};
 use crate::intake::Intake;
+use crate::mapping::LiveMappings;
+use crate::mapping::reload::ReloadReport;
+use crate::store::Store;
 pub use problem::Problem;
 use routes::Routes;
 
 /// Request id header, set when the caller did not send one and echoed in the response.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
+/// What the router asks the composition root to do: reload the tenants and the mappings now
+/// (`POST /admin/v1/reload`). `app` implements it; the clients, workers and webhook routes
+/// follow the reload there. Blocking work (files are read and compiled).
+pub trait Reloader: Send + Sync + 'static {
+    fn reload_now(&self) -> (TenantReport, ReloadReport);
+}
+
+/// What the composition root hands the router.
+pub struct Given {
+    /// The settings the gateway started with (admin tokens, ingress limits, server).
+    pub config: Arc<Config>,
+    pub store: Arc<dyn Store>,
+    pub mappings: Arc<LiveMappings>,
+    /// The config in force, tenants reloaded from their files.
+    pub live: Arc<LiveConfig>,
+    pub reloader: Arc<dyn Reloader>,
+}
+
 /// What the handlers share.
 #[derive(Clone)]
 pub struct AppState {
-    pub app: App,
+    /// The settings the gateway started with; per-tenant lookups use [`AppState::tenants`].
+    config: Arc<Config>,
+    store: Arc<dyn Store>,
+    mappings: Arc<LiveMappings>,
+    live: Arc<LiveConfig>,
+    reloader: Arc<dyn Reloader>,
     /// The webhook routes, rebuilt when the tenants are reloaded.
     routes: Arc<std::sync::RwLock<Arc<Routes>>>,
     /// The intake step webhooks share with reconciliation and replays.
@@ -48,20 +75,36 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(app: &App) -> Self {
+    pub fn new(given: Given) -> Self {
+        let Given {
+            config,
+            store,
+            mappings,
+            live,
+            reloader,
+        } = given;
         Self {
             routes: Arc::new(std::sync::RwLock::new(Arc::new(Routes::new(
-                &app.live.current(),
+                &live.current(),
             )))),
             intake: Arc::new(Intake::new(
-                app.store.clone(),
-                app.mappings.clone(),
-                app.config.ingress.max_backlog,
+                store.clone(),
+                mappings.clone(),
+                config.ingress.max_backlog,
             )),
-            app: app.clone(),
-            body: Arc::new(body::BodyGate::new(&app.config)),
+            body: Arc::new(body::BodyGate::new(&config)),
             console: Arc::new(console::Sessions::default()),
+            config,
+            store,
+            mappings,
+            live,
+            reloader,
         }
+    }
+
+    /// The config in force: the startup settings with the tenants as last reloaded.
+    fn tenants(&self) -> Arc<Config> {
+        self.live.current()
     }
 }
 
@@ -76,7 +119,7 @@ impl AppState {
 
     /// Rebuilds the webhook routes from `config`'s tenants (after a reload of the tenants):
     /// added tenants are served, removed ones answer 404, rotated secrets take effect.
-    pub fn reload_routes(&self, config: &crate::config::Config) {
+    pub fn reload_routes(&self, config: &Config) {
         let routes = Arc::new(Routes::new(config));
         *self.routes.write().unwrap_or_else(|e| e.into_inner()) = routes;
     }

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::config::Config;
+use crate::config::TenantConfig;
 use crate::domain::{CallFailure, FailureClass, ItsmCall, ItsmOp, TenantId, call::ItsmKind};
 
 pub mod adf;
@@ -77,26 +77,25 @@ pub struct ItsmClients {
 }
 
 impl ItsmClients {
-    /// Builds the clients of every tenant's `itsm:` section over one shared HTTP client.
-    pub fn from_config(config: &Config, http: reqwest::Client) -> Self {
+    /// Builds the clients of each tenant's `itsm:` section over one shared HTTP client.
+    pub fn new(http: reqwest::Client, tenants: &[TenantConfig]) -> Self {
         let clients = Self {
             http,
             tenants: RwLock::default(),
         };
-        clients.update(config);
+        clients.update(tenants);
         clients
     }
 
-    /// Brings the clients in line with `config`'s tenants: new and changed tenants get new
-    /// clients, removed ones lose theirs.
-    pub fn update(&self, config: &Config) {
-        let mut tenants = self.tenants.write().unwrap_or_else(|e| e.into_inner());
-        let next = config
-            .tenants
+    /// Brings the clients in line with `tenants`: new and changed tenants get new clients,
+    /// removed ones lose theirs.
+    pub fn update(&self, tenants: &[TenantConfig]) {
+        let mut built = self.tenants.write().unwrap_or_else(|e| e.into_inner());
+        let next = tenants
             .iter()
             .map(|t| {
                 let fp = t.fingerprint();
-                let clients = match tenants.get(&t.id) {
+                let clients = match built.get(&t.id) {
                     Some((f, c)) if *f == fp => c.clone(),
                     _ => Arc::new(TenantItsm {
                         servicenow: t.itsm.servicenow.clone().map(|s| {
@@ -112,7 +111,7 @@ impl ItsmClients {
                 (t.id.clone(), (fp, clients))
             })
             .collect();
-        *tenants = next;
+        *built = next;
     }
 
     fn tenant(&self, tenant: &TenantId) -> Option<Arc<TenantItsm>> {

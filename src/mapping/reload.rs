@@ -21,19 +21,8 @@ use super::{Mapping, MappingProblem, MappingSet};
 use crate::config::Config;
 use crate::domain::{SourceName, TenantId, Timestamp};
 
-/// What started a reload.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Trigger {
-    /// The process started: files are compiled but their golden cases are not run (as
-    /// before reloads were checked; `check`, the chart's init container, runs them), and a
-    /// refusal stops the start, since there is no last good version.
-    Startup,
-    /// The mapping directory's content changed (`reload_interval_secs`).
-    Watch,
-    /// `POST /admin/v1/reload`.
-    Admin,
-}
+/// What started a reload: declared with the tenants' reload (`config::live`), which shares it.
+pub use crate::config::live::Trigger;
 
 /// What one reload did to one (tenant, source) entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -43,7 +43,7 @@ pub use wire::Page;
 
 use async_trait::async_trait;
 
-use crate::config::{Config, TenantConfig};
+use crate::config::{OrangeConfig, TenantConfig};
 use crate::domain::{CallFailure, OrangeApi, OrangeCall, TenantId, Timestamp, UNKNOWN_TENANT_HOLD};
 
 #[derive(Debug, thiserror::Error)]
@@ -58,8 +58,11 @@ pub enum OrangeError {
 /// Every tenant's Orange client. Swappable while running ([`OrangeClients::update`]): a
 /// reload of the tenants keeps the clients and credentials (with their cached tokens and
 /// budgets) of what did not change, builds new ones for what did, and drops the removed.
-#[derive(Default)]
 pub struct OrangeClients {
+    /// The `orange:` section: base URL, paths, timeouts, token and lookup settings.
+    settings: OrangeConfig,
+    /// Largest attachment copied from an ITSM to Orange (`delivery.max_attachment_bytes`).
+    max_attachment_bytes: u64,
     inner: std::sync::RwLock<Clients>,
 }
 
@@ -103,25 +106,36 @@ impl CredentialKey {
 }
 
 impl OrangeClients {
-    pub fn from_config(config: &Config) -> Result<Self, OrangeError> {
-        let clients = Self::default();
-        clients.update(config)?;
+    /// Builds the clients of `tenants` (each from its `orange:` credentials, its ITSM for
+    /// attachments and its language) over the `orange:` section's settings, copying
+    /// attachments up to `max_attachment_bytes`.
+    pub fn new(
+        settings: &OrangeConfig,
+        max_attachment_bytes: u64,
+        tenants: &[TenantConfig],
+    ) -> Result<Self, OrangeError> {
+        let clients = Self {
+            settings: settings.clone(),
+            max_attachment_bytes,
+            inner: std::sync::RwLock::default(),
+        };
+        clients.update(tenants)?;
         Ok(clients)
     }
 
-    /// Brings the clients in line with `config`'s tenants; on an error nothing changes.
-    pub fn update(&self, config: &Config) -> Result<(), OrangeError> {
+    /// Brings the clients in line with `tenants`; on an error nothing changes.
+    pub fn update(&self, tenants: &[TenantConfig]) -> Result<(), OrangeError> {
         let old = self.inner.read().unwrap_or_else(|e| e.into_inner());
         let mut next = Clients {
             replicas: old.replicas,
             ..Clients::default()
         };
-        for t in &config.tenants {
+        for t in tenants {
             let base = t
                 .orange
                 .base_url
                 .as_ref()
-                .unwrap_or(&config.orange.base_url);
+                .unwrap_or(&self.settings.base_url);
             let key = CredentialKey::of(base, &t.orange);
             let cred = match next
                 .credentials
@@ -131,7 +145,7 @@ impl OrangeClients {
                 Some(c) => c.clone(),
                 None => {
                     let c =
-                        transport::Credential::new(&config.orange, &t.orange, base, t.id.as_str())
+                        transport::Credential::new(&self.settings, &t.orange, base, t.id.as_str())
                             .map_err(|source| OrangeError::Url {
                                 tenant: t.id.as_str().to_owned(),
                                 source,
@@ -146,7 +160,7 @@ impl OrangeClients {
             let fp = t.fingerprint();
             let client = match old.by_tenant.get(&t.id) {
                 Some((f, c)) if *f == fp && Arc::ptr_eq(&c.cred, &cred) => c.clone(),
-                _ => Arc::new(client_for(config, t, base, cred)),
+                _ => Arc::new(self.client_for(t, base, cred)),
             };
             next.by_tenant.insert(t.id.clone(), (fp, client));
         }
@@ -248,39 +262,43 @@ impl OrangeGateway for OrangeClients {
     }
 }
 
-fn client_for(
-    config: &Config,
-    t: &TenantConfig,
-    base: &url::Url,
-    cred: Arc<transport::Credential>,
-) -> OrangeClient {
-    let o = &config.orange;
-    OrangeClient {
-        attachments: attachment::AttachmentSource {
-            http: attachment::download_client(Duration::from_millis(o.timeout_ms)),
-            itsm: t.itsm.clone(),
-            max_bytes: config.delivery.max_attachment_bytes,
-        },
-        cred,
-        base: base.clone(),
-        paths: Paths {
-            incident: o.incident_path.clone(),
-            trouble_ticket: o.trouble_ticket_path.clone(),
-            core_information: o.core_information_path.clone(),
-            ordering: o.ordering_path.clone(),
-        },
-        language: t.accept_language.clone(),
-        lookups: lookup::LookupCache::new(Duration::from_secs(o.lookup_cache_secs)),
-        inferred: o.inferred.clone(),
+impl OrangeClients {
+    fn client_for(
+        &self,
+        t: &TenantConfig,
+        base: &url::Url,
+        cred: Arc<transport::Credential>,
+    ) -> OrangeClient {
+        let o = &self.settings;
+        OrangeClient {
+            attachments: attachment::AttachmentSource {
+                http: attachment::download_client(Duration::from_millis(o.timeout_ms)),
+                itsm: t.itsm.clone(),
+                max_bytes: self.max_attachment_bytes,
+            },
+            cred,
+            base: base.clone(),
+            paths: Paths {
+                incident: o.incident_path.clone(),
+                trouble_ticket: o.trouble_ticket_path.clone(),
+                core_information: o.core_information_path.clone(),
+                ordering: o.ordering_path.clone(),
+            },
+            language: t.accept_language.clone(),
+            lookups: lookup::LookupCache::new(Duration::from_secs(o.lookup_cache_secs)),
+            inferred: o.inferred.clone(),
+        }
     }
 }
 
-/// Builds the client of one tenant alone (the CLI).
+/// Builds the client of one tenant alone (the CLI), as [`OrangeClients::new`] does.
 pub fn client_for_tenant(
-    config: &Config,
-    tenant: &TenantId,
+    settings: &OrangeConfig,
+    max_attachment_bytes: u64,
+    tenant: &TenantConfig,
 ) -> Result<Option<Arc<OrangeClient>>, OrangeError> {
-    Ok(OrangeClients::from_config(config)?.get(tenant))
+    let one = std::slice::from_ref(tenant);
+    Ok(OrangeClients::new(settings, max_attachment_bytes, one)?.get(&tenant.id))
 }
 
 #[cfg(test)]

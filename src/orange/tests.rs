@@ -101,6 +101,10 @@ async fn start() -> (Arc<Stub>, url::Url) {
     (stub, url::Url::parse(&format!("http://{addr}")).unwrap())
 }
 
+fn clients_of(c: &Config) -> OrangeClients {
+    OrangeClients::new(&c.orange, c.delivery.max_attachment_bytes, &c.tenants).unwrap()
+}
+
 fn client(base: &url::Url, tweak: impl FnOnce(&mut Config)) -> Arc<OrangeClient> {
     let mut c = Config::embedded_default();
     c.point_at_simulator(base);
@@ -110,7 +114,7 @@ fn client(base: &url::Url, tweak: impl FnOnce(&mut Config)) -> Arc<OrangeClient>
     c.orange.timeout_ms = 2_000;
     tweak(&mut c);
     let t = TenantId::parse("demo").unwrap();
-    OrangeClients::from_config(&c).unwrap().get(&t).unwrap()
+    clients_of(&c).get(&t).unwrap()
 }
 
 fn create() -> OrangeCall {
@@ -429,28 +433,28 @@ async fn a_reload_keeps_an_unchanged_credentials_token_and_drops_a_changed_ones(
     let (stub, base) = start().await;
     let mut c = Config::embedded_default();
     c.point_at_simulator(&base);
-    let clients = OrangeClients::from_config(&c).unwrap();
+    let clients = clients_of(&c);
     let t = TenantId::parse("demo").unwrap();
     clients.execute(&t, &create(), None).await.unwrap();
     assert_eq!(stub.token_hits.load(Ordering::SeqCst), 1);
 
     // A reload that changes nothing of the credential keeps its cached token.
     c.tenants[0].accept_language = Some("fr".into());
-    clients.update(&c).unwrap();
+    clients.update(&c.tenants).unwrap();
     clients.execute(&t, &create(), None).await.unwrap();
     assert_eq!(stub.token_hits.load(Ordering::SeqCst), 1);
 
     // A rotated client secret is a new credential: its first call asks for a token with the
     // new secret (which the stub, knowing only the old one, refuses).
     c.tenants[0].orange.client_secret = crate::config::Secret::new("rotated-client-secret");
-    clients.update(&c).unwrap();
+    clients.update(&c.tenants).unwrap();
     let refused = clients.execute(&t, &create(), None).await.unwrap_err();
     assert_eq!(refused.code.as_deref(), Some("invalid_client"));
     assert_eq!(stub.token_hits.load(Ordering::SeqCst), 2);
 
     // A removed tenant's deliveries are held, not failed.
     c.tenants.clear();
-    clients.update(&c).unwrap();
+    clients.update(&c.tenants).unwrap();
     assert!(clients.get(&t).is_none());
     assert_eq!(clients.expected_wait(&t), UNKNOWN_TENANT_HOLD);
 }

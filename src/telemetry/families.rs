@@ -8,7 +8,7 @@
 
 use metrics::{KeyName, Recorder, SharedString};
 
-use crate::config::Config;
+use crate::config::TenantConfig;
 
 /// A family's Prometheus type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -400,8 +400,8 @@ pub fn register_static() {
 
 /// Registers the per-tenant series of every configured tenant at zero (existing ones keep
 /// their values: adding zero changes nothing). Called at start and when tenants change.
-pub fn register_tenants(config: &Config) {
-    for t in &config.tenants {
+pub fn register_tenants(tenants: &[TenantConfig]) {
+    for t in tenants {
         register_tenant(t.id.as_str(), t.sources.keys().map(|s| s.as_str()));
     }
 }

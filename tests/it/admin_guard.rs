@@ -51,7 +51,7 @@ async fn admin_paths(config: Config) -> Vec<String> {
 /// a change of that output fails the test instead of emptying it.
 async fn router_paths(config: Config, prefix: &str) -> Vec<String> {
     let app = App::build(config).await.expect("app builds");
-    let router = itsm_bridge::http::router(itsm_bridge::http::AppState::new(&app));
+    let router = itsm_bridge::http::router(app.router_state());
     let debug = format!("{router:?}");
     let mut paths: Vec<String> = debug
         .split("): \"")

@@ -9,8 +9,6 @@ use itsm_bridge::domain::{
     ItsmCall, ItsmOp, NewDelivery, OrangeCall, OrangeOp, SourceName, Target, TenantId, TicketKey,
     call::ItsmKind,
 };
-use itsm_bridge::itsm::ItsmClients;
-use itsm_bridge::orange::OrangeClients;
 use itsm_bridge::sim::{FaultKind, FaultSettings, HeaderMatch, Phase, ScriptedFault, SimOptions};
 use itsm_bridge::store::Store;
 use itsm_bridge::worker::Dispatcher;
@@ -134,8 +132,8 @@ async fn a_tenant_whose_endpoints_hang_leaves_the_other_tenants_deliveries_flowi
 
     let dispatcher = Arc::new(Dispatcher::new(
         store.clone(),
-        Arc::new(OrangeClients::from_config(&config).unwrap()),
-        Arc::new(ItsmClients::from_config(&config, reqwest::Client::new())),
+        Arc::new(crate::support::orange_clients(&config)),
+        Arc::new(crate::support::itsm_clients(&config)),
         config.delivery.clone(),
         "fair-test",
     ));

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use itsm_bridge::domain::{DeliveryState, NO_LINK, OrangeCall, OrangeOp, Target, TenantId};
 use itsm_bridge::ops::{dlq, links};
-use itsm_bridge::orange::{OrangeClients, OrangeGateway};
+use itsm_bridge::orange::OrangeGateway;
 use itsm_bridge::sim::SimOptions;
 use serde_json::{Value, json};
 
@@ -48,7 +48,7 @@ async fn unlinked_update_waits_dies_and_is_delivered_once_linked_by_hand(pg: Opt
     let s = rig.store.as_ref();
     // The incident exists at Orange, made before the gateway knew the ticket.
     let tenant = TenantId::parse(TENANT).unwrap();
-    let orange = OrangeClients::from_config(&rig.config).unwrap();
+    let orange = crate::support::orange_clients(&rig.config);
     let made = orange
         .execute(
             &tenant,

@@ -15,7 +15,6 @@ use itsm_bridge::domain::{
     Target, TenantId, TicketKey,
 };
 use itsm_bridge::itsm::{Booked, ItsmWriter, Written};
-use itsm_bridge::orange::OrangeClients;
 use itsm_bridge::sim::{JournalEntry, SimHandle, SimOptions};
 use itsm_bridge::store::Store;
 use itsm_bridge::worker::Dispatcher;
@@ -115,7 +114,7 @@ impl Rig {
         store.migrate().await.expect("migrations");
         let dispatcher = Arc::new(Dispatcher::new(
             store.clone(),
-            Arc::new(OrangeClients::from_config(&config).expect("clients")),
+            Arc::new(crate::support::orange_clients(&config)),
             Arc::new(NoItsm),
             config.delivery.clone(),
             "test-dispatcher",

@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use itsm_bridge::config::Config;
 use itsm_bridge::domain::{Lookup, OrangeCall, OrangeOp, TenantId};
-use itsm_bridge::orange::OrangeClients;
 use itsm_bridge::sim::SimOptions;
 use serde_json::json;
 
@@ -42,8 +41,7 @@ async fn sixty_four_concurrent_deliveries_needing_the_same_lookup_send_one_reque
     config.tenants[0].orange.rate_limit.per_second = 10_000;
     config.tenants[0].orange.rate_limit.burst = 1_000;
     let tenant = TenantId::parse("demo").unwrap();
-    let client = OrangeClients::from_config(&config)
-        .unwrap()
+    let client = crate::support::orange_clients(&config)
         .get(&tenant)
         .unwrap();
     let since = sim.handle.journal(0).last().map_or(0, |e| e.seq);

@@ -37,12 +37,15 @@ async fn document(app: &TestApp) -> Value {
 /// The console's pages (`/console/…`) are HTML for people, documented in `docs/console.md`,
 /// not API operations: they are left out here (`admin_guard.rs` walks them).
 fn router_paths(app: &TestApp) -> BTreeSet<String> {
-    let state = itsm_bridge::http::AppState::new(&itsm_bridge::App {
+    let state = itsm_bridge::App {
         config: app.config.clone(),
         store: app.store.clone(),
         mappings: app.mappings.clone(),
-        live: std::sync::Arc::new(itsm_bridge::app::live::LiveConfig::new(app.config.clone())),
-    });
+        live: std::sync::Arc::new(itsm_bridge::config::live::LiveConfig::new(
+            app.config.clone(),
+        )),
+    }
+    .router_state();
     let debug = format!("{:?}", itsm_bridge::http::router(state));
     let paths: BTreeSet<String> = debug
         .split("): \"")

@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use itsm_bridge::config::ScanChoice;
 use itsm_bridge::domain::{OrangeApi, SourceName, TenantId, TicketKey};
-use itsm_bridge::orange::OrangeClients;
 use itsm_bridge::worker::poller::{CycleReport, OrangePollReader, PollSettings, Poller, ScanMode};
 use serde_json::{Value, json};
 
@@ -71,7 +70,7 @@ impl Rig {
             .await;
             tickets.push((id, orange));
         }
-        let clients = OrangeClients::from_config(&app.config).expect("Orange clients");
+        let clients = crate::support::orange_clients(&app.config);
         let settings = PollSettings {
             interval: Duration::from_secs(1),
             page_size: 2,

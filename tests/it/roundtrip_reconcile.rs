@@ -9,7 +9,6 @@ use std::sync::Arc;
 
 use itsm_bridge::config::SourceReconcile;
 use itsm_bridge::domain::{SourceKind, SourceName, TenantId, TicketKey};
-use itsm_bridge::itsm::ItsmClients;
 use itsm_bridge::worker::reconcile::{ItsmReconciler, SourceSync, SyncReport};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -59,7 +58,7 @@ async fn reconcile_with(
     };
     let r = ItsmReconciler::new(
         app.store.clone(),
-        Arc::new(ItsmClients::from_config(config, reqwest::Client::new())),
+        Arc::new(crate::support::itsm_clients(config)),
         app.mappings.clone(),
         vec![source.clone()],
         "test-replica",

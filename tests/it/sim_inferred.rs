@@ -2,8 +2,8 @@
 //! read-only probes of them: each alternative is imitated, and each probe tells it apart.
 
 use itsm_bridge::domain::{OrangeApi, TenantId};
+use itsm_bridge::orange::OrangeClient;
 use itsm_bridge::orange::probe::Verdict;
-use itsm_bridge::orange::{OrangeClient, OrangeClients};
 use itsm_bridge::sim::{Inferred, SimOptions};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -295,8 +295,7 @@ fn client(sim: &Sim) -> std::sync::Arc<OrangeClient> {
     let dir = tempfile::tempdir().unwrap();
     let yaml = delivery_config_yaml(dir.path(), &sim.handle.base_url(), "http://127.0.0.1:9", "");
     let config = parse_config(&yaml);
-    OrangeClients::from_config(&config)
-        .unwrap()
+    crate::support::orange_clients(&config)
         .get(&TenantId::parse(TENANT).unwrap())
         .unwrap()
 }

@@ -21,8 +21,8 @@ pub use args::*;
 
 use crate::config::{Config, Purpose};
 use crate::domain::{CallFailure, OrangeApi};
+use crate::orange::OrangeClient;
 use crate::orange::browse::{Collection, ListError, PageQuery};
-use crate::orange::{OrangeClient, OrangeClients};
 use input::{comment_body, guess_content_type, parse_filters, read_body};
 use output::Printer;
 
@@ -120,9 +120,9 @@ fn client(config: Option<&Path>, tenant: Option<&str>) -> Result<Arc<OrangeClien
             }
         },
     };
-    OrangeClients::from_config(&config)
+    let max_attachment = config.delivery.max_attachment_bytes;
+    crate::orange::client_for_tenant(&config.orange, max_attachment, tenant)
         .map_err(|e| Failure::Usage(e.to_string()))?
-        .get(&tenant.id)
         .ok_or_else(|| Failure::Usage(format!("no Orange client for tenant {}", tenant.id)))
 }
 

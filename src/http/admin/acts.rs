@@ -9,12 +9,12 @@ use serde::Serialize;
 
 use super::audit::{self, Act, actions};
 use super::principal::Principal;
-use crate::app::live::TenantReport;
+use crate::config::live::TenantReport;
 use crate::domain::{DeliveryId, EventId, TenantId};
 use crate::http::AppState;
 use crate::http::problem::Problem;
 use crate::intake::Replayed as EventReplayed;
-use crate::mapping::reload::{ReloadReport, Trigger};
+use crate::mapping::reload::ReloadReport;
 use crate::ops::dlq::{self, Replayed};
 use crate::ops::events;
 use crate::ops::links::{self, LinkRequest, Linked};
@@ -49,13 +49,7 @@ async fn audited<T>(
     r: Result<T, Problem>,
     detail: impl FnOnce(&T) -> String,
 ) -> Result<T, Problem> {
-    audit::record(
-        state.app.store.as_ref(),
-        &who.name,
-        act,
-        r.as_ref().map(detail),
-    )
-    .await;
+    audit::record(state.store.as_ref(), &who.name, act, r.as_ref().map(detail)).await;
     r
 }
 
@@ -66,7 +60,7 @@ async fn delivery_tenant(
     id: DeliveryId,
 ) -> Result<TenantId, Problem> {
     let missing = || Problem::not_found(format!("no delivery {id}"));
-    let d = state.app.store.delivery(id).await?.ok_or_else(missing)?;
+    let d = state.store.delivery(id).await?.ok_or_else(missing)?;
     who.object_of(&d.tenant, format!("no delivery {id}"))?;
     Ok(d.tenant)
 }
@@ -79,18 +73,15 @@ pub async fn replay_dead_letter(
 ) -> Result<Replayed, Problem> {
     let tenant = delivery_tenant(state, who, id).await.ok();
     let r = match &tenant {
-        Some(_) => {
-            let app = &state.app;
-            dlq::replay(
-                app.store.as_ref(),
-                &app.mappings,
-                &app.tenants_config(),
-                id,
-                now(),
-            )
-            .await
-            .map_err(Problem::from)
-        }
+        Some(_) => dlq::replay(
+            state.store.as_ref(),
+            &state.mappings,
+            &state.tenants(),
+            id,
+            now(),
+        )
+        .await
+        .map_err(Problem::from),
         None => Err(Problem::not_found(format!("no delivery {id}"))),
     };
     let act = Act {
@@ -116,11 +107,10 @@ pub async fn replay_dead_letters(
 ) -> Result<Batch<Replayed>, Problem> {
     let mut batch = Batch::default();
     for t in who.tenant_filters(tenant)? {
-        let app = &state.app;
         let r = dlq::replay_all(
-            app.store.as_ref(),
-            &app.mappings,
-            &app.tenants_config(),
+            state.store.as_ref(),
+            &state.mappings,
+            &state.tenants(),
             t.as_ref(),
             now(),
         )
@@ -159,7 +149,7 @@ pub async fn discard_dead_letter(
 ) -> Result<(), Problem> {
     let tenant = delivery_tenant(state, who, id).await.ok();
     let r = match &tenant {
-        Some(_) => dlq::discard(state.app.store.as_ref(), id)
+        Some(_) => dlq::discard(state.store.as_ref(), id)
             .await
             .map_err(Problem::from),
         None => Err(Problem::not_found(format!("no delivery {id}"))),
@@ -178,7 +168,7 @@ pub async fn replay_event(
     who: &Principal,
     id: EventId,
 ) -> Result<EventReplayed, Problem> {
-    let store = state.app.store.as_ref();
+    let store = state.store.as_ref();
     let tenant = match store.event(id).await? {
         Some(e) if who.sees(&e.tenant) => Some(e.tenant),
         _ => None,
@@ -212,7 +202,7 @@ pub async fn replay_parked(
 ) -> Result<Batch<EventReplayed>, Problem> {
     let mut batch = Batch::default();
     for t in who.tenant_filters(tenant)? {
-        let store = state.app.store.as_ref();
+        let store = state.store.as_ref();
         let r = events::replay_parked(store, &state.intake, t.as_ref(), now())
             .await
             .map_err(Problem::from);
@@ -257,8 +247,7 @@ pub async fn add_link(
     let tenant = TenantId::parse(req.tenant.as_str()).ok();
     let visible = tenant.as_ref().is_some_and(|t| who.sees(t));
     let r = if visible || tenant.is_none() {
-        let app = &state.app;
-        links::add(app.store.as_ref(), &app.tenants_config(), req, now())
+        links::add(state.store.as_ref(), &state.tenants(), req, now())
             .await
             .map_err(Problem::from)
     } else {
@@ -292,11 +281,11 @@ pub async fn reload(
 ) -> Result<(TenantReport, ReloadReport), Problem> {
     let r = match who.require_global("a reload") {
         Ok(()) => {
-            let app = state.app.clone();
+            let reloader = state.reloader.clone();
             // Reading and compiling files is blocking work.
-            match tokio::task::spawn_blocking(move || app.reload(Trigger::Admin, true)).await {
-                Ok((t, Some(m))) => Ok((t, m)),
-                Ok((_, None)) | Err(_) => {
+            match tokio::task::spawn_blocking(move || reloader.reload_now()).await {
+                Ok(r) => Ok(r),
+                Err(_) => {
                     tracing::error!("reload panicked");
                     Err(Problem::internal())
                 }

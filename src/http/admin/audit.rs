@@ -108,7 +108,7 @@ async fn list(
         q.before,
         q.limit.unwrap_or(100).clamp(1, 1000),
     )?;
-    let entries = state.app.store.audit_log(&query).await?;
+    let entries = state.store.audit_log(&query).await?;
     let next = (entries.len() as u32 == query.limit)
         .then(|| entries.last().map(|e| e.id))
         .flatten();

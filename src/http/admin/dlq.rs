@@ -65,7 +65,7 @@ async fn list(
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
     let mut letters = Vec::new();
     for t in who.tenant_filters(super::tenant_param(q.tenant)?)? {
-        letters.extend(dlq::list(state.app.store.as_ref(), t.as_ref(), limit).await?);
+        letters.extend(dlq::list(state.store.as_ref(), t.as_ref(), limit).await?);
     }
     // Newest first across the tenants of a scoped token.
     letters.sort_by_key(|d| std::cmp::Reverse(d.id.0));
@@ -79,7 +79,7 @@ async fn show(
     Path(raw): Path<String>,
 ) -> Result<Json<Value>, Problem> {
     let id = id(&raw)?;
-    let letter = dlq::show(state.app.store.as_ref(), id).await?;
+    let letter = dlq::show(state.store.as_ref(), id).await?;
     who.object_of(&letter.delivery.tenant, format!("no delivery {id}"))?;
     Ok(Json(json!(letter)))
 }

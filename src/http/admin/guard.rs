@@ -28,7 +28,7 @@ pub async fn require_token(
     mut req: Request,
     next: Next,
 ) -> Result<Response, Problem> {
-    let admin = &state.app.config.admin;
+    let admin = &state.config.admin;
     if !admin.enabled() {
         return Err(Problem::not_found(
             "the admin API is disabled (no admin.token or admin.tokens configured)",

@@ -106,7 +106,7 @@ pub(super) async fn waiting(
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
     let mut ds = Vec::new();
     for t in who.tenant_filters(tenant)? {
-        ds.extend(links::waiting(state.app.store.as_ref(), t.as_ref(), limit).await?);
+        ds.extend(links::waiting(state.store.as_ref(), t.as_ref(), limit).await?);
     }
     // Oldest first across the tenants of a scoped token.
     ds.sort_by_key(|d| (d.created_at, d.id.0));

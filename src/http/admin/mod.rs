@@ -114,7 +114,7 @@ async fn list_events(
             tenant: t,
             ..query.clone()
         };
-        events.extend(state.app.store.list_events(&q).await?);
+        events.extend(state.store.list_events(&q).await?);
     }
     // Newest first across the tenants of a scoped token (ids are UUIDv7).
     events.sort_by_key(|e| std::cmp::Reverse(e.id));
@@ -132,15 +132,14 @@ async fn show_event(
 ) -> Result<Json<Value>, Problem> {
     let id = EventId::parse(&id).map_err(|e| bad_param("id", e))?;
     let event = state
-        .app
         .store
         .event(id)
         .await?
         .ok_or_else(|| Problem::not_found(format!("no event {id}")))?;
     who.object_of(&event.tenant, format!("no event {id}"))?;
     let mut deliveries = Vec::new();
-    for d in state.app.store.event_deliveries(id).await? {
-        let attempts = state.app.store.attempts(d.id).await?;
+    for d in state.store.event_deliveries(id).await? {
+        let attempts = state.store.attempts(d.id).await?;
         deliveries.push(json!({ "delivery": d, "attempts": attempts }));
     }
     Ok(Json(json!({
@@ -169,7 +168,6 @@ async fn list_links(
     let after = q.after.map(TicketKey::from_stored);
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
     let links = state
-        .app
         .store
         .list_links(&tenant, after.as_ref(), limit)
         .await?;

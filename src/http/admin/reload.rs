@@ -47,7 +47,7 @@ async fn reload(State(state): State<AppState>, who: Principal) -> Response {
     let mut body = json!({
         "at": report.at.format(&time::format_description::well_known::Rfc3339).ok(),
         "trigger": report.trigger,
-        "mappings": state.app.mappings.current().len(),
+        "mappings": state.mappings.current().len(),
         "applied": outcomes(&report, ReloadResult::Applied),
         "unchanged": outcomes(&report, ReloadResult::Unchanged),
         "refused": refused,
@@ -115,7 +115,7 @@ fn mapping_problem(report: &ReloadReport, refused: &[&EntryOutcome]) -> Problem 
 }
 
 async fn show(State(state): State<AppState>, who: Principal) -> Json<Value> {
-    let status = state.app.mappings.status();
+    let status = state.mappings.status();
     let mut tenants: Vec<Value> = Vec::new();
     let mut refused = 0;
     for ((tenant, _), e) in status.entries.iter().filter(|((t, _), _)| who.sees(t)) {
@@ -148,6 +148,6 @@ async fn show(State(state): State<AppState>, who: Principal) -> Json<Value> {
         "tenant_files": who
             .require_global("the tenant files")
             .is_ok()
-            .then(|| state.app.live.status()),
+            .then(|| state.live.status()),
     }))
 }

@@ -60,7 +60,7 @@ async fn show(
 ) -> Result<Json<Timeline>, Problem> {
     let Query(q) = q.map_err(|e| Problem::bad_request(e.body_text()))?;
     let limit = q.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
-    let in_force = state.app.tenants_config();
+    let in_force = state.tenants();
     let config = in_force
         .tenants
         .iter()
@@ -68,6 +68,6 @@ async fn show(
         .ok_or_else(|| TimelineError::UnknownTenant(tenant.clone()))?;
     let tenant: TenantId = config.id.clone();
     let sources: Vec<SourceName> = config.sources.keys().cloned().collect();
-    let t = timeline::show(state.app.store.as_ref(), &tenant, &sources, &ticket, limit).await?;
+    let t = timeline::show(state.store.as_ref(), &tenant, &sources, &ticket, limit).await?;
     Ok(Json(t))
 }

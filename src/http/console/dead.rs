@@ -81,7 +81,7 @@ pub async fn show(
     };
     let (mut dead, mut parked) = (Vec::new(), Vec::new());
     for t in &filters {
-        match state.app.store.dead_letters(t.as_ref(), LIMIT).await {
+        match state.store.dead_letters(t.as_ref(), LIMIT).await {
             Ok(d) => dead.extend(d),
             Err(e) => body.push_str(&notice("error", &e.to_string())),
         }
@@ -91,7 +91,7 @@ pub async fn show(
             state: Some(EventState::Parked),
             ..EventQuery::default()
         };
-        match state.app.store.list_events(&q).await {
+        match state.store.list_events(&q).await {
             Ok(p) => parked.extend(p),
             Err(e) => body.push_str(&notice("error", &e.to_string())),
         }

@@ -65,8 +65,7 @@ pub async fn list(
     let names: Vec<String> = visible.iter().map(|t| t.as_str().to_owned()).collect();
     let sources: Vec<String> = {
         let mut v: Vec<String> = state
-            .app
-            .tenants_config()
+            .tenants()
             .tenants
             .iter()
             .filter(|t| s.principal.sees(&t.id))
@@ -146,7 +145,7 @@ pub async fn list(
                 state: state_filter,
                 event_type: event_type.clone(),
             };
-            let page = match state.app.store.list_events(&query).await {
+            let page = match state.store.list_events(&query).await {
                 Ok(p) => p,
                 Err(e) => {
                     body.push_str(&problem(&format!("The store cannot answer: {e}")));
@@ -223,7 +222,7 @@ pub async fn show(
     let Ok(id) = EventId::parse(&raw) else {
         return missing(&s);
     };
-    let e = match state.app.store.event(id).await {
+    let e = match state.store.event(id).await {
         Ok(Some(e)) if s.principal.sees(&e.tenant) => e,
         Ok(_) => return missing(&s),
         Err(err) => {
@@ -297,7 +296,7 @@ pub async fn show(
         "<h2>Body</h2><pre class=\"body\">{}</pre>",
         esc(&pretty)
     );
-    if let Ok(ds) = state.app.store.event_deliveries(id).await {
+    if let Ok(ds) = state.store.event_deliveries(id).await {
         let rows: Vec<Vec<String>> = ds
             .iter()
             .map(|d| {

@@ -62,8 +62,7 @@ async fn render(state: &AppState, s: &Session, sq: &ShowQuery, top: String) -> R
     };
     let names: Vec<String> = visible.iter().map(|t| t.as_str().to_owned()).collect();
     let sources: Vec<String> = state
-        .app
-        .tenants_config()
+        .tenants()
         .tenant(tenant.as_str())
         .map(|c| c.sources.keys().map(|k| k.as_str().to_owned()).collect())
         .unwrap_or_default();
@@ -75,7 +74,7 @@ async fn render(state: &AppState, s: &Session, sq: &ShowQuery, top: String) -> R
         select("tenant", "Tenant", &names, tenant.as_str(), None),
         input("q", "Ticket id or Orange id", &sq.q, "")
     );
-    let store = state.app.store.as_ref();
+    let store = state.store.as_ref();
     let mut links: Vec<Link> = Vec::new();
     let name = sq.q.trim();
     let result = if name.is_empty() {

@@ -21,7 +21,7 @@ const RELOAD: &str = "/console/reload";
 const AUDIT: &str = "/console/audit";
 
 fn reload_page(state: &AppState, s: &Session, top: String) -> String {
-    let status = state.app.mappings.status();
+    let status = state.mappings.status();
     let mut body = top;
     let mut rows = Vec::new();
     for ((tenant, source), e) in status
@@ -163,7 +163,7 @@ pub async fn audit(
         }
     };
     let mut body = String::new();
-    match state.app.store.audit_log(&query).await {
+    match state.store.audit_log(&query).await {
         Ok(entries) => {
             let rows: Vec<Vec<String>> = entries
                 .iter()

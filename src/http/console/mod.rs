@@ -68,7 +68,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
 
 /// Off (404) unless the admin API is on; a POST from another site's page is refused.
 async fn door(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    if !state.app.config.admin.enabled() {
+    if !state.config.admin.enabled() {
         // As if it were not mounted: the answer of any unknown path.
         return super::Problem::not_found("no such endpoint").into_response();
     }
@@ -184,7 +184,7 @@ async fn sign_in_form() -> Response {
 async fn sign_in(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     let form = Form::parse(&body);
     let token = form.get("token").unwrap_or("");
-    let Some(principal) = authenticate(&state.app.config.admin, token.as_bytes()) else {
+    let Some(principal) = authenticate(&state.config.admin, token.as_bytes()) else {
         tracing::info!("console sign-in refused: unknown token");
         return sign_in_page(
             StatusCode::UNAUTHORIZED,
@@ -229,14 +229,13 @@ async fn record_sign(state: &AppState, who: &Principal, action: &'static str) {
         Some(ts) => ts.iter().map(|t| t.as_str()).collect::<Vec<_>>().join(", "),
     };
     let detail = format!("{} of {scope}", who.role.as_str());
-    audit::record(state.app.store.as_ref(), &who.name, act, Ok(detail)).await;
+    audit::record(state.store.as_ref(), &who.name, act, Ok(detail)).await;
 }
 
 /// The tenants a session sees, in config order.
 pub fn tenants(state: &AppState, s: &Session) -> Vec<crate::domain::TenantId> {
     state
-        .app
-        .tenants_config()
+        .tenants()
         .tenants
         .iter()
         .filter(|t| s.principal.sees(&t.id))

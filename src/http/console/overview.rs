@@ -27,9 +27,9 @@ pub async fn show(State(state): State<AppState>, Signed(s, _): Signed) -> Respon
         .replace_nanosecond(0)
         .unwrap_or(since);
     let mut body = String::new();
-    let status = state.app.mappings.status();
+    let status = state.mappings.status();
     for t in tenants(&state, &s) {
-        let card = match state.app.store.tenant_activity(&t, since).await {
+        let card = match state.store.tenant_activity(&t, since).await {
             Ok(act) => card(&t, &act, now, since),
             Err(e) => format!(
                 "<section class=\"tenant\"><h2>{}</h2>{}</section>",

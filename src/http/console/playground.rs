@@ -32,7 +32,7 @@ struct Choice {
 
 fn choices(state: &AppState, s: &Session) -> Vec<Choice> {
     let visible = tenants(state, s);
-    let config = state.app.tenants_config();
+    let config = state.tenants();
     let mut out = Vec::new();
     for t in config.tenants.iter().filter(|t| visible.contains(&t.id)) {
         for (name, src) in &t.sources {

@@ -35,8 +35,7 @@ fn search_form(value: &str) -> String {
 
 fn sources(state: &AppState, t: &TenantId) -> Vec<SourceName> {
     state
-        .app
-        .tenants_config()
+        .tenants()
         .tenant(t.as_str())
         .map(|c| c.sources.keys().cloned().collect())
         .unwrap_or_default()
@@ -60,7 +59,7 @@ pub async fn search(
     let mut errors = Vec::new();
     for t in tenants(&state, &s) {
         let srcs = sources(&state, &t);
-        match timeline::resolve(state.app.store.as_ref(), &t, &srcs, name).await {
+        match timeline::resolve(state.store.as_ref(), &t, &srcs, name).await {
             Ok(key) => found.push((t, key.to_string(), String::new())),
             Err(TimelineError::Ambiguous { candidates, .. }) => {
                 for c in candidates {
@@ -105,7 +104,7 @@ pub async fn ticket(
     let mut body = search_form("");
     let tenant = TenantId::parse(tq.tenant.as_str())
         .ok()
-        .filter(|t| s.principal.sees(t) && state.app.tenants_config().tenant(t.as_str()).is_some());
+        .filter(|t| s.principal.sees(t) && state.tenants().tenant(t.as_str()).is_some());
     let Some(tenant) = tenant else {
         body.push_str(&notice("error", &format!("No ticket {} here.", tq.name)));
         return super::html::page_with(
@@ -118,7 +117,7 @@ pub async fn ticket(
     };
     let srcs = sources(&state, &tenant);
     let limit = timeline::DEFAULT_LIMIT;
-    match timeline::show(state.app.store.as_ref(), &tenant, &srcs, &tq.name, limit).await {
+    match timeline::show(state.store.as_ref(), &tenant, &srcs, &tq.name, limit).await {
         Ok(t) => {
             body.push_str(&render(&t));
             page(

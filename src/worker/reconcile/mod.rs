@@ -34,7 +34,7 @@ mod reader;
 mod scan;
 pub mod servicenow;
 
-use crate::config::{Config, SourceReconcile};
+use crate::config::{SourceReconcile, TenantConfig};
 use crate::domain::{CallFailure, SourceKind, SourceName, TenantId, TicketKey, Timestamp};
 use crate::intake::{Intake, IntakeError, Outcome, Submission};
 use crate::mapping::LiveMappings;
@@ -130,10 +130,9 @@ pub struct SourceSync {
 }
 
 impl SourceSync {
-    /// Every Jira and ServiceNow source with `reconcile:` in the config.
-    pub fn from_config(config: &Config) -> Vec<SourceSync> {
-        config
-            .tenants
+    /// Every Jira and ServiceNow source of `tenants` with `reconcile:`.
+    pub fn from_tenants(tenants: &[TenantConfig]) -> Vec<SourceSync> {
+        tenants
             .iter()
             .flat_map(|t| {
                 t.sources.iter().filter_map(move |(name, s)| {

@@ -30,6 +30,21 @@ pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// The Orange clients of `config`'s tenants, built as `app.rs` builds them.
+pub fn orange_clients(config: &Config) -> itsm_bridge::orange::OrangeClients {
+    itsm_bridge::orange::OrangeClients::new(
+        &config.orange,
+        config.delivery.max_attachment_bytes,
+        &config.tenants,
+    )
+    .expect("Orange clients")
+}
+
+/// The ITSM clients of `config`'s tenants, built as `app.rs` builds them.
+pub fn itsm_clients(config: &Config) -> itsm_bridge::itsm::ItsmClients {
+    itsm_bridge::itsm::ItsmClients::new(reqwest::Client::new(), &config.tenants)
+}
+
 /// A payload: `tests/fixtures/REL`, or one of the shipped mappings' golden events
 /// (`mappings/demo/events/REL`, e.g. `servicenow/incident-insert.json`).
 pub fn fixture(rel: &str) -> Vec<u8> {

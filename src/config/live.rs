@@ -18,11 +18,24 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use serde::Serialize;
 
-use crate::config::{
+use super::{
     Config, ConfigProblem, Purpose, TenantConfig, fingerprint, load_tenant_file, tenant_file_paths,
 };
 use crate::domain::{TenantId, Timestamp};
-use crate::mapping::reload::Trigger;
+
+/// What started a reload, of the tenants or of the mappings (`mapping::reload`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Trigger {
+    /// The process started: mapping files are compiled but their golden cases are not run
+    /// (as before reloads were checked; `check`, the chart's init container, runs them), and
+    /// a refusal stops the start, since there is no last good version.
+    Startup,
+    /// The periodic look at the files (`reload_interval_secs`) found a change.
+    Watch,
+    /// `POST /admin/v1/reload`.
+    Admin,
+}
 
 /// Who follows a reload of the tenants, and when.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
