@@ -33,13 +33,15 @@
 //! - [`sim`]: the simulators of Orange, ServiceNow and Jira (product code).
 //! - [`cli`]: the command tree (clap) and the commands `main.rs` calls, the `orange` client
 //!   of the four APIs among them; every command prints through `cli::out` (closed pipes).
-//! - [`app`]: the composition root; [`run`] starts everything on a bound listener.
+//! - [`app`]: the composition root; [`run`] starts everything on a bound listener,
+//!   [`app::serve`] as `serve` does (with the sandbox's simulators when asked).
 //!
 //! Dependency direction: `domain` depends on nothing of ours; `mapping`, `store`, `orange`,
-//! `itsm` see only `domain` (and `config`); `http` and `worker` are the drivers and never
-//! import each other; only `app` knows everything (one exception left: `http`'s router state
-//! holds `app::App`). The reading order, the rules as `tests/it/house.rs` checks them and the
-//! walk of a webhook through the rooms: `docs/ARCHITECTURE.md`.
+//! `itsm` see only `domain` (and `config`; `orange` and `itsm` also `telemetry` for their
+//! metrics); `http` and `worker` are the drivers and never import each other; only `app`
+//! knows everything, and nothing but `cli` knows `app`: the router is handed what it needs.
+//! The reading order, the rules as `tests/it/house.rs` checks them and the walk of a webhook
+//! through the rooms: `docs/ARCHITECTURE.md`.
 
 pub mod app;
 pub mod cli;

@@ -1,6 +1,10 @@
 //! Ingress and operations over HTTP: webhooks, health, metrics, admin API, the operator
 //! console, problem+json errors. Never calls Orange directly: the ingress commits events and
 //! planned calls to the store and the workers do the rest.
+//!
+//! The composition root hands the router what it needs ([`Given`]: settings, store,
+//! mappings, the tenants in force) and is asked back for one thing only, a reload
+//! ([`Reloader`]); `http` never imports `app`.
 
 pub mod admin;
 pub mod auth;
