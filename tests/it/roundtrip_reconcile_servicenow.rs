@@ -43,19 +43,6 @@ async fn sn_events(app: &TestApp, sys_id: &str) -> Vec<(String, String)> {
     out
 }
 
-/// Creates (POST) or changes (PATCH) an incident in the ServiceNow simulator as its user
-/// (`sandbox`); the record as the Table API answers.
-pub(crate) async fn sn_write(sim: &Sim, sys_id: Option<&str>, fields: Value) -> Value {
-    let (method, path) = match sys_id {
-        None => (Method::POST, "/api/now/table/incident".to_owned()),
-        Some(id) => (Method::PATCH, format!("/api/now/table/incident/{id}")),
-    };
-    let r = sim.itsm(method, &path).json(&fields).send().await.unwrap();
-    assert!(r.status().is_success(), "{}", r.status());
-    let v: Value = r.json().await.unwrap();
-    v["result"].clone()
-}
-
 /// The business-rule webhook for `record`'s current version (the demo mapping's shape).
 pub(crate) async fn sn_post(app: &TestApp, record: &Value, operation: &str, extra: Value) -> Value {
     let mut body = record.clone();
@@ -65,16 +52,7 @@ pub(crate) async fn sn_post(app: &TestApp, record: &Value, operation: &str, extr
     for (k, v) in extra.as_object().unwrap() {
         body[k] = v.clone();
     }
-    let r = app
-        .client
-        .post(app.url("/webhooks/acme/servicenow"))
-        .basic_auth("sn", Some("sn-password-1"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 202, "{}", r.text().await.unwrap_or_default());
-    r.json().await.unwrap()
+    servicenow::post(app, &body).await
 }
 
 /// Successful Orange writes about one ServiceNow incident: its creation (by external
@@ -113,14 +91,14 @@ async fn a_servicenow_record_whose_webhooks_never_came_reaches_orange_after_one_
     // `sandbox`, the simulator's user, is a customer here.
     let app = servicenow::boot(&sim, db.path(), false, "svc-bridge").await;
     // Created, then given a work note; the business rule's two calls never arrived.
-    let record = sn_write(
+    let record = servicenow::write(
         &sim,
         None,
         json!({"short_description": "WAN down at Lille", "impact": "1", "urgency": "2"}),
     )
     .await;
     let sys_id = record["sys_id"].as_str().unwrap().to_owned();
-    sn_write(
+    servicenow::write(
         &sim,
         Some(&sys_id),
         json!({"work_notes": "Customer: the backup link is down too"}),
@@ -128,7 +106,7 @@ async fn a_servicenow_record_whose_webhooks_never_came_reaches_orange_after_one_
     .await;
     // Others in the same seconds make the scan page (2 per page), within a second too.
     for n in 0..3 {
-        sn_write(
+        servicenow::write(
             &sim,
             None,
             json!({"short_description": format!("noise {n}")}),
@@ -179,7 +157,7 @@ async fn a_servicenow_record_whose_webhooks_came_produces_no_second_orange_call(
     let sim = Sim::start().await;
     let db = tempfile::tempdir().unwrap();
     let app = servicenow::boot(&sim, db.path(), false, "svc-bridge").await;
-    let record = sn_write(
+    let record = servicenow::write(
         &sim,
         None,
         json!({"short_description": "WAN down at Nantes", "impact": "2", "urgency": "2"}),
@@ -188,7 +166,7 @@ async fn a_servicenow_record_whose_webhooks_came_produces_no_second_orange_call(
     let sys_id = record["sys_id"].as_str().unwrap().to_owned();
     let number = record["number"].as_str().unwrap().to_owned();
     sn_post(&app, &record, "insert", json!({})).await;
-    let noted = sn_write(
+    let noted = servicenow::write(
         &sim,
         Some(&sys_id),
         json!({"work_notes": "Customer: rebooted the CPE"}),
@@ -262,7 +240,7 @@ async fn a_servicenow_rerun_after_a_restart_repairs_nothing_twice_nor_the_integr
     );
 
     // A work note by the integration user (an Orange note written back) is an echo.
-    sn_write(
+    servicenow::write(
         &sim,
         Some(&sys_id),
         json!({"work_notes": "[Orange 2601M00001] Engineer dispatched"}),
@@ -290,7 +268,7 @@ async fn a_missed_servicenow_update_is_repaired_with_its_versions_key_so_the_lat
     let sim = Sim::start().await;
     let db = tempfile::tempdir().unwrap();
     let app = servicenow::boot(&sim, db.path(), false, "svc-bridge").await;
-    let record = sn_write(
+    let record = servicenow::write(
         &sim,
         None,
         json!({"short_description": "WAN down at Rennes", "impact": "2", "urgency": "2"}),
@@ -301,7 +279,7 @@ async fn a_missed_servicenow_update_is_repaired_with_its_versions_key_so_the_lat
     sn_post(&app, &record, "insert", json!({})).await;
     let orange_id = sn_orange_id(&app, &sys_id).await;
     // The customer raises the urgency; the business rule's call is lost.
-    let changed = sn_write(&sim, Some(&sys_id), json!({"urgency": "1"})).await;
+    let changed = servicenow::write(&sim, Some(&sys_id), json!({"urgency": "1"})).await;
 
     let rep = sn_run(&app, "svc-bridge").await;
     // The record's update and the simulator's seeded record's insert.
@@ -314,14 +292,7 @@ async fn a_missed_servicenow_update_is_repaired_with_its_versions_key_so_the_lat
     );
     let path = format!("/incident/b2b/v1/incidents/{orange_id}");
     eventually("the urgency at Orange", async || {
-        let v: Value = sim
-            .orange(Method::GET, &path)
-            .send()
-            .await
-            .ok()?
-            .json()
-            .await
-            .ok()?;
+        let v = sim.orange_json(&path).await?;
         (v["urgency"] == "HIGH").then_some(())
     })
     .await;
@@ -350,7 +321,7 @@ async fn a_reconciled_servicenow_record_the_mapping_cannot_handle_is_parked_like
     let db = tempfile::tempdir().unwrap();
     let app = servicenow::boot(&sim, db.path(), false, "svc-bridge").await;
     // No short description: the create route's `shortDescription` rule has nothing to read.
-    let record = sn_write(&sim, None, json!({"impact": "2", "urgency": "2"})).await;
+    let record = servicenow::write(&sim, None, json!({"impact": "2", "urgency": "2"})).await;
     let sys_id = record["sys_id"].as_str().unwrap().to_owned();
 
     let rep = sn_run(&app, "svc-bridge").await;
