@@ -5,12 +5,12 @@
 
 use std::time::Duration;
 
-use itsm_bridge::domain::{EventId, SourceName, TenantId, TicketKey};
+use itsm_bridge::domain::EventId;
 use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::sim_support::Sim;
-use crate::support::{eventually, servicenow};
+use crate::support::{acme_ticket, eventually, servicenow};
 
 /// PATCH bodies the ServiceNow simulator received for `sys_id`.
 fn patches(sim: &Sim, sys_id: &str) -> Vec<Value> {
@@ -38,13 +38,8 @@ async fn orange_progress_reaches_servicenow_once_across_a_restart_and_echoes_are
     insert["operation"] = json!("insert");
     insert["sys_mod_count"] = json!("0");
     servicenow::post(&app, &insert).await;
-    let tenant = TenantId::parse("acme").unwrap();
-    let ticket = TicketKey::new(&tenant, &SourceName::parse("servicenow").unwrap(), &sys_id);
-    let store = app.store.clone();
-    let orange_id = eventually("the Orange incident", async || {
-        store.link(&ticket).await.unwrap().map(|l| l.orange_id)
-    })
-    .await;
+    let ticket = acme_ticket("servicenow", &sys_id);
+    let orange_id = app.orange_id(&ticket).await;
 
     // The customer's own work note goes to Orange (origin CUSTOMER) and must not come back.
     let mut note = base.clone();

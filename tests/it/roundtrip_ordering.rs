@@ -8,13 +8,12 @@ use std::path::Path;
 use std::time::Duration;
 
 use itsm_bridge::config::Config;
-use itsm_bridge::domain::{SourceName, TenantId, TicketKey};
 use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::sim_support::Sim;
 use crate::support::jira::{self, created_webhook, post};
-use crate::support::{ACME_JIRA_SECRET, TestApp, eventually, repo};
+use crate::support::{ACME_JIRA_SECRET, TestApp, acme_ticket, eventually, repo};
 
 /// Tenant `acme`, source `jira` on the shipped ordering mapping, polling every second.
 pub fn ordering_config(sim: &str, db: &Path, poller: &str) -> Config {
@@ -102,13 +101,8 @@ async fn each_ordering_step_reaches_the_jira_request_once_as_a_comment_and_its_t
     let app = boot(&sim, db.path()).await;
     post(&app, &created_webhook(&issue)).await;
 
-    let tenant = TenantId::parse("acme").unwrap();
-    let ticket = TicketKey::new(&tenant, &SourceName::parse("jira").unwrap(), &id);
-    let store = app.store.clone();
-    let order = eventually("the Orange ordering request", async || {
-        store.link(&ticket).await.unwrap().map(|l| l.orange_id)
-    })
-    .await;
+    let ticket = acme_ticket("jira", &id);
+    let order = app.orange_id(&ticket).await;
     let request: Value = sim
         .orange(Method::GET, &format!("/ordering/b2b/v3/requests/{order}"))
         .send()

@@ -7,13 +7,12 @@
 use std::path::Path;
 use std::time::Duration;
 
-use itsm_bridge::domain::{SourceName, TenantId, TicketKey};
 use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::roundtrip_reconcile_servicenow::sn_post;
 use crate::sim_support::Sim;
-use crate::support::{TestApp, eventually, servicenow};
+use crate::support::{TestApp, acme_ticket, eventually, servicenow};
 
 /// A ServiceNow record with a catalog item becomes an order; its steps come back as work
 /// notes, ORDER starts work (state 2), COMPLETED resolves it (state 6 with its close fields).
@@ -125,13 +124,8 @@ async fn each_ordering_step_reaches_the_servicenow_record_once_as_a_work_note_an
     let sys_id = record["sys_id"].as_str().unwrap().to_owned();
     sn_post(&app, &record, "insert", json!({})).await;
 
-    let tenant = TenantId::parse("acme").unwrap();
-    let ticket = TicketKey::new(&tenant, &SourceName::parse("servicenow").unwrap(), &sys_id);
-    let store = app.store.clone();
-    let order = eventually("the Orange ordering request", async || {
-        store.link(&ticket).await.unwrap().map(|l| l.orange_id)
-    })
-    .await;
+    let ticket = acme_ticket("servicenow", &sys_id);
+    let order = app.orange_id(&ticket).await;
     let advance = async |to: Option<&str>| {
         let body = to.map_or(json!({}), |s| json!({"step": s}));
         sim.control(&format!("/_sim/requests/{order}/advance"), body)

@@ -4,43 +4,30 @@
 //! whose calls came is not sent again; a missed update is repaired under its version's key;
 //! a re-run after a restart repairs nothing twice nor the integration user's notes.
 
-use itsm_bridge::domain::{SourceKind, SourceName, TenantId, TicketKey};
+use itsm_bridge::domain::{SourceKind, TicketKey};
 use itsm_bridge::worker::reconcile::SyncReport;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::roundtrip_reconcile::{orange_note_texts, reconcile_once};
+use crate::roundtrip_reconcile::reconcile_once;
 use crate::sim_support::Sim;
-use crate::support::{TestApp, eventually, servicenow};
+use crate::support::{TestApp, acme_ticket, eventually, servicenow};
 
 async fn sn_run(app: &TestApp, integration: &str) -> SyncReport {
     reconcile_once(app, "servicenow", SourceKind::Servicenow, integration).await
 }
 
 fn sn_ticket(sys_id: &str) -> TicketKey {
-    let t = TenantId::parse("acme").unwrap();
-    TicketKey::new(&t, &SourceName::parse("servicenow").unwrap(), sys_id)
+    acme_ticket("servicenow", sys_id)
 }
 
 /// Types of the events stored for a record, oldest first, with their dedupe keys.
 async fn sn_events(app: &TestApp, sys_id: &str) -> Vec<(String, String)> {
-    let q = itsm_bridge::store::EventQuery {
-        tenant: None,
-        ticket: Some(sn_ticket(sys_id)),
-        before: None,
-        limit: 100,
-        ..Default::default()
-    };
-    let mut out: Vec<_> = app
-        .store
-        .list_events(&q)
-        .await
-        .unwrap()
+    let events = app.events_of(&sn_ticket(sys_id)).await;
+    events
         .into_iter()
         .map(|e| (e.event_type, e.dedupe_key))
-        .collect();
-    out.reverse();
-    out
+        .collect()
 }
 
 /// The business-rule webhook for `record`'s current version (the demo mapping's shape).
@@ -72,16 +59,7 @@ fn orange_writes_about(sim: &Sim, number: &str, orange_id: &str) -> Vec<(String,
 }
 
 async fn sn_orange_id(app: &TestApp, sys_id: &str) -> String {
-    let store = app.store.clone();
-    eventually("the Orange incident", async || {
-        store
-            .link(&sn_ticket(sys_id))
-            .await
-            .unwrap()
-            .map(|l| l.orange_id)
-    })
-    .await
-    .to_string()
+    app.orange_id(&sn_ticket(sys_id)).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -142,7 +120,7 @@ async fn a_servicenow_record_whose_webhooks_never_came_reaches_orange_after_one_
     assert_eq!(v["externalReference"], record["number"]);
     assert_eq!(v["impact"], "HIGH");
     eventually("the work note as an Orange note", async || {
-        let texts = orange_note_texts(&sim, &orange_id).await;
+        let texts = sim.orange_note_texts(&orange_id).await;
         texts
             .iter()
             .any(|t| t == "Customer: the backup link is down too")
@@ -186,7 +164,7 @@ async fn a_servicenow_record_whose_webhooks_came_produces_no_second_orange_call(
     .await;
     let orange_id = sn_orange_id(&app, &sys_id).await;
     eventually("the note at Orange", async || {
-        (orange_note_texts(&sim, &orange_id).await.len() == 1).then_some(())
+        (sim.orange_note_texts(&orange_id).await.len() == 1).then_some(())
     })
     .await;
     let before = orange_writes_about(&sim, &number, &orange_id);

@@ -108,6 +108,16 @@ impl Sim {
         resp.json().await.ok()
     }
 
+    /// The texts of the notes of the Orange incident `orange_id`, oldest first.
+    pub async fn orange_note_texts(&self, orange_id: &str) -> Vec<String> {
+        let notes = self
+            .orange_get(&format!("/incident/b2b/v1/incidents/{orange_id}/notes"))
+            .await;
+        let notes = notes.as_array().expect("a list of notes");
+        let texts = notes.iter().filter_map(|n| n["text"].as_str());
+        texts.map(str::to_owned).collect()
+    }
+
     /// The JSON of an ITSM `GET`, or `None` when the call or its body failed (for
     /// `eventually`).
     pub async fn itsm_get(&self, path: &str) -> Option<Value> {

@@ -84,11 +84,7 @@ async fn the_whole_story(store_url: &str) -> Story {
         &SourceName::parse("servicenow").unwrap(),
         &sys_id,
     );
-    let store = app.store.clone();
-    let orange_id = eventually("the Orange incident", async || {
-        store.link(&ticket).await.unwrap().map(|l| l.orange_id)
-    })
-    .await;
+    let orange_id = app.orange_id(&ticket).await;
     // The update's first attempt meets a 503 (Orange code 5) and is retried.
     sim.control(
         "/_sim/faults/next",

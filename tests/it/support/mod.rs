@@ -20,6 +20,7 @@ use std::sync::Arc;
 use base64::Engine;
 use itsm_bridge::App;
 use itsm_bridge::config::Config;
+use itsm_bridge::domain::{SourceName, StoredEvent, TenantId, TicketKey};
 use itsm_bridge::sim::SimHandle;
 use itsm_bridge::sim::state::Incident;
 use itsm_bridge::store::Store;
@@ -155,6 +156,12 @@ pub fn admin_bearer() -> (&'static str, String) {
     ("authorization", "Bearer test-admin-token".to_owned())
 }
 
+/// The key of `acme`'s ticket `id` of `source` (`jira`, `servicenow`).
+pub fn acme_ticket(source: &str, id: &str) -> TicketKey {
+    let tenant = TenantId::parse("acme").expect("tenant");
+    TicketKey::new(&tenant, &SourceName::parse(source).expect("source"), id)
+}
+
 /// The simulated Orange's incidents whose `externalReference` is `external`, as they are now.
 pub fn incidents_of(sim: &SimHandle, external: &str) -> Vec<Incident> {
     let d = sim.state.data();
@@ -279,6 +286,29 @@ impl TestApp {
         let id = itsm_bridge::domain::EventId::parse(id).expect("an event id");
         let event = self.store.event(id).await.expect("store answers");
         event.unwrap_or_else(|| panic!("event {id} stored"))
+    }
+
+    /// The id of the Orange object `ticket` is linked to, once the link is stored (waits,
+    /// bounded, for the create's delivery).
+    pub async fn orange_id(&self, ticket: &TicketKey) -> String {
+        let what = format!("the Orange object of {}", ticket.as_str());
+        eventually(&what, async || {
+            let link = self.store.link(ticket).await.expect("store answers");
+            link.map(|l| l.orange_id)
+        })
+        .await
+    }
+
+    /// The events stored for `ticket`, oldest first.
+    pub async fn events_of(&self, ticket: &TicketKey) -> Vec<StoredEvent> {
+        let q = itsm_bridge::store::EventQuery {
+            ticket: Some(ticket.clone()),
+            limit: 100,
+            ..Default::default()
+        };
+        let mut events = self.store.list_events(&q).await.expect("events");
+        events.reverse();
+        events
     }
 
     /// The JSON answer of an admin `POST` without a body (the test config's admin token),
