@@ -38,8 +38,7 @@ pub fn roles_config_in(dir: &Path, orange: Option<&str>, extra: &str) -> Config 
     };
     let yaml = test_config_yaml(dir, &format!("{delivery}{extra}"))
         .replace("admin:\n  token: test-admin-token\n", &admin);
-    Config::from_yaml(&yaml, "test.yaml", Path::new(""), |_| None)
-        .unwrap_or_else(|e| panic!("test config invalid:\n{e}"))
+    super::parse(&yaml)
 }
 
 /// Posts a Jira issue-created webhook to `tenant` (`acme` or `globex`).

@@ -47,6 +47,12 @@ pub fn fixture(rel: &str) -> Vec<u8> {
         .unwrap_or_else(|e| panic!("fixture {rel}: {e}"))
 }
 
+/// A config's YAML, parsed; panics with every problem when it is invalid.
+pub fn parse(yaml: &str) -> Config {
+    Config::from_yaml(yaml, "test.yaml", Path::new(""), |_| None)
+        .unwrap_or_else(|e| panic!("config invalid:\n{e}"))
+}
+
 /// The test config: two tenants on the shipped demo mappings; `extra` is appended (YAML).
 pub fn test_config_yaml(dir: &Path, extra: &str) -> String {
     format!(
@@ -116,8 +122,7 @@ pub fn config_against(
             &format!("mappings_dir: {}", m.display()),
         );
     }
-    let mut config = Config::from_yaml(&yaml, "test.yaml", Path::new(""), |_| None)
-        .unwrap_or_else(|e| panic!("test config invalid:\n{e}"));
+    let mut config = parse(&yaml);
     if let Some(url) = store {
         config.store.url = url.to_owned();
     }
@@ -193,9 +198,7 @@ impl TestApp {
     pub async fn spawn_with(extra: &str) -> TestApp {
         let dir = tempfile::tempdir().expect("temp dir");
         let yaml = test_config_yaml(dir.path(), extra);
-        let config = Config::from_yaml(&yaml, "test.yaml", Path::new(""), |_| None)
-            .unwrap_or_else(|e| panic!("test config invalid:\n{e}"));
-        Self::spawn_config(config, dir).await
+        Self::spawn_config(parse(&yaml), dir).await
     }
 
     pub async fn spawn_config(config: Config, dir: tempfile::TempDir) -> TestApp {

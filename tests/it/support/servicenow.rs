@@ -8,6 +8,7 @@ use itsm_bridge::config::Config;
 use reqwest::Method;
 use serde_json::Value;
 
+pub use super::parse;
 use super::{TestApp, repo};
 use crate::sim_support::Sim;
 
@@ -49,12 +50,6 @@ tenants:
 pub fn config(sim: &str, db: &Path, poller: bool, integration: &str) -> Config {
     let url = format!("sqlite://{}", db.join("gw.db").display());
     parse(&config_yaml(sim, &url, poller, integration))
-}
-
-/// A config's YAML, parsed; panics with every problem when it is invalid.
-pub fn parse(yaml: &str) -> Config {
-    Config::from_yaml(yaml, "test.yaml", Path::new(""), |_| None)
-        .unwrap_or_else(|e| panic!("config invalid:\n{e}"))
 }
 
 /// Boots the gateway on `db` against `sim`.
