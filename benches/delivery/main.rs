@@ -8,7 +8,7 @@
 //! ```
 //! `BENCH_DIR` puts the database elsewhere (e.g. `/dev/shm`); `BENCH_CONCURRENCY` sets
 //! `delivery.concurrency` (default 64, the gateway's default).
-//! `unlimited` pre-loads the queue (tickets × 5 calls: create, update, note, update, note) and
+//! `unlimited` pre-loads the queue (tickets × 5 calls: create, note, update, note, update) and
 //! times the dispatcher draining it. `limited` keeps the queue full for SECONDS (default 60)
 //! and reads the simulator's journal: achieved rate over the run and the busiest one-second
 //! window (sliding, from the journal's arrival times).
@@ -17,41 +17,22 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
 use bytes::Bytes;
 use itsm_bridge::config::Config;
-use itsm_bridge::domain::{
-    CallFailure, EventId, FailureClass, ItsmCall, NewDelivery, NewEvent, OrangeCall, OrangeOp,
-    SourceName, Target, TenantId, TicketKey,
-};
-use itsm_bridge::itsm::{Booked, ItsmWriter, Written};
-use itsm_bridge::orange::OrangeClients;
+use itsm_bridge::domain::{SourceName, TenantId};
 use itsm_bridge::sim::SimOptions;
 use itsm_bridge::store::Store;
 use itsm_bridge::worker::Dispatcher;
-use serde_json::json;
 use tokio_util::sync::CancellationToken;
+
+/// The delivery rig's parts shared with the integration tests (the dispatcher, events as the
+/// intake commits them, a ticket's steps, the busiest second).
+#[path = "../../tests/it/support/delivery.rs"]
+mod delivery;
 
 /// The binary's allocator (`src/main.rs`), so the figure is the gateway's.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-struct NoItsm;
-
-#[async_trait]
-impl ItsmWriter for NoItsm {
-    fn reserve(&self, _: &TenantId, _: &ItsmCall) -> Result<Booked, std::time::Duration> {
-        Ok(Booked::unmetered())
-    }
-    async fn execute(&self, _: &TenantId, _: &ItsmCall, _: Booked) -> Result<Written, CallFailure> {
-        Err(CallFailure {
-            class: FailureClass::Permanent,
-            http_status: None,
-            code: None,
-            message: "no ITSM in this benchmark".into(),
-        })
-    }
-}
 
 fn config(dir: &Path, sim: &str, per_second: u32) -> Config {
     let yaml = format!(
@@ -91,32 +72,6 @@ tenants:
     c
 }
 
-fn call(t: usize, k: usize) -> OrangeCall {
-    let (op, body, ext) = match k {
-        0 => (
-            OrangeOp::CreateIncident,
-            json!({"shortDescription": format!("bench {t}"), "externalReference": format!("B-{t}")}),
-            Some(format!("B-{t}")),
-        ),
-        k if k % 2 == 0 => (
-            OrangeOp::AddIncidentNote,
-            json!({"text": format!("note {k}")}),
-            None,
-        ),
-        k => (
-            OrangeOp::UpdateIncident,
-            json!({"description": format!("step {k}")}),
-            None,
-        ),
-    };
-    OrangeCall {
-        op,
-        body,
-        external_ref: ext,
-        lookups: vec![],
-    }
-}
-
 /// Commits `tickets × steps` events, one delivery each, step by step (concurrent within a
 /// step, so the store groups commits).
 async fn load(store: &Arc<dyn Store>, tickets: usize, steps: usize) {
@@ -125,25 +80,14 @@ async fn load(store: &Arc<dyn Store>, tickets: usize, steps: usize) {
     for k in 0..steps {
         for chunk in (0..tickets).collect::<Vec<_>>().chunks(500) {
             let batch = chunk.iter().map(|&t| {
-                let key = TicketKey::new(&tenant, &source, &format!("B-{t}"));
-                let event = NewEvent {
-                    id: EventId::new(),
-                    tenant: tenant.clone(),
-                    source: source.clone(),
-                    dedupe_key: format!("{t}:{k}"),
-                    ticket: key.clone(),
-                    event_type: "update".into(),
-                    body: Bytes::from_static(b"{}"),
-                    headers: Vec::new(),
-                    received_at: time::OffsetDateTime::now_utc(),
-                    ticket_number: None,
-                    routing: Default::default(),
-                    deliveries: vec![NewDelivery {
-                        ticket: key,
-                        target: Target::Orange(call(t, k)),
-                    }],
-                    disposition: Default::default(),
-                };
+                let event = delivery::new_event(
+                    &tenant,
+                    &source,
+                    &format!("B-{t}"),
+                    format!("{t}:{k}"),
+                    Bytes::from_static(b"{}"),
+                    vec![delivery::step_call("B", t, k)],
+                );
                 let store = store.clone();
                 async move { store.ingest(event).await.expect("ingest") }
             });
@@ -176,17 +120,8 @@ async fn setup(
     let c = config(dir.path(), &sim.base_url(), per_second);
     let store = itsm_bridge::app::open_store(&c).await.expect("store");
     store.migrate().await.expect("migrate");
-    let d = Dispatcher::new(
-        store.clone(),
-        Arc::new(
-            OrangeClients::new(&c.orange, c.delivery.max_attachment_bytes, &c.tenants)
-                .expect("clients"),
-        ),
-        Arc::new(NoItsm),
-        c.delivery.clone(),
-        "bench",
-    );
-    (sim, store, Arc::new(d), dir)
+    let d = delivery::dispatcher(store.clone(), &c, "bench");
+    (sim, store, d, dir)
 }
 
 async fn unlimited(deliveries: usize) {
@@ -247,13 +182,7 @@ async fn limited(secs: u64) {
     };
     let window = time::Duration::seconds(secs as i64);
     let in_run = times.iter().filter(|t| **t - first < window).count();
-    let (mut best, mut j) = (0, 0);
-    for i in 0..times.len() {
-        while j < times.len() && times[j] - times[i] < time::Duration::seconds(1) {
-            j += 1;
-        }
-        best = best.max(j - i);
-    }
+    let best = delivery::busiest_second(times.clone());
     let refused = sim.journal(0).iter().filter(|e| e.status == 429).count();
     let achieved = in_run as f64 / secs as f64;
     // A gap far above 1/rate means the limiter had no caller waiting (a stall upstream of it).

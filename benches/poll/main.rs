@@ -14,11 +14,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use futures_util::StreamExt;
 use itsm_bridge::config::ScanChoice;
 use itsm_bridge::domain::call::ItsmKind;
 use itsm_bridge::domain::{
-    Attempt, AttemptOutcome, CallFailure, ItsmCall, ItsmOp, NewDelivery, OrangeApi, OrangeCall,
+    Attempt, AttemptOutcome, CallFailure, Delivery, ItsmCall, ItsmOp, NewDelivery, OrangeApi,
     OrangeOp, SourceName, Target, TenantId, TicketKey,
 };
 use itsm_bridge::store::sqlite::SqliteStore;
@@ -28,6 +27,11 @@ use itsm_bridge::worker::poller::{
     WayBackPlanner,
 };
 use serde_json::{Map, Value, json};
+
+/// The store work shared with the integration tests (claimed deliveries finished as the
+/// dispatcher finishes them).
+#[path = "../../tests/it/support/delivery.rs"]
+mod delivery;
 
 fn env(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -70,6 +74,12 @@ impl Orange {
         if !self.latency.is_zero() {
             tokio::time::sleep(self.latency).await;
         }
+    }
+    /// One counted call reading incident `id` (`INC…`) through `f`; `None` when unknown.
+    async fn read<T>(&self, id: &str, f: impl FnOnce(usize, &Incident) -> T) -> Option<T> {
+        self.call().await;
+        let i: usize = id.trim_start_matches("INC").parse().unwrap_or(usize::MAX);
+        self.incidents.lock().unwrap().get(i).map(|x| f(i, x))
     }
     fn changed(i: usize, inc: &Incident) -> Changed {
         let id = format!("INC{i:06}");
@@ -114,14 +124,9 @@ impl OrangeReader for Orange {
         _: OrangeApi,
         id: &str,
     ) -> Result<Vec<OrangeNote>, CallFailure> {
-        self.call().await;
-        let i: usize = id.trim_start_matches("INC").parse().unwrap_or(usize::MAX);
         Ok(self
-            .incidents
-            .lock()
-            .unwrap()
-            .get(i)
-            .map(|x| x.notes.clone())
+            .read(id, |_, x| x.notes.clone())
+            .await
             .unwrap_or_default())
     }
     async fn get(
@@ -130,14 +135,7 @@ impl OrangeReader for Orange {
         _: OrangeApi,
         id: &str,
     ) -> Result<Option<Changed>, CallFailure> {
-        self.call().await;
-        let i: usize = id.trim_start_matches("INC").parse().unwrap_or(usize::MAX);
-        Ok(self
-            .incidents
-            .lock()
-            .unwrap()
-            .get(i)
-            .map(|x| Self::changed(i, x)))
+        Ok(self.read(id, Self::changed).await)
     }
     async fn scan_support(&self, _: &TenantId, _: OrangeApi) -> Result<ScanSupport, CallFailure> {
         // Three list calls, as the Orange reader's probes make.
@@ -209,12 +207,7 @@ impl PlannerLookup for Table {
 
 async fn link_all(store: &SqliteStore, tenant: &TenantId, n: usize) {
     let source = SourceName::parse("servicenow").expect("source");
-    let create = Target::Orange(OrangeCall {
-        op: OrangeOp::CreateIncident,
-        body: json!({}),
-        external_ref: None,
-        lookups: vec![],
-    });
+    let create = Target::Orange(delivery::call(OrangeOp::CreateIncident, json!({}), None));
     let ds = (0..n)
         .map(|i| NewDelivery {
             ticket: TicketKey::new(tenant, &source, &format!("sys{i:06}")),
@@ -232,38 +225,22 @@ async fn link_all(store: &SqliteStore, tenant: &TenantId, n: usize) {
         error: None,
         latency_ms: 1,
     };
-    loop {
-        let claimed = store
-            .claim_due("bench", now, now + Duration::from_secs(600), 1000)
-            .await
-            .expect("claim");
-        if claimed.is_empty() {
-            break;
+    let finish = |d: &Delivery| {
+        let i = d.ticket.ticket().trim_start_matches("sys");
+        let link = NewLink {
+            api: OrangeApi::Incident,
+            orange_id: format!("INC{i}"),
+        };
+        Finish::Done {
+            link: Some(link),
+            echoes: vec![],
+            echo_until: None,
         }
-        let finishes = claimed.into_iter().map(|d| {
-            let i = d.ticket.ticket().trim_start_matches("sys").to_owned();
-            let link = NewLink {
-                api: OrangeApi::Incident,
-                orange_id: format!("INC{i}"),
-            };
-            let done = Finish::Done {
-                link: Some(link),
-                echoes: vec![],
-                echo_until: None,
-            };
-            let ok = ok.clone();
-            async move {
-                store
-                    .finish(d.id, "bench", &ok, done)
-                    .await
-                    .expect("finish")
-            }
-        });
-        futures_util::stream::iter(finishes)
-            .buffered(1)
-            .collect::<Vec<()>>()
-            .await;
-    }
+    };
+    while !delivery::finish_due(store, "bench", now, 1000, &ok, finish)
+        .await
+        .is_empty()
+    {}
 }
 
 #[tokio::main]

@@ -1,23 +1,16 @@
 //! The admin API's door, on every admin route the real router has: the routes are read from
 //! the router itself, so a route added later is covered without touching this file.
 
+use std::collections::BTreeSet;
 use std::path::Path;
 
 use itsm_bridge::App;
 use itsm_bridge::config::{Config, Secret};
 use reqwest::Method;
 
+use crate::support::admin::ADMIN as TOKEN;
+use crate::support::routes::METHODS;
 use crate::support::{TestApp, test_config_yaml};
-
-const TOKEN: &str = "test-admin-token";
-
-const METHODS: [Method; 5] = [
-    Method::GET,
-    Method::POST,
-    Method::PUT,
-    Method::PATCH,
-    Method::DELETE,
-];
 
 /// The admin paths of the gateway's real router, parameters filled with a placeholder.
 async fn admin_paths(config: Config) -> Vec<String> {
@@ -44,20 +37,13 @@ async fn admin_paths(config: Config) -> Vec<String> {
 }
 
 /// The paths under `prefix` of the gateway's real router, parameters filled with a
-/// placeholder.
-///
-/// axum does not list its routes; its `Debug` output prints every path (`RouteId(n):
-/// "/admin/v1/…"`), nested routers flattened. The caller asserts known routes are found, so
-/// a change of that output fails the test instead of emptying it.
+/// placeholder (the caller asserts known routes are found).
 async fn router_paths(config: Config, prefix: &str) -> Vec<String> {
     let app = App::build(config).await.expect("app builds");
-    let router = itsm_bridge::http::router(app.router_state());
-    let debug = format!("{router:?}");
-    let mut paths: Vec<String> = debug
-        .split("): \"")
-        .skip(1)
-        .filter_map(|s| s.split('"').next())
-        .filter(|p| p.starts_with(prefix) && !p.contains("__private__"))
+    let templates = crate::support::routes::router_paths(&app);
+    let paths: BTreeSet<String> = templates
+        .iter()
+        .filter(|p| p.starts_with(prefix))
         .map(|p| {
             p.split('/')
                 .map(|seg| if seg.starts_with('{') { "x" } else { seg })
@@ -65,9 +51,7 @@ async fn router_paths(config: Config, prefix: &str) -> Vec<String> {
                 .join("/")
         })
         .collect();
-    paths.sort();
-    paths.dedup();
-    paths
+    paths.into_iter().collect()
 }
 
 /// The test config with `admin` in place of its admin section, in a folder of its own.

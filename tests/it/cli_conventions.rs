@@ -9,22 +9,7 @@ use crate::support::cli::{BIN, OrangeCli, run, stderr};
 
 /// A gateway config on a temporary SQLite file with the repository's mappings.
 fn gateway_config(dir: &std::path::Path) -> std::path::PathBuf {
-    let yaml = std::fs::read_to_string(crate::support::repo().join("config/default.yaml"))
-        .unwrap()
-        .replace(
-            "sqlite://./data/itsm-bridge.db",
-            &format!("sqlite://{}", dir.join("gw.db").display()),
-        )
-        .replace(
-            "mappings_dir: ./mappings",
-            &format!(
-                "mappings_dir: {}",
-                crate::support::repo().join("mappings").display()
-            ),
-        );
-    let path = dir.join("gw.yaml");
-    std::fs::write(&path, yaml).unwrap();
-    path
+    crate::support::cli::default_config_file(dir, "gw.yaml", None)
 }
 
 #[tokio::test]

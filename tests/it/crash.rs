@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use base64::Engine;
 
+use crate::support::sandbox::free_port;
 use crate::support::*;
 
 struct Gateway {
@@ -57,14 +58,6 @@ impl Drop for Gateway {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn event(i: usize) -> Vec<u8> {

@@ -22,30 +22,9 @@ pub const TICKETS: usize = 60;
 pub const EVENTS: usize = 17;
 pub const RATE: u32 = 150;
 
+/// Step `k` of ticket `t`, referenced `CHAOS-{t}`.
 pub fn event_call(t: usize, k: usize) -> OrangeCall {
-    let (op, body, ext) = match k {
-        0 => (
-            OrangeOp::CreateIncident,
-            json!({"shortDescription": format!("T{t}"), "externalReference": format!("CHAOS-{t}")}),
-            Some(format!("CHAOS-{t}")),
-        ),
-        k if k % 2 == 1 => (
-            OrangeOp::AddIncidentNote,
-            json!({"text": format!("T{t} #{k}")}),
-            None,
-        ),
-        k => (
-            OrangeOp::UpdateIncident,
-            json!({"description": format!("T{t} #{k}")}),
-            None,
-        ),
-    };
-    OrangeCall {
-        op,
-        body,
-        external_ref: ext,
-        lookups: vec![],
-    }
+    step_call("CHAOS", t, k)
 }
 
 pub fn chaos_sim() -> SimOptions {

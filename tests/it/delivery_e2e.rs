@@ -8,23 +8,12 @@ use std::time::Duration;
 use axum::Router;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::get;
-use itsm_bridge::domain::{DeliveryState, Lookup, OrangeApi, OrangeCall, OrangeOp, Target};
+use itsm_bridge::domain::{DeliveryState, Lookup, OrangeApi, OrangeOp};
 use itsm_bridge::ops::dlq;
 use itsm_bridge::sim::SimOptions;
 use serde_json::{Value, json};
 
 use crate::delivery_support::*;
-
-fn call(op: OrangeOp, body: Value, ext: Option<&str>) -> OrangeCall {
-    OrangeCall {
-        op,
-        body,
-        external_ref: ext.map(str::to_owned),
-        lookups: vec![],
-    }
-}
-
-const DRAIN: Duration = Duration::from_secs(20);
 
 #[tokio::test]
 async fn create_update_and_note_reach_one_incident_and_the_link_is_stored() {
@@ -65,21 +54,13 @@ async fn create_update_and_note_reach_one_incident_and_the_link_is_stored() {
         .unwrap()
         .expect("link stored");
     assert_eq!(link.api, OrangeApi::Incident);
-    let d = rig.sim.state.data();
-    let incidents: Vec<_> = d
-        .incidents
-        .iter()
-        .filter(|i| i.body["externalReference"] == "INC0010001")
-        .collect();
-    assert_eq!(incidents.len(), 1, "one incident");
-    let inc = incidents[0];
+    let inc = rig.incident("INC0010001");
     assert_eq!(inc.body["id"], link.orange_id.as_str());
     assert_eq!(inc.body["shortDescription"], "MPLS link down - Lyon");
     assert_eq!(inc.body["urgency"], "HIGH");
     assert_eq!(inc.body["description"], "customer impact 300 users");
     assert_eq!(inc.notes.len(), 1);
     assert_eq!(inc.notes[0]["text"], "router rebooted");
-    drop(d);
 
     // Headers every Orange call carried.
     let calls = orange_calls(&rig.sim);
@@ -121,12 +102,7 @@ async fn a_core_information_lookup_fills_the_service_point() {
     }];
     ingest(rig.store.as_ref(), "INC2", 1, vec![c]).await;
     assert!(rig.drain(DRAIN).await);
-    let d = rig.sim.state.data();
-    let inc = d
-        .incidents
-        .iter()
-        .find(|i| i.body["externalReference"] == "INC2")
-        .expect("created");
+    let inc = rig.incident("INC2");
     assert_eq!(inc.body["servicePoint"]["id"], sp.as_str());
 }
 
@@ -243,12 +219,7 @@ async fn an_itsm_attachment_is_copied_to_the_orange_incident() {
     )
     .await;
     assert!(rig.drain(DRAIN).await);
-    let d = rig.sim.state.data();
-    let inc = d
-        .incidents
-        .iter()
-        .find(|i| i.body["externalReference"] == "INC4")
-        .expect("created");
+    let inc = rig.incident("INC4");
     assert_eq!(inc.attachments.len(), 1);
     assert_eq!(inc.attachments[0].meta["name"], "traceroute.txt");
     assert_eq!(&inc.attachments[0].bytes[..], b"traceroute output: 12 hops");
@@ -259,28 +230,7 @@ async fn a_400_is_dead_lettered_with_its_history_and_delivered_after_replay() {
     let rig = Rig::start(SimOptions::default(), "http://127.0.0.1:9", |_| {}).await;
     let s = rig.store.as_ref();
     // A mapping mistake: no shortDescription (Orange answers 400 code 23).
-    ingest(
-        s,
-        "INC5",
-        1,
-        vec![call(
-            OrangeOp::CreateIncident,
-            json!({"description": "x", "externalReference": "INC5"}),
-            Some("INC5"),
-        )],
-    )
-    .await;
-    ingest(
-        s,
-        "INC5",
-        2,
-        vec![call(
-            OrangeOp::AddIncidentNote,
-            json!({"text": "after the create"}),
-            None,
-        )],
-    )
-    .await;
+    ingest_broken_create_then_note(s, "INC5", "after the create").await;
     assert!(
         !rig.drain(Duration::from_millis(500)).await,
         "the note waits for its create"
@@ -300,23 +250,14 @@ async fn a_400_is_dead_lettered_with_its_history_and_delivered_after_replay() {
     assert_eq!(note[0].id, dead[0].id);
 
     // The mapping is fixed: the delivery is re-rendered and replayed.
-    let fixed = Target::Orange(call(
-        OrangeOp::CreateIncident,
-        json!({"shortDescription": "fixed", "externalReference": "INC5"}),
-        Some("INC5"),
-    ));
+    let fixed = fixed_create("INC5");
     assert!(
         s.replay(dead[0].id, Some(fixed), time::OffsetDateTime::now_utc())
             .await
             .unwrap()
     );
     assert!(rig.drain(DRAIN).await);
-    let d = rig.sim.state.data();
-    let inc = d
-        .incidents
-        .iter()
-        .find(|i| i.body["externalReference"] == "INC5")
-        .expect("created");
+    let inc = rig.incident("INC5");
     assert_eq!(inc.body["shortDescription"], "fixed");
     assert_eq!(inc.notes.len(), 1, "the waiting note followed");
 }

@@ -18,17 +18,7 @@ use crate::delivery_chaos::{
 };
 use crate::delivery_support::*;
 
-const DRAIN: Duration = Duration::from_secs(20);
 const MODES: [&str; 3] = ["apply", "ignore", "reject"];
-
-fn call(op: OrangeOp, body: Value, ext: Option<&str>) -> OrangeCall {
-    OrangeCall {
-        op,
-        body,
-        external_ref: ext.map(str::to_owned),
-        lookups: vec![],
-    }
-}
 
 /// The create of ticket `r` on `api`, and (where the API has one) its later update.
 fn create_of(api: OrangeApi, r: &str) -> OrangeCall {

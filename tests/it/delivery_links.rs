@@ -6,24 +6,13 @@
 
 use std::time::Duration;
 
-use itsm_bridge::domain::{DeliveryState, NO_LINK, OrangeCall, OrangeOp, Target, TenantId};
+use itsm_bridge::domain::{DeliveryState, NO_LINK, OrangeOp, TenantId};
 use itsm_bridge::ops::{dlq, links};
 use itsm_bridge::orange::OrangeGateway;
 use itsm_bridge::sim::SimOptions;
 use serde_json::{Value, json};
 
 use crate::delivery_support::*;
-
-fn call(op: OrangeOp, body: Value, ext: Option<&str>) -> OrangeCall {
-    OrangeCall {
-        op,
-        body,
-        external_ref: ext.map(str::to_owned),
-        lookups: vec![],
-    }
-}
-
-const DRAIN: Duration = Duration::from_secs(20);
 
 /// A rig on SQLite, or on a fresh PostgreSQL schema (`None` when skipped).
 async fn rig(pg: Option<&str>) -> Option<(Rig, Option<crate::store_conformance::PgTest>)> {
@@ -146,28 +135,7 @@ async fn waiting_update_proceeds_when_its_create_lands(pg: Option<&str>) {
     };
     let s = rig.store.as_ref();
     // A mapping mistake: no shortDescription (Orange answers 400): the create dies.
-    ingest(
-        s,
-        "INC77",
-        1,
-        vec![call(
-            OrangeOp::CreateIncident,
-            json!({"description": "x", "externalReference": "INC77"}),
-            Some("INC77"),
-        )],
-    )
-    .await;
-    ingest(
-        s,
-        "INC77",
-        2,
-        vec![call(
-            OrangeOp::AddIncidentNote,
-            json!({"text": "after"}),
-            None,
-        )],
-    )
-    .await;
+    ingest_broken_create_then_note(s, "INC77", "after").await;
     assert!(
         !rig.drain(Duration::from_millis(500)).await,
         "the note waits"
@@ -176,11 +144,7 @@ async fn waiting_update_proceeds_when_its_create_lands(pg: Option<&str>) {
     assert_eq!(links::waiting(s, Some(&tenant), 10).await.unwrap().len(), 1);
     let dead = dlq::list(s, None, 10).await.unwrap();
     assert_eq!(dead.len(), 1);
-    let fixed = Target::Orange(call(
-        OrangeOp::CreateIncident,
-        json!({"shortDescription": "fixed", "externalReference": "INC77"}),
-        Some("INC77"),
-    ));
+    let fixed = fixed_create("INC77");
     assert!(
         s.replay(dead[0].id, Some(fixed), time::OffsetDateTime::now_utc())
             .await
@@ -188,15 +152,8 @@ async fn waiting_update_proceeds_when_its_create_lands(pg: Option<&str>) {
     );
     // No operator action for the note: the create's link wakes it, well before its deadline.
     assert!(rig.drain(DRAIN).await);
-    {
-        let d = rig.sim.state.data();
-        let inc = d
-            .incidents
-            .iter()
-            .find(|i| i.body["externalReference"] == "INC77")
-            .expect("created");
-        assert_eq!(inc.notes.len(), 1, "the waiting note followed");
-    }
+    let inc = rig.incident("INC77");
+    assert_eq!(inc.notes.len(), 1, "the waiting note followed");
     if let Some(db) = db {
         db.drop_schema().await;
     }
@@ -300,16 +257,7 @@ async fn the_admin_api_links_a_ticket_by_hand_and_answers_409_when_it_is_linked_
         .await
         .unwrap();
     assert_eq!(json(raw, 400).await["code"], "malformed-json");
-    let waiting = json(
-        app.client
-            .get(app.url("/admin/v1/waiting-link?tenant=acme"))
-            .bearer_auth("test-admin-token")
-            .send()
-            .await
-            .unwrap(),
-        200,
-    )
-    .await;
+    let waiting = app.admin_get("/admin/v1/waiting-link?tenant=acme").await;
     assert_eq!(waiting["waiting_link"], json!([]));
     app.stop().await;
 }

@@ -7,20 +7,21 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use bytes::Bytes;
 use itsm_bridge::config::Config;
-use itsm_bridge::domain::{
-    CallFailure, EventId, FailureClass, ItsmCall, NewDelivery, NewEvent, OrangeCall, SourceName,
-    Target, TenantId, TicketKey,
-};
-use itsm_bridge::itsm::{Booked, ItsmWriter, Written};
+use itsm_bridge::domain::{EventId, OrangeCall, OrangeOp, SourceName, Target, TenantId, TicketKey};
+use itsm_bridge::sim::state::Incident;
 use itsm_bridge::sim::{JournalEntry, SimHandle, SimOptions};
 use itsm_bridge::store::Store;
 use itsm_bridge::worker::Dispatcher;
-use serde_json::Value;
+use serde_json::{Value, json};
+
+pub use crate::support::delivery::{busiest_second, call, step_call};
 
 pub const TENANT: &str = "acme";
+
+/// How long a test lets the dispatcher drain the queue.
+pub const DRAIN: Duration = Duration::from_secs(20);
 
 /// Config of the delivery tests: one tenant on the simulator's sandbox credentials, a high
 /// rate budget and short backoffs so tests stay fast. `extra` is appended (YAML).
@@ -71,24 +72,6 @@ pub fn parse_config(yaml: &str) -> Config {
         .unwrap_or_else(|e| panic!("test config invalid:\n{e}"))
 }
 
-/// Write-backs are not what these tests exercise: refuse them loudly.
-pub struct NoItsm;
-
-#[async_trait]
-impl ItsmWriter for NoItsm {
-    fn reserve(&self, _: &TenantId, _: &ItsmCall) -> Result<Booked, std::time::Duration> {
-        Ok(Booked::unmetered())
-    }
-    async fn execute(&self, _: &TenantId, _: &ItsmCall, _: Booked) -> Result<Written, CallFailure> {
-        Err(CallFailure {
-            class: FailureClass::Permanent,
-            http_status: None,
-            code: None,
-            message: "no ITSM writer in delivery tests".into(),
-        })
-    }
-}
-
 pub struct Rig {
     pub sim: SimHandle,
     pub store: Arc<dyn Store>,
@@ -112,13 +95,8 @@ impl Rig {
             .await
             .expect("store opens");
         store.migrate().await.expect("migrations");
-        let dispatcher = Arc::new(Dispatcher::new(
-            store.clone(),
-            Arc::new(crate::support::orange_clients(&config)),
-            Arc::new(NoItsm),
-            config.delivery.clone(),
-            "test-dispatcher",
-        ));
+        let dispatcher =
+            crate::support::delivery::dispatcher(store.clone(), &config, "test-dispatcher");
         Rig {
             sim,
             store,
@@ -126,6 +104,14 @@ impl Rig {
             config,
             dir,
         }
+    }
+
+    /// The one incident the simulated Orange holds for `external` (its `externalReference`);
+    /// panics unless there is exactly one.
+    pub fn incident(&self, external: &str) -> Incident {
+        let mut found = crate::support::incidents_of(&self.sim, external);
+        assert_eq!(found.len(), 1, "one incident for {external}");
+        found.remove(0)
     }
 
     /// Waits until the queue figures satisfy `done` (or `within` passes).
@@ -177,30 +163,41 @@ pub fn ticket_key(ticket: &str) -> TicketKey {
 /// Commits one event with its calls, as the ingress does after mapping.
 pub async fn ingest(store: &dyn Store, ticket: &str, n: usize, calls: Vec<OrangeCall>) -> EventId {
     let tenant = TenantId::parse(TENANT).unwrap();
-    let key = ticket_key(ticket);
-    let body = serde_json::json!({"ticket": ticket, "n": n}).to_string();
-    let event = NewEvent {
-        id: EventId::new(),
-        tenant,
-        source: SourceName::parse("servicenow").unwrap(),
-        dedupe_key: format!("{ticket}:{n}"),
-        ticket: key.clone(),
-        event_type: "update".into(),
-        body: Bytes::from(body),
-        headers: Vec::new(),
-        received_at: time::OffsetDateTime::now_utc(),
-        ticket_number: None,
-        routing: Default::default(),
-        deliveries: calls
-            .into_iter()
-            .map(|c| NewDelivery {
-                ticket: key.clone(),
-                target: Target::Orange(c),
-            })
-            .collect(),
-        disposition: Default::default(),
-    };
+    let source = SourceName::parse("servicenow").unwrap();
+    let body = Bytes::from(json!({"ticket": ticket, "n": n}).to_string());
+    let event = crate::support::delivery::new_event(
+        &tenant,
+        &source,
+        ticket,
+        format!("{ticket}:{n}"),
+        body,
+        calls,
+    );
     store.ingest(event).await.expect("ingest").event_id()
+}
+
+/// A mapping mistake on `ticket`: its create has no `shortDescription` (Orange answers 400,
+/// code 23, and it becomes a dead letter), and its next event, a note with `note`, waits
+/// behind it.
+pub async fn ingest_broken_create_then_note(store: &dyn Store, ticket: &str, note: &str) {
+    let create = call(
+        OrangeOp::CreateIncident,
+        json!({"description": "x", "externalReference": ticket}),
+        Some(ticket),
+    );
+    ingest(store, ticket, 1, vec![create]).await;
+    let note = call(OrangeOp::AddIncidentNote, json!({"text": note}), None);
+    ingest(store, ticket, 2, vec![note]).await;
+}
+
+/// The create of [`ingest_broken_create_then_note`] once the mapping is fixed: what its
+/// replay sends instead.
+pub fn fixed_create(ticket: &str) -> Target {
+    Target::Orange(call(
+        OrangeOp::CreateIncident,
+        json!({"shortDescription": "fixed", "externalReference": ticket}),
+        Some(ticket),
+    ))
 }
 
 /// Whether the simulator applied a journaled call: answered 2xx, or a fault struck after
@@ -235,7 +232,7 @@ pub fn orange_calls(sim: &SimHandle) -> Vec<JournalEntry> {
 
 /// The largest number of journaled calls within any one-second window starting at a call.
 pub fn max_per_second(entries: &[JournalEntry]) -> usize {
-    let mut times: Vec<time::OffsetDateTime> = entries
+    let times: Vec<time::OffsetDateTime> = entries
         .iter()
         .filter_map(|e| {
             time::OffsetDateTime::parse(&e.time, &time::format_description::well_known::Rfc3339)
@@ -243,14 +240,5 @@ pub fn max_per_second(entries: &[JournalEntry]) -> usize {
         })
         .collect();
     assert_eq!(times.len(), entries.len(), "journal times parse");
-    times.sort();
-    let mut best = 0;
-    let mut j = 0;
-    for i in 0..times.len() {
-        while j < times.len() && times[j] - times[i] < time::Duration::seconds(1) {
-            j += 1;
-        }
-        best = best.max(j - i);
-    }
-    best
+    busiest_second(times)
 }

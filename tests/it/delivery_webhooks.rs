@@ -9,19 +9,11 @@ use std::time::Duration;
 use axum::Router;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::get;
-use base64::Engine;
-use itsm_bridge::config::Config;
 use itsm_bridge::domain::{OrangeApi, TenantId};
 use itsm_bridge::sim::SimOptions;
 use serde_json::Value;
 
 use crate::support::*;
-
-fn sn_auth() -> (&'static str, String) {
-    let b = base64::engine::general_purpose::STANDARD
-        .encode(format!("{ACME_SN_USER}:{ACME_SN_PASSWORD}"));
-    ("authorization", format!("Basic {b}"))
-}
 
 async fn itsm_file(headers: HeaderMap) -> Result<&'static str, StatusCode> {
     // The tenant's outbound ServiceNow credentials (sandbox:sandbox in the test config).
@@ -34,54 +26,20 @@ async fn itsm_file(headers: HeaderMap) -> Result<&'static str, StatusCode> {
 /// The app on the test config, its Orange pointed at `sim`, its ServiceNow at `itsm`.
 async fn app(sim: &str, itsm: &str, mappings: Option<&Path>) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
-    let extra = format!(
-        "orange:\n  base_url: {sim}\ndelivery:\n  idle_poll_ms: 5\n  retry: {{ max_attempts: 10, base_ms: 5, cap_ms: 100 }}\n"
-    );
-    let mut yaml = test_config_yaml(dir.path(), &extra);
-    if let Some(m) = mappings {
-        yaml = yaml.replace(
-            &format!("mappings_dir: {}", repo().join("mappings").display()),
-            &format!("mappings_dir: {}", m.display()),
-        );
-    }
-    let mut config = Config::from_yaml(&yaml, "test.yaml", Path::new(""), |_| None).unwrap();
+    let mut config = config_against(dir.path(), sim, mappings, None);
     if let Some(sn) = config.tenants[0].itsm.servicenow.as_mut() {
         sn.base_url = url::Url::parse(itsm).unwrap();
     }
     TestApp::spawn_config(config, dir).await
 }
 
-async fn drained(app: &TestApp) {
-    for _ in 0..400 {
-        let q = app.store.queue_stats().await.unwrap();
-        if q.pending == 0 && q.in_flight == 0 {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    let dead = app.store.dead_letters(None, 10).await.unwrap();
-    let why: Vec<_> = dead
-        .iter()
-        .map(|d| (d.target.label(), d.last_error.clone()))
-        .collect();
-    panic!(
-        "queue not drained: {:?}; dead: {why:?}",
-        app.store.queue_stats().await
-    );
-}
-
 /// An incident as the simulator holds it: body, notes, attachments (metadata, bytes).
 type Seen = (Value, Vec<Value>, Vec<(Value, Vec<u8>)>);
 
 fn incident(sim: &itsm_bridge::sim::SimHandle, external: &str) -> Seen {
-    let d = sim.state.data();
-    let found: Vec<_> = d
-        .incidents
-        .iter()
-        .filter(|i| i.body["externalReference"] == external)
-        .collect();
+    let found = incidents_of(sim, external);
     assert_eq!(found.len(), 1, "exactly one incident for {external}");
-    let i = found[0];
+    let i = &found[0];
     (
         i.body.clone(),
         i.notes.clone(),
@@ -112,7 +70,7 @@ async fn servicenow_insert_update_note_and_attachment_and_jira_create_reach_oran
             .post(
                 "/webhooks/acme/servicenow",
                 fixture(&format!("servicenow/{f}")),
-                &[sn_auth()],
+                &[acme_sn_basic()],
             )
             .await;
         assert_eq!(r.status(), 202, "{f}");
@@ -122,7 +80,11 @@ async fn servicenow_insert_update_note_and_attachment_and_jira_create_reach_oran
     att["attachment"]["download_link"] =
         Value::from(format!("{itsm}/api/now/attachment/5f1b/file"));
     let r = app
-        .post("/webhooks/acme/servicenow", att.to_string(), &[sn_auth()])
+        .post(
+            "/webhooks/acme/servicenow",
+            att.to_string(),
+            &[acme_sn_basic()],
+        )
         .await;
     assert_eq!(r.status(), 202);
     let jira = fixture("jira/cloud-issue-created.json");
@@ -132,7 +94,7 @@ async fn servicenow_insert_update_note_and_attachment_and_jira_create_reach_oran
             .status(),
         202
     );
-    drained(&app).await;
+    app.drained().await;
 
     let (body, notes, atts) = incident(&sim, "INC0010023");
     assert_eq!(
@@ -172,27 +134,13 @@ async fn servicenow_insert_update_note_and_attachment_and_jira_create_reach_oran
     app.stop().await;
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            copy_dir(&p, &to.join(e.file_name()));
-        } else {
-            std::fs::copy(&p, to.join(e.file_name())).unwrap();
-        }
-    }
-}
-
 #[tokio::test]
 async fn a_mapping_mistake_is_dead_lettered_and_an_admin_replay_after_the_fix_delivers_it() {
     let sim = itsm_bridge::sim::start(SimOptions::default())
         .await
         .unwrap();
     // A copy of the shipped mappings (beside a link to the fixtures their golden cases use).
-    let root = tempfile::tempdir().unwrap();
-    let maps = root.path().join("mappings");
-    copy_dir(&repo().join("mappings"), &maps);
+    let (root, maps) = copy_of_mappings();
     std::os::unix::fs::symlink(repo().join("tests"), root.path().join("tests")).unwrap();
     let file = maps.join("demo/servicenow-incident.yaml");
     let good = std::fs::read_to_string(&file).unwrap();
@@ -214,7 +162,7 @@ async fn a_mapping_mistake_is_dead_lettered_and_an_admin_replay_after_the_fix_de
         .post(
             "/webhooks/acme/servicenow",
             fixture("servicenow/incident-insert.json"),
-            &[sn_auth()],
+            &[acme_sn_basic()],
         )
         .await;
     assert_eq!(r.status(), 202);
@@ -222,7 +170,7 @@ async fn a_mapping_mistake_is_dead_lettered_and_an_admin_replay_after_the_fix_de
         .post(
             "/webhooks/acme/servicenow",
             fixture("servicenow/incident-work-note.json"),
-            &[sn_auth()],
+            &[acme_sn_basic()],
         )
         .await;
     assert_eq!(r.status(), 202);
@@ -274,7 +222,7 @@ async fn a_mapping_mistake_is_dead_lettered_and_an_admin_replay_after_the_fix_de
     .unwrap();
     let replayed = json(r, 200).await;
     assert_eq!(replayed["rerendered"], true);
-    drained(&app).await;
+    app.drained().await;
     let (body, notes, _) = incident(&sim, "INC0010023");
     assert!(
         body.get("servicePoint")

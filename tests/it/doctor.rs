@@ -12,23 +12,8 @@ use crate::sim_support::Sim;
 
 /// The embedded default config, pointed at `sim`, written to a temporary file.
 fn config_file(sim: &Sim, dir: &std::path::Path) -> std::path::PathBuf {
-    let yaml = std::fs::read_to_string(crate::support::repo().join("config/default.yaml"))
-        .unwrap()
-        .replace("http://127.0.0.1:8081", &sim.handle.base_url())
-        .replace(
-            "sqlite://./data/itsm-bridge.db",
-            &format!("sqlite://{}", dir.join("gw.db").display()),
-        )
-        .replace(
-            "mappings_dir: ./mappings",
-            &format!(
-                "mappings_dir: {}",
-                crate::support::repo().join("mappings").display()
-            ),
-        );
-    let path = dir.join("doctor.yaml");
-    std::fs::write(&path, yaml).unwrap();
-    path
+    let url = sim.handle.base_url();
+    crate::support::cli::default_config_file(dir, "doctor.yaml", Some(&url))
 }
 
 async fn doctor(config: &std::path::Path, json_out: bool) -> Output {

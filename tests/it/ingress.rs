@@ -48,12 +48,7 @@ async fn valid_jira_cloud_webhook_is_accepted_and_stored_byte_exact() {
     assert_eq!(v["duplicate"], false);
     let id = v["eventId"].as_str().unwrap();
     assert_eq!(stored_body(&app, id).await, body);
-    let ev = app
-        .store
-        .event(EventId::parse(id).unwrap())
-        .await
-        .unwrap()
-        .unwrap();
+    let ev = app.stored_event(id).await;
     assert_eq!(ev.ticket.as_str(), "acme/jira/10482");
     assert!(
         ev.headers.iter().all(|(k, _)| k != "x-hub-signature"),
@@ -74,12 +69,7 @@ async fn jira_data_center_comment_without_issue_is_accepted_with_unicode_intact(
     let id = v["eventId"].as_str().unwrap();
     let stored = stored_body(&app, id).await;
     assert_eq!(stored, body, "RTL marks and U+2028 survive byte-exact");
-    let ev = app
-        .store
-        .event(EventId::parse(id).unwrap())
-        .await
-        .unwrap()
-        .unwrap();
+    let ev = app.stored_event(id).await;
     assert_eq!(
         ev.ticket.as_str(),
         "acme/jira/20311",
@@ -366,41 +356,17 @@ async fn health_readiness_metrics_and_openapi_answer() {
     )
     .await;
     json(app.post_jira("acme", &body, "wrong", &[]).await, 401).await;
-    let h = json(
-        app.client.get(app.url("/healthz")).send().await.unwrap(),
-        200,
-    )
-    .await;
+    let h = json(app.get("/healthz").await, 200).await;
     assert_eq!(h["status"], "ok");
-    let r = json(
-        app.client.get(app.url("/readyz")).send().await.unwrap(),
-        200,
-    )
-    .await;
+    let r = json(app.get("/readyz").await, 200).await;
     assert_eq!(r["store"], "sqlite");
-    let m = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let m = app.metrics().await;
     assert!(m.contains("itsm_bridge_webhooks_received_total"), "{m}");
     assert!(m.contains("itsm_bridge_webhooks_rejected_total"), "{m}");
     assert!(m.contains("itsm_bridge_ingest_commit_seconds"), "{m}");
-    let o = json(
-        app.client
-            .get(app.url("/openapi.json"))
-            .send()
-            .await
-            .unwrap(),
-        200,
-    )
-    .await;
+    let o = json(app.get("/openapi.json").await, 200).await;
     assert!(o["paths"]["/webhooks/{tenant}/{source}"]["post"].is_object());
-    let resp = app.client.get(app.url("/healthz")).send().await.unwrap();
+    let resp = app.get("/healthz").await;
     assert!(
         resp.headers().contains_key("x-request-id"),
         "request ids are set"
@@ -417,40 +383,16 @@ async fn admin_api_needs_the_token_and_lists_events() {
         202,
     )
     .await;
-    let p = json(
-        app.client
-            .get(app.url("/admin/v1/events"))
-            .send()
-            .await
-            .unwrap(),
-        401,
-    )
-    .await;
+    let p = json(app.get("/admin/v1/events").await, 401).await;
     assert_eq!(p["code"], "unauthorized");
-    let list = json(
-        app.client
-            .get(app.url("/admin/v1/events?tenant=acme"))
-            .bearer_auth("test-admin-token")
-            .send()
-            .await
-            .unwrap(),
-        200,
-    )
-    .await;
+    let list = app.admin_get("/admin/v1/events?tenant=acme").await;
     assert_eq!(list["events"][0]["id"], v["eventId"]);
-    let one = json(
-        app.client
-            .get(app.url(&format!(
-                "/admin/v1/events/{}",
-                v["eventId"].as_str().unwrap()
-            )))
-            .bearer_auth("test-admin-token")
-            .send()
-            .await
-            .unwrap(),
-        200,
-    )
-    .await;
+    let one = app
+        .admin_get(&format!(
+            "/admin/v1/events/{}",
+            v["eventId"].as_str().unwrap()
+        ))
+        .await;
     assert!(one["body"].as_str().unwrap().contains("OPS-1287"));
     let bad = json(
         app.client

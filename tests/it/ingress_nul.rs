@@ -2,69 +2,20 @@
 //! stored and delivered alike on SQLite and PostgreSQL: the raw body is kept byte for byte,
 //! the stored call and keys lose their NUL characters, and Orange gets the call without them.
 
-use std::path::Path;
-use std::time::Duration;
-
-use base64::Engine;
-use itsm_bridge::config::Config;
 use itsm_bridge::sim::SimOptions;
 use serde_json::Value;
 
 use crate::support::*;
 
-/// A fresh schema of the `TEST_DATABASE_URL` database, dropped at the end.
-struct PgSchema {
-    admin: sqlx::PgPool,
-    name: String,
-    url: String,
-}
-
-impl PgSchema {
-    async fn create() -> Option<PgSchema> {
-        let Ok(base) = std::env::var("TEST_DATABASE_URL") else {
-            use std::io::Write;
-            let _ = writeln!(
-                std::io::stderr(),
-                "SKIPPED: TEST_DATABASE_URL not set (ingress_nul::…postgres)"
-            );
-            return None;
-        };
-        let admin = sqlx::PgPool::connect(&base).await.expect("connect");
-        let name = format!("nul_{}", uuid::Uuid::new_v4().simple());
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {name}")))
-            .execute(&admin)
-            .await
-            .expect("create schema");
-        let sep = if base.contains('?') { '&' } else { '?' };
-        let url = format!("{base}{sep}options=-c%20search_path%3D{name}");
-        Some(PgSchema { admin, name, url })
-    }
-
-    async fn drop(self) {
-        let sql = format!("DROP SCHEMA {} CASCADE", self.name);
-        let _ = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .execute(&self.admin)
-            .await;
-    }
-}
-
 async fn app(sim: &str, store_url: Option<&str>) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
-    let extra = format!(
-        "orange:\n  base_url: {sim}\ndelivery:\n  idle_poll_ms: 5\n  retry: {{ max_attempts: 10, base_ms: 5, cap_ms: 100 }}\n"
-    );
-    let yaml = test_config_yaml(dir.path(), &extra);
-    let mut config = Config::from_yaml(&yaml, "test.yaml", Path::new(""), |_| None).unwrap();
-    if let Some(url) = store_url {
-        config.store.url = url.to_owned();
-    }
+    let config = config_against(dir.path(), sim, None, store_url);
     TestApp::spawn_config(config, dir).await
 }
 
-fn basic() -> (&'static str, String) {
-    let b = base64::engine::general_purpose::STANDARD
-        .encode(format!("{ACME_SN_USER}:{ACME_SN_PASSWORD}"));
-    ("authorization", format!("Basic {b}"))
+/// A schema for one PostgreSQL test (`None`, SKIPPED, without `TEST_DATABASE_URL`).
+async fn schema() -> Option<pg::Schema> {
+    pg::Schema::create("nul", "ingress_nul::…postgres").await
 }
 
 /// The golden insert with NUL in its dedupe key (`sys_mod_count`), its number and two mapped
@@ -90,7 +41,11 @@ async fn nul_is_stored_and_delivered_without_it(store_url: Option<&str>) {
     let app = app(&sim.base_url(), store_url).await;
     let body = poisoned_insert();
     let resp = app
-        .post("/webhooks/acme/servicenow", body.clone(), &[basic()])
+        .post(
+            "/webhooks/acme/servicenow",
+            body.clone(),
+            &[acme_sn_basic()],
+        )
         .await;
     let accepted = json(resp, 202).await;
     assert_eq!(accepted["duplicate"], false);
@@ -114,17 +69,18 @@ async fn nul_is_stored_and_delivered_without_it(store_url: Option<&str>) {
 
     // A redelivery is the same event.
     let again = app
-        .post("/webhooks/acme/servicenow", body.clone(), &[basic()])
+        .post(
+            "/webhooks/acme/servicenow",
+            body.clone(),
+            &[acme_sn_basic()],
+        )
         .await;
     assert_eq!(json(again, 202).await["duplicate"], true);
 
     // What reaches Orange.
     let incident: Value = eventually("the incident at the simulator", async || {
-        let d = sim.state.data();
-        d.incidents
-            .iter()
-            .find(|i| i.body["externalReference"] == "INC0010023")
-            .map(|i| i.body.clone())
+        let found = incidents_of(&sim, "INC0010023");
+        found.into_iter().next().map(|i| i.body)
     })
     .await;
     assert_eq!(incident["shortDescription"], "MPLS link down at Paris HQ");
@@ -134,13 +90,7 @@ async fn nul_is_stored_and_delivered_without_it(store_url: Option<&str>) {
             .unwrap()
             .starts_with("Since 09:05 the primary")
     );
-    for _ in 0..100 {
-        let q = app.store.queue_stats().await.unwrap();
-        if q.pending == 0 && q.in_flight == 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    app.drained().await;
     assert_eq!(app.store.queue_stats().await.unwrap().dead, 0);
     app.stop().await;
 }
@@ -152,7 +102,7 @@ async fn nul_in_a_webhook_is_accepted_stored_and_delivered_without_it_on_sqlite(
 
 #[tokio::test]
 async fn nul_in_a_webhook_is_accepted_stored_and_delivered_without_it_on_postgres() {
-    let Some(pg) = PgSchema::create().await else {
+    let Some(pg) = schema().await else {
         return;
     };
     nul_is_stored_and_delivered_without_it(Some(&pg.url)).await;
@@ -176,7 +126,7 @@ fn insert_with_mod_count(n: usize) -> Vec<u8> {
 
 #[tokio::test]
 async fn an_event_postgres_refuses_is_500_store_rejected_and_the_next_one_is_accepted() {
-    let Some(pg) = PgSchema::create().await else {
+    let Some(pg) = schema().await else {
         return;
     };
     let sim = itsm_bridge::sim::start(SimOptions::default())
@@ -187,7 +137,7 @@ async fn an_event_postgres_refuses_is_500_store_rejected_and_the_next_one_is_acc
         .post(
             "/webhooks/acme/servicenow",
             insert_with_mod_count(20_000),
-            &[basic()],
+            &[acme_sn_basic()],
         )
         .await;
     let p = json(refused, 500).await;
@@ -197,11 +147,11 @@ async fn an_event_postgres_refuses_is_500_store_rejected_and_the_next_one_is_acc
         .post(
             "/webhooks/acme/servicenow",
             insert_with_mod_count(8),
-            &[basic()],
+            &[acme_sn_basic()],
         )
         .await;
     assert_eq!(json(ok, 202).await["duplicate"], false);
-    let ready = app.client.get(app.url("/readyz")).send().await.unwrap();
+    let ready = app.get("/readyz").await;
     assert_eq!(ready.status(), 200);
     app.stop().await;
     pg.drop().await;

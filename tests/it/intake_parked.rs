@@ -4,120 +4,26 @@
 //! delivers it once, before the updates that came after it; events that match no route are
 //! kept, counted and listed, or parked with `unrouted: park`.
 
-use std::path::Path;
 use std::time::Duration;
 
-use base64::Engine;
-use itsm_bridge::config::Config;
 use itsm_bridge::domain::EventId;
 use itsm_bridge::sim::{SimHandle, SimOptions};
 use serde_json::{Value, json};
 
 use crate::support::*;
 
-fn sn_auth() -> (&'static str, String) {
-    let b = base64::engine::general_purpose::STANDARD
-        .encode(format!("{ACME_SN_USER}:{ACME_SN_PASSWORD}"));
-    ("authorization", format!("Basic {b}"))
-}
-
-fn admin() -> (&'static str, String) {
-    ("authorization", "Bearer test-admin-token".to_owned())
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            copy_dir(&p, &to.join(e.file_name()));
-        } else {
-            std::fs::copy(&p, to.join(e.file_name())).unwrap();
-        }
-    }
-}
-
-/// A fresh schema of the `TEST_DATABASE_URL` database as a store URL; `None` (and a visible
-/// SKIPPED line) without it.
-async fn postgres_url(test: &str) -> Option<String> {
-    let Ok(base) = std::env::var("TEST_DATABASE_URL") else {
-        use std::io::Write;
-        let _ = writeln!(
-            std::io::stderr(),
-            "SKIPPED: TEST_DATABASE_URL not set (intake_parked::{test})"
-        );
-        return None;
-    };
-    let admin = sqlx::PgPool::connect(&base).await.expect("connect");
-    let schema = format!("intake_{}", uuid::Uuid::new_v4().simple());
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
-        .execute(&admin)
-        .await
-        .expect("create schema");
-    let sep = if base.contains('?') { '&' } else { '?' };
-    Some(format!("{base}{sep}options=-c%20search_path%3D{schema}"))
-}
-
 /// The app on a copy of the shipped mappings (returned: the tests edit it), its Orange
 /// pointed at `sim`, its store at `store` (SQLite in its temp dir when `None`).
 async fn boot(sim: &SimHandle, store: Option<&str>) -> (TestApp, tempfile::TempDir) {
-    let root = tempfile::tempdir().unwrap();
-    let maps = root.path().join("mappings");
-    copy_dir(&repo().join("mappings"), &maps);
+    let (root, maps) = copy_of_mappings();
     let dir = tempfile::tempdir().unwrap();
-    let extra = format!(
-        "orange:\n  base_url: {}\ndelivery:\n  idle_poll_ms: 5\n  retry: {{ max_attempts: 10, base_ms: 5, cap_ms: 100 }}\n",
-        sim.base_url()
-    );
-    let mut yaml = test_config_yaml(dir.path(), &extra).replace(
-        &format!("mappings_dir: {}", repo().join("mappings").display()),
-        &format!("mappings_dir: {}", maps.display()),
-    );
-    if let Some(url) = store {
-        let sqlite = format!("url: sqlite://{}", dir.path().join("gw.db").display());
-        yaml = yaml.replace(&sqlite, &format!("url: \"{url}\""));
-    }
-    let config = Config::from_yaml(&yaml, "test.yaml", Path::new(""), |_| None).unwrap();
+    let config = config_against(dir.path(), &sim.base_url(), Some(&maps), store);
     (TestApp::spawn_config(config, dir).await, root)
 }
 
 fn incidents(sim: &SimHandle, external: &str) -> Vec<Value> {
-    let d = sim.state.data();
-    d.incidents
-        .iter()
-        .filter(|i| i.body["externalReference"] == external)
-        .map(|i| i.body.clone())
-        .collect()
-}
-
-async fn admin_get(app: &TestApp, path: &str) -> Value {
-    let r = app
-        .client
-        .get(app.url(path))
-        .header("authorization", "Bearer test-admin-token")
-        .send()
-        .await
-        .unwrap();
-    json(r, 200).await
-}
-
-async fn metrics(app: &TestApp) -> String {
-    app.client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
-}
-
-async fn drained(app: &TestApp) {
-    eventually("the queue to drain", async || {
-        let q = app.store.queue_stats().await.unwrap();
-        (q.pending == 0 && q.in_flight == 0).then_some(())
-    })
-    .await;
+    let found = incidents_of(sim, external);
+    found.into_iter().map(|i| i.body).collect()
 }
 
 /// The scenario of issue 18: broken mapping → 202 parked → fix, reload → replay → delivered
@@ -139,11 +45,7 @@ async fn parked_then_fixed_and_replayed(store: Option<&str>) {
         1,
     );
     std::fs::write(&file, &broken).unwrap();
-    json(
-        app.post("/admin/v1/reload", Vec::new(), &[admin()]).await,
-        200,
-    )
-    .await;
+    app.admin_post("/admin/v1/reload", 200).await;
 
     let mut insert: Value =
         serde_json::from_slice(&fixture("servicenow/incident-insert.json")).unwrap();
@@ -152,7 +54,7 @@ async fn parked_then_fixed_and_replayed(store: Option<&str>) {
         app.post(
             "/webhooks/acme/servicenow",
             insert.to_string(),
-            &[sn_auth()],
+            &[acme_sn_basic()],
         )
         .await,
         202,
@@ -168,7 +70,7 @@ async fn parked_then_fixed_and_replayed(store: Option<&str>) {
         app.post(
             "/webhooks/acme/servicenow",
             insert.to_string(),
-            &[sn_auth()],
+            &[acme_sn_basic()],
         )
         .await,
         202,
@@ -181,21 +83,21 @@ async fn parked_then_fixed_and_replayed(store: Option<&str>) {
     // The update that follows maps fine; it waits for the create.
     let update = fixture("servicenow/incident-update-state.json");
     let u = json(
-        app.post("/webhooks/acme/servicenow", update, &[sn_auth()])
+        app.post("/webhooks/acme/servicenow", update, &[acme_sn_basic()])
             .await,
         202,
     )
     .await;
     assert!(u.get("parked").is_none(), "{u}");
 
-    let listed = admin_get(&app, "/admin/v1/events?state=parked").await;
+    let listed = app.admin_get("/admin/v1/events?state=parked").await;
     let parked = listed["events"].as_array().unwrap();
     assert_eq!(parked.len(), 1, "{listed}");
     assert_eq!(parked[0]["id"], id.as_str());
     assert_eq!(parked[0]["parked"]["reason"], "mapping-rejected");
     assert_eq!(parked[0]["parked"]["rule"], "routes[1].then[0].set.impact");
     assert_eq!(parked[0]["parked"]["pointer"], "/impact");
-    let m = metrics(&app).await;
+    let m = app.metrics().await;
     assert!(
         m.lines()
             .any(|l| l.starts_with("itsm_bridge_events_parked_total")
@@ -207,16 +109,9 @@ async fn parked_then_fixed_and_replayed(store: Option<&str>) {
     assert!(incidents(&sim, "INC0010023").is_empty(), "nothing sent yet");
 
     // Replayed before the fix: still parked, with the reason.
-    let r = json(
-        app.post(
-            &format!("/admin/v1/events/{id}/replay"),
-            Vec::new(),
-            &[admin()],
-        )
-        .await,
-        200,
-    )
-    .await;
+    let r = app
+        .admin_post(&format!("/admin/v1/events/{id}/replay"), 200)
+        .await;
     assert_eq!(
         r["disposition"]["parked"]["reason"], "mapping-rejected",
         "{r}"
@@ -224,34 +119,16 @@ async fn parked_then_fixed_and_replayed(store: Option<&str>) {
     assert_eq!(r["calls"], 0);
 
     std::fs::write(&file, &good).unwrap();
-    json(
-        app.post("/admin/v1/reload", Vec::new(), &[admin()]).await,
-        200,
-    )
-    .await;
-    let r = json(
-        app.post(
-            &format!("/admin/v1/events/{id}/replay"),
-            Vec::new(),
-            &[admin()],
-        )
-        .await,
-        200,
-    )
-    .await;
+    app.admin_post("/admin/v1/reload", 200).await;
+    let r = app
+        .admin_post(&format!("/admin/v1/events/{id}/replay"), 200)
+        .await;
     assert_eq!(r["calls"], 1, "{r}");
     assert!(r["disposition"].get("parked").is_none(), "{r}");
     // A second replay finds it settled and delivers nothing twice.
-    let p = json(
-        app.post(
-            &format!("/admin/v1/events/{id}/replay"),
-            Vec::new(),
-            &[admin()],
-        )
-        .await,
-        409,
-    )
-    .await;
+    let p = app
+        .admin_post(&format!("/admin/v1/events/{id}/replay"), 409)
+        .await;
     assert_eq!(p["code"], "conflict");
 
     eventually("the incident updated at Orange", async || {
@@ -261,7 +138,7 @@ async fn parked_then_fixed_and_replayed(store: Option<&str>) {
             .then_some(())
     })
     .await;
-    drained(&app).await;
+    app.drained().await;
     let found = incidents(&sim, "INC0010023");
     assert_eq!(found.len(), 1, "created exactly once");
     let event = app
@@ -273,7 +150,7 @@ async fn parked_then_fixed_and_replayed(store: Option<&str>) {
     assert!(event.disposition.parked.is_none());
     let ds = app.store.event_deliveries(event.id).await.unwrap();
     assert_eq!(ds.len(), 1, "one delivery, however many replays");
-    let listed = admin_get(&app, "/admin/v1/events?state=parked").await;
+    let listed = app.admin_get("/admin/v1/events?state=parked").await;
     assert_eq!(listed["events"].as_array().unwrap().len(), 0, "{listed}");
     app.stop().await;
 }
@@ -285,10 +162,12 @@ async fn a_parked_event_is_delivered_once_after_the_mapping_is_fixed_on_sqlite()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_parked_event_is_delivered_once_after_the_mapping_is_fixed_on_postgres() {
-    let Some(url) = postgres_url("a_parked_event_is_delivered_once…_on_postgres").await else {
+    let test = "intake_parked::a_parked_event_is_delivered_once…_on_postgres";
+    let Some(pg) = pg::Schema::create("intake", test).await else {
         return;
     };
-    parked_then_fixed_and_replayed(Some(&url)).await;
+    parked_then_fixed_and_replayed(Some(&pg.url)).await;
+    pg.drop().await;
 }
 
 /// Unrouted events are kept, counted by tenant, source and type, and listed with filters; a
@@ -307,22 +186,26 @@ async fn unrouted_are_visible(store: Option<&str>) {
         app.post(
             "/webhooks/acme/servicenow",
             delete.to_string(),
-            &[sn_auth()],
+            &[acme_sn_basic()],
         )
         .await,
         202,
     )
     .await;
     assert!(a.get("parked").is_none(), "{a}");
-    let listed = admin_get(&app, "/admin/v1/events?state=unrouted&event_type=delete").await;
+    let listed = app
+        .admin_get("/admin/v1/events?state=unrouted&event_type=delete")
+        .await;
     let events = listed["events"].as_array().unwrap();
     assert_eq!(events.len(), 1, "{listed}");
     assert_eq!(events[0]["id"], a["eventId"]);
     assert_eq!(events[0]["unrouted"], true);
     assert_eq!(events[0]["skipped"], "no route matches event `delete`");
-    let none = admin_get(&app, "/admin/v1/events?state=unrouted&event_type=insert").await;
+    let none = app
+        .admin_get("/admin/v1/events?state=unrouted&event_type=insert")
+        .await;
     assert_eq!(none["events"].as_array().unwrap().len(), 0);
-    let m = metrics(&app).await;
+    let m = app.metrics().await;
     assert!(
         m.lines()
             .any(|l| l.starts_with("itsm_bridge_events_unrouted_total")
@@ -338,8 +221,12 @@ async fn unrouted_are_visible(store: Option<&str>) {
     named.as_object_mut().unwrap().remove("operation");
     named["event"] = json!("incident.inserted");
     let a = json(
-        app.post("/webhooks/acme/servicenow", named.to_string(), &[sn_auth()])
-            .await,
+        app.post(
+            "/webhooks/acme/servicenow",
+            named.to_string(),
+            &[acme_sn_basic()],
+        )
+        .await,
         202,
     )
     .await;
@@ -352,11 +239,7 @@ async fn unrouted_are_visible(store: Option<&str>) {
     let text = std::fs::read_to_string(&file).unwrap();
     let parking = text.replacen("routes:\n", "unrouted: park\n\nroutes:\n", 1);
     std::fs::write(&file, &parking).unwrap();
-    json(
-        app.post("/admin/v1/reload", Vec::new(), &[admin()]).await,
-        200,
-    )
-    .await;
+    app.admin_post("/admin/v1/reload", 200).await;
     let mut closed = delete.clone();
     closed["operation"] = json!("closed");
     closed["sys_mod_count"] = json!("10");
@@ -364,7 +247,7 @@ async fn unrouted_are_visible(store: Option<&str>) {
         app.post(
             "/webhooks/acme/servicenow",
             closed.to_string(),
-            &[sn_auth()],
+            &[acme_sn_basic()],
         )
         .await,
         202,
@@ -372,16 +255,9 @@ async fn unrouted_are_visible(store: Option<&str>) {
     .await;
     assert_eq!(a["parked"], "unrouted", "{a}");
     // Still parked when replayed with no route for it; mapped once a route exists.
-    let r = json(
-        app.post(
-            "/admin/v1/events/replay?tenant=acme",
-            Vec::new(),
-            &[admin()],
-        )
-        .await,
-        200,
-    )
-    .await;
+    let r = app
+        .admin_post("/admin/v1/events/replay?tenant=acme", 200)
+        .await;
     assert_eq!(r["still_parked"].as_array().unwrap().len(), 1, "{r}");
     let routed = parking.replacen(
         "    when: { event: [insert,",
@@ -390,21 +266,10 @@ async fn unrouted_are_visible(store: Option<&str>) {
     );
     assert_ne!(routed, parking);
     std::fs::write(&file, &routed).unwrap();
-    json(
-        app.post("/admin/v1/reload", Vec::new(), &[admin()]).await,
-        200,
-    )
-    .await;
-    let r = json(
-        app.post(
-            "/admin/v1/events/replay?tenant=acme",
-            Vec::new(),
-            &[admin()],
-        )
-        .await,
-        200,
-    )
-    .await;
+    app.admin_post("/admin/v1/reload", 200).await;
+    let r = app
+        .admin_post("/admin/v1/events/replay?tenant=acme", 200)
+        .await;
     assert_eq!(r["replayed"].as_array().unwrap().len(), 1, "{r}");
     assert_eq!(r["replayed"][0]["calls"], 1, "{r}");
     app.stop().await;
@@ -417,8 +282,10 @@ async fn unrouted_events_are_counted_listed_and_parked_on_request_on_sqlite() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unrouted_events_are_counted_listed_and_parked_on_request_on_postgres() {
-    let Some(url) = postgres_url("unrouted_events_…_on_postgres").await else {
+    let test = "intake_parked::unrouted_events_…_on_postgres";
+    let Some(pg) = pg::Schema::create("intake", test).await else {
         return;
     };
-    unrouted_are_visible(Some(&url)).await;
+    unrouted_are_visible(Some(&pg.url)).await;
+    pg.drop().await;
 }

@@ -151,7 +151,7 @@ async fn assert_refused_for_one_applied_for_the_other(
     assert_eq!(globex["loaded"]["hash"], globex["last_attempt"]["hash"]);
     assert!(globex["last_refusal"].is_null());
 
-    let ready = app.client.get(app.url("/readyz")).send().await.unwrap();
+    let ready = app.get("/readyz").await;
     assert_eq!(ready.status(), 200, "a last good version serves");
 }
 
@@ -245,15 +245,7 @@ async fn the_file_watch_refuses_one_tenants_failing_golden_case_and_applies_the_
     assert_eq!(shown["last_reload"]["refused"], 1);
     assert_refused_for_one_applied_for_the_other(&app, WATCH_PAIR, &acme_before, &globex_before)
         .await;
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     assert!(
         metrics.contains(r#"itsm_bridge_mapping_reload_total{tenant="initech",result="refused"}"#),
         "{metrics}"

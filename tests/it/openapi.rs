@@ -9,52 +9,23 @@ use std::collections::{BTreeMap, BTreeSet};
 use reqwest::Method;
 use serde_json::{Value, json};
 
+use crate::support::admin::ADMIN as TOKEN;
+use crate::support::routes::METHODS;
 use crate::support::{ACME_JIRA_SECRET, TestApp, fixture};
 
-const TOKEN: &str = "test-admin-token";
-const METHODS: [Method; 5] = [
-    Method::GET,
-    Method::POST,
-    Method::PUT,
-    Method::PATCH,
-    Method::DELETE,
-];
-
 async fn document(app: &TestApp) -> Value {
-    let r = app
-        .client
-        .get(app.url("/openapi.json"))
-        .send()
-        .await
-        .unwrap();
+    let r = app.get("/openapi.json").await;
     assert_eq!(r.status(), 200);
     r.json().await.unwrap()
 }
 
-/// The router's paths as templates (`/admin/v1/events/{id}`). axum does not list its routes;
-/// its `Debug` output prints every path, nested routers flattened (as `admin_guard.rs` reads
-/// them); known routes are asserted so a change of that output fails instead of emptying it.
+/// The router's paths as templates (`/admin/v1/events/{id}`, read by `support::routes`);
+/// known routes are asserted so a change of axum's output fails instead of emptying it.
 /// The console's pages (`/console/…`) are HTML for people, documented in `docs/console.md`,
 /// not API operations: they are left out here (`admin_guard.rs` walks them).
 fn router_paths(app: &TestApp) -> BTreeSet<String> {
-    let state = itsm_bridge::App {
-        config: app.config.clone(),
-        store: app.store.clone(),
-        mappings: app.mappings.clone(),
-        live: std::sync::Arc::new(itsm_bridge::config::live::LiveConfig::new(
-            app.config.clone(),
-        )),
-    }
-    .router_state();
-    let debug = format!("{:?}", itsm_bridge::http::router(state));
-    let paths: BTreeSet<String> = debug
-        .split("): \"")
-        .skip(1)
-        .filter_map(|s| s.split('"').next())
-        .filter(|p| p.starts_with('/') && !p.contains("__private__"))
-        .filter(|p| *p != "/console" && !p.starts_with("/console/"))
-        .map(str::to_owned)
-        .collect();
+    let mut paths = app.router_paths();
+    paths.retain(|p| p != "/console" && !p.starts_with("/console/"));
     for known in ["/healthz", "/webhooks/{tenant}/{source}", "/admin/v1/links"] {
         assert!(paths.contains(known), "{known} not among {paths:?}");
     }

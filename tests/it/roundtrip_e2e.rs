@@ -5,25 +5,12 @@
 
 use std::time::Duration;
 
-use itsm_bridge::domain::{EventId, SourceName, TenantId, TicketKey};
+use itsm_bridge::domain::EventId;
 use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::sim_support::Sim;
-use crate::support::{TestApp, eventually, servicenow};
-
-async fn post_sn(app: &TestApp, body: Value) -> Value {
-    let r = app
-        .client
-        .post(app.url("/webhooks/acme/servicenow"))
-        .basic_auth("sn", Some("sn-password-1"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 202, "{}", r.text().await.unwrap_or_default());
-    r.json().await.unwrap()
-}
+use crate::support::{acme_ticket, eventually, servicenow};
 
 /// PATCH bodies the ServiceNow simulator received for `sys_id`.
 fn patches(sim: &Sim, sys_id: &str) -> Vec<Value> {
@@ -39,17 +26,9 @@ fn patches(sim: &Sim, sys_id: &str) -> Vec<Value> {
 async fn orange_progress_reaches_servicenow_once_across_a_restart_and_echoes_are_dropped() {
     let sim = Sim::start().await;
     let db = tempfile::tempdir().unwrap();
-    let created: Value = sim
-        .itsm(Method::POST, "/api/now/table/incident")
-        .json(&json!({"short_description": "MPLS down"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let sys_id = created["result"]["sys_id"].as_str().unwrap().to_owned();
-    let number = created["result"]["number"].as_str().unwrap().to_owned();
+    let created = servicenow::write(&sim, None, json!({"short_description": "MPLS down"})).await;
+    let sys_id = created["sys_id"].as_str().unwrap().to_owned();
+    let number = created["number"].as_str().unwrap().to_owned();
     let app = servicenow::boot(&sim, db.path(), true, "sandbox").await;
 
     let base = json!({"table": "incident", "sys_id": sys_id, "number": number,
@@ -58,31 +37,19 @@ async fn orange_progress_reaches_servicenow_once_across_a_restart_and_echoes_are
     let mut insert = base.clone();
     insert["operation"] = json!("insert");
     insert["sys_mod_count"] = json!("0");
-    post_sn(&app, insert).await;
-    let tenant = TenantId::parse("acme").unwrap();
-    let ticket = TicketKey::new(&tenant, &SourceName::parse("servicenow").unwrap(), &sys_id);
-    let store = app.store.clone();
-    let orange_id = eventually("the Orange incident", async || {
-        store.link(&ticket).await.unwrap().map(|l| l.orange_id)
-    })
-    .await;
+    servicenow::post(&app, &insert).await;
+    let ticket = acme_ticket("servicenow", &sys_id);
+    let orange_id = app.orange_id(&ticket).await;
 
     // The customer's own work note goes to Orange (origin CUSTOMER) and must not come back.
     let mut note = base.clone();
     note["operation"] = json!("update");
     note["sys_mod_count"] = json!("1");
     note["work_notes"] = json!("Customer: still down after reboot");
-    post_sn(&app, note).await;
+    servicenow::post(&app, &note).await;
     let notes_path = format!("/incident/b2b/v1/incidents/{orange_id}/notes");
     eventually("the customer note at Orange", async || {
-        let v: Value = sim
-            .orange(Method::GET, &notes_path)
-            .send()
-            .await
-            .ok()?
-            .json()
-            .await
-            .ok()?;
+        let v = sim.orange_json(&notes_path).await?;
         (v.as_array()?.len() == 1).then_some(())
     })
     .await;
@@ -98,14 +65,7 @@ async fn orange_progress_reaches_servicenow_once_across_a_restart_and_echoes_are
 
     let record_path = format!("/api/now/table/incident/{sys_id}");
     eventually("the resolved ServiceNow incident", async || {
-        let v: Value = sim
-            .itsm(Method::GET, &record_path)
-            .send()
-            .await
-            .ok()?
-            .json()
-            .await
-            .ok()?;
+        let v = sim.itsm_get(&record_path).await?;
         (v["result"]["state"] == "6").then_some(())
     })
     .await;
@@ -162,7 +122,7 @@ async fn orange_progress_reaches_servicenow_once_across_a_restart_and_echoes_are
     echo["sys_mod_count"] = json!("9");
     echo["sys_updated_by"] = json!("sandbox");
     echo["work_notes"] = json!(format!("[Orange {orange_id}] Engineer dispatched"));
-    let r = post_sn(&app, echo).await;
+    let r = servicenow::post(&app, &echo).await;
     let id = EventId::parse(r["eventId"].as_str().unwrap()).unwrap();
     assert!(
         app.store.event(id).await.unwrap().is_none(),

@@ -6,13 +6,12 @@
 
 use std::time::Duration;
 
-use itsm_bridge::domain::{EventId, SourceName, TenantId, TicketKey};
-use reqwest::Method;
+use itsm_bridge::domain::EventId;
 use serde_json::{Value, json};
 
 use crate::sim_support::Sim;
-use crate::support::eventually;
 use crate::support::jira::{self, boot, comment_webhook, created_webhook, customer, post};
+use crate::support::{acme_ticket, eventually};
 
 /// Successful Jira write calls the simulator received about `issue_id`: (method, path, body).
 fn writes(sim: &Sim, issue_id: &str) -> Vec<(String, String, Value)> {
@@ -28,22 +27,6 @@ fn writes(sim: &Sim, issue_id: &str) -> Vec<(String, String, Value)> {
         .collect()
 }
 
-async fn orange_notes(sim: &Sim, path: &str) -> Vec<String> {
-    let v: Value = sim
-        .orange(Method::GET, path)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    v.as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|n| n["text"].as_str().map(str::to_owned))
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn orange_progress_reaches_jira_once_across_a_restart_and_echoes_are_dropped() {
     let sim = Sim::start().await;
@@ -53,13 +36,8 @@ async fn orange_progress_reaches_jira_once_across_a_restart_and_echoes_are_dropp
     let app = boot(&sim, db.path(), "").await;
 
     post(&app, &created_webhook(&issue)).await;
-    let tenant = TenantId::parse("acme").unwrap();
-    let ticket = TicketKey::new(&tenant, &SourceName::parse("jira").unwrap(), &id);
-    let store = app.store.clone();
-    let orange_id = eventually("the Orange incident", async || {
-        store.link(&ticket).await.unwrap().map(|l| l.orange_id)
-    })
-    .await;
+    let ticket = acme_ticket("jira", &id);
+    let orange_id = app.orange_id(&ticket).await;
 
     // The customer's comment goes to Orange, once although Jira delivers it twice.
     let comment = json!({"id": "90001", "self": format!("/rest/api/2/issue/{id}/comment/90001"),
@@ -69,9 +47,8 @@ async fn orange_progress_reaches_jira_once_across_a_restart_and_echoes_are_dropp
     let twin = json!({"webhookEvent": "jira:issue_updated", "issue_event_type_name": "issue_commented",
         "user": customer(), "issue": {"id": id, "key": issue["key"]}, "comment": comment});
     assert_eq!(post(&app, &twin).await["duplicate"], true);
-    let notes_path = format!("/incident/b2b/v1/incidents/{orange_id}/notes");
     eventually("the customer note at Orange", async || {
-        (orange_notes(&sim, &notes_path).await.len() == 1).then_some(())
+        (sim.orange_note_texts(&orange_id).await.len() == 1).then_some(())
     })
     .await;
 
@@ -182,7 +159,7 @@ async fn orange_progress_reaches_jira_once_across_a_restart_and_echoes_are_dropp
         );
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let texts = orange_notes(&sim, &notes_path).await;
+    let texts = sim.orange_note_texts(&orange_id).await;
     assert!(
         !texts.iter().any(|t| t.starts_with("[Orange")),
         "echo reached Orange: {texts:?}"

@@ -63,11 +63,7 @@ impl Rig {
             let id = issue["id"].as_str().unwrap().to_owned();
             post(&app, &created_webhook(&issue)).await;
             let key = TicketKey::new(&tenant, &SourceName::parse("jira").unwrap(), &id);
-            let store = app.store.clone();
-            let orange = eventually("the Orange incident", async || {
-                store.link(&key).await.unwrap().map(|l| l.orange_id)
-            })
-            .await;
+            let orange = app.orange_id(&key).await;
             tickets.push((id, orange));
         }
         let clients = crate::support::orange_clients(&app.config);

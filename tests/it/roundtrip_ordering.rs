@@ -8,44 +8,17 @@ use std::path::Path;
 use std::time::Duration;
 
 use itsm_bridge::config::Config;
-use itsm_bridge::domain::{SourceName, TenantId, TicketKey};
 use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::sim_support::Sim;
 use crate::support::jira::{self, created_webhook, post};
-use crate::support::{ACME_JIRA_SECRET, TestApp, eventually, repo};
+use crate::support::{TestApp, acme_ticket, eventually};
 
-/// Tenant `acme`, source `jira` on the shipped ordering mapping, polling every second.
+/// Tenant `acme`, source `jira` on the shipped ordering mapping, polling as `poller` says.
 pub fn ordering_config(sim: &str, db: &Path, poller: &str) -> Config {
-    let yaml = format!(
-        r#"
-store: {{ url: "sqlite://{db}" }}
-mappings_dir: {mappings}
-reload_interval_secs: 0
-admin: {{ token: test-admin-token }}
-orange: {{ base_url: "{sim}" }}
-delivery: {{ idle_poll_ms: 50 }}
-poller: {{ {poller} }}
-tenants:
-  - id: acme
-    orange: {{ client_id: sandbox, client_secret: sandbox-secret, api_key: sandbox-api-key }}
-    sources:
-      jira:
-        auth: [{{ type: hub_signature, secret: {ACME_JIRA_SECRET} }}]
-        mapping: demo/jira-ordering.yaml
-    itsm:
-      jira:
-        base_url: "{sim}"
-        api_version: 2
-        auth: {{ type: basic, username: sandbox, password: sandbox }}
-        integration_account: sandbox
-"#,
-        db = db.join("gw.db").display(),
-        mappings = repo().join("mappings").display(),
-    );
-    Config::from_yaml(&yaml, "test.yaml", Path::new(""), |_| None)
-        .unwrap_or_else(|e| panic!("config invalid:\n{e}"))
+    let mapping = "demo/jira-ordering.yaml";
+    crate::support::parse(&jira::config_yaml(sim, db, mapping, "", poller, "sandbox"))
 }
 
 async fn boot(sim: &Sim, db: &Path) -> TestApp {
@@ -102,13 +75,8 @@ async fn each_ordering_step_reaches_the_jira_request_once_as_a_comment_and_its_t
     let app = boot(&sim, db.path()).await;
     post(&app, &created_webhook(&issue)).await;
 
-    let tenant = TenantId::parse("acme").unwrap();
-    let ticket = TicketKey::new(&tenant, &SourceName::parse("jira").unwrap(), &id);
-    let store = app.store.clone();
-    let order = eventually("the Orange ordering request", async || {
-        store.link(&ticket).await.unwrap().map(|l| l.orange_id)
-    })
-    .await;
+    let ticket = acme_ticket("jira", &id);
+    let order = app.orange_id(&ticket).await;
     let request: Value = sim
         .orange(Method::GET, &format!("/ordering/b2b/v3/requests/{order}"))
         .send()

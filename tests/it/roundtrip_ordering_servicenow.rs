@@ -7,13 +7,12 @@
 use std::path::Path;
 use std::time::Duration;
 
-use itsm_bridge::domain::{SourceName, TenantId, TicketKey};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::roundtrip_reconcile_servicenow::{sn_post, sn_write};
+use crate::roundtrip_reconcile_servicenow::sn_post;
 use crate::sim_support::Sim;
-use crate::support::{TestApp, eventually};
+use crate::support::{TestApp, acme_ticket, eventually, servicenow};
 
 /// A ServiceNow record with a catalog item becomes an order; its steps come back as work
 /// notes, ORDER starts work (state 2), COMPLETED resolves it (state 6 with its close fields).
@@ -57,38 +56,25 @@ way_back:
     correlation_id: "{{ id }}"
 "#;
 
+/// The ServiceNow tenant's config with the ordering mapping above in place of the shipped
+/// incident one, and `svc-bridge` as the integration user (not the simulator's user who
+/// makes the record: no webhook echoes here anyway).
 fn config(sim: &str, dir: &Path) -> itsm_bridge::config::Config {
     let mappings = dir.join("mappings");
     std::fs::create_dir_all(mappings.join("test")).unwrap();
     std::fs::write(mappings.join("test/servicenow-ordering.yaml"), MAPPING).unwrap();
-    let yaml = format!(
-        r#"
-store: {{ url: "sqlite://{db}" }}
-mappings_dir: {mappings}
-reload_interval_secs: 0
-admin: {{ token: test-admin-token }}
-orange: {{ base_url: "{sim}" }}
-delivery: {{ idle_poll_ms: 50 }}
-poller: {{ enabled: true, interval_secs: 1, page_size: 20 }}
-tenants:
-  - id: acme
-    orange: {{ client_id: sandbox, client_secret: sandbox-secret, api_key: sandbox-api-key }}
-    sources:
-      servicenow:
-        auth: [{{ type: basic, username: sn, password: sn-password-1 }}]
-        mapping: test/servicenow-ordering.yaml
-    itsm:
-      servicenow:
-        base_url: "{sim}"
-        auth: {{ type: basic, username: sandbox, password: sandbox }}
-        # Not the simulator's user who makes the record (no webhook echoes here anyway).
-        integration_user: svc-bridge
-"#,
-        db = dir.join("gw.db").display(),
-        mappings = mappings.display(),
-    );
-    itsm_bridge::config::Config::from_yaml(&yaml, "test.yaml", Path::new(""), |_| None)
-        .unwrap_or_else(|e| panic!("config invalid:\n{e}"))
+    let store = format!("sqlite://{}", dir.join("gw.db").display());
+    let shipped = crate::support::repo().join("mappings");
+    let yaml = servicenow::config_yaml(sim, &store, true, "svc-bridge")
+        .replace(
+            &format!("mappings_dir: {}", shipped.display()),
+            &format!("mappings_dir: {}", mappings.display()),
+        )
+        .replace(
+            "mapping: demo/servicenow-incident.yaml",
+            "mapping: test/servicenow-ordering.yaml",
+        );
+    servicenow::parse(&yaml)
 }
 
 /// The record's work notes, oldest first.
@@ -129,7 +115,7 @@ async fn each_ordering_step_reaches_the_servicenow_record_once_as_a_work_note_an
         tempfile::tempdir().unwrap(),
     )
     .await;
-    let record = sn_write(
+    let record = servicenow::write(
         &sim,
         None,
         json!({"short_description": "New BVPN access for Nantes", "u_catalog_item": "CAT-BVPN-ACCESS"}),
@@ -138,13 +124,8 @@ async fn each_ordering_step_reaches_the_servicenow_record_once_as_a_work_note_an
     let sys_id = record["sys_id"].as_str().unwrap().to_owned();
     sn_post(&app, &record, "insert", json!({})).await;
 
-    let tenant = TenantId::parse("acme").unwrap();
-    let ticket = TicketKey::new(&tenant, &SourceName::parse("servicenow").unwrap(), &sys_id);
-    let store = app.store.clone();
-    let order = eventually("the Orange ordering request", async || {
-        store.link(&ticket).await.unwrap().map(|l| l.orange_id)
-    })
-    .await;
+    let ticket = acme_ticket("servicenow", &sys_id);
+    let order = app.orange_id(&ticket).await;
     let advance = async |to: Option<&str>| {
         let body = to.map_or(json!({}), |s| json!({"step": s}));
         sim.control(&format!("/_sim/requests/{order}/advance"), body)

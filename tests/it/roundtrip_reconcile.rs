@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 use crate::sim_support::Sim;
 use crate::support::jira::{self, comment_webhook, created_webhook, post};
-use crate::support::{TestApp, eventually};
+use crate::support::{TestApp, acme_ticket, eventually};
 
 async fn boot(sim: &Sim, db: &Path, integration: &str) -> TestApp {
     let config = jira::config_with(&sim.handle.base_url(), db, "", false, integration);
@@ -73,29 +73,13 @@ async fn run(app: &TestApp, integration: &str) -> SyncReport {
 }
 
 fn ticket(id: &str) -> TicketKey {
-    let t = TenantId::parse("acme").unwrap();
-    TicketKey::new(&t, &SourceName::parse("jira").unwrap(), id)
+    acme_ticket("jira", id)
 }
 
 /// Types of the events stored for an issue, oldest first.
 async fn events(app: &TestApp, id: &str) -> Vec<String> {
-    let q = itsm_bridge::store::EventQuery {
-        tenant: None,
-        ticket: Some(ticket(id)),
-        before: None,
-        limit: 100,
-        ..Default::default()
-    };
-    let mut types: Vec<String> = app
-        .store
-        .list_events(&q)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|e| e.event_type)
-        .collect();
-    types.reverse();
-    types
+    let events = app.events_of(&ticket(id)).await;
+    events.into_iter().map(|e| e.event_type).collect()
 }
 
 /// Successful Orange calls (method, path) the simulator received.
@@ -118,25 +102,6 @@ async fn jira_comment(sim: &Sim, id: &str, text: &str) -> Value {
         .unwrap();
     assert_eq!(r.status(), 201);
     r.json().await.unwrap()
-}
-
-pub(crate) async fn orange_note_texts(sim: &Sim, orange_id: &str) -> Vec<String> {
-    let v: Value = sim
-        .orange(
-            Method::GET,
-            &format!("/incident/b2b/v1/incidents/{orange_id}/notes"),
-        )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    v.as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|n| n["text"].as_str().map(str::to_owned))
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -162,11 +127,7 @@ async fn an_issue_whose_webhooks_never_came_reaches_orange_after_one_reconciliat
         ["jira:issue_created", "comment_created"]
     );
 
-    let store = app.store.clone();
-    let orange_id = eventually("the Orange incident", async || {
-        store.link(&ticket(&id)).await.unwrap().map(|l| l.orange_id)
-    })
-    .await;
+    let orange_id = app.orange_id(&ticket(&id)).await;
     let v: Value = sim
         .orange(
             Method::GET,
@@ -180,7 +141,7 @@ async fn an_issue_whose_webhooks_never_came_reaches_orange_after_one_reconciliat
         .unwrap();
     assert_eq!(v["externalReference"], issue["key"]);
     eventually("the comment as an Orange note", async || {
-        let texts = orange_note_texts(&sim, &orange_id).await;
+        let texts = sim.orange_note_texts(&orange_id).await;
         texts
             .iter()
             .any(|t| t.contains("backup link is down"))
@@ -200,13 +161,9 @@ async fn an_issue_whose_webhooks_came_produces_no_second_orange_call() {
     let comment = jira_comment(&sim, &id, "Customer: rebooted the CPE").await;
     post(&app, &created_webhook(&jira::issue(&sim, &id).await)).await;
     post(&app, &comment_webhook(&comment)).await;
-    let store = app.store.clone();
-    let orange_id = eventually("the Orange incident", async || {
-        store.link(&ticket(&id)).await.unwrap().map(|l| l.orange_id)
-    })
-    .await;
+    let orange_id = app.orange_id(&ticket(&id)).await;
     eventually("the note at Orange", async || {
-        (orange_note_texts(&sim, &orange_id).await.len() == 1).then_some(())
+        (sim.orange_note_texts(&orange_id).await.len() == 1).then_some(())
     })
     .await;
     let before = orange_writes(&sim);
@@ -232,11 +189,7 @@ async fn a_reconciliation_rerun_after_a_restart_repairs_nothing_twice_nor_the_ga
     let id = issue["id"].as_str().unwrap().to_owned();
     run(&app, "sandbox").await;
     assert_eq!(events(&app, &id).await, ["jira:issue_created"]);
-    let store = app.store.clone();
-    eventually("the Orange incident", async || {
-        store.link(&ticket(&id)).await.unwrap().map(|l| l.orange_id)
-    })
-    .await;
+    app.orange_id(&ticket(&id)).await;
 
     app.stop().await;
     let app = boot(&sim, db.path(), "sandbox").await;
@@ -339,13 +292,9 @@ async fn a_jira_cloud_site_is_reconciled_through_search_jql_page_token_by_page_t
         ["jira:issue_created", "comment_created"]
     );
 
-    let store = app.store.clone();
-    let orange_id = eventually("the Orange incident", async || {
-        store.link(&ticket(&id)).await.unwrap().map(|l| l.orange_id)
-    })
-    .await;
+    let orange_id = app.orange_id(&ticket(&id)).await;
     eventually("the comment as an Orange note", async || {
-        let texts = orange_note_texts(&sim, &orange_id).await;
+        let texts = sim.orange_note_texts(&orange_id).await;
         texts
             .iter()
             .any(|t| t.contains("backup link is down"))

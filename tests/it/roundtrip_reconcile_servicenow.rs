@@ -4,56 +4,30 @@
 //! whose calls came is not sent again; a missed update is repaired under its version's key;
 //! a re-run after a restart repairs nothing twice nor the integration user's notes.
 
-use itsm_bridge::domain::{SourceKind, SourceName, TenantId, TicketKey};
+use itsm_bridge::domain::{SourceKind, TicketKey};
 use itsm_bridge::worker::reconcile::SyncReport;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::roundtrip_reconcile::{orange_note_texts, reconcile_once};
+use crate::roundtrip_reconcile::reconcile_once;
 use crate::sim_support::Sim;
-use crate::support::{TestApp, eventually, servicenow};
+use crate::support::{TestApp, acme_ticket, eventually, servicenow};
 
 async fn sn_run(app: &TestApp, integration: &str) -> SyncReport {
     reconcile_once(app, "servicenow", SourceKind::Servicenow, integration).await
 }
 
 fn sn_ticket(sys_id: &str) -> TicketKey {
-    let t = TenantId::parse("acme").unwrap();
-    TicketKey::new(&t, &SourceName::parse("servicenow").unwrap(), sys_id)
+    acme_ticket("servicenow", sys_id)
 }
 
 /// Types of the events stored for a record, oldest first, with their dedupe keys.
 async fn sn_events(app: &TestApp, sys_id: &str) -> Vec<(String, String)> {
-    let q = itsm_bridge::store::EventQuery {
-        tenant: None,
-        ticket: Some(sn_ticket(sys_id)),
-        before: None,
-        limit: 100,
-        ..Default::default()
-    };
-    let mut out: Vec<_> = app
-        .store
-        .list_events(&q)
-        .await
-        .unwrap()
+    let events = app.events_of(&sn_ticket(sys_id)).await;
+    events
         .into_iter()
         .map(|e| (e.event_type, e.dedupe_key))
-        .collect();
-    out.reverse();
-    out
-}
-
-/// Creates (POST) or changes (PATCH) an incident in the ServiceNow simulator as its user
-/// (`sandbox`); the record as the Table API answers.
-pub(crate) async fn sn_write(sim: &Sim, sys_id: Option<&str>, fields: Value) -> Value {
-    let (method, path) = match sys_id {
-        None => (Method::POST, "/api/now/table/incident".to_owned()),
-        Some(id) => (Method::PATCH, format!("/api/now/table/incident/{id}")),
-    };
-    let r = sim.itsm(method, &path).json(&fields).send().await.unwrap();
-    assert!(r.status().is_success(), "{}", r.status());
-    let v: Value = r.json().await.unwrap();
-    v["result"].clone()
+        .collect()
 }
 
 /// The business-rule webhook for `record`'s current version (the demo mapping's shape).
@@ -65,16 +39,7 @@ pub(crate) async fn sn_post(app: &TestApp, record: &Value, operation: &str, extr
     for (k, v) in extra.as_object().unwrap() {
         body[k] = v.clone();
     }
-    let r = app
-        .client
-        .post(app.url("/webhooks/acme/servicenow"))
-        .basic_auth("sn", Some("sn-password-1"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 202, "{}", r.text().await.unwrap_or_default());
-    r.json().await.unwrap()
+    servicenow::post(app, &body).await
 }
 
 /// Successful Orange writes about one ServiceNow incident: its creation (by external
@@ -94,16 +59,7 @@ fn orange_writes_about(sim: &Sim, number: &str, orange_id: &str) -> Vec<(String,
 }
 
 async fn sn_orange_id(app: &TestApp, sys_id: &str) -> String {
-    let store = app.store.clone();
-    eventually("the Orange incident", async || {
-        store
-            .link(&sn_ticket(sys_id))
-            .await
-            .unwrap()
-            .map(|l| l.orange_id)
-    })
-    .await
-    .to_string()
+    app.orange_id(&sn_ticket(sys_id)).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -113,14 +69,14 @@ async fn a_servicenow_record_whose_webhooks_never_came_reaches_orange_after_one_
     // `sandbox`, the simulator's user, is a customer here.
     let app = servicenow::boot(&sim, db.path(), false, "svc-bridge").await;
     // Created, then given a work note; the business rule's two calls never arrived.
-    let record = sn_write(
+    let record = servicenow::write(
         &sim,
         None,
         json!({"short_description": "WAN down at Lille", "impact": "1", "urgency": "2"}),
     )
     .await;
     let sys_id = record["sys_id"].as_str().unwrap().to_owned();
-    sn_write(
+    servicenow::write(
         &sim,
         Some(&sys_id),
         json!({"work_notes": "Customer: the backup link is down too"}),
@@ -128,7 +84,7 @@ async fn a_servicenow_record_whose_webhooks_never_came_reaches_orange_after_one_
     .await;
     // Others in the same seconds make the scan page (2 per page), within a second too.
     for n in 0..3 {
-        sn_write(
+        servicenow::write(
             &sim,
             None,
             json!({"short_description": format!("noise {n}")}),
@@ -164,7 +120,7 @@ async fn a_servicenow_record_whose_webhooks_never_came_reaches_orange_after_one_
     assert_eq!(v["externalReference"], record["number"]);
     assert_eq!(v["impact"], "HIGH");
     eventually("the work note as an Orange note", async || {
-        let texts = orange_note_texts(&sim, &orange_id).await;
+        let texts = sim.orange_note_texts(&orange_id).await;
         texts
             .iter()
             .any(|t| t == "Customer: the backup link is down too")
@@ -179,7 +135,7 @@ async fn a_servicenow_record_whose_webhooks_came_produces_no_second_orange_call(
     let sim = Sim::start().await;
     let db = tempfile::tempdir().unwrap();
     let app = servicenow::boot(&sim, db.path(), false, "svc-bridge").await;
-    let record = sn_write(
+    let record = servicenow::write(
         &sim,
         None,
         json!({"short_description": "WAN down at Nantes", "impact": "2", "urgency": "2"}),
@@ -188,7 +144,7 @@ async fn a_servicenow_record_whose_webhooks_came_produces_no_second_orange_call(
     let sys_id = record["sys_id"].as_str().unwrap().to_owned();
     let number = record["number"].as_str().unwrap().to_owned();
     sn_post(&app, &record, "insert", json!({})).await;
-    let noted = sn_write(
+    let noted = servicenow::write(
         &sim,
         Some(&sys_id),
         json!({"work_notes": "Customer: rebooted the CPE"}),
@@ -208,7 +164,7 @@ async fn a_servicenow_record_whose_webhooks_came_produces_no_second_orange_call(
     .await;
     let orange_id = sn_orange_id(&app, &sys_id).await;
     eventually("the note at Orange", async || {
-        (orange_note_texts(&sim, &orange_id).await.len() == 1).then_some(())
+        (sim.orange_note_texts(&orange_id).await.len() == 1).then_some(())
     })
     .await;
     let before = orange_writes_about(&sim, &number, &orange_id);
@@ -262,7 +218,7 @@ async fn a_servicenow_rerun_after_a_restart_repairs_nothing_twice_nor_the_integr
     );
 
     // A work note by the integration user (an Orange note written back) is an echo.
-    sn_write(
+    servicenow::write(
         &sim,
         Some(&sys_id),
         json!({"work_notes": "[Orange 2601M00001] Engineer dispatched"}),
@@ -290,7 +246,7 @@ async fn a_missed_servicenow_update_is_repaired_with_its_versions_key_so_the_lat
     let sim = Sim::start().await;
     let db = tempfile::tempdir().unwrap();
     let app = servicenow::boot(&sim, db.path(), false, "svc-bridge").await;
-    let record = sn_write(
+    let record = servicenow::write(
         &sim,
         None,
         json!({"short_description": "WAN down at Rennes", "impact": "2", "urgency": "2"}),
@@ -301,7 +257,7 @@ async fn a_missed_servicenow_update_is_repaired_with_its_versions_key_so_the_lat
     sn_post(&app, &record, "insert", json!({})).await;
     let orange_id = sn_orange_id(&app, &sys_id).await;
     // The customer raises the urgency; the business rule's call is lost.
-    let changed = sn_write(&sim, Some(&sys_id), json!({"urgency": "1"})).await;
+    let changed = servicenow::write(&sim, Some(&sys_id), json!({"urgency": "1"})).await;
 
     let rep = sn_run(&app, "svc-bridge").await;
     // The record's update and the simulator's seeded record's insert.
@@ -314,14 +270,7 @@ async fn a_missed_servicenow_update_is_repaired_with_its_versions_key_so_the_lat
     );
     let path = format!("/incident/b2b/v1/incidents/{orange_id}");
     eventually("the urgency at Orange", async || {
-        let v: Value = sim
-            .orange(Method::GET, &path)
-            .send()
-            .await
-            .ok()?
-            .json()
-            .await
-            .ok()?;
+        let v = sim.orange_json(&path).await?;
         (v["urgency"] == "HIGH").then_some(())
     })
     .await;
@@ -350,7 +299,7 @@ async fn a_reconciled_servicenow_record_the_mapping_cannot_handle_is_parked_like
     let db = tempfile::tempdir().unwrap();
     let app = servicenow::boot(&sim, db.path(), false, "svc-bridge").await;
     // No short description: the create route's `shortDescription` rule has nothing to read.
-    let record = sn_write(&sim, None, json!({"impact": "2", "urgency": "2"})).await;
+    let record = servicenow::write(&sim, None, json!({"impact": "2", "urgency": "2"})).await;
     let sys_id = record["sys_id"].as_str().unwrap().to_owned();
 
     let rep = sn_run(&app, "svc-bridge").await;

@@ -6,7 +6,7 @@ use itsm_bridge::sim::SimOptions;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::sim_support::{Sim, header, status_json};
+use crate::sim_support::{Sim, header, send_json, status_json};
 
 const INCIDENTS: &str = "/incident/b2b/v1/incidents";
 
@@ -53,13 +53,8 @@ async fn a_dropped_connection_after_the_create_loses_the_response_but_keeps_the_
         Ok(resp) => resp.bytes().await.is_err(),
     };
     assert!(lost, "the client must not get a response");
-    let (_, found) = status_json(
-        sim.orange(Method::GET, &format!("{INCIDENTS}?externalReference=INC7"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (_, found) =
+        send_json(sim.orange(Method::GET, &format!("{INCIDENTS}?externalReference=INC7"))).await;
     assert_eq!(found.as_array().unwrap().len(), 1);
     let creates = sim
         .handle
@@ -86,12 +81,9 @@ async fn a_timeout_fault_answers_504_after_holding_the_request() {
         json!({"kind": "timeout", "phase": "after", "path_prefix": INCIDENTS}),
     )
     .await;
-    let (status, err) = status_json(
+    let (status, err) = send_json(
         sim.orange(Method::POST, INCIDENTS)
-            .json(&json!({"shortDescription": "x"}))
-            .send()
-            .await
-            .unwrap(),
+            .json(&json!({"shortDescription": "x"})),
     )
     .await;
     assert_eq!((status, err["code"].as_u64()), (504, Some(6)));
@@ -109,8 +101,7 @@ async fn a_full_fault_rate_set_at_runtime_hits_every_call_until_cleared() {
         .await;
     assert_eq!(f["rate"], 1.0);
     for _ in 0..5 {
-        let (status, err) =
-            status_json(sim.orange(Method::GET, INCIDENTS).send().await.unwrap()).await;
+        let (status, err) = send_json(sim.orange(Method::GET, INCIDENTS)).await;
         assert!(
             matches!(
                 (status, err["code"].as_u64()),

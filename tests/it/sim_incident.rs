@@ -5,7 +5,7 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::sim_support::{Sim, header, status_json};
+use crate::sim_support::{Sim, header, send_json, status_json};
 
 const INCIDENTS: &str = "/incident/b2b/v1/incidents";
 
@@ -41,13 +41,7 @@ async fn create_returns_201_with_the_full_incident() {
     assert_eq!(inc["servicePoint"]["name"], "BVPN Paris HQ");
     assert_eq!(inc["location"]["address"]["country"], "FR");
     assert_eq!(inc["createdAt"], inc["lastUpdateDate"]);
-    let (status, got) = status_json(
-        sim.orange(Method::GET, &format!("{INCIDENTS}/{id}"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, got) = send_json(sim.orange(Method::GET, &format!("{INCIDENTS}/{id}"))).await;
     assert_eq!(status, 200);
     assert_eq!(got["shortDescription"], "Router down");
 }
@@ -55,13 +49,8 @@ async fn create_returns_201_with_the_full_incident() {
 #[tokio::test]
 async fn unknown_incident_gets_404_code_60() {
     let sim = Sim::start().await;
-    let (status, body) = status_json(
-        sim.orange(Method::GET, &format!("{INCIDENTS}/2101M00000"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, body) =
+        send_json(sim.orange(Method::GET, &format!("{INCIDENTS}/2101M00000"))).await;
     assert_eq!((status, body["code"].as_u64()), (404, Some(60)));
     assert_eq!(body["message"], "Resource not found");
 }
@@ -108,15 +97,10 @@ async fn list_filters_on_dotted_paths_and_external_reference() {
     assert_eq!(header(&resp, "x-total-count").as_deref(), Some("2"));
     let (_, list) = status_json(resp).await;
     assert_eq!(list.as_array().unwrap().len(), 2);
-    let (_, list) = status_json(
-        sim.orange(
-            Method::GET,
-            &format!("{INCIDENTS}?externalReference=INC002"),
-        )
-        .send()
-        .await
-        .unwrap(),
-    )
+    let (_, list) = send_json(sim.orange(
+        Method::GET,
+        &format!("{INCIDENTS}?externalReference=INC002"),
+    ))
     .await;
     assert_eq!(list.as_array().unwrap().len(), 1);
     assert_eq!(list[0]["location"]["address"]["country"], "GB");
@@ -138,28 +122,17 @@ async fn list_sorts_descending_and_pages_with_count_headers() {
     assert_eq!(header(&resp, "x-result-count").as_deref(), Some("1"));
     let (_, page) = status_json(resp).await;
     assert_eq!(page[0]["id"], created[1]["id"]);
-    let (_, all) = status_json(
-        sim.orange(
-            Method::GET,
-            &format!("{INCIDENTS}?sort=priority,-createdAt"),
-        )
-        .send()
-        .await
-        .unwrap(),
-    )
+    let (_, all) = send_json(sim.orange(
+        Method::GET,
+        &format!("{INCIDENTS}?sort=priority,-createdAt"),
+    ))
     .await;
     let ids: Vec<&Value> = all.as_array().unwrap().iter().map(|i| &i["id"]).collect();
     assert_eq!(
         ids,
         vec![&created[2]["id"], &created[0]["id"], &created[1]["id"]]
     );
-    let (status, err) = status_json(
-        sim.orange(Method::GET, &format!("{INCIDENTS}?limit=ten"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, err) = send_json(sim.orange(Method::GET, &format!("{INCIDENTS}?limit=ten"))).await;
     assert_eq!((status, err["code"].as_u64()), (400, Some(28)));
 }
 
@@ -227,12 +200,9 @@ async fn notes_say_whether_orange_or_the_customer_wrote_them() {
         .create_incident(json!({"shortDescription": "down"}))
         .await;
     let notes = format!("{INCIDENTS}/{}/notes", inc["id"].as_str().unwrap());
-    let (status, mine) = status_json(
+    let (status, mine) = send_json(
         sim.orange(Method::POST, &notes)
-            .json(&json!({"text": "please call"}))
-            .send()
-            .await
-            .unwrap(),
+            .json(&json!({"text": "please call"})),
     )
     .await;
     assert_eq!(status, 201);
@@ -250,14 +220,7 @@ async fn notes_say_whether_orange_or_the_customer_wrote_them() {
     for n in list.as_array().unwrap() {
         assert!(n["id"].is_string() && n["createdAt"].is_string());
     }
-    let (status, err) = status_json(
-        sim.orange(Method::POST, &notes)
-            .json(&json!({}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, err) = send_json(sim.orange(Method::POST, &notes).json(&json!({}))).await;
     assert_eq!((status, err["code"].as_u64()), (400, Some(23)));
 }
 
@@ -273,20 +236,13 @@ async fn attachments_upload_as_multipart_then_list_and_download() {
         .mime_str("text/plain")
         .unwrap();
     let form = reqwest::multipart::Form::new().part("file", part);
-    let (status, meta) = status_json(
-        sim.orange(Method::POST, &base)
-            .multipart(form)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, meta) = send_json(sim.orange(Method::POST, &base).multipart(form)).await;
     assert_eq!(status, 201);
     assert_eq!(
         (meta["name"].as_str(), meta["size"].as_u64()),
         (Some("trace.log"), Some(25))
     );
-    let (_, list) = status_json(sim.orange(Method::GET, &base).send().await.unwrap()).await;
+    let (_, list) = send_json(sim.orange(Method::GET, &base)).await;
     assert_eq!(list[0]["id"], meta["id"]);
     let resp = sim
         .orange(
@@ -301,14 +257,7 @@ async fn attachments_upload_as_multipart_then_list_and_download() {
         &resp.bytes().await.unwrap()[..],
         b"trace line 1\ntrace line 2"
     );
-    let (status, err) = status_json(
-        sim.orange(Method::POST, &base)
-            .json(&json!({}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, err) = send_json(sim.orange(Method::POST, &base).json(&json!({}))).await;
     assert_eq!((status, err["code"].as_u64()), (415, Some(68)));
 }
 
@@ -322,31 +271,18 @@ async fn freeze_periods_aggregation_and_french_labels() {
         json!({"reason": "site closed"}),
     )
     .await;
-    let (_, periods) = status_json(
-        sim.orange(Method::GET, &format!("{INCIDENTS}/{id}/freezePeriods"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (_, periods) =
+        send_json(sim.orange(Method::GET, &format!("{INCIDENTS}/{id}/freezePeriods"))).await;
     assert_eq!(periods[0]["reason"], "site closed");
-    let (_, agg) = status_json(
-        sim.orange(Method::GET, "/incident/b2b/v1/aggregation?groupBy=priority")
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (_, agg) =
+        send_json(sim.orange(Method::GET, "/incident/b2b/v1/aggregation?groupBy=priority")).await;
     assert_eq!(
         agg,
         json!([{"priority": "P1", "count": 2}, {"priority": "P2", "count": 1}])
     );
-    let (_, fr) = status_json(
+    let (_, fr) = send_json(
         sim.orange(Method::GET, &format!("{INCIDENTS}/{id}"))
-            .header("Accept-Language", "fr")
-            .send()
-            .await
-            .unwrap(),
+            .header("Accept-Language", "fr"),
     )
     .await;
     assert_eq!(fr["statusLabel"], "Soumis");

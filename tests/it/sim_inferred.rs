@@ -9,7 +9,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::delivery_support::{TENANT, delivery_config_yaml, parse_config};
-use crate::sim_support::{Sim, status_json};
+use crate::sim_support::{Sim, send_json, status_json};
 
 const INCIDENTS: &str = "/incident/b2b/v1/incidents";
 const REQUESTS: &str = "/ordering/b2b/v3/requests";
@@ -21,7 +21,7 @@ async fn switch(sim: &Sim, patch: Value) -> Value {
 }
 
 async fn list(sim: &Sim, path: &str) -> (u16, Value) {
-    status_json(sim.orange(Method::GET, path).send().await.unwrap()).await
+    send_json(sim.orange(Method::GET, path)).await
 }
 
 fn ids(v: &Value) -> Vec<String> {
@@ -139,28 +139,14 @@ async fn the_switch_listing_shows_every_value_and_a_bad_one_is_refused_whole() {
         assert_eq!(status, 400, "{bad}");
         assert!(body["error"].as_str().is_some(), "{body}");
     }
-    let (_, l) = status_json(
-        sim.http
-            .get(sim.url("/_sim/inferred"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (_, l) = send_json(sim.http.get(sim.url("/_sim/inferred"))).await;
     assert_eq!(
         l["unknown_filters"]["value"], "ignore",
         "a refused patch changes nothing"
     );
 
     sim.control("/_sim/reset", json!({})).await;
-    let (_, l) = status_json(
-        sim.http
-            .get(sim.url("/_sim/inferred"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (_, l) = send_json(sim.http.get(sim.url("/_sim/inferred"))).await;
     assert_eq!(l["unknown_filters"]["value"], "apply");
 }
 

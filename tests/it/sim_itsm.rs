@@ -5,7 +5,7 @@ use itsm_bridge::sim::{SEED_JIRA_KEY, SEED_SN_SYS_ID};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::sim_support::{Sim, header, status_json};
+use crate::sim_support::{Sim, header, send_json, status_json};
 
 fn sn_incident() -> String {
     format!("/api/now/table/incident/{SEED_SN_SYS_ID}")
@@ -29,7 +29,7 @@ async fn servicenow_patch_appends_journal_fields_and_counts_modifications() {
     let q = format!(
         "/api/now/table/sys_journal_field?sysparm_query=element_id={SEED_SN_SYS_ID}^element=work_notes"
     );
-    let (_, journal) = status_json(sim.itsm(Method::GET, &q).send().await.unwrap()).await;
+    let (_, journal) = send_json(sim.itsm(Method::GET, &q)).await;
     assert_eq!(
         journal["result"][0]["value"],
         "[Orange 2103M44704] engineer on site"
@@ -52,18 +52,13 @@ async fn servicenow_keeps_a_sys_id_given_on_insert_and_refuses_a_taken_one() {
         let req = sim
             .itsm(Method::POST, "/api/now/table/incident")
             .json(&body);
-        async move { status_json(req.send().await.unwrap()).await }
+        async move { send_json(req).await }
     };
     let (status, created) = insert(json!({"sys_id": id, "short_description": "seeded"})).await;
     assert_eq!(status, 201, "{created}");
     assert_eq!(created["result"]["sys_id"], id);
-    let (status, read) = status_json(
-        sim.itsm(Method::GET, &format!("/api/now/table/incident/{id}"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, read) =
+        send_json(sim.itsm(Method::GET, &format!("/api/now/table/incident/{id}"))).await;
     assert_eq!(
         (status, &read["result"]["short_description"]),
         (200, &json!("seeded"))
@@ -81,13 +76,8 @@ async fn servicenow_keeps_a_sys_id_given_on_insert_and_refuses_a_taken_one() {
         body["error"]["detail"],
         format!("Error during insert of incident ({number})")
     );
-    let (_, read) = status_json(
-        sim.itsm(Method::GET, &format!("/api/now/table/incident/{id}"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (_, read) =
+        send_json(sim.itsm(Method::GET, &format!("/api/now/table/incident/{id}"))).await;
     assert_eq!(read["result"]["short_description"], "seeded");
 
     // Without one, the Table API makes one up.
@@ -114,7 +104,7 @@ async fn servicenow_lists_by_update_time_in_order_a_page_at_a_time() {
             "/api/now/table/incident?sysparm_query={}&sysparm_limit=2&sysparm_offset={offset}",
             url::form_urlencoded::byte_serialize(query.as_bytes()).collect::<String>()
         );
-        let (status, body) = status_json(sim.itsm(Method::GET, &q).send().await.unwrap()).await;
+        let (status, body) = send_json(sim.itsm(Method::GET, &q)).await;
         assert_eq!(status, 200, "{body}");
         body["result"].as_array().unwrap().clone()
     };
@@ -145,12 +135,9 @@ async fn servicenow_lists_by_update_time_in_order_a_page_at_a_time() {
 #[tokio::test]
 async fn servicenow_refuses_to_resolve_without_close_code_and_notes() {
     let sim = Sim::start().await;
-    let (status, body) = status_json(
+    let (status, body) = send_json(
         sim.itsm(Method::PATCH, &sn_incident())
-            .json(&json!({"state": "6"}))
-            .send()
-            .await
-            .unwrap(),
+            .json(&json!({"state": "6"})),
     )
     .await;
     assert_eq!(status, 403);
@@ -162,14 +149,7 @@ async fn servicenow_refuses_to_resolve_without_close_code_and_notes() {
             .contains("Data Policy Exception")
     );
     let ok = json!({"state": "6", "close_code": "Solution provided", "close_notes": "Line card replaced"});
-    let (status, body) = status_json(
-        sim.itsm(Method::PATCH, &sn_incident())
-            .json(&ok)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, body) = send_json(sim.itsm(Method::PATCH, &sn_incident()).json(&ok)).await;
     assert_eq!(status, 200);
     assert_eq!(body["result"]["state"], "6");
 }
@@ -177,13 +157,10 @@ async fn servicenow_refuses_to_resolve_without_close_code_and_notes() {
 #[tokio::test]
 async fn servicenow_auth_failures_and_unknown_records_use_servicenow_bodies() {
     let sim = Sim::start().await;
-    let (status, body) = status_json(
+    let (status, body) = send_json(
         sim.http
             .get(sim.url(&sn_incident()))
-            .basic_auth("sandbox", Some("bad"))
-            .send()
-            .await
-            .unwrap(),
+            .basic_auth("sandbox", Some("bad")),
     )
     .await;
     assert_eq!(
@@ -198,13 +175,7 @@ async fn servicenow_auth_failures_and_unknown_records_use_servicenow_bodies() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 200);
-    let (status, body) = status_json(
-        sim.itsm(Method::GET, "/api/now/table/incident/0000")
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, body) = send_json(sim.itsm(Method::GET, "/api/now/table/incident/0000")).await;
     assert_eq!(
         (status, body["error"]["message"].as_str()),
         (404, Some("No Record found"))
@@ -248,46 +219,28 @@ async fn servicenow_changes_fire_the_configured_webhook() {
 async fn jira_v3_rejects_a_plain_string_comment_and_accepts_adf() {
     let sim = Sim::start().await;
     let path = format!("/rest/api/3/issue/{SEED_JIRA_KEY}/comment");
-    let (status, body) = status_json(
+    let (status, body) = send_json(
         sim.itsm(Method::POST, &path)
-            .json(&json!({"body": "plain"}))
-            .send()
-            .await
-            .unwrap(),
+            .json(&json!({"body": "plain"})),
     )
     .await;
     assert_eq!(status, 400);
     assert_eq!(body["errors"]["comment"], "Comment body is not valid!");
     let adf = json!({"type": "doc", "version": 1, "content": [{"type": "paragraph", "content": [{"type": "text", "text": "from Orange"}]}]});
-    let (status, c) = status_json(
-        sim.itsm(Method::POST, &path)
-            .json(&json!({"body": adf}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, c) = send_json(sim.itsm(Method::POST, &path).json(&json!({"body": adf}))).await;
     assert_eq!(status, 201);
     assert!(c["id"].is_string());
-    let (status, _) = status_json(
+    let (status, _) = send_json(
         sim.itsm(
             Method::POST,
             &format!("/rest/api/2/issue/{SEED_JIRA_KEY}/comment"),
         )
-        .json(&json!({"body": "wiki *text*"}))
-        .send()
-        .await
-        .unwrap(),
+        .json(&json!({"body": "wiki *text*"})),
     )
     .await;
     assert_eq!(status, 201);
-    let (_, issue) = status_json(
-        sim.itsm(Method::GET, &format!("/rest/api/2/issue/{SEED_JIRA_KEY}"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (_, issue) =
+        send_json(sim.itsm(Method::GET, &format!("/rest/api/2/issue/{SEED_JIRA_KEY}"))).await;
     assert_eq!(issue["fields"]["comment"]["total"], 2);
     assert_eq!(
         issue["fields"]["comment"]["comments"][0]["body"],
@@ -299,7 +252,7 @@ async fn jira_v3_rejects_a_plain_string_comment_and_accepts_adf() {
 async fn jira_transitions_follow_the_classic_workflow_and_its_resolution_screen() {
     let sim = Sim::start().await;
     let path = format!("/rest/api/2/issue/{SEED_JIRA_KEY}/transitions");
-    let (_, list) = status_json(sim.itsm(Method::GET, &path).send().await.unwrap()).await;
+    let (_, list) = send_json(sim.itsm(Method::GET, &path)).await;
     let names: Vec<(&str, &str, &str)> = list["transitions"]
         .as_array()
         .unwrap()
@@ -355,15 +308,10 @@ async fn jira_transitions_follow_the_classic_workflow_and_its_resolution_screen(
         .await
         .unwrap();
     assert_eq!(resp.status(), 204);
-    let (_, issue) = status_json(
-        sim.itsm(
-            Method::GET,
-            &format!("/rest/api/3/issue/{SEED_JIRA_KEY}?expand=changelog"),
-        )
-        .send()
-        .await
-        .unwrap(),
-    )
+    let (_, issue) = send_json(sim.itsm(
+        Method::GET,
+        &format!("/rest/api/3/issue/{SEED_JIRA_KEY}?expand=changelog"),
+    ))
     .await;
     assert_eq!(issue["fields"]["status"]["name"], "Resolved");
     assert_eq!(issue["fields"]["status"]["statusCategory"]["key"], "done");
@@ -384,38 +332,20 @@ async fn jira_transitions_follow_the_classic_workflow_and_its_resolution_screen(
 #[tokio::test]
 async fn jira_issues_are_addressed_by_id_or_key_and_internal_notes_go_through_jsm() {
     let sim = Sim::start().await;
-    let (_, issue) = status_json(
-        sim.itsm(Method::GET, &format!("/rest/api/2/issue/{SEED_JIRA_KEY}"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (_, issue) =
+        send_json(sim.itsm(Method::GET, &format!("/rest/api/2/issue/{SEED_JIRA_KEY}"))).await;
     let id = issue["id"].as_str().unwrap().to_owned();
-    let (status, by_id) = status_json(
-        sim.itsm(Method::GET, &format!("/rest/api/2/issue/{id}"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, by_id) =
+        send_json(sim.itsm(Method::GET, &format!("/rest/api/2/issue/{id}"))).await;
     assert_eq!((status, by_id["key"].as_str()), (200, Some(SEED_JIRA_KEY)));
-    let (status, _) = status_json(
-        sim.itsm(Method::GET, &format!("/rest/api/2/issue/{id}/transitions"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, _) =
+        send_json(sim.itsm(Method::GET, &format!("/rest/api/2/issue/{id}/transitions"))).await;
     assert_eq!(status, 200);
 
     let jsm = format!("/rest/servicedeskapi/request/{id}/comment");
-    let (status, c) = status_json(
+    let (status, c) = send_json(
         sim.itsm(Method::POST, &jsm)
-            .json(&json!({"body": "[Orange 2103M44704] engineer on site", "public": false}))
-            .send()
-            .await
-            .unwrap(),
+            .json(&json!({"body": "[Orange 2103M44704] engineer on site", "public": false})),
     )
     .await;
     assert_eq!(status, 201);
@@ -425,22 +355,16 @@ async fn jira_issues_are_addressed_by_id_or_key_and_internal_notes_go_through_js
     );
     assert!(c["created"]["epochMillis"].as_i64().unwrap() > 0);
     // An ADF body is not what the JSM API takes; an unknown request is a JSM-shaped 404.
-    let (status, err) = status_json(
+    let (status, err) = send_json(
         sim.itsm(Method::POST, &jsm)
-            .json(&json!({"body": {"type": "doc"}, "public": false}))
-            .send()
-            .await
-            .unwrap(),
+            .json(&json!({"body": {"type": "doc"}, "public": false})),
     )
     .await;
     assert_eq!(status, 400);
     assert!(err["errorMessage"].is_string());
-    let (status, err) = status_json(
+    let (status, err) = send_json(
         sim.itsm(Method::POST, "/rest/servicedeskapi/request/NOPE-1/comment")
-            .json(&json!({"body": "x", "public": false}))
-            .send()
-            .await
-            .unwrap(),
+            .json(&json!({"body": "x", "public": false})),
     )
     .await;
     assert_eq!(
@@ -448,15 +372,10 @@ async fn jira_issues_are_addressed_by_id_or_key_and_internal_notes_go_through_js
         (404, true)
     );
     // The platform API shows the note as internal, with its author and self link.
-    let (_, list) = status_json(
-        sim.itsm(
-            Method::GET,
-            &format!("/rest/api/2/issue/{SEED_JIRA_KEY}/comment"),
-        )
-        .send()
-        .await
-        .unwrap(),
-    )
+    let (_, list) = send_json(sim.itsm(
+        Method::GET,
+        &format!("/rest/api/2/issue/{SEED_JIRA_KEY}/comment"),
+    ))
     .await;
     let stored = &list["comments"][0];
     assert_eq!(stored["jsdPublic"], false);
@@ -468,13 +387,7 @@ async fn jira_issues_are_addressed_by_id_or_key_and_internal_notes_go_through_js
             c["id"].as_str().unwrap()
         )
     );
-    let (_, internal_only) = status_json(
-        sim.itsm(Method::GET, &format!("{jsm}?public=false"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (_, internal_only) = send_json(sim.itsm(Method::GET, &format!("{jsm}?public=false"))).await;
     assert_eq!(internal_only["size"], 1);
 }
 
@@ -495,23 +408,14 @@ async fn jira_edit_returns_204_and_v3_requires_adf_descriptions() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 204);
-    let (status, body) = status_json(
+    let (status, body) = send_json(
         sim.itsm(Method::PUT, "/rest/api/3/issue/OPS-9")
-            .json(&json!({"fields": {"description": "plain"}}))
-            .send()
-            .await
-            .unwrap(),
+            .json(&json!({"fields": {"description": "plain"}})),
     )
     .await;
     assert_eq!(status, 400);
     assert!(body["errors"]["description"].is_string());
-    let (_, issue) = status_json(
-        sim.itsm(Method::GET, "/rest/api/2/issue/OPS-9")
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (_, issue) = send_json(sim.itsm(Method::GET, "/rest/api/2/issue/OPS-9")).await;
     assert_eq!(
         (
             issue["fields"]["summary"].as_str(),
@@ -520,22 +424,9 @@ async fn jira_edit_returns_204_and_v3_requires_adf_descriptions() {
         (Some("renamed"), Some("orange"))
     );
     assert_eq!(issue["fields"]["status"]["name"], "In Progress");
-    let (status, _) = status_json(
-        sim.http
-            .get(sim.url("/rest/api/2/issue/OPS-9"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, _) = send_json(sim.http.get(sim.url("/rest/api/2/issue/OPS-9"))).await;
     assert_eq!(status, 401);
-    let (status, body) = status_json(
-        sim.itsm(Method::GET, "/rest/api/2/issue/NOPE-1")
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, body) = send_json(sim.itsm(Method::GET, "/rest/api/2/issue/NOPE-1")).await;
     assert_eq!(status, 404);
     assert!(body["errorMessages"][0].is_string());
 }
@@ -550,7 +441,7 @@ async fn jira_plays_cloud_with_search_jql_paging_by_token_and_410_on_the_old_sea
     let old = format!("/rest/api/2/search?jql={}", urlencode(jql));
     let get = |path: String| {
         let req = sim.itsm(Method::GET, &path);
-        async move { status_json(req.send().await.unwrap()).await }
+        async move { send_json(req).await }
     };
     // Data Center (the default): the old search answers, /search/jql does not exist.
     assert_eq!(get(old.clone()).await.0, 200);

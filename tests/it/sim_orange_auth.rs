@@ -5,7 +5,7 @@ use itsm_bridge::sim::SimOptions;
 use reqwest::Method;
 use serde_json::Value;
 
-use crate::sim_support::{API_KEY, Sim, header, status_json};
+use crate::sim_support::{API_KEY, Sim, header, send_json, status_json};
 
 #[tokio::test]
 async fn token_request_returns_a_bearer_with_the_configured_lifetime() {
@@ -134,13 +134,7 @@ async fn api_call_with_unknown_token_gets_401_code_41() {
 async fn api_call_with_expired_token_gets_401_code_42_and_a_new_token_works() {
     let mut sim = Sim::start().await;
     sim.control("/_sim/tokens/expire", Value::Null).await;
-    let (status, body) = status_json(
-        sim.orange(Method::GET, "/incident/b2b/v1/incidents")
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, body) = send_json(sim.orange(Method::GET, "/incident/b2b/v1/incidents")).await;
     assert_eq!((status, body["code"].as_u64()), (401, Some(42)));
     assert_eq!(body["message"], "Expired credentials");
     assert_eq!(
@@ -222,20 +216,8 @@ async fn calls_beyond_the_per_credential_rate_limit_get_429_code_53() {
 #[tokio::test]
 async fn unknown_orange_path_gets_404_code_60_and_wrong_method_405_code_61() {
     let sim = Sim::start().await;
-    let (status, body) = status_json(
-        sim.orange(Method::GET, "/incident/b2b/v1/nothing")
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, body) = send_json(sim.orange(Method::GET, "/incident/b2b/v1/nothing")).await;
     assert_eq!((status, body["code"].as_u64()), (404, Some(60)));
-    let (status, body) = status_json(
-        sim.orange(Method::DELETE, "/incident/b2b/v1/incidents")
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, body) = send_json(sim.orange(Method::DELETE, "/incident/b2b/v1/incidents")).await;
     assert_eq!((status, body["code"].as_u64()), (405, Some(61)));
 }

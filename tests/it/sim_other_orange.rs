@@ -4,7 +4,7 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::sim_support::{Sim, header, status_json};
+use crate::sim_support::{Sim, header, send_json, status_json};
 
 const TT: &str = "/troubleticket/wholesale/v1";
 const SEARCH: &str = "/troubleticket/wholesale/v1/troubleTickets?ctxid=TCKTNG&sctxid=wse";
@@ -18,23 +18,15 @@ fn ticket(osn: &str, ext: &str) -> Value {
 #[tokio::test]
 async fn wholesale_ticket_is_created_commented_read_and_searched() {
     let sim = Sim::start().await;
-    let (_, numbers) = status_json(
-        sim.orange(Method::GET, &format!("{TT}/orangeServiceNumbers"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (_, numbers) =
+        send_json(sim.orange(Method::GET, &format!("{TT}/orangeServiceNumbers"))).await;
     let osn = numbers[0]["orangeServiceNumbers"][0]["orangeServiceNumber"]
         .as_str()
         .unwrap()
         .to_owned();
-    let (status, created) = status_json(
+    let (status, created) = send_json(
         sim.orange(Method::POST, &format!("{TT}/troubleTickets"))
-            .json(&ticket(&osn, "INC42"))
-            .send()
-            .await
-            .unwrap(),
+            .json(&ticket(&osn, "INC42")),
     )
     .await;
     assert_eq!(status, 200);
@@ -50,13 +42,7 @@ async fn wholesale_ticket_is_created_commented_read_and_searched() {
             .status(),
         200
     );
-    let (_, got) = status_json(
-        sim.orange(Method::GET, &format!("{TT}/troubleTickets/{id}"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (_, got) = send_json(sim.orange(Method::GET, &format!("{TT}/troubleTickets/{id}"))).await;
     assert_eq!(got["ticket"]["status"], "submitted");
     assert_eq!(got["ticket"]["note"][0]["text"], "any news?");
     // Stored as the docs' ticket example shows a comment sent as `Comments`.
@@ -75,47 +61,21 @@ async fn wholesale_ticket_is_created_commented_read_and_searched() {
 #[tokio::test]
 async fn wholesale_errors_follow_the_docs() {
     let sim = Sim::start().await;
-    let (status, err) = status_json(
-        sim.orange(Method::GET, &format!("{TT}/troubleTickets?sctxid=wse"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, err) =
+        send_json(sim.orange(Method::GET, &format!("{TT}/troubleTickets?sctxid=wse"))).await;
     assert_eq!((status, err["code"].as_u64()), (400, Some(27)));
     assert!(err["infoURL"].is_string());
-    let (status, _) = status_json(
-        sim.orange(Method::GET, &format!("{SEARCH}&status=open"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, _) = send_json(sim.orange(Method::GET, &format!("{SEARCH}&status=open"))).await;
     assert_eq!(status, 400);
-    let (status, _) = status_json(
+    let (status, _) = send_json(
         sim.orange(Method::POST, &format!("{TT}/troubleTickets"))
-            .json(&ticket("LD999999", "X"))
-            .send()
-            .await
-            .unwrap(),
+            .json(&ticket("LD999999", "X")),
     )
     .await;
     assert_eq!(status, 422);
-    let (status, err) = status_json(
-        sim.orange(Method::GET, &format!("{TT}/troubleTickets/0"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, err) = send_json(sim.orange(Method::GET, &format!("{TT}/troubleTickets/0"))).await;
     assert_eq!((status, err["code"].as_u64()), (404, Some(60)));
-    let (_, st) = status_json(
-        sim.orange(Method::GET, &format!("{TT}/status"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (_, st) = send_json(sim.orange(Method::GET, &format!("{TT}/status"))).await;
     assert_eq!(st["name"], "API Ticketing WIN_BUS");
 }
 
@@ -133,15 +93,10 @@ async fn core_information_serves_the_seeded_inventory_with_filters_and_paging() 
     assert_eq!(header(&resp, "x-total-count").as_deref(), Some("1"));
     let (_, cis) = status_json(resp).await;
     let sp = cis[0]["servicePoint"]["id"].as_str().unwrap().to_owned();
-    let (status, point) = status_json(
-        sim.orange(
-            Method::GET,
-            &format!("/core-information/b2b/v2/servicePoints/{sp}"),
-        )
-        .send()
-        .await
-        .unwrap(),
-    )
+    let (status, point) = send_json(sim.orange(
+        Method::GET,
+        &format!("/core-information/b2b/v2/servicePoints/{sp}"),
+    ))
     .await;
     assert_eq!(status, 200);
     assert_eq!(point["location"]["address"]["city"], "Paris");
@@ -155,13 +110,8 @@ async fn core_information_serves_the_seeded_inventory_with_filters_and_paging() 
         .unwrap();
     assert_eq!(header(&resp, "x-total-count").as_deref(), Some("4"));
     assert_eq!(header(&resp, "x-result-count").as_deref(), Some("2"));
-    let (status, err) = status_json(
-        sim.orange(Method::GET, "/core-information/b2b/v2/locations/none")
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, err) =
+        send_json(sim.orange(Method::GET, "/core-information/b2b/v2/locations/none")).await;
     assert_eq!((status, err["code"].as_u64()), (404, Some(60)));
 }
 
@@ -169,12 +119,9 @@ async fn core_information_serves_the_seeded_inventory_with_filters_and_paging() 
 async fn ordering_requests_are_created_listed_and_progress_through_steps() {
     let sim = Sim::start().await;
     let body = json!({"customerReference": "#DEMO#", "catalogItem": {"id": "CAT-BVPN-ACCESS"}});
-    let (status, req) = status_json(
+    let (status, req) = send_json(
         sim.orange(Method::POST, "/ordering/b2b/v3/requests")
-            .json(&body)
-            .send()
-            .await
-            .unwrap(),
+            .json(&body),
     )
     .await;
     assert_eq!(status, 201);
@@ -193,22 +140,13 @@ async fn ordering_requests_are_created_listed_and_progress_through_steps() {
     assert_eq!(header(&resp, "x-result-count").as_deref(), Some("1"));
     let (_, list) = status_json(resp).await;
     assert_eq!(list[0]["step"], "VALIDATION");
-    let (status, err) = status_json(
+    let (status, err) = send_json(
         sim.orange(Method::POST, "/ordering/b2b/v3/requests")
-            .json(&json!({}))
-            .send()
-            .await
-            .unwrap(),
+            .json(&json!({})),
     )
     .await;
     assert_eq!((status, err["code"].as_u64()), (400, Some(23)));
-    let (_, items) = status_json(
-        sim.orange(Method::GET, "/ordering/b2b/v3/catalogItems")
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (_, items) = send_json(sim.orange(Method::GET, "/ordering/b2b/v3/catalogItems")).await;
     assert_eq!(items.as_array().unwrap().len(), 3);
 }
 
@@ -221,15 +159,10 @@ async fn the_life_tick_moves_open_objects_and_adds_orange_notes() {
     let moved = sim.control("/_sim/tick", json!({})).await;
     assert!(moved["moved"].as_u64().unwrap() >= 1);
     let id = inc["id"].as_str().unwrap();
-    let (_, notes) = status_json(
-        sim.orange(
-            Method::GET,
-            &format!("/incident/b2b/v1/incidents/{id}/notes"),
-        )
-        .send()
-        .await
-        .unwrap(),
-    )
+    let (_, notes) = send_json(sim.orange(
+        Method::GET,
+        &format!("/incident/b2b/v1/incidents/{id}/notes"),
+    ))
     .await;
     assert_eq!(notes[0]["author"]["origin"], "ORANGE");
 }
@@ -247,7 +180,7 @@ async fn the_life_timer_moves_incidents_without_any_command() {
     let path = format!("/incident/b2b/v1/incidents/{}", inc["id"].as_str().unwrap());
     let mut status = Value::Null;
     for _ in 0..250 {
-        let (_, got) = status_json(sim.orange(Method::GET, &path).send().await.unwrap()).await;
+        let (_, got) = send_json(sim.orange(Method::GET, &path)).await;
         status = got["status"].clone();
         if status == "CLOSED" {
             break;
@@ -266,13 +199,7 @@ async fn every_orange_api_serves_a_doc_of_its_own_paths() {
         ("/core-information/b2b/v2", "Core Information"),
         ("/ordering/b2b/v3", "Ordering"),
     ] {
-        let (status, doc) = status_json(
-            sim.orange(Method::GET, &format!("{base}/doc"))
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
+        let (status, doc) = send_json(sim.orange(Method::GET, &format!("{base}/doc"))).await;
         assert_eq!(status, 200, "{base}");
         assert_eq!(doc["swagger"], "2.0");
         assert_eq!(doc["basePath"], base);

@@ -84,7 +84,6 @@ impl Sim {
         resp.json().await.unwrap_or(Value::Null)
     }
 
-    /// The JSON of an Orange `GET`; panics when the call or its body fails.
     /// The bodies of the requests the simulator accepted (2xx) with `method` on exactly
     /// `path`, oldest first (a body that is not JSON as `null`).
     pub fn accepted(&self, method: &str, path: &str) -> Vec<Value> {
@@ -96,9 +95,27 @@ impl Sim {
             .collect()
     }
 
+    /// The JSON of an Orange `GET`; panics when the call or its body fails.
     pub async fn orange_get(&self, path: &str) -> Value {
         let resp = self.orange(reqwest::Method::GET, path).send().await;
         resp.expect("orange GET").json().await.expect("json")
+    }
+
+    /// The JSON of an Orange `GET`, or `None` when the call or its body failed (for
+    /// `eventually`).
+    pub async fn orange_json(&self, path: &str) -> Option<Value> {
+        let resp = self.orange(reqwest::Method::GET, path).send().await.ok()?;
+        resp.json().await.ok()
+    }
+
+    /// The texts of the notes of the Orange incident `orange_id`, oldest first.
+    pub async fn orange_note_texts(&self, orange_id: &str) -> Vec<String> {
+        let notes = self
+            .orange_get(&format!("/incident/b2b/v1/incidents/{orange_id}/notes"))
+            .await;
+        let notes = notes.as_array().expect("a list of notes");
+        let texts = notes.iter().filter_map(|n| n["text"].as_str());
+        texts.map(str::to_owned).collect()
     }
 
     /// The JSON of an ITSM `GET`, or `None` when the call or its body failed (for
@@ -119,6 +136,11 @@ impl Sim {
         assert_eq!(resp.status(), 201);
         resp.json().await.expect("json")
     }
+}
+
+/// Sends `req`: the status and JSON body of its response.
+pub async fn send_json(req: RequestBuilder) -> (u16, Value) {
+    status_json(req.send().await.expect("request sent")).await
 }
 
 /// Status and JSON body of a response.

@@ -96,50 +96,27 @@ async fn sqlite() -> (Arc<dyn Store>, tempfile::TempDir) {
 pub(crate) struct PgTest {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) url: String,
-    admin: sqlx::PgPool,
-    schema: String,
+    schema: crate::support::pg::Schema,
 }
 
 impl PgTest {
     pub(crate) async fn drop_schema(self) {
-        let sql = format!("DROP SCHEMA {} CASCADE", self.schema);
-        sqlx::query(sqlx::AssertSqlSafe(sql))
-            .execute(&self.admin)
-            .await
-            .expect("drop schema");
+        self.schema.drop().await;
     }
 }
 
 /// A store on a fresh schema of the `TEST_DATABASE_URL` database, or `None` (skipped).
 pub(crate) async fn postgres(test: &str) -> Option<PgTest> {
-    let Ok(base) = std::env::var("TEST_DATABASE_URL") else {
-        // Straight to the process's stderr: libtest captures `eprintln!` of passing tests, and
-        // a skip must be seen.
-        use std::io::Write;
-        let _ = writeln!(
-            std::io::stderr(),
-            "SKIPPED: TEST_DATABASE_URL not set (store_conformance::postgres::{test})"
-        );
-        return None;
-    };
-    let admin = sqlx::PgPool::connect(&base)
+    let name = format!("store_conformance::postgres::{test}");
+    let schema = crate::support::pg::Schema::create("conformance", &name).await?;
+    let store = PgStore::connect(&schema.url, 8)
         .await
-        .expect("connect TEST_DATABASE_URL");
-    let schema = format!("conformance_{}", uuid::Uuid::new_v4().simple());
-    let sql = format!("CREATE SCHEMA {schema}");
-    sqlx::query(sqlx::AssertSqlSafe(sql))
-        .execute(&admin)
-        .await
-        .expect("create schema");
-    let sep = if base.contains('?') { '&' } else { '?' };
-    let url = format!("{base}{sep}options=-c%20search_path%3D{schema}");
-    let store = PgStore::connect(&url, 8).await.expect("open postgres");
+        .expect("open postgres");
     store.migrate().await.expect("migrate postgres");
     store.migrate().await.expect("migrations are idempotent");
     Some(PgTest {
         store: Arc::new(store),
-        url,
-        admin,
+        url: schema.url.clone(),
         schema,
     })
 }

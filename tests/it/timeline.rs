@@ -8,25 +8,12 @@
 use std::path::Path;
 
 use itsm_bridge::domain::{SourceName, TenantId, TicketKey};
-use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::sim_support::Sim;
-use crate::support::{TestApp, eventually, json as json_of, servicenow};
+use crate::support::{TestApp, eventually, json as json_of, pg, servicenow};
 
 const TOKEN: &str = "test-admin-token";
-
-async fn post_sn(app: &TestApp, body: Value) {
-    let r = app
-        .client
-        .post(app.url("/webhooks/acme/servicenow"))
-        .basic_auth("sn", Some("sn-password-1"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 202, "{}", r.text().await.unwrap_or_default());
-}
 
 async fn timeline(app: &TestApp, name: &str) -> reqwest::Response {
     app.client
@@ -74,17 +61,9 @@ async fn the_whole_story(store_url: &str) -> Story {
     let dir = tempfile::tempdir().unwrap();
     let yaml = servicenow::config_yaml(&sim.handle.base_url(), store_url, true, "sandbox");
     let config = servicenow::parse(&yaml);
-    let created: Value = sim
-        .itsm(Method::POST, "/api/now/table/incident")
-        .json(&json!({"short_description": "MPLS down"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let sys_id = created["result"]["sys_id"].as_str().unwrap().to_owned();
-    let number = created["result"]["number"].as_str().unwrap().to_owned();
+    let created = servicenow::write(&sim, None, json!({"short_description": "MPLS down"})).await;
+    let sys_id = created["sys_id"].as_str().unwrap().to_owned();
+    let number = created["number"].as_str().unwrap().to_owned();
     let app = TestApp::spawn_config(config, dir).await;
 
     let base = json!({"table": "incident", "sys_id": sys_id, "number": number,
@@ -99,52 +78,41 @@ async fn the_whole_story(store_url: &str) -> Story {
         }
         b
     };
-    post_sn(&app, with("insert", 0, json!({}))).await;
+    servicenow::post(&app, &with("insert", 0, json!({}))).await;
     let ticket = TicketKey::new(
         &TenantId::parse("acme").unwrap(),
         &SourceName::parse("servicenow").unwrap(),
         &sys_id,
     );
-    let store = app.store.clone();
-    let orange_id = eventually("the Orange incident", async || {
-        store.link(&ticket).await.unwrap().map(|l| l.orange_id)
-    })
-    .await;
+    let orange_id = app.orange_id(&ticket).await;
     // The update's first attempt meets a 503 (Orange code 5) and is retried.
     sim.control(
         "/_sim/faults/next",
         json!({"kind": "unavailable", "method": "PATCH", "path_prefix": "/incident/b2b/v1/incidents"}),
     )
     .await;
-    post_sn(
+    servicenow::post(
         &app,
-        with(
+        &with(
             "update",
             1,
             json!({"urgency": "1", "changed_fields": "urgency"}),
         ),
     )
     .await;
-    post_sn(
+    servicenow::post(
         &app,
-        with("update", 2, json!({"work_notes": "Rebooted the CPE"})),
+        &with("update", 2, json!({"work_notes": "Rebooted the CPE"})),
     )
     .await;
-    post_sn(
+    servicenow::post(
         &app,
-        with("update", 3, json!({"sys_updated_by": "itsm-bridge"})),
+        &with("update", 3, json!({"sys_updated_by": "itsm-bridge"})),
     )
     .await;
     let notes_path = format!("/incident/b2b/v1/incidents/{orange_id}/notes");
     eventually("the customer note at Orange", async || {
-        let v: Value = sim
-            .orange(Method::GET, &notes_path)
-            .send()
-            .await
-            .ok()?
-            .json()
-            .await
-            .ok()?;
+        let v = sim.orange_json(&notes_path).await?;
         (v.as_array()?.len() == 1).then_some(())
     })
     .await;
@@ -387,53 +355,9 @@ async fn a_ticket_s_timeline_lists_every_step_in_order_on_sqlite() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_ticket_s_timeline_lists_every_step_in_order_on_postgres() {
-    let Some(pg) = pg::Schema::create("timeline::postgres").await else {
+    let Some(pg) = pg::Schema::create("timeline", "timeline::postgres").await else {
         return;
     };
     the_whole_story(&pg.url).await;
     pg.drop().await;
-}
-
-/// A fresh schema of the `TEST_DATABASE_URL` database for one test.
-mod pg {
-    pub struct Schema {
-        pub url: String,
-        admin: sqlx::PgPool,
-        name: String,
-    }
-
-    impl Schema {
-        /// `None` (and a SKIPPED line) without `TEST_DATABASE_URL`.
-        pub async fn create(test: &str) -> Option<Schema> {
-            let Ok(base) = std::env::var("TEST_DATABASE_URL") else {
-                use std::io::Write;
-                let _ = writeln!(
-                    std::io::stderr(),
-                    "SKIPPED: TEST_DATABASE_URL not set ({test})"
-                );
-                return None;
-            };
-            let admin = sqlx::PgPool::connect(&base)
-                .await
-                .expect("connect TEST_DATABASE_URL");
-            let name = format!("timeline_{}", uuid::Uuid::new_v4().simple());
-            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {name}")))
-                .execute(&admin)
-                .await
-                .expect("create schema");
-            let sep = if base.contains('?') { '&' } else { '?' };
-            let url = format!("{base}{sep}options=-c%20search_path%3D{name}");
-            Some(Schema { url, admin, name })
-        }
-
-        pub async fn drop(self) {
-            sqlx::query(sqlx::AssertSqlSafe(format!(
-                "DROP SCHEMA {} CASCADE",
-                self.name
-            )))
-            .execute(&self.admin)
-            .await
-            .expect("drop schema");
-        }
-    }
 }

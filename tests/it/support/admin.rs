@@ -34,15 +34,11 @@ pub fn roles_config_in(dir: &Path, orange: Option<&str>, extra: &str) -> Config 
     );
     let delivery = match orange {
         None => "delivery:\n  enabled: false\n".to_owned(),
-        Some(url) => format!(
-            "orange:\n  base_url: {url}\ndelivery:\n  idle_poll_ms: 5\n  \
-             retry: {{ max_attempts: 10, base_ms: 5, cap_ms: 100 }}\n"
-        ),
+        Some(url) => super::orange_at(url),
     };
     let yaml = test_config_yaml(dir, &format!("{delivery}{extra}"))
         .replace("admin:\n  token: test-admin-token\n", &admin);
-    Config::from_yaml(&yaml, "test.yaml", Path::new(""), |_| None)
-        .unwrap_or_else(|e| panic!("test config invalid:\n{e}"))
+    super::parse(&yaml)
 }
 
 /// Posts a Jira issue-created webhook to `tenant` (`acme` or `globex`).
@@ -67,26 +63,16 @@ pub async fn post_issue(app: &TestApp, tenant: &str) {
 /// Returns their ids, oldest first.
 pub async fn kill_due(app: &TestApp) -> Vec<DeliveryId> {
     let now = time::OffsetDateTime::now_utc();
-    let due = app
-        .store
-        .claim_due("test", now, now + time::Duration::seconds(30), 100)
-        .await
-        .expect("claim");
-    for d in &due {
-        let attempt = Attempt {
-            at: now,
-            outcome: AttemptOutcome::Permanent,
-            http_status: Some(400),
-            error_code: Some("24".into()),
-            error: Some("Invalid servicePoint".into()),
-            latency_ms: 9,
-        };
-        app.store
-            .finish(d.id, "test", &attempt, Finish::Dead)
-            .await
-            .expect("finish dead");
-    }
-    due.iter().map(|d| d.id).collect()
+    let attempt = Attempt {
+        at: now,
+        outcome: AttemptOutcome::Permanent,
+        http_status: Some(400),
+        error_code: Some("24".into()),
+        error: Some("Invalid servicePoint".into()),
+        latency_ms: 9,
+    };
+    let store = app.store.as_ref();
+    super::delivery::finish_due(store, "test", now, 100, &attempt, |_| Finish::Dead).await
 }
 
 /// One dead letter of `acme` and one of `globex`: `(acme, globex)`.

@@ -2,12 +2,13 @@
 //! in-process simulator with a client-only config (a tenant with Orange credentials and no
 //! webhook source).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
 
 use serde_json::Value;
 use tokio::io::AsyncWriteExt;
 
+use super::repo;
 use crate::sim_support::Sim;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_itsm-bridge");
@@ -40,6 +41,27 @@ pub fn lines(out: &Output) -> Vec<Value> {
 
 pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// The shipped `config/default.yaml` written to `dir/name`, on a SQLite file in `dir` and the
+/// repository's mappings, its simulators at `sim` when given; the file's path.
+pub fn default_config_file(dir: &Path, name: &str, sim: Option<&str>) -> PathBuf {
+    let mut yaml = std::fs::read_to_string(repo().join("config/default.yaml"))
+        .unwrap()
+        .replace(
+            "sqlite://./data/itsm-bridge.db",
+            &format!("sqlite://{}", dir.join("gw.db").display()),
+        )
+        .replace(
+            "mappings_dir: ./mappings",
+            &format!("mappings_dir: {}", repo().join("mappings").display()),
+        );
+    if let Some(url) = sim {
+        yaml = yaml.replace("http://127.0.0.1:8081", url);
+    }
+    let path = dir.join(name);
+    std::fs::write(&path, yaml).unwrap();
+    path
 }
 
 /// A simulator and a client-only config file pointing at it.

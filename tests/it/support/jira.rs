@@ -8,7 +8,7 @@ use itsm_bridge::config::Config;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use super::{ACME_JIRA_SECRET, TestApp, repo};
+use super::{ACME_JIRA_SECRET, TestApp, parse, repo};
 use crate::sim_support::Sim;
 
 /// The tenant's config; `source_extra` is YAML added to `sources.jira` (indented 8 spaces).
@@ -25,7 +25,29 @@ pub fn config_with(
     poller: bool,
     integration: &str,
 ) -> Config {
-    let yaml = format!(
+    let poller = format!("enabled: {poller}, interval_secs: 1, page_size: 20");
+    let yaml = config_yaml(
+        sim,
+        db,
+        "demo/jira-incident.yaml",
+        source_extra,
+        &poller,
+        integration,
+    );
+    parse(&yaml)
+}
+
+/// The tenant's config on the shipped `mapping`, with `poller` the inside of the poller's
+/// YAML map.
+pub fn config_yaml(
+    sim: &str,
+    db: &Path,
+    mapping: &str,
+    source_extra: &str,
+    poller: &str,
+    integration: &str,
+) -> String {
+    format!(
         r#"
 store: {{ url: "sqlite://{db}" }}
 mappings_dir: {mappings}
@@ -33,14 +55,14 @@ reload_interval_secs: 0
 admin: {{ token: test-admin-token }}
 orange: {{ base_url: "{sim}" }}
 delivery: {{ idle_poll_ms: 50 }}
-poller: {{ enabled: {poller}, interval_secs: 1, page_size: 20 }}
+poller: {{ {poller} }}
 tenants:
   - id: acme
     orange: {{ client_id: sandbox, client_secret: sandbox-secret, api_key: sandbox-api-key }}
     sources:
       jira:
         auth: [{{ type: hub_signature, secret: {ACME_JIRA_SECRET} }}]
-        mapping: demo/jira-incident.yaml
+        mapping: {mapping}
 {source_extra}
     itsm:
       jira:
@@ -51,9 +73,7 @@ tenants:
 "#,
         db = db.join("gw.db").display(),
         mappings = repo().join("mappings").display(),
-    );
-    Config::from_yaml(&yaml, "test.yaml", Path::new(""), |_| None)
-        .unwrap_or_else(|e| panic!("config invalid:\n{e}"))
+    )
 }
 
 /// Boots the gateway on `db` against `sim`.

@@ -5,7 +5,10 @@
 
 pub mod admin;
 pub mod cli;
+pub mod delivery;
 pub mod jira;
+pub mod pg;
+pub mod routes;
 pub mod sandbox;
 pub mod servicenow;
 pub mod webdriver;
@@ -14,8 +17,12 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use base64::Engine;
 use itsm_bridge::App;
 use itsm_bridge::config::Config;
+use itsm_bridge::domain::{SourceName, StoredEvent, TenantId, TicketKey};
+use itsm_bridge::sim::SimHandle;
+use itsm_bridge::sim::state::Incident;
 use itsm_bridge::store::Store;
 use tokio::sync::oneshot;
 
@@ -53,6 +60,12 @@ pub fn fixture(rel: &str) -> Vec<u8> {
     std::fs::read(&test)
         .or_else(|_| std::fs::read(&golden))
         .unwrap_or_else(|e| panic!("fixture {rel}: {e}"))
+}
+
+/// A config's YAML, parsed; panics with every problem when it is invalid.
+pub fn parse(yaml: &str) -> Config {
+    Config::from_yaml(yaml, "test.yaml", Path::new(""), |_| None)
+        .unwrap_or_else(|e| panic!("config invalid:\n{e}"))
 }
 
 /// The test config: two tenants on the shipped demo mappings; `extra` is appended (YAML).
@@ -99,6 +112,86 @@ tenants:
     )
 }
 
+/// Config YAML (for `extra`) that points the app's Orange at `url` (a simulator), with a
+/// dispatcher that polls and retries fast.
+pub fn orange_at(url: &str) -> String {
+    format!(
+        "orange:\n  base_url: {url}\ndelivery:\n  idle_poll_ms: 5\n  \
+         retry: {{ max_attempts: 10, base_ms: 5, cap_ms: 100 }}\n"
+    )
+}
+
+/// The test config with its Orange at `sim` ([`orange_at`]), its mappings read from
+/// `mappings` instead of the shipped ones, and its store at `store` instead of SQLite in
+/// `dir`, where given.
+pub fn config_against(
+    dir: &Path,
+    sim: &str,
+    mappings: Option<&Path>,
+    store: Option<&str>,
+) -> Config {
+    let mut yaml = test_config_yaml(dir, &orange_at(sim));
+    if let Some(m) = mappings {
+        yaml = yaml.replace(
+            &format!("mappings_dir: {}", repo().join("mappings").display()),
+            &format!("mappings_dir: {}", m.display()),
+        );
+    }
+    let mut config = parse(&yaml);
+    if let Some(url) = store {
+        config.store.url = url.to_owned();
+    }
+    config
+}
+
+/// A copy of the shipped mappings in a fresh folder (the test edits it): the folder, and the
+/// copy's path (`mappings/` in it).
+pub fn copy_of_mappings() -> (tempfile::TempDir, PathBuf) {
+    fn copy_dir(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for e in std::fs::read_dir(from).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                copy_dir(&p, &to.join(e.file_name()));
+            } else {
+                std::fs::copy(&p, to.join(e.file_name())).unwrap();
+            }
+        }
+    }
+    let root = tempfile::tempdir().unwrap();
+    let maps = root.path().join("mappings");
+    copy_dir(&repo().join("mappings"), &maps);
+    (root, maps)
+}
+
+/// `Authorization` of acme's ServiceNow webhooks (basic, the test config's credentials).
+pub fn acme_sn_basic() -> (&'static str, String) {
+    let b = base64::engine::general_purpose::STANDARD
+        .encode(format!("{ACME_SN_USER}:{ACME_SN_PASSWORD}"));
+    ("authorization", format!("Basic {b}"))
+}
+
+/// `Authorization` of the test config's admin token.
+pub fn admin_bearer() -> (&'static str, String) {
+    ("authorization", "Bearer test-admin-token".to_owned())
+}
+
+/// The key of `acme`'s ticket `id` of `source` (`jira`, `servicenow`).
+pub fn acme_ticket(source: &str, id: &str) -> TicketKey {
+    let tenant = TenantId::parse("acme").expect("tenant");
+    TicketKey::new(&tenant, &SourceName::parse(source).expect("source"), id)
+}
+
+/// The simulated Orange's incidents whose `externalReference` is `external`, as they are now.
+pub fn incidents_of(sim: &SimHandle, external: &str) -> Vec<Incident> {
+    let d = sim.state.data();
+    d.incidents
+        .iter()
+        .filter(|i| i.body["externalReference"] == external)
+        .cloned()
+        .collect()
+}
+
 pub struct TestApp {
     pub addr: SocketAddr,
     pub client: reqwest::Client,
@@ -120,9 +213,7 @@ impl TestApp {
     pub async fn spawn_with(extra: &str) -> TestApp {
         let dir = tempfile::tempdir().expect("temp dir");
         let yaml = test_config_yaml(dir.path(), extra);
-        let config = Config::from_yaml(&yaml, "test.yaml", Path::new(""), |_| None)
-            .unwrap_or_else(|e| panic!("test config invalid:\n{e}"));
-        Self::spawn_config(config, dir).await
+        Self::spawn_config(parse(&yaml), dir).await
     }
 
     pub async fn spawn_config(config: Config, dir: tempfile::TempDir) -> TestApp {
@@ -188,6 +279,90 @@ impl TestApp {
         h.extend(extra.iter().cloned());
         self.post(&format!("/webhooks/{tenant}/jira"), body.to_vec(), &h)
             .await
+    }
+
+    /// The JSON of an admin `GET` (the test config's admin token), asserting a 200.
+    pub async fn admin_get(&self, path: &str) -> serde_json::Value {
+        let r = self
+            .client
+            .get(self.url(path))
+            .bearer_auth("test-admin-token")
+            .send()
+            .await
+            .expect("request sent");
+        json(r, 200).await
+    }
+
+    /// A `GET` of `path`, without credentials.
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        let r = self.client.get(self.url(path)).send().await;
+        r.expect("request sent")
+    }
+
+    /// The stored event `id` (its id as the intake answered it); panics when it is missing.
+    pub async fn stored_event(&self, id: &str) -> itsm_bridge::domain::StoredEvent {
+        let id = itsm_bridge::domain::EventId::parse(id).expect("an event id");
+        let event = self.store.event(id).await.expect("store answers");
+        event.unwrap_or_else(|| panic!("event {id} stored"))
+    }
+
+    /// The id of the Orange object `ticket` is linked to, once the link is stored (waits,
+    /// bounded, for the create's delivery).
+    pub async fn orange_id(&self, ticket: &TicketKey) -> String {
+        let what = format!("the Orange object of {}", ticket.as_str());
+        eventually(&what, async || {
+            let link = self.store.link(ticket).await.expect("store answers");
+            link.map(|l| l.orange_id)
+        })
+        .await
+    }
+
+    /// The events stored for `ticket`, oldest first.
+    pub async fn events_of(&self, ticket: &TicketKey) -> Vec<StoredEvent> {
+        let q = itsm_bridge::store::EventQuery {
+            ticket: Some(ticket.clone()),
+            limit: 100,
+            ..Default::default()
+        };
+        let mut events = self.store.list_events(&q).await.expect("events");
+        events.reverse();
+        events
+    }
+
+    /// The JSON answer of an admin `POST` without a body (the test config's admin token),
+    /// asserting its status.
+    pub async fn admin_post(&self, path: &str, status: u16) -> serde_json::Value {
+        json(self.post(path, Vec::new(), &[admin_bearer()]).await, status).await
+    }
+
+    /// The text of `/metrics`.
+    pub async fn metrics(&self) -> String {
+        self.get("/metrics").await.text().await.expect("body")
+    }
+
+    /// Waits (bounded: 15 s) until nothing is pending or in flight; panics with the queue
+    /// figures and the dead letters' errors otherwise.
+    pub async fn drained(&self) {
+        for _ in 0..600 {
+            let q = self.store.queue_stats().await.expect("stats");
+            if q.pending == 0 && q.in_flight == 0 {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        let dead = self
+            .store
+            .dead_letters(None, 10)
+            .await
+            .expect("dead letters");
+        let why: Vec<_> = dead
+            .iter()
+            .map(|d| (d.target.label(), d.last_error.clone()))
+            .collect();
+        panic!(
+            "queue not drained: {:?}; dead: {why:?}",
+            self.store.queue_stats().await
+        );
     }
 
     /// Stops the app gracefully and hands back its folder (and store), for a next app.

@@ -5,7 +5,10 @@
 use std::path::Path;
 
 use itsm_bridge::config::Config;
+use reqwest::Method;
+use serde_json::Value;
 
+pub use super::parse;
 use super::{TestApp, repo};
 use crate::sim_support::Sim;
 
@@ -49,14 +52,36 @@ pub fn config(sim: &str, db: &Path, poller: bool, integration: &str) -> Config {
     parse(&config_yaml(sim, &url, poller, integration))
 }
 
-/// A config's YAML, parsed; panics with every problem when it is invalid.
-pub fn parse(yaml: &str) -> Config {
-    Config::from_yaml(yaml, "test.yaml", Path::new(""), |_| None)
-        .unwrap_or_else(|e| panic!("config invalid:\n{e}"))
-}
-
 /// Boots the gateway on `db` against `sim`.
 pub async fn boot(sim: &Sim, db: &Path, poller: bool, integration: &str) -> TestApp {
     let config = config(&sim.handle.base_url(), db, poller, integration);
     TestApp::spawn_config(config, tempfile::tempdir().unwrap()).await
+}
+
+/// Creates (POST) or changes (PATCH) an incident in the ServiceNow simulator as its user
+/// (`sandbox`); the record as the Table API answers.
+pub async fn write(sim: &Sim, sys_id: Option<&str>, fields: Value) -> Value {
+    let (method, path) = match sys_id {
+        None => (Method::POST, "/api/now/table/incident".to_owned()),
+        Some(id) => (Method::PATCH, format!("/api/now/table/incident/{id}")),
+    };
+    let r = sim.itsm(method, &path).json(&fields).send().await.unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    let v: Value = r.json().await.unwrap();
+    v["result"].clone()
+}
+
+/// Posts a business-rule webhook `body` to acme's ServiceNow source (Basic `sn`), asserting
+/// a 202; the answer.
+pub async fn post(app: &TestApp, body: &Value) -> Value {
+    let r = app
+        .client
+        .post(app.url("/webhooks/acme/servicenow"))
+        .basic_auth("sn", Some("sn-password-1"))
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202, "{}", r.text().await.unwrap_or_default());
+    r.json().await.unwrap()
 }
