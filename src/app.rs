@@ -252,7 +252,7 @@ impl App {
         if app.config.poller.enabled {
             let poller = crate::worker::Poller::new(
                 app.store.clone(),
-                Arc::new(crate::worker::poller::OrangePollReader::new(orange)),
+                orange,
                 app.mappings.clone(),
                 app.live
                     .current()

@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use itsm_bridge::domain::{DeliveryState, NO_LINK, OrangeCall, OrangeOp, Target, TenantId};
 use itsm_bridge::ops::{dlq, links};
-use itsm_bridge::orange::{OrangeClients, OrangeGateway};
+use itsm_bridge::orange::OrangeClients;
 use itsm_bridge::sim::SimOptions;
+use itsm_bridge::worker::OrangeGateway;
 use serde_json::{Value, json};
 
 use crate::delivery_support::*;
@@ -50,7 +51,7 @@ async fn unlinked_update_waits_dies_and_is_delivered_once_linked_by_hand(pg: Opt
     let tenant = TenantId::parse(TENANT).unwrap();
     let orange = OrangeClients::from_config(&rig.config).unwrap();
     let made = orange
-        .execute(
+        .deliver(
             &tenant,
             &call(
                 OrangeOp::CreateIncident,
@@ -58,10 +59,11 @@ async fn unlinked_update_waits_dies_and_is_delivered_once_linked_by_hand(pg: Opt
                 None,
             ),
             None,
+            None,
         )
         .await
         .expect("incident made at the simulator");
-    let orange_id = made.created_id.expect("an id");
+    let orange_id = made.created_id().expect("an id");
 
     ingest(
         s,

@@ -14,11 +14,10 @@ use itsm_bridge::domain::{
     CallFailure, EventId, FailureClass, ItsmCall, NewDelivery, NewEvent, OrangeCall, SourceName,
     Target, TenantId, TicketKey,
 };
-use itsm_bridge::itsm::{Booked, ItsmWriter, Written};
 use itsm_bridge::orange::OrangeClients;
 use itsm_bridge::sim::{JournalEntry, SimHandle, SimOptions};
 use itsm_bridge::store::Store;
-use itsm_bridge::worker::Dispatcher;
+use itsm_bridge::worker::{Booked, Dispatcher, ItsmWriter, Written};
 use serde_json::Value;
 
 pub const TENANT: &str = "acme";
@@ -78,7 +77,7 @@ pub struct NoItsm;
 #[async_trait]
 impl ItsmWriter for NoItsm {
     fn reserve(&self, _: &TenantId, _: &ItsmCall) -> Result<Booked, std::time::Duration> {
-        Ok(Booked::unmetered())
+        Ok(Booked::new())
     }
     async fn execute(&self, _: &TenantId, _: &ItsmCall, _: Booked) -> Result<Written, CallFailure> {
         Err(CallFailure {
