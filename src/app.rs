@@ -263,7 +263,7 @@ impl App {
         if app.config.poller.enabled {
             let poller = crate::worker::Poller::new(
                 app.store.clone(),
-                Arc::new(crate::worker::poller::OrangePollReader::new(orange)),
+                orange,
                 app.mappings.clone(),
                 tenants.tenants.iter().map(|t| t.id.clone()).collect(),
                 crate::worker::PollSettings::from_config(&app.config.poller),

@@ -20,14 +20,16 @@
 //! - [`mapping`]: the declarative mapping language: load, compile, apply (pure).
 //! - [`store`]: durable state behind one trait per role (intake, delivery queue, poll state,
 //!   admin), combined in `Store`; SQLite and PostgreSQL implementations.
-//! - [`orange`]: Orange API clients: token source, rate limiter, error classification.
-//! - [`itsm`]: ServiceNow and Jira clients: write-backs, and the reads reconciliation needs.
+//! - [`orange`]: Orange API clients: token source, rate limiter, error classification; they
+//!   implement what the dispatcher and the poller ask of Orange.
+//! - [`itsm`]: ServiceNow and Jira clients: write-backs, and the reads reconciliation needs;
+//!   they implement what the dispatcher and the reconciler ask of the ITSMs.
 //! - [`intake`]: the one intake step of webhooks, reconciliation and replays: echo check,
 //!   event schema, mapping (or parking), backlog, store.
 //! - [`http`]: ingress, health, metrics, admin API (named tokens, roles, audit log), the
 //!   operator console (`/console`), problem+json errors.
 //! - [`worker`]: dispatcher, poller, retention purger and ITSM reconciler, each with
-//!   `run(token)` and `tick()`.
+//!   `run(token)` and `tick()`, and the traits they need of Orange and the ITSMs.
 //! - [`ops`]: operator operations shared by the CLI, the admin API and the console (dead
 //!   letters, events, links, timelines).
 //! - [`sim`]: the simulators of Orange, ServiceNow and Jira (product code).
@@ -36,12 +38,13 @@
 //! - [`app`]: the composition root; [`run`] starts everything on a bound listener,
 //!   [`app::serve`] as `serve` does (with the sandbox's simulators when asked).
 //!
-//! Dependency direction: `domain` depends on nothing of ours; `mapping`, `store`, `orange`,
-//! `itsm` see only `domain` (and `config`; `orange` and `itsm` also `telemetry` for their
-//! metrics); `http` and `worker` are the drivers and never import each other; only `app`
-//! knows everything, and nothing but `cli` knows `app`: the router is handed what it needs.
-//! The reading order, the rules as `tests/it/house.rs` checks them and the walk of a webhook
-//! through the rooms: `docs/ARCHITECTURE.md`.
+//! Dependency direction: `domain` depends on nothing of ours; `mapping` and `store` see only
+//! `domain` (and `config`); `orange` and `itsm` see those, `telemetry` for their metrics and
+//! the `worker` traits they implement (never the reverse); `http` and `worker` are the
+//! drivers and never import each other; only `app` knows everything, and nothing but `cli`
+//! knows `app`: the router is handed what it needs. The reading order, the rules as
+//! `tests/it/house.rs` checks them and the walk of a webhook through the rooms:
+//! `docs/ARCHITECTURE.md`.
 
 pub mod app;
 pub mod cli;

@@ -21,6 +21,10 @@ use super::{DeliveryId, EventId, Target, TenantId, TicketKey, Timestamp};
 /// The error code of a delivery dead-lettered because its ticket never got a link.
 pub const NO_LINK: &str = "no-link";
 
+/// The error code of a create dead-lettered because an earlier try of it may have been applied
+/// at Orange and that could not be settled either way.
+pub const CREATE_OUTCOME_UNKNOWN: &str = "create-outcome-unknown";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DeliveryState {

@@ -16,7 +16,9 @@ pub mod outcome;
 pub mod retry;
 
 pub use call::{ItsmCall, ItsmOp, Lookup, OrangeApi, OrangeCall, OrangeOp, Target};
-pub use delivery::{Attempt, AttemptOutcome, Delivery, DeliveryState, NO_LINK, NewDelivery};
+pub use delivery::{
+    Attempt, AttemptOutcome, CREATE_OUTCOME_UNKNOWN, Delivery, DeliveryState, NO_LINK, NewDelivery,
+};
 pub use event::{
     Disposition, IngestOutcome, NewEvent, ParkReason, Parked, Routing, SourceKind, StoredEvent,
 };

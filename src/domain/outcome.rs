@@ -35,6 +35,15 @@ pub struct CallFailure {
 }
 
 impl CallFailure {
+    /// A failure found on our side before or after the call (bad response, missing link…).
+    pub fn permanent(message: impl Into<String>) -> CallFailure {
+        CallFailure {
+            class: FailureClass::Permanent,
+            http_status: None,
+            code: None,
+            message: message.into(),
+        }
+    }
     pub fn retryable(&self) -> bool {
         !matches!(self.class, FailureClass::Permanent)
     }

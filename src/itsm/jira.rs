@@ -9,13 +9,13 @@
 use reqwest::header::{ACCEPT, CONTENT_TYPE};
 use serde_json::{Map, Value, json};
 
-use super::Written;
 use super::adf;
 use super::budget::ItsmBudget;
 use super::wire::{self, CALL_TIMEOUT, Pace};
 use crate::config::JiraTarget;
 use crate::domain::echo::jira_comment_fingerprint;
 use crate::domain::{CallFailure, FailureClass};
+use crate::worker::Written;
 
 const JSON: &str = "application/json";
 /// Requests one transition makes: the list of transitions, then the move.

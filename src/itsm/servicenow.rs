@@ -9,12 +9,12 @@
 use reqwest::header::{ACCEPT, CONTENT_TYPE};
 use serde_json::{Map, Value};
 
-use super::Written;
 use super::budget::ItsmBudget;
 use super::wire::{self, CALL_TIMEOUT, Pace};
 use crate::config::ServicenowTarget;
 use crate::domain::CallFailure;
 use crate::domain::echo::sn_note_fingerprint;
+use crate::worker::Written;
 
 const JSON: &str = "application/json";
 /// Journal fields whose text comes back in the echo webhook.

@@ -122,12 +122,7 @@ fn without_url_query(e: &reqwest::Error) -> String {
 
 /// A failure found on our side before or after the call (bad response, missing link…).
 pub fn permanent(message: impl Into<String>) -> CallFailure {
-    CallFailure {
-        class: FailureClass::Permanent,
-        http_status: None,
-        code: None,
-        message: message.into(),
-    }
+    CallFailure::permanent(message)
 }
 
 /// A failure of a response Orange sent that we cannot read (it did answer 2xx, so the call

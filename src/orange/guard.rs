@@ -24,8 +24,7 @@ use crate::domain::{CallFailure, OrangeApi, Timestamp};
 use super::client::OrangeClient;
 use super::probe::{field_str, is_query_refusal};
 
-/// The error code a dead letter carries when a create's outcome could not be settled.
-pub const CREATE_OUTCOME_UNKNOWN: &str = "create-outcome-unknown";
+pub use crate::domain::CREATE_OUTCOME_UNKNOWN;
 
 /// Where the creation time of each API's objects is.
 const CREATED_AT: &str = "createdAt";

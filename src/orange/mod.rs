@@ -13,6 +13,9 @@
 //!   attachments from a file, freeze periods, aggregation, service numbers, full search).
 //! - [`guard`]: settles creates whose outcome was unknown, verified object by object;
 //!   [`probe`]: read-only probes of the inferred list behaviours.
+//! - `worker_impl.rs` and `poll_reader.rs`: the workers' traits (`worker::OrangeGateway`,
+//!   `worker::OrangeReader`) over [`OrangeClients`]: what the dispatcher and the poller ask
+//!   of Orange is declared where they use it and implemented here.
 //!
 //! Tenants that share a credential (same base URL and client id) share its token and its
 //! bucket: the budget belongs to the credential, not to the tenant.
@@ -26,12 +29,14 @@ pub mod incidents;
 pub mod limiter;
 pub mod lookup;
 mod metrics;
+mod poll_reader;
 pub mod probe;
 pub mod reconcile;
 pub mod tickets;
 pub mod token;
 pub mod transport;
 pub mod wire;
+mod worker_impl;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -41,10 +46,8 @@ pub use client::{Executed, Filters, OrangeClient, Paths};
 pub use guard::{CREATE_OUTCOME_UNKNOWN, CreateLookup};
 pub use wire::Page;
 
-use async_trait::async_trait;
-
 use crate::config::{OrangeConfig, TenantConfig};
-use crate::domain::{CallFailure, OrangeApi, OrangeCall, TenantId, Timestamp, UNKNOWN_TENANT_HOLD};
+use crate::domain::TenantId;
 
 #[derive(Debug, thiserror::Error)]
 pub enum OrangeError {
@@ -181,84 +184,6 @@ impl OrangeClients {
     pub fn get(&self, tenant: &TenantId) -> Option<Arc<OrangeClient>> {
         let inner = self.inner.read().unwrap_or_else(|e| e.into_inner());
         inner.by_tenant.get(tenant).map(|(_, c)| c.clone())
-    }
-}
-
-/// What the dispatcher needs of Orange, per tenant; [`OrangeClients`] is the real one,
-/// tests use fakes.
-#[async_trait]
-pub trait OrangeGateway: Send + Sync + 'static {
-    async fn execute(
-        &self,
-        tenant: &TenantId,
-        call: &OrangeCall,
-        linked: Option<&str>,
-    ) -> Result<Executed, CallFailure>;
-    /// Settles a create carrying `external_ref` whose outcome is unknown, verified object by
-    /// object (see `guard.rs`); no send of it happened before `sent_after`.
-    async fn find_created(
-        &self,
-        tenant: &TenantId,
-        api: OrangeApi,
-        external_ref: &str,
-        sent_after: Timestamp,
-    ) -> Result<CreateLookup, CallFailure>;
-    /// Whether a non-create `call` is already reflected on the linked object `linked`.
-    async fn already_applied(
-        &self,
-        tenant: &TenantId,
-        call: &OrangeCall,
-        linked: &str,
-    ) -> Result<bool, CallFailure>;
-    /// How long a call for `tenant` would wait for its credential's budget right now.
-    fn expected_wait(&self, tenant: &TenantId) -> Duration;
-    /// How long to put off a call for `tenant` that would wait too long: until `lead` before
-    /// its turn in the credential's budget, which the deferral books (see
-    /// `CredentialLimiter::defer_for`).
-    fn defer_for(&self, tenant: &TenantId, lead: Duration) -> Duration;
-}
-
-fn no_client(tenant: &TenantId) -> CallFailure {
-    error::permanent(format!("no Orange credentials for tenant {tenant}"))
-}
-
-#[async_trait]
-impl OrangeGateway for OrangeClients {
-    async fn execute(
-        &self,
-        tenant: &TenantId,
-        call: &OrangeCall,
-        linked: Option<&str>,
-    ) -> Result<Executed, CallFailure> {
-        let c = self.get(tenant).ok_or_else(|| no_client(tenant))?;
-        c.execute(call, linked).await
-    }
-    async fn find_created(
-        &self,
-        tenant: &TenantId,
-        api: OrangeApi,
-        external_ref: &str,
-        sent_after: Timestamp,
-    ) -> Result<CreateLookup, CallFailure> {
-        let c = self.get(tenant).ok_or_else(|| no_client(tenant))?;
-        c.find_created(api, external_ref, sent_after).await
-    }
-    async fn already_applied(
-        &self,
-        tenant: &TenantId,
-        call: &OrangeCall,
-        linked: &str,
-    ) -> Result<bool, CallFailure> {
-        let c = self.get(tenant).ok_or_else(|| no_client(tenant))?;
-        c.already_applied(call, linked).await
-    }
-    fn expected_wait(&self, tenant: &TenantId) -> Duration {
-        self.get(tenant)
-            .map_or(UNKNOWN_TENANT_HOLD, |c| c.cred.limiter.expected_wait())
-    }
-    fn defer_for(&self, tenant: &TenantId, lead: Duration) -> Duration {
-        self.get(tenant)
-            .map_or(UNKNOWN_TENANT_HOLD, |c| c.cred.limiter.defer_for(lead))
     }
 }
 

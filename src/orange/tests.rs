@@ -16,7 +16,10 @@ use serde_json::{Value, json};
 
 use super::*;
 use crate::config::Config;
-use crate::domain::{FailureClass, Lookup, OrangeApi, OrangeCall, OrangeOp, TenantId};
+use crate::domain::{
+    FailureClass, Lookup, OrangeApi, OrangeCall, OrangeOp, TenantId, UNKNOWN_TENANT_HOLD,
+};
+use crate::worker::OrangeGateway;
 
 /// A scripted answer: status, extra headers, body.
 type Scripted = (u16, Vec<(&'static str, &'static str)>, String);
@@ -435,20 +438,23 @@ async fn a_reload_keeps_an_unchanged_credentials_token_and_drops_a_changed_ones(
     c.point_at_simulator(&base);
     let clients = clients_of(&c);
     let t = TenantId::parse("demo").unwrap();
-    clients.execute(&t, &create(), None).await.unwrap();
+    clients.deliver(&t, &create(), None, None).await.unwrap();
     assert_eq!(stub.token_hits.load(Ordering::SeqCst), 1);
 
     // A reload that changes nothing of the credential keeps its cached token.
     c.tenants[0].accept_language = Some("fr".into());
     clients.update(&c.tenants).unwrap();
-    clients.execute(&t, &create(), None).await.unwrap();
+    clients.deliver(&t, &create(), None, None).await.unwrap();
     assert_eq!(stub.token_hits.load(Ordering::SeqCst), 1);
 
     // A rotated client secret is a new credential: its first call asks for a token with the
     // new secret (which the stub, knowing only the old one, refuses).
     c.tenants[0].orange.client_secret = crate::config::Secret::new("rotated-client-secret");
     clients.update(&c.tenants).unwrap();
-    let refused = clients.execute(&t, &create(), None).await.unwrap_err();
+    let refused = clients
+        .deliver(&t, &create(), None, None)
+        .await
+        .unwrap_err();
     assert_eq!(refused.code.as_deref(), Some("invalid_client"));
     assert_eq!(stub.token_hits.load(Ordering::SeqCst), 2);
 
@@ -456,5 +462,7 @@ async fn a_reload_keeps_an_unchanged_credentials_token_and_drops_a_changed_ones(
     c.tenants.clear();
     clients.update(&c.tenants).unwrap();
     assert!(clients.get(&t).is_none());
-    assert_eq!(clients.expected_wait(&t), UNKNOWN_TENANT_HOLD);
+    assert_eq!(clients.admit(&t, Duration::ZERO), Err(UNKNOWN_TENANT_HOLD));
 }
+
+mod deliver;

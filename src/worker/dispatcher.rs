@@ -15,6 +15,7 @@
 //! object is linked instead of created again; every other retried call first reads the
 //! linked object back and is not sent again when it is already reflected there.
 
+use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::time::Duration;
 use tracing::Instrument;
@@ -26,11 +27,10 @@ use crate::config::DeliveryConfig;
 use crate::domain::{
     Attempt, AttemptOutcome, CallFailure, Delivery, FailureClass, OrangeCall, Target, Timestamp,
 };
-use crate::itsm::ItsmWriter;
-use crate::orange::{CREATE_OUTCOME_UNKNOWN, CreateLookup, OrangeGateway};
-use crate::store::{DeliveryQueue, Finish, NewLink, StoreError};
+use crate::store::{DeliveryQueue, Finish, StoreError};
 
 use outcome::{Outcome, defer, done};
+pub use ports::{Booked, Delivered, ItsmWriter, OrangeGateway, Written};
 
 /// A credential queue longer than this defers the delivery instead of waiting in a slot.
 pub const DEFER_ABOVE: Duration = Duration::from_millis(500);
@@ -241,105 +241,25 @@ impl Dispatcher {
             .find_map(|(k, v)| (k == TRACEPARENT).then_some(v))
     }
 
+    /// An Orange call, in two questions to the gateway: may it go now (else it is put off,
+    /// no attempt used), then deliver it on the ticket's link — reading an earlier try back
+    /// first when one may have been sent.
     async fn orange_outcome(&self, d: &Delivery, call: &OrangeCall, now: Timestamp) -> Outcome {
-        let wait = self.orange.expected_wait(&d.tenant);
-        if wait > DEFER_ABOVE {
-            // Back at its turn, a little before it so the budget never waits for a caller.
-            let at = now + self.orange.defer_for(&d.tenant, DEFER_ABOVE / 2);
-            return self.put_off(d, now, at, fair::DEFER_ORANGE_BUDGET);
+        if let Err(wait) = self.orange.admit(&d.tenant, DEFER_ABOVE) {
+            return self.put_off(d, now, now + wait, fair::DEFER_ORANGE_BUDGET);
         }
         let started = std::time::Instant::now();
-        let api = call.op.api();
-        let existing = match self.links.get(&*self.store, &d.ticket).await {
-            Ok(l) => l,
-            Err(e) => return self.store_trouble(now, e),
+        let linked = match self.linked_object(d, call, now, started).await {
+            ControlFlow::Continue(linked) => linked,
+            ControlFlow::Break(settled) => return settled,
         };
-        let link = if call.op.creates() {
-            if let Some(l) = existing.filter(|l| l.api == api) {
-                // The ticket already has its object (a replayed or repeated create): creating
-                // again would be the duplicate we promise never to make.
-                tracing::info!(tenant = %d.tenant, ticket.id = %d.ticket, orange.id = %l.orange_id,
-                    "ticket already linked; create skipped");
-                return done(now, started, None, Vec::new(), now);
-            }
-            None
-        } else {
-            match existing {
-                Some(l) if l.api == api => Some(l.orange_id),
-                Some(l) => {
-                    let f = crate::orange::error::permanent(format!(
-                        "{} on a ticket linked to the {} API",
-                        call.op.name(),
-                        l.api.as_str()
-                    ));
-                    return self.failed(d, now, started, f);
-                }
-                // Its create has not succeeded: it is dead or discarded (only heads are
-                // claimed), or the ticket predates the gateway. Wait for the link without
-                // burning attempts, then dead-letter (see `links`).
-                None => return self.no_link(d, api, now),
-            }
-        };
-        let maybe_sent = self.may_have_been_sent(d, now);
-        if call.op.creates()
-            && maybe_sent
-            && let Some(ext) = &call.external_ref
-        {
-            // An earlier try may have created it (a timeout or dropped connection after the
-            // request left, or an error answer from a create that was applied anyway). No try
-            // was sent before the delivery was queued: `created_at` bounds the first send.
-            match self
-                .orange
-                .find_created(&d.tenant, api, ext, d.created_at)
-                .await
-            {
-                Ok(CreateLookup::Found(id)) => {
-                    tracing::info!(tenant = %d.tenant, ticket.id = %d.ticket, orange.api = api.as_str(), orange.id = %id,
-                        "create already applied at Orange; linking without creating again");
-                    let link = Some(NewLink { api, orange_id: id });
-                    return done(now, started, link, Vec::new(), now);
-                }
-                Ok(CreateLookup::Absent) => {}
-                Ok(CreateLookup::Unknown(why)) => {
-                    // Neither linking an unverified object nor creating a second one is safe.
-                    let f = CallFailure {
-                        class: FailureClass::Permanent,
-                        http_status: None,
-                        code: Some(CREATE_OUTCOME_UNKNOWN.to_owned()),
-                        message: format!(
-                            "{CREATE_OUTCOME_UNKNOWN}: an earlier create may have been applied \
-                             and cannot be verified ({why}); check in Orange whether an \
-                             object carries {ext}"
-                        ),
-                    };
-                    return self.failed(d, now, started, f);
-                }
-                Err(f) => return self.failed(d, now, started, f),
-            }
-        }
-        if let Some(id) = &link
-            && maybe_sent
-        {
-            // An earlier try may have been applied although it failed (a dropped connection,
-            // or an error answer from a server that applied it): read it back first.
-            match self.orange.already_applied(&d.tenant, call, id).await {
-                Ok(true) => {
-                    tracing::info!(tenant = %d.tenant, ticket.id = %d.ticket, orange.api = api.as_str(),
-                        "earlier attempt was applied at Orange; not sending it again");
-                    return done(now, started, None, Vec::new(), now);
-                }
-                Ok(false) => {}
-                Err(f) => return self.failed(d, now, started, f),
-            }
-        }
-        match self.orange.execute(&d.tenant, call, link.as_deref()).await {
-            Ok(ex) => {
-                let link = match (call.op.creates(), ex.created_id) {
-                    (true, Some(id)) => Some(NewLink { api, orange_id: id }),
-                    _ => None,
-                };
-                done(now, started, link, Vec::new(), now)
-            }
+        // No try was sent before the delivery was queued: `created_at` bounds the first send.
+        let earlier = self.may_have_been_sent(d, now).then_some(d.created_at);
+        let delivered = self
+            .orange
+            .deliver(&d.tenant, call, linked.as_deref(), earlier);
+        match delivered.await {
+            Ok(delivered) => outcome::delivered(d, call, delivered, now, started),
             Err(f) => self.failed(d, now, started, f),
         }
     }
@@ -475,5 +395,6 @@ impl Dispatcher {
 mod fair;
 mod links;
 mod outcome;
+mod ports;
 #[cfg(test)]
 mod tests;

@@ -2,13 +2,18 @@
 //! records the attempt), the poller (Orange changes back into the ITSMs) and the ITSM
 //! reconciler (what an ITSM's webhooks missed, into the normal ingest path).
 //! Each is a struct with `run(token)` and a one-step `tick()` that tests call directly.
+//!
+//! What the workers need of Orange and the ITSMs is declared here, as small traits beside
+//! the code that uses them ([`OrangeGateway`], [`ItsmWriter`], [`OrangeReader`],
+//! [`JiraSearch`], [`ServicenowTable`]); `orange/` and `itsm/` implement them and `app.rs`
+//! wires the concrete clients in. No worker names a concrete client.
 
 pub mod dispatcher;
 pub mod poller;
 pub mod reconcile;
 pub mod retention;
 
-pub use dispatcher::Dispatcher;
+pub use dispatcher::{Booked, Delivered, Dispatcher, ItsmWriter, OrangeGateway, Written};
 pub use poller::{
     Changed, OrangeNote, OrangeReader, PlannerLookup, PollSettings, Poller, WayBackPlanner,
 };

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use itsm_bridge::domain::{DeliveryState, NO_LINK, OrangeOp, TenantId};
 use itsm_bridge::ops::{dlq, links};
-use itsm_bridge::orange::OrangeGateway;
 use itsm_bridge::sim::SimOptions;
+use itsm_bridge::worker::OrangeGateway;
 use serde_json::{Value, json};
 
 use crate::delivery_support::*;
@@ -39,7 +39,7 @@ async fn unlinked_update_waits_dies_and_is_delivered_once_linked_by_hand(pg: Opt
     let tenant = TenantId::parse(TENANT).unwrap();
     let orange = crate::support::orange_clients(&rig.config);
     let made = orange
-        .execute(
+        .deliver(
             &tenant,
             &call(
                 OrangeOp::CreateIncident,
@@ -47,10 +47,11 @@ async fn unlinked_update_waits_dies_and_is_delivered_once_linked_by_hand(pg: Opt
                 None,
             ),
             None,
+            None,
         )
         .await
         .expect("incident made at the simulator");
-    let orange_id = made.created_id.expect("an id");
+    let orange_id = made.created_id().expect("an id");
 
     ingest(
         s,

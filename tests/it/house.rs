@@ -37,11 +37,6 @@ const LONG_FILES: &[(&str, &str)] = &[
         "the ticket index and its tests",
     ),
     (
-        "src/worker/dispatcher/tests.rs",
-        "the dispatcher's fakes and cases",
-    ),
-    ("src/worker/poller/mod.rs", "the poller's step"),
-    (
         "src/worker/reconcile/servicenow.rs",
         "ServiceNow reconciliation and its tests",
     ),

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use itsm_bridge::config::ScanChoice;
 use itsm_bridge::domain::{OrangeApi, SourceName, TenantId, TicketKey};
-use itsm_bridge::worker::poller::{CycleReport, OrangePollReader, PollSettings, Poller, ScanMode};
+use itsm_bridge::worker::poller::{CycleReport, PollSettings, Poller, ScanMode};
 use serde_json::{Value, json};
 
 use crate::sim_support::Sim;
@@ -79,7 +79,7 @@ impl Rig {
         };
         let poller = Poller::new(
             app.store.clone(),
-            Arc::new(OrangePollReader::new(Arc::new(clients))),
+            Arc::new(clients),
             app.mappings.clone(),
             vec![tenant],
             settings,

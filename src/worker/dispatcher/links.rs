@@ -14,17 +14,59 @@
 //! create that lost a race records nothing.
 
 use std::collections::HashMap;
+use std::ops::ControlFlow;
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
-use std::time::Duration;
-
-use super::{Dispatcher, Outcome, defer};
+use super::{Dispatcher, Outcome, defer, done};
 use crate::domain::{
-    CallFailure, Delivery, FailureClass, Link, NO_LINK, OrangeApi, TicketKey, Timestamp,
+    CallFailure, Delivery, FailureClass, Link, NO_LINK, OrangeApi, OrangeCall, TicketKey, Timestamp,
 };
 use crate::store::{Finish, LinkStore, StoreResult};
 
 impl Dispatcher {
+    /// The Orange object `call` acts on: none for a create (which needs no link), the linked
+    /// one for any other call. `Break` when the link settles the delivery without a call: a
+    /// create on a ticket that already has its object is done (creating again would be the
+    /// duplicate we promise never to make), a call on an object of another API fails, and a
+    /// call on an unlinked ticket waits for its link.
+    pub(super) async fn linked_object(
+        &self,
+        d: &Delivery,
+        call: &OrangeCall,
+        now: Timestamp,
+        started: Instant,
+    ) -> ControlFlow<Outcome, Option<String>> {
+        let api = call.op.api();
+        let existing = match self.links.get(&*self.store, &d.ticket).await {
+            Ok(l) => l,
+            Err(e) => return ControlFlow::Break(self.store_trouble(now, e)),
+        };
+        let settled = match existing {
+            Some(l) if call.op.creates() && l.api == api => {
+                // A replayed or repeated create.
+                tracing::info!(tenant = %d.tenant, ticket.id = %d.ticket, orange.id = %l.orange_id,
+                    "ticket already linked; create skipped");
+                done(now, started, None, Vec::new(), now)
+            }
+            _ if call.op.creates() => return ControlFlow::Continue(None),
+            Some(l) if l.api == api => return ControlFlow::Continue(Some(l.orange_id)),
+            Some(l) => {
+                let f = CallFailure::permanent(format!(
+                    "{} on a ticket linked to the {} API",
+                    call.op.name(),
+                    l.api.as_str()
+                ));
+                self.failed(d, now, started, f)
+            }
+            // Its create has not succeeded: it is dead or discarded (only heads are claimed),
+            // or the ticket predates the gateway. Wait for the link without burning attempts,
+            // then dead-letter.
+            None => self.no_link(d, api, now),
+        };
+        ControlFlow::Break(settled)
+    }
+
     /// What a call on an unlinked ticket comes to: it starts waiting, goes on waiting until
     /// its deadline, or at the deadline becomes a dead letter `no-link`.
     pub(super) fn no_link(&self, d: &Delivery, api: OrangeApi, now: Timestamp) -> Outcome {

@@ -25,18 +25,17 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use async_trait::async_trait;
-use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
+mod batch;
 pub mod diff;
 #[cfg(test)]
 mod fakes;
 mod marks;
 mod mode;
 mod observe;
-mod orange_reader;
 mod planners;
+mod ports;
 mod reread;
 mod sweep;
 #[cfg(test)]
@@ -47,66 +46,11 @@ mod tests_modes;
 pub use diff::{Observed, OrangeNote, WayBackPlanner};
 pub use marks::{Mark, Watermarks, is_before};
 pub use mode::{ScanMode, ScanSupport, Support};
-pub use orange_reader::OrangePollReader;
+pub use ports::{Changed, OrangeReader, PlannerLookup};
 
-use crate::domain::{
-    CallFailure, NewDelivery, OrangeApi, RemoteState, SourceName, Target, TenantId, TicketKey,
-    Timestamp,
-};
+use crate::domain::{CallFailure, OrangeApi, TenantId, Timestamp};
 use crate::store::{PollState, StoreError};
-
-/// An Orange object that changed, as listed.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Changed {
-    pub id: String,
-    /// `lastUpdateDate` (RFC 3339): the watermark is the largest one committed.
-    pub last_update: String,
-    pub status: Option<String>,
-    pub object: Value,
-    /// Notes, when the API embeds them in the object (trouble tickets); `None` = read them.
-    pub notes: Option<Vec<OrangeNote>>,
-}
-
-/// The Orange reads the poller needs. Implemented on the Orange client; tests use fakes.
-#[async_trait]
-pub trait OrangeReader: Send + Sync + 'static {
-    /// Objects of `api` for `tenant`, most recently updated first; only those updated at or
-    /// after `since` when the API can filter (the poller stops at the watermark anyway).
-    async fn changed_page(
-        &self,
-        tenant: &TenantId,
-        api: OrangeApi,
-        since: Option<&str>,
-        offset: u32,
-        limit: u32,
-    ) -> Result<Vec<Changed>, CallFailure>;
-    /// Notes of one object, oldest first.
-    async fn notes(
-        &self,
-        tenant: &TenantId,
-        api: OrangeApi,
-        id: &str,
-    ) -> Result<Vec<OrangeNote>, CallFailure>;
-    /// One object (reconciliation); `None` when Orange no longer has it.
-    async fn get(
-        &self,
-        tenant: &TenantId,
-        api: OrangeApi,
-        id: &str,
-    ) -> Result<Option<Changed>, CallFailure>;
-    /// Whether Orange honours the incremental scan's sort and range filter for `api`, found
-    /// out with read-only calls.
-    async fn scan_support(
-        &self,
-        tenant: &TenantId,
-        api: OrangeApi,
-    ) -> Result<ScanSupport, CallFailure>;
-}
-
-/// Finds the way-back rules for a link's (tenant, source).
-pub trait PlannerLookup: Send + Sync + 'static {
-    fn planner(&self, tenant: &TenantId, source: &SourceName) -> Option<Arc<dyn WayBackPlanner>>;
-}
+use batch::Batch;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PollError {
@@ -492,46 +436,5 @@ impl Poller {
             .ok()
             .and_then(|m| m.get(tenant).copied());
         last.is_none_or(|l| now - l >= every)
-    }
-}
-
-/// What a cycle commits.
-#[derive(Default)]
-struct Batch {
-    states: Vec<(TicketKey, RemoteState)>,
-    deliveries: Vec<NewDelivery>,
-    /// Links read one by one this cycle, and whether each is final (marked after the commit).
-    checks: Vec<(TicketKey, bool)>,
-}
-
-impl Batch {
-    fn pending_state(&self, ticket: &TicketKey) -> Option<&RemoteState> {
-        self.states
-            .iter()
-            .rev()
-            .find(|(t, _)| t == ticket)
-            .map(|(_, s)| s)
-    }
-    fn absorb(&mut self, other: Batch) {
-        for (t, s) in other.states {
-            self.states.retain(|(x, _)| x != &t);
-            self.states.push((t, s));
-        }
-        self.deliveries.extend(other.deliveries);
-        self.checks.extend(other.checks);
-    }
-    fn push(
-        &mut self,
-        ticket: &TicketKey,
-        state: RemoteState,
-        calls: Vec<crate::domain::ItsmCall>,
-    ) {
-        self.states.retain(|(t, _)| t != ticket);
-        self.states.push((ticket.clone(), state));
-        self.deliveries
-            .extend(calls.into_iter().map(|c| NewDelivery {
-                ticket: ticket.clone(),
-                target: Target::Itsm(c),
-            }));
     }
 }

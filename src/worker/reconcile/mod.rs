@@ -30,7 +30,6 @@ use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 pub mod jira;
-mod reader;
 mod scan;
 pub mod servicenow;
 

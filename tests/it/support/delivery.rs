@@ -17,7 +17,7 @@ use itsm_bridge::domain::{
     Attempt, CallFailure, Delivery, DeliveryId, EventId, FailureClass, ItsmCall, NewDelivery,
     NewEvent, OrangeCall, OrangeOp, SourceName, Target, TenantId, TicketKey, Timestamp,
 };
-use itsm_bridge::itsm::{Booked, ItsmWriter, Written};
+use itsm_bridge::worker::{Booked, ItsmWriter, Written};
 use itsm_bridge::orange::OrangeClients;
 use itsm_bridge::store::{DeliveryQueue, Finish, Store};
 use itsm_bridge::worker::Dispatcher;
@@ -29,7 +29,7 @@ pub struct NoItsm;
 #[async_trait]
 impl ItsmWriter for NoItsm {
     fn reserve(&self, _: &TenantId, _: &ItsmCall) -> Result<Booked, std::time::Duration> {
-        Ok(Booked::unmetered())
+        Ok(Booked::new())
     }
     async fn execute(&self, _: &TenantId, _: &ItsmCall, _: Booked) -> Result<Written, CallFailure> {
         Err(CallFailure {

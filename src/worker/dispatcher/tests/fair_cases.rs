@@ -1,6 +1,10 @@
 //! Fair slots against fakes: write-backs put off while their ITSM budget has no room, and a
 //! tenant's cap of calls in flight.
 
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+
 use super::*;
 
 fn write_back(issue: &str) -> Target {
@@ -80,43 +84,24 @@ struct HangingOrange {
 
 #[async_trait]
 impl OrangeGateway for HangingOrange {
-    async fn execute(
+    fn admit(&self, _: &TenantId, _: Duration) -> Result<(), Duration> {
+        Ok(())
+    }
+    async fn deliver(
         &self,
         tenant: &TenantId,
         _: &OrangeCall,
         _: Option<&str>,
-    ) -> Result<Executed, CallFailure> {
+        _: Option<Timestamp>,
+    ) -> Result<Delivered, CallFailure> {
         if tenant.as_str() == "stuck" {
             *self.hanging.lock().unwrap() += 1;
             let _ = self.gate.acquire().await;
         }
         self.sent.lock().unwrap().push(tenant.to_string());
-        Ok(Executed {
+        Ok(Delivered::Sent {
             created_id: Some(format!("ORG-{}", self.sent.lock().unwrap().len())),
         })
-    }
-    async fn find_created(
-        &self,
-        _: &TenantId,
-        _: OrangeApi,
-        _: &str,
-        _: crate::domain::Timestamp,
-    ) -> Result<crate::orange::CreateLookup, CallFailure> {
-        Ok(crate::orange::CreateLookup::Absent)
-    }
-    async fn already_applied(
-        &self,
-        _: &TenantId,
-        _: &OrangeCall,
-        _: &str,
-    ) -> Result<bool, CallFailure> {
-        Ok(false)
-    }
-    fn expected_wait(&self, _: &TenantId) -> Duration {
-        Duration::ZERO
-    }
-    fn defer_for(&self, _: &TenantId, _: Duration) -> Duration {
-        Duration::ZERO
     }
 }
 

@@ -1,10 +1,10 @@
-//! The poller's Orange reads through each tenant's [`crate::orange::OrangeClient`]: the same
-//! token and the same rate budget as the dispatcher's calls.
+//! The poller's [`OrangeReader`] over every tenant's [`OrangeClient`]: the same token and the
+//! same rate budget as the dispatcher's calls.
 //!
 //! Incidents and ordering requests are listed newest first with `sort=-lastUpdateDate` and the
 //! range filter `lastUpdateDate>=<watermark>`; whether Orange honours both is asked of the
-//! read-only probes in [`crate::orange::probe`] (the poller's `auto` mode). Wholesale trouble tickets have no such
-//! listing: they are read one by one, with their notes embedded.
+//! read-only probes in [`super::probe`] (the poller's `auto` mode). Wholesale trouble tickets
+//! have no such listing: they are read one by one, with their notes embedded.
 
 use std::sync::Arc;
 
@@ -12,39 +12,21 @@ use async_trait::async_trait;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::{Changed, OrangeNote, OrangeReader, ScanSupport, Support};
-use crate::domain::{CallFailure, FailureClass, OrangeApi, TenantId};
-use crate::orange::OrangeClients;
-use crate::orange::probe::Verdict;
+use super::error::permanent;
+use super::probe::Verdict;
+use super::{OrangeClient, OrangeClients};
+use crate::domain::{CallFailure, OrangeApi, TenantId};
+use crate::worker::poller::{Changed, OrangeNote, OrangeReader, ScanSupport, Support};
 
 /// Sort order of change scans.
 const NEWEST_FIRST: &str = "-lastUpdateDate";
 /// Range filter on the last update (`lastUpdateDate>=…`): the key carries the `>`.
 const SINCE_FILTER: &str = "lastUpdateDate>";
 
-/// [`OrangeReader`] over every tenant's Orange client.
-pub struct OrangePollReader {
-    clients: Arc<OrangeClients>,
-}
-
-impl OrangePollReader {
-    pub fn new(clients: Arc<OrangeClients>) -> Self {
-        Self { clients }
-    }
-
-    fn client(&self, tenant: &TenantId) -> Result<Arc<crate::orange::OrangeClient>, CallFailure> {
-        self.clients
-            .get(tenant)
+impl OrangeClients {
+    fn reader(&self, tenant: &TenantId) -> Result<Arc<OrangeClient>, CallFailure> {
+        self.get(tenant)
             .ok_or_else(|| permanent(format!("no Orange client for tenant {tenant}")))
-    }
-}
-
-fn permanent(message: String) -> CallFailure {
-    CallFailure {
-        class: FailureClass::Permanent,
-        http_status: None,
-        code: None,
-        message,
     }
 }
 
@@ -151,7 +133,7 @@ where
 }
 
 #[async_trait]
-impl OrangeReader for OrangePollReader {
+impl OrangeReader for OrangeClients {
     async fn changed_page(
         &self,
         tenant: &TenantId,
@@ -160,7 +142,7 @@ impl OrangeReader for OrangePollReader {
         offset: u32,
         limit: u32,
     ) -> Result<Vec<Changed>, CallFailure> {
-        let c = self.client(tenant)?;
+        let c = self.reader(tenant)?;
         let filters: Vec<(String, String)> = since
             .map(|s| vec![(SINCE_FILTER.to_owned(), s.to_owned())])
             .unwrap_or_default();
@@ -198,7 +180,7 @@ impl OrangeReader for OrangePollReader {
     ) -> Result<Vec<OrangeNote>, CallFailure> {
         match api {
             OrangeApi::Incident => {
-                let c = self.client(tenant)?;
+                let c = self.reader(tenant)?;
                 let notes = retried(|| c.list_notes(id)).await?;
                 Ok(notes.into_iter().filter_map(incident_note).collect())
             }
@@ -212,7 +194,7 @@ impl OrangeReader for OrangePollReader {
         api: OrangeApi,
         id: &str,
     ) -> Result<Option<Changed>, CallFailure> {
-        let c = self.client(tenant)?;
+        let c = self.reader(tenant)?;
         let found = match api {
             OrangeApi::Incident => retried(|| c.get_incident(id)).await,
             OrangeApi::Ordering => retried(|| c.get_order(id)).await,
@@ -239,7 +221,7 @@ impl OrangeReader for OrangePollReader {
         tenant: &TenantId,
         api: OrangeApi,
     ) -> Result<ScanSupport, CallFailure> {
-        let c = self.client(tenant)?;
+        let c = self.reader(tenant)?;
         let sort = retried(|| c.probe_sort(api, STAMP_FIELD)).await?;
         let range = retried(|| c.probe_range_filter(api, STAMP_FIELD)).await?;
         // A refusal ends a probe at its first call, too little data at its first read.
