@@ -4,4 +4,5 @@
 pub mod dlq;
 pub mod events;
 pub mod links;
+pub mod overview;
 pub mod timeline;

@@ -25,6 +25,9 @@ pub struct MinuteCounts {
     pub delivered: u64,
     /// Attempts that failed (to be retried, or dead).
     pub failed: u64,
+    /// Attempts of Orange calls (write-backs to the ITSMs left out): what the tenant's Orange
+    /// rate budget was spent on.
+    pub orange_calls: u64,
 }
 
 /// What the overview shows of one tenant.
@@ -39,6 +42,7 @@ pub struct TenantActivity {
     /// Events parked now (all time).
     pub parked: u64,
     /// `created_at` of the oldest pending delivery.
+    #[serde(with = "time::serde::rfc3339::option")]
     pub oldest_pending: Option<Timestamp>,
 }
 
@@ -72,7 +76,9 @@ where
     b
 }
 
-/// `(minute, delivered, failed)` attempts of `tenant` since `since`.
+/// `(minute, delivered, failed, orange calls)` attempts of `tenant` since `since`. A
+/// delivery's target is JSON tagged by `target` (`orange` or `itsm`); `->>` reads it on both
+/// backends (TEXT on SQLite, JSONB on PostgreSQL).
 pub(crate) fn attempts_query<DB>(tenant: &TenantId, since: Timestamp) -> sqlx::QueryBuilder<DB>
 where
     DB: sqlx::Database,
@@ -83,7 +89,8 @@ where
     let mut b = sqlx::QueryBuilder::new(
         "SELECT a.at / 60000 AS m, \
          COUNT(*) FILTER (WHERE a.outcome = 'success'), \
-         COUNT(*) FILTER (WHERE a.outcome <> 'success') \
+         COUNT(*) FILTER (WHERE a.outcome <> 'success'), \
+         COUNT(*) FILTER (WHERE d.target ->> 'target' = 'orange') \
          FROM attempts a JOIN deliveries d ON d.id = a.delivery_id WHERE a.at >= ",
     );
     b.push_bind(super::codec::ms(since))
@@ -156,7 +163,7 @@ fn n(v: i64) -> u64 {
 /// Puts the rows of the queries together.
 pub(crate) fn assemble(
     events: Vec<(i64, i64, i64, i64)>,
-    attempts: Vec<(i64, i64, i64)>,
+    attempts: Vec<(i64, i64, i64, i64)>,
     queue: Vec<(Queue, i64, Option<i64>)>,
     parked: i64,
 ) -> super::StoreResult<TenantActivity> {
@@ -165,9 +172,9 @@ pub(crate) fn assemble(
         let c = by_minute.entry(m).or_default();
         (c.events, c.unrouted, c.parked) = (n(e), n(u), n(p));
     }
-    for (m, ok, failed) in attempts {
+    for (m, ok, failed, orange) in attempts {
         let c = by_minute.entry(m).or_default();
-        (c.delivered, c.failed) = (n(ok), n(failed));
+        (c.delivered, c.failed, c.orange_calls) = (n(ok), n(failed), n(orange));
     }
     let mut a = TenantActivity {
         minutes: by_minute

@@ -23,6 +23,7 @@
 pub mod activity;
 pub mod audit;
 mod codec;
+pub mod poll_cycle;
 pub mod postgres;
 mod roles;
 mod shared;
@@ -32,6 +33,7 @@ mod types;
 
 pub use activity::{MinuteCounts, TenantActivity};
 pub use audit::{AuditEntry, AuditQuery, NewAudit};
+pub use poll_cycle::{CycleOutcome, PollCycle};
 pub use roles::{AdminStore, DeliveryQueue, IngestStore, LinkStore, PollState, Store};
 pub use types::{
     EventQuery, EventState, Finish, LinkAdded, ManualLink, NewLink, PurgeCounts, PurgeCursor,

@@ -8,8 +8,8 @@
 use async_trait::async_trait;
 
 use super::{
-    AuditEntry, AuditQuery, EventQuery, Finish, LinkAdded, ManualLink, NewAudit, PurgeCursor,
-    PurgeRules, PurgeStep, QueueStats, StoreResult, TenantActivity, TicketHistory,
+    AuditEntry, AuditQuery, EventQuery, Finish, LinkAdded, ManualLink, NewAudit, PollCycle,
+    PurgeCursor, PurgeRules, PurgeStep, QueueStats, StoreResult, TenantActivity, TicketHistory,
 };
 use crate::domain::{
     Attempt, Delivery, DeliveryId, Disposition, EventId, IngestOutcome, Link, NewDelivery,
@@ -152,6 +152,9 @@ pub trait PollState: LinkStore {
     /// final status and [`PollState::links_to_check`] no longer offers it. Written after
     /// `commit_poll`, so a crash in between only reads them again.
     async fn mark_checked(&self, checks: Vec<(TicketKey, bool)>, at: Timestamp) -> StoreResult<()>;
+    /// Records how this replica's last cycle of `cycle.tenant` went (replacing its previous
+    /// record), and forgets the records of replicas silent for a day.
+    async fn record_poll_cycle(&self, cycle: &PollCycle) -> StoreResult<()>;
 }
 
 /// The operator's side (admin API, command line, retention): events, dead letters, links by
@@ -222,6 +225,8 @@ pub trait AdminStore: Send + Sync {
     async fn record_audit(&self, entry: &NewAudit) -> StoreResult<()>;
     /// Recorded actions, newest first, filtered by `q`.
     async fn audit_log(&self, q: &AuditQuery) -> StoreResult<Vec<AuditEntry>>;
+    /// The last poll cycle of `tenant` each replica recorded, the latest ended first.
+    async fn poll_cycles(&self, tenant: &TenantId) -> StoreResult<Vec<PollCycle>>;
 }
 
 /// The durable state of the gateway: every role, plus what the composition root asks of the

@@ -299,6 +299,12 @@ pub const FAMILIES: &[Family] = &[
         "1 for the poll mode each tenant and API uses now, 0 for the others.",
     ),
     f(
+        "itsm_bridge_poll_last_cycle_timestamp_seconds",
+        G,
+        &["tenant"],
+        "Unix time the last poll cycle this replica ran for the tenant ended (ok or failed).",
+    ),
+    f(
         "itsm_bridge_reconcile_repairs_total",
         C,
         &["tenant"],

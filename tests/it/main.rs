@@ -10,6 +10,7 @@ mod cli_orange;
 mod config_secrets;
 mod console;
 mod console_browser;
+mod console_overview;
 mod crash;
 mod delivery_chaos;
 mod delivery_crash;

@@ -429,6 +429,29 @@ async fn answers_of_every_operation_validate_against_the_document() {
     c.call(M::GET, audit, "/admin/v1/audit?before=soon", None, true)
         .await;
 
+    // Each tenant at a glance: all, one, one the config does not have, a bad tenant id.
+    let ov = "/admin/v1/overview";
+    c.call(M::GET, ov, ov, None, true).await;
+    let (status, one) = c
+        .call(M::GET, ov, "/admin/v1/overview?tenant=acme", None, true)
+        .await;
+    assert_eq!(
+        (status, one["tenants"][0]["tenant"].as_str()),
+        (200, Some("acme"))
+    );
+    let (status, _) = c
+        .call(M::GET, ov, "/admin/v1/overview?tenant=nobody", None, true)
+        .await;
+    assert_eq!(status, 404);
+    c.call(
+        M::GET,
+        ov,
+        "/admin/v1/overview?tenant=NOT%20ONE",
+        None,
+        true,
+    )
+    .await;
+
     // Dead letters (none here: the list, 404s and an empty replay).
     let dl = "/admin/v1/dead-letters";
     c.call(M::GET, dl, dl, None, true).await;

@@ -67,6 +67,7 @@ conformance!(
     a_parked_event_is_settled_once_and_its_calls_go_before_later_waiting_ones,
     audit_entries_are_kept_newest_first_and_filtered_by_tenant,
     a_tenants_activity_counts_events_and_attempts_per_minute_and_its_queue,
+    poll_cycles_are_kept_per_tenant_and_replica_latest_first,
 );
 
 /// Two replicas (two stores, two pools) on one PostgreSQL database: a key sent to both at

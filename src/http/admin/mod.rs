@@ -1,8 +1,9 @@
 //! The admin API (`/admin/v1/…`, bearer token): events with their deliveries and attempts
 //! (`?state=parked|unrouted`, `?event_type=`), replay of parked events (`events.rs`), links
 //! (listed here; linked by hand and waiting deliveries: `links.rs`), mapping reload
-//! (`reload.rs`), dead letters (`dlq.rs`), ticket timelines (`tickets.rs`) and the audit log
-//! (`audit.rs`). Disabled (404) without a usable token; every request under `/admin/v1`
+//! (`reload.rs`), dead letters (`dlq.rs`), ticket timelines (`tickets.rs`), the audit log
+//! (`audit.rs`) and each tenant at a glance (`overview.rs`: activity, rate budget, last poll
+//! cycle). Disabled (404) without a usable token; every request under `/admin/v1`
 //! passes `guard.rs` first, which names its [`principal::Principal`]: a role (viewers only
 //! read) and the tenants it sees, which every handler asks before it reads or acts. The
 //! actions themselves (`acts.rs`) are shared with the console and write the audit log.
@@ -13,6 +14,7 @@ pub mod dlq;
 pub mod events;
 mod guard;
 mod links;
+mod overview;
 pub mod principal;
 mod reload;
 pub mod tickets;
@@ -45,6 +47,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .merge(tickets::routes())
         .merge(events::routes())
         .merge(audit::routes())
+        .merge(overview::routes())
         // Both fallbacks are set here, after every route and before the guard: the outer
         // router's own 405 would otherwise replace them unguarded.
         .fallback(|| async { Problem::not_found("no such admin endpoint") })

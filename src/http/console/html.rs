@@ -199,21 +199,43 @@ pub fn input(name: &str, label: &str, value: &str, extra: &str) -> String {
 /// A bar chart of per-minute counts (oldest first) as inline SVG, with its total in words
 /// for screen readers.
 pub fn bars(label: &str, values: &[u64], class: &str) -> String {
-    let max = values.iter().copied().max().unwrap_or(0).max(1);
     let total: u64 = values.iter().sum();
+    let max = values.iter().copied().max().unwrap_or(0);
+    bars_against(
+        label,
+        values,
+        class,
+        max,
+        &format!("{total} in the last hour"),
+        &total.to_string(),
+    )
+}
+
+/// A bar chart of `values` where a bar of `full` fills the height (taller ones are cut),
+/// described to screen readers as `label: said` and captioned `label shown`.
+pub fn bars_against(
+    label: &str,
+    values: &[u64],
+    class: &str,
+    full: u64,
+    said: &str,
+    shown: &str,
+) -> String {
+    let full = full.max(1);
     let (w, h) = (3.0_f64, 32.0_f64);
     let mut svg = format!(
         "<figure class=\"chart {class}\"><svg role=\"img\" viewBox=\"0 0 {} {h}\" \
-         width=\"{}\" height=\"{h}\" aria-label=\"{}: {total} in the last hour\">",
+         width=\"{}\" height=\"{h}\" aria-label=\"{}: {}\">",
         values.len() as f64 * w,
         values.len() as f64 * w,
-        esc(label)
+        esc(label),
+        esc(said)
     );
     for (i, v) in values.iter().enumerate() {
         if *v == 0 {
             continue;
         }
-        let bh = (*v as f64 / max as f64 * (h - 1.0)).max(1.0);
+        let bh = (*v.min(&full) as f64 / full as f64 * (h - 1.0)).max(1.0);
         let _ = write!(
             svg,
             "<rect x=\"{}\" y=\"{:.1}\" width=\"{}\" height=\"{bh:.1}\"><title>{v}</title></rect>",
@@ -224,8 +246,9 @@ pub fn bars(label: &str, values: &[u64], class: &str) -> String {
     }
     let _ = write!(
         svg,
-        "</svg><figcaption>{} <strong>{total}</strong></figcaption></figure>",
-        esc(label)
+        "</svg><figcaption>{} <strong>{}</strong></figcaption></figure>",
+        esc(label),
+        esc(shown)
     );
     svg
 }

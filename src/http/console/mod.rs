@@ -17,6 +17,7 @@ pub mod html;
 mod links;
 mod manage;
 mod overview;
+mod overview_poll;
 mod playground;
 mod search;
 pub mod session;

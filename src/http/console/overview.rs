@@ -1,36 +1,29 @@
-//! The overview: per tenant the seen, the last hour's webhooks, deliveries and errors per
-//! minute (small charts from the store's timestamps), the queue (pending, oldest pending,
-//! waiting for a link, in flight), dead letters, parked and unrouted events, and the state
-//! of its mappings.
+//! The overview: per tenant the seen, the last hour's webhooks, deliveries, errors and Orange
+//! calls per minute (small charts from the store's timestamps; the calls against the rate
+//! budget), the queue (pending, oldest pending, waiting for a link, in flight), dead letters,
+//! parked and unrouted events, the last poll cycle (`overview_poll.rs`), and the state of its
+//! mappings. The figures are `ops::overview`'s, which `GET /admin/v1/overview` serves as JSON.
 
 use std::fmt::Write as _;
 
 use axum::extract::State;
 use axum::response::Response;
 
-use super::html::{age, bars, esc, page, q};
+use super::a;
+use super::html::{age, bars, bars_against, esc, page, q};
 use super::session::Signed;
-use super::{a, tenants};
-use crate::domain::TenantId;
 use crate::http::AppState;
-use crate::store::TenantActivity;
-
-/// Minutes the charts show.
-const MINUTES: i64 = 60;
+use crate::ops::overview::{Budget, MINUTES, TenantOverview, tenant_overview};
 
 pub async fn show(State(state): State<AppState>, Signed(s, _): Signed) -> Response {
     let now = time::OffsetDateTime::now_utc();
-    let since = now - time::Duration::minutes(MINUTES - 1);
-    let since = since
-        .replace_second(0)
-        .unwrap_or(since)
-        .replace_nanosecond(0)
-        .unwrap_or(since);
     let mut body = String::new();
     let status = state.mappings.status();
-    for t in tenants(&state, &s) {
-        let card = match state.store.tenant_activity(&t, since).await {
-            Ok(act) => card(&t, &act, now, since),
+    let config = state.tenants();
+    for tc in config.tenants.iter().filter(|t| s.principal.sees(&t.id)) {
+        let t = tc.id.clone();
+        let card = match tenant_overview(&*state.store, tc, &config.poller, now).await {
+            Ok(o) => card(&o, now),
             Err(e) => format!(
                 "<section class=\"tenant\"><h2>{}</h2>{}</section>",
                 esc(t.as_str()),
@@ -77,13 +70,9 @@ fn short(hash: &str) -> &str {
 }
 
 /// One tenant's card.
-fn card(
-    t: &TenantId,
-    act: &TenantActivity,
-    now: time::OffsetDateTime,
-    since: time::OffsetDateTime,
-) -> String {
-    let first = since.unix_timestamp() / 60;
+fn card(o: &TenantOverview, now: time::OffsetDateTime) -> String {
+    let (t, act) = (&o.tenant, &o.activity);
+    let first = o.since.unix_timestamp() / 60;
     let mut series = [[0_u64; MINUTES as usize]; 3];
     let (mut unrouted, mut parked_recent) = (0, 0);
     for m in &act.minutes {
@@ -116,7 +105,7 @@ fn card(
     );
     format!(
         "<section class=\"tenant\" aria-labelledby=\"t-{id}\"><h2 id=\"t-{id}\">{name}</h2>\
-         <div class=\"charts\">{c0}{c1}{c2}</div>\
+         <div class=\"charts\">{c0}{c1}{c2}{c3}</div>\
          <dl class=\"figures\">\
          <div><dt>Pending</dt><dd>{pending}</dd></div>\
          <div><dt>Oldest pending</dt><dd>{oldest}</dd></div>\
@@ -126,14 +115,52 @@ fn card(
          <div><dt>Parked</dt><dd>{parked_link}</dd></div>\
          <div><dt>Parked, last hour</dt><dd>{parked_recent}</dd></div>\
          <div><dt>Unrouted, last hour</dt><dd>{unrouted_link}</dd></div>\
-         </dl></section>",
+         {budget}</dl>{poll}</section>",
         id = esc(t.as_str()),
         name = esc(t.as_str()),
         c0 = bars("Webhooks / min", &series[0], "events"),
         c1 = bars("Delivered / min", &series[1], "delivered"),
         c2 = bars("Failed attempts / min", &series[2], "failed"),
+        c3 = budget_chart(&o.budget),
+        budget = budget_figures(&o.budget),
+        poll = super::overview_poll::section(&o.poll),
         pending = act.pending,
         waiting = act.waiting_link,
         in_flight = act.in_flight,
     )
+}
+
+/// Orange calls a minute, a full bar being the whole budget.
+fn budget_chart(b: &Budget) -> String {
+    let total: u64 = b.calls.iter().sum();
+    let label = "Orange calls / min";
+    match (b.per_minute, b.peak_percent) {
+        (Some(full), Some(peak)) => bars_against(
+            label,
+            &b.calls,
+            "budget",
+            full,
+            &format!("{total} in the last hour, busiest minute at {peak}% of {full} a minute"),
+            &format!("{total} (budget {full}/min)"),
+        ),
+        _ => bars_against(
+            label,
+            &b.calls,
+            "budget",
+            b.calls.iter().copied().max().unwrap_or(0),
+            &format!("{total} in the last hour, no rate limit"),
+            &format!("{total} (no limit)"),
+        ),
+    }
+}
+
+/// The budget's figures, as `<div>`s of the figures' list.
+fn budget_figures(b: &Budget) -> String {
+    match (b.peak_percent, b.hour_percent) {
+        (Some(peak), Some(hour)) => format!(
+            "<div><dt>Rate budget, busiest minute</dt><dd>{peak}%</dd></div>\
+             <div><dt>Rate budget, last hour</dt><dd>{hour}%</dd></div>"
+        ),
+        _ => "<div><dt>Rate budget</dt><dd>no limit</dd></div>".to_owned(),
+    }
 }

@@ -192,6 +192,18 @@ macro_rules! admin_store {
                     .await?;
                 $crate::store::shared::rows(rs)
             }
+
+            async fn poll_cycles(
+                &self,
+                tenant: &$crate::domain::TenantId,
+            ) -> $crate::store::StoreResult<Vec<$crate::store::PollCycle>> {
+                use $crate::store::poll_cycle as pc;
+                let rs: Vec<pc::PollCycleRow> = sqlx::query_as(pc::SELECT_OF_TENANT)
+                    .bind(tenant.as_str())
+                    .fetch_all(&self.$read)
+                    .await?;
+                $crate::store::shared::rows(rs)
+            }
         }
     };
 }

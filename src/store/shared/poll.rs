@@ -111,6 +111,36 @@ macro_rules! poll_state {
                 }
                 links::mark_checked(&self.$write, checks, $crate::store::codec::ms(at)).await
             }
+
+            async fn record_poll_cycle(
+                &self,
+                c: &$crate::store::PollCycle,
+            ) -> $crate::store::StoreResult<()> {
+                use $crate::store::{codec::ms, poll_cycle as pc, text::strip_nul};
+                let ended = ms(c.ended_at);
+                let mut tx = begin(&self.$write).await?;
+                sqlx::query(pc::UPSERT)
+                    .bind(c.tenant.as_str())
+                    .bind(strip_nul(c.replica.clone()))
+                    .bind(ms(c.started_at))
+                    .bind(ended)
+                    .bind(c.outcome.as_str())
+                    .bind(c.detail.clone().map(strip_nul))
+                    .bind(i64::from(c.orange_calls))
+                    .bind(i64::from(c.changes))
+                    .bind(i64::from(c.writebacks))
+                    .bind(i64::from(c.failed_reads))
+                    .bind(pc::modes_text(c)?)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query("DELETE FROM poll_cycles WHERE tenant = $1 AND ended_at < $2")
+                    .bind(c.tenant.as_str())
+                    .bind(ended - pc::FORGET_AFTER_MS)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(())
+            }
         }
     };
 }

@@ -23,6 +23,8 @@ pub struct MemStore {
     pub queued: Mutex<Vec<NewDelivery>>,
     /// Per ticket: when last checked, and whether it is final.
     pub checks: Mutex<HashMap<TicketKey, (Timestamp, bool)>>,
+    /// Poll cycles recorded, in order.
+    pub cycles: Mutex<Vec<PollCycle>>,
 }
 
 impl MemStore {
@@ -156,6 +158,10 @@ impl PollState for MemStore {
         for (t, done) in checks {
             m.insert(t, (at, done));
         }
+        Ok(())
+    }
+    async fn record_poll_cycle(&self, cycle: &PollCycle) -> StoreResult<()> {
+        self.cycles.lock().unwrap().push(cycle.clone());
         Ok(())
     }
 }

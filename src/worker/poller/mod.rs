@@ -36,6 +36,7 @@ mod mode;
 mod observe;
 mod planners;
 mod ports;
+mod record;
 mod reread;
 mod sweep;
 #[cfg(test)]
@@ -199,7 +200,7 @@ impl Poller {
         let tenants = self.tenants();
         let mut out = Vec::with_capacity(tenants.len());
         for t in &tenants {
-            let r = self.poll_tenant(t, now).await;
+            let r = self.poll_and_record(t, now).await;
             match &r {
                 Ok(Some(rep)) => {
                     metrics::counter!("itsm_bridge_poll_cycles_total", "tenant" => t.to_string())

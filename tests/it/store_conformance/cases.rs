@@ -3,6 +3,7 @@
 mod audit;
 mod checks;
 mod claims;
+mod cycles;
 mod ingest;
 mod links_retention;
 mod outcomes;
@@ -13,6 +14,7 @@ mod timeline;
 pub use audit::*;
 pub use checks::*;
 pub use claims::*;
+pub use cycles::*;
 pub use ingest::*;
 pub use links_retention::*;
 pub use outcomes::*;

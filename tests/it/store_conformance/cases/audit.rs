@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use itsm_bridge::domain::TenantId;
+use itsm_bridge::domain::{NewDelivery, TenantId, TicketKey, Timestamp};
 use itsm_bridge::store::{AuditQuery, NewAudit, Store};
 use time::Duration;
 
@@ -102,13 +102,27 @@ pub async fn a_tenants_activity_counts_events_and_attempts_per_minute_and_its_qu
 
     let t0 = now();
     let (a, b, c) = (ticket("A-1"), ticket("A-2"), ticket("A-3"));
-    for (key, t) in [("k1", &a), ("k2", &b), ("k3", &c)] {
+    for (key, t) in [("k1", &a), ("k2", &b)] {
         s.ingest(event(key, t, t0, vec![delivery(t, key)]))
             .await
             .unwrap();
     }
-    let claimed = s.claim_due("w", t0, t0 + LEASE, 2).await.unwrap();
-    assert_eq!(claimed.len(), 2);
+    // A write-back to the ITSM (due at the store's clock): an attempt, not an Orange call.
+    let d = ticket("A-4");
+    s.enqueue(&tenant(), vec![write_back(&d)]).await.unwrap();
+    let at = Timestamp::now_utc() + Duration::seconds(1);
+    let mut claimed = s.claim_due("w", at, at + LEASE, 10).await.unwrap();
+    assert_eq!(claimed.len(), 3);
+    let itsm = claimed.iter().position(|x| x.ticket == d).unwrap();
+    let itsm = claimed.remove(itsm);
+    s.finish(
+        itsm.id,
+        "w",
+        &attempt(t0, AttemptOutcome::Permanent),
+        Finish::Dead,
+    )
+    .await
+    .unwrap();
     s.finish(
         claimed[0].id,
         "w",
@@ -129,6 +143,9 @@ pub async fn a_tenants_activity_counts_events_and_attempts_per_minute_and_its_qu
     )
     .await
     .unwrap();
+    s.ingest(event("k3", &c, t0, vec![delivery(&c, "k3")]))
+        .await
+        .unwrap();
 
     let act = s
         .tenant_activity(&tenant(), t0 - Duration::hours(1))
@@ -139,9 +156,13 @@ pub async fn a_tenants_activity_counts_events_and_attempts_per_minute_and_its_qu
     let m = act.minutes[0];
     assert_eq!(
         (m.minute, m.events, m.delivered, m.failed),
-        (minute, 3, 1, 1)
+        (minute, 3, 1, 2)
     );
-    assert_eq!((act.pending, act.in_flight, act.dead), (1, 0, 1));
+    assert_eq!(
+        m.orange_calls, 2,
+        "the write-back's attempt is no Orange call"
+    );
+    assert_eq!((act.pending, act.in_flight, act.dead), (1, 0, 2));
     assert_eq!(act.oldest_pending, Some(t0));
     let later = s
         .tenant_activity(&tenant(), t0 + Duration::minutes(2))
@@ -154,4 +175,23 @@ pub async fn a_tenants_activity_counts_events_and_attempts_per_minute_and_its_qu
         .await
         .unwrap();
     assert_eq!(none, Default::default());
+}
+
+/// A ServiceNow write-back of `t`.
+fn write_back(t: &TicketKey) -> NewDelivery {
+    use itsm_bridge::domain::call::ItsmKind;
+    use itsm_bridge::domain::{ItsmCall, ItsmOp, Target};
+
+    NewDelivery {
+        ticket: t.clone(),
+        target: Target::Itsm(ItsmCall {
+            itsm: ItsmKind::Servicenow,
+            op: ItsmOp::ServicenowPatch {
+                table: "incident".into(),
+                sys_id: "abc".into(),
+                fields: serde_json::Map::new(),
+            },
+            fingerprint: None,
+        }),
+    }
 }
