@@ -18,7 +18,8 @@ pub mod retry;
 pub use call::{ItsmCall, ItsmOp, Lookup, OrangeApi, OrangeCall, OrangeOp, Target};
 pub use delivery::{Attempt, AttemptOutcome, Delivery, DeliveryState, NO_LINK, NewDelivery};
 pub use event::{
-    Disposition, IngestOutcome, NewEvent, ParkReason, Parked, Routing, SourceKind, StoredEvent,
+    Discarded, Disposition, IngestOutcome, NewEvent, ParkReason, Parked, Routing, SourceKind,
+    StoredEvent,
 };
 pub use ids::{DeliveryId, EventId, IdError, SourceName, TenantId, TicketKey};
 pub use link::{Link, RemoteState};

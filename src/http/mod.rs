@@ -43,7 +43,7 @@ pub struct AppState {
     intake: Arc<Intake>,
     /// Limits on reading request bodies (size, time, memory across requests).
     body: Arc<body::BodyGate>,
-    /// Signed-in console browsers.
+    /// Signed-in console browsers (kept in the store).
     console: Arc<console::Sessions>,
 }
 
@@ -60,7 +60,7 @@ impl AppState {
             )),
             app: app.clone(),
             body: Arc::new(body::BodyGate::new(&app.config)),
-            console: Arc::new(console::Sessions::default()),
+            console: Arc::new(console::Sessions::new(app.store.clone())),
         }
     }
 }
