@@ -118,6 +118,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 EventsArgs::List {
                     parked,
                     unrouted,
+                    discarded,
                     tenant,
                     event_type,
                     limit,
@@ -127,6 +128,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                         Some(itsm_bridge::store::EventState::Parked)
                     } else if unrouted {
                         Some(itsm_bridge::store::EventState::Unrouted)
+                    } else if discarded {
+                        Some(itsm_bridge::store::EventState::Discarded)
                     } else {
                         None
                     },
@@ -138,6 +141,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                     parked: _,
                     tenant,
                 } => cli::EventsAction::Replay { id, tenant },
+                EventsArgs::Discard { ids } => cli::EventsAction::Discard { ids },
             };
             cli::events(&config, action).await
         }

@@ -126,7 +126,8 @@ pub enum Command {
         #[command(subcommand)]
         action: DlqArgs,
     },
-    /// List events (parked, unrouted) and replay parked events with the current mapping.
+    /// List events (parked, unrouted, discarded), replay parked events with the current
+    /// mapping, or discard them.
     Events {
         #[command(subcommand)]
         action: EventsArgs,
@@ -245,11 +246,14 @@ pub enum EventsArgs {
     /// List events, newest first, as JSON lines.
     List {
         /// Only parked events: those the mapping could not handle, waiting for a replay.
-        #[arg(long, conflicts_with = "unrouted")]
+        #[arg(long, conflicts_with_all = ["unrouted", "discarded"])]
         parked: bool,
         /// Only events that matched no route.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "discarded")]
         unrouted: bool,
+        /// Only parked events an operator discarded (kept until retention purges them).
+        #[arg(long)]
+        discarded: bool,
         /// Only this tenant's.
         #[arg(long)]
         tenant: Option<String>,
@@ -272,6 +276,14 @@ pub enum EventsArgs {
         /// With --parked: only this tenant's events.
         #[arg(long, requires = "parked")]
         tenant: Option<String>,
+    },
+    /// Discard parked events that no mapping fix will serve: they are no longer parked nor
+    /// replayable, and retention purges them as done (`retention.done`). Exit 1 when one
+    /// is unknown or not parked (the others are still discarded).
+    Discard {
+        /// The parked events to discard.
+        #[arg(required = true)]
+        ids: Vec<String>,
     },
 }
 

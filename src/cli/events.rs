@@ -1,6 +1,6 @@
 //! `events list [--parked | --unrouted] [--tenant T] [--event-type E]` and
-//! `events replay ID` / `events replay --parked [--tenant T]`: prints JSON lines (one event or
-//! one replay result per line) so the output pipes into `jq`. Replays use the mapping files
+//! `events replay ID` / `events replay --parked [--tenant T]` / `events discard ID..`: prints
+//! JSON lines (one event, replay or discard result per line) so the output pipes into `jq`. Replays use the mapping files
 //! as they are now, through the same intake step as the gateway (`ops::events`).
 
 use std::process::ExitCode;
@@ -18,7 +18,7 @@ use crate::store::{EventQuery, EventState};
 pub enum EventsAction {
     List {
         tenant: Option<String>,
-        /// Only parked (`Some(Parked)`) or unrouted events.
+        /// Only parked (`Some(Parked)`), unrouted or discarded events.
         state: Option<EventState>,
         event_type: Option<String>,
         limit: u32,
@@ -28,6 +28,8 @@ pub enum EventsAction {
         id: Option<String>,
         tenant: Option<String>,
     },
+    /// Discards these parked events.
+    Discard { ids: Vec<String> },
 }
 
 fn line(v: serde_json::Value) {
@@ -97,6 +99,28 @@ pub async fn events(config: &Config, action: EventsAction) -> anyhow::Result<Exi
             }
             if parked + failed > 0 {
                 eprintln!("{parked} event(s) still parked, {failed} could not be replayed");
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+        EventsAction::Discard { ids } => {
+            let mut failed = 0;
+            for id in ids {
+                let r = match EventId::parse(&id) {
+                    Ok(parsed) => events::discard(store, parsed, now)
+                        .await
+                        .map_err(|e| e.to_string()),
+                    Err(e) => Err(format!("event id {id:?}: {e}")),
+                };
+                match r {
+                    Ok(()) => line(json!({ "id": id, "discarded": true })),
+                    Err(e) => {
+                        failed += 1;
+                        line(json!({ "id": id, "error": e }));
+                    }
+                }
+            }
+            if failed > 0 {
+                eprintln!("{failed} event(s) could not be discarded");
                 return Ok(ExitCode::FAILURE);
             }
         }

@@ -10,7 +10,8 @@ use serde::{Deserialize, Deserializer};
 #[serde(deny_unknown_fields)]
 pub struct RetentionConfig {
     /// Events whose deliveries are all done (or discarded), with their deliveries and
-    /// attempts, are deleted this long after the last one finished.
+    /// attempts, are deleted this long after the last one finished; parked events an
+    /// operator discarded, this long after the discard.
     #[serde(default = "fourteen_days")]
     pub done: Keep,
     /// Events that planned no delivery (skipped: no route, nothing to send) are deleted this

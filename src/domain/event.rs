@@ -189,4 +189,17 @@ pub struct StoredEvent {
     /// The ITSM number or key the event carried (`INC0012345`, `OPS-1287`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ticket_number: Option<String>,
+    /// Set once an operator discarded the event while it was parked: it is then neither
+    /// parked nor replayable, and retention purges it like a discarded dead letter.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub discarded: Option<Discarded>,
+}
+
+/// A parked event an operator discarded: why it was parked, and when it was discarded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Discarded {
+    #[serde(flatten)]
+    pub parked: Parked,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: Timestamp,
 }

@@ -20,7 +20,8 @@ pub use delivery::{
     Attempt, AttemptOutcome, CREATE_OUTCOME_UNKNOWN, Delivery, DeliveryState, NO_LINK, NewDelivery,
 };
 pub use event::{
-    Disposition, IngestOutcome, NewEvent, ParkReason, Parked, Routing, SourceKind, StoredEvent,
+    Discarded, Disposition, IngestOutcome, NewEvent, ParkReason, Parked, Routing, SourceKind,
+    StoredEvent,
 };
 pub use ids::{DeliveryId, EventId, IdError, SourceName, TenantId, TicketKey};
 pub use link::{Link, RemoteState};

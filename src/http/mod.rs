@@ -74,7 +74,7 @@ pub struct AppState {
     intake: Arc<Intake>,
     /// Limits on reading request bodies (size, time, memory across requests).
     body: Arc<body::BodyGate>,
-    /// Signed-in console browsers.
+    /// Signed-in console browsers (kept in the store).
     console: Arc<console::Sessions>,
 }
 
@@ -97,7 +97,7 @@ impl AppState {
                 config.ingress.max_backlog,
             )),
             body: Arc::new(body::BodyGate::new(&config)),
-            console: Arc::new(console::Sessions::default()),
+            console: Arc::new(console::Sessions::new(store.clone())),
             config,
             store,
             mappings,

@@ -1,5 +1,6 @@
-//! Events: list (all, parked, unrouted; by tenant and event type), and replay of parked
-//! events with the mapping in force now (one, or every parked event of a tenant).
+//! Events: list (all, parked, unrouted, discarded; by tenant and event type), replay of
+//! parked events with the mapping in force now (one, or every parked event of a tenant), and
+//! discard of a parked event that no mapping fix will ever serve.
 //!
 //! A replay goes through the intake step (`crate::intake::Intake::replay`): an event that
 //! maps now gets its deliveries, once — the store settles a parked event only while it is
@@ -44,6 +45,18 @@ pub async fn replay(
         return Err(EventsError::NotParked(id));
     }
     Ok(r)
+}
+
+/// Discards a parked event: it stays (with why it was parked) until retention purges it as
+/// done, and can no longer be replayed. Refused when it is not parked (any more): a concurrent
+/// replay or discard won.
+pub async fn discard(store: &dyn Store, id: EventId, now: Timestamp) -> Result<(), EventsError> {
+    let e = store.event(id).await?.ok_or(EventsError::NotFound(id))?;
+    if !store.discard_parked(id, now).await? {
+        return Err(EventsError::NotParked(id));
+    }
+    tracing::info!(event.id = %id, tenant = %e.tenant, "parked event discarded");
+    Ok(())
 }
 
 /// Replays every parked event (of `tenant`, when given), oldest first, so the events of one

@@ -8,8 +8,8 @@ use sqlx::types::Json;
 
 use super::{StoreError, StoreResult, text};
 use crate::domain::{
-    Attempt, AttemptOutcome, Delivery, DeliveryId, DeliveryState, Disposition, EventId, Link,
-    NewDelivery, NewEvent, OrangeApi, ParkReason, Parked, SourceName, StoredEvent, Target,
+    Attempt, AttemptOutcome, Delivery, DeliveryId, DeliveryState, Discarded, Disposition, EventId,
+    Link, NewDelivery, NewEvent, OrangeApi, ParkReason, Parked, SourceName, StoredEvent, Target,
     TenantId, TicketKey, Timestamp,
 };
 
@@ -94,7 +94,7 @@ macro_rules! event_cols {
     () => {
         "id, tenant, source, dedupe_key, ticket, event_type, body, headers, received_at, \
          skipped, unrouted, parked, parked_detail, parked_rule, parked_pointer, \
-         routing, ticket_number"
+         routing, ticket_number, discarded, discarded_at"
     };
 }
 pub(crate) use event_cols;
@@ -118,20 +118,33 @@ pub(crate) struct EventRow {
     parked_pointer: Option<String>,
     routing: Option<String>,
     ticket_number: Option<String>,
+    discarded: Option<String>,
+    discarded_at: Option<i64>,
 }
 
 impl TryFrom<EventRow> for StoredEvent {
     type Error = StoreError;
     fn try_from(r: EventRow) -> StoreResult<StoredEvent> {
-        let disposition = disposition(
+        // A discarded event keeps its park reason in `discarded` (detail, rule and pointer in
+        // their columns): it decodes as parked, then moves aside.
+        let mut disposition = disposition(
             &r.event_type,
             r.skipped,
             r.unrouted,
-            r.parked,
+            r.parked.or(r.discarded),
             r.parked_detail,
             r.parked_rule,
             r.parked_pointer,
         )?;
+        let discarded = match r.discarded_at {
+            Some(at) => Some(Discarded {
+                parked: disposition.parked.take().ok_or_else(|| {
+                    StoreError::Corrupt(format!("event {}: discarded, never parked", r.id))
+                })?,
+                at: ts(at)?,
+            }),
+            None => None,
+        };
         Ok(StoredEvent {
             id: event_id(&r.id)?,
             tenant: tenant(r.tenant)?,
@@ -151,6 +164,7 @@ impl TryFrom<EventRow> for StoredEvent {
                 })
                 .transpose()?,
             ticket_number: r.ticket_number,
+            discarded,
         })
     }
 }

@@ -1,7 +1,8 @@
 //! The store: durable state of the gateway behind role traits, at the level of operations.
 //!
 //! Each caller sees the role it plays ([`roles`]: [`IngestStore`], [`DeliveryQueue`],
-//! [`PollState`], [`AdminStore`], all reading links through [`LinkStore`]); [`Store`] combines
+//! [`PollState`], [`AdminStore`], [`SessionStore`], all but the last reading links through
+//! [`LinkStore`]); [`Store`] combines
 //! them for the composition root. Two implementations share one conformance suite
 //! (`tests/it/store_conformance.rs`): [`sqlite::SqliteStore`] (default, one replica, WAL,
 //! group commit) and [`postgres::PgStore`] (several replicas; work claimed with
@@ -26,6 +27,7 @@ mod codec;
 pub mod poll_cycle;
 pub mod postgres;
 mod roles;
+pub(crate) mod sessions;
 mod shared;
 pub mod sqlite;
 pub(crate) mod text;
@@ -34,7 +36,10 @@ mod types;
 pub use activity::{MinuteCounts, TenantActivity};
 pub use audit::{AuditEntry, AuditQuery, NewAudit};
 pub use poll_cycle::{CycleOutcome, PollCycle};
-pub use roles::{AdminStore, DeliveryQueue, IngestStore, LinkStore, PollState, Store};
+pub use roles::{
+    AdminStore, DeliveryQueue, IngestStore, LinkStore, PollState, SessionStore, Store,
+};
+pub use sessions::ConsoleSession;
 pub use types::{
     EventQuery, EventState, Finish, LinkAdded, ManualLink, NewLink, PurgeCounts, PurgeCursor,
     PurgeRules, PurgeStep, QueueStats, TicketHistory,

@@ -171,6 +171,7 @@ impl PgStore {
         match q.state {
             Some(EventState::Parked) => b.push(" AND parked IS NOT NULL"),
             Some(EventState::Unrouted) => b.push(" AND unrouted"),
+            Some(EventState::Discarded) => b.push(" AND discarded_at IS NOT NULL"),
             None => &mut b,
         };
         if let Some(t) = &q.event_type {

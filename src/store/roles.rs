@@ -8,7 +8,8 @@
 use async_trait::async_trait;
 
 use super::{
-    AuditEntry, AuditQuery, EventQuery, Finish, LinkAdded, ManualLink, NewAudit, PollCycle,
+    AuditEntry, AuditQuery, ConsoleSession, EventQuery, Finish, LinkAdded, ManualLink, NewAudit,
+    PollCycle,
     PurgeCursor, PurgeRules, PurgeStep, QueueStats, StoreResult, TenantActivity, TicketHistory,
 };
 use crate::domain::{
@@ -182,6 +183,10 @@ pub trait AdminStore: Send + Sync {
     ) -> StoreResult<bool>;
     /// Marks a dead delivery discarded. `false` when it is not dead.
     async fn discard(&self, id: DeliveryId) -> StoreResult<bool>;
+    /// Marks a parked event discarded at `now`: no longer parked (listed, counted or
+    /// replayed as such), kept with its reason until retention purges it as done. `false`
+    /// when it is not parked (any more).
+    async fn discard_parked(&self, id: EventId, now: Timestamp) -> StoreResult<bool>;
 
     /// Records a link by hand and makes the ticket's deliveries waiting for it due at `now`.
     async fn add_link(&self, link: &ManualLink, now: Timestamp) -> StoreResult<LinkAdded>;
@@ -229,11 +234,33 @@ pub trait AdminStore: Send + Sync {
     async fn poll_cycles(&self, tenant: &TenantId) -> StoreResult<Vec<PollCycle>>;
 }
 
+/// The console's side: signed-in browsers, kept in the database so that every replica knows
+/// them and a restart signs no one out. Keyed by a digest of the session id; expiry is the
+/// caller's policy, written in `expires_at`.
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    /// Records a new session, and deletes the sessions expired at its `created_at`.
+    async fn start_session(&self, s: &ConsoleSession) -> StoreResult<()>;
+    /// The session keyed `id_hash`, unless unknown or expired at `now`.
+    async fn session(&self, id_hash: &str, now: Timestamp) -> StoreResult<Option<ConsoleSession>>;
+    /// Moves a live session's last use and expiry on; `false` when it is gone or expired.
+    async fn touch_session(
+        &self,
+        id_hash: &str,
+        last_seen: Timestamp,
+        expires_at: Timestamp,
+    ) -> StoreResult<bool>;
+    /// Ends a session (sign-out, or a token no longer valid); nothing when there is none.
+    async fn end_session(&self, id_hash: &str) -> StoreResult<()>;
+}
+
 /// The durable state of the gateway: every role, plus what the composition root asks of the
 /// database itself. All methods are safe to call concurrently, from any number of tasks and
 /// (on PostgreSQL) replicas.
 #[async_trait]
-pub trait Store: IngestStore + DeliveryQueue + PollState + AdminStore + 'static {
+pub trait Store:
+    IngestStore + DeliveryQueue + PollState + AdminStore + SessionStore + 'static
+{
     /// Which backend (`sqlite`, `postgres`), for logs and `/readyz`.
     fn backend(&self) -> &'static str;
 

@@ -25,6 +25,7 @@ use crate::store::{StoreError, StoreResult};
 pub(super) mod admin;
 pub(super) mod poll;
 pub(super) mod purge;
+pub(super) mod sessions;
 pub(super) mod timeline;
 
 /// Now, as stored (unix milliseconds).
@@ -294,6 +295,7 @@ macro_rules! store_roles {
             waiting_from: $waiting_from
         );
         $crate::store::shared::timeline::timeline_reads!($store, read: $read);
+        $crate::store::shared::sessions::session_store!($store, read: $read, write: $write);
     };
 }
 pub(crate) use store_roles;

@@ -157,6 +157,7 @@ fn push_event_filters(b: &mut sqlx::QueryBuilder<sqlx::Sqlite>, q: &EventQuery) 
         Some(EventState::Parked) => b.push(" AND parked IS NOT NULL"),
         // Not indexed (see migration 0004): walks the events newest first.
         Some(EventState::Unrouted) => b.push(" AND unrouted = 1"),
+        Some(EventState::Discarded) => b.push(" AND discarded_at IS NOT NULL"),
         None => &mut *b,
     };
     if let Some(t) = &q.event_type {
@@ -272,10 +273,13 @@ impl SqliteStore {
     }
 
     async fn events(&self, q: &EventQuery) -> StoreResult<Vec<StoredEvent>> {
-        // Parked events have their own partial index; without the pin SQLite may walk all
+        // Parked (and discarded) events have their own partial index; without the pin SQLite may walk all
         // of a tenant's events instead.
         let from = match (q.state, &q.ticket) {
             (Some(EventState::Parked), None) => " FROM events INDEXED BY events_parked WHERE 1 = 1",
+            (Some(EventState::Discarded), None) => {
+                " FROM events INDEXED BY events_discarded WHERE 1 = 1"
+            }
             _ => " FROM events WHERE 1 = 1",
         };
         let mut b = sqlx::QueryBuilder::new(concat!("SELECT ", event_cols!()));

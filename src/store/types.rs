@@ -45,7 +45,7 @@ pub struct EventQuery {
     /// Only events with an id lower than this (paging backwards in time).
     pub before: Option<EventId>,
     pub limit: u32,
-    /// Only parked, or only unrouted, events.
+    /// Only parked, unrouted or discarded events.
     pub state: Option<EventState>,
     /// Only events of this type (as the mapping saw it).
     pub event_type: Option<String>,
@@ -58,6 +58,8 @@ pub enum EventState {
     Parked,
     /// Matched no route (skipped, or parked by `unrouted: park`).
     Unrouted,
+    /// Was parked, and an operator discarded it.
+    Discarded,
 }
 
 impl EventState {
@@ -65,6 +67,7 @@ impl EventState {
         match s {
             "parked" => Some(Self::Parked),
             "unrouted" => Some(Self::Unrouted),
+            "discarded" => Some(Self::Discarded),
             _ => None,
         }
     }
@@ -94,7 +97,8 @@ pub enum LinkAdded {
 /// Discarded deliveries count as done. Links and remote states are never purged.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PurgeRules {
-    /// Events whose deliveries are all done (or discarded) before this.
+    /// Events whose deliveries are all done (or discarded) before this, and parked events
+    /// discarded before this.
     pub done_before: Option<Timestamp>,
     /// Events that planned no delivery, received before this.
     pub skipped_before: Option<Timestamp>,
@@ -106,12 +110,14 @@ pub struct PurgeRules {
 
 /// Where a purge pass is. First the events that planned no delivery, by id: whether an event
 /// has deliveries never changes, so a purger may keep this cursor from one pass to the next.
-/// Then every delivery by id, from the first: an event goes with all of its deliveries once
+/// Then the parked events an operator discarded, by id, from the first (few, and a discard may
+/// come long after the first phase passed the event). Then every delivery by id, from the first: an event goes with all of its deliveries once
 /// each is final and past retention, a write-back (a delivery without an event) on its own.
 /// Only what is kept (live deliveries, dead letters) is looked at again by each pass.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PurgeCursor {
     Skipped { after: Option<EventId> },
+    Discarded { after: Option<EventId> },
     Finished { after: Option<DeliveryId> },
 }
 

@@ -1,12 +1,14 @@
 //! The console over plain HTTP (the browser tests are `console_browser.rs`): signing in sets
 //! a strict, HttpOnly session cookie and never puts the token in a URL; forms need the
 //! session's CSRF token and a same-site origin; a scoped viewer sees only its tenant and its
-//! forged actions are refused.
+//! forged actions are refused. Sessions live in the store: one started on a gateway is known
+//! to another on the same database (SQLite file or PostgreSQL), sign-out on one ends it on
+//! both, and a session whose token is no longer configured as it was is refused.
 
 use itsm_bridge::domain::DeliveryState;
 
 use crate::support::TestApp;
-use crate::support::admin::{ACME_VIEWER, ADMIN, dead_letter_each, roles_config};
+use crate::support::admin::{ACME_OPERATOR, ACME_VIEWER, ADMIN, dead_letter_each, roles_config};
 
 const FORM: &str = "application/x-www-form-urlencoded";
 
@@ -79,6 +81,15 @@ impl<'a> Console<'a> {
         let r = r.send().await.unwrap();
         let status = r.status().as_u16();
         (status, r.text().await.unwrap())
+    }
+
+    /// The same browser session, sent to another gateway.
+    fn on<'b>(&self, app: &'b TestApp) -> Console<'b> {
+        Console {
+            app,
+            http: self.http.clone(),
+            cookie: self.cookie.clone(),
+        }
     }
 
     /// The session's CSRF token, read from a page's forms.
@@ -210,5 +221,122 @@ async fn a_scoped_viewer_sees_only_its_tenant_in_the_console_and_its_forged_acti
     assert!(page.contains("viewer"));
     let d = app.store.delivery(acme).await.unwrap().unwrap();
     assert_eq!(d.state, DeliveryState::Dead);
+    app.stop().await;
+}
+
+/// A second gateway on the first one's database, with its config changed by `edit`.
+async fn second(first: &TestApp, edit: impl FnOnce(&mut itsm_bridge::config::Config)) -> TestApp {
+    let mut config = (*first.config).clone();
+    edit(&mut config);
+    TestApp::spawn_config(config, tempfile::tempdir().unwrap()).await
+}
+
+async fn one_session_across_gateways(store_url: Option<String>) {
+    let (mut config, dir) = roles_config("");
+    if let Some(url) = store_url {
+        config.store.url = url;
+    }
+    let one = TestApp::spawn_config(config, dir).await;
+    let two = second(&one, |_| {}).await;
+    let c = Console::sign_in(&one, ACME_OPERATOR).await;
+    let (status, page) = c.on(&two).get("/console").await;
+    assert_eq!(status, 200, "signed in on one, known to two: {page}");
+    assert!(page.contains("acme-operator"), "{page}");
+    // The CSRF token is the session's, wherever it is checked; sign-out ends it everywhere.
+    let csrf = c.csrf().await;
+    let (status, _) = c
+        .on(&two)
+        .post("/console/sign-out", &[("csrf", &csrf)], None)
+        .await;
+    assert_eq!(status, 303);
+    for app in [&one, &two] {
+        let (status, _) = c.on(app).get("/console").await;
+        assert_eq!(status, 303, "signed out on two: back to the sign-in page");
+    }
+    two.stop().await;
+    one.stop().await;
+}
+
+#[tokio::test]
+async fn a_console_session_started_on_one_gateway_is_known_to_another_on_sqlite() {
+    one_session_across_gateways(None).await;
+}
+
+#[tokio::test]
+async fn a_console_session_started_on_one_gateway_is_known_to_another_on_postgres() {
+    let Some(db) = crate::store_conformance::postgres(
+        "a_console_session_started_on_one_gateway_is_known_to_another_on_postgres",
+    )
+    .await
+    else {
+        return;
+    };
+    one_session_across_gateways(Some(db.url.clone())).await;
+    db.drop_schema().await;
+}
+
+#[tokio::test]
+async fn a_session_whose_token_was_removed_or_changed_is_refused() {
+    let (config, dir) = roles_config("");
+    let one = TestApp::spawn_config(config, dir).await;
+    let operator = Console::sign_in(&one, ACME_OPERATOR).await;
+    let viewer = Console::sign_in(&one, ACME_VIEWER).await;
+    let admin = Console::sign_in(&one, ADMIN).await;
+    // The config the gateways now run with: the operator's token gone, the viewer's widened
+    // to every tenant, the admin token as it was.
+    let two = second(&one, |c| {
+        c.admin.tokens.retain(|t| t.name != "acme-operator");
+        for t in &mut c.admin.tokens {
+            t.tenants = itsm_bridge::config::TenantScope::All;
+        }
+    })
+    .await;
+    for (who, c) in [("operator", &operator), ("viewer", &viewer)] {
+        let (status, _) = c.on(&two).get("/console").await;
+        assert_eq!(status, 303, "the {who}'s session is refused");
+        let (status, _) = c.get("/console").await;
+        assert_eq!(status, 303, "and ended: the first gateway refuses it too");
+    }
+    let (status, _) = admin.on(&two).get("/console").await;
+    assert_eq!(status, 200, "a session of an unchanged token goes on");
+    two.stop().await;
+    one.stop().await;
+}
+
+#[tokio::test]
+async fn an_operator_discards_chosen_parked_events_after_a_confirmation() {
+    let (config, dir) = roles_config("");
+    let app = TestApp::spawn_config(config, dir).await;
+    let doomed = crate::parked_discard::park(&app, "acme", 1).await;
+    let c = Console::sign_in(&app, ACME_OPERATOR).await;
+    let (_, page) = c.get("/console/dead-letters").await;
+    assert!(page.contains(&doomed) && page.contains("value=\"discard\""));
+
+    let csrf = c.csrf().await;
+    let mut fields = vec![
+        ("csrf", csrf.as_str()),
+        ("action", "discard"),
+        ("event", doomed.as_str()),
+    ];
+    let (status, page) = c.post("/console/parked/act", &fields, None).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("Discard 1 parked event(s)"), "{page}");
+    let id = itsm_bridge::domain::EventId::parse(&doomed).unwrap();
+    let e = app.store.event(id).await.unwrap().unwrap();
+    assert!(
+        e.discarded.is_none(),
+        "nothing happens before the confirmation"
+    );
+
+    fields.push(("confirm", "yes"));
+    let (status, page) = c.post("/console/parked/act", &fields, None).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("discarded."), "{page}");
+    let e = app.store.event(id).await.unwrap().unwrap();
+    assert!(e.discarded.is_some() && e.disposition.parked.is_none());
+    let (_, page) = c.get("/console/dead-letters").await;
+    assert!(!page.contains(&doomed), "no longer listed as parked");
+    let (_, page) = c.get(&format!("/console/events/{doomed}")).await;
+    assert!(page.contains("Discarded at"), "{page}");
     app.stop().await;
 }

@@ -36,6 +36,7 @@ mod mapping_props;
 mod mapping_reload;
 mod metrics;
 mod openapi;
+mod parked_discard;
 mod replicas;
 mod request_logs;
 mod roundtrip_clients;

@@ -292,9 +292,10 @@ async fn answers_of_every_operation_validate_against_the_document() {
         )
         .await;
     c.check(M::POST, wh, r).await;
-    // A parked event (the schema refuses an issue event without its issue).
+    // A parked event (the schema refuses an issue id that is not a string).
     let parked =
-        serde_json::to_vec(&json!({"webhookEvent": "jira:issue_created", "timestamp": 1})).unwrap();
+        serde_json::to_vec(&json!({"webhookEvent": "jira:issue_updated", "issue": {"id": true}}))
+            .unwrap();
     let r = app.post_jira("acme", &parked, ACME_JIRA_SECRET, &[]).await;
     let (_, parked) = c.check(M::POST, wh, r).await;
     let parked_id = parked["eventId"].as_str().unwrap_or_default().to_owned();
@@ -357,6 +358,35 @@ async fn answers_of_every_operation_validate_against_the_document() {
     let all = "/admin/v1/events/replay";
     c.call(M::POST, all, all, Some(json!({"tenant": "acme"})), true)
         .await;
+    // Discard: the parked event (204), again and a routed one (409), unknown, malformed.
+    let discard = "/admin/v1/events/{id}/discard";
+    for id in [&parked_id, &parked_id, &event_id] {
+        let path = format!("/admin/v1/events/{id}/discard");
+        c.call(M::POST, discard, &path, None, true).await;
+    }
+    c.call(M::POST, discard, &concrete(discard), None, true)
+        .await;
+    c.call(
+        M::POST,
+        discard,
+        "/admin/v1/events/not-an-id/discard",
+        None,
+        true,
+    )
+    .await;
+    let (_, listed) = c
+        .call(
+            M::GET,
+            "/admin/v1/events",
+            "/admin/v1/events?state=discarded",
+            None,
+            true,
+        )
+        .await;
+    assert_eq!(
+        listed["events"][0]["id"], parked_id,
+        "the discarded event is listed as such: {listed}"
+    );
 
     // Links and deliveries waiting for one.
     let links = "/admin/v1/links";

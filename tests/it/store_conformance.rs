@@ -65,6 +65,7 @@ conformance!(
     a_ticket_s_history_keeps_routes_numbers_attempts_link_and_observations,
     parked_and_unrouted_events_are_kept_with_their_reason_and_filtered,
     a_parked_event_is_settled_once_and_its_calls_go_before_later_waiting_ones,
+    a_discarded_parked_event_is_no_longer_parked_nor_replayable_and_goes_as_done,
     audit_entries_are_kept_newest_first_and_filtered_by_tenant,
     a_tenants_activity_counts_events_and_attempts_per_minute_and_its_queue,
     poll_cycles_are_kept_per_tenant_and_replica_latest_first,

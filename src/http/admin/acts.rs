@@ -162,6 +162,18 @@ pub async fn discard_dead_letter(
     audited(state, who, act, r, |()| "discarded".into()).await
 }
 
+/// The tenant of an event the principal sees (`None` when it does not, or there is none).
+async fn event_tenant(
+    state: &AppState,
+    who: &Principal,
+    id: EventId,
+) -> Result<Option<TenantId>, Problem> {
+    Ok(match state.store.event(id).await? {
+        Some(e) if who.sees(&e.tenant) => Some(e.tenant),
+        _ => None,
+    })
+}
+
 /// Replays one parked event.
 pub async fn replay_event(
     state: &AppState,
@@ -169,10 +181,7 @@ pub async fn replay_event(
     id: EventId,
 ) -> Result<EventReplayed, Problem> {
     let store = state.store.as_ref();
-    let tenant = match store.event(id).await? {
-        Some(e) if who.sees(&e.tenant) => Some(e.tenant),
-        _ => None,
-    };
+    let tenant = event_tenant(state, who, id).await?;
     let r = match &tenant {
         Some(_) => events::replay(store, &state.intake, id, now())
             .await
@@ -185,6 +194,23 @@ pub async fn replay_event(
         target: id.to_string(),
     };
     audited(state, who, act, r, replayed_detail).await
+}
+
+/// Discards one parked event.
+pub async fn discard_event(state: &AppState, who: &Principal, id: EventId) -> Result<(), Problem> {
+    let tenant = event_tenant(state, who, id).await?;
+    let r = match &tenant {
+        Some(_) => events::discard(state.store.as_ref(), id, now())
+            .await
+            .map_err(Problem::from),
+        None => Err(Problem::not_found(format!("no event {id}"))),
+    };
+    let act = Act {
+        action: actions::DISCARD_EVENT,
+        tenant: tenant.as_ref(),
+        target: id.to_string(),
+    };
+    audited(state, who, act, r, |()| "discarded".into()).await
 }
 
 fn replayed_detail(r: &EventReplayed) -> String {

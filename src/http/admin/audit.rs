@@ -21,6 +21,7 @@ pub mod actions {
     pub const DISCARD_DEAD_LETTER: &str = "discard-dead-letter";
     pub const REPLAY_EVENT: &str = "replay-event";
     pub const REPLAY_PARKED: &str = "replay-parked";
+    pub const DISCARD_EVENT: &str = "discard-event";
     pub const LINK: &str = "link";
     pub const RELOAD: &str = "reload";
     pub const SIGN_IN: &str = "sign-in";

@@ -1,5 +1,6 @@
 //! Admin API for parked events: replay one (`POST /events/{id}/replay`) or every parked event
-//! of a tenant (`POST /events/replay?tenant=`), with the mapping in force now. Thin handlers
+//! of a tenant (`POST /events/replay?tenant=`), with the mapping in force now, or discard one
+//! (`POST /events/{id}/discard`: no longer parked nor replayable). Thin handlers
 //! over `ops::events` (which the CLI uses too) through `acts` (scope and audit). (Listing is
 //! `GET /events?state=parked`.)
 
@@ -23,6 +24,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/events/replay", post(replay_parked))
         .route("/events/{id}/replay", post(replay))
+        .route("/events/{id}/discard", post(discard))
 }
 
 impl From<EventsError> for Problem {
@@ -44,15 +46,26 @@ impl From<EventsError> for Problem {
     }
 }
 
+fn event_id(raw: &str) -> Result<EventId, Problem> {
+    EventId::parse(raw).map_err(|e| Problem::bad_request(format!("event id {raw:?}: {e}")))
+}
+
 async fn replay(
     State(state): State<AppState>,
     who: Principal,
     Path(raw): Path<String>,
 ) -> Result<Json<Value>, Problem> {
-    let id =
-        EventId::parse(&raw).map_err(|e| Problem::bad_request(format!("event id {raw:?}: {e}")))?;
-    let r = acts::replay_event(&state, &who, id).await?;
+    let r = acts::replay_event(&state, &who, event_id(&raw)?).await?;
     Ok(Json(json!(r)))
+}
+
+async fn discard(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(raw): Path<String>,
+) -> Result<StatusCode, Problem> {
+    acts::discard_event(&state, &who, event_id(&raw)?).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[derive(Debug, Deserialize)]

@@ -105,7 +105,10 @@ async fn list_events(
             .state
             .map(|s| {
                 EventState::parse(&s).ok_or_else(|| {
-                    bad_param("state", format!("{s:?} is not `parked` or `unrouted`"))
+                    bad_param(
+                        "state",
+                        format!("{s:?} is not `parked`, `unrouted` or `discarded`"),
+                    )
                 })
             })
             .transpose()?,

@@ -116,6 +116,28 @@ impl<S: Send + Sync> FromRequestParts<S> for Principal {
     }
 }
 
+/// The principal of the usable token named `name` in `admin`, as configured now (`admin` is
+/// `admin.token`'s name). A console session asks this at each request, so a token removed
+/// from the config, or whose role or tenants changed, ends the sessions it opened.
+pub fn configured(admin: &AdminConfig, name: &str) -> Option<Principal> {
+    if name == ADMIN_TOKEN_NAME {
+        return admin
+            .token
+            .as_ref()
+            .filter(|t| admin_token_problem(t.expose()).is_none())
+            .map(|_| Principal::all(ADMIN_TOKEN_NAME, Role::Operator));
+    }
+    admin
+        .tokens
+        .iter()
+        .find(|t| t.name.trim() == name && admin_token_problem(t.token.expose()).is_none())
+        .map(|t| Principal {
+            name: name.to_owned(),
+            role: t.role,
+            scope: t.tenant_ids(),
+        })
+}
+
 /// The principal `given` is the token of, if any. Every configured token is compared, each
 /// in constant time on SHA-256 digests, so neither which token matched nor how much of one
 /// did shows in the time taken. Tokens too short to be accepted never match (a config built

@@ -1,6 +1,6 @@
-//! Dead letters and parked events: lists with a checkbox per row, then replay or discard
-//! (dead letters) or replay (parked events) of the chosen ones — or all of a tenant — after a
-//! confirmation page that names what will happen. Acts through `http::admin::acts`, which
+//! Dead letters and parked events: lists with a checkbox per row, then replay or discard of
+//! the chosen ones — or replay of all of a tenant's — after a confirmation page that names
+//! what will happen. Acts through `http::admin::acts`, which
 //! checks the tenant scope and writes the audit log.
 
 use std::fmt::Write as _;
@@ -209,6 +209,7 @@ pub async fn show(
     if can && !parked.is_empty() {
         body.push_str(
             "<div class=\"actions\"><button type=\"submit\" name=\"action\" value=\"replay\">Replay chosen</button>\
+             <button type=\"submit\" name=\"action\" value=\"discard\">Discard chosen</button>\
              <button type=\"submit\" name=\"action\" value=\"replay-all\">Replay all shown tenants' parked events</button></div></form>",
         );
     } else if can {
@@ -273,6 +274,15 @@ fn asked<'f>(
         return Err(Box::new(r));
     }
     let action = form.get("action").unwrap_or("");
+    if !["replay", "discard", "replay-all"].contains(&action) {
+        // Confirmed or not: a forged action never falls through to a replay.
+        return Err(Box::new(refused(
+            s,
+            StatusCode::BAD_REQUEST,
+            HERE,
+            "Unknown action.",
+        )));
+    }
     let ids = form.all(id_field);
     let tenant = chosen_tenant(state, s, form.get("tenant").unwrap_or(""))?;
     if action != "replay-all" && ids.is_empty() {
@@ -387,18 +397,23 @@ pub async fn act_parked(
         Err(r) => return *r,
     };
     if form.get("confirm") != Some("yes") {
-        let what = if action == "replay-all" {
-            format!(
+        let what = match action {
+            "replay-all" => format!(
                 "Replay every parked event of {} with the mapping in force now?",
                 tenant
                     .as_ref()
                     .map_or("every tenant you see", |t| t.as_str())
-            )
-        } else {
-            format!(
+            ),
+            "replay" => format!(
                 "Replay {} parked event(s) with the mapping in force now?",
                 ids.len()
-            )
+            ),
+            "discard" => format!(
+                "Discard {} parked event(s) ({})? They can no longer be replayed.",
+                ids.len(),
+                ids.join(", ")
+            ),
+            _ => return refused(&s, StatusCode::BAD_REQUEST, HERE, "Unknown action."),
         };
         return confirm(&s, "/console/parked/act", &form, &what);
     }
@@ -423,6 +438,16 @@ pub async fn act_parked(
             lines.push((false, format!("{raw:?} is not an event id.")));
             continue;
         };
+        if action == "discard" {
+            lines.push(match acts::discard_event(&state, &s.principal, id).await {
+                Ok(()) => (true, format!("{id} discarded.")),
+                Err(p) => (
+                    false,
+                    format!("{id}: {}", p.detail.clone().unwrap_or_default()),
+                ),
+            });
+            continue;
+        }
         lines.push(match acts::replay_event(&state, &s.principal, id).await {
             Ok(r) => match &r.disposition.parked {
                 Some(p) => (false, format!("{id}: still parked: {}", p.detail)),

@@ -41,6 +41,9 @@ pub struct Filters {
 /// What the mapping made of an event, in a few words.
 pub fn outcome(e: &StoredEvent) -> String {
     let d = &e.disposition;
+    if let Some(x) = &e.discarded {
+        return format!("discarded (was parked: {})", x.parked.detail);
+    }
     match (&d.parked, d.unrouted, &d.skipped) {
         (Some(p), _, _) => format!("parked: {}", p.detail),
         (None, true, _) => "unrouted".into(),
@@ -83,7 +86,7 @@ pub async fn list(
         select(
             "state",
             "State",
-            &["parked".into(), "unrouted".into()],
+            &["parked".into(), "unrouted".into(), "discarded".into()],
             &f.state,
             Some("any")
         ),
@@ -273,6 +276,22 @@ pub async fn show(
                     p.detail,
                     p.rule.as_deref().unwrap_or("—"),
                     p.pointer.as_deref().unwrap_or("—")
+                )
+            )
+        );
+    }
+    if let Some(x) = &e.discarded {
+        let _ = write!(
+            body,
+            "{}",
+            notice(
+                "ok",
+                &format!(
+                    "Discarded at {} (UTC); it was parked: {} (rule {}, at {})",
+                    when(x.at),
+                    x.parked.detail,
+                    x.parked.rule.as_deref().unwrap_or("—"),
+                    x.parked.pointer.as_deref().unwrap_or("—")
                 )
             )
         );

@@ -2,7 +2,7 @@
 //! by the gateway itself when the admin API is on (404 otherwise), assets in the binary.
 //!
 //! Sign-in is a POST of a token (`admin.token` or one of `admin.tokens`) that starts a
-//! session (`session.rs`); each page then sees what the token's [`Principal`] sees, and acts
+//! session kept in the store, so every replica knows it (`session.rs`); each page then sees what the token's [`Principal`] sees, and acts
 //! through the same `http::admin::acts` as the admin API, so the tenant scope and the audit
 //! log are one code path. Forms carry the session's CSRF token, and a POST whose `Origin` is
 //! another site is refused. Viewers see no action buttons, and a forged action is refused.
@@ -192,8 +192,21 @@ async fn sign_in(State(state): State<AppState>, headers: HeaderMap, body: Bytes)
             Some("That token is not known here."),
         );
     };
+    let id = match state
+        .console
+        .start(&principal, time::OffsetDateTime::now_utc())
+        .await
+    {
+        Ok(id) => id,
+        Err(e) => {
+            tracing::warn!(error = %e, "console sign-in failed: cannot store the session");
+            return sign_in_page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                Some("The store is unavailable; try again shortly."),
+            );
+        }
+    };
     record_sign(&state, &principal, actions::SIGN_IN).await;
-    let id = state.console.start(principal);
     let mut r = Redirect::to("/console").into_response();
     if let Ok(v) = session::set_cookie(&id, &headers).parse() {
         r.headers_mut().insert(header::SET_COOKIE, v);
@@ -210,7 +223,15 @@ async fn sign_out(State(state): State<AppState>, Signed(s, id): Signed, body: By
             "The form is stale; reload and try again.",
         );
     }
-    state.console.end(&id);
+    if let Err(e) = state.console.end(&id).await {
+        tracing::warn!(error = %e, "console sign-out failed: cannot end the session");
+        return refused(
+            &s,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "",
+            "The store is unavailable; you are still signed in. Try again shortly.",
+        );
+    }
     record_sign(&state, &s.principal, actions::SIGN_OUT).await;
     let mut r = Redirect::to("/console/sign-in").into_response();
     if let Ok(v) = session::clear_cookie().parse() {

@@ -2,24 +2,30 @@
 //! id in an `HttpOnly`, `SameSite=Strict` cookie scoped to `/console`; the session holds the
 //! token's principal and a CSRF token that every form carries back.
 //!
-//! Sessions live in this process's memory: a restart signs everyone out, and with several
-//! replicas the ingress must keep a browser on one replica (session affinity) — the console
-//! is an operator's tool, and holding no session in the store keeps tokens and their
-//! stand-ins out of the database. A session ends after [`IDLE`] without a request, after
-//! [`MAX_AGE`] in any case, or on sign-out.
+//! Sessions live in the store (`SessionStore`, table `console_sessions`), so every replica
+//! behind a load balancer knows a browser signed in on another, and a restart signs no one
+//! out. A row is keyed by the SHA-256 of the session id: neither that id nor the token is
+//! stored. At each request the session's token is looked up by name in the admin config in
+//! force ([`configured`]): a token removed, or whose role or tenants changed (on this replica,
+//! after a restart, or on another replica's config), ends the session. A session also ends
+//! after [`IDLE`] without a request, after [`MAX_AGE`] in any case, or on sign-out; expired
+//! rows are deleted as new sessions start.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
+use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use crate::config::AdminConfig;
+use crate::domain::Timestamp;
 use crate::http::AppState;
-use crate::http::admin::principal::Principal;
+use crate::http::admin::principal::{Principal, configured};
+use crate::store::{ConsoleSession, SessionStore, StoreResult};
 
 /// The cookie's name.
 pub const COOKIE: &str = "itsm_bridge_console";
@@ -27,8 +33,9 @@ pub const COOKIE: &str = "itsm_bridge_console";
 pub const IDLE: Duration = Duration::from_secs(60 * 60);
 /// A session ends this long after sign-in, used or not.
 pub const MAX_AGE: Duration = Duration::from_secs(12 * 60 * 60);
-/// Sessions kept at most (the oldest go first): sign-ins cannot grow memory without bound.
-const MAX_SESSIONS: usize = 10_000;
+/// A request moves the session's expiry on only when its last recorded use is older than
+/// this: a page's burst of requests writes once, and the idle clock is a minute coarse.
+const TOUCH_EVERY: Duration = Duration::from_secs(60);
 
 /// A signed-in browser.
 #[derive(Debug, Clone)]
@@ -36,8 +43,6 @@ pub struct Session {
     pub principal: Principal,
     /// Every form of this session carries it back (`csrf` field).
     pub csrf: String,
-    started: Instant,
-    last_seen: Instant,
 }
 
 impl Session {
@@ -47,10 +52,9 @@ impl Session {
     }
 }
 
-/// The sessions of this process.
-#[derive(Debug, Default)]
+/// The console's sessions, kept in the store.
 pub struct Sessions {
-    map: Mutex<HashMap<String, Session>>,
+    store: Arc<dyn SessionStore>,
 }
 
 fn random_token() -> String {
@@ -62,60 +66,88 @@ fn random_token() -> String {
     )
 }
 
+/// What the store keys a session by: the SHA-256 (hex) of its id.
+fn id_hash(id: &str) -> String {
+    hex::encode(Sha256::digest(id.as_bytes()))
+}
+
+/// When a session started at `started` and last used at `now` ends.
+fn expiry(started: Timestamp, now: Timestamp) -> Timestamp {
+    (started + MAX_AGE).min(now + IDLE)
+}
+
 impl Sessions {
-    /// Starts a session for `principal`; returns its id.
-    pub fn start(&self, principal: Principal) -> String {
+    pub fn new(store: Arc<dyn SessionStore>) -> Self {
+        Self { store }
+    }
+
+    /// Starts a session for `principal` at `now`; returns its id (for the cookie only).
+    pub async fn start(&self, principal: &Principal, now: Timestamp) -> StoreResult<String> {
         let id = random_token();
-        let now = Instant::now();
-        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
-        map.retain(|_, s| alive(s, now));
-        if map.len() >= MAX_SESSIONS
-            && let Some(oldest) = map
-                .iter()
-                .min_by_key(|(_, s)| s.last_seen)
-                .map(|(k, _)| k.clone())
+        let session = ConsoleSession {
+            id_hash: id_hash(&id),
+            principal: principal.name.clone(),
+            role: principal.role.as_str().to_owned(),
+            tenants: principal.tenants().map(<[_]>::to_vec),
+            csrf: random_token(),
+            created_at: now,
+            last_seen: now,
+            expires_at: expiry(now, now),
+        };
+        self.store.start_session(&session).await?;
+        Ok(id)
+    }
+
+    /// The live session of `id` at `now`, its idle clock restarted, while its token is still
+    /// configured in `admin` with the role and tenants it signed in with; a session whose
+    /// token is not is ended.
+    pub async fn get(
+        &self,
+        id: &str,
+        admin: &AdminConfig,
+        now: Timestamp,
+    ) -> StoreResult<Option<Session>> {
+        let key = id_hash(id);
+        let Some(row) = self.store.session(&key, now).await? else {
+            return Ok(None);
+        };
+        let Some(principal) = configured(admin, &row.principal).filter(|p| same(p, &row)) else {
+            tracing::info!(
+                admin.token = %row.principal,
+                "console session ended: its token is no longer configured as it was"
+            );
+            self.store.end_session(&key).await?;
+            return Ok(None);
+        };
+        if now - row.last_seen >= TOUCH_EVERY
+            && !self
+                .store
+                .touch_session(&key, now, expiry(row.created_at, now))
+                .await?
         {
-            map.remove(&oldest);
+            return Ok(None);
         }
-        map.insert(
-            id.clone(),
-            Session {
-                principal,
-                csrf: random_token(),
-                started: now,
-                last_seen: now,
-            },
-        );
-        id
+        Ok(Some(Session {
+            principal,
+            csrf: row.csrf,
+        }))
     }
 
-    /// The live session of `id`, its idle clock restarted.
-    pub fn get(&self, id: &str) -> Option<Session> {
-        let now = Instant::now();
-        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
-        match map.get_mut(id) {
-            Some(s) if alive(s, now) => {
-                s.last_seen = now;
-                Some(s.clone())
-            }
-            Some(_) => {
-                map.remove(id);
-                None
-            }
-            None => None,
-        }
-    }
-
-    pub fn end(&self, id: &str) {
-        self.map
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(id);
+    pub async fn end(&self, id: &str) -> StoreResult<()> {
+        self.store.end_session(&id_hash(id)).await
     }
 }
 
-fn alive(s: &Session, now: Instant) -> bool {
-    now.duration_since(s.last_seen) < IDLE && now.duration_since(s.started) < MAX_AGE
+/// Whether the token configured now has the role and tenants the session signed in with.
+fn same(now: &Principal, signed: &ConsoleSession) -> bool {
+    let sorted = |ts: Option<&[crate::domain::TenantId]>| {
+        ts.map(|ts| {
+            let mut v = ts.to_vec();
+            v.sort();
+            v
+        })
+    };
+    now.role.as_str() == signed.role && sorted(now.tenants()) == sorted(signed.tenants.as_deref())
 }
 
 /// The session id in a request's cookies.
@@ -155,34 +187,52 @@ impl FromRequestParts<AppState> for Signed {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
-        cookie_id(&parts.headers)
-            .and_then(|id| state.console.get(&id).map(|s| Signed(s, id)))
-            .ok_or_else(|| Redirect::to("/console/sign-in").into_response())
+        let to_sign_in = || Redirect::to("/console/sign-in").into_response();
+        let Some(id) = cookie_id(&parts.headers) else {
+            return Err(to_sign_in());
+        };
+        let admin = &state.live.current().admin;
+        match state.console.get(&id, admin, Timestamp::now_utc()).await {
+            Ok(Some(s)) => Ok(Signed(s, id)),
+            Ok(None) => Err(to_sign_in()),
+            Err(e) => {
+                tracing::warn!(error = %e, "console: cannot read the session");
+                Err(super::bare(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "The store is unavailable; try again shortly.",
+                ))
+            }
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Role;
 
     #[test]
-    fn a_session_is_found_by_its_cookie_and_gone_after_sign_out() {
-        let sessions = Sessions::default();
-        let id = sessions.start(Principal::all("ops", Role::Viewer));
+    fn the_session_id_is_read_from_its_cookie_and_the_cookie_keeps_its_flags() {
         let mut h = HeaderMap::new();
         h.insert(
             header::COOKIE,
-            format!("other=1; {COOKIE}={id}").parse().unwrap(),
+            format!("other=1; {COOKIE}=abc").parse().unwrap(),
         );
-        let found = cookie_id(&h).unwrap();
-        let s = sessions.get(&found).expect("live");
-        assert_eq!(s.principal.name, "ops");
-        assert!(s.csrf_ok(Some(&s.csrf.clone())));
-        assert!(!s.csrf_ok(Some("nope")) && !s.csrf_ok(None));
-        sessions.end(&id);
-        assert!(sessions.get(&id).is_none());
-        let c = set_cookie(&id, &HeaderMap::new());
+        assert_eq!(cookie_id(&h).as_deref(), Some("abc"));
+        let c = set_cookie("abc", &HeaderMap::new());
         assert!(c.contains("HttpOnly") && c.contains("SameSite=Strict") && !c.contains("Secure"));
+        assert!(c.contains("Path=/console"));
+        let mut https = HeaderMap::new();
+        https.insert("x-forwarded-proto", "https".parse().unwrap());
+        assert!(set_cookie("abc", &https).ends_with("; Secure"));
+        assert_ne!(id_hash("abc"), "abc", "the store never sees the id");
+        assert_eq!(id_hash("abc").len(), 64);
+    }
+
+    #[test]
+    fn a_session_ends_idle_or_at_its_maximum_age_whichever_comes_first() {
+        let t0 = Timestamp::now_utc();
+        assert_eq!(expiry(t0, t0), t0 + IDLE);
+        let late = t0 + MAX_AGE - Duration::from_secs(60);
+        assert_eq!(expiry(t0, late), t0 + MAX_AGE);
     }
 }

@@ -30,6 +30,7 @@ fn event(at: Timestamp, routing: Option<Routing>) -> StoredEvent {
         disposition: Default::default(),
         routing,
         ticket_number: Some("INC0012345".into()),
+        discarded: None,
     }
 }
 

@@ -20,8 +20,10 @@ use crate::store::{PurgeCounts, PurgeCursor, PurgeRules, PurgeStep, StoreError, 
 /// dead before (unix ms; `i64::MIN` for never). An event with deliveries goes once every one
 /// of them is final and past its retention (discarded counts as done); an event that planned
 /// none goes once it is older than `$2`; a parked event (the mapping could not handle it: it
-/// waits for a replay) goes only with the dead letters, after `$3`.
+/// waits for a replay) goes only with the dead letters, after `$3`; a parked event an operator
+/// discarded goes like a discarded delivery, once discarded before `$1`.
 pub(super) const PURGEABLE_EVENT: &str = "(CASE WHEN e.parked IS NOT NULL THEN e.received_at < $3 \
+     WHEN e.discarded_at IS NOT NULL THEN e.discarded_at < $1 \
      WHEN EXISTS (SELECT 1 FROM deliveries d \
      WHERE d.event_id = e.id) \
      THEN NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id AND NOT ( \
@@ -51,6 +53,7 @@ pub(super) async fn step(
     let mut tx = conn.begin().await?;
     let (events, writebacks, next) = match cursor {
         PurgeCursor::Skipped { after } => skipped(&mut tx, rules, *after).await?,
+        PurgeCursor::Discarded { after } => discarded(&mut tx, rules, *after).await?,
         PurgeCursor::Finished { after } => finished(&mut tx, rules, *after).await?,
     };
     let doomed = lock_and_check(&mut tx, rules, events, writebacks, dry_run).await?;
@@ -70,9 +73,9 @@ async fn skipped(
     rules: &PurgeRules,
     after: Option<EventId>,
 ) -> StoreResult<Candidates> {
-    let finished = Some(PurgeCursor::Finished { after: None });
+    let then = Some(PurgeCursor::Discarded { after: None });
     let Some(before) = rules.skipped_before else {
-        return Ok((Vec::new(), Vec::new(), finished));
+        return Ok((Vec::new(), Vec::new(), then));
     };
     let ids: Vec<String> = sqlx::query_scalar(
         "SELECT e.id FROM events e WHERE e.id > $1 AND e.id < $2 ORDER BY e.id LIMIT $3",
@@ -82,13 +85,46 @@ async fn skipped(
     .bind(purge_batch(rules))
     .fetch_all(&mut *conn)
     .await?;
+    event_page(rules, ids, |after| PurgeCursor::Skipped { after }, then)
+}
+
+/// Parked events an operator discarded, in id order (their partial index), from the first
+/// each pass: few, and discarded at any time. `lock_and_check` keeps those past retention.
+async fn discarded(
+    conn: &mut PgConnection,
+    rules: &PurgeRules,
+    after: Option<EventId>,
+) -> StoreResult<Candidates> {
+    let then = Some(PurgeCursor::Finished { after: None });
+    if rules.done_before.is_none() {
+        return Ok((Vec::new(), Vec::new(), then));
+    }
+    let ids: Vec<String> = sqlx::query_scalar(
+        "SELECT e.id FROM events e WHERE e.discarded_at IS NOT NULL AND e.id > $1 \
+         ORDER BY e.id LIMIT $2",
+    )
+    .bind(after.map(|a| a.to_string()).unwrap_or_default())
+    .bind(purge_batch(rules))
+    .fetch_all(&mut *conn)
+    .await?;
+    event_page(rules, ids, |after| PurgeCursor::Discarded { after }, then)
+}
+
+/// Candidate events of a page, and where the next step starts: after the last one (`more`)
+/// when the page was full, `then` otherwise.
+fn event_page(
+    rules: &PurgeRules,
+    ids: Vec<String>,
+    more: impl FnOnce(Option<EventId>) -> PurgeCursor,
+    then: Option<PurgeCursor>,
+) -> StoreResult<Candidates> {
     let next = match ids.last() {
-        Some(id) if ids.len() as i64 == purge_batch(rules) => Some(PurgeCursor::Skipped {
-            after: Some(
-                EventId::parse(id).map_err(|e| StoreError::Corrupt(format!("event id: {e}")))?,
-            ),
-        }),
-        _ => finished,
+        Some(id) if ids.len() as i64 == purge_batch(rules) => {
+            Some(more(Some(EventId::parse(id).map_err(|e| {
+                StoreError::Corrupt(format!("event id: {e}"))
+            })?)))
+        }
+        _ => then,
     };
     Ok((ids, Vec::new(), next))
 }

@@ -89,6 +89,24 @@ macro_rules! admin_store {
                 Ok(n == 1)
             }
 
+            async fn discard_parked(
+                &self,
+                id: $crate::domain::EventId,
+                now: $crate::domain::Timestamp,
+            ) -> $crate::store::StoreResult<bool> {
+                // The right-hand sides read the row as it was: `discarded` takes the reason.
+                let n = sqlx::query(
+                    "UPDATE events SET discarded = parked, discarded_at = $1, parked = NULL \
+                     WHERE id = $2 AND parked IS NOT NULL",
+                )
+                .bind($crate::store::codec::ms(now))
+                .bind(id.to_string())
+                .execute(&self.$write)
+                .await?
+                .rows_affected();
+                Ok(n == 1)
+            }
+
             async fn add_link(
                 &self,
                 link: &$crate::store::ManualLink,

@@ -21,8 +21,11 @@ use crate::store::{PurgeCounts, PurgeCursor, PurgeRules, PurgeStep, StoreError, 
 /// before, `?3` dead before (unix ms; `i64::MIN` for never). An event with deliveries goes
 /// once every one of them is final and past its retention (discarded counts as done); an
 /// event that planned none goes once it is older than `?2`; a parked event (the mapping
-/// could not handle it: it waits for a replay) goes only with the dead letters, after `?3`.
+/// could not handle it: it waits for a replay) goes only with the dead letters, after `?3`; a
+/// parked event an operator discarded goes like a discarded delivery, once discarded before
+/// `?1`.
 pub(super) const PURGEABLE_EVENT: &str = "(CASE WHEN e.parked IS NOT NULL THEN e.received_at < ?3 \
+     WHEN e.discarded_at IS NOT NULL THEN e.discarded_at < ?1 \
      WHEN EXISTS (SELECT 1 FROM deliveries d \
      WHERE d.event_id = e.id) \
      THEN NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id AND NOT ( \
@@ -51,6 +54,7 @@ pub(super) async fn step(
     let mut tx = conn.begin_with(begin).await?;
     let (doomed, next) = match cursor {
         PurgeCursor::Skipped { after } => skipped(&mut tx, rules, *after).await?,
+        PurgeCursor::Discarded { after } => discarded(&mut tx, rules, *after).await?,
         PurgeCursor::Finished { after } => finished(&mut tx, rules, *after).await?,
     };
     let counts = if dry_run {
@@ -79,9 +83,9 @@ async fn skipped(
     rules: &PurgeRules,
     after: Option<EventId>,
 ) -> StoreResult<(Doomed, Option<PurgeCursor>)> {
-    let finished = Some(PurgeCursor::Finished { after: None });
+    let then = Some(PurgeCursor::Discarded { after: None });
     let Some(before) = rules.skipped_before else {
-        return Ok((Doomed::default(), finished));
+        return Ok((Doomed::default(), then));
     };
     let rows: Vec<(String, String, bool)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT e.id, e.ticket, {PURGEABLE_EVENT} FROM events e \
@@ -95,13 +99,49 @@ async fn skipped(
     .bind(purge_batch(rules))
     .fetch_all(&mut *conn)
     .await?;
+    event_page(rules, rows, |after| PurgeCursor::Skipped { after }, then)
+}
+
+/// Parked events an operator discarded, in id order through their partial index, from the
+/// first each pass: few, and discarded at any time.
+async fn discarded(
+    conn: &mut SqliteConnection,
+    rules: &PurgeRules,
+    after: Option<EventId>,
+) -> StoreResult<(Doomed, Option<PurgeCursor>)> {
+    let then = Some(PurgeCursor::Finished { after: None });
+    if rules.done_before.is_none() {
+        return Ok((Doomed::default(), then));
+    }
+    let rows: Vec<(String, String, bool)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT e.id, e.ticket, {PURGEABLE_EVENT} FROM events e INDEXED BY events_discarded \
+         WHERE e.discarded_at IS NOT NULL AND e.id > ?4 ORDER BY e.id LIMIT ?5"
+    )))
+    .bind(cutoff(rules.done_before))
+    .bind(cutoff(rules.skipped_before))
+    .bind(cutoff(rules.dead_before))
+    .bind(after.map(|a| a.to_string()).unwrap_or_default())
+    .bind(purge_batch(rules))
+    .fetch_all(&mut *conn)
+    .await?;
+    event_page(rules, rows, |after| PurgeCursor::Discarded { after }, then)
+}
+
+/// The events of a page (id, ticket, purgeable) that go, and where the next step starts: after
+/// the last row (`more`) when the page was full, `then` otherwise.
+fn event_page(
+    rules: &PurgeRules,
+    rows: Vec<(String, String, bool)>,
+    more: impl FnOnce(Option<EventId>) -> PurgeCursor,
+    then: Option<PurgeCursor>,
+) -> StoreResult<(Doomed, Option<PurgeCursor>)> {
     let next = match rows.last() {
-        Some((id, ..)) if rows.len() as i64 == purge_batch(rules) => Some(PurgeCursor::Skipped {
-            after: Some(
-                EventId::parse(id).map_err(|e| StoreError::Corrupt(format!("event id: {e}")))?,
-            ),
-        }),
-        _ => finished,
+        Some((id, ..)) if rows.len() as i64 == purge_batch(rules) => {
+            Some(more(Some(EventId::parse(id).map_err(|e| {
+                StoreError::Corrupt(format!("event id: {e}"))
+            })?)))
+        }
+        _ => then,
     };
     let events = rows
         .into_iter()

@@ -174,7 +174,11 @@ async fn finish_heads(
     }
 }
 
-async fn pass(s: &dyn Store, rules: &PurgeRules, dry_run: bool) -> itsm_bridge::store::PurgeCounts {
+pub(super) async fn pass(
+    s: &dyn Store,
+    rules: &PurgeRules,
+    dry_run: bool,
+) -> itsm_bridge::store::PurgeCounts {
     let mut total = itsm_bridge::store::PurgeCounts::default();
     let mut cursor = PurgeCursor::default();
     loop {
@@ -249,7 +253,7 @@ async fn history(s: &dyn Store) -> (time::OffsetDateTime, Vec<TicketKey>) {
     (t0, vec![done_t, dead_t, skip_t, live_t])
 }
 
-fn uuid_at(t: time::OffsetDateTime) -> itsm_bridge::domain::EventId {
+pub(super) fn uuid_at(t: time::OffsetDateTime) -> itsm_bridge::domain::EventId {
     let ts = uuid::Timestamp::from_unix(uuid::NoContext, t.unix_timestamp() as u64, t.nanosecond());
     itsm_bridge::domain::EventId::parse(&uuid::Uuid::new_v7(ts).to_string()).unwrap()
 }

@@ -1,12 +1,13 @@
-//! Parked and unrouted events: dispositions round-trip, the state and type filters, and a
-//! parked event settled once, its calls placed before later waiting deliveries of its ticket.
+//! Parked and unrouted events: dispositions round-trip, the state and type filters, a parked
+//! event settled once, its calls placed before later waiting deliveries of its ticket, and a
+//! parked event discarded: no longer parked, never replayed, purged as done.
 
 use std::sync::Arc;
 
-use itsm_bridge::domain::{Disposition, OrangeOp, ParkReason, Parked};
-use itsm_bridge::store::{EventQuery, EventState, Store};
+use itsm_bridge::domain::{Discarded, Disposition, OrangeOp, ParkReason, Parked};
+use itsm_bridge::store::{EventQuery, EventState, PurgeRules, Store};
 
-use super::super::{call, delivery, done, event, now, ticket};
+use super::super::{call, delivery, done, event, now, tenant, ticket};
 use super::LEASE;
 
 fn parked(rule: &str) -> Disposition {
@@ -152,4 +153,80 @@ pub async fn a_parked_event_is_settled_once_and_its_calls_go_before_later_waitin
         s.finish(d.id, "w", &a, done()).await.unwrap();
     }
     assert_eq!(order, vec![Some(p.id), Some(later.id), Some(later2.id)]);
+}
+
+pub async fn a_discarded_parked_event_is_no_longer_parked_nor_replayable_and_goes_as_done(
+    s: Arc<dyn Store>,
+) {
+    let t = ticket("OPS-9");
+    let t0 = now();
+    let old = t0 - time::Duration::hours(3);
+    // Received long ago (the id says so too): only the discard's age decides its purge.
+    let mut p = event("doomed", &t, old, vec![]);
+    p.id = super::links_retention::uuid_at(old);
+    p.disposition = parked("routes[0].then[0].set.impact");
+    let mut kept = event("kept", &t, old, vec![]);
+    kept.disposition = parked("routes[0].then[0].set.urgency");
+    let routed = event("routed", &t, old, vec![delivery(&t, "r")]);
+    for e in [&p, &kept, &routed] {
+        s.ingest(e.clone()).await.unwrap();
+    }
+
+    let discarded_at = t0 - time::Duration::hours(2);
+    assert!(s.discard_parked(p.id, discarded_at).await.unwrap());
+    assert!(
+        !s.discard_parked(p.id, t0).await.unwrap(),
+        "a second discard changes nothing"
+    );
+    assert!(!s.discard_parked(routed.id, t0).await.unwrap());
+    assert!(
+        !s.discard_parked(itsm_bridge::domain::EventId::new(), t0)
+            .await
+            .unwrap()
+    );
+    let got = s.event(p.id).await.unwrap().unwrap();
+    assert_eq!(got.disposition.parked, None);
+    assert_eq!(
+        got.discarded,
+        Some(Discarded {
+            parked: p.disposition.parked.clone().unwrap(),
+            at: discarded_at,
+        }),
+        "why it was parked is kept, with when it was discarded"
+    );
+    assert_eq!(s.event(kept.id).await.unwrap().unwrap().discarded, None);
+    assert!(
+        !s.settle_parked(p.id, "insert", Disposition::routed(), vec![], t0)
+            .await
+            .unwrap(),
+        "a discarded event is not replayed"
+    );
+    let list = |state| EventQuery {
+        limit: 10,
+        state: Some(state),
+        ..EventQuery::default()
+    };
+    let ids = |es: Vec<itsm_bridge::domain::StoredEvent>| es.iter().map(|e| e.id).collect();
+    let parked_now: Vec<_> = ids(s.list_events(&list(EventState::Parked)).await.unwrap());
+    assert_eq!(parked_now, vec![kept.id]);
+    let gone: Vec<_> = ids(s.list_events(&list(EventState::Discarded)).await.unwrap());
+    assert_eq!(gone, vec![p.id]);
+    let activity = s.tenant_activity(&tenant(), t0).await.unwrap();
+    assert_eq!(activity.parked, 1, "only the event still parked is counted");
+
+    // Retention: kept while `done` retention covers its discard, then purged like done work,
+    // even when skipped events are kept for ever; the parked one stays.
+    let rules = |done_before| PurgeRules {
+        done_before: Some(done_before),
+        skipped_before: None,
+        dead_before: None,
+        batch: 1,
+    };
+    super::links_retention::pass(&*s, &rules(t0 - time::Duration::hours(4)), false).await;
+    assert!(s.event(p.id).await.unwrap().is_some());
+    let counts =
+        super::links_retention::pass(&*s, &rules(t0 - time::Duration::hours(1)), false).await;
+    assert_eq!(counts.events, 1, "{counts:?}");
+    assert!(s.event(p.id).await.unwrap().is_none());
+    assert!(s.event(kept.id).await.unwrap().is_some());
 }
