@@ -21,30 +21,10 @@ const MAX_LINES: usize = 500;
 /// a file may only leave it, never join it.
 const LONG_FILES: &[(&str, &str)] = &[
     (
-        "src/cli/tour.rs",
-        "the tour's hops and their printing, not split yet",
-    ),
-    (
-        "src/config/model.rs",
-        "the configuration tree, one section per struct, not split yet",
-    ),
-    (
-        "src/mapping/compile.rs",
-        "one compiler pass per mapping section",
-    ),
-    (
-        "src/store/sqlite/tickets.rs",
-        "the ticket index and its tests",
-    ),
-    (
         "src/worker/dispatcher/tests.rs",
         "the dispatcher's fakes and cases",
     ),
     ("src/worker/poller/mod.rs", "the poller's step"),
-    (
-        "src/worker/reconcile/servicenow.rs",
-        "ServiceNow reconciliation and its tests",
-    ),
 ];
 
 /// Circles between sibling rooms that remain, as the rooms in the circle (sorted). Empty is
