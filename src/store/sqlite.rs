@@ -28,12 +28,10 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Sqlite, SqlitePool, Transaction};
 use tokio::sync::{mpsc, oneshot};
 
-use super::codec::{EventRow, PreparedDelivery, PreparedEvent, event_cols};
+use super::codec::{EventRow, PreparedEvent, event_cols};
 use super::shared::rows;
-use super::{
-    EventQuery, EventState, Finish, PurgeCursor, PurgeRules, PurgeStep, StoreError, StoreResult,
-};
-use crate::domain::{Attempt, Delivery, DeliveryId, IngestOutcome, StoredEvent};
+use super::{EventQuery, EventState, PurgeCursor, PurgeRules, PurgeStep, StoreError, StoreResult};
+use crate::domain::{Delivery, IngestOutcome, StoredEvent};
 
 /// The SQLite implementation of [`super::Store`] (its roles: [`super::shared`]).
 pub struct SqliteStore {
@@ -180,7 +178,10 @@ super::shared::store_roles!(
     backend: "sqlite",
     read: read,
     write: write,
-    waiting_from: " FROM deliveries INDEXED BY deliveries_waiting_link"
+    waiting_from: " FROM deliveries INDEXED BY deliveries_waiting_link",
+    jsonb: "",
+    share_lock: "",
+    update_lock: ""
 );
 
 /// What SQLite does its own way (see `shared`): writes through the group-commit writer,
@@ -203,51 +204,13 @@ impl SqliteStore {
             .await
     }
 
-    async fn enqueue_prepared(
-        &self,
-        tenant: &str,
-        prepared: &[PreparedDelivery],
-        now: i64,
-    ) -> StoreResult<()> {
-        let mut tx = begin(&self.write).await?;
-        for d in prepared {
-            ingest::append(&mut tx, tenant, None, d, now).await?;
-        }
-        tx.commit().await?;
-        Ok(())
-    }
-
-    async fn claim(
-        &self,
-        owner: &str,
-        now: i64,
-        lease_until: i64,
-        limit: i64,
-    ) -> StoreResult<Vec<Delivery>> {
+    async fn claim(&self, job: jobs::ClaimJob) -> StoreResult<Vec<Delivery>> {
         let (reply, answer) = oneshot::channel();
-        let job = jobs::ClaimJob {
-            owner: owner.to_owned(),
-            now,
-            lease_until,
-            limit,
-        };
         self.write_through(jobs::Job::Claim(job, reply), answer)
             .await
     }
 
-    async fn finish_one(
-        &self,
-        id: DeliveryId,
-        owner: &str,
-        attempt: &Attempt,
-        finish: Finish,
-    ) -> StoreResult<()> {
-        let job = jobs::FinishJob {
-            id,
-            owner: owner.to_owned(),
-            attempt: attempt.clone(),
-            finish,
-        };
+    async fn finish_one(&self, job: jobs::FinishJob) -> StoreResult<()> {
         let (reply, answer) = oneshot::channel();
         self.write_through(jobs::Job::Finish(Box::new(job), reply), answer)
             .await
