@@ -19,7 +19,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::codec::{DeliveryRow, EventRow, PreparedEvent, delivery_cols, event_cols};
 use super::shared::{ClaimJob, FinishJob, rows};
-use super::{EventQuery, EventState, PurgeCursor, PurgeRules, PurgeStep, StoreError, StoreResult};
+use super::{EventQuery, EventState, StoreError, StoreResult};
 use crate::domain::{Delivery, IngestOutcome, StoredEvent};
 
 /// The PostgreSQL implementation of [`super::Store`] (its roles: [`super::shared`]).
@@ -47,18 +47,13 @@ async fn begin(pool: &PgPool) -> sqlx::Result<Transaction<'_, Postgres>> {
     pool.begin().await
 }
 
-/// The PostgreSQL schema's migrations.
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("src/store/migrations/postgres");
-
 super::shared::store_roles!(
-    PgStore,
-    backend: "postgres",
-    read: pool,
-    write: pool,
-    waiting_from: " FROM deliveries",
-    jsonb: "::jsonb",
-    share_lock: " FOR SHARE",
-    update_lock: " FOR UPDATE"
+    PgStore, backend: "postgres", migrations: "src/store/migrations/postgres",
+    pools: { read: pool, write: pool, purge: [pool] },
+    sql: {
+        waiting_from: " FROM deliveries", jsonb: "::jsonb",
+        share_lock: " FOR SHARE", update_lock: " FOR UPDATE"
+    }
 );
 
 /// What PostgreSQL does its own way (see `shared`): claims that skip locked rows, appends
@@ -155,15 +150,6 @@ impl PgStore {
             .push_bind(i64::from(q.limit));
         let rs: Vec<EventRow> = b.build_query_as().fetch_all(&self.pool).await?;
         rows(rs)
-    }
-
-    async fn purge(
-        &self,
-        rules: &PurgeRules,
-        cursor: &PurgeCursor,
-        dry_run: bool,
-    ) -> StoreResult<PurgeStep> {
-        purge::step(&self.pool, rules, cursor, dry_run).await
     }
 
     async fn ping_db(&self) -> StoreResult<()> {

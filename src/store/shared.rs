@@ -10,17 +10,17 @@
 //! (an `Executor` per connection kind, `Encode` + `Type` per bound value, `Decode` per column)
 //! would be longer than the queries, and each expansion is checked against its own driver.
 //! [`store_roles!`] expands in a backend's module and expects there:
-//! - the store type's fields `$read` (a pool for reads) and `$write` (the pool that writes),
-//!   and a `static MIGRATOR` (its `sqlx::migrate!`);
+//! - the store type's fields named by its `pools` argument: `read` (a pool for reads) and
+//!   `write` (the pool that writes);
 //! - a function `begin(&Pool) -> sqlx::Result<Transaction>` (SQLite: `BEGIN IMMEDIATE`);
 //! - inherent methods for what the backend does its own way: `ingest_event`, `claim`
-//!   (a [`ClaimJob`]), `finish_one` (a [`FinishJob`]), `queue_counts`, `events`, `purge`,
-//!   `ping_db`;
-//! - modules `ops` (`append_all`, `reserve_tail`, `refresh_head`, `observe`, `replay`) and
-//!   `links` (`add`, `mark_checked`) with the same signatures on both backends;
-//! - and, as the macro's arguments, the few words of SQL that differ: `jsonb` (the cast of a
-//!   bound JSON text, empty on SQLite), `share_lock` and `update_lock` (the row locks
-//!   PostgreSQL takes; SQLite's write transaction holds the whole database).
+//!   (a [`ClaimJob`]), `finish_one` (a [`FinishJob`]), `queue_counts`, `events`, `ping_db`;
+//! - modules `ops` (`append_all`, `reserve_tail`, `refresh_head`, `replay`), `links`
+//!   (`lock_ticket`, `wake_waiting`, `mark_checked`) and `purge` (`step`, given the pools the
+//!   macro's `purge` argument names) with the same signatures on both backends;
+//! - and, as the macro's `sql` argument, the few words of SQL that differ: `waiting_from`,
+//!   `jsonb` (the cast of a bound JSON text, empty on SQLite), `share_lock` and `update_lock`
+//!   (the row locks PostgreSQL takes; SQLite's write transaction holds the whole database).
 
 use crate::domain::{Attempt, DeliveryId, Timestamp};
 use crate::store::codec::ms;
@@ -65,14 +65,12 @@ where
 /// its partial index there).
 macro_rules! store_roles {
     (
-        $store:ty,
-        backend: $backend:literal,
-        read: $read:ident,
-        write: $write:ident,
-        waiting_from: $waiting_from:literal,
-        jsonb: $jsonb:literal,
-        share_lock: $share_lock:literal,
-        update_lock: $update_lock:literal
+        $store:ty, backend: $backend:literal, migrations: $migrations:literal,
+        pools: { read: $read:ident, write: $write:ident, purge: [$($purge_pool:ident),+] },
+        sql: {
+            waiting_from: $waiting_from:literal, jsonb: $jsonb:literal,
+            share_lock: $share_lock:literal, update_lock: $update_lock:literal
+        }
     ) => {
         #[async_trait::async_trait]
         impl $crate::store::Store for $store {
@@ -81,6 +79,8 @@ macro_rules! store_roles {
             }
 
             async fn migrate(&self) -> $crate::store::StoreResult<()> {
+                /// The backend's migrations.
+                static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!($migrations);
                 MIGRATOR.run(&self.$write).await?;
                 Ok(())
             }
@@ -294,7 +294,7 @@ macro_rules! store_roles {
                 let prepared = $crate::store::codec::prepare_deliveries(&deliveries)?;
                 let now = $crate::store::shared::now_ms();
                 let mut tx = begin(&self.$write).await?;
-                ops::append_all(&mut tx, tenant.as_str(), None, &prepared, now).await?;
+                ops::append_all(&mut tx, tenant.as_str(), &prepared, now).await?;
                 tx.commit().await?;
                 Ok(())
             }
@@ -417,7 +417,8 @@ macro_rules! store_roles {
             $store,
             read: $read,
             write: $write,
-            waiting_from: $waiting_from
+            waiting_from: $waiting_from,
+            purge: [$($purge_pool),+]
         );
         $crate::store::shared::timeline::timeline_reads!($store, read: $read);
     };

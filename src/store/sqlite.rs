@@ -30,7 +30,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::codec::{EventRow, PreparedEvent, event_cols};
 use super::shared::rows;
-use super::{EventQuery, EventState, PurgeCursor, PurgeRules, PurgeStep, StoreError, StoreResult};
+use super::{EventQuery, EventState, StoreError, StoreResult};
 use crate::domain::{Delivery, IngestOutcome, StoredEvent};
 
 /// The SQLite implementation of [`super::Store`] (its roles: [`super::shared`]).
@@ -170,18 +170,13 @@ async fn begin(pool: &SqlitePool) -> sqlx::Result<Transaction<'_, Sqlite>> {
     pool.begin_with("BEGIN IMMEDIATE").await
 }
 
-/// The SQLite schema's migrations.
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("src/store/migrations/sqlite");
-
 super::shared::store_roles!(
-    SqliteStore,
-    backend: "sqlite",
-    read: read,
-    write: write,
-    waiting_from: " FROM deliveries INDEXED BY deliveries_waiting_link",
-    jsonb: "",
-    share_lock: "",
-    update_lock: ""
+    SqliteStore, backend: "sqlite", migrations: "src/store/migrations/sqlite",
+    pools: { read: read, write: write, purge: [write, read] },
+    sql: {
+        waiting_from: " FROM deliveries INDEXED BY deliveries_waiting_link", jsonb: "",
+        share_lock: "", update_lock: ""
+    }
 );
 
 /// What SQLite does its own way (see `shared`): writes through the group-commit writer,
@@ -246,15 +241,6 @@ impl SqliteStore {
         push_event_filters(&mut b, q);
         let rs: Vec<EventRow> = b.build_query_as().fetch_all(&self.read).await?;
         rows(rs)
-    }
-
-    async fn purge(
-        &self,
-        rules: &PurgeRules,
-        cursor: &PurgeCursor,
-        dry_run: bool,
-    ) -> StoreResult<PurgeStep> {
-        purge::step(&self.write, &self.read, rules, cursor, dry_run).await
     }
 
     /// Fails for good once an fsync of the log failed (see `sync`).

@@ -13,13 +13,13 @@ use crate::domain::{Attempt, DeliveryId, DeliveryState, TicketKey};
 use crate::store::codec::{self, PreparedDelivery, ms};
 use crate::store::{Finish, NewLink, StoreError, StoreResult, text};
 
-/// Appends deliveries at the tail of their tickets' queues. Deliveries are taken ticket by
-/// ticket in key order (stable, so each ticket keeps its own order), so two transactions
-/// appending to the same tickets lock them in the same order and cannot deadlock.
+/// Appends deliveries of no event (write-backs, enqueued calls) at the tail of their
+/// tickets' queues. Deliveries are taken ticket by ticket in key order (stable, so each
+/// ticket keeps its own order), so two transactions appending to the same tickets lock them
+/// in the same order and cannot deadlock.
 pub(super) async fn append_all(
     conn: &mut PgConnection,
     tenant: &str,
-    event_id: Option<&str>,
     deliveries: &[PreparedDelivery],
     due: i64,
 ) -> StoreResult<()> {
@@ -41,7 +41,7 @@ pub(super) async fn append_all(
              WHERE ticket = $3 AND state IN ('pending', 'in_flight')), 0, $6, $6)",
         )
         .bind(tenant)
-        .bind(event_id)
+        .bind(None::<&str>)
         .bind(&d.ticket)
         .bind(seq)
         .bind(&d.target)
@@ -325,26 +325,4 @@ pub(super) async fn reserve_tail(
     .fetch_one(&mut *conn)
     .await?;
     Ok(next - n + 1)
-}
-
-/// Records the poller's observations of `ticket`, in order, in one statement.
-pub(super) async fn observe(
-    conn: &mut PgConnection,
-    ticket: &str,
-    at: i64,
-    changes: Vec<String>,
-) -> StoreResult<()> {
-    if changes.is_empty() {
-        return Ok(());
-    }
-    sqlx::query(
-        "INSERT INTO observations (ticket, at, change) \
-         SELECT $1, $2, c FROM UNNEST($3::text[]) WITH ORDINALITY AS u (c, n) ORDER BY n",
-    )
-    .bind(ticket)
-    .bind(at)
-    .bind(changes)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
 }

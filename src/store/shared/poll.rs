@@ -1,6 +1,5 @@
 //! The poller's role ([`crate::store::PollState`]), the same on both backends but for the
-//! marks (`links::mark_checked`) and two steps of the commit: appending the write-backs
-//! (`ops::append_all`) and recording the observations (`ops::observe`).
+//! marks (`links::mark_checked`) and the appending of the write-backs (`ops::append_all`).
 
 /// The [`crate::store::PollState`] impl (see `shared::store_roles!`).
 macro_rules! poll_state {
@@ -97,7 +96,7 @@ macro_rules! poll_state {
                         "lease {name}"
                     )));
                 }
-                ops::append_all(&mut tx, tenant.as_str(), None, &prepared, now).await?;
+                ops::append_all(&mut tx, tenant.as_str(), &prepared, now).await?;
                 for (ticket, state) in &states {
                     let json = serde_json::to_string(state)
                         .map($crate::store::codec::storable_json)
@@ -115,7 +114,18 @@ macro_rules! poll_state {
                         .await?;
                     let changes =
                         $crate::store::codec::observed(prior.as_ref().map(|p| &p.0), state)?;
-                    ops::observe(&mut tx, ticket.as_str(), now, changes).await?;
+                    if !changes.is_empty() {
+                        // One statement; the rows are inserted, and numbered, in list order.
+                        let mut b = sqlx::QueryBuilder::new(
+                            "INSERT INTO observations (ticket, at, change) ",
+                        );
+                        b.push_values(&changes, |mut row, change| {
+                            row.push_bind(ticket.as_str())
+                                .push_bind(now)
+                                .push_bind(change);
+                        });
+                        b.build().execute(&mut *tx).await?;
+                    }
                     sqlx::query(concat!(
                         "INSERT INTO remote_state (ticket, state) VALUES ($1, $2",
                         $jsonb,

@@ -10,16 +10,16 @@ use crate::domain::DeliveryId;
 use crate::store::StoreResult;
 use crate::store::codec::PreparedDelivery;
 
-/// Appends deliveries at the tail of their tickets' queues, one by one (`ingest::append`).
+/// Appends deliveries of no event (write-backs, enqueued calls) at the tail of their
+/// tickets' queues, one by one (`ingest::append`).
 pub(super) async fn append_all(
     conn: &mut SqliteConnection,
     tenant: &str,
-    event_id: Option<&str>,
     deliveries: &[PreparedDelivery],
     due: i64,
 ) -> StoreResult<()> {
     for d in deliveries {
-        super::ingest::append(conn, tenant, event_id, d, due).await?;
+        super::ingest::append(conn, tenant, None, d, due).await?;
     }
     Ok(())
 }
@@ -41,24 +41,6 @@ pub(super) async fn reserve_tail(
 /// Moves the head flag of `ticket` to its first pending or in-flight delivery.
 pub(super) async fn refresh_head(conn: &mut SqliteConnection, ticket: &str) -> StoreResult<()> {
     super::finish::refresh_heads(conn, &[ticket]).await
-}
-
-/// Records the poller's observations of `ticket`, in order.
-pub(super) async fn observe(
-    conn: &mut SqliteConnection,
-    ticket: &str,
-    at: i64,
-    changes: Vec<String>,
-) -> StoreResult<()> {
-    for change in changes {
-        sqlx::query("INSERT INTO observations (ticket, at, change) VALUES (?, ?, ?)")
-            .bind(ticket)
-            .bind(at)
-            .bind(change)
-            .execute(&mut *conn)
-            .await?;
-    }
-    Ok(())
 }
 
 pub(super) async fn replay(
