@@ -9,6 +9,14 @@ use clap::{Parser, Subcommand};
 pub use clap_complete::Shell;
 
 use super::orange::{OrangeCommand, OrangeGlobals};
+use crate::domain::TenantId;
+
+/// A `--tenant` filter, parsed.
+pub(super) fn tenant(t: Option<String>) -> anyhow::Result<Option<TenantId>> {
+    t.map(TenantId::parse)
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("--tenant: {e}"))
+}
 
 /// `--version`: the crate version and the git revision it was built from (`build.rs`).
 pub const VERSION: &str = concat!(

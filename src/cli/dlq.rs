@@ -6,9 +6,11 @@ use std::process::ExitCode;
 use anyhow::Context;
 use serde_json::json;
 
+use super::args::tenant;
+use super::out::json_line as line;
 use crate::app::App;
 use crate::config::Config;
-use crate::domain::{DeliveryId, TenantId};
+use crate::domain::DeliveryId;
 use crate::ops::dlq;
 
 pub enum DlqAction {
@@ -27,16 +29,6 @@ pub enum DlqAction {
     Discard {
         id: i64,
     },
-}
-
-fn line(v: serde_json::Value) {
-    crate::outln!("{v}");
-}
-
-fn tenant(t: Option<String>) -> anyhow::Result<Option<TenantId>> {
-    t.map(TenantId::parse)
-        .transpose()
-        .map_err(|e| anyhow::anyhow!("--tenant: {e}"))
 }
 
 pub async fn dlq(config: &Config, action: DlqAction) -> anyhow::Result<ExitCode> {

@@ -8,9 +8,11 @@ use std::process::ExitCode;
 use anyhow::Context;
 use serde_json::json;
 
+use super::args::tenant;
+use super::out::json_line as line;
 use crate::app::App;
 use crate::config::Config;
-use crate::domain::{EventId, TenantId};
+use crate::domain::EventId;
 use crate::intake::Intake;
 use crate::ops::events;
 use crate::store::{EventQuery, EventState};
@@ -30,16 +32,6 @@ pub enum EventsAction {
     },
     /// Discards these parked events.
     Discard { ids: Vec<String> },
-}
-
-fn line(v: serde_json::Value) {
-    crate::outln!("{v}");
-}
-
-fn tenant(t: Option<String>) -> anyhow::Result<Option<TenantId>> {
-    t.map(TenantId::parse)
-        .transpose()
-        .map_err(|e| anyhow::anyhow!("--tenant: {e}"))
 }
 
 pub async fn events(config: &Config, action: EventsAction) -> anyhow::Result<ExitCode> {

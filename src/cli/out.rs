@@ -12,6 +12,11 @@ pub fn line(args: std::fmt::Arguments<'_>) {
     }
 }
 
+/// Writes `v` as one line of JSON (the `dlq` and `events` commands' output).
+pub fn json_line(v: serde_json::Value) {
+    line(format_args!("{v}"));
+}
+
 /// Writes `text` as it is to stdout and flushes it.
 pub fn text(text: &str) {
     let mut out = io::stdout().lock();

@@ -12,8 +12,13 @@ use std::io::Write;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::time::Instant;
+
+mod examples;
+mod sim;
+
+use examples::{EXAMPLES, Example};
 
 /// The sandbox's admin token and webhook secrets (README, "Sandbox secrets").
 const ADMIN_TOKEN: &str = "sandbox-admin-token";
@@ -30,98 +35,6 @@ pub struct TourOptions {
     /// The simulators, e.g. `http://127.0.0.1:8081`.
     pub sim: url::Url,
 }
-
-/// Which Orange API an example lands in, and how the tour moves its object at Orange.
-#[derive(Clone, Copy)]
-enum Orange {
-    Incident,
-    TroubleTicket,
-    Order,
-}
-
-impl Orange {
-    fn control(self) -> &'static str {
-        match self {
-            Orange::Incident => "incidents",
-            Orange::TroubleTicket => "tickets",
-            Orange::Order => "requests",
-        }
-    }
-
-    fn label(self) -> &'static str {
-        match self {
-            Orange::Incident => "incident",
-            Orange::TroubleTicket => "trouble ticket",
-            Orange::Order => "ordering request",
-        }
-    }
-}
-
-struct Example {
-    title: &'static str,
-    mapping: &'static str,
-    source: &'static str,
-    /// The ticket id the mapping keys on (ServiceNow sys_id, Jira issue id).
-    ticket: &'static str,
-    events: &'static [(&'static str, &'static [u8])],
-    orange: Orange,
-}
-
-macro_rules! demo_event {
-    ($rel:literal) => {
-        (
-            $rel,
-            include_bytes!(concat!("../../mappings/demo/events/", $rel)) as &[u8],
-        )
-    };
-}
-
-const EXAMPLES: &[Example] = &[
-    Example {
-        title: "ServiceNow incident → Orange Incident API",
-        mapping: "mappings/demo/servicenow-incident.yaml",
-        source: "servicenow",
-        ticket: "9d385017c611228701d22104cc95c371",
-        events: &[
-            demo_event!("servicenow/incident-insert.json"),
-            demo_event!("servicenow/incident-update-state.json"),
-            demo_event!("servicenow/incident-work-note.json"),
-            demo_event!("servicenow/incident-echo.json"),
-        ],
-        orange: Orange::Incident,
-    },
-    Example {
-        title: "Jira Cloud issue → Orange Incident API",
-        mapping: "mappings/demo/jira-incident.yaml",
-        source: "jira",
-        ticket: "10482",
-        events: &[
-            demo_event!("jira/cloud-issue-created.json"),
-            demo_event!("jira/cloud-issue-updated.json"),
-            demo_event!("jira/cloud-comment-created.json"),
-        ],
-        orange: Orange::Incident,
-    },
-    Example {
-        title: "ServiceNow incident → Orange Wholesale Trouble Tickets",
-        mapping: "mappings/demo/servicenow-trouble-ticket.yaml",
-        source: "servicenow-tt",
-        ticket: "9d385017c611228701d22104cc95c371",
-        events: &[
-            demo_event!("servicenow/incident-insert.json"),
-            demo_event!("servicenow/incident-work-note.json"),
-        ],
-        orange: Orange::TroubleTicket,
-    },
-    Example {
-        title: "Jira service request → Orange Ordering",
-        mapping: "mappings/demo/jira-ordering.yaml",
-        source: "jira-orders",
-        ticket: "10901",
-        events: &[demo_event!("jira/service-request-created.json")],
-        orange: Orange::Order,
-    },
-];
 
 /// Runs the tour, printing to `out`; `Ok(false)` when some hop did not happen.
 pub async fn tour(opts: &TourOptions, out: &mut dyn Write) -> anyhow::Result<bool> {
@@ -466,130 +379,5 @@ impl Tour {
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
-    }
-
-    async fn journal_mark(&self) -> anyhow::Result<u64> {
-        let v: Value = self
-            .http
-            .get(self.sim.join("_sim/journal?since=0")?)
-            .send()
-            .await?
-            .json()
-            .await?;
-        Ok(v.as_array()
-            .and_then(|a| a.iter().filter_map(|e| e["seq"].as_u64()).max())
-            .unwrap_or(0))
-    }
-
-    /// Advances the object one step and, for incidents, adds an Orange note.
-    async fn change_at_orange(&self, api: Orange, id: &str) -> anyhow::Result<Option<String>> {
-        let url = self
-            .sim
-            .join(&format!("_sim/{}/{id}/advance", api.control()))?;
-        let r = self.http.post(url).json(&json!({})).send().await?;
-        if !r.status().is_success() {
-            return Ok(None);
-        }
-        let v: Value = r.json().await.unwrap_or(Value::Null);
-        let status = v["status"]
-            .as_str()
-            .or(v["step"].as_str())
-            .or(v["state"].as_str())
-            .unwrap_or("the next status");
-        let mut text = format!("{} {id} → {status}", api.label());
-        if let Orange::Incident = api {
-            let note = "Orange engineer dispatched to site";
-            let url = self.sim.join(&format!("_sim/incidents/{id}/notes"))?;
-            let r = self
-                .http
-                .post(url)
-                .json(&json!({ "text": note }))
-                .send()
-                .await?;
-            if r.status().is_success() {
-                text.push_str(&format!(", and an Orange note \"{note}\""));
-            }
-        }
-        Ok(Some(text))
-    }
-
-    /// The ITSM writes the gateway made since `mark`, once the poller has had time to run.
-    async fn written_back(&self, mark: u64) -> anyhow::Result<Vec<String>> {
-        let deadline = Instant::now() + HOP_TIMEOUT;
-        let mut seen = Vec::new();
-        let mut quiet_since = None;
-        loop {
-            let v: Value = self
-                .http
-                .get(self.sim.join(&format!("_sim/journal?since={mark}"))?)
-                .send()
-                .await?
-                .json()
-                .await?;
-            let now: Vec<String> = v
-                .as_array()
-                .map(|a| {
-                    a.iter()
-                        .filter(|e| e["method"] != "GET")
-                        .filter(|e| {
-                            let p = e["path"].as_str().unwrap_or("");
-                            p.starts_with("/api/now/") || p.starts_with("/rest/")
-                        })
-                        .map(|e| {
-                            format!(
-                                "{} {} → {}{}",
-                                e["method"].as_str().unwrap_or("?"),
-                                e["path"].as_str().unwrap_or("?"),
-                                e["status"],
-                                summary(e["body"].as_str().unwrap_or(""))
-                            )
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
-            if now.len() != seen.len() {
-                seen = now;
-                quiet_since = Some(Instant::now());
-            }
-            // Done once writes arrived and nothing new came for a poll interval or so.
-            if quiet_since.is_some_and(|q| q.elapsed() > Duration::from_secs(3))
-                || Instant::now() > deadline
-            {
-                return Ok(seen);
-            }
-            tokio::time::sleep(Duration::from_millis(300)).await;
-        }
-    }
-}
-
-/// What a write carried, in a few words: `: state=2, work_notes="Orange engineer…"`.
-fn summary(body: &str) -> String {
-    let Ok(Value::Object(mut fields)) = serde_json::from_str::<Value>(body) else {
-        return String::new();
-    };
-    // Jira's edit wraps what it sets in `fields`.
-    if let Some(Value::Object(inner)) = fields.get("fields").cloned() {
-        fields = inner;
-    }
-    let shown: Vec<String> = fields
-        .iter()
-        .map(|(k, v)| {
-            let text = match v {
-                Value::String(s) => format!("{s:?}"),
-                Value::Object(_) | Value::Array(_) => "{…}".into(),
-                other => other.to_string(),
-            };
-            let text: String = if text.chars().count() > 42 {
-                text.chars().take(40).collect::<String>() + "…\""
-            } else {
-                text
-            };
-            format!("{k}={text}")
-        })
-        .collect();
-    if shown.is_empty() {
-        String::new()
-    } else {
-        format!(": {}", shown.join(", "))
     }
 }

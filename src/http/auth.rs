@@ -44,40 +44,37 @@ fn hmac(secret: &str, body: &[u8]) -> [u8; 32] {
 
 /// Checks `headers`/`body` against the accepted methods.
 pub fn verify(methods: &[WebhookAuth], headers: &HeaderMap, body: &[u8]) -> Result<(), AuthError> {
-    let mut first_error = None;
-    let mut saw_any = false;
-    for m in methods {
-        match check_one(m, headers, body) {
-            Ok(()) => return Ok(()),
-            Err(AuthError::Missing(_)) => {}
-            Err(e) => {
-                saw_any = true;
-                first_error.get_or_insert(e);
-            }
-        }
-    }
-    if saw_any {
-        Err(first_error.unwrap_or(AuthError::Invalid))
-    } else {
-        Err(AuthError::Missing(describe(methods)))
-    }
+    first_pass(methods, |m| check_one(m, headers, body))
 }
 
 /// Checks what the headers alone can tell, before the body is read: `Ok` when some method
 /// passes (Basic, Bearer) or may pass once the body is there (a well-formed signature
 /// header); otherwise the error [`verify`] would give for any body.
 pub fn verify_headers(methods: &[WebhookAuth], headers: &HeaderMap) -> Result<(), AuthError> {
-    let mut first_error = None;
-    let mut saw_any = false;
-    for m in methods {
+    first_pass(methods, |m| {
         let signs_body = matches!(
             m,
             WebhookAuth::HubSignature { .. } | WebhookAuth::Hmac { .. }
         );
         match check_one(m, headers, b"") {
-            Ok(()) => return Ok(()),
             // Only the body can tell a signature's match.
-            Err(AuthError::Invalid) if signs_body => return Ok(()),
+            Err(AuthError::Invalid) if signs_body => Ok(()),
+            other => other,
+        }
+    })
+}
+
+/// `Ok` as soon as one method passes `check`; else the first error of a method whose
+/// credentials were present, or `Missing` when none were.
+fn first_pass(
+    methods: &[WebhookAuth],
+    mut check: impl FnMut(&WebhookAuth) -> Result<(), AuthError>,
+) -> Result<(), AuthError> {
+    let mut first_error = None;
+    let mut saw_any = false;
+    for m in methods {
+        match check(m) {
+            Ok(()) => return Ok(()),
             Err(AuthError::Missing(_)) => {}
             Err(e) => {
                 saw_any = true;

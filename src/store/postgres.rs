@@ -17,14 +17,10 @@ use sqlx::postgres::PgPoolOptions;
 use sqlx::{PgPool, Postgres, Transaction};
 use tokio::sync::{mpsc, oneshot};
 
-use super::codec::{
-    DeliveryRow, EventRow, PreparedDelivery, PreparedEvent, delivery_cols, event_cols,
-};
-use super::shared::rows;
-use super::{
-    EventQuery, EventState, Finish, PurgeCursor, PurgeRules, PurgeStep, StoreError, StoreResult,
-};
-use crate::domain::{Attempt, Delivery, DeliveryId, IngestOutcome, StoredEvent};
+use super::codec::{DeliveryRow, EventRow, PreparedEvent, delivery_cols, event_cols};
+use super::shared::{ClaimJob, FinishJob, rows};
+use super::{EventQuery, EventState, StoreError, StoreResult};
+use crate::domain::{Delivery, IngestOutcome, StoredEvent};
 
 /// The PostgreSQL implementation of [`super::Store`] (its roles: [`super::shared`]).
 pub struct PgStore {
@@ -51,15 +47,13 @@ async fn begin(pool: &PgPool) -> sqlx::Result<Transaction<'_, Postgres>> {
     pool.begin().await
 }
 
-/// The PostgreSQL schema's migrations.
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("src/store/migrations/postgres");
-
 super::shared::store_roles!(
-    PgStore,
-    backend: "postgres",
-    read: pool,
-    write: pool,
-    waiting_from: " FROM deliveries"
+    PgStore, backend: "postgres", migrations: "src/store/migrations/postgres",
+    pools: { read: pool, write: pool, purge: [pool] },
+    sql: {
+        waiting_from: " FROM deliveries", jsonb: "::jsonb",
+        share_lock: " FOR SHARE", update_lock: " FOR UPDATE"
+    }
 );
 
 /// What PostgreSQL does its own way (see `shared`): claims that skip locked rows, appends
@@ -76,25 +70,7 @@ impl PgStore {
             .map_err(|_| StoreError::Unavailable("the ingest writer has stopped".into()))?
     }
 
-    async fn enqueue_prepared(
-        &self,
-        tenant: &str,
-        prepared: &[PreparedDelivery],
-        now: i64,
-    ) -> StoreResult<()> {
-        let mut tx = begin(&self.pool).await?;
-        ops::append_all(&mut tx, tenant, None, prepared, now).await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    async fn claim(
-        &self,
-        owner: &str,
-        now: i64,
-        lease_until: i64,
-        limit: i64,
-    ) -> StoreResult<Vec<Delivery>> {
+    async fn claim(&self, job: ClaimJob) -> StoreResult<Vec<Delivery>> {
         // Heads only (partial indexes), and never beside a live in-flight delivery of the same
         // ticket. Rows another replica is claiming right now are skipped, not waited for; a
         // row claimed and committed meanwhile is re-checked by PostgreSQL against its new
@@ -116,23 +92,17 @@ impl PgStore {
              FROM pick WHERE deliveries.id = pick.pid RETURNING ",
             delivery_cols!()
         ))
-        .bind(owner)
-        .bind(lease_until)
-        .bind(now)
-        .bind(limit)
+        .bind(job.owner)
+        .bind(job.lease_until)
+        .bind(job.now)
+        .bind(job.limit)
         .fetch_all(&self.pool)
         .await?;
         rows(rs)
     }
 
-    async fn finish_one(
-        &self,
-        id: DeliveryId,
-        owner: &str,
-        attempt: &Attempt,
-        finish: Finish,
-    ) -> StoreResult<()> {
-        ops::finish(&self.pool, id, owner, attempt, finish).await
+    async fn finish_one(&self, job: FinishJob) -> StoreResult<()> {
+        ops::finish(&self.pool, job.id, &job.owner, &job.attempt, job.finish).await
     }
 
     /// Pending, waiting for a link, in flight, dead, and the oldest pending's `created_at`.
@@ -181,15 +151,6 @@ impl PgStore {
             .push_bind(i64::from(q.limit));
         let rs: Vec<EventRow> = b.build_query_as().fetch_all(&self.pool).await?;
         rows(rs)
-    }
-
-    async fn purge(
-        &self,
-        rules: &PurgeRules,
-        cursor: &PurgeCursor,
-        dry_run: bool,
-    ) -> StoreResult<PurgeStep> {
-        purge::step(&self.pool, rules, cursor, dry_run).await
     }
 
     async fn ping_db(&self) -> StoreResult<()> {

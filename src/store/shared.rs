@@ -10,17 +10,21 @@
 //! (an `Executor` per connection kind, `Encode` + `Type` per bound value, `Decode` per column)
 //! would be longer than the queries, and each expansion is checked against its own driver.
 //! [`store_roles!`] expands in a backend's module and expects there:
-//! - the store type's fields `$read` (a pool for reads) and `$write` (the pool that writes),
-//!   and a `static MIGRATOR` (its `sqlx::migrate!`);
+//! - the store type's fields named by its `pools` argument: `read` (a pool for reads) and
+//!   `write` (the pool that writes);
 //! - a function `begin(&Pool) -> sqlx::Result<Transaction>` (SQLite: `BEGIN IMMEDIATE`);
-//! - inherent methods for what the backend does its own way: `ingest_event`,
-//!   `enqueue_prepared`, `claim`, `finish_one`, `queue_counts`, `events`, `purge`, `ping_db`;
-//! - modules `ops` (`settle_parked`, `replay`, `commit_poll`) and `links` (`add`,
-//!   `mark_checked`) with the same signatures on both backends.
+//! - inherent methods for what the backend does its own way: `ingest_event`, `claim`
+//!   (a [`ClaimJob`]), `finish_one` (a [`FinishJob`]), `queue_counts`, `events`, `ping_db`;
+//! - modules `ops` (`append_all`, `reserve_tail`, `refresh_head`, `replay`), `links`
+//!   (`lock_ticket`, `wake_waiting`, `mark_checked`) and `purge` (`step`, given the pools the
+//!   macro's `purge` argument names) with the same signatures on both backends;
+//! - and, as the macro's `sql` argument, the few words of SQL that differ: `waiting_from`,
+//!   `jsonb` (the cast of a bound JSON text, empty on SQLite), `share_lock` and `update_lock`
+//!   (the row locks PostgreSQL takes; SQLite's write transaction holds the whole database).
 
-use crate::domain::Timestamp;
+use crate::domain::{Attempt, DeliveryId, Timestamp};
 use crate::store::codec::ms;
-use crate::store::{StoreError, StoreResult};
+use crate::store::{Finish, StoreError, StoreResult};
 
 pub(super) mod admin;
 pub(super) mod poll;
@@ -31,6 +35,22 @@ pub(super) mod timeline;
 /// Now, as stored (unix milliseconds).
 pub(super) fn now_ms() -> i64 {
     ms(Timestamp::now_utc())
+}
+
+/// A claim of due deliveries (see `DeliveryQueue::claim_due`); times in unix milliseconds.
+pub(super) struct ClaimJob {
+    pub owner: String,
+    pub now: i64,
+    pub lease_until: i64,
+    pub limit: i64,
+}
+
+/// The outcome of one delivery attempt, as a backend's `finish_one` records it.
+pub(super) struct FinishJob {
+    pub id: DeliveryId,
+    pub owner: String,
+    pub attempt: Attempt,
+    pub finish: Finish,
 }
 
 /// Decoded rows.
@@ -46,11 +66,12 @@ where
 /// its partial index there).
 macro_rules! store_roles {
     (
-        $store:ty,
-        backend: $backend:literal,
-        read: $read:ident,
-        write: $write:ident,
-        waiting_from: $waiting_from:literal
+        $store:ty, backend: $backend:literal, migrations: $migrations:literal,
+        pools: { read: $read:ident, write: $write:ident, purge: [$($purge_pool:ident),+] },
+        sql: {
+            waiting_from: $waiting_from:literal, jsonb: $jsonb:literal,
+            share_lock: $share_lock:literal, update_lock: $update_lock:literal
+        }
     ) => {
         #[async_trait::async_trait]
         impl $crate::store::Store for $store {
@@ -59,6 +80,8 @@ macro_rules! store_roles {
             }
 
             async fn migrate(&self) -> $crate::store::StoreResult<()> {
+                /// The backend's migrations.
+                static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!($migrations);
                 MIGRATOR.run(&self.$write).await?;
                 Ok(())
             }
@@ -165,7 +188,92 @@ macro_rules! store_roles {
                 let prepared = $crate::store::codec::prepare_deliveries(&deliveries)?;
                 let d = $crate::store::codec::PreparedDisposition::new(&disposition);
                 let now = $crate::store::codec::ms(now);
-                ops::settle_parked(&self.$write, id, event_type, &d, &prepared, now).await
+                let event = id.to_string();
+                let mut tx = begin(&self.$write).await?;
+                // The update locks the event's row on PostgreSQL, so a concurrent replay of it
+                // waits, then finds it settled.
+                let tenant: Option<String> = sqlx::query_scalar(
+                    "UPDATE events SET event_type = $1, skipped = $2, unrouted = $3, parked = $4, \
+                     parked_detail = $5, parked_rule = $6, parked_pointer = $7 \
+                     WHERE id = $8 AND parked IS NOT NULL RETURNING tenant",
+                )
+                .bind(event_type)
+                .bind(d.skipped.as_deref())
+                .bind(d.unrouted)
+                .bind(d.parked)
+                .bind(d.parked_detail.as_deref())
+                .bind(d.parked_rule.as_deref())
+                .bind(d.parked_pointer.as_deref())
+                .bind(&event)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let Some(tenant) = tenant else {
+                    return Ok(false);
+                };
+                let mut order: Vec<&$crate::store::codec::PreparedDelivery> =
+                    prepared.iter().collect();
+                // Tickets in key order (stable: each keeps its own order), as appends take
+                // them, so that PostgreSQL locks them in the same order.
+                order.sort_by(|a, b| a.ticket.cmp(&b.ticket));
+                for mine in order.chunk_by(|a, b| a.ticket == b.ticket) {
+                    let ticket = mine[0].ticket.as_str();
+                    let n = i64::try_from(mine.len()).unwrap_or(i64::MAX);
+                    let tail = ops::reserve_tail(&mut tx, ticket, n).await?;
+                    // The first delivery still waiting that an event accepted after this one
+                    // planned: the replayed calls go before it (a create parked, then its
+                    // updates accepted, must reach Orange create first). None: at the tail.
+                    let at: Option<i64> = sqlx::query_scalar(
+                        "SELECT MIN(seq) FROM deliveries WHERE ticket = $1 \
+                         AND state = 'pending' AND event_id > $2",
+                    )
+                    .bind(ticket)
+                    .bind(&event)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    let first = match at {
+                        Some(at) => {
+                            // Two steps through negative numbers: `(ticket, seq)` is unique
+                            // at every row.
+                            sqlx::query(
+                                "UPDATE deliveries SET seq = -(seq + $1) \
+                                 WHERE ticket = $2 AND seq >= $3",
+                            )
+                            .bind(n)
+                            .bind(ticket)
+                            .bind(at)
+                            .execute(&mut *tx)
+                            .await?;
+                            sqlx::query(
+                                "UPDATE deliveries SET seq = -seq WHERE ticket = $1 AND seq < 0",
+                            )
+                            .bind(ticket)
+                            .execute(&mut *tx)
+                            .await?;
+                            at
+                        }
+                        None => tail,
+                    };
+                    for (k, d) in (0_i64..).zip(mine) {
+                        sqlx::query(concat!(
+                            "INSERT INTO deliveries (tenant, event_id, ticket, seq, target, \
+                             state, is_head, attempts, next_attempt_at, created_at) \
+                             VALUES ($1, $2, $3, $4, $5",
+                            $jsonb,
+                            ", 'pending', FALSE, 0, $6, $6)"
+                        ))
+                        .bind(&tenant)
+                        .bind(&event)
+                        .bind(ticket)
+                        .bind(first + k)
+                        .bind(&d.target)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                    ops::refresh_head(&mut tx, ticket).await?;
+                }
+                tx.commit().await?;
+                Ok(true)
             }
         }
 
@@ -186,7 +294,10 @@ macro_rules! store_roles {
             ) -> $crate::store::StoreResult<()> {
                 let prepared = $crate::store::codec::prepare_deliveries(&deliveries)?;
                 let now = $crate::store::shared::now_ms();
-                self.enqueue_prepared(tenant.as_str(), &prepared, now).await
+                let mut tx = begin(&self.$write).await?;
+                ops::append_all(&mut tx, tenant.as_str(), &prepared, now).await?;
+                tx.commit().await?;
+                Ok(())
             }
 
             async fn claim_due(
@@ -196,12 +307,14 @@ macro_rules! store_roles {
                 lease_until: $crate::domain::Timestamp,
                 limit: usize,
             ) -> $crate::store::StoreResult<Vec<$crate::domain::Delivery>> {
-                let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-                let (now, until) = (
-                    $crate::store::codec::ms(now),
-                    $crate::store::codec::ms(lease_until),
-                );
-                let mut ds = self.claim(owner, now, until, limit).await?;
+                let mut ds = self
+                    .claim($crate::store::shared::ClaimJob {
+                        owner: owner.to_owned(),
+                        now: $crate::store::codec::ms(now),
+                        lease_until: $crate::store::codec::ms(lease_until),
+                        limit: i64::try_from(limit).unwrap_or(i64::MAX),
+                    })
+                    .await?;
                 ds.sort_by_key(|d| (d.next_attempt_at, d.id));
                 Ok(ds)
             }
@@ -213,7 +326,13 @@ macro_rules! store_roles {
                 attempt: &$crate::domain::Attempt,
                 finish: $crate::store::Finish,
             ) -> $crate::store::StoreResult<()> {
-                self.finish_one(id, owner, attempt, finish).await
+                self.finish_one($crate::store::shared::FinishJob {
+                    id,
+                    owner: owner.to_owned(),
+                    attempt: attempt.clone(),
+                    finish,
+                })
+                .await
             }
 
             async fn delivery(
@@ -287,12 +406,20 @@ macro_rules! store_roles {
             }
         }
 
-        $crate::store::shared::poll::poll_state!($store, read: $read, write: $write);
+        $crate::store::shared::poll::poll_state!(
+            $store,
+            read: $read,
+            write: $write,
+            jsonb: $jsonb,
+            share_lock: $share_lock,
+            update_lock: $update_lock
+        );
         $crate::store::shared::admin::admin_store!(
             $store,
             read: $read,
             write: $write,
-            waiting_from: $waiting_from
+            waiting_from: $waiting_from,
+            purge: [$($purge_pool),+]
         );
         $crate::store::shared::timeline::timeline_reads!($store, read: $read);
         $crate::store::shared::sessions::session_store!($store, read: $read, write: $write);

@@ -28,12 +28,10 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Sqlite, SqlitePool, Transaction};
 use tokio::sync::{mpsc, oneshot};
 
-use super::codec::{EventRow, PreparedDelivery, PreparedEvent, event_cols};
+use super::codec::{EventRow, PreparedEvent, event_cols};
 use super::shared::rows;
-use super::{
-    EventQuery, EventState, Finish, PurgeCursor, PurgeRules, PurgeStep, StoreError, StoreResult,
-};
-use crate::domain::{Attempt, Delivery, DeliveryId, IngestOutcome, StoredEvent};
+use super::{EventQuery, EventState, StoreError, StoreResult};
+use crate::domain::{Delivery, IngestOutcome, StoredEvent};
 
 /// The SQLite implementation of [`super::Store`] (its roles: [`super::shared`]).
 pub struct SqliteStore {
@@ -173,15 +171,13 @@ async fn begin(pool: &SqlitePool) -> sqlx::Result<Transaction<'_, Sqlite>> {
     pool.begin_with("BEGIN IMMEDIATE").await
 }
 
-/// The SQLite schema's migrations.
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("src/store/migrations/sqlite");
-
 super::shared::store_roles!(
-    SqliteStore,
-    backend: "sqlite",
-    read: read,
-    write: write,
-    waiting_from: " FROM deliveries INDEXED BY deliveries_waiting_link"
+    SqliteStore, backend: "sqlite", migrations: "src/store/migrations/sqlite",
+    pools: { read: read, write: write, purge: [write, read] },
+    sql: {
+        waiting_from: " FROM deliveries INDEXED BY deliveries_waiting_link", jsonb: "",
+        share_lock: "", update_lock: ""
+    }
 );
 
 /// What SQLite does its own way (see `shared`): writes through the group-commit writer,
@@ -204,51 +200,13 @@ impl SqliteStore {
             .await
     }
 
-    async fn enqueue_prepared(
-        &self,
-        tenant: &str,
-        prepared: &[PreparedDelivery],
-        now: i64,
-    ) -> StoreResult<()> {
-        let mut tx = begin(&self.write).await?;
-        for d in prepared {
-            ingest::append(&mut tx, tenant, None, d, now).await?;
-        }
-        tx.commit().await?;
-        Ok(())
-    }
-
-    async fn claim(
-        &self,
-        owner: &str,
-        now: i64,
-        lease_until: i64,
-        limit: i64,
-    ) -> StoreResult<Vec<Delivery>> {
+    async fn claim(&self, job: jobs::ClaimJob) -> StoreResult<Vec<Delivery>> {
         let (reply, answer) = oneshot::channel();
-        let job = jobs::ClaimJob {
-            owner: owner.to_owned(),
-            now,
-            lease_until,
-            limit,
-        };
         self.write_through(jobs::Job::Claim(job, reply), answer)
             .await
     }
 
-    async fn finish_one(
-        &self,
-        id: DeliveryId,
-        owner: &str,
-        attempt: &Attempt,
-        finish: Finish,
-    ) -> StoreResult<()> {
-        let job = jobs::FinishJob {
-            id,
-            owner: owner.to_owned(),
-            attempt: attempt.clone(),
-            finish,
-        };
+    async fn finish_one(&self, job: jobs::FinishJob) -> StoreResult<()> {
         let (reply, answer) = oneshot::channel();
         self.write_through(jobs::Job::Finish(Box::new(job), reply), answer)
             .await
@@ -287,15 +245,6 @@ impl SqliteStore {
         push_event_filters(&mut b, q);
         let rs: Vec<EventRow> = b.build_query_as().fetch_all(&self.read).await?;
         rows(rs)
-    }
-
-    async fn purge(
-        &self,
-        rules: &PurgeRules,
-        cursor: &PurgeCursor,
-        dry_run: bool,
-    ) -> StoreResult<PurgeStep> {
-        purge::step(&self.write, &self.read, rules, cursor, dry_run).await
     }
 
     /// Fails for good once an fsync of the log failed (see `sync`).

@@ -6,8 +6,8 @@
 //! fragment in a description), and a poisoned event must neither be lost nor stall its
 //! neighbours, so NUL is removed — on BOTH backends, so what reaches Orange does not depend on
 //! the store — from what is stored as text: the delivery's call (its target JSON), the
-//! event's dedupe key, ticket key and type, and on PostgreSQL the error texts and remote
-//! states that come back from Orange. The raw webhook body is kept byte for byte (`BYTEA` /
+//! event's dedupe key, ticket key and type, the remote states and watermarks the poller
+//! reads from Orange, and on PostgreSQL the error texts that come back. The raw webhook body is kept byte for byte (`BYTEA` /
 //! `BLOB`), NUL included. (Lone UTF-16 surrogates never get this far: no Rust string holds
 //! one.)
 

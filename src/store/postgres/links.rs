@@ -1,69 +1,26 @@
-//! Links recorded by hand, and the poller's marks of the linked objects it read, on
-//! PostgreSQL.
+//! PostgreSQL's steps of a link recorded by hand (the rest is written once, in `shared`), and
+//! the poller's marks of the linked objects it read.
 
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 
-use crate::domain::{Link, TicketKey, Timestamp};
-use crate::store::codec::{LinkRow, link_cols, ms};
-use crate::store::{LinkAdded, ManualLink, StoreResult};
+use crate::domain::TicketKey;
+use crate::store::StoreResult;
 
-/// Records `link` unless the ticket or the Orange object is linked already, and makes the
-/// ticket's waiting deliveries due at `now`. The ticket's row is locked first (the locking
-/// order of `ops`), so a create finishing at the same moment is serialised with it.
-pub(super) async fn add(
-    pool: &PgPool,
-    link: &ManualLink,
-    now: Timestamp,
-) -> StoreResult<LinkAdded> {
-    let mut tx = pool.begin().await?;
+/// Locks `ticket`'s row before a link by hand is added (the locking order of `ops`), so a
+/// create finishing at the same moment is serialised with it.
+pub(super) async fn lock_ticket(conn: &mut PgConnection, ticket: &str) -> StoreResult<()> {
     sqlx::query("INSERT INTO tickets (ticket, next_seq) VALUES ($1, 0) ON CONFLICT DO NOTHING")
-        .bind(link.ticket.as_str())
-        .execute(&mut *tx)
+        .bind(ticket)
+        .execute(&mut *conn)
         .await?;
     sqlx::query("SELECT 1 FROM tickets WHERE ticket = $1 FOR UPDATE")
-        .bind(link.ticket.as_str())
-        .execute(&mut *tx)
+        .bind(ticket)
+        .execute(&mut *conn)
         .await?;
-    let source = crate::store::codec::ticket_source(&link.ticket)?;
-    let inserted = sqlx::query(
-        "INSERT INTO links (ticket, tenant, source, api, orange_id, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
-    )
-    .bind(link.ticket.as_str())
-    .bind(link.tenant.as_str())
-    .bind(source.as_str())
-    .bind(link.api.as_str())
-    .bind(&link.orange_id)
-    .bind(ms(now))
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
-    if inserted == 0 {
-        let row: LinkRow = sqlx::query_as(concat!(
-            "SELECT ",
-            link_cols!(),
-            " FROM links WHERE ticket = $1 OR (tenant = $2 AND api = $3 AND orange_id = $4) \
-             ORDER BY ticket = $1 DESC LIMIT 1"
-        ))
-        .bind(link.ticket.as_str())
-        .bind(link.tenant.as_str())
-        .bind(link.api.as_str())
-        .bind(&link.orange_id)
-        .fetch_one(&mut *tx)
-        .await?;
-        let l = Link::try_from(row)?;
-        return Ok(
-            if l.ticket == link.ticket && l.api == link.api && l.orange_id == link.orange_id {
-                LinkAdded::Unchanged
-            } else {
-                LinkAdded::Conflict(l)
-            },
-        );
-    }
-    let woken = super::ops::wake_waiting(&mut tx, link.ticket.as_str(), ms(now)).await?;
-    tx.commit().await?;
-    Ok(LinkAdded::Added { woken })
+    Ok(())
 }
+
+pub(super) use super::ops::wake_waiting;
 
 /// Records when the poller read these linked objects and whether each is final, in one
 /// statement.

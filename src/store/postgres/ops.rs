@@ -1,5 +1,6 @@
-//! PostgreSQL transactions: appends (per-ticket order across replicas), finish, replay (of a
-//! dead letter or a parked event) and the poller's commit. Ingest, batched, is in [`super::writer`].
+//! PostgreSQL transactions: appends (per-ticket order across replicas), finish, replay of a
+//! dead letter, and PostgreSQL's steps of the replay of a parked event and of the poller's
+//! commit (both written once, in `shared`). Ingest, batched, is in [`super::writer`].
 //!
 //! Locking order, everywhere: the `tickets` row first, then delivery rows. Appends lock the
 //! ticket to take the next `seq`; finish and replay lock it before moving the head flag, so a
@@ -8,17 +9,17 @@
 
 use sqlx::{PgConnection, PgPool};
 
-use crate::domain::{Attempt, DeliveryId, DeliveryState, EventId, RemoteState, TicketKey};
-use crate::store::codec::{self, PreparedDelivery, PreparedDisposition, ms};
+use crate::domain::{Attempt, DeliveryId, DeliveryState, TicketKey};
+use crate::store::codec::{self, PreparedDelivery, ms};
 use crate::store::{Finish, NewLink, StoreError, StoreResult, text};
 
-/// Appends deliveries at the tail of their tickets' queues. Deliveries are taken ticket by
-/// ticket in key order (stable, so each ticket keeps its own order), so two transactions
-/// appending to the same tickets lock them in the same order and cannot deadlock.
+/// Appends deliveries of no event (write-backs, enqueued calls) at the tail of their
+/// tickets' queues. Deliveries are taken ticket by ticket in key order (stable, so each
+/// ticket keeps its own order), so two transactions appending to the same tickets lock them
+/// in the same order and cannot deadlock.
 pub(super) async fn append_all(
     conn: &mut PgConnection,
     tenant: &str,
-    event_id: Option<&str>,
     deliveries: &[PreparedDelivery],
     due: i64,
 ) -> StoreResult<()> {
@@ -40,7 +41,7 @@ pub(super) async fn append_all(
              WHERE ticket = $3 AND state IN ('pending', 'in_flight')), 0, $6, $6)",
         )
         .bind(tenant)
-        .bind(event_id)
+        .bind(None::<&str>)
         .bind(&d.ticket)
         .bind(seq)
         .bind(&d.target)
@@ -69,7 +70,7 @@ async fn lock_ticket_of(conn: &mut PgConnection, id: DeliveryId) -> StoreResult<
 
 /// Moves the head flag of `ticket` to its lowest-seq pending/in-flight delivery (if any).
 /// The caller holds the ticket's lock.
-async fn refresh_head(conn: &mut PgConnection, ticket: &str) -> StoreResult<()> {
+pub(super) async fn refresh_head(conn: &mut PgConnection, ticket: &str) -> StoreResult<()> {
     sqlx::query("UPDATE deliveries SET is_head = FALSE WHERE ticket = $1 AND is_head")
         .bind(ticket)
         .execute(&mut *conn)
@@ -307,173 +308,21 @@ pub(super) async fn replay(
     Ok(true)
 }
 
-/// A replayed parked event: its new disposition and deliveries, only while it is parked. The
-/// deliveries take the event's place in their tickets' queues: before the waiting deliveries
-/// of events accepted after it. The update locks the event's row, so a concurrent replay of it waits, then finds it settled.
-pub(super) async fn settle_parked(
-    pool: &PgPool,
-    id: EventId,
-    event_type: &str,
-    d: &PreparedDisposition,
-    deliveries: &[PreparedDelivery],
-    now: i64,
-) -> StoreResult<bool> {
-    let mut tx = pool.begin().await?;
-    let event = id.to_string();
-    let tenant: Option<String> = sqlx::query_scalar(
-        "UPDATE events SET event_type = $1, skipped = $2, unrouted = $3, parked = $4, \
-         parked_detail = $5, parked_rule = $6, parked_pointer = $7 \
-         WHERE id = $8 AND parked IS NOT NULL RETURNING tenant",
+/// Locks `ticket` (see the module's locking order) and takes `n` more seqs at its tail:
+/// the first of them. The tail moves whether or not the caller inserts in the middle.
+pub(super) async fn reserve_tail(
+    conn: &mut PgConnection,
+    ticket: &str,
+    n: i64,
+) -> StoreResult<i64> {
+    let next: i64 = sqlx::query_scalar(
+        "INSERT INTO tickets (ticket, next_seq) VALUES ($1, $2) \
+         ON CONFLICT (ticket) DO UPDATE SET next_seq = tickets.next_seq + $2 \
+         RETURNING next_seq",
     )
-    .bind(event_type)
-    .bind(d.skipped.as_deref())
-    .bind(d.unrouted)
-    .bind(d.parked)
-    .bind(d.parked_detail.as_deref())
-    .bind(d.parked_rule.as_deref())
-    .bind(d.parked_pointer.as_deref())
-    .bind(&event)
-    .fetch_optional(&mut *tx)
+    .bind(ticket)
+    .bind(n)
+    .fetch_one(&mut *conn)
     .await?;
-    let Some(tenant) = tenant else {
-        return Ok(false);
-    };
-    let mut order: Vec<&PreparedDelivery> = deliveries.iter().collect();
-    // Tickets locked in key order, as appends do.
-    order.sort_by(|a, b| a.ticket.cmp(&b.ticket));
-    let mut i = 0;
-    while i < order.len() {
-        let ticket = order[i].ticket.clone();
-        let mine: Vec<&PreparedDelivery> = order[i..]
-            .iter()
-            .take_while(|d| d.ticket == ticket)
-            .copied()
-            .collect();
-        i += mine.len();
-        let n = i64::try_from(mine.len()).unwrap_or(i64::MAX);
-        // Lock the ticket and take `n` more seqs (its tail moves whether or not we insert
-        // in the middle).
-        let next: i64 = sqlx::query_scalar(
-            "INSERT INTO tickets (ticket, next_seq) VALUES ($1, $2) \
-             ON CONFLICT (ticket) DO UPDATE SET next_seq = tickets.next_seq + $2 \
-             RETURNING next_seq",
-        )
-        .bind(&ticket)
-        .bind(n)
-        .fetch_one(&mut *tx)
-        .await?;
-        // The first delivery still waiting that an event accepted after this one planned:
-        // the replayed calls go before it (a create parked, then its updates accepted, must
-        // reach Orange create first). None: at the tail.
-        let at: Option<i64> = sqlx::query_scalar(
-            "SELECT MIN(seq) FROM deliveries WHERE ticket = $1 AND state = 'pending' \
-             AND event_id > $2",
-        )
-        .bind(&ticket)
-        .bind(&event)
-        .fetch_one(&mut *tx)
-        .await?;
-        let first = match at {
-            Some(at) => {
-                // Two steps through negative numbers: `(ticket, seq)` is unique at every row.
-                sqlx::query(
-                    "UPDATE deliveries SET seq = -(seq + $1) WHERE ticket = $2 AND seq >= $3",
-                )
-                .bind(n)
-                .bind(&ticket)
-                .bind(at)
-                .execute(&mut *tx)
-                .await?;
-                sqlx::query("UPDATE deliveries SET seq = -seq WHERE ticket = $1 AND seq < 0")
-                    .bind(&ticket)
-                    .execute(&mut *tx)
-                    .await?;
-                at
-            }
-            None => next - n + 1,
-        };
-        for (k, d) in (0_i64..).zip(&mine) {
-            sqlx::query(
-                "INSERT INTO deliveries (tenant, event_id, ticket, seq, target, state, is_head, \
-                 attempts, next_attempt_at, created_at) \
-                 VALUES ($1, $2, $3, $4, $5::jsonb, 'pending', FALSE, 0, $6, $6)",
-            )
-            .bind(&tenant)
-            .bind(&event)
-            .bind(&ticket)
-            .bind(first + k)
-            .bind(&d.target)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        }
-        refresh_head(&mut tx, &ticket).await?;
-    }
-    tx.commit().await?;
-    Ok(true)
-}
-
-/// The poller's commit. The lease row is locked (`FOR SHARE`) for the whole transaction, so
-/// a takeover waits for this commit: the watermark can only move while `owner` holds it.
-pub(super) async fn commit_poll(
-    pool: &PgPool,
-    (name, owner, tenant): (&str, &str, &str),
-    watermark: Option<&str>,
-    states: Vec<(TicketKey, RemoteState)>,
-    prepared: &[PreparedDelivery],
-    now: i64,
-) -> StoreResult<()> {
-    let mut tx = pool.begin().await?;
-    let holder: Option<String> =
-        sqlx::query_scalar("SELECT owner FROM leases WHERE name = $1 FOR SHARE")
-            .bind(name)
-            .fetch_optional(&mut *tx)
-            .await?;
-    if holder.as_deref() != Some(owner) {
-        return Err(StoreError::LeaseLost(format!("lease {name}")));
-    }
-    append_all(&mut tx, tenant, None, prepared, now).await?;
-    for (ticket, state) in &states {
-        let json = serde_json::to_string(state)
-            .map(codec::storable_json)
-            .map_err(|e| StoreError::Corrupt(format!("remote state: {e}")))?;
-        // `FOR UPDATE`: the state diffed against is the one this commit replaces.
-        let prior: Option<sqlx::types::Json<RemoteState>> =
-            sqlx::query_scalar("SELECT state FROM remote_state WHERE ticket = $1 FOR UPDATE")
-                .bind(ticket.as_str())
-                .fetch_optional(&mut *tx)
-                .await?;
-        let changes = codec::observed(prior.as_ref().map(|p| &p.0), state)?;
-        if !changes.is_empty() {
-            sqlx::query(
-                "INSERT INTO observations (ticket, at, change) \
-                 SELECT $1, $2, c FROM UNNEST($3::text[]) WITH ORDINALITY AS u (c, n) ORDER BY n",
-            )
-            .bind(ticket.as_str())
-            .bind(now)
-            .bind(changes)
-            .execute(&mut *tx)
-            .await?;
-        }
-        sqlx::query(
-            "INSERT INTO remote_state (ticket, state) VALUES ($1, $2::jsonb) \
-             ON CONFLICT (ticket) DO UPDATE SET state = EXCLUDED.state",
-        )
-        .bind(ticket.as_str())
-        .bind(json)
-        .execute(&mut *tx)
-        .await?;
-    }
-    if let Some(w) = watermark {
-        sqlx::query(
-            "INSERT INTO watermarks (name, value) VALUES ($1, $2) \
-             ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value",
-        )
-        .bind(name)
-        .bind(text::strip_nul_ref(w))
-        .execute(&mut *tx)
-        .await?;
-    }
-    tx.commit().await?;
-    Ok(())
+    Ok(next - n + 1)
 }

@@ -12,8 +12,10 @@ use sqlx::{Connection, PgConnection, PgPool};
 use crate::domain::{DeliveryId, EventId};
 use crate::store::codec::ms;
 use crate::store::codec::{cutoff, id_bound};
-use crate::store::shared::purge::{PurgeRow, purge_batch, purge_window};
-use crate::store::{PurgeCounts, PurgeCursor, PurgeRules, PurgeStep, StoreError, StoreResult};
+use crate::store::shared::purge::{
+    finished_bound, finished_candidates, purge_batch, read_finished, page_next,
+};
+use crate::store::{PurgeCounts, PurgeCursor, PurgeRules, PurgeStep, StoreResult};
 
 /// THE condition under which retention deletes an event `e`, in one place (the SQLite twin is
 /// `sqlite::purge::PURGEABLE_EVENT`). Parameters: `$1` done before, `$2` skipped before, `$3`
@@ -118,14 +120,7 @@ fn event_page(
     more: impl FnOnce(Option<EventId>) -> PurgeCursor,
     then: Option<PurgeCursor>,
 ) -> StoreResult<Candidates> {
-    let next = match ids.last() {
-        Some(id) if ids.len() as i64 == purge_batch(rules) => {
-            Some(more(Some(EventId::parse(id).map_err(|e| {
-                StoreError::Corrupt(format!("event id: {e}"))
-            })?)))
-        }
-        _ => then,
-    };
+    let next = page_next(ids.len(), ids.last().map(String::as_str), rules, more, then)?;
     Ok((ids, Vec::new(), next))
 }
 
@@ -134,26 +129,12 @@ async fn finished(
     rules: &PurgeRules,
     after: Option<DeliveryId>,
 ) -> StoreResult<Candidates> {
-    let bound = cutoff(rules.done_before).max(cutoff(rules.dead_before));
-    if bound == i64::MIN {
+    let Some(bound) = finished_bound(rules) else {
         return Ok((Vec::new(), Vec::new(), None));
-    }
-    let rows: Vec<PurgeRow> = sqlx::query_as(
-        "SELECT id, event_id, created_at FROM deliveries WHERE id > $1 ORDER BY id LIMIT $2",
-    )
-    .bind(after.map_or(0, |a| a.0))
-    .bind(purge_batch(rules))
-    .fetch_all(&mut *conn)
-    .await?;
-    let (seen, next) = purge_window(&rows, bound, purge_batch(rules));
-    let mut events: Vec<String> = seen.iter().filter_map(|(_, e, _)| e.clone()).collect();
-    events.sort_unstable();
-    events.dedup();
-    let writebacks = seen
-        .iter()
-        .filter(|(_, e, _)| e.is_none())
-        .map(|(id, ..)| *id)
-        .collect();
+    };
+    let rows = read_finished!(conn, rules, after).await?;
+    let (events, writebacks, next) = finished_candidates(&rows, bound, rules);
+    let events = events.into_iter().map(str::to_owned).collect();
     Ok((events, writebacks, next))
 }
 

@@ -3,7 +3,13 @@
 
 /// The [`crate::store::AdminStore`] impl (see `shared::store_roles!`).
 macro_rules! admin_store {
-    ($store:ty, read: $read:ident, write: $write:ident, waiting_from: $waiting_from:literal) => {
+    (
+        $store:ty,
+        read: $read:ident,
+        write: $write:ident,
+        waiting_from: $waiting_from:literal,
+        purge: [$($purge_pool:ident),+]
+    ) => {
         #[async_trait::async_trait]
         impl $crate::store::AdminStore for $store {
             async fn event(
@@ -112,7 +118,51 @@ macro_rules! admin_store {
                 link: &$crate::store::ManualLink,
                 now: $crate::domain::Timestamp,
             ) -> $crate::store::StoreResult<$crate::store::LinkAdded> {
-                links::add(&self.$write, link, now).await
+                let now = $crate::store::codec::ms(now);
+                let mut tx = begin(&self.$write).await?;
+                links::lock_ticket(&mut tx, link.ticket.as_str()).await?;
+                let source = $crate::store::codec::ticket_source(&link.ticket)?;
+                let inserted = sqlx::query(
+                    "INSERT INTO links (ticket, tenant, source, api, orange_id, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+                )
+                .bind(link.ticket.as_str())
+                .bind(link.tenant.as_str())
+                .bind(source.as_str())
+                .bind(link.api.as_str())
+                .bind(&link.orange_id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if inserted == 0 {
+                    // The ticket, or the Orange object, is linked already.
+                    let row: $crate::store::codec::LinkRow = sqlx::query_as(concat!(
+                        "SELECT ",
+                        $crate::store::codec::link_cols!(),
+                        " FROM links WHERE ticket = $1 \
+                         OR (tenant = $2 AND api = $3 AND orange_id = $4) \
+                         ORDER BY ticket = $1 DESC LIMIT 1"
+                    ))
+                    .bind(link.ticket.as_str())
+                    .bind(link.tenant.as_str())
+                    .bind(link.api.as_str())
+                    .bind(&link.orange_id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    let l = $crate::domain::Link::try_from(row)?;
+                    let same = l.ticket == link.ticket
+                        && l.api == link.api
+                        && l.orange_id == link.orange_id;
+                    return Ok(if same {
+                        $crate::store::LinkAdded::Unchanged
+                    } else {
+                        $crate::store::LinkAdded::Conflict(l)
+                    });
+                }
+                let woken = links::wake_waiting(&mut tx, link.ticket.as_str(), now).await?;
+                tx.commit().await?;
+                Ok($crate::store::LinkAdded::Added { woken })
             }
 
             async fn waiting_link(
@@ -141,7 +191,7 @@ macro_rules! admin_store {
                 cursor: &$crate::store::PurgeCursor,
                 dry_run: bool,
             ) -> $crate::store::StoreResult<$crate::store::PurgeStep> {
-                self.purge(rules, cursor, dry_run).await
+                purge::step($(&self.$purge_pool,)* rules, cursor, dry_run).await
             }
 
             async fn find_tickets(

@@ -1,9 +1,16 @@
 //! The poller's role ([`crate::store::PollState`]), the same on both backends but for the
-//! commit and the marks (`ops::commit_poll`, `links::mark_checked`).
+//! marks (`links::mark_checked`) and the appending of the write-backs (`ops::append_all`).
 
 /// The [`crate::store::PollState`] impl (see `shared::store_roles!`).
 macro_rules! poll_state {
-    ($store:ty, read: $read:ident, write: $write:ident) => {
+    (
+        $store:ty,
+        read: $read:ident,
+        write: $write:ident,
+        jsonb: $jsonb:literal,
+        share_lock: $share_lock:literal,
+        update_lock: $update_lock:literal
+    ) => {
         #[async_trait::async_trait]
         impl $crate::store::PollState for $store {
             async fn try_lease(
@@ -74,8 +81,73 @@ macro_rules! poll_state {
             ) -> $crate::store::StoreResult<()> {
                 let prepared = $crate::store::codec::prepare_deliveries(&deliveries)?;
                 let now = $crate::store::shared::now_ms();
-                let at = (name, owner, tenant.as_str());
-                ops::commit_poll(&self.$write, at, watermark, states, &prepared, now).await
+                let mut tx = begin(&self.$write).await?;
+                // PostgreSQL keeps the lease row locked until the commit, so a takeover waits
+                // for it: the watermark only moves while `owner` holds the lease.
+                let holder: Option<String> = sqlx::query_scalar(concat!(
+                    "SELECT owner FROM leases WHERE name = $1",
+                    $share_lock
+                ))
+                .bind(name)
+                .fetch_optional(&mut *tx)
+                .await?;
+                if holder.as_deref() != Some(owner) {
+                    return Err($crate::store::StoreError::LeaseLost(format!(
+                        "lease {name}"
+                    )));
+                }
+                ops::append_all(&mut tx, tenant.as_str(), &prepared, now).await?;
+                for (ticket, state) in &states {
+                    let json = serde_json::to_string(state)
+                        .map($crate::store::codec::storable_json)
+                        .map_err(|e| {
+                            $crate::store::StoreError::Corrupt(format!("remote state: {e}"))
+                        })?;
+                    // Locked on PostgreSQL: the state diffed against is the one replaced.
+                    let prior: Option<sqlx::types::Json<$crate::domain::RemoteState>> =
+                        sqlx::query_scalar(concat!(
+                            "SELECT state FROM remote_state WHERE ticket = $1",
+                            $update_lock
+                        ))
+                        .bind(ticket.as_str())
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                    let changes =
+                        $crate::store::codec::observed(prior.as_ref().map(|p| &p.0), state)?;
+                    if !changes.is_empty() {
+                        // One statement; the rows are inserted, and numbered, in list order.
+                        let mut b = sqlx::QueryBuilder::new(
+                            "INSERT INTO observations (ticket, at, change) ",
+                        );
+                        b.push_values(&changes, |mut row, change| {
+                            row.push_bind(ticket.as_str())
+                                .push_bind(now)
+                                .push_bind(change);
+                        });
+                        b.build().execute(&mut *tx).await?;
+                    }
+                    sqlx::query(concat!(
+                        "INSERT INTO remote_state (ticket, state) VALUES ($1, $2",
+                        $jsonb,
+                        ") ON CONFLICT (ticket) DO UPDATE SET state = excluded.state"
+                    ))
+                    .bind(ticket.as_str())
+                    .bind(json)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                if let Some(w) = watermark {
+                    sqlx::query(
+                        "INSERT INTO watermarks (name, value) VALUES ($1, $2) \
+                         ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                    )
+                    .bind(name)
+                    .bind($crate::store::text::strip_nul_ref(w))
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                tx.commit().await?;
+                Ok(())
             }
 
             async fn links_to_check(

@@ -1,8 +1,9 @@
-//! What a purge step decides the same way on both backends, before any SQL: how many rows it
-//! looks at, and which of the deliveries it read are old enough.
+//! What a purge step does the same way on both backends: how many rows it looks at, which
+//! finished deliveries it reads, and which of them are old enough.
 
-use crate::domain::DeliveryId;
-use crate::store::{PurgeCursor, PurgeRules};
+use crate::domain::{DeliveryId, EventId};
+use crate::store::codec::cutoff;
+use crate::store::{PurgeCursor, PurgeRules, StoreError, StoreResult};
 
 /// Rows a purge step looks at (at least one).
 pub(in crate::store) fn purge_batch(rules: &PurgeRules) -> i64 {
@@ -29,4 +30,62 @@ pub(in crate::store) fn purge_window(
         _ => None,
     };
     (&rows[..young.unwrap_or(rows.len())], next)
+}
+
+/// The `created_at` before which a finished delivery may be past retention; `None` when no
+/// rule purges finished work.
+pub(in crate::store) fn finished_bound(rules: &PurgeRules) -> Option<i64> {
+    let bound = cutoff(rules.done_before).max(cutoff(rules.dead_before));
+    (bound != i64::MIN).then_some(bound)
+}
+
+/// The deliveries a purge step of finished work reads on `$conn`: after `$after` (an
+/// `Option<DeliveryId>`), by id, a batch at most. A future of [`PurgeRow`]s.
+macro_rules! read_finished {
+    ($conn:expr, $rules:expr, $after:expr) => {
+        sqlx::query_as::<_, $crate::store::shared::purge::PurgeRow>(
+            "SELECT id, event_id, created_at FROM deliveries WHERE id > $1 ORDER BY id LIMIT $2",
+        )
+        .bind($after.map_or(0, |a| a.0))
+        .bind($crate::store::shared::purge::purge_batch($rules))
+        .fetch_all(&mut *$conn)
+    };
+}
+pub(in crate::store) use read_finished;
+
+/// Of the finished deliveries a step read (`rows`), the candidates: the events those past
+/// `bound` belong to (sorted, each once), the write-backs among them (deliveries of no
+/// event), and where the next step starts.
+pub(in crate::store) fn finished_candidates<'r>(
+    rows: &'r [PurgeRow],
+    bound: i64,
+    rules: &PurgeRules,
+) -> (Vec<&'r str>, Vec<i64>, Option<PurgeCursor>) {
+    let (seen, next) = purge_window(rows, bound, purge_batch(rules));
+    let mut events: Vec<&str> = seen.iter().filter_map(|(_, e, _)| e.as_deref()).collect();
+    events.sort_unstable();
+    events.dedup();
+    let writebacks = seen
+        .iter()
+        .filter(|(_, e, _)| e.is_none())
+        .map(|(id, ..)| *id)
+        .collect();
+    (events, writebacks, next)
+}
+
+/// Where the step after a page of events starts: after the last event it read (`last`, of
+/// `read`), in the phase `more` makes, when it read a whole batch; else at `then`.
+pub(in crate::store) fn page_next(
+    read: usize,
+    last: Option<&str>,
+    rules: &PurgeRules,
+    more: impl FnOnce(Option<EventId>) -> PurgeCursor,
+    then: Option<PurgeCursor>,
+) -> StoreResult<Option<PurgeCursor>> {
+    Ok(match last {
+        Some(id) if read as i64 == purge_batch(rules) => Some(more(Some(
+            EventId::parse(id).map_err(|e| StoreError::Corrupt(format!("event id: {e}")))?,
+        ))),
+        _ => then,
+    })
 }

@@ -3,25 +3,13 @@
 
 use tokio::sync::oneshot;
 
-use crate::domain::{Attempt, Delivery, DeliveryId, IngestOutcome};
+use crate::domain::{Delivery, IngestOutcome};
 use crate::store::codec::PreparedEvent;
-use crate::store::{Finish, StoreError, StoreResult};
+use crate::store::{StoreError, StoreResult};
 
-/// The outcome of one delivery attempt, to be recorded by [`super::finish::finish_batch`].
-pub(super) struct FinishJob {
-    pub id: DeliveryId,
-    pub owner: String,
-    pub attempt: Attempt,
-    pub finish: Finish,
-}
-
-/// A claim of due deliveries (see `DeliveryQueue::claim_due`); times in unix milliseconds.
-pub(super) struct ClaimJob {
-    pub owner: String,
-    pub now: i64,
-    pub lease_until: i64,
-    pub limit: i64,
-}
+/// The outcome of one delivery attempt, recorded by [`super::finish::finish_batch`]; a claim
+/// of due deliveries, by `claim.rs`.
+pub(super) use crate::store::shared::{ClaimJob, FinishJob};
 
 /// What the writer is asked to do, with where to send the answer.
 pub(super) enum Job {

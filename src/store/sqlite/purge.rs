@@ -13,8 +13,10 @@ use sqlx::{Connection, SqliteConnection, SqlitePool};
 
 use crate::domain::{DeliveryId, EventId};
 use crate::store::codec::{cutoff, id_bound, ms};
-use crate::store::shared::purge::{PurgeRow, purge_batch, purge_window};
-use crate::store::{PurgeCounts, PurgeCursor, PurgeRules, PurgeStep, StoreError, StoreResult};
+use crate::store::shared::purge::{
+    finished_bound, finished_candidates, purge_batch, read_finished, page_next,
+};
+use crate::store::{PurgeCounts, PurgeCursor, PurgeRules, PurgeStep, StoreResult};
 
 /// THE condition under which retention deletes an event `e`, in one place (the PostgreSQL
 /// twin is `postgres::purge::PURGEABLE_EVENT`). Parameters: `?1` done before, `?2` skipped
@@ -135,14 +137,13 @@ fn event_page(
     more: impl FnOnce(Option<EventId>) -> PurgeCursor,
     then: Option<PurgeCursor>,
 ) -> StoreResult<(Doomed, Option<PurgeCursor>)> {
-    let next = match rows.last() {
-        Some((id, ..)) if rows.len() as i64 == purge_batch(rules) => {
-            Some(more(Some(EventId::parse(id).map_err(|e| {
-                StoreError::Corrupt(format!("event id: {e}"))
-            })?)))
-        }
-        _ => then,
-    };
+    let next = page_next(
+        rows.len(),
+        rows.last().map(|(id, ..)| id.as_str()),
+        rules,
+        more,
+        then,
+    )?;
     let events = rows
         .into_iter()
         .filter(|(.., purge)| *purge)
@@ -164,26 +165,11 @@ async fn finished(
     rules: &PurgeRules,
     after: Option<DeliveryId>,
 ) -> StoreResult<(Doomed, Option<PurgeCursor>)> {
-    let bound = cutoff(rules.done_before).max(cutoff(rules.dead_before));
-    if bound == i64::MIN {
+    let Some(bound) = finished_bound(rules) else {
         return Ok((Doomed::default(), None));
-    }
-    let rows: Vec<PurgeRow> = sqlx::query_as(
-        "SELECT id, event_id, created_at FROM deliveries WHERE id > ? ORDER BY id LIMIT ?",
-    )
-    .bind(after.map_or(0, |a| a.0))
-    .bind(purge_batch(rules))
-    .fetch_all(&mut *conn)
-    .await?;
-    let (seen, next) = purge_window(&rows, bound, purge_batch(rules));
-    let mut event_ids: Vec<&str> = seen.iter().filter_map(|(_, e, _)| e.as_deref()).collect();
-    event_ids.sort_unstable();
-    event_ids.dedup();
-    let writebacks: Vec<i64> = seen
-        .iter()
-        .filter(|(_, e, _)| e.is_none())
-        .map(|(id, ..)| *id)
-        .collect();
+    };
+    let rows = read_finished!(conn, rules, after).await?;
+    let (event_ids, writebacks, next) = finished_candidates(&rows, bound, rules);
     let mut doomed = Doomed::default();
     if !event_ids.is_empty() {
         doomed.events = sqlx::query_as(sqlx::AssertSqlSafe(format!(
