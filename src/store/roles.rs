@@ -9,8 +9,8 @@ use async_trait::async_trait;
 
 use super::{
     AuditEntry, AuditQuery, ConsoleSession, EventQuery, Finish, LinkAdded, ManualLink, NewAudit,
-    PollCycle,
-    PurgeCursor, PurgeRules, PurgeStep, QueueStats, StoreResult, TenantActivity, TicketHistory,
+    PollCycle, PurgeCursor, PurgeRules, PurgeStep, QueueStats, StoreResult, TenantActivity,
+    TicketHistory,
 };
 use crate::domain::{
     Attempt, Delivery, DeliveryId, Disposition, EventId, IngestOutcome, Link, NewDelivery,

@@ -13,7 +13,7 @@ use crate::domain::{DeliveryId, EventId};
 use crate::store::codec::ms;
 use crate::store::codec::{cutoff, id_bound};
 use crate::store::shared::purge::{
-    finished_bound, finished_candidates, purge_batch, read_finished, page_next,
+    finished_bound, finished_candidates, page_next, purge_batch, read_finished,
 };
 use crate::store::{PurgeCounts, PurgeCursor, PurgeRules, PurgeStep, StoreResult};
 

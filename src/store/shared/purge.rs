@@ -83,9 +83,11 @@ pub(in crate::store) fn page_next(
     then: Option<PurgeCursor>,
 ) -> StoreResult<Option<PurgeCursor>> {
     Ok(match last {
-        Some(id) if read as i64 == purge_batch(rules) => Some(more(Some(
-            EventId::parse(id).map_err(|e| StoreError::Corrupt(format!("event id: {e}")))?,
-        ))),
+        Some(id) if read as i64 == purge_batch(rules) => {
+            Some(more(Some(EventId::parse(id).map_err(|e| {
+                StoreError::Corrupt(format!("event id: {e}"))
+            })?)))
+        }
         _ => then,
     })
 }

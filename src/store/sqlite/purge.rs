@@ -14,7 +14,7 @@ use sqlx::{Connection, SqliteConnection, SqlitePool};
 use crate::domain::{DeliveryId, EventId};
 use crate::store::codec::{cutoff, id_bound, ms};
 use crate::store::shared::purge::{
-    finished_bound, finished_candidates, purge_batch, read_finished, page_next,
+    finished_bound, finished_candidates, page_next, purge_batch, read_finished,
 };
 use crate::store::{PurgeCounts, PurgeCursor, PurgeRules, PurgeStep, StoreResult};
 

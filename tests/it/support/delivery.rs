@@ -17,10 +17,10 @@ use itsm_bridge::domain::{
     Attempt, CallFailure, Delivery, DeliveryId, EventId, FailureClass, ItsmCall, NewDelivery,
     NewEvent, OrangeCall, OrangeOp, SourceName, Target, TenantId, TicketKey, Timestamp,
 };
-use itsm_bridge::worker::{Booked, ItsmWriter, Written};
 use itsm_bridge::orange::OrangeClients;
 use itsm_bridge::store::{DeliveryQueue, Finish, Store};
 use itsm_bridge::worker::Dispatcher;
+use itsm_bridge::worker::{Booked, ItsmWriter, Written};
 use serde_json::{Value, json};
 
 /// Write-backs are not what the delivery tests and benchmarks exercise: refuse them loudly.

@@ -41,7 +41,9 @@ impl TestApp {
             config: self.config.clone(),
             store: self.store.clone(),
             mappings: self.mappings.clone(),
-            live: std::sync::Arc::new(itsm_bridge::config::live::LiveConfig::new(self.config.clone())),
+            live: std::sync::Arc::new(itsm_bridge::config::live::LiveConfig::new(
+                self.config.clone(),
+            )),
         })
     }
 }
