@@ -24,7 +24,8 @@ PG=${PG:-postgres://postgres@127.0.0.1:5432}
 OPEN_RATE=${OPEN_RATE:-3000}
 DELIVERIES=${DELIVERIES:-20000}
 SCENARIOS=${SCENARIOS:-ingest1 ingest3 delivery1 delivery3}
-command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; }
+source benches/lib.sh
+need_wrk
 [ -n "${SKIP_BUILD:-}" ] || cargo build --release --bin itsm-bridge --example loadgen
 BIN=${BIN:-target/release/itsm-bridge}
 LOADGEN=${LOADGEN:-target/release/examples/loadgen}
@@ -36,7 +37,6 @@ WORK=$(mktemp -d)
 REPLICAS=()
 
 sql() { PGOPTIONS="-c client_min_messages=warning" psql "$PG/${2:-$DB}" -qAtX -v ON_ERROR_STOP=1 -c "$1"; }
-load() { cut -d' ' -f1 /proc/loadavg; }
 
 stop_replicas() {
     for pid in "${REPLICAS[@]}"; do kill "$pid" 2>/dev/null || true; done
@@ -69,20 +69,18 @@ start_replicas() {
     done
     for ((i = 0; i < $1; i++)); do
         port=${PORTS[$i]}
-        for _ in $(seq 300); do curl -fs "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.1; done
-        curl -fs "http://127.0.0.1:$port/readyz" >/dev/null || { echo "replica $port not ready"; tail "$WORK/replica-$port.log"; exit 1; }
+        wait_ready "127.0.0.1:$port" || { tail "$WORK/replica-$port.log"; exit 1; }
     done
     for pid in "${REPLICAS[@]}"; do
         kill -0 "$pid" 2>/dev/null || { echo "a replica exited (port taken?)"; cat "$WORK"/replica-*.log; exit 1; }
     done
 }
 
-addrs() { local a=() i; for ((i = 0; i < $1; i++)); do a+=("127.0.0.1:${PORTS[$i]}"); done; (IFS=,; echo "${a[*]}"); }
 
 # wrk over N replicas: prints "acknowledged/s p99 non2xx".
 wrk_run() {
     local n=$1 out
-    out=$(BENCH_EVENTS=deliveries BENCH_ADDRS=$(addrs "$n") wrk -t"$((n > 1 ? n : 2))" -c63 \
+    out=$(BENCH_EVENTS=deliveries BENCH_ADDRS=$(addrs "${PORTS[@]:0:$n}") wrk -t"$((n > 1 ? n : 2))" -c63 \
         -d"${SECS}s" --latency -s benches/ingest/post.lua "http://127.0.0.1:${PORTS[0]}/webhooks/bench/servicenow")
     echo "$out" >>"$WORK/wrk.log"
     echo "$out" | awk '/Requests\/sec/ {r = $2} / 99%/ {p = $2} /status_non_2xx/ {split($1, a, "="); e = a[2]} END {print r, p, e}'
