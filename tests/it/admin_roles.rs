@@ -8,22 +8,9 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::support::admin::{
-    ACME_OPERATOR, ACME_VIEWER, ADMIN, dead_letter_each, post_issue, roles_config,
+    ACME_OPERATOR, ACME_VIEWER, ADMIN, dead_letter_each, post_issue, spawn_roles,
 };
-use crate::support::{TestApp, json as json_of};
-
-async fn call(app: &TestApp, token: &str, method: Method, path: &str) -> reqwest::Response {
-    app.client
-        .request(method, app.url(path))
-        .bearer_auth(token)
-        .send()
-        .await
-        .expect("request sent")
-}
-
-async fn get(app: &TestApp, token: &str, path: &str) -> Value {
-    json_of(call(app, token, Method::GET, path).await, 200).await
-}
+use crate::support::json as json_of;
 
 fn ids(list: &Value, key: &str) -> Vec<i64> {
     list[key]
@@ -34,19 +21,23 @@ fn ids(list: &Value, key: &str) -> Vec<i64> {
         .collect()
 }
 
-async fn spawn() -> TestApp {
-    let (config, dir) = roles_config("");
-    TestApp::spawn_config(config, dir).await
+/// The `tenant` of each item of `list[key]`.
+fn tenants(list: &Value, key: &str) -> Vec<Value> {
+    let items = list[key].as_array();
+    let items = items.unwrap_or_else(|| panic!("{key} in {list}"));
+    items.iter().map(|e| e["tenant"].clone()).collect()
 }
 
 #[tokio::test]
 async fn a_viewer_reads_its_tenant_and_every_action_is_refused_with_403() {
-    let app = spawn().await;
+    let app = spawn_roles(None).await;
     let (acme, _) = dead_letter_each(&app).await;
 
-    let letters = get(&app, ACME_VIEWER, "/admin/v1/dead-letters").await;
+    let letters = app.get_as(ACME_VIEWER, "/admin/v1/dead-letters").await;
     assert_eq!(ids(&letters, "dead_letters"), [acme.0]);
-    let shown = get(&app, ACME_VIEWER, &format!("/admin/v1/dead-letters/{acme}")).await;
+    let shown = app
+        .get_as(ACME_VIEWER, &format!("/admin/v1/dead-letters/{acme}"))
+        .await;
     assert_eq!(shown["attempts"][0]["http_status"], 400);
 
     for (method, path) in [
@@ -60,7 +51,7 @@ async fn a_viewer_reads_its_tenant_and_every_action_is_refused_with_403() {
         (Method::POST, "/admin/v1/links".to_owned()),
         (Method::POST, "/admin/v1/reload".to_owned()),
     ] {
-        let r = call(&app, ACME_VIEWER, method.clone(), &path).await;
+        let r = app.call_as(ACME_VIEWER, method.clone(), &path).await;
         let p = json_of(r, 403).await;
         assert_eq!(p["code"], "forbidden", "{method} {path}: {p}");
         assert!(p["detail"].as_str().unwrap().contains("viewer"), "{p}");
@@ -72,27 +63,22 @@ async fn a_viewer_reads_its_tenant_and_every_action_is_refused_with_403() {
 
 #[tokio::test]
 async fn a_tenant_scoped_token_neither_sees_nor_acts_on_another_tenants_objects() {
-    let app = spawn().await;
+    let app = spawn_roles(None).await;
     let (acme, globex) = dead_letter_each(&app).await;
     let op = ACME_OPERATOR;
 
     // Lists hold acme's objects only; the admin token sees both.
-    let all = get(&app, ADMIN, "/admin/v1/dead-letters").await;
+    let all = app.get_as(ADMIN, "/admin/v1/dead-letters").await;
     assert_eq!(ids(&all, "dead_letters"), [globex.0, acme.0]);
-    let mine = get(&app, op, "/admin/v1/dead-letters").await;
+    let mine = app.get_as(op, "/admin/v1/dead-letters").await;
     assert_eq!(ids(&mine, "dead_letters"), [acme.0]);
-    let events = get(&app, op, "/admin/v1/events").await;
-    let tenants: Vec<&Value> = events["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| &e["tenant"])
-        .collect();
+    let events = app.get_as(op, "/admin/v1/events").await;
+    let theirs = tenants(&events, "events");
     assert!(
-        !tenants.is_empty() && tenants.iter().all(|t| *t == "acme"),
+        !theirs.is_empty() && theirs.iter().all(|t| *t == "acme"),
         "{events}"
     );
-    let globex_event = get(&app, ADMIN, "/admin/v1/events?tenant=globex").await["events"][0]["id"]
+    let globex_event = app.get_as(ADMIN, "/admin/v1/events?tenant=globex").await["events"][0]["id"]
         .as_str()
         .expect("globex's event")
         .to_owned();
@@ -145,7 +131,7 @@ async fn a_tenant_scoped_token_neither_sees_nor_acts_on_another_tenants_objects(
         (Method::POST, "/admin/v1/reload".to_owned(), 403),
         (Method::GET, "/admin/v1/audit?tenant=globex".to_owned(), 403),
     ] {
-        let r = call(&app, op, method.clone(), &path).await;
+        let r = app.call_as(op, method.clone(), &path).await;
         assert_eq!(r.status().as_u16(), status, "{method} {path}");
     }
     let r = app
@@ -157,17 +143,13 @@ async fn a_tenant_scoped_token_neither_sees_nor_acts_on_another_tenants_objects(
         .await
         .unwrap();
     assert_eq!(json_of(r, 403).await["code"], "forbidden");
-    let reload = get(&app, op, "/admin/v1/reload").await;
-    let shown: Vec<&Value> = reload["tenants"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| &t["tenant"])
-        .collect();
-    assert_eq!(shown, [&json!("acme")]);
+    let reload = app.get_as(op, "/admin/v1/reload").await;
+    assert_eq!(tenants(&reload, "tenants"), [json!("acme")]);
 
     // Replaying everything replays acme's letter only; globex's stays dead.
-    let r = call(&app, op, Method::POST, "/admin/v1/dead-letters/replay").await;
+    let r = app
+        .call_as(op, Method::POST, "/admin/v1/dead-letters/replay")
+        .await;
     let done = json_of(r, 200).await;
     assert_eq!(ids(&done, "replayed"), [acme.0]);
     let g = app.store.delivery(globex).await.unwrap().unwrap();
@@ -179,35 +161,26 @@ async fn a_tenant_scoped_token_neither_sees_nor_acts_on_another_tenants_objects(
 
 #[tokio::test]
 async fn the_audit_log_lists_each_action_with_who_and_a_scoped_token_reads_its_tenants_only() {
-    let app = spawn().await;
+    let app = spawn_roles(None).await;
     let (acme, globex) = dead_letter_each(&app).await;
-    let r = call(
-        &app,
-        ACME_OPERATOR,
-        Method::POST,
-        &format!("/admin/v1/dead-letters/{acme}/replay"),
-    )
-    .await;
-    assert_eq!(r.status(), 200);
-    let r = call(
-        &app,
-        ACME_OPERATOR,
-        Method::POST,
-        &format!("/admin/v1/dead-letters/{globex}/replay"),
-    )
-    .await;
-    assert_eq!(r.status(), 404);
-    let r = call(
-        &app,
-        ADMIN,
-        Method::DELETE,
-        &format!("/admin/v1/dead-letters/{globex}"),
-    )
-    .await;
-    assert_eq!(r.status(), 204);
+    // In this order: the operator's replay, its refused replay of globex's, the discard.
+    let replay = |id| format!("/admin/v1/dead-letters/{id}/replay");
+    for (token, method, path, status) in [
+        (ACME_OPERATOR, Method::POST, replay(acme), 200),
+        (ACME_OPERATOR, Method::POST, replay(globex), 404),
+        (
+            ADMIN,
+            Method::DELETE,
+            format!("/admin/v1/dead-letters/{globex}"),
+            204,
+        ),
+    ] {
+        let r = app.call_as(token, method.clone(), &path).await;
+        assert_eq!(r.status().as_u16(), status, "{method} {path}");
+    }
     post_issue(&app, "acme").await;
 
-    let log = get(&app, ADMIN, "/admin/v1/audit").await;
+    let log = app.get_as(ADMIN, "/admin/v1/audit").await;
     let entries: Vec<(String, String, String, String, String)> = log["entries"]
         .as_array()
         .unwrap()
@@ -255,13 +228,8 @@ async fn the_audit_log_lists_each_action_with_who_and_a_scoped_token_reads_its_t
     );
     assert!(log["entries"][0]["at"].as_str().unwrap().contains('T'));
 
-    let scoped = get(&app, ACME_VIEWER, "/admin/v1/audit").await;
-    let actions: Vec<&Value> = scoped["entries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| &e["tenant"])
-        .collect();
-    assert_eq!(actions, [&json!("acme")], "only acme's entries: {scoped}");
+    let scoped = app.get_as(ACME_VIEWER, "/admin/v1/audit").await;
+    let actions = tenants(&scoped, "entries");
+    assert_eq!(actions, [json!("acme")], "only acme's entries: {scoped}");
     app.stop().await;
 }

@@ -8,105 +8,14 @@
 use itsm_bridge::domain::DeliveryState;
 
 use crate::support::TestApp;
-use crate::support::admin::{ACME_OPERATOR, ACME_VIEWER, ADMIN, dead_letter_each, roles_config};
-
-const FORM: &str = "application/x-www-form-urlencoded";
-
-/// A form body, as a browser encodes it.
-fn form(fields: &[(&str, &str)]) -> String {
-    url::form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(fields)
-        .finish()
-}
-
-/// A browser stand-in: one session cookie, redirects shown, not followed.
-struct Console<'a> {
-    app: &'a TestApp,
-    http: reqwest::Client,
-    cookie: String,
-}
-
-impl<'a> Console<'a> {
-    async fn sign_in(app: &'a TestApp, token: &str) -> Console<'a> {
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap();
-        let r = http
-            .post(app.url("/console/sign-in"))
-            .header("content-type", FORM)
-            .body(form(&[("token", token)]))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 303);
-        let location = r.headers()["location"].to_str().unwrap().to_owned();
-        assert_eq!(location, "/console");
-        let set = r.headers()["set-cookie"].to_str().unwrap().to_owned();
-        for part in ["HttpOnly", "SameSite=Strict", "Path=/console"] {
-            assert!(set.contains(part), "{set}");
-        }
-        assert!(!set.contains(token) && !location.contains(token));
-        let cookie = set.split(';').next().unwrap().to_owned();
-        Console { app, http, cookie }
-    }
-
-    async fn get(&self, path: &str) -> (u16, String) {
-        let r = self
-            .http
-            .get(self.app.url(path))
-            .header("cookie", &self.cookie)
-            .send()
-            .await
-            .unwrap();
-        let status = r.status().as_u16();
-        (status, r.text().await.unwrap())
-    }
-
-    async fn post(
-        &self,
-        path: &str,
-        fields: &[(&str, &str)],
-        origin: Option<&str>,
-    ) -> (u16, String) {
-        let mut r = self
-            .http
-            .post(self.app.url(path))
-            .header("cookie", &self.cookie)
-            .header("content-type", FORM)
-            .body(form(fields));
-        if let Some(o) = origin {
-            r = r.header("origin", o);
-        }
-        let r = r.send().await.unwrap();
-        let status = r.status().as_u16();
-        (status, r.text().await.unwrap())
-    }
-
-    /// The same browser session, sent to another gateway.
-    fn on<'b>(&self, app: &'b TestApp) -> Console<'b> {
-        Console {
-            app,
-            http: self.http.clone(),
-            cookie: self.cookie.clone(),
-        }
-    }
-
-    /// The session's CSRF token, read from a page's forms.
-    async fn csrf(&self) -> String {
-        let (_, page) = self.get("/console").await;
-        let at = page
-            .find("name=\"csrf\" value=\"")
-            .expect("a form with csrf")
-            + 19;
-        page[at..].split('"').next().unwrap().to_owned()
-    }
-}
+use crate::support::admin::{
+    ACME_OPERATOR, ACME_VIEWER, ADMIN, dead_letter_each, on_postgres, spawn_roles,
+};
+use crate::support::console::{Console, FORM, form};
 
 #[tokio::test]
 async fn signing_in_needs_a_known_token_and_is_audited_and_pages_need_the_session() {
-    let (config, dir) = roles_config("");
-    let app = TestApp::spawn_config(config, dir).await;
+    let app = spawn_roles(None).await;
     let r = reqwest::Client::new()
         .post(app.url("/console/sign-in"))
         .header("content-type", FORM)
@@ -151,8 +60,7 @@ async fn signing_in_needs_a_known_token_and_is_audited_and_pages_need_the_sessio
 
 #[tokio::test]
 async fn console_forms_need_the_session_s_csrf_token_and_a_same_site_origin() {
-    let (config, dir) = roles_config("");
-    let app = TestApp::spawn_config(config, dir).await;
+    let app = spawn_roles(None).await;
     let c = Console::sign_in(&app, ADMIN).await;
     let csrf = c.csrf().await;
     let (status, page) = c.post("/console/reload", &[], None).await;
@@ -178,8 +86,7 @@ async fn console_forms_need_the_session_s_csrf_token_and_a_same_site_origin() {
 
 #[tokio::test]
 async fn a_scoped_viewer_sees_only_its_tenant_in_the_console_and_its_forged_actions_are_refused() {
-    let (config, dir) = roles_config("");
-    let app = TestApp::spawn_config(config, dir).await;
+    let app = spawn_roles(None).await;
     let (acme, globex) = dead_letter_each(&app).await;
     let globex_event = app
         .store
@@ -232,11 +139,7 @@ async fn second(first: &TestApp, edit: impl FnOnce(&mut itsm_bridge::config::Con
 }
 
 async fn one_session_across_gateways(store_url: Option<String>) {
-    let (mut config, dir) = roles_config("");
-    if let Some(url) = store_url {
-        config.store.url = url;
-    }
-    let one = TestApp::spawn_config(config, dir).await;
+    let one = spawn_roles(store_url).await;
     let two = second(&one, |_| {}).await;
     let c = Console::sign_in(&one, ACME_OPERATOR).await;
     let (status, page) = c.on(&two).get("/console").await;
@@ -264,21 +167,16 @@ async fn a_console_session_started_on_one_gateway_is_known_to_another_on_sqlite(
 
 #[tokio::test]
 async fn a_console_session_started_on_one_gateway_is_known_to_another_on_postgres() {
-    let Some(db) = crate::store_conformance::postgres(
+    on_postgres(
         "a_console_session_started_on_one_gateway_is_known_to_another_on_postgres",
+        one_session_across_gateways,
     )
-    .await
-    else {
-        return;
-    };
-    one_session_across_gateways(Some(db.url.clone())).await;
-    db.drop_schema().await;
+    .await;
 }
 
 #[tokio::test]
 async fn a_session_whose_token_was_removed_or_changed_is_refused() {
-    let (config, dir) = roles_config("");
-    let one = TestApp::spawn_config(config, dir).await;
+    let one = spawn_roles(None).await;
     let operator = Console::sign_in(&one, ACME_OPERATOR).await;
     let viewer = Console::sign_in(&one, ACME_VIEWER).await;
     let admin = Console::sign_in(&one, ADMIN).await;
@@ -305,8 +203,7 @@ async fn a_session_whose_token_was_removed_or_changed_is_refused() {
 
 #[tokio::test]
 async fn an_operator_discards_chosen_parked_events_after_a_confirmation() {
-    let (config, dir) = roles_config("");
-    let app = TestApp::spawn_config(config, dir).await;
+    let app = spawn_roles(None).await;
     let doomed = crate::parked_discard::park(&app, "acme", 1).await;
     let c = Console::sign_in(&app, ACME_OPERATOR).await;
     let (_, page) = c.get("/console/dead-letters").await;

@@ -3,83 +3,52 @@
 //! and both `GET /admin/v1/overview` and the console's overview page show the cycle (outcome,
 //! figures, mode) and the Orange calls against the tenant's budget of 10 calls a second.
 
-use itsm_bridge::domain::{SourceName, TenantId, TicketKey};
+use itsm_bridge::domain::TenantId;
 use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::sim_support::Sim;
-use crate::support::{TestApp, eventually, servicenow};
+use crate::support::console::Console;
+use crate::support::{TestApp, acme_ticket, eventually, servicenow};
 
 const TOKEN: &str = "test-admin-token";
 
 async fn overview(app: &TestApp) -> Option<Value> {
-    let r = app
-        .client
-        .get(app.url("/admin/v1/overview?tenant=acme"))
-        .bearer_auth(TOKEN)
-        .send()
+    let path = "/admin/v1/overview?tenant=acme";
+    let v: Value = app
+        .call_as(TOKEN, Method::GET, path)
+        .await
+        .json()
         .await
         .ok()?;
-    let v: Value = r.json().await.ok()?;
     Some(v["tenants"][0].clone())
 }
 
 /// The console's overview page, signed in with the admin token.
 async fn console_overview(app: &TestApp) -> String {
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let r = http
-        .post(app.url("/console/sign-in"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!("token={TOKEN}"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 303);
-    let cookie = r.headers()["set-cookie"].to_str().unwrap();
-    let cookie = cookie.split(';').next().unwrap().to_owned();
-    let r = http
-        .get(app.url("/console"))
-        .header("cookie", cookie)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    r.text().await.unwrap()
+    let (status, page) = Console::sign_in(app, TOKEN).await.get("/console").await;
+    assert_eq!(status, 200);
+    page
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_poll_cycle_against_the_simulator_shows_on_the_overview_with_the_rate_budget() {
     let sim = Sim::start().await;
     let db = tempfile::tempdir().unwrap();
-    let created: Value = sim
-        .itsm(Method::POST, "/api/now/table/incident")
-        .json(&json!({"short_description": "MPLS down"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let sys_id = created["result"]["sys_id"].as_str().unwrap().to_owned();
+    let created = servicenow::write(&sim, None, json!({"short_description": "MPLS down"})).await;
+    let sys_id = created["sys_id"].as_str().unwrap().to_owned();
     let app = servicenow::boot(&sim, db.path(), true, "sandbox").await;
-    let r = app
-        .client
-        .post(app.url("/webhooks/acme/servicenow"))
-        .basic_auth("sn", Some("sn-password-1"))
-        .json(&json!({"table": "incident", "sys_id": sys_id,
-            "number": created["result"]["number"], "operation": "insert",
+    servicenow::post(
+        &app,
+        &json!({"table": "incident", "sys_id": sys_id,
+            "number": created["number"], "operation": "insert",
             "sys_mod_count": "0", "sys_updated_by": "abel.tuter",
             "short_description": "MPLS down at Paris HQ", "impact": "1", "urgency": "2",
-            "state": "1"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 202);
+            "state": "1"}),
+    )
+    .await;
     let tenant = TenantId::parse("acme").unwrap();
-    let ticket = TicketKey::new(&tenant, &SourceName::parse("servicenow").unwrap(), &sys_id);
+    let ticket = acme_ticket("servicenow", &sys_id);
     let store = app.store.clone();
     eventually("the Orange incident", async || {
         store.link(&ticket).await.unwrap()

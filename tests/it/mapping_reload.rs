@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use itsm_bridge::config::Config;
 use itsm_bridge::domain::{SourceName, TenantId};
+use reqwest::Method;
 use serde_json::Value;
 
 use crate::support::TestApp;
@@ -69,13 +70,7 @@ fn key(t: &str) -> (TenantId, SourceName) {
 }
 
 async fn get(app: &TestApp, path: &str) -> (u16, Value) {
-    let r = app
-        .client
-        .get(app.url(path))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap();
+    let r = app.call_as(TOKEN, Method::GET, path).await;
     (r.status().as_u16(), r.json().await.unwrap())
 }
 
@@ -166,13 +161,7 @@ async fn an_admin_reload_refuses_one_tenants_failing_golden_case_and_applies_the
     );
     edit_both(&app, ADMIN_PAIR);
 
-    let r = app
-        .client
-        .post(app.url("/admin/v1/reload"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap();
+    let r = app.call_as(TOKEN, Method::POST, "/admin/v1/reload").await;
     assert_eq!(r.status(), 422, "a refusal fails the reload request");
     assert_eq!(r.headers()["content-type"], "application/problem+json");
     let body: Value = r.json().await.unwrap();
@@ -194,13 +183,7 @@ async fn an_admin_reload_refuses_one_tenants_failing_golden_case_and_applies_the
         mapping("still nothing", "still nothing"),
     )
     .unwrap();
-    let r = app
-        .client
-        .post(app.url("/admin/v1/reload"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap();
+    let r = app.call_as(TOKEN, Method::POST, "/admin/v1/reload").await;
     assert_eq!(r.status(), 200);
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["applied"][0]["tenant"], "acme", "{body}");

@@ -7,33 +7,21 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::support::admin::{ACME_OPERATOR, ACME_VIEWER, ADMIN, roles_config};
-use crate::support::{ACME_JIRA_SECRET, GLOBEX_JIRA_SECRET, TestApp, json as json_of};
-
-async fn call(app: &TestApp, token: &str, method: Method, path: &str) -> reqwest::Response {
-    app.client
-        .request(method, app.url(path))
-        .bearer_auth(token)
-        .send()
-        .await
-        .expect("request sent")
-}
-
-async fn get(app: &TestApp, token: &str, path: &str) -> Value {
-    json_of(call(app, token, Method::GET, path).await, 200).await
-}
+use crate::support::admin::{
+    ACME_OPERATOR, ACME_VIEWER, ADMIN, jira_secret, on_postgres, spawn_roles,
+};
+use crate::support::{TestApp, json as json_of};
 
 /// Posts an issue event whose issue id is no string to `tenant`: its source's schema refuses
 /// it, so it is parked. `n` tells events apart. Returns its id.
 pub(crate) async fn park(app: &TestApp, tenant: &str, n: u32) -> String {
-    let secret = if tenant == "acme" {
-        ACME_JIRA_SECRET
-    } else {
-        GLOBEX_JIRA_SECRET
-    };
     let body = json!({"webhookEvent": "jira:issue_updated", "timestamp": n, "issue": {"id": true}});
     let body = serde_json::to_vec(&body).unwrap();
-    let a = json_of(app.post_jira(tenant, &body, secret, &[]).await, 202).await;
+    let a = json_of(
+        app.post_jira(tenant, &body, jira_secret(tenant), &[]).await,
+        202,
+    )
+    .await;
     assert_eq!(
         (a["parked"].as_str(), a["duplicate"].as_bool()),
         (Some("schema-violation"), Some(false)),
@@ -52,31 +40,32 @@ fn ids(list: &Value) -> Vec<&str> {
 }
 
 async fn a_parked_event_is_discarded_once(store_url: Option<String>) {
-    let (mut config, dir) = roles_config("");
-    if let Some(url) = store_url {
-        config.store.url = url;
-    }
-    let app = TestApp::spawn_config(config, dir).await;
+    let app = spawn_roles(store_url).await;
     let doomed = park(&app, "acme", 1).await;
     let kept = park(&app, "acme", 2).await;
     let theirs = park(&app, "globex", 3).await;
-    let discard = |id: &str| format!("/admin/v1/events/{id}/discard");
+    let discard = async |token: &str, id: &str| {
+        let path = format!("/admin/v1/events/{id}/discard");
+        app.call_as(token, Method::POST, &path).await
+    };
 
     // A viewer cannot act; a token of acme does not find globex's event.
-    let r = call(&app, ACME_VIEWER, Method::POST, &discard(&doomed)).await;
+    let r = discard(ACME_VIEWER, &doomed).await;
     assert_eq!(json_of(r, 403).await["code"], "forbidden");
-    let r = call(&app, ACME_OPERATOR, Method::POST, &discard(&theirs)).await;
+    let r = discard(ACME_OPERATOR, &theirs).await;
     assert_eq!(r.status(), 404);
 
-    let r = call(&app, ACME_OPERATOR, Method::POST, &discard(&doomed)).await;
+    let r = discard(ACME_OPERATOR, &doomed).await;
     assert_eq!(r.status(), 204, "{}", r.text().await.unwrap_or_default());
-    let again = call(&app, ACME_OPERATOR, Method::POST, &discard(&doomed)).await;
+    let again = discard(ACME_OPERATOR, &doomed).await;
     assert_eq!(json_of(again, 409).await["code"], "conflict");
 
     // No longer parked: not listed, not counted, not replayed (one by one or all).
-    let parked = get(&app, ADMIN, "/admin/v1/events?state=parked&tenant=acme").await;
+    let parked = app
+        .get_as(ADMIN, "/admin/v1/events?state=parked&tenant=acme")
+        .await;
     assert_eq!(ids(&parked), [kept.as_str()]);
-    let gone = get(&app, ADMIN, "/admin/v1/events?state=discarded").await;
+    let gone = app.get_as(ADMIN, "/admin/v1/events?state=discarded").await;
     assert_eq!(ids(&gone), [doomed.as_str()]);
     let d = &gone["events"][0];
     assert!(d.get("parked").is_none(), "{d}");
@@ -92,22 +81,17 @@ async fn a_parked_event_is_discarded_once(store_url: Option<String>) {
         activity.parked, 1,
         "the overview counts the one still parked"
     );
-    let r = call(
-        &app,
-        ADMIN,
-        Method::POST,
-        &format!("/admin/v1/events/{doomed}/replay"),
-    )
-    .await;
-    assert_eq!(r.status(), 409);
-    let all = json_of(
-        call(
-            &app,
+    let r = app
+        .call_as(
             ADMIN,
             Method::POST,
-            "/admin/v1/events/replay?tenant=acme",
+            &format!("/admin/v1/events/{doomed}/replay"),
         )
-        .await,
+        .await;
+    assert_eq!(r.status(), 409);
+    let all = json_of(
+        app.call_as(ADMIN, Method::POST, "/admin/v1/events/replay?tenant=acme")
+            .await,
         200,
     )
     .await;
@@ -119,7 +103,7 @@ async fn a_parked_event_is_discarded_once(store_url: Option<String>) {
     assert_eq!(replayed, [kept.as_str()], "{all}");
 
     // The audit log: the refusal and the discard, by the operator's name.
-    let log = get(&app, ADMIN, "/admin/v1/audit").await;
+    let log = app.get_as(ADMIN, "/admin/v1/audit").await;
     let discards: Vec<(&str, &str, &str)> = log["entries"]
         .as_array()
         .unwrap()
@@ -152,13 +136,9 @@ async fn an_operator_discards_a_parked_event_once_and_it_is_no_longer_parked_on_
 
 #[tokio::test]
 async fn an_operator_discards_a_parked_event_once_and_it_is_no_longer_parked_on_postgres() {
-    let Some(db) = crate::store_conformance::postgres(
+    on_postgres(
         "an_operator_discards_a_parked_event_once_and_it_is_no_longer_parked_on_postgres",
+        a_parked_event_is_discarded_once,
     )
-    .await
-    else {
-        return;
-    };
-    a_parked_event_is_discarded_once(Some(db.url.clone())).await;
-    db.drop_schema().await;
+    .await;
 }

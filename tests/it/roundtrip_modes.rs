@@ -128,6 +128,30 @@ impl Rig {
             .await;
     }
 
+    /// Waits until Jira shows issue `n` in progress with an Orange note about a dispatch.
+    async fn in_progress_with_the_note(&self, n: usize) {
+        let id = &self.tickets[n].0;
+        eventually("the Jira issue in progress with the note", async || {
+            let v = jira::issue(&self.sim, id).await;
+            let noted = v["fields"]["comment"]["comments"]
+                .as_array()?
+                .iter()
+                .any(|c| c["body"].as_str().is_some_and(|b| b.contains("dispatched")));
+            (v["fields"]["status"]["name"] == "In Progress" && noted).then_some(())
+        })
+        .await;
+    }
+
+    /// Orange's sort now `sort` under the running poller; three cycles (a re-probe's period).
+    async fn orange_sorts(&mut self, sort: &str) {
+        self.sim
+            .control("/_sim/inferred", json!({"sort_fields": sort}))
+            .await;
+        for _ in 0..3 {
+            self.cycle().await;
+        }
+    }
+
     /// Jira writes the simulator accepted about issue `n`: (transition posts, comment texts).
     fn jira_writes(&self, n: usize) -> (usize, Vec<String>) {
         let id = &self.tickets[n].0;
@@ -179,17 +203,7 @@ async fn every_change_reaches_jira_once_within_the_bound(
         LINKS.div_ceil(BUDGET as usize)
     );
     for n in [0, LINKS - 1] {
-        let id = rig.tickets[n].0.clone();
-        let sim = &rig.sim;
-        eventually("the Jira issue in progress with the note", async || {
-            let v = jira::issue(sim, &id).await;
-            let noted = v["fields"]["comment"]["comments"]
-                .as_array()?
-                .iter()
-                .any(|c| c["body"].as_str().is_some_and(|b| b.contains("dispatched")));
-            (v["fields"]["status"]["name"] == "In Progress" && noted).then_some(())
-        })
-        .await;
+        rig.in_progress_with_the_note(n).await;
     }
 
     // More cycles change nothing, and a quiet cycle costs its mode's calls.
@@ -214,42 +228,37 @@ async fn every_change_reaches_jira_once_within_the_bound(
     rig.app.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn poll_back_scans_incrementally_when_sort_and_range_filter_are_honoured() {
-    // A quiet cycle: one list page, which ends at the watermark.
-    every_change_reaches_jira_once_within_the_bound("honour", "apply", ScanMode::Incremental, 1)
-        .await;
+/// One test per behaviour of the sort and the range filter: the scan mode `auto` picks and
+/// what a quiet cycle costs in it.
+macro_rules! every_change_reaches_jira_once {
+    ($(
+        $(#[doc = $doc:literal])*
+        $name:ident: $sort:literal, $range:literal => $mode:ident, $quiet_calls:expr;
+    )*) => {$(
+        $(#[doc = $doc])*
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $name() {
+            let mode = ScanMode::$mode;
+            every_change_reaches_jira_once_within_the_bound($sort, $range, mode, $quiet_calls).await;
+        }
+    )*};
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn poll_back_rereads_when_the_sort_is_ignored() {
-    // A quiet cycle: one GET per re-read link (their notes are read only when they moved).
-    every_change_reaches_jira_once_within_the_bound("ignore", "apply", ScanMode::Reread, BUDGET)
-        .await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn poll_back_rereads_when_the_range_filter_is_ignored() {
-    every_change_reaches_jira_once_within_the_bound("honour", "ignore", ScanMode::Reread, BUDGET)
-        .await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn poll_back_rereads_when_the_sort_is_rejected() {
-    every_change_reaches_jira_once_within_the_bound("reject", "apply", ScanMode::Reread, BUDGET)
-        .await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn poll_back_rereads_when_the_range_filter_is_rejected() {
-    every_change_reaches_jira_once_within_the_bound("honour", "reject", ScanMode::Reread, BUDGET)
-        .await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn poll_back_rereads_when_sort_and_range_filter_are_both_ignored() {
-    every_change_reaches_jira_once_within_the_bound("ignore", "ignore", ScanMode::Reread, BUDGET)
-        .await;
+every_change_reaches_jira_once! {
+    /// A quiet cycle: one list page, which ends at the watermark.
+    poll_back_scans_incrementally_when_sort_and_range_filter_are_honoured:
+        "honour", "apply" => Incremental, 1;
+    /// A quiet cycle: one GET per re-read link (their notes are read only when they moved).
+    poll_back_rereads_when_the_sort_is_ignored:
+        "ignore", "apply" => Reread, BUDGET;
+    poll_back_rereads_when_the_range_filter_is_ignored:
+        "honour", "ignore" => Reread, BUDGET;
+    poll_back_rereads_when_the_sort_is_rejected:
+        "reject", "apply" => Reread, BUDGET;
+    poll_back_rereads_when_the_range_filter_is_rejected:
+        "honour", "reject" => Reread, BUDGET;
+    poll_back_rereads_when_sort_and_range_filter_are_both_ignored:
+        "ignore", "ignore" => Reread, BUDGET;
 }
 
 /// What `auto` protects from: trusting the scan when Orange ignores both loses a change.
@@ -279,24 +288,14 @@ async fn a_reprobe_moves_poll_back_between_reread_and_incremental_as_orange_chan
     rig.bound_cycles().await;
     assert_eq!(rig.poller.modes()[0].2, ScanMode::Reread);
 
-    rig.sim
-        .control("/_sim/inferred", json!({"sort_fields": "honour"}))
-        .await;
-    for _ in 0..3 {
-        rig.cycle().await;
-    }
+    rig.orange_sorts("honour").await;
     assert_eq!(rig.poller.modes()[0].2, ScanMode::Incremental);
     rig.orange_works(LINKS - 1, "Engineer dispatched to the last site")
         .await;
     let seen: u32 = rig.bound_cycles().await.iter().map(|r| r.changes).sum();
     assert_eq!(seen, 1, "the scan sees the change once");
 
-    rig.sim
-        .control("/_sim/inferred", json!({"sort_fields": "ignore"}))
-        .await;
-    for _ in 0..3 {
-        rig.cycle().await;
-    }
+    rig.orange_sorts("ignore").await;
     assert_eq!(rig.poller.modes()[0].2, ScanMode::Reread);
     rig.orange_works(0, "Engineer dispatched to the first site")
         .await;
@@ -304,17 +303,7 @@ async fn a_reprobe_moves_poll_back_between_reread_and_incremental_as_orange_chan
     assert_eq!(seen, 1, "the re-reads see the change once");
 
     for n in [0, LINKS - 1] {
-        let id = rig.tickets[n].0.clone();
-        let sim = &rig.sim;
-        eventually("the Jira issue in progress with the note", async || {
-            let v = jira::issue(sim, &id).await;
-            let noted = v["fields"]["comment"]["comments"]
-                .as_array()?
-                .iter()
-                .any(|c| c["body"].as_str().is_some_and(|b| b.contains("dispatched")));
-            (v["fields"]["status"]["name"] == "In Progress" && noted).then_some(())
-        })
-        .await;
+        rig.in_progress_with_the_note(n).await;
         let (transitions, comments) = rig.jira_writes(n);
         assert_eq!(transitions, 1, "issue {n}");
         assert_eq!(

@@ -22,6 +22,36 @@ async fn boot(sim: &Sim, db: &Path, integration: &str) -> TestApp {
     TestApp::spawn_config(config, tempfile::tempdir().unwrap()).await
 }
 
+/// An issue created in Jira (`summary`): the issue and its id.
+async fn create(sim: &Sim, summary: &str) -> (Value, String) {
+    let issue = jira::create_incident(sim, summary).await;
+    let id = issue["id"].as_str().unwrap().to_owned();
+    (issue, id)
+}
+
+/// An issue created and commented in Jira whose webhooks never came, among `noise` other new
+/// issues that make the scan page (2 per page): the issue and its id.
+async fn missed_issue(sim: &Sim, noise: usize) -> (Value, String) {
+    let (issue, id) = create(sim, "WAN down at Lille").await;
+    jira_comment(sim, &id, "Customer: the backup link is down too").await;
+    for n in 0..noise {
+        jira::create_incident(sim, &format!("noise {n}")).await;
+    }
+    (issue, id)
+}
+
+/// Waits until the missed comment is a note of the Orange incident `orange_id`.
+async fn missed_comment_at_orange(sim: &Sim, orange_id: &str) {
+    eventually("the comment as an Orange note", async || {
+        let texts = sim.orange_note_texts(orange_id).await;
+        texts
+            .iter()
+            .any(|t| t.contains("backup link is down"))
+            .then_some(())
+    })
+    .await;
+}
+
 /// One reconciliation run of the tenant `acme`'s `source`, next to the running gateway, with a
 /// page of 2 so every run pages through the keyset continuation.
 pub async fn reconcile_once(
@@ -110,13 +140,7 @@ async fn an_issue_whose_webhooks_never_came_reaches_orange_after_one_reconciliat
     let db = tempfile::tempdir().unwrap();
     let app = boot(&sim, db.path(), "svc-bridge").await;
     // Created and commented in Jira; Jira Data Center dropped both webhooks.
-    let issue = jira::create_incident(&sim, "WAN down at Lille").await;
-    let id = issue["id"].as_str().unwrap().to_owned();
-    jira_comment(&sim, &id, "Customer: the backup link is down too").await;
-    // Other issues around it make the scan page (2 per page).
-    for n in 0..3 {
-        jira::create_incident(&sim, &format!("noise {n}")).await;
-    }
+    let (issue, id) = missed_issue(&sim, 3).await;
 
     let rep = run(&app, "svc-bridge").await;
     // The issue, the three others and the simulator's seeded one.
@@ -128,26 +152,11 @@ async fn an_issue_whose_webhooks_never_came_reaches_orange_after_one_reconciliat
     );
 
     let orange_id = app.orange_id(&ticket(&id)).await;
-    let v: Value = sim
-        .orange(
-            Method::GET,
-            &format!("/incident/b2b/v1/incidents/{orange_id}"),
-        )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v = sim
+        .orange_get(&format!("/incident/b2b/v1/incidents/{orange_id}"))
+        .await;
     assert_eq!(v["externalReference"], issue["key"]);
-    eventually("the comment as an Orange note", async || {
-        let texts = sim.orange_note_texts(&orange_id).await;
-        texts
-            .iter()
-            .any(|t| t.contains("backup link is down"))
-            .then_some(())
-    })
-    .await;
+    missed_comment_at_orange(&sim, &orange_id).await;
     app.stop().await;
 }
 
@@ -156,8 +165,7 @@ async fn an_issue_whose_webhooks_came_produces_no_second_orange_call() {
     let sim = Sim::start().await;
     let db = tempfile::tempdir().unwrap();
     let app = boot(&sim, db.path(), "svc-bridge").await;
-    let issue = jira::create_incident(&sim, "WAN down at Nantes").await;
-    let id = issue["id"].as_str().unwrap().to_owned();
+    let (_, id) = create(&sim, "WAN down at Nantes").await;
     let comment = jira_comment(&sim, &id, "Customer: rebooted the CPE").await;
     post(&app, &created_webhook(&jira::issue(&sim, &id).await)).await;
     post(&app, &comment_webhook(&comment)).await;
@@ -185,8 +193,7 @@ async fn a_reconciliation_rerun_after_a_restart_repairs_nothing_twice_nor_the_ga
     let db = tempfile::tempdir().unwrap();
     // The simulator's user is the integration account here: its comments are the gateway's.
     let app = boot(&sim, db.path(), "sandbox").await;
-    let issue = jira::create_incident(&sim, "WAN down at Brest").await;
-    let id = issue["id"].as_str().unwrap().to_owned();
+    let (_, id) = create(&sim, "WAN down at Brest").await;
     run(&app, "sandbox").await;
     assert_eq!(events(&app, &id).await, ["jira:issue_created"]);
     app.orange_id(&ticket(&id)).await;
@@ -241,12 +248,7 @@ async fn a_jira_cloud_site_is_reconciled_through_search_jql_page_token_by_page_t
         .await;
     let db = tempfile::tempdir().unwrap();
     let app = boot(&sim, db.path(), "svc-bridge").await;
-    let issue = jira::create_incident(&sim, "WAN down at Lille").await;
-    let id = issue["id"].as_str().unwrap().to_owned();
-    jira_comment(&sim, &id, "Customer: the backup link is down too").await;
-    for n in 0..4 {
-        jira::create_incident(&sim, &format!("noise {n}")).await;
-    }
+    let (_, id) = missed_issue(&sim, 4).await;
 
     // Declared Data Center, the Cloud site refuses the old search: the run fails, saying so.
     let dc = with_deployment(&app, JiraDeployment::DataCenter);
@@ -293,14 +295,7 @@ async fn a_jira_cloud_site_is_reconciled_through_search_jql_page_token_by_page_t
     );
 
     let orange_id = app.orange_id(&ticket(&id)).await;
-    eventually("the comment as an Orange note", async || {
-        let texts = sim.orange_note_texts(&orange_id).await;
-        texts
-            .iter()
-            .any(|t| t.contains("backup link is down"))
-            .then_some(())
-    })
-    .await;
+    missed_comment_at_orange(&sim, &orange_id).await;
     // A second run repairs nothing.
     let again = reconcile_with(&app, &cloud, "jira", SourceKind::Jira, "svc-bridge")
         .await

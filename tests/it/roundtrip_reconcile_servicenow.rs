@@ -6,7 +6,6 @@
 
 use itsm_bridge::domain::{SourceKind, TicketKey};
 use itsm_bridge::worker::reconcile::SyncReport;
-use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::roundtrip_reconcile::reconcile_once;
@@ -62,20 +61,33 @@ async fn sn_orange_id(app: &TestApp, sys_id: &str) -> String {
     app.orange_id(&sn_ticket(sys_id)).await
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_servicenow_record_whose_webhooks_never_came_reaches_orange_after_one_reconciliation() {
+/// The simulator and a gateway against it on a fresh store, `integration` the ServiceNow user
+/// whose writes are the gateway's own.
+async fn start(integration: &str) -> (Sim, tempfile::TempDir, TestApp) {
     let sim = Sim::start().await;
     let db = tempfile::tempdir().unwrap();
-    // `sandbox`, the simulator's user, is a customer here.
-    let app = servicenow::boot(&sim, db.path(), false, "svc-bridge").await;
-    // Created, then given a work note; the business rule's two calls never arrived.
-    let record = servicenow::write(
-        &sim,
-        None,
-        json!({"short_description": "WAN down at Lille", "impact": "1", "urgency": "2"}),
-    )
-    .await;
+    let app = servicenow::boot(&sim, db.path(), false, integration).await;
+    (sim, db, app)
+}
+
+/// The fields of a new incident: the WAN is down at `site`, with `impact` and urgency 2.
+fn wan_down(site: &str, impact: &str) -> Value {
+    json!({"short_description": format!("WAN down at {site}"), "impact": impact, "urgency": "2"})
+}
+
+/// Creates an incident in ServiceNow as its user: the record and its `sys_id`.
+async fn create(sim: &Sim, fields: Value) -> (Value, String) {
+    let record = servicenow::write(sim, None, fields).await;
     let sys_id = record["sys_id"].as_str().unwrap().to_owned();
+    (record, sys_id)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_servicenow_record_whose_webhooks_never_came_reaches_orange_after_one_reconciliation() {
+    // `sandbox`, the simulator's user, is a customer here.
+    let (sim, _db, app) = start("svc-bridge").await;
+    // Created, then given a work note; the business rule's two calls never arrived.
+    let (record, sys_id) = create(&sim, wan_down("Lille", "1")).await;
     servicenow::write(
         &sim,
         Some(&sys_id),
@@ -106,17 +118,9 @@ async fn a_servicenow_record_whose_webhooks_never_came_reaches_orange_after_one_
     );
 
     let orange_id = sn_orange_id(&app, &sys_id).await;
-    let v: Value = sim
-        .orange(
-            Method::GET,
-            &format!("/incident/b2b/v1/incidents/{orange_id}"),
-        )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v = sim
+        .orange_get(&format!("/incident/b2b/v1/incidents/{orange_id}"))
+        .await;
     assert_eq!(v["externalReference"], record["number"]);
     assert_eq!(v["impact"], "HIGH");
     eventually("the work note as an Orange note", async || {
@@ -132,16 +136,8 @@ async fn a_servicenow_record_whose_webhooks_never_came_reaches_orange_after_one_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_servicenow_record_whose_webhooks_came_produces_no_second_orange_call() {
-    let sim = Sim::start().await;
-    let db = tempfile::tempdir().unwrap();
-    let app = servicenow::boot(&sim, db.path(), false, "svc-bridge").await;
-    let record = servicenow::write(
-        &sim,
-        None,
-        json!({"short_description": "WAN down at Nantes", "impact": "2", "urgency": "2"}),
-    )
-    .await;
-    let sys_id = record["sys_id"].as_str().unwrap().to_owned();
+    let (sim, _db, app) = start("svc-bridge").await;
+    let (record, sys_id) = create(&sim, wan_down("Nantes", "2")).await;
     let number = record["number"].as_str().unwrap().to_owned();
     sn_post(&app, &record, "insert", json!({})).await;
     let noted = servicenow::write(
@@ -187,22 +183,13 @@ async fn a_servicenow_record_whose_webhooks_came_produces_no_second_orange_call(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_servicenow_rerun_after_a_restart_repairs_nothing_twice_nor_the_integration_users_notes()
 {
-    let sim = Sim::start().await;
-    let db = tempfile::tempdir().unwrap();
     // The simulator's user is the integration user here: its writes are the gateway's. The
     // seeded incident (INC0010001, by `admin`) is the customer's, and its insert never came.
-    let app = servicenow::boot(&sim, db.path(), false, "sandbox").await;
-    let seeded: Value = sim
-        .itsm(
-            Method::GET,
-            "/api/now/table/incident?sysparm_query=number=INC0010001",
-        )
-        .send()
+    let (sim, db, app) = start("sandbox").await;
+    let seeded = sim
+        .itsm_get("/api/now/table/incident?sysparm_query=number=INC0010001")
         .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .expect("the seeded incident");
     let sys_id = seeded["result"][0]["sys_id"].as_str().unwrap().to_owned();
     let rep = sn_run(&app, "sandbox").await;
     assert_eq!(rep.ingested, 1, "{rep:?}");
@@ -243,16 +230,8 @@ async fn a_servicenow_rerun_after_a_restart_repairs_nothing_twice_nor_the_integr
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missed_servicenow_update_is_repaired_with_its_versions_key_so_the_late_webhook_is_a_duplicate()
  {
-    let sim = Sim::start().await;
-    let db = tempfile::tempdir().unwrap();
-    let app = servicenow::boot(&sim, db.path(), false, "svc-bridge").await;
-    let record = servicenow::write(
-        &sim,
-        None,
-        json!({"short_description": "WAN down at Rennes", "impact": "2", "urgency": "2"}),
-    )
-    .await;
-    let sys_id = record["sys_id"].as_str().unwrap().to_owned();
+    let (sim, _db, app) = start("svc-bridge").await;
+    let (record, sys_id) = create(&sim, wan_down("Rennes", "2")).await;
     let number = record["number"].as_str().unwrap().to_owned();
     sn_post(&app, &record, "insert", json!({})).await;
     let orange_id = sn_orange_id(&app, &sys_id).await;
@@ -295,12 +274,9 @@ async fn a_missed_servicenow_update_is_repaired_with_its_versions_key_so_the_lat
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reconciled_servicenow_record_the_mapping_cannot_handle_is_parked_like_a_webhook() {
-    let sim = Sim::start().await;
-    let db = tempfile::tempdir().unwrap();
-    let app = servicenow::boot(&sim, db.path(), false, "svc-bridge").await;
+    let (sim, _db, app) = start("svc-bridge").await;
     // No short description: the create route's `shortDescription` rule has nothing to read.
-    let record = servicenow::write(&sim, None, json!({"impact": "2", "urgency": "2"})).await;
-    let sys_id = record["sys_id"].as_str().unwrap().to_owned();
+    let (_, sys_id) = create(&sim, json!({"impact": "2", "urgency": "2"})).await;
 
     let rep = sn_run(&app, "svc-bridge").await;
     assert!(rep.parked >= 1, "{rep:?}");
@@ -317,16 +293,7 @@ async fn a_reconciled_servicenow_record_the_mapping_cannot_handle_is_parked_like
         .as_ref()
         .expect("the reconciled insert is parked, not skipped");
     assert!(parked.rule.is_some(), "{parked:?}");
-    let listed = app
-        .client
-        .get(app.url("/admin/v1/events?state=parked"))
-        .bearer_auth("test-admin-token")
-        .send()
-        .await
-        .unwrap()
-        .json::<Value>()
-        .await
-        .unwrap();
+    let listed = app.admin_get("/admin/v1/events?state=parked").await;
     assert!(
         listed["events"]
             .as_array()

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use itsm_bridge::config::Config;
 use itsm_bridge::domain::{SourceName, TenantId, TicketKey};
+use reqwest::Method;
 use serde_json::Value;
 
 use crate::sim_support::Sim;
@@ -63,15 +64,7 @@ async fn post(app: &TestApp, tenant: &str, body: &Value, secret: &str) -> reqwes
 }
 
 async fn admin_reload_status(app: &TestApp) -> Value {
-    let r = app
-        .client
-        .get(app.url("/admin/v1/reload"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    r.json().await.unwrap()
+    app.get_as(TOKEN, "/admin/v1/reload").await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -174,13 +167,7 @@ async fn a_rotated_secret_file_takes_over_and_a_broken_tenant_file_keeps_the_las
         202,
         "the last good version serves"
     );
-    let r = app
-        .client
-        .post(app.url("/admin/v1/reload"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap();
+    let r = app.call_as(TOKEN, Method::POST, "/admin/v1/reload").await;
     assert_eq!(r.status(), 422);
     let p: Value = r.json().await.unwrap();
     assert_eq!(p["code"], "tenant-rejected", "{p}");

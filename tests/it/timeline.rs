@@ -8,6 +8,7 @@
 use std::path::Path;
 
 use itsm_bridge::domain::{SourceName, TenantId, TicketKey};
+use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::sim_support::Sim;
@@ -16,12 +17,8 @@ use crate::support::{TestApp, eventually, json as json_of, pg, servicenow};
 const TOKEN: &str = "test-admin-token";
 
 async fn timeline(app: &TestApp, name: &str) -> reqwest::Response {
-    app.client
-        .get(app.url(&format!("/admin/v1/tickets/acme/{name}")))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap()
+    let path = format!("/admin/v1/tickets/acme/{name}");
+    app.call_as(TOKEN, Method::GET, &path).await
 }
 
 /// The `kind` (and operation, change or disposition) of each entry: a compact story.
@@ -268,13 +265,8 @@ async fn the_whole_story(store_url: &str) -> Story {
     // Unknown ticket and tenant: 404 problem+json.
     let p = json_of(timeline(&app, "INC9999999").await, 404).await;
     assert_eq!(p["code"], "not-found");
-    let r = app
-        .client
-        .get(app.url(&format!("/admin/v1/tickets/nobody/{number}")))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap();
+    let nobody = format!("/admin/v1/tickets/nobody/{number}");
+    let r = app.call_as(TOKEN, Method::GET, &nobody).await;
     assert_eq!(json_of(r, 404).await["code"], "unknown-tenant");
     app.stop().await;
     Story {

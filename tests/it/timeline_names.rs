@@ -2,6 +2,7 @@
 //! tickets: the answer is the candidates, never a guess (the whole story: `timeline.rs`).
 
 use itsm_bridge::domain::{SourceName, TenantId, TicketKey};
+use reqwest::Method;
 use serde_json::json;
 
 use crate::support::{TestApp, json as json_of};
@@ -37,13 +38,8 @@ async fn a_number_two_tickets_share_is_answered_with_the_candidates() {
             .await
             .unwrap();
     }
-    let r = app
-        .client
-        .get(app.url(&format!("/admin/v1/tickets/{tenant}/INC0000042")))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap();
+    let path = format!("/admin/v1/tickets/{tenant}/INC0000042");
+    let r = app.call_as(TOKEN, Method::GET, &path).await;
     let p = json_of(r, 409).await;
     assert_eq!(p["code"], "ticket-ambiguous");
     let keys: Vec<&str> = p["candidates"]
@@ -54,13 +50,8 @@ async fn a_number_two_tickets_share_is_answered_with_the_candidates() {
         .collect();
     assert_eq!(keys, ["sys-a", "sys-b"]);
     // Either is found by its id.
-    let r = app
-        .client
-        .get(app.url(&format!("/admin/v1/tickets/{tenant}/sys-b")))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap();
+    let path = format!("/admin/v1/tickets/{tenant}/sys-b");
+    let r = app.call_as(TOKEN, Method::GET, &path).await;
     let t = json_of(r, 200).await;
     assert_eq!(t["numbers"], json!(["INC0000042"]));
     let entries = t["entries"].as_array().unwrap();

@@ -6,6 +6,7 @@ use std::path::Path;
 use itsm_bridge::config::Config;
 use itsm_bridge::domain::{Attempt, AttemptOutcome, DeliveryId};
 use itsm_bridge::store::Finish;
+use reqwest::Method;
 
 use super::{ACME_JIRA_SECRET, GLOBEX_JIRA_SECRET, TestApp, fixture, test_config_yaml};
 
@@ -43,19 +44,8 @@ pub fn roles_config_in(dir: &Path, orange: Option<&str>, extra: &str) -> Config 
 
 /// Posts a Jira issue-created webhook to `tenant` (`acme` or `globex`).
 pub async fn post_issue(app: &TestApp, tenant: &str) {
-    let secret = if tenant == "acme" {
-        ACME_JIRA_SECRET
-    } else {
-        GLOBEX_JIRA_SECRET
-    };
-    let r = app
-        .post_jira(
-            tenant,
-            &fixture("jira/cloud-issue-created.json"),
-            secret,
-            &[],
-        )
-        .await;
+    let body = fixture("jira/cloud-issue-created.json");
+    let r = app.post_jira(tenant, &body, jira_secret(tenant), &[]).await;
     assert_eq!(r.status(), 202, "{}", r.text().await.unwrap_or_default());
 }
 
@@ -86,4 +76,45 @@ pub async fn dead_letter_each(app: &TestApp) -> (DeliveryId, DeliveryId) {
         "the issue plans a call"
     );
     (acme[0], globex[0])
+}
+
+/// The Jira webhook secret of a test tenant (`acme` or `globex`).
+pub fn jira_secret(tenant: &str) -> &'static str {
+    if tenant == "acme" {
+        ACME_JIRA_SECRET
+    } else {
+        GLOBEX_JIRA_SECRET
+    }
+}
+
+/// An app on [`roles_config`], its store at `store_url` instead of SQLite where given.
+pub async fn spawn_roles(store_url: Option<String>) -> TestApp {
+    let (mut config, dir) = roles_config("");
+    if let Some(url) = store_url {
+        config.store.url = url;
+    }
+    TestApp::spawn_config(config, dir).await
+}
+
+/// Runs `body` on a fresh PostgreSQL schema (its store URL); without `TEST_DATABASE_URL`, a
+/// SKIPPED line naming `test` and nothing else.
+pub async fn on_postgres(test: &str, body: impl AsyncFnOnce(Option<String>)) {
+    let Some(db) = crate::store_conformance::postgres(test).await else {
+        return;
+    };
+    body(Some(db.url.clone())).await;
+    db.drop_schema().await;
+}
+
+impl TestApp {
+    /// An admin call with `token` as its bearer.
+    pub async fn call_as(&self, token: &str, method: Method, path: &str) -> reqwest::Response {
+        let req = self.client.request(method, self.url(path));
+        req.bearer_auth(token).send().await.expect("request sent")
+    }
+
+    /// The JSON of an admin `GET` with `token`, asserting a 200.
+    pub async fn get_as(&self, token: &str, path: &str) -> serde_json::Value {
+        super::json(self.call_as(token, Method::GET, path).await, 200).await
+    }
 }

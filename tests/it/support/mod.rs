@@ -5,6 +5,7 @@
 
 pub mod admin;
 pub mod cli;
+pub mod console;
 pub mod delivery;
 pub mod jira;
 pub mod pg;
