@@ -8,6 +8,7 @@ use itsm_bridge::App;
 use itsm_bridge::config::{Config, Secret};
 use reqwest::Method;
 
+use crate::sim_support::header;
 use crate::support::admin::ADMIN as TOKEN;
 use crate::support::routes::METHODS;
 use crate::support::{TestApp, test_config_yaml};
@@ -99,12 +100,7 @@ async fn send(
     }
     let resp = req.send().await.expect("request");
     let status = resp.status().as_u16();
-    let ct = resp
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned();
+    let ct = header(&resp, "content-type").unwrap_or_default();
     (status, ct, resp.text().await.unwrap_or_default())
 }
 
@@ -206,12 +202,7 @@ async fn every_console_page_sends_a_browser_without_a_session_to_sign_in_and_is_
                 .await
                 .expect("request");
             let status = resp.status().as_u16();
-            let location = resp
-                .headers()
-                .get("location")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("")
-                .to_owned();
+            let location = header(&resp, "location").unwrap_or_default();
             if open(path) {
                 assert!(status != 303, "{method} {path}: {status}");
             } else if status != 405 {

@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 
 use crate::sim_support::Sim;
 use crate::support::console::Console;
+use crate::support::servicenow::CustomerIncident;
 use crate::support::{TestApp, acme_ticket, eventually, servicenow};
 
 const TOKEN: &str = "test-admin-token";
@@ -35,20 +36,11 @@ async fn console_overview(app: &TestApp) -> String {
 async fn a_poll_cycle_against_the_simulator_shows_on_the_overview_with_the_rate_budget() {
     let sim = Sim::start().await;
     let db = tempfile::tempdir().unwrap();
-    let created = servicenow::write(&sim, None, json!({"short_description": "MPLS down"})).await;
-    let sys_id = created["sys_id"].as_str().unwrap().to_owned();
+    let incident = CustomerIncident::open(&sim).await;
     let app = servicenow::boot(&sim, db.path(), true, "sandbox").await;
-    servicenow::post(
-        &app,
-        &json!({"table": "incident", "sys_id": sys_id,
-            "number": created["number"], "operation": "insert",
-            "sys_mod_count": "0", "sys_updated_by": "abel.tuter",
-            "short_description": "MPLS down at Paris HQ", "impact": "1", "urgency": "2",
-            "state": "1"}),
-    )
-    .await;
+    servicenow::post(&app, &incident.webhook("insert", 0, json!({}))).await;
     let tenant = TenantId::parse("acme").unwrap();
-    let ticket = acme_ticket("servicenow", &sys_id);
+    let ticket = acme_ticket("servicenow", &incident.sys_id);
     let store = app.store.clone();
     eventually("the Orange incident", async || {
         store.link(&ticket).await.unwrap()

@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use reqwest::Method;
 use serde_json::{Value, json};
 
+use crate::sim_support::header;
 use crate::support::admin::ADMIN as TOKEN;
 use crate::support::routes::METHODS;
 use crate::support::{ACME_JIRA_SECRET, TestApp, fixture};
@@ -205,6 +206,11 @@ impl Checker<'_> {
             .await
     }
 
+    /// [`Checker::call`] with the admin token and no body.
+    async fn admin(&mut self, method: Method, template: &str, path: &str) -> (u16, Value) {
+        self.call(method, template, path, None, true).await
+    }
+
     async fn check(
         &mut self,
         method: Method,
@@ -213,15 +219,8 @@ impl Checker<'_> {
     ) -> (u16, Value) {
         let m = method.as_str().to_lowercase();
         let status = r.status().as_u16();
-        let ct = r
-            .headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .split(';')
-            .next()
-            .unwrap()
-            .to_owned();
+        let ct = header(&r, "content-type").unwrap_or_default();
+        let ct = ct.split(';').next().unwrap().to_owned();
         let text = r.text().await.unwrap();
         let at = format!("{m} {template} -> {status}");
         self.seen
@@ -303,58 +302,20 @@ async fn answers_of_every_operation_validate_against_the_document() {
     // Admin: events.
     c.call(M::GET, "/admin/v1/events", "/admin/v1/events", None, false)
         .await;
-    c.call(
-        M::GET,
-        "/admin/v1/events",
-        "/admin/v1/events?limit=5",
-        None,
-        true,
-    )
-    .await;
-    c.call(
-        M::GET,
-        "/admin/v1/events",
-        "/admin/v1/events?state=parked",
-        None,
-        true,
-    )
-    .await;
-    c.call(
-        M::GET,
-        "/admin/v1/events",
-        "/admin/v1/events?limit=0",
-        None,
-        true,
-    )
-    .await;
+    for query in ["limit=5", "state=parked", "limit=0"] {
+        let path = format!("/admin/v1/events?{query}");
+        c.admin(M::GET, "/admin/v1/events", &path).await;
+    }
     let one = "/admin/v1/events/{id}";
-    c.call(
-        M::GET,
-        one,
-        &format!("/admin/v1/events/{event_id}"),
-        None,
-        true,
-    )
-    .await;
-    c.call(M::GET, one, &concrete(one), None, true).await;
+    c.admin(M::GET, one, &format!("/admin/v1/events/{event_id}"))
+        .await;
+    c.admin(M::GET, one, &concrete(one)).await;
     let replay = "/admin/v1/events/{id}/replay";
-    c.call(
-        M::POST,
-        replay,
-        &format!("/admin/v1/events/{event_id}/replay"),
-        None,
-        true,
-    )
-    .await;
-    c.call(
-        M::POST,
-        replay,
-        &format!("/admin/v1/events/{parked_id}/replay"),
-        None,
-        true,
-    )
-    .await;
-    c.call(M::POST, replay, &concrete(replay), None, true).await;
+    for id in [&event_id, &parked_id] {
+        let path = format!("/admin/v1/events/{id}/replay");
+        c.admin(M::POST, replay, &path).await;
+    }
+    c.admin(M::POST, replay, &concrete(replay)).await;
     let all = "/admin/v1/events/replay";
     c.call(M::POST, all, all, Some(json!({"tenant": "acme"})), true)
         .await;
@@ -362,25 +323,16 @@ async fn answers_of_every_operation_validate_against_the_document() {
     let discard = "/admin/v1/events/{id}/discard";
     for id in [&parked_id, &parked_id, &event_id] {
         let path = format!("/admin/v1/events/{id}/discard");
-        c.call(M::POST, discard, &path, None, true).await;
+        c.admin(M::POST, discard, &path).await;
     }
-    c.call(M::POST, discard, &concrete(discard), None, true)
+    c.admin(M::POST, discard, &concrete(discard)).await;
+    c.admin(M::POST, discard, "/admin/v1/events/not-an-id/discard")
         .await;
-    c.call(
-        M::POST,
-        discard,
-        "/admin/v1/events/not-an-id/discard",
-        None,
-        true,
-    )
-    .await;
     let (_, listed) = c
-        .call(
+        .admin(
             M::GET,
             "/admin/v1/events",
             "/admin/v1/events?state=discarded",
-            None,
-            true,
         )
         .await;
     assert_eq!(
@@ -408,88 +360,54 @@ async fn answers_of_every_operation_validate_against_the_document() {
         true,
     )
     .await;
-    c.call(M::GET, links, links, None, true).await;
-    c.call(
-        M::GET,
-        links,
-        "/admin/v1/links?tenant=acme&limit=1",
-        None,
-        true,
-    )
-    .await;
-    c.call(
-        M::GET,
-        "/admin/v1/waiting-link",
-        "/admin/v1/waiting-link",
-        None,
-        true,
-    )
-    .await;
+    c.admin(M::GET, links, links).await;
+    c.admin(M::GET, links, "/admin/v1/links?tenant=acme&limit=1")
+        .await;
+    c.admin(M::GET, "/admin/v1/waiting-link", "/admin/v1/waiting-link")
+        .await;
 
     // The timeline of a ticket.
     let t = "/admin/v1/tickets/{tenant}/{ticket}";
-    c.call(M::GET, t, "/admin/v1/tickets/acme/SYS1", None, true)
+    c.admin(M::GET, t, "/admin/v1/tickets/acme/SYS1").await;
+    c.admin(M::GET, t, "/admin/v1/tickets/acme/no-such-ticket")
         .await;
-    c.call(
-        M::GET,
-        t,
-        "/admin/v1/tickets/acme/no-such-ticket",
-        None,
-        true,
-    )
-    .await;
 
     // Reload.
-    c.call(M::GET, "/admin/v1/reload", "/admin/v1/reload", None, true)
+    c.admin(M::GET, "/admin/v1/reload", "/admin/v1/reload")
         .await;
-    c.call(M::POST, "/admin/v1/reload", "/admin/v1/reload", None, true)
+    c.admin(M::POST, "/admin/v1/reload", "/admin/v1/reload")
         .await;
 
     // The audit log (the actions above are in it), one page, and a query that does not parse.
     let audit = "/admin/v1/audit";
-    c.call(M::GET, audit, audit, None, true).await;
-    c.call(
-        M::GET,
-        audit,
-        "/admin/v1/audit?tenant=acme&limit=1",
-        None,
-        true,
-    )
-    .await;
-    c.call(M::GET, audit, "/admin/v1/audit?before=soon", None, true)
+    c.admin(M::GET, audit, audit).await;
+    c.admin(M::GET, audit, "/admin/v1/audit?tenant=acme&limit=1")
         .await;
+    c.admin(M::GET, audit, "/admin/v1/audit?before=soon").await;
 
     // Each tenant at a glance: all, one, one the config does not have, a bad tenant id.
     let ov = "/admin/v1/overview";
-    c.call(M::GET, ov, ov, None, true).await;
-    let (status, one) = c
-        .call(M::GET, ov, "/admin/v1/overview?tenant=acme", None, true)
-        .await;
+    c.admin(M::GET, ov, ov).await;
+    let (status, one) = c.admin(M::GET, ov, "/admin/v1/overview?tenant=acme").await;
     assert_eq!(
         (status, one["tenants"][0]["tenant"].as_str()),
         (200, Some("acme"))
     );
     let (status, _) = c
-        .call(M::GET, ov, "/admin/v1/overview?tenant=nobody", None, true)
+        .admin(M::GET, ov, "/admin/v1/overview?tenant=nobody")
         .await;
     assert_eq!(status, 404);
-    c.call(
-        M::GET,
-        ov,
-        "/admin/v1/overview?tenant=NOT%20ONE",
-        None,
-        true,
-    )
-    .await;
+    c.admin(M::GET, ov, "/admin/v1/overview?tenant=NOT%20ONE")
+        .await;
 
     // Dead letters (none here: the list, 404s and an empty replay).
     let dl = "/admin/v1/dead-letters";
-    c.call(M::GET, dl, dl, None, true).await;
+    c.admin(M::GET, dl, dl).await;
     let dl1 = "/admin/v1/dead-letters/{id}";
-    c.call(M::GET, dl1, &concrete(dl1), None, true).await;
-    c.call(M::DELETE, dl1, &concrete(dl1), None, true).await;
+    c.admin(M::GET, dl1, &concrete(dl1)).await;
+    c.admin(M::DELETE, dl1, &concrete(dl1)).await;
     let dlr = "/admin/v1/dead-letters/{id}/replay";
-    c.call(M::POST, dlr, &concrete(dlr), None, true).await;
+    c.admin(M::POST, dlr, &concrete(dlr)).await;
     c.call(
         M::POST,
         "/admin/v1/dead-letters/replay",

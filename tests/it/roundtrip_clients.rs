@@ -325,16 +325,10 @@ fn sandbox_basic() -> OutboundAuth {
 #[tokio::test]
 async fn servicenow_simulator_refuses_a_resolve_without_close_fields_and_takes_one_with_them() {
     let sim = crate::sim_support::Sim::start().await;
-    let created: Value = sim
-        .itsm(Method::POST, "/api/now/table/incident")
-        .json(&json!({"short_description": "Link down"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let sys_id = created["result"]["sys_id"].as_str().unwrap().to_owned();
+    let created =
+        crate::support::servicenow::write(&sim, None, json!({"short_description": "Link down"}))
+            .await;
+    let sys_id = created["sys_id"].as_str().unwrap().to_owned();
     let base = url::Url::parse(&sim.handle.base_url()).unwrap();
     let client = sn(base, sandbox_basic());
 
@@ -352,14 +346,10 @@ async fn servicenow_simulator_refuses_a_resolve_without_close_fields_and_takes_o
         "close_notes": "Line card replaced", "work_notes": "[Orange INC1] Line card replaced"}));
     let w = client.patch("incident", &sys_id, &resolve).await.unwrap();
     assert_eq!(w.echo_fingerprints.len(), 1);
-    let rec: Value = sim
-        .itsm(Method::GET, &format!("/api/now/table/incident/{sys_id}"))
-        .send()
+    let rec = sim
+        .itsm_get(&format!("/api/now/table/incident/{sys_id}"))
         .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .expect("the ITSM answers");
     assert_eq!(rec["result"]["state"], "6");
     assert_eq!(rec["result"]["close_code"], "Solution provided");
     assert_eq!(rec["result"]["sys_updated_by"], "sandbox");
@@ -394,13 +384,9 @@ async fn jira_simulator_accepts_an_adf_comment_and_a_transition_found_by_target_
     client_cfg.api_version = 2;
     let v2 = JiraClient::new(reqwest::Client::new(), client_cfg);
     v2.comment("SUP-7", "plain wiki text", true).await.unwrap();
-    let issue: Value = sim
-        .itsm(Method::GET, "/rest/api/2/issue/SUP-7")
-        .send()
+    let issue = sim
+        .itsm_get("/rest/api/2/issue/SUP-7")
         .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .expect("the ITSM answers");
     assert_eq!(issue["fields"]["status"]["name"], "Resolved");
 }

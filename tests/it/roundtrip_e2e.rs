@@ -6,11 +6,11 @@
 use std::time::Duration;
 
 use itsm_bridge::domain::EventId;
-use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::sim_support::Sim;
-use crate::support::{acme_ticket, eventually, servicenow};
+use crate::support::servicenow::CustomerIncident;
+use crate::support::{acme_ticket, eventually, orange, servicenow};
 
 /// PATCH bodies the ServiceNow simulator received for `sys_id`.
 fn patches(sim: &Sim, sys_id: &str) -> Vec<Value> {
@@ -26,42 +26,21 @@ fn patches(sim: &Sim, sys_id: &str) -> Vec<Value> {
 async fn orange_progress_reaches_servicenow_once_across_a_restart_and_echoes_are_dropped() {
     let sim = Sim::start().await;
     let db = tempfile::tempdir().unwrap();
-    let created = servicenow::write(&sim, None, json!({"short_description": "MPLS down"})).await;
-    let sys_id = created["sys_id"].as_str().unwrap().to_owned();
-    let number = created["number"].as_str().unwrap().to_owned();
+    let incident = CustomerIncident::open(&sim).await;
+    let sys_id = incident.sys_id.clone();
     let app = servicenow::boot(&sim, db.path(), true, "sandbox").await;
-
-    let base = json!({"table": "incident", "sys_id": sys_id, "number": number,
-        "sys_updated_by": "abel.tuter", "short_description": "MPLS down at Paris HQ",
-        "impact": "1", "urgency": "2", "state": "1"});
-    let mut insert = base.clone();
-    insert["operation"] = json!("insert");
-    insert["sys_mod_count"] = json!("0");
-    servicenow::post(&app, &insert).await;
+    servicenow::post(&app, &incident.webhook("insert", 0, json!({}))).await;
     let ticket = acme_ticket("servicenow", &sys_id);
     let orange_id = app.orange_id(&ticket).await;
 
     // The customer's own work note goes to Orange (origin CUSTOMER) and must not come back.
-    let mut note = base.clone();
-    note["operation"] = json!("update");
-    note["sys_mod_count"] = json!("1");
-    note["work_notes"] = json!("Customer: still down after reboot");
-    servicenow::post(&app, &note).await;
-    let notes_path = format!("/incident/b2b/v1/incidents/{orange_id}/notes");
-    eventually("the customer note at Orange", async || {
-        let v = sim.orange_json(&notes_path).await?;
-        (v.as_array()?.len() == 1).then_some(())
-    })
-    .await;
+    let note = json!({"work_notes": "Customer: still down after reboot"});
+    servicenow::post(&app, &incident.webhook("update", 1, note)).await;
+    orange::notes_reach(&sim, &orange_id, 1, "the customer note at Orange").await;
 
     // Orange works the incident.
-    let ctl = |p: &str| format!("/_sim/incidents/{orange_id}/{p}");
-    sim.control(&ctl("advance"), json!({"status": "IN_PROGRESS"}))
-        .await;
-    sim.control(&ctl("notes"), json!({"text": "Engineer dispatched"}))
-        .await;
-    sim.control(&ctl("advance"), json!({"status": "RESOLVED"}))
-        .await;
+    orange::works(&sim, &orange_id, "Engineer dispatched").await;
+    orange::advance(&sim, &orange_id, "RESOLVED").await;
 
     let record_path = format!("/api/now/table/incident/{sys_id}");
     eventually("the resolved ServiceNow incident", async || {
@@ -117,35 +96,14 @@ async fn orange_progress_reaches_servicenow_once_across_a_restart_and_echoes_are
     );
 
     // The webhook our write triggers (updated by the integration user) is dropped.
-    let mut echo = base.clone();
-    echo["operation"] = json!("update");
-    echo["sys_mod_count"] = json!("9");
-    echo["sys_updated_by"] = json!("sandbox");
-    echo["work_notes"] = json!(format!("[Orange {orange_id}] Engineer dispatched"));
-    let r = servicenow::post(&app, &echo).await;
+    let echo = json!({"sys_updated_by": "sandbox",
+        "work_notes": format!("[Orange {orange_id}] Engineer dispatched")});
+    let r = servicenow::post(&app, &incident.webhook("update", 9, echo)).await;
     let id = EventId::parse(r["eventId"].as_str().unwrap()).unwrap();
     assert!(
         app.store.event(id).await.unwrap().is_none(),
         "an echo is not stored"
     );
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let v: Value = sim
-        .orange(Method::GET, &notes_path)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let texts: Vec<_> = v
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|n| n["text"].as_str())
-        .collect();
-    assert!(
-        !texts.iter().any(|t| t.starts_with("[Orange")),
-        "echo reached Orange: {texts:?}"
-    );
+    orange::no_echo_reached(&sim, &orange_id).await;
     app.stop().await;
 }

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use crate::sim_support::Sim;
 use crate::support::jira::{self, boot, comment_webhook, created_webhook, customer, post};
-use crate::support::{acme_ticket, eventually};
+use crate::support::{acme_ticket, eventually, orange};
 
 /// Successful Jira write calls the simulator received about `issue_id`: (method, path, body).
 fn writes(sim: &Sim, issue_id: &str) -> Vec<(String, String, Value)> {
@@ -47,23 +47,16 @@ async fn orange_progress_reaches_jira_once_across_a_restart_and_echoes_are_dropp
     let twin = json!({"webhookEvent": "jira:issue_updated", "issue_event_type_name": "issue_commented",
         "user": customer(), "issue": {"id": id, "key": issue["key"]}, "comment": comment});
     assert_eq!(post(&app, &twin).await["duplicate"], true);
-    eventually("the customer note at Orange", async || {
-        (sim.orange_note_texts(&orange_id).await.len() == 1).then_some(())
-    })
-    .await;
+    orange::notes_reach(&sim, &orange_id, 1, "the customer note at Orange").await;
 
     // Orange works the incident.
-    let ctl = |p: &str| format!("/_sim/incidents/{orange_id}/{p}");
-    sim.control(&ctl("advance"), json!({"status": "IN_PROGRESS"}))
-        .await;
+    orange::advance(&sim, &orange_id, "IN_PROGRESS").await;
     eventually("the Jira issue in progress", async || {
         (jira::issue(&sim, &id).await["fields"]["status"]["name"] == "In Progress").then_some(())
     })
     .await;
-    sim.control(&ctl("notes"), json!({"text": "Engineer dispatched"}))
-        .await;
-    sim.control(&ctl("advance"), json!({"status": "RESOLVED"}))
-        .await;
+    orange::note(&sim, &orange_id, "Engineer dispatched").await;
+    orange::advance(&sim, &orange_id, "RESOLVED").await;
 
     eventually("the resolved Jira issue with the Orange note", async || {
         let v = jira::issue(&sim, &id).await;
@@ -158,11 +151,6 @@ async fn orange_progress_reaches_jira_once_across_a_restart_and_echoes_are_dropp
             "an echo is not stored: {echo}"
         );
     }
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let texts = sim.orange_note_texts(&orange_id).await;
-    assert!(
-        !texts.iter().any(|t| t.starts_with("[Orange")),
-        "echo reached Orange: {texts:?}"
-    );
+    orange::no_echo_reached(&sim, &orange_id).await;
     app.stop().await;
 }

@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 
 use crate::sim_support::Sim;
 use crate::support::jira::{self, created_webhook, post};
-use crate::support::{TestApp, eventually};
+use crate::support::{TestApp, eventually, orange};
 
 const LINKS: usize = 5;
 const BUDGET: u32 = 2;
@@ -113,19 +113,7 @@ impl Rig {
     }
 
     async fn orange_works(&self, n: usize, note: &str) {
-        let orange = &self.tickets[n].1;
-        self.sim
-            .control(
-                &format!("/_sim/incidents/{orange}/advance"),
-                json!({"status": "IN_PROGRESS"}),
-            )
-            .await;
-        self.sim
-            .control(
-                &format!("/_sim/incidents/{orange}/notes"),
-                json!({"text": note}),
-            )
-            .await;
+        orange::works(&self.sim, &self.tickets[n].1, note).await;
     }
 
     /// Waits until Jira shows issue `n` in progress with an Orange note about a dispatch.

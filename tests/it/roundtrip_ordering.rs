@@ -8,7 +8,6 @@ use std::path::Path;
 use std::time::Duration;
 
 use itsm_bridge::config::Config;
-use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::sim_support::Sim;
@@ -32,22 +31,12 @@ async fn boot(sim: &Sim, db: &Path) -> TestApp {
 
 /// A service request with a catalog item, as a customer raises it on the portal.
 async fn service_request(sim: &Sim) -> Value {
-    let created: Value = sim
-        .itsm(Method::POST, "/rest/api/2/issue")
-        .json(
-            &json!({"fields": {"project": {"key": "REQ"}, "summary": "New BVPN access for Nantes",
-            "issuetype": {"name": "Service Request"}, "priority": {"name": "Medium"},
-            "description": "Please order a *100 Mbps* BVPN access.",
-            "customfield_10060": {"value": "CAT-BVPN-ACCESS", "id": "10100"},
-            "customfield_10061": "12 rue de la Loire, 44000 Nantes"}}),
-        )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    jira::issue(sim, created["id"].as_str().unwrap()).await
+    let fields = json!({"project": {"key": "REQ"}, "summary": "New BVPN access for Nantes",
+        "issuetype": {"name": "Service Request"}, "priority": {"name": "Medium"},
+        "description": "Please order a *100 Mbps* BVPN access.",
+        "customfield_10060": {"value": "CAT-BVPN-ACCESS", "id": "10100"},
+        "customfield_10061": "12 rue de la Loire, 44000 Nantes"});
+    jira::create_issue(sim, fields).await
 }
 
 fn comments(issue: &Value) -> Vec<String> {
@@ -77,14 +66,9 @@ async fn each_ordering_step_reaches_the_jira_request_once_as_a_comment_and_its_t
 
     let ticket = acme_ticket("jira", &id);
     let order = app.orange_id(&ticket).await;
-    let request: Value = sim
-        .orange(Method::GET, &format!("/ordering/b2b/v3/requests/{order}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let request = sim
+        .orange_get(&format!("/ordering/b2b/v3/requests/{order}"))
+        .await;
     assert_eq!(request["catalogItem"]["id"], "CAT-BVPN-ACCESS");
     assert_eq!(request["customerReference"], issue["key"]);
     let advance = async |to: Option<&str>| {

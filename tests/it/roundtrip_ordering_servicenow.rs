@@ -7,7 +7,6 @@
 use std::path::Path;
 use std::time::Duration;
 
-use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::roundtrip_reconcile_servicenow::sn_post;
@@ -82,14 +81,7 @@ async fn work_notes(sim: &Sim, sys_id: &str) -> Vec<String> {
     let q = format!(
         "/api/now/table/sys_journal_field?sysparm_query=element_id={sys_id}^element=work_notes^ORDERBYsys_created_on"
     );
-    let v: Value = sim
-        .itsm(Method::GET, &q)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v = sim.itsm_get(&q).await.expect("the ITSM answers");
     v["result"]
         .as_array()
         .unwrap()
@@ -170,14 +162,10 @@ async fn each_ordering_step_reaches_the_servicenow_record_once_as_a_work_note_an
         ],
         "the link, then ORDER's and COMPLETED's fields, once each"
     );
-    let v: Value = sim
-        .itsm(Method::GET, &format!("/api/now/table/incident/{sys_id}"))
-        .send()
+    let v = sim
+        .itsm_get(&format!("/api/now/table/incident/{sys_id}"))
         .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .expect("the ITSM answers");
     assert_eq!(
         (&v["result"]["state"], &v["result"]["correlation_id"]),
         (&json!("6"), &json!(order))

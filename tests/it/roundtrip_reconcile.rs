@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 use crate::sim_support::Sim;
 use crate::support::jira::{self, comment_webhook, created_webhook, post};
-use crate::support::{TestApp, acme_ticket, eventually};
+use crate::support::{TestApp, acme_ticket, eventually, orange};
 
 async fn boot(sim: &Sim, db: &Path, integration: &str) -> TestApp {
     let config = jira::config_with(&sim.handle.base_url(), db, "", false, integration);
@@ -170,10 +170,7 @@ async fn an_issue_whose_webhooks_came_produces_no_second_orange_call() {
     post(&app, &created_webhook(&jira::issue(&sim, &id).await)).await;
     post(&app, &comment_webhook(&comment)).await;
     let orange_id = app.orange_id(&ticket(&id)).await;
-    eventually("the note at Orange", async || {
-        (sim.orange_note_texts(&orange_id).await.len() == 1).then_some(())
-    })
-    .await;
+    orange::notes_reach(&sim, &orange_id, 1, "the note at Orange").await;
     let before = orange_writes(&sim);
     assert_eq!(before.len(), 2, "{before:?}");
 

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use crate::roundtrip_reconcile::reconcile_once;
 use crate::sim_support::Sim;
-use crate::support::{TestApp, acme_ticket, eventually, servicenow};
+use crate::support::{TestApp, acme_ticket, eventually, orange, servicenow};
 
 async fn sn_run(app: &TestApp, integration: &str) -> SyncReport {
     reconcile_once(app, "servicenow", SourceKind::Servicenow, integration).await
@@ -159,10 +159,7 @@ async fn a_servicenow_record_whose_webhooks_came_produces_no_second_orange_call(
     )
     .await;
     let orange_id = sn_orange_id(&app, &sys_id).await;
-    eventually("the note at Orange", async || {
-        (sim.orange_note_texts(&orange_id).await.len() == 1).then_some(())
-    })
-    .await;
+    orange::notes_reach(&sim, &orange_id, 1, "the note at Orange").await;
     let before = orange_writes_about(&sim, &number, &orange_id);
     assert_eq!(before.len(), 2, "{before:?}");
 

@@ -7,12 +7,12 @@
 
 use std::path::Path;
 
-use itsm_bridge::domain::{SourceName, TenantId, TicketKey};
 use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::sim_support::Sim;
-use crate::support::{TestApp, eventually, json as json_of, pg, servicenow};
+use crate::support::servicenow::CustomerIncident;
+use crate::support::{TestApp, acme_ticket, eventually, json as json_of, orange, pg, servicenow};
 
 const TOKEN: &str = "test-admin-token";
 
@@ -58,29 +58,12 @@ async fn the_whole_story(store_url: &str) -> Story {
     let dir = tempfile::tempdir().unwrap();
     let yaml = servicenow::config_yaml(&sim.handle.base_url(), store_url, true, "sandbox");
     let config = servicenow::parse(&yaml);
-    let created = servicenow::write(&sim, None, json!({"short_description": "MPLS down"})).await;
-    let sys_id = created["sys_id"].as_str().unwrap().to_owned();
-    let number = created["number"].as_str().unwrap().to_owned();
+    let incident = CustomerIncident::open(&sim).await;
+    let (sys_id, number) = (incident.sys_id.clone(), incident.number.clone());
     let app = TestApp::spawn_config(config, dir).await;
-
-    let base = json!({"table": "incident", "sys_id": sys_id, "number": number,
-        "sys_updated_by": "abel.tuter", "short_description": "MPLS down at Paris HQ",
-        "impact": "1", "urgency": "2", "state": "1"});
-    let with = |op: &str, n: u32, extra: Value| {
-        let mut b = base.clone();
-        b["operation"] = json!(op);
-        b["sys_mod_count"] = json!(n.to_string());
-        for (k, v) in extra.as_object().unwrap() {
-            b[k] = v.clone();
-        }
-        b
-    };
+    let with = |op: &str, n: u32, extra: Value| incident.webhook(op, n, extra);
     servicenow::post(&app, &with("insert", 0, json!({}))).await;
-    let ticket = TicketKey::new(
-        &TenantId::parse("acme").unwrap(),
-        &SourceName::parse("servicenow").unwrap(),
-        &sys_id,
-    );
+    let ticket = acme_ticket("servicenow", &sys_id);
     let orange_id = app.orange_id(&ticket).await;
     // The update's first attempt meets a 503 (Orange code 5) and is retried.
     sim.control(
@@ -107,12 +90,7 @@ async fn the_whole_story(store_url: &str) -> Story {
         &with("update", 3, json!({"sys_updated_by": "itsm-bridge"})),
     )
     .await;
-    let notes_path = format!("/incident/b2b/v1/incidents/{orange_id}/notes");
-    eventually("the customer note at Orange", async || {
-        let v = sim.orange_json(&notes_path).await?;
-        (v.as_array()?.len() == 1).then_some(())
-    })
-    .await;
+    orange::notes_reach(&sim, &orange_id, 1, "the customer note at Orange").await;
 
     // The poller's first read of the incident, then Orange works it.
     eventually("the poller's first read", async || {
@@ -124,11 +102,7 @@ async fn the_whole_story(store_url: &str) -> Story {
             .then_some(())
     })
     .await;
-    let ctl = |p: &str| format!("/_sim/incidents/{orange_id}/{p}");
-    sim.control(&ctl("advance"), json!({"status": "IN_PROGRESS"}))
-        .await;
-    sim.control(&ctl("notes"), json!({"text": "Engineer dispatched"}))
-        .await;
+    orange::works(&sim, &orange_id, "Engineer dispatched").await;
     // Done when the status change and the Orange note are written back to ServiceNow.
     let t = eventually(
         "the write-backs of Orange's progress on the timeline",

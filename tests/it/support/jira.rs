@@ -8,8 +8,8 @@ use itsm_bridge::config::Config;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use super::{ACME_JIRA_SECRET, TestApp, parse, repo};
-use crate::sim_support::Sim;
+use super::{ACME_JIRA_SECRET, TestApp, parse};
+use crate::sim_support::{Sim, send_json};
 
 /// The tenant's config; `source_extra` is YAML added to `sources.jira` (indented 8 spaces).
 pub fn config(sim: &str, db: &Path, source_extra: &str) -> Config {
@@ -47,20 +47,8 @@ pub fn config_yaml(
     poller: &str,
     integration: &str,
 ) -> String {
-    format!(
-        r#"
-store: {{ url: "sqlite://{db}" }}
-mappings_dir: {mappings}
-reload_interval_secs: 0
-admin: {{ token: test-admin-token }}
-orange: {{ base_url: "{sim}" }}
-delivery: {{ idle_poll_ms: 50 }}
-poller: {{ {poller} }}
-tenants:
-  - id: acme
-    orange: {{ client_id: sandbox, client_secret: sandbox-secret, api_key: sandbox-api-key }}
-    sources:
-      jira:
+    let tenant = format!(
+        r#"      jira:
         auth: [{{ type: hub_signature, secret: {ACME_JIRA_SECRET} }}]
         mapping: {mapping}
 {source_extra}
@@ -70,10 +58,10 @@ tenants:
         api_version: 2
         auth: {{ type: basic, username: sandbox, password: sandbox }}
         integration_account: {integration}
-"#,
-        db = db.join("gw.db").display(),
-        mappings = repo().join("mappings").display(),
-    )
+"#
+    );
+    let store = format!("sqlite://{}", db.join("gw.db").display());
+    super::sim_config::acme_yaml(sim, &store, &format!("{{ {poller} }}"), &tenant)
 }
 
 /// Boots the gateway on `db` against `sim`.
@@ -90,34 +78,26 @@ pub fn customer() -> Value {
 /// Creates an Incident issue in the simulator (as a customer would in Jira's UI) and returns
 /// its REST v2 view.
 pub async fn create_incident(sim: &Sim, summary: &str) -> Value {
-    let created: Value = sim
-        .itsm(Method::POST, "/rest/api/2/issue")
-        .json(
-            &json!({"fields": {"project": {"key": "OPS"}, "summary": summary,
-            "issuetype": {"name": "Incident"}, "priority": {"name": "High"},
-            "description": "h2. Symptoms\n*All* users lose internet access."}}),
-        )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let fields = json!({"project": {"key": "OPS"}, "summary": summary,
+        "issuetype": {"name": "Incident"}, "priority": {"name": "High"},
+        "description": "h2. Symptoms\n*All* users lose internet access."});
+    create_issue(sim, fields).await
+}
+
+/// Creates an issue with `fields` in the simulator; its REST v2 view.
+pub async fn create_issue(sim: &Sim, fields: Value) -> Value {
+    let req = sim.itsm(Method::POST, "/rest/api/2/issue");
+    let (status, created) = send_json(req.json(&json!({ "fields": fields }))).await;
+    assert_eq!(status, 201, "{created}");
     issue(sim, created["id"].as_str().unwrap()).await
 }
 
 /// The issue's REST v2 view with its changelog.
 pub async fn issue(sim: &Sim, id_or_key: &str) -> Value {
-    let r = sim
-        .itsm(
-            Method::GET,
-            &format!("/rest/api/2/issue/{id_or_key}?expand=changelog"),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200, "issue {id_or_key}");
-    r.json().await.unwrap()
+    let path = format!("/rest/api/2/issue/{id_or_key}?expand=changelog");
+    let (status, issue) = send_json(sim.itsm(Method::GET, &path)).await;
+    assert_eq!(status, 200, "issue {id_or_key}");
+    issue
 }
 
 /// `jira:issue_created` as Jira sends it for `issue`, created by the customer.

@@ -8,10 +8,12 @@ pub mod cli;
 pub mod console;
 pub mod delivery;
 pub mod jira;
+pub mod orange;
 pub mod pg;
 pub mod routes;
 pub mod sandbox;
 pub mod servicenow;
+pub mod sim_config;
 pub mod webdriver;
 
 use std::net::SocketAddr;

@@ -6,10 +6,10 @@ use std::path::Path;
 
 use itsm_bridge::config::Config;
 use reqwest::Method;
-use serde_json::Value;
+use serde_json::{Value, json};
 
+use super::TestApp;
 pub use super::parse;
-use super::{TestApp, repo};
 use crate::sim_support::Sim;
 
 /// The tenant's config on `store_url`, with the poller on (every second, pages of 20) or off,
@@ -20,20 +20,8 @@ pub fn config_yaml(sim: &str, store_url: &str, poller: bool, integration: &str) 
     } else {
         "{ enabled: false }"
     };
-    format!(
-        r#"
-store: {{ url: "{store_url}" }}
-mappings_dir: {mappings}
-reload_interval_secs: 0
-admin: {{ token: test-admin-token }}
-orange: {{ base_url: "{sim}" }}
-delivery: {{ idle_poll_ms: 50 }}
-poller: {poller}
-tenants:
-  - id: acme
-    orange: {{ client_id: sandbox, client_secret: sandbox-secret, api_key: sandbox-api-key }}
-    sources:
-      servicenow:
+    let tenant = format!(
+        r#"      servicenow:
         auth: [{{ type: basic, username: sn, password: sn-password-1 }}]
         mapping: demo/servicenow-incident.yaml
     itsm:
@@ -41,9 +29,9 @@ tenants:
         base_url: "{sim}"
         auth: {{ type: basic, username: sandbox, password: sandbox }}
         integration_user: {integration}
-"#,
-        mappings = repo().join("mappings").display(),
-    )
+"#
+    );
+    super::sim_config::acme_yaml(sim, store_url, poller, &tenant)
 }
 
 /// [`config_yaml`] on a SQLite file in `db`, parsed.
@@ -84,4 +72,42 @@ pub async fn post(app: &TestApp, body: &Value) -> Value {
         .unwrap();
     assert_eq!(r.status(), 202, "{}", r.text().await.unwrap_or_default());
     r.json().await.unwrap()
+}
+
+/// An incident a customer opened in the ServiceNow simulator (`MPLS down`, impact 1, urgency
+/// 2, by `abel.tuter`), and the business-rule webhooks about its versions.
+pub struct CustomerIncident {
+    pub sys_id: String,
+    pub number: String,
+    /// The fields every webhook about it carries.
+    base: Value,
+}
+
+impl CustomerIncident {
+    /// Creates the incident in the simulator.
+    pub async fn open(sim: &Sim) -> CustomerIncident {
+        let created = write(sim, None, json!({"short_description": "MPLS down"})).await;
+        let sys_id = created["sys_id"].as_str().unwrap().to_owned();
+        let number = created["number"].as_str().unwrap().to_owned();
+        let base = json!({"table": "incident", "sys_id": sys_id, "number": number,
+            "sys_updated_by": "abel.tuter", "short_description": "MPLS down at Paris HQ",
+            "impact": "1", "urgency": "2", "state": "1"});
+        CustomerIncident {
+            sys_id,
+            number,
+            base,
+        }
+    }
+
+    /// The webhook of `operation` on version `n` (its `sys_mod_count`), with `extra` fields
+    /// set over the incident's.
+    pub fn webhook(&self, operation: &str, n: u32, extra: Value) -> Value {
+        let mut body = self.base.clone();
+        body["operation"] = json!(operation);
+        body["sys_mod_count"] = json!(n.to_string());
+        for (k, v) in extra.as_object().expect("extra fields") {
+            body[k] = v.clone();
+        }
+        body
+    }
 }
