@@ -13,20 +13,25 @@ use itsm_bridge::sim::SimOptions;
 use serde_json::json;
 
 use crate::support::admin::{
-    ACME_VIEWER, ADMIN, kill_due, post_issue, roles_config, roles_config_in,
+    ACME_VIEWER, ADMIN, dead_letter_each, kill_due, post_issue, roles_config_in, spawn_roles,
 };
 use crate::support::webdriver::Browser;
 use crate::support::{TestApp, eventually, fixture};
 
+/// A browser and a gateway on the roles config; `None` (the test is skipped) without a
+/// WebDriver.
+async fn start(test: &str) -> Option<(Browser, TestApp)> {
+    let b = Browser::start(test).await?;
+    Some((b, spawn_roles(None).await))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_operator_replays_a_dead_letter_finds_its_ticket_by_number_and_sees_it_in_the_audit_log()
 {
-    let Some(b) = Browser::start("console_browser::an_operator_replays").await else {
+    let Some((b, app)) = start("console_browser::an_operator_replays").await else {
         return;
     };
     // A dead letter made while no dispatcher ran; then the gateway runs against the simulator.
-    let (config, dir) = roles_config("");
-    let app = TestApp::spawn_config(config, dir).await;
     post_issue(&app, "acme").await;
     let dead = kill_due(&app).await;
     let dir = app.stop_keeping_dir().await;
@@ -104,14 +109,10 @@ async fn an_operator_replays_a_dead_letter_finds_its_ticket_by_number_and_sees_i
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tenant_scoped_token_sees_only_its_tenant_in_the_browser() {
-    let Some(b) = Browser::start("console_browser::a_tenant_scoped_token").await else {
+    let Some((b, app)) = start("console_browser::a_tenant_scoped_token").await else {
         return;
     };
-    let (config, dir) = roles_config("");
-    let app = TestApp::spawn_config(config, dir).await;
-    post_issue(&app, "acme").await;
-    post_issue(&app, "globex").await;
-    kill_due(&app).await;
+    dead_letter_each(&app).await;
     let base = app.url("");
     b.sign_in(&base, ACME_VIEWER).await;
     assert_eq!(b.count("#t-acme").await, 1);
@@ -135,11 +136,9 @@ async fn a_tenant_scoped_token_sees_only_its_tenant_in_the_browser() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_playground_shows_the_calls_for_a_pasted_event_and_the_problems_of_a_broken_mapping() {
-    let Some(b) = Browser::start("console_browser::the_playground").await else {
+    let Some((b, app)) = start("console_browser::the_playground").await else {
         return;
     };
-    let (config, dir) = roles_config("");
-    let app = TestApp::spawn_config(config, dir).await;
     let base = app.url("");
     b.sign_in(&base, ADMIN).await;
     b.goto(&format!("{base}/console/playground?source=acme/jira"))

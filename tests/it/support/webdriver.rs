@@ -146,15 +146,16 @@ impl Browser {
             .to_owned()
     }
 
+    /// What the session's `endpoint` (`/element`, `/elements`) answers for a CSS selector.
+    async fn by_css(&self, endpoint: &str, css: &str) -> Value {
+        let by = json!({"using": "css selector", "value": css});
+        self.call(reqwest::Method::POST, &self.s(endpoint), Some(by))
+            .await
+    }
+
     /// The first element matching a CSS selector (panics when there is none).
     pub async fn find(&self, css: &str) -> Element {
-        let v = self
-            .call(
-                reqwest::Method::POST,
-                &self.s("/element"),
-                Some(json!({"using": "css selector", "value": css})),
-            )
-            .await;
+        let v = self.by_css("/element", css).await;
         Element(
             v[ELEMENT]
                 .as_str()
@@ -165,13 +166,7 @@ impl Browser {
 
     /// How many elements match a CSS selector.
     pub async fn count(&self, css: &str) -> usize {
-        let v = self
-            .call(
-                reqwest::Method::POST,
-                &self.s("/elements"),
-                Some(json!({"using": "css selector", "value": css})),
-            )
-            .await;
+        let v = self.by_css("/elements", css).await;
         v.as_array().map_or(0, Vec::len)
     }
 
