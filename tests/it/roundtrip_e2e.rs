@@ -5,12 +5,11 @@
 
 use std::time::Duration;
 
-use itsm_bridge::domain::EventId;
 use serde_json::{Value, json};
 
 use crate::sim_support::Sim;
 use crate::support::servicenow::CustomerIncident;
-use crate::support::{acme_ticket, eventually, orange, servicenow};
+use crate::support::{acme_ticket, echo, eventually, orange, servicenow};
 
 /// PATCH bodies the ServiceNow simulator received for `sys_id`.
 fn patches(sim: &Sim, sys_id: &str) -> Vec<Value> {
@@ -96,14 +95,11 @@ async fn orange_progress_reaches_servicenow_once_across_a_restart_and_echoes_are
     );
 
     // The webhook our write triggers (updated by the integration user) is dropped.
-    let echo = json!({"sys_updated_by": "sandbox",
+    let ours = json!({"sys_updated_by": "sandbox",
         "work_notes": format!("[Orange {orange_id}] Engineer dispatched")});
-    let r = servicenow::post(&app, &incident.webhook("update", 9, echo)).await;
-    let id = EventId::parse(r["eventId"].as_str().unwrap()).unwrap();
-    assert!(
-        app.store.event(id).await.unwrap().is_none(),
-        "an echo is not stored"
-    );
-    orange::no_echo_reached(&sim, &orange_id).await;
+    let webhook = incident.webhook("update", 9, ours);
+    let r = servicenow::post(&app, &webhook).await;
+    echo::assert_dropped(&app, &r, &webhook).await;
+    echo::none_reached_orange(&sim, &orange_id).await;
     app.stop().await;
 }

@@ -6,12 +6,11 @@
 
 use std::time::Duration;
 
-use itsm_bridge::domain::EventId;
 use serde_json::{Value, json};
 
 use crate::sim_support::Sim;
 use crate::support::jira::{self, boot, comment_webhook, created_webhook, customer, post};
-use crate::support::{acme_ticket, eventually, orange};
+use crate::support::{acme_ticket, echo, eventually, orange};
 
 /// Successful Jira write calls the simulator received about `issue_id`: (method, path, body).
 fn writes(sim: &Sim, issue_id: &str) -> Vec<(String, String, Value)> {
@@ -143,14 +142,10 @@ async fn orange_progress_reaches_jira_once_across_a_restart_and_echoes_are_dropp
             "user": resolve["author"], "issue": {"id": id, "key": now["key"], "fields": now["fields"]},
             "changelog": {"id": resolve["id"], "items": resolve["items"]}}),
     ];
-    for echo in &echoes {
-        let r = post(&app, echo).await;
-        let eid = EventId::parse(r["eventId"].as_str().unwrap()).unwrap();
-        assert!(
-            app.store.event(eid).await.unwrap().is_none(),
-            "an echo is not stored: {echo}"
-        );
+    for webhook in &echoes {
+        let r = post(&app, webhook).await;
+        echo::assert_dropped(&app, &r, webhook).await;
     }
-    orange::no_echo_reached(&sim, &orange_id).await;
+    echo::none_reached_orange(&sim, &orange_id).await;
     app.stop().await;
 }

@@ -7,6 +7,7 @@ pub mod admin;
 pub mod cli;
 pub mod console;
 pub mod delivery;
+pub mod echo;
 pub mod jira;
 pub mod orange;
 pub mod pg;

@@ -33,14 +33,3 @@ pub async fn notes_reach(sim: &Sim, orange_id: &str, n: usize, what: &str) {
     })
     .await;
 }
-
-/// Asserts, after half a second for any write in flight, that no note of the gateway's own
-/// (`[Orange …]`, an echo) has reached the Orange incident `orange_id`.
-pub async fn no_echo_reached(sim: &Sim, orange_id: &str) {
-    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-    let texts = sim.orange_note_texts(orange_id).await;
-    assert!(
-        !texts.iter().any(|t| t.starts_with("[Orange")),
-        "echo reached Orange: {texts:?}"
-    );
-}
