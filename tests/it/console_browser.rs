@@ -25,6 +25,14 @@ async fn start(test: &str) -> Option<(Browser, TestApp)> {
     Some((b, spawn_roles(None).await))
 }
 
+/// [`start`], then signed in with `token`; also the gateway's base URL.
+async fn signed_in(test: &str, token: &str) -> Option<(Browser, TestApp, String)> {
+    let (b, app) = start(test).await?;
+    let base = app.url("");
+    b.sign_in(&base, token).await;
+    Some((b, app, base))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_operator_replays_a_dead_letter_finds_its_ticket_by_number_and_sees_it_in_the_audit_log()
 {
@@ -109,12 +117,11 @@ async fn an_operator_replays_a_dead_letter_finds_its_ticket_by_number_and_sees_i
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tenant_scoped_token_sees_only_its_tenant_in_the_browser() {
-    let Some((b, app)) = start("console_browser::a_tenant_scoped_token").await else {
+    let test = "console_browser::a_tenant_scoped_token";
+    let Some((b, app, base)) = signed_in(test, ACME_VIEWER).await else {
         return;
     };
     dead_letter_each(&app).await;
-    let base = app.url("");
-    b.sign_in(&base, ACME_VIEWER).await;
     assert_eq!(b.count("#t-acme").await, 1);
     assert_eq!(b.count("#t-globex").await, 0);
     b.goto(&format!("{base}/console/dead-letters")).await;
@@ -136,11 +143,9 @@ async fn a_tenant_scoped_token_sees_only_its_tenant_in_the_browser() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_playground_shows_the_calls_for_a_pasted_event_and_the_problems_of_a_broken_mapping() {
-    let Some((b, app)) = start("console_browser::the_playground").await else {
+    let Some((b, app, base)) = signed_in("console_browser::the_playground", ADMIN).await else {
         return;
     };
-    let base = app.url("");
-    b.sign_in(&base, ADMIN).await;
     b.goto(&format!("{base}/console/playground?source=acme/jira"))
         .await;
     let event = String::from_utf8(fixture("jira/cloud-issue-created.json")).unwrap();
