@@ -6,6 +6,7 @@
 pub mod admin;
 pub mod cli;
 pub mod delivery;
+pub mod intake;
 pub mod jira;
 pub mod pg;
 pub mod routes;
