@@ -73,6 +73,30 @@ pub(crate) fn helm_offline(python: &Path, args: &[&str]) -> Output {
         .expect("python runs")
 }
 
+/// The text of the config the rendered manifests `m` carry in their ConfigMap.
+pub(crate) fn config_text(m: &BTreeMap<String, Value>) -> &str {
+    let config = m["configmap.yaml"]["data"]["config.yaml"].as_str();
+    config.expect("a config.yaml in the ConfigMap")
+}
+
+/// [`config_text`], parsed.
+pub(crate) fn config_yaml(m: &BTreeMap<String, Value>) -> Value {
+    serde_saphyr::from_str(config_text(m)).expect("config is YAML")
+}
+
+/// The item named `name` of the array `list` (env, volumes, mounts); panics naming it when
+/// there is none.
+pub(crate) fn named<'a>(list: &'a Value, name: &str) -> &'a Value {
+    let items = list.as_array().unwrap_or_else(|| panic!("a list: {list}"));
+    let item = items.iter().find(|item| item["name"] == name);
+    item.unwrap_or_else(|| panic!("no {name} in {list}"))
+}
+
+/// Asserts that `out` succeeded; otherwise panics with `what` and its output.
+pub(crate) fn assert_ran(out: &Output, what: &str) {
+    assert!(out.status.success(), "{what}: {}", text(out));
+}
+
 pub(crate) fn text(out: &Output) -> String {
     format!(
         "status {}\nstdout:\n{}\nstderr:\n{}",
@@ -94,11 +118,7 @@ pub(crate) fn lint_and_render(python: &Path, values: &Value) -> BTreeMap<String,
         python,
         &["lint", CHART, "-f", values_file, "-k", KUBE_VERSIONS[1]],
     );
-    assert!(
-        lint.status.success(),
-        "helm lint --strict failed: {}",
-        text(&lint)
-    );
+    assert_ran(&lint, "helm lint --strict failed");
 
     let out_dir = dir.path().join("out");
     let mut args = vec![
@@ -118,11 +138,7 @@ pub(crate) fn lint_and_render(python: &Path, values: &Value) -> BTreeMap<String,
         args.extend(["-k", k]);
     }
     let template = helm_offline(python, &args);
-    assert!(
-        template.status.success(),
-        "render or kubernetes-validate failed: {}",
-        text(&template)
-    );
+    assert_ran(&template, "render or kubernetes-validate failed");
 
     // By path under templates/: `deployment.yaml`, `tests/test-readyz.yaml`.
     let templates = out_dir.join("itsm-bridge/templates");
@@ -261,12 +277,7 @@ fn postgres_with_three_replicas_hpa_ingress_servicemonitor_and_networkpolicy_ren
         "no SQLite volume with PostgreSQL"
     );
     let env = &container(d, "/spec/template/spec/containers/0")["env"];
-    let db = env
-        .as_array()
-        .expect("env")
-        .iter()
-        .find(|e| e["name"] == "ITSM_BRIDGE_DATABASE_URL")
-        .expect("database URL variable");
+    let db = named(env, "ITSM_BRIDGE_DATABASE_URL");
     assert_eq!(
         db["valueFrom"]["secretKeyRef"],
         json!({"name": "itsm-bridge-db", "key": "url"})
@@ -304,34 +315,37 @@ fn postgres_with_three_replicas_hpa_ingress_servicemonitor_and_networkpolicy_ren
     assert!(dashboard["panels"].as_array().is_some_and(|p| p.len() > 10));
 
     // Credentials are names of variables in the ConfigMap, never values.
-    let config = m["configmap.yaml"]["data"]["config.yaml"]
-        .as_str()
-        .expect("config");
-    assert!(
-        config.contains("\"${ACME_ORANGE_CLIENT_SECRET}\""),
-        "{config}"
-    );
-    assert!(
-        config.contains("\"url\": \"${ITSM_BRIDGE_DATABASE_URL}\""),
-        "{config}"
-    );
+    let config = config_text(&m);
+    for placeholder in [
+        "\"${ACME_ORANGE_CLIENT_SECRET}\"",
+        "\"url\": \"${ITSM_BRIDGE_DATABASE_URL}\"",
+    ] {
+        assert!(config.contains(placeholder), "{placeholder}: {config}");
+    }
 }
 
 #[test]
 fn three_replicas_on_sqlite_are_refused_with_a_message_that_says_what_to_do() {
     let Some(python) = helm_python() else { return };
-    let msg = render_refused(python, &["replicaCount=3"]);
-    assert!(
-        msg.contains("replicaCount is 3 but the store is SQLite"),
-        "{msg}"
-    );
-    assert!(msg.contains("store.postgres.enabled=true"), "{msg}");
-
-    let msg = render_refused(python, &["autoscaling.enabled=true"]);
-    assert!(
-        msg.contains("autoscaling.enabled is true but the store is SQLite"),
-        "{msg}"
-    );
+    let cases: [(&str, &[&str]); 2] = [
+        (
+            "replicaCount=3",
+            &[
+                "replicaCount is 3 but the store is SQLite",
+                "store.postgres.enabled=true",
+            ],
+        ),
+        (
+            "autoscaling.enabled=true",
+            &["autoscaling.enabled is true but the store is SQLite"],
+        ),
+    ];
+    for (set, says) in cases {
+        let msg = render_refused(python, &[set]);
+        for needle in says {
+            assert!(msg.contains(needle), "{set}: {msg}");
+        }
+    }
 }
 
 #[test]
@@ -433,9 +447,7 @@ pub(crate) fn check_rendered(
     root: &Path,
     env: &[(&str, &str)],
 ) -> Output {
-    let config = m["configmap.yaml"]["data"]["config.yaml"]
-        .as_str()
-        .expect("config.yaml");
+    let config = config_text(m);
     let config_file = root.join("config.yaml");
     std::fs::write(&config_file, config).expect("write config");
     let volumes = m["deployment.yaml"]["spec"]["template"]["spec"]["volumes"]
@@ -497,12 +509,7 @@ fn rendered_config_and_mappings_configmaps_are_accepted_by_itsm_bridge_check() {
     });
     let m = lint_and_render(python, &values);
     // The ServiceNow source's `reconcile` (ci values) passes the schema into the config.
-    let config: Value = serde_saphyr::from_str(
-        m["configmap.yaml"]["data"]["config.yaml"]
-            .as_str()
-            .expect("config.yaml"),
-    )
-    .expect("config is YAML");
+    let config = config_yaml(&m);
     assert_eq!(
         config["tenants"][0]["sources"]["servicenow"]["reconcile"]["interval_secs"],
         300
@@ -523,11 +530,7 @@ fn rendered_config_and_mappings_configmaps_are_accepted_by_itsm_bridge_check() {
         ("ACME_JIRA_API_TOKEN", "jira-api-token-0123"),
     ];
     let out = check_rendered(&m, root.path(), &env);
-    assert!(
-        out.status.success(),
-        "check refused the rendered config: {}",
-        text(&out)
-    );
+    assert_ran(&out, "check refused the rendered config");
 
     // And `check` really reads it: without one of the Secrets' variables it refuses.
     let out = check_rendered(&m, root.path(), &env[1..]);
@@ -546,23 +549,14 @@ fn default_render_points_check_at_the_mappings_shipped_in_the_image() {
     // The image ships the repository's mappings/ at imageDefaultsPath (see Dockerfile).
     let values = json!({ "mappings": { "imageDefaultsPath": repo().join("mappings") } });
     let m = lint_and_render(python, &values);
-    let config: Value = serde_saphyr::from_str(
-        m["configmap.yaml"]["data"]["config.yaml"]
-            .as_str()
-            .expect("config"),
-    )
-    .expect("config is YAML");
+    let config = config_yaml(&m);
     assert_eq!(config["mappings_dir"], json!(repo().join("mappings")));
     assert_eq!(
         config["store"]["url"],
         "sqlite:///var/lib/itsm-bridge/itsm-bridge.db"
     );
     let out = check_rendered(&m, root.path(), &[]);
-    assert!(
-        out.status.success(),
-        "check refused the default config: {}",
-        text(&out)
-    );
+    assert_ran(&out, "check refused the default config");
 }
 
 #[test]
@@ -592,12 +586,7 @@ fn mapping_files_mount_at_their_nested_paths_and_changing_them_does_not_roll_the
     );
 
     let spec = &a["deployment.yaml"]["spec"]["template"]["spec"];
-    let volume = spec["volumes"]
-        .as_array()
-        .expect("volumes")
-        .iter()
-        .find(|v| v["name"] == "mappings")
-        .expect("mappings volume");
+    let volume = named(&spec["volumes"], "mappings");
     assert_eq!(
         volume["configMap"]["items"],
         json!([{"key": "acme__servicenow.yaml", "path": "acme/servicenow.yaml"}, {"key": "flat.yaml", "path": "flat.yaml"}])
@@ -606,22 +595,12 @@ fn mapping_files_mount_at_their_nested_paths_and_changing_them_does_not_roll_the
         a["configmap-mappings.yaml"]["data"]["acme__servicenow.yaml"],
         "a: 1\n"
     );
-    let mount = spec["containers"][0]["volumeMounts"]
-        .as_array()
-        .expect("mounts")
-        .iter()
-        .find(|v| v["name"] == "mappings")
-        .expect("mount");
+    let mount = named(&spec["containers"][0]["volumeMounts"], "mappings");
     assert!(
         mount.get("subPath").is_none(),
         "a subPath mount would never see ConfigMap updates"
     );
-    let config: Value = serde_saphyr::from_str(
-        a["configmap.yaml"]["data"]["config.yaml"]
-            .as_str()
-            .expect("config"),
-    )
-    .expect("YAML");
+    let config = config_yaml(&a);
     assert_eq!(config["mappings_dir"], mount["mountPath"]);
 
     let checksum = |m: &BTreeMap<String, Value>| {

@@ -10,7 +10,10 @@ use std::process::Command;
 
 use serde_json::{Value, json};
 
-use crate::chart::{CHART, check_rendered, container, helm_python, lint_and_render, repo, text};
+use crate::chart::{
+    CHART, assert_ran, check_rendered, config_yaml, container, helm_python, lint_and_render, named,
+    repo, text,
+};
 
 fn names(list: &Value) -> Vec<&str> {
     list.as_array()
@@ -109,35 +112,27 @@ fn tenant_files_mount_as_a_folder_pass_check_and_changing_them_does_not_roll_the
 
     let d = &a["deployment.yaml"];
     let pod = &d["spec"]["template"]["spec"];
-    let volumes = pod["volumes"].as_array().expect("volumes");
-    let by_name = |n: &str| volumes.iter().find(|v| v["name"] == n).expect(n).clone();
     assert_eq!(
-        by_name("tenants")["configMap"]["name"],
+        named(&pod["volumes"], "tenants")["configMap"]["name"],
         "gw-itsm-bridge-tenants"
     );
     assert_eq!(
-        by_name("secret-files-0")["secret"]["secretName"],
+        named(&pod["volumes"], "secret-files-0")["secret"]["secretName"],
         "initech-files"
     );
     for c in [
         container(d, "/spec/template/spec/containers/0"),
         container(d, "/spec/template/spec/initContainers/0"),
     ] {
-        let mounts = c["volumeMounts"].as_array().expect("mounts");
         for name in ["tenants", "secret-files-0"] {
-            let m = mounts.iter().find(|m| m["name"] == name).expect(name);
+            let m = named(&c["volumeMounts"], name);
             assert!(
                 m.get("subPath").is_none(),
                 "{name}: a subPath mount never sees updates"
             );
         }
     }
-    let config: Value = serde_saphyr::from_str(
-        a["configmap.yaml"]["data"]["config.yaml"]
-            .as_str()
-            .expect("config"),
-    )
-    .expect("config is YAML");
+    let config = config_yaml(&a);
     assert_eq!(config["tenants_dir"], json!(root.path().join("tenants")));
 
     let checksum = |m: &BTreeMap<String, Value>| {
@@ -165,11 +160,7 @@ fn tenant_files_mount_as_a_folder_pass_check_and_changing_them_does_not_roll_the
     std::fs::write(secrets.join("api-key"), "initech-api-key\n").expect("write");
     std::fs::write(secrets.join("jira-webhook"), "initech-jira-webhook\n").expect("write");
     let out = check_rendered(&a, root.path(), &env);
-    assert!(
-        out.status.success(),
-        "check refused the tenant file: {}",
-        text(&out)
-    );
+    assert_ran(&out, "check refused the tenant file");
 }
 
 #[test]
@@ -218,11 +209,7 @@ fn chart_yaml_files_are_clean_under_chart_testings_yamllint_config() {
         .args(&files)
         .output()
         .expect("yamllint runs");
-    assert!(
-        out.status.success(),
-        "yamllint (ct lint's config): {}",
-        text(&out)
-    );
+    assert_ran(&out, "yamllint (ct lint's config)");
 }
 
 #[test]
@@ -233,7 +220,7 @@ fn chart_readme_is_generated_from_values_yaml_and_current() {
         .args(["scripts/chart-readme.py", "--check", CHART])
         .output()
         .expect("python runs");
-    assert!(out.status.success(), "{}", text(&out));
+    assert_ran(&out, "chart-readme.py --check");
     let readme = std::fs::read_to_string(repo().join(CHART).join("README.md")).expect("README");
     for row in [
         "| extraVolumes | list | `[]` |",

@@ -15,6 +15,13 @@ fn ids(items: &[Value]) -> Vec<String> {
         .collect()
 }
 
+/// Runs `args`: the lines it printed, and the query strings of the calls it made on `path`.
+async fn ok_with_queries(cli: &OrangeCli, args: &[&str], path: &str) -> (Vec<Value>, Vec<String>) {
+    let mark = cli.mark();
+    let printed = cli.ok(args).await;
+    (printed, cli.queries(mark, path))
+}
+
 /// 30 incidents: every third in GB, every other P1.
 async fn seed_incidents(cli: &OrangeCli) {
     for i in 0..30 {
@@ -35,30 +42,27 @@ async fn postman_use_cases_list_all_filter_page_and_get_incidents() {
     seed_incidents(&cli).await;
 
     // 1. Get all my incidents: every page is read (pages of 7 here: 5 calls).
-    let mark = cli.mark();
-    let all = cli.ok(&["incidents", "list", "--page-size", "7"]).await;
+    let (all, pages) =
+        ok_with_queries(&cli, &["incidents", "list", "--page-size", "7"], INCIDENTS).await;
     assert_eq!(all.len(), 30);
     let mut unique = ids(&all);
     unique.sort();
     unique.dedup();
     assert_eq!(unique.len(), 30, "no incident twice");
-    let pages = cli.queries(mark, INCIDENTS);
     assert_eq!(
         pages,
         ["0", "7", "14", "21", "28"].map(|o| format!("offset={o}&limit=7"))
     );
 
     // 2. Filter: location.address.country=FR and priority=P1, positional or --filter.
-    let mark = cli.mark();
-    let fr_p1 = cli
-        .ok(&[
-            "incidents",
-            "list",
-            "location.address.country=FR",
-            "--filter",
-            "priority=P1",
-        ])
-        .await;
+    let args = [
+        "incidents",
+        "list",
+        "location.address.country=FR",
+        "--filter",
+        "priority=P1",
+    ];
+    let (fr_p1, queries) = ok_with_queries(&cli, &args, INCIDENTS).await;
     assert_eq!(fr_p1.len(), 10);
     assert!(
         fr_p1
@@ -66,27 +70,22 @@ async fn postman_use_cases_list_all_filter_page_and_get_incidents() {
             .all(|i| i["priority"] == "P1" && i["location"]["address"]["country"] == "FR")
     );
     assert_eq!(
-        cli.queries(mark, INCIDENTS)[0],
+        queries[0],
         "location.address.country=FR&priority=P1&offset=0&limit=100"
     );
 
     // 3. Pagination: offset=10&limit=20&sort=-createdAt, sent as asked, one page.
-    let mark = cli.mark();
-    let page = cli
-        .ok(&[
-            "incidents",
-            "list",
-            "--offset",
-            "10",
-            "--limit",
-            "20",
-            "--sort=-createdAt",
-        ])
-        .await;
-    assert_eq!(
-        cli.queries(mark, INCIDENTS),
-        ["sort=-createdAt&offset=10&limit=20"]
-    );
+    let args = [
+        "incidents",
+        "list",
+        "--offset",
+        "10",
+        "--limit",
+        "20",
+        "--sort=-createdAt",
+    ];
+    let (page, queries) = ok_with_queries(&cli, &args, INCIDENTS).await;
+    assert_eq!(queries, ["sort=-createdAt&offset=10&limit=20"]);
     let mut newest_first = all.clone();
     newest_first.sort_by(|a, b| {
         (b["createdAt"].as_str(), b["id"].as_str())
@@ -275,17 +274,16 @@ async fn trouble_ticket_commands_create_comment_get_and_search_every_page() {
     );
 
     // Search reads every page: 5 tickets in pages of 2 are 3 calls.
-    let mark = cli.mark();
-    let found = cli
-        .ok(&[
-            "tickets",
-            "search",
-            "status=submitted",
-            &format!("orangeServiceNumber={ld}"),
-            "--page-size",
-            "2",
-        ])
-        .await;
+    let by_number = format!("orangeServiceNumber={ld}");
+    let args = [
+        "tickets",
+        "search",
+        "status=submitted",
+        &by_number,
+        "--page-size",
+        "2",
+    ];
+    let (found, pages) = ok_with_queries(&cli, &args, SEARCH).await;
     let mut got: Vec<String> = found
         .iter()
         .map(|t| t["id"].as_str().unwrap().to_owned())
@@ -293,7 +291,6 @@ async fn trouble_ticket_commands_create_comment_get_and_search_every_page() {
     got.sort();
     ids.sort();
     assert_eq!(got, ids);
-    let pages = cli.queries(mark, SEARCH);
     assert_eq!(pages.len(), 3, "{pages:?}");
     assert!(pages[2].ends_with("page=3&pageSize=2"), "{pages:?}");
     assert!(pages[0].starts_with("ctxid=TCKTNG&sctxid=wse&status=submitted"));

@@ -2,7 +2,7 @@
 //! startup) is triggered with secrets filled in from the environment, and its whole output is
 //! searched for them.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -139,21 +139,34 @@ fn assert_clean(what: &str, args: &[&str], out: &Output) {
     }
 }
 
+/// Writes `yaml` as `config.yaml` in `dir`: the file.
+fn write_config(dir: &Path, yaml: &str) -> PathBuf {
+    let file = dir.join("config.yaml");
+    std::fs::write(&file, yaml).unwrap();
+    file
+}
+
+/// Runs `args` on `file`, asserting that it fails, prints no secret, and says `says`; `what`
+/// names the case in the messages.
+fn assert_refused(what: &str, args: &[&str], file: &Path, says: &str) {
+    let out = run(args, file);
+    assert!(!out.status.success(), "{what}: {args:?} accepted it");
+    assert_clean(what, args, &out);
+    let text = text(&out);
+    assert!(
+        text.contains(says),
+        "{what}: {args:?} does not say {says:?}:\n{text}"
+    );
+}
+
 #[test]
 fn no_config_error_of_check_or_serve_prints_a_secret_from_the_environment() {
     let dir = tempfile::tempdir().unwrap();
     for (what, yaml) in cases(dir.path()) {
-        let file = dir.path().join("config.yaml");
-        std::fs::write(&file, &yaml).unwrap();
+        let file = write_config(dir.path(), &yaml);
         for args in [&["check"][..], &["serve", "--listen", "127.0.0.1:0"][..]] {
-            let out = run(args, &file);
-            assert!(!out.status.success(), "{what}: {args:?} accepted it");
-            assert_clean(what, args, &out);
-            assert!(
-                text(&out).contains("config.yaml:"),
-                "{what}: {args:?} does not say where:\n{}",
-                text(&out)
-            );
+            // Where: the file, and the place in it.
+            assert_refused(what, args, &file, "config.yaml:");
         }
     }
 }
@@ -166,41 +179,22 @@ fn a_store_url_that_does_not_parse_is_printed_without_its_password() {
         "${DB_URL}",
     );
     let yaml = yaml.replace("url: ${DB_URL}", "url: \"${DB_URL}\"");
-    let file = dir.path().join("config.yaml");
-    std::fs::write(&file, &yaml).unwrap();
+    let file = write_config(dir.path(), &yaml);
     let args = ["serve", "--listen", "127.0.0.1:0"];
-    let out = run(&args, &file);
-    assert!(
-        !out.status.success(),
-        "serve started on an unreachable store"
-    );
-    assert_clean("unparsable store URL", &args, &out);
-    assert!(
-        text(&out).contains("postgres://user:***@"),
-        "the URL is not shown redacted:\n{}",
-        text(&out)
-    );
+    // Refused: the store is unreachable; the URL is shown redacted.
+    assert_refused("unparsable store URL", &args, &file, "postgres://user:***@");
 }
 
 #[test]
 fn check_and_serve_refuse_an_empty_admin_token_with_its_place() {
     let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("config.yaml");
     let yaml = format!(
         "{}admin: {{token: \"${{UNSET_ADMIN_TOKEN:-}}\"}}\n",
         base(dir.path())
     );
-    std::fs::write(&file, yaml).unwrap();
+    let file = write_config(dir.path(), &yaml);
     for args in [&["check"][..], &["serve", "--listen", "127.0.0.1:0"][..]] {
-        let out = run(args, &file);
-        assert!(
-            !out.status.success(),
-            "{args:?} accepted an empty admin token"
-        );
-        assert!(
-            text(&out).contains("config.yaml:admin.token: is empty"),
-            "{args:?}:\n{}",
-            text(&out)
-        );
+        let says = "config.yaml:admin.token: is empty";
+        assert_refused("an empty admin token", args, &file, says);
     }
 }

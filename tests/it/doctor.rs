@@ -3,6 +3,7 @@
 //! taken from the integration user, the row names it and the exit code is 1 when the config
 //! relies on it; and it only ever reads.
 
+use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use reqwest::Method;
@@ -11,12 +12,12 @@ use serde_json::{Value, json};
 use crate::sim_support::Sim;
 
 /// The embedded default config, pointed at `sim`, written to a temporary file.
-fn config_file(sim: &Sim, dir: &std::path::Path) -> std::path::PathBuf {
+fn config_file(sim: &Sim, dir: &Path) -> PathBuf {
     let url = sim.handle.base_url();
     crate::support::cli::default_config_file(dir, "doctor.yaml", Some(&url))
 }
 
-async fn doctor(config: &std::path::Path, json_out: bool) -> Output {
+async fn doctor(config: &Path, json_out: bool) -> Output {
     let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_itsm-bridge"));
     cmd.arg("doctor").arg("--config").arg(config);
     if json_out {
@@ -34,22 +35,22 @@ async fn populate(sim: &Sim) {
         .await;
     }
     for r in ["O-1", "O-2"] {
-        let resp = sim
-            .orange(Method::POST, "/ordering/b2b/v3/requests")
-            .json(&json!({"customerReference": r}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(resp.status(), 201);
+        let order = json!({"customerReference": r});
+        let (status, _) = sim
+            .orange_send(Method::POST, "/ordering/b2b/v3/requests", &order)
+            .await;
+        assert_eq!(status, 201);
     }
-    let resp = sim
-        .orange(Method::POST, "/troubleticket/wholesale/v1/troubleTickets")
-        .json(&json!({"description": "down", "externalId": "T-1",
-            "relatedEntity": [{"id": "LD000100", "role": "orangeServiceNumber"}]}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
+    let ticket = json!({"description": "down", "externalId": "T-1",
+        "relatedEntity": [{"id": "LD000100", "role": "orangeServiceNumber"}]});
+    let (status, _) = sim
+        .orange_send(
+            Method::POST,
+            "/troubleticket/wholesale/v1/troubleTickets",
+            &ticket,
+        )
+        .await;
+    assert_eq!(status, 200);
     // The oldest incident and order become the last updated: natural order is not update order.
     let first_inc = {
         let d = sim.handle.state.data();
@@ -60,6 +61,17 @@ async fn populate(sim: &Sim) {
         json!({}),
     )
     .await;
+}
+
+/// A populated simulator, the default config pointed at it (a file in the folder returned),
+/// and the last journal entry before doctor runs.
+async fn setup() -> (Sim, tempfile::TempDir, PathBuf, u64) {
+    let sim = Sim::start().await;
+    populate(&sim).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_file(&sim, dir.path());
+    let since = sim.handle.journal(0).last().map_or(0, |e| e.seq);
+    (sim, dir, config, since)
 }
 
 fn rows(out: &Output) -> Vec<Value> {
@@ -78,11 +90,7 @@ fn find<'a>(rows: &'a [Value], check: &str) -> &'a Value {
 
 #[tokio::test]
 async fn doctor_passes_on_the_default_simulator_and_names_a_switched_behaviour() {
-    let sim = Sim::start().await;
-    populate(&sim).await;
-    let dir = tempfile::tempdir().unwrap();
-    let config = config_file(&sim, dir.path());
-    let since = sim.handle.journal(0).last().map_or(0, |e| e.seq);
+    let (sim, _dir, config, since) = setup().await;
 
     let out = doctor(&config, true).await;
     let r = rows(&out);
@@ -157,11 +165,7 @@ fn assert_reads_only(sim: &Sim, since: u64) {
 
 #[tokio::test]
 async fn doctor_fails_when_the_itsm_user_lacks_a_right_the_way_back_needs() {
-    let sim = Sim::start().await;
-    populate(&sim).await;
-    let dir = tempfile::tempdir().unwrap();
-    let config = config_file(&sim, dir.path());
-    let since = sim.handle.journal(0).last().map_or(0, |e| e.seq);
+    let (sim, _dir, config, since) = setup().await;
     for (switch, value, check, observed) in [
         (
             "servicenow_rights",

@@ -1,19 +1,23 @@
 //! Webhook intake: authentication, limits, validation, dedupe, byte-exact storage.
 
-use base64::Engine;
-use itsm_bridge::domain::{EventId, TenantId};
+use itsm_bridge::domain::TenantId;
 use itsm_bridge::store::EventQuery;
 
+use crate::support::intake::{ACME_SN, acme_sn_json};
 use crate::support::*;
 
 async fn stored_body(app: &TestApp, id: &str) -> Vec<u8> {
-    let ev = app
-        .store
-        .event(EventId::parse(id).unwrap())
-        .await
-        .unwrap()
-        .expect("event stored");
-    ev.body.to_vec()
+    app.stored_event(id).await.body.to_vec()
+}
+
+/// Posts `body` to acme's Jira source signed with its secret, asserting `status`: the JSON
+/// answer.
+async fn acme_jira(app: &TestApp, body: &[u8], status: u16) -> serde_json::Value {
+    json(
+        app.post_jira("acme", body, ACME_JIRA_SECRET, &[]).await,
+        status,
+    )
+    .await
 }
 
 async fn count_events(app: &TestApp, tenant: &str) -> usize {
@@ -23,13 +27,6 @@ async fn count_events(app: &TestApp, tenant: &str) -> usize {
         ..Default::default()
     };
     app.store.list_events(&q).await.unwrap().len()
-}
-
-fn basic(user: &str, pass: &str) -> String {
-    format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"))
-    )
 }
 
 #[tokio::test]
@@ -61,11 +58,7 @@ async fn valid_jira_cloud_webhook_is_accepted_and_stored_byte_exact() {
 async fn jira_data_center_comment_without_issue_is_accepted_with_unicode_intact() {
     let app = TestApp::spawn().await;
     let body = fixture("ingress/jira-dc-comment-created.json");
-    let v = json(
-        app.post_jira("acme", &body, ACME_JIRA_SECRET, &[]).await,
-        202,
-    )
-    .await;
+    let v = acme_jira(&app, &body, 202).await;
     let id = v["eventId"].as_str().unwrap();
     let stored = stored_body(&app, id).await;
     assert_eq!(stored, body, "RTL marks and U+2028 survive byte-exact");
@@ -82,22 +75,11 @@ async fn jira_data_center_comment_without_issue_is_accepted_with_unicode_intact(
 async fn servicenow_webhook_is_accepted_with_basic_auth_or_base64_hmac() {
     let app = TestApp::spawn().await;
     let body = fixture("ingress/servicenow-incident-update.json");
-    let r = app
-        .post(
-            "/webhooks/acme/servicenow",
-            body.clone(),
-            &[("authorization", basic(ACME_SN_USER, ACME_SN_PASSWORD))],
-        )
-        .await;
-    let first = json(r, 202).await;
+    let first = acme_sn_json(&app, body.clone(), 202).await;
     assert_eq!(first["duplicate"], false);
     let sig = itsm_bridge::http::auth::base64_hmac(ACME_SN_HMAC, &body);
     let r = app
-        .post(
-            "/webhooks/acme/servicenow",
-            body.clone(),
-            &[("x-signature", sig)],
-        )
+        .post(ACME_SN, body.clone(), &[("x-signature", sig)])
         .await;
     let second = json(r, 202).await;
     assert_eq!(
@@ -186,9 +168,7 @@ async fn webhook_with_bad_signature_is_rejected_with_401() {
 #[tokio::test]
 async fn webhook_without_credentials_is_told_what_is_expected() {
     let app = TestApp::spawn().await;
-    let r = app
-        .post("/webhooks/acme/servicenow", b"{}".to_vec(), &[])
-        .await;
+    let r = app.post(ACME_SN, b"{}".to_vec(), &[]).await;
     let p = json(r, 401).await;
     let d = p["detail"].as_str().unwrap();
     assert!(
@@ -265,35 +245,17 @@ async fn oversized_body_is_rejected_with_413() {
 async fn schema_violation_is_parked_with_202_and_the_failing_pointer() {
     let app = TestApp::spawn().await;
     let body = br#"{"webhookEvent": "jira:issue_updated", "issue": {"id": true}}"#;
-    let a = json(
-        app.post_jira("acme", body, ACME_JIRA_SECRET, &[]).await,
-        202,
-    )
-    .await;
+    let a = acme_jira(&app, body, 202).await;
     assert_eq!(a["parked"], "schema-violation", "{a}");
     assert_eq!(a["pointer"], "/issue/id");
     assert_eq!(a["duplicate"], false);
     let id = a["eventId"].as_str().unwrap().to_owned();
-    let stored = app
-        .store
-        .event(itsm_bridge::domain::EventId::parse(&id).unwrap())
-        .await
-        .unwrap()
-        .expect("a parked event is stored");
+    let stored = app.stored_event(&id).await;
     assert_eq!(stored.body.as_ref(), body.as_slice(), "kept byte-exact");
-    let again = json(
-        app.post_jira("acme", body, ACME_JIRA_SECRET, &[]).await,
-        202,
-    )
-    .await;
+    let again = acme_jira(&app, body, 202).await;
     assert_eq!(again["duplicate"], true, "dedupe applies to parked events");
     assert_eq!(again["eventId"], id.as_str());
-    let a = json(
-        app.post_jira("acme", b"[1, 2]", ACME_JIRA_SECRET, &[])
-            .await,
-        202,
-    )
-    .await;
+    let a = acme_jira(&app, b"[1, 2]", 202).await;
     assert_eq!(a["parked"], "schema-violation");
     assert_eq!(a["pointer"], "");
     app.stop().await;
@@ -302,24 +264,14 @@ async fn schema_violation_is_parked_with_202_and_the_failing_pointer() {
 #[tokio::test]
 async fn unknown_tenant_and_source_are_404() {
     let app = TestApp::spawn().await;
-    let p = json(
-        app.post("/webhooks/nobody/jira", b"{}".to_vec(), &[]).await,
-        404,
-    )
-    .await;
-    assert_eq!(p["code"], "unknown-tenant");
-    let p = json(
-        app.post("/webhooks/acme/remedy", b"{}".to_vec(), &[]).await,
-        404,
-    )
-    .await;
-    assert_eq!(p["code"], "unknown-source");
-    let p = json(
-        app.post("/webhooks/ACME!/jira", b"{}".to_vec(), &[]).await,
-        404,
-    )
-    .await;
-    assert_eq!(p["code"], "unknown-tenant");
+    for (path, code) in [
+        ("/webhooks/nobody/jira", "unknown-tenant"),
+        ("/webhooks/acme/remedy", "unknown-source"),
+        ("/webhooks/ACME!/jira", "unknown-tenant"),
+    ] {
+        let p = json(app.post(path, b"{}".to_vec(), &[]).await, 404).await;
+        assert_eq!(p["code"], code, "{path}");
+    }
     app.stop().await;
 }
 
@@ -330,14 +282,7 @@ async fn changes_made_by_the_integration_user_are_dropped_as_echoes() {
         serde_json::from_slice(&fixture("ingress/servicenow-incident-update.json")).unwrap();
     v["sys_updated_by"] = "itsm-bridge".into();
     let body = serde_json::to_vec(&v).unwrap();
-    let r = app
-        .post(
-            "/webhooks/acme/servicenow",
-            body,
-            &[("authorization", basic(ACME_SN_USER, ACME_SN_PASSWORD))],
-        )
-        .await;
-    json(r, 202).await;
+    acme_sn_json(&app, body, 202).await;
     assert_eq!(
         count_events(&app, "acme").await,
         0,
@@ -350,11 +295,7 @@ async fn changes_made_by_the_integration_user_are_dropped_as_echoes() {
 async fn health_readiness_metrics_and_openapi_answer() {
     let app = TestApp::spawn().await;
     let body = fixture("ingress/jira-cloud-issue-updated.json");
-    json(
-        app.post_jira("acme", &body, ACME_JIRA_SECRET, &[]).await,
-        202,
-    )
-    .await;
+    acme_jira(&app, &body, 202).await;
     json(app.post_jira("acme", &body, "wrong", &[]).await, 401).await;
     let h = json(app.get("/healthz").await, 200).await;
     assert_eq!(h["status"], "ok");
@@ -378,11 +319,7 @@ async fn health_readiness_metrics_and_openapi_answer() {
 async fn admin_api_needs_the_token_and_lists_events() {
     let app = TestApp::spawn().await;
     let body = fixture("ingress/jira-cloud-issue-updated.json");
-    let v = json(
-        app.post_jira("acme", &body, ACME_JIRA_SECRET, &[]).await,
-        202,
-    )
-    .await;
+    let v = acme_jira(&app, &body, 202).await;
     let p = json(app.get("/admin/v1/events").await, 401).await;
     assert_eq!(p["code"], "unauthorized");
     let list = app.admin_get("/admin/v1/events?tenant=acme").await;
@@ -394,13 +331,9 @@ async fn admin_api_needs_the_token_and_lists_events() {
         ))
         .await;
     assert!(one["body"].as_str().unwrap().contains("OPS-1287"));
+    let bad = app.client.get(app.url("/admin/v1/events?before=nope"));
     let bad = json(
-        app.client
-            .get(app.url("/admin/v1/events?before=nope"))
-            .bearer_auth("test-admin-token")
-            .send()
-            .await
-            .unwrap(),
+        bad.bearer_auth("test-admin-token").send().await.unwrap(),
         400,
     )
     .await;

@@ -2,9 +2,9 @@
 //! stored and delivered alike on SQLite and PostgreSQL: the raw body is kept byte for byte,
 //! the stored call and keys lose their NUL characters, and Orange gets the call without them.
 
-use itsm_bridge::sim::SimOptions;
 use serde_json::Value;
 
+use crate::support::intake::{default_sim, on_both_stores, post_acme_sn};
 use crate::support::*;
 
 async fn app(sim: &str, store_url: Option<&str>) -> TestApp {
@@ -35,18 +35,10 @@ fn poisoned_insert() -> Vec<u8> {
 }
 
 async fn nul_is_stored_and_delivered_without_it(store_url: Option<&str>) {
-    let sim = itsm_bridge::sim::start(SimOptions::default())
-        .await
-        .unwrap();
+    let sim = default_sim().await;
     let app = app(&sim.base_url(), store_url).await;
     let body = poisoned_insert();
-    let resp = app
-        .post(
-            "/webhooks/acme/servicenow",
-            body.clone(),
-            &[acme_sn_basic()],
-        )
-        .await;
+    let resp = post_acme_sn(&app, body.clone()).await;
     let accepted = json(resp, 202).await;
     assert_eq!(accepted["duplicate"], false);
     let id = itsm_bridge::domain::EventId::parse(accepted["eventId"].as_str().unwrap()).unwrap();
@@ -68,13 +60,7 @@ async fn nul_is_stored_and_delivered_without_it(store_url: Option<&str>) {
     assert!(!target.contains("\\u0000"), "{target}");
 
     // A redelivery is the same event.
-    let again = app
-        .post(
-            "/webhooks/acme/servicenow",
-            body.clone(),
-            &[acme_sn_basic()],
-        )
-        .await;
+    let again = post_acme_sn(&app, body.clone()).await;
     assert_eq!(json(again, 202).await["duplicate"], true);
 
     // What reaches Orange.
@@ -95,19 +81,12 @@ async fn nul_is_stored_and_delivered_without_it(store_url: Option<&str>) {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn nul_in_a_webhook_is_accepted_stored_and_delivered_without_it_on_sqlite() {
-    nul_is_stored_and_delivered_without_it(None).await;
-}
-
-#[tokio::test]
-async fn nul_in_a_webhook_is_accepted_stored_and_delivered_without_it_on_postgres() {
-    let Some(pg) = schema().await else {
-        return;
-    };
-    nul_is_stored_and_delivered_without_it(Some(&pg.url)).await;
-    pg.drop().await;
-}
+on_both_stores!(
+    #[tokio::test]
+    "nul", nul_is_stored_and_delivered_without_it =>
+    nul_in_a_webhook_is_accepted_stored_and_delivered_without_it_on_sqlite,
+    nul_in_a_webhook_is_accepted_stored_and_delivered_without_it_on_postgres
+);
 
 /// A ServiceNow insert whose `sys_mod_count` (part of the dedupe key) is `n` random hex
 /// characters: over PostgreSQL's ~2.7 KB index row limit, even compressed.
@@ -129,27 +108,13 @@ async fn an_event_postgres_refuses_is_500_store_rejected_and_the_next_one_is_acc
     let Some(pg) = schema().await else {
         return;
     };
-    let sim = itsm_bridge::sim::start(SimOptions::default())
-        .await
-        .unwrap();
+    let sim = default_sim().await;
     let app = app(&sim.base_url(), Some(&pg.url)).await;
-    let refused = app
-        .post(
-            "/webhooks/acme/servicenow",
-            insert_with_mod_count(20_000),
-            &[acme_sn_basic()],
-        )
-        .await;
+    let refused = post_acme_sn(&app, insert_with_mod_count(20_000)).await;
     let p = json(refused, 500).await;
     assert_eq!(p["code"], "store-rejected", "{p}");
     // The store is up: the next event is taken.
-    let ok = app
-        .post(
-            "/webhooks/acme/servicenow",
-            insert_with_mod_count(8),
-            &[acme_sn_basic()],
-        )
-        .await;
+    let ok = post_acme_sn(&app, insert_with_mod_count(8)).await;
     assert_eq!(json(ok, 202).await["duplicate"], false);
     let ready = app.get("/readyz").await;
     assert_eq!(ready.status(), 200);

@@ -7,9 +7,10 @@
 use std::time::Duration;
 
 use itsm_bridge::domain::EventId;
-use itsm_bridge::sim::{SimHandle, SimOptions};
+use itsm_bridge::sim::SimHandle;
 use serde_json::{Value, json};
 
+use crate::support::intake::{acme_sn_json, default_sim, on_both_stores};
 use crate::support::*;
 
 /// The app on a copy of the shipped mappings (returned: the tests edit it), its Orange
@@ -21,6 +22,11 @@ async fn boot(sim: &SimHandle, store: Option<&str>) -> (TestApp, tempfile::TempD
     (TestApp::spawn_config(config, dir).await, root)
 }
 
+/// The shipped ServiceNow insert (golden event), to change.
+fn sn_insert() -> Value {
+    serde_json::from_slice(&fixture("servicenow/incident-insert.json")).unwrap()
+}
+
 fn incidents(sim: &SimHandle, external: &str) -> Vec<Value> {
     let found = incidents_of(sim, external);
     found.into_iter().map(|i| i.body).collect()
@@ -29,9 +35,7 @@ fn incidents(sim: &SimHandle, external: &str) -> Vec<Value> {
 /// The scenario of issue 18: broken mapping → 202 parked → fix, reload → replay → delivered
 /// once, and the update accepted meanwhile reaches Orange after the create.
 async fn parked_then_fixed_and_replayed(store: Option<&str>) {
-    let sim = itsm_bridge::sim::start(SimOptions::default())
-        .await
-        .unwrap();
+    let sim = default_sim().await;
     let (app, root) = boot(&sim, store).await;
     let file = root.path().join("mappings/demo/servicenow-incident.yaml");
     let good = std::fs::read_to_string(&file).unwrap();
@@ -47,47 +51,23 @@ async fn parked_then_fixed_and_replayed(store: Option<&str>) {
     std::fs::write(&file, &broken).unwrap();
     app.admin_post("/admin/v1/reload", 200).await;
 
-    let mut insert: Value =
-        serde_json::from_slice(&fixture("servicenow/incident-insert.json")).unwrap();
+    let mut insert = sn_insert();
     insert["impact"] = json!("4");
-    let a = json(
-        app.post(
-            "/webhooks/acme/servicenow",
-            insert.to_string(),
-            &[acme_sn_basic()],
-        )
-        .await,
-        202,
-    )
-    .await;
+    let a = acme_sn_json(&app, insert.to_string(), 202).await;
     assert_eq!(a["parked"], "mapping-rejected", "{a}");
     assert_eq!(a["rule"], "routes[1].then[0].set.impact");
     assert_eq!(a["pointer"], "/impact");
     assert_eq!(a["duplicate"], false);
     let id = a["eventId"].as_str().unwrap().to_owned();
     // A redelivery of a parked event is a duplicate of it.
-    let again = json(
-        app.post(
-            "/webhooks/acme/servicenow",
-            insert.to_string(),
-            &[acme_sn_basic()],
-        )
-        .await,
-        202,
-    )
-    .await;
+    let again = acme_sn_json(&app, insert.to_string(), 202).await;
     assert_eq!(
         (again["duplicate"].as_bool(), again["eventId"].as_str()),
         (Some(true), Some(id.as_str()))
     );
     // The update that follows maps fine; it waits for the create.
     let update = fixture("servicenow/incident-update-state.json");
-    let u = json(
-        app.post("/webhooks/acme/servicenow", update, &[acme_sn_basic()])
-            .await,
-        202,
-    )
-    .await;
+    let u = acme_sn_json(&app, update, 202).await;
     assert!(u.get("parked").is_none(), "{u}");
 
     let listed = app.admin_get("/admin/v1/events?state=parked").await;
@@ -155,43 +135,23 @@ async fn parked_then_fixed_and_replayed(store: Option<&str>) {
     app.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_parked_event_is_delivered_once_after_the_mapping_is_fixed_on_sqlite() {
-    parked_then_fixed_and_replayed(None).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_parked_event_is_delivered_once_after_the_mapping_is_fixed_on_postgres() {
-    let test = "intake_parked::a_parked_event_is_delivered_once…_on_postgres";
-    let Some(pg) = pg::Schema::create("intake", test).await else {
-        return;
-    };
-    parked_then_fixed_and_replayed(Some(&pg.url)).await;
-    pg.drop().await;
-}
+on_both_stores!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    "intake", parked_then_fixed_and_replayed =>
+    a_parked_event_is_delivered_once_after_the_mapping_is_fixed_on_sqlite,
+    a_parked_event_is_delivered_once_after_the_mapping_is_fixed_on_postgres
+);
 
 /// Unrouted events are kept, counted by tenant, source and type, and listed with filters; a
 /// business rule that names its own events reaches the shipped routes; `unrouted: park`
 /// parks them, and replaying all parked events maps them once a route exists.
 async fn unrouted_are_visible(store: Option<&str>) {
-    let sim = itsm_bridge::sim::start(SimOptions::default())
-        .await
-        .unwrap();
+    let sim = default_sim().await;
     let (app, root) = boot(&sim, store).await;
-    let mut delete: Value =
-        serde_json::from_slice(&fixture("servicenow/incident-insert.json")).unwrap();
+    let mut delete = sn_insert();
     delete["operation"] = json!("delete");
     delete["sys_mod_count"] = json!("9");
-    let a = json(
-        app.post(
-            "/webhooks/acme/servicenow",
-            delete.to_string(),
-            &[acme_sn_basic()],
-        )
-        .await,
-        202,
-    )
-    .await;
+    let a = acme_sn_json(&app, delete.to_string(), 202).await;
     assert!(a.get("parked").is_none(), "{a}");
     let listed = app
         .admin_get("/admin/v1/events?state=unrouted&event_type=delete")
@@ -216,20 +176,10 @@ async fn unrouted_are_visible(store: Option<&str>) {
     );
 
     // A business rule that names its events itself.
-    let mut named: Value =
-        serde_json::from_slice(&fixture("servicenow/incident-insert.json")).unwrap();
+    let mut named = sn_insert();
     named.as_object_mut().unwrap().remove("operation");
     named["event"] = json!("incident.inserted");
-    let a = json(
-        app.post(
-            "/webhooks/acme/servicenow",
-            named.to_string(),
-            &[acme_sn_basic()],
-        )
-        .await,
-        202,
-    )
-    .await;
+    let a = acme_sn_json(&app, named.to_string(), 202).await;
     let id = EventId::parse(a["eventId"].as_str().unwrap()).unwrap();
     let ds = app.store.event_deliveries(id).await.unwrap();
     assert_eq!(ds.len(), 1, "`incident.inserted` takes the create route");
@@ -243,16 +193,7 @@ async fn unrouted_are_visible(store: Option<&str>) {
     let mut closed = delete.clone();
     closed["operation"] = json!("closed");
     closed["sys_mod_count"] = json!("10");
-    let a = json(
-        app.post(
-            "/webhooks/acme/servicenow",
-            closed.to_string(),
-            &[acme_sn_basic()],
-        )
-        .await,
-        202,
-    )
-    .await;
+    let a = acme_sn_json(&app, closed.to_string(), 202).await;
     assert_eq!(a["parked"], "unrouted", "{a}");
     // Still parked when replayed with no route for it; mapped once a route exists.
     let r = app
@@ -275,17 +216,9 @@ async fn unrouted_are_visible(store: Option<&str>) {
     app.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn unrouted_events_are_counted_listed_and_parked_on_request_on_sqlite() {
-    unrouted_are_visible(None).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn unrouted_events_are_counted_listed_and_parked_on_request_on_postgres() {
-    let test = "intake_parked::unrouted_events_…_on_postgres";
-    let Some(pg) = pg::Schema::create("intake", test).await else {
-        return;
-    };
-    unrouted_are_visible(Some(&pg.url)).await;
-    pg.drop().await;
-}
+on_both_stores!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    "intake", unrouted_are_visible =>
+    unrouted_events_are_counted_listed_and_parked_on_request_on_sqlite,
+    unrouted_events_are_counted_listed_and_parked_on_request_on_postgres
+);

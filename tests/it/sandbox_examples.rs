@@ -56,6 +56,26 @@ async fn post(app: &TestApp, source: &str, event: &str) -> Value {
     serde_json::from_str(&text).unwrap()
 }
 
+/// The JSON of an admin `GET` of `path` with the sandbox's admin token.
+async fn admin_json(app: &TestApp, path: &str) -> Value {
+    let req = app
+        .client
+        .get(app.url(path))
+        .bearer_auth("sandbox-admin-token");
+    let resp = req.send().await.expect("request sent");
+    resp.json().await.expect("JSON")
+}
+
+/// `Some` when an item of the array `list` has a string `field` that contains `text` (for
+/// `eventually`).
+fn any_contains(list: &Value, field: &str, text: &str) -> Option<()> {
+    let found = list.as_array()?.iter().any(|item| {
+        let value = item[field].as_str();
+        value.is_some_and(|t| t.contains(text))
+    });
+    found.then_some(())
+}
+
 /// Waits until nothing is pending or in flight, then asserts no dead letter.
 async fn settle(app: &TestApp, when: &str) {
     let store = app.store.clone();
@@ -68,29 +88,11 @@ async fn settle(app: &TestApp, when: &str) {
     }
     let s = store.queue_stats().await.unwrap();
     if s.pending + s.in_flight > 0 {
-        let events: Value = app
-            .client
-            .get(app.url("/admin/v1/events?limit=100"))
-            .bearer_auth("sandbox-admin-token")
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let events = admin_json(app, "/admin/v1/events?limit=100").await;
         let mut stuck = Vec::new();
         for e in events["events"].as_array().unwrap() {
             let id = e["id"].as_str().unwrap();
-            let v: Value = app
-                .client
-                .get(app.url(&format!("/admin/v1/events/{id}")))
-                .bearer_auth("sandbox-admin-token")
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let v = admin_json(app, &format!("/admin/v1/events/{id}")).await;
             for d in v["deliveries"].as_array().unwrap() {
                 if !matches!(d["delivery"]["state"].as_str(), Some("done")) {
                     stuck.push(d["delivery"].clone());
@@ -187,22 +189,14 @@ async fn every_shipped_demo_event_goes_to_orange_and_orange_changes_come_back() 
                 "/api/now/table/sys_journal_field?sysparm_query=element_id={SN_SYS_ID}"
             ))
             .await?;
-        v["result"]
-            .as_array()?
-            .iter()
-            .any(|r| r["value"].as_str().is_some_and(|t| t.contains(&note)))
-            .then_some(())
+        any_contains(&v["result"], "value", &note)
     })
     .await;
     // Jira: the Orange note arrives as a comment on OPS-1287.
     let note = format!("Orange engineer on site for {jira_incident}");
     eventually("the Orange note in Jira", async || {
         let v = sim.itsm_get("/rest/api/2/issue/OPS-1287/comment").await?;
-        v["comments"]
-            .as_array()?
-            .iter()
-            .any(|c| c["body"].as_str().is_some_and(|t| t.contains(&note)))
-            .then_some(())
+        any_contains(&v["comments"], "body", &note)
     })
     .await;
     settle(&app, "after the way back").await;

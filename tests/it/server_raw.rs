@@ -125,15 +125,25 @@ async fn closed_within(s: &mut TcpStream, within: Duration) -> bool {
     }
 }
 
+/// The app with `settings` (YAML flow entries) as its `server` section.
+async fn app_with_server(settings: &str) -> TestApp {
+    TestApp::spawn_with(&format!("server: {{ {settings} }}")).await
+}
+
+/// A new connection to `app`.
+async fn connect(app: &TestApp) -> TcpStream {
+    TcpStream::connect(app.addr).await.expect("connects")
+}
+
 const GET_HEALTH: &[u8] = b"GET /healthz HTTP/1.1\r\nhost: gw\r\n\r\n";
 
 #[tokio::test]
 async fn a_connection_that_sends_its_head_too_slowly_or_not_at_all_is_closed() {
-    let app = TestApp::spawn_with("server: { header_read_timeout_secs: 1 }").await;
+    let app = app_with_server("header_read_timeout_secs: 1").await;
     // Silent from the start.
-    let mut silent = TcpStream::connect(app.addr).await.unwrap();
+    let mut silent = connect(&app).await;
     // A head trickled a byte every 200 ms (bounded: 60 bytes, 12 s).
-    let mut slow = TcpStream::connect(app.addr).await.unwrap();
+    let mut slow = connect(&app).await;
     slow.write_all(b"GET /healthz HTTP/1.1\r\n").await.unwrap();
     let (mut reader, mut writer) = slow.into_split();
     let trickle = tokio::spawn(async move {
@@ -157,9 +167,8 @@ async fn a_connection_that_sends_its_head_too_slowly_or_not_at_all_is_closed() {
 
 #[tokio::test]
 async fn a_kept_alive_connection_outlives_the_head_timeout_and_closes_when_idle() {
-    let app =
-        TestApp::spawn_with("server: { header_read_timeout_secs: 1, idle_timeout_secs: 3 }").await;
-    let mut s = TcpStream::connect(app.addr).await.unwrap();
+    let app = app_with_server("header_read_timeout_secs: 1, idle_timeout_secs: 3").await;
+    let mut s = connect(&app).await;
     s.write_all(GET_HEALTH).await.unwrap();
     assert_eq!(read_response(&mut s).await.status, 200);
     // Idle for longer than the head timeout: still served.
@@ -172,8 +181,8 @@ async fn a_kept_alive_connection_outlives_the_head_timeout_and_closes_when_idle(
 
 #[tokio::test]
 async fn a_slow_body_is_answered_408_problem_json() {
-    let app = TestApp::spawn_with("server: { body_read_timeout_secs: 1 }").await;
-    let mut s = TcpStream::connect(app.addr).await.unwrap();
+    let app = app_with_server("body_read_timeout_secs: 1").await;
+    let mut s = connect(&app).await;
     let sig = itsm_bridge::http::auth::hub_signature(ACME_JIRA_SECRET, b"{}");
     let head = format!(
         "POST /webhooks/acme/jira HTTP/1.1\r\nhost: gw\r\ncontent-type: application/json\r\n\
@@ -189,18 +198,17 @@ async fn a_slow_body_is_answered_408_problem_json() {
 
 #[tokio::test]
 async fn connections_over_the_cap_wait_until_one_closes() {
-    let app = TestApp::spawn_with(
-        "server: { max_connections: 2, header_read_timeout_secs: 30, idle_timeout_secs: 30 }",
-    )
-    .await;
-    let mut a = TcpStream::connect(app.addr).await.unwrap();
-    let mut b = TcpStream::connect(app.addr).await.unwrap();
+    let app =
+        app_with_server("max_connections: 2, header_read_timeout_secs: 30, idle_timeout_secs: 30")
+            .await;
+    let mut a = connect(&app).await;
+    let mut b = connect(&app).await;
     for s in [&mut a, &mut b] {
         s.write_all(GET_HEALTH).await.unwrap();
         assert_eq!(read_response(s).await.status, 200);
     }
     // The third connection is left in the listen backlog: no answer while two are open.
-    let mut c = TcpStream::connect(app.addr).await.unwrap();
+    let mut c = connect(&app).await;
     c.write_all(GET_HEALTH).await.unwrap();
     let mut byte = [0u8; 1];
     assert!(
@@ -239,12 +247,9 @@ fn big_jira(size: usize) -> Vec<u8> {
 
 #[tokio::test]
 async fn a_body_waits_for_the_memory_other_bodies_hold() {
-    let app = TestApp::spawn_with(
-        "server: { max_body_bytes_in_flight: 262144, body_read_timeout_secs: 2 }",
-    )
-    .await;
+    let app = app_with_server("max_body_bytes_in_flight: 262144, body_read_timeout_secs: 2").await;
     // A announces 200 KB and stalls: it holds most of the 256 KB budget until its 408.
-    let mut a = TcpStream::connect(app.addr).await.unwrap();
+    let mut a = connect(&app).await;
     let sig = itsm_bridge::http::auth::hub_signature(ACME_JIRA_SECRET, b"{}");
     a.write_all(
         format!(
@@ -285,67 +290,55 @@ async fn a_body_waits_for_the_memory_other_bodies_hold() {
 #[tokio::test]
 async fn every_refusal_of_the_router_and_of_hyper_is_problem_json() {
     let app = TestApp::spawn().await;
-    let addr = app.addr;
-    // An undecodable path (the router's Path rejection).
-    exchange(
-        addr,
-        b"POST /webhooks/%FF/jira HTTP/1.1\r\nhost: gw\r\ncontent-length: 0\r\n\r\n",
-    )
-    .await
-    .problem(400, "bad-request");
-    exchange(
-        addr,
-        b"GET /admin/v1/events/%FF HTTP/1.1\r\nhost: gw\r\nauthorization: Bearer test-admin-token\r\n\r\n",
-    )
-    .await
-    .problem(400, "bad-request");
-    // A raw 0xFF byte in the request line (hyper's parser).
-    exchange(addr, b"GET /\xFF HTTP/1.1\r\nhost: gw\r\n\r\n")
-        .await
-        .problem(400, "bad-request");
-    exchange(addr, b"\xFF\xFF\xFF\r\n\r\n")
-        .await
-        .problem(400, "bad-request");
     // 500 headers (over hyper's 100), and a 100 KB path (over the 64 KB a URI may have).
     let mut many = b"GET /healthz HTTP/1.1\r\nhost: gw\r\n".to_vec();
     for i in 0..500 {
         many.extend_from_slice(format!("x-h{i}: v\r\n").as_bytes());
     }
     many.extend_from_slice(b"\r\n");
-    exchange(addr, &many)
-        .await
-        .problem(431, "headers-too-large");
     let long = format!(
         "GET /{} HTTP/1.1\r\nhost: gw\r\n\r\n",
         "a".repeat(100 * 1024)
     );
-    exchange(addr, long.as_bytes())
-        .await
-        .problem(414, "uri-too-long");
-    // Wrong method, unknown route.
-    exchange(
-        addr,
-        b"GET /webhooks/acme/jira HTTP/1.1\r\nhost: gw\r\n\r\n",
-    )
-    .await
-    .problem(405, "method-not-allowed");
-    exchange(addr, b"DELETE /healthz HTTP/1.1\r\nhost: gw\r\n\r\n")
-        .await
-        .problem(405, "method-not-allowed");
-    exchange(addr, b"GET /nowhere HTTP/1.1\r\nhost: gw\r\n\r\n")
-        .await
-        .problem(404, "not-found");
-    // A body larger than the limit, refused from its Content-Length alone.
     let sig = itsm_bridge::http::auth::hub_signature(ACME_JIRA_SECRET, b"{}");
-    exchange(
-        addr,
-        format!(
-            "POST /webhooks/acme/jira HTTP/1.1\r\nhost: gw\r\nx-hub-signature: {sig}\r\n\
-             content-length: 999999999\r\n\r\n"
-        )
-        .as_bytes(),
-    )
-    .await
-    .problem(413, "body-too-large");
+    let too_big = format!(
+        "POST /webhooks/acme/jira HTTP/1.1\r\nhost: gw\r\nx-hub-signature: {sig}\r\n\
+         content-length: 999999999\r\n\r\n"
+    );
+    let refusals: [(&[u8], u16, &str); 10] = [
+        // An undecodable path (the router's Path rejection).
+        (
+            b"POST /webhooks/%FF/jira HTTP/1.1\r\nhost: gw\r\ncontent-length: 0\r\n\r\n",
+            400,
+            "bad-request",
+        ),
+        (
+            b"GET /admin/v1/events/%FF HTTP/1.1\r\nhost: gw\r\nauthorization: Bearer test-admin-token\r\n\r\n",
+            400,
+            "bad-request",
+        ),
+        // A raw 0xFF byte in the request line (hyper's parser).
+        (b"GET /\xFF HTTP/1.1\r\nhost: gw\r\n\r\n", 400, "bad-request"),
+        (b"\xFF\xFF\xFF\r\n\r\n", 400, "bad-request"),
+        (&many, 431, "headers-too-large"),
+        (long.as_bytes(), 414, "uri-too-long"),
+        // Wrong method, unknown route.
+        (
+            b"GET /webhooks/acme/jira HTTP/1.1\r\nhost: gw\r\n\r\n",
+            405,
+            "method-not-allowed",
+        ),
+        (
+            b"DELETE /healthz HTTP/1.1\r\nhost: gw\r\n\r\n",
+            405,
+            "method-not-allowed",
+        ),
+        (b"GET /nowhere HTTP/1.1\r\nhost: gw\r\n\r\n", 404, "not-found"),
+        // A body larger than the limit, refused from its Content-Length alone.
+        (too_big.as_bytes(), 413, "body-too-large"),
+    ];
+    for (request, status, code) in refusals {
+        exchange(app.addr, request).await.problem(status, code);
+    }
     app.stop().await;
 }

@@ -2,16 +2,15 @@
 //! ("create applied, response lost"), dropped connections, timeouts, random rates, and the
 //! journal that lets tests count creates and prove order.
 
-use itsm_bridge::sim::SimOptions;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::sim_support::{Sim, header, send_json, status_json};
+use crate::sim_support::{Sim, header, send, status_json};
 
 const INCIDENTS: &str = "/incident/b2b/v1/incidents";
 
 async fn count_incidents(sim: &Sim) -> usize {
-    let resp = sim.orange(Method::GET, INCIDENTS).send().await.unwrap();
+    let resp = sim.orange_response(INCIDENTS).await;
     header(&resp, "x-total-count").unwrap().parse().unwrap()
 }
 
@@ -23,12 +22,11 @@ async fn a_fault_before_the_request_leaves_nothing_behind() {
         json!({"kind": "too_many_requests", "method": "POST", "path_prefix": INCIDENTS}),
     )
     .await;
-    let resp = sim
-        .orange(Method::POST, INCIDENTS)
-        .json(&json!({"shortDescription": "x"}))
-        .send()
-        .await
-        .unwrap();
+    let resp = send(
+        sim.orange(Method::POST, INCIDENTS)
+            .json(&json!({"shortDescription": "x"})),
+    )
+    .await;
     assert_eq!(header(&resp, "retry-after").as_deref(), Some("1"));
     let (status, err) = status_json(resp).await;
     assert_eq!((status, err["code"].as_u64()), (429, Some(53)));
@@ -53,8 +51,9 @@ async fn a_dropped_connection_after_the_create_loses_the_response_but_keeps_the_
         Ok(resp) => resp.bytes().await.is_err(),
     };
     assert!(lost, "the client must not get a response");
-    let (_, found) =
-        send_json(sim.orange(Method::GET, &format!("{INCIDENTS}?externalReference=INC7"))).await;
+    let (_, found) = sim
+        .orange_read(&format!("{INCIDENTS}?externalReference=INC7"))
+        .await;
     assert_eq!(found.as_array().unwrap().len(), 1);
     let creates = sim
         .handle
@@ -71,21 +70,15 @@ async fn a_dropped_connection_after_the_create_loses_the_response_but_keeps_the_
 
 #[tokio::test]
 async fn a_timeout_fault_answers_504_after_holding_the_request() {
-    let sim = Sim::with(SimOptions {
-        timeout_ms: 50,
-        ..SimOptions::default()
-    })
-    .await;
+    let sim = Sim::tuned(|o| o.timeout_ms = 50).await;
     sim.control(
         "/_sim/faults/next",
         json!({"kind": "timeout", "phase": "after", "path_prefix": INCIDENTS}),
     )
     .await;
-    let (status, err) = send_json(
-        sim.orange(Method::POST, INCIDENTS)
-            .json(&json!({"shortDescription": "x"})),
-    )
-    .await;
+    let (status, err) = sim
+        .orange_send(Method::POST, INCIDENTS, &json!({"shortDescription": "x"}))
+        .await;
     assert_eq!((status, err["code"].as_u64()), (504, Some(6)));
     assert_eq!(count_incidents(&sim).await, 1);
 }
@@ -101,7 +94,7 @@ async fn a_full_fault_rate_set_at_runtime_hits_every_call_until_cleared() {
         .await;
     assert_eq!(f["rate"], 1.0);
     for _ in 0..5 {
-        let (status, err) = send_json(sim.orange(Method::GET, INCIDENTS)).await;
+        let (status, err) = sim.orange_read(INCIDENTS).await;
         assert!(
             matches!(
                 (status, err["code"].as_u64()),
@@ -111,14 +104,7 @@ async fn a_full_fault_rate_set_at_runtime_hits_every_call_until_cleared() {
         );
     }
     sim.control("/_sim/faults", json!({"rate": 0.0})).await;
-    assert_eq!(
-        sim.orange(Method::GET, INCIDENTS)
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(sim.orange_response(INCIDENTS).await.status(), 200);
 }
 
 #[tokio::test]
@@ -129,11 +115,7 @@ async fn servicenow_faults_use_servicenow_error_bodies() {
         json!({"kind": "too_many_requests", "path_prefix": "/api/now"}),
     )
     .await;
-    let resp = sim
-        .itsm(Method::GET, "/api/now/table/incident")
-        .send()
-        .await
-        .unwrap();
+    let resp = send(sim.itsm(Method::GET, "/api/now/table/incident")).await;
     assert!(header(&resp, "retry-after").is_some());
     let (status, body) = status_json(resp).await;
     assert_eq!(status, 429);
@@ -143,27 +125,18 @@ async fn servicenow_faults_use_servicenow_error_bodies() {
 #[tokio::test]
 async fn the_journal_keeps_calls_in_order_without_secrets() {
     let sim = Sim::start().await;
-    let inc = sim.create_incident(json!({"shortDescription": "x"})).await;
+    let inc = sim.new_incident("x").await;
     let id = inc["id"].as_str().unwrap();
     for text in ["first", "second", "third"] {
-        sim.orange(Method::POST, &format!("{INCIDENTS}/{id}/notes"))
-            .json(&json!({"text": text}))
-            .send()
-            .await
-            .unwrap();
+        let notes = format!("{INCIDENTS}/{id}/notes");
+        sim.orange_send(Method::POST, &notes, &json!({"text": text}))
+            .await;
     }
     let url = sim.url(&format!(
         "/_sim/journal?method=POST&path_prefix={INCIDENTS}/{id}/notes"
     ));
-    let entries: Vec<Value> = sim
-        .http
-        .get(url)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let entries = send(sim.http.get(url)).await.json::<Vec<Value>>().await;
+    let entries = entries.expect("a JSON journal");
     let texts: Vec<String> = entries
         .iter()
         .map(|e| {

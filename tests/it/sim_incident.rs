@@ -9,7 +9,9 @@ use crate::sim_support::{Sim, header, send_json, status_json};
 
 const INCIDENTS: &str = "/incident/b2b/v1/incidents";
 
-async fn seed_three(sim: &Sim) -> Vec<Value> {
+/// A simulator with three incidents, and their bodies.
+async fn with_three() -> (Sim, Vec<Value>) {
+    let sim = Sim::start().await;
     let mut out = Vec::new();
     for (ext, prio, sp) in [
         ("INC001", "P1", "SP-100001"),
@@ -19,7 +21,7 @@ async fn seed_three(sim: &Sim) -> Vec<Value> {
         out.push(sim.create_incident(json!({"shortDescription": format!("down {ext}"), "priority": prio,
             "externalReference": ext, "servicePoint": {"id": sp}, "serviceCondition": "INTERUPTED"})).await);
     }
-    out
+    (sim, out)
 }
 
 #[tokio::test]
@@ -41,7 +43,7 @@ async fn create_returns_201_with_the_full_incident() {
     assert_eq!(inc["servicePoint"]["name"], "BVPN Paris HQ");
     assert_eq!(inc["location"]["address"]["country"], "FR");
     assert_eq!(inc["createdAt"], inc["lastUpdateDate"]);
-    let (status, got) = send_json(sim.orange(Method::GET, &format!("{INCIDENTS}/{id}"))).await;
+    let (status, got) = sim.orange_read(&format!("{INCIDENTS}/{id}")).await;
     assert_eq!(status, 200);
     assert_eq!(got["shortDescription"], "Router down");
 }
@@ -49,8 +51,7 @@ async fn create_returns_201_with_the_full_incident() {
 #[tokio::test]
 async fn unknown_incident_gets_404_code_60() {
     let sim = Sim::start().await;
-    let (status, body) =
-        send_json(sim.orange(Method::GET, &format!("{INCIDENTS}/2101M00000"))).await;
+    let (status, body) = sim.orange_read(&format!("{INCIDENTS}/2101M00000")).await;
     assert_eq!((status, body["code"].as_u64()), (404, Some(60)));
     assert_eq!(body["message"], "Resource not found");
 }
@@ -65,14 +66,12 @@ async fn malformed_bodies_get_400_codes_21_to_24() {
         (r#"{"shortDescription":42}"#, 24),
     ];
     for (body, code) in cases {
-        let resp = sim
-            .orange(Method::POST, INCIDENTS)
-            .header("Content-Type", "application/json")
-            .body(body)
-            .send()
-            .await
-            .unwrap();
-        let (status, err) = status_json(resp).await;
+        let (status, err) = send_json(
+            sim.orange(Method::POST, INCIDENTS)
+                .header("Content-Type", "application/json")
+                .body(body),
+        )
+        .await;
         assert_eq!(
             (status, err["code"].as_u64()),
             (400, Some(code)),
@@ -84,62 +83,47 @@ async fn malformed_bodies_get_400_codes_21_to_24() {
 
 #[tokio::test]
 async fn list_filters_on_dotted_paths_and_external_reference() {
-    let sim = Sim::start().await;
-    seed_three(&sim).await;
+    let (sim, _) = with_three().await;
     let resp = sim
-        .orange(
-            Method::GET,
-            &format!("{INCIDENTS}?location.address.country=FR&priority=P1"),
-        )
-        .send()
-        .await
-        .unwrap();
+        .orange_response(&format!(
+            "{INCIDENTS}?location.address.country=FR&priority=P1"
+        ))
+        .await;
     assert_eq!(header(&resp, "x-total-count").as_deref(), Some("2"));
     let (_, list) = status_json(resp).await;
     assert_eq!(list.as_array().unwrap().len(), 2);
-    let (_, list) = send_json(sim.orange(
-        Method::GET,
-        &format!("{INCIDENTS}?externalReference=INC002"),
-    ))
-    .await;
+    let (_, list) = sim
+        .orange_read(&format!("{INCIDENTS}?externalReference=INC002"))
+        .await;
     assert_eq!(list.as_array().unwrap().len(), 1);
     assert_eq!(list[0]["location"]["address"]["country"], "GB");
 }
 
 #[tokio::test]
 async fn list_sorts_descending_and_pages_with_count_headers() {
-    let sim = Sim::start().await;
-    let created = seed_three(&sim).await;
+    let (sim, created) = with_three().await;
     let resp = sim
-        .orange(
-            Method::GET,
-            &format!("{INCIDENTS}?sort=-createdAt&offset=1&limit=1"),
-        )
-        .send()
-        .await
-        .unwrap();
+        .orange_response(&format!("{INCIDENTS}?sort=-createdAt&offset=1&limit=1"))
+        .await;
     assert_eq!(header(&resp, "x-total-count").as_deref(), Some("3"));
     assert_eq!(header(&resp, "x-result-count").as_deref(), Some("1"));
     let (_, page) = status_json(resp).await;
     assert_eq!(page[0]["id"], created[1]["id"]);
-    let (_, all) = send_json(sim.orange(
-        Method::GET,
-        &format!("{INCIDENTS}?sort=priority,-createdAt"),
-    ))
-    .await;
+    let (_, all) = sim
+        .orange_read(&format!("{INCIDENTS}?sort=priority,-createdAt"))
+        .await;
     let ids: Vec<&Value> = all.as_array().unwrap().iter().map(|i| &i["id"]).collect();
     assert_eq!(
         ids,
         vec![&created[2]["id"], &created[0]["id"], &created[1]["id"]]
     );
-    let (status, err) = send_json(sim.orange(Method::GET, &format!("{INCIDENTS}?limit=ten"))).await;
+    let (status, err) = sim.orange_read(&format!("{INCIDENTS}?limit=ten")).await;
     assert_eq!((status, err["code"].as_u64()), (400, Some(28)));
 }
 
 #[tokio::test]
 async fn every_change_bumps_last_update_date_which_sorts_and_filters() {
-    let sim = Sim::start().await;
-    let created = seed_three(&sim).await;
+    let (sim, created) = with_three().await;
     let first = created[0]["id"].as_str().unwrap();
     let watermark = created[2]["lastUpdateDate"].as_str().unwrap().to_owned();
     sim.control(
@@ -147,15 +131,11 @@ async fn every_change_bumps_last_update_date_which_sorts_and_filters() {
         json!({"text": "engineer dispatched"}),
     )
     .await;
-    let resp = sim
-        .orange(
-            Method::GET,
-            &format!("{INCIDENTS}?sort=-lastUpdateDate&lastUpdateDate>={watermark}"),
-        )
-        .send()
-        .await
-        .unwrap();
-    let (_, list) = status_json(resp).await;
+    let (_, list) = sim
+        .orange_read(&format!(
+            "{INCIDENTS}?sort=-lastUpdateDate&lastUpdateDate>={watermark}"
+        ))
+        .await;
     let ids: Vec<&Value> = list.as_array().unwrap().iter().map(|i| &i["id"]).collect();
     assert_eq!(ids, vec![&created[0]["id"], &created[2]["id"]]);
     let advanced = sim
@@ -170,17 +150,12 @@ async fn every_change_bumps_last_update_date_which_sorts_and_filters() {
 #[tokio::test]
 async fn patch_updates_fields_but_not_read_only_ones() {
     let sim = Sim::start().await;
-    let inc = sim
-        .create_incident(json!({"shortDescription": "slow"}))
-        .await;
+    let inc = sim.new_incident("slow").await;
     let id = inc["id"].as_str().unwrap();
-    let resp = sim
-        .orange(Method::PATCH, &format!("{INCIDENTS}/{id}"))
-        .json(&json!({"description": "very slow", "id": "X", "urgency": "HIGH"}))
-        .send()
-        .await
-        .unwrap();
-    let (status, got) = status_json(resp).await;
+    let patch = json!({"description": "very slow", "id": "X", "urgency": "HIGH"});
+    let (status, got) = sim
+        .orange_send(Method::PATCH, &format!("{INCIDENTS}/{id}"), &patch)
+        .await;
     assert_eq!(status, 200);
     assert_eq!(
         (
@@ -196,15 +171,11 @@ async fn patch_updates_fields_but_not_read_only_ones() {
 #[tokio::test]
 async fn notes_say_whether_orange_or_the_customer_wrote_them() {
     let sim = Sim::start().await;
-    let inc = sim
-        .create_incident(json!({"shortDescription": "down"}))
-        .await;
+    let inc = sim.new_incident("down").await;
     let notes = format!("{INCIDENTS}/{}/notes", inc["id"].as_str().unwrap());
-    let (status, mine) = send_json(
-        sim.orange(Method::POST, &notes)
-            .json(&json!({"text": "please call"})),
-    )
-    .await;
+    let (status, mine) = sim
+        .orange_send(Method::POST, &notes, &json!({"text": "please call"}))
+        .await;
     assert_eq!(status, 201);
     assert_eq!(mine["author"]["origin"], "CUSTOMER");
     sim.control(
@@ -212,7 +183,7 @@ async fn notes_say_whether_orange_or_the_customer_wrote_them() {
         json!({"text": "on site at 14:00"}),
     )
     .await;
-    let resp = sim.orange(Method::GET, &notes).send().await.unwrap();
+    let resp = sim.orange_response(&notes).await;
     assert_eq!(header(&resp, "x-total-count").as_deref(), Some("2"));
     let (_, list) = status_json(resp).await;
     assert_eq!(list[1]["author"]["origin"], "ORANGE");
@@ -220,16 +191,14 @@ async fn notes_say_whether_orange_or_the_customer_wrote_them() {
     for n in list.as_array().unwrap() {
         assert!(n["id"].is_string() && n["createdAt"].is_string());
     }
-    let (status, err) = send_json(sim.orange(Method::POST, &notes).json(&json!({}))).await;
+    let (status, err) = sim.orange_send(Method::POST, &notes, &json!({})).await;
     assert_eq!((status, err["code"].as_u64()), (400, Some(23)));
 }
 
 #[tokio::test]
 async fn attachments_upload_as_multipart_then_list_and_download() {
     let sim = Sim::start().await;
-    let inc = sim
-        .create_incident(json!({"shortDescription": "down"}))
-        .await;
+    let inc = sim.new_incident("down").await;
     let base = format!("{INCIDENTS}/{}/attachments", inc["id"].as_str().unwrap());
     let part = reqwest::multipart::Part::bytes(b"trace line 1\ntrace line 2".to_vec())
         .file_name("trace.log")
@@ -242,40 +211,36 @@ async fn attachments_upload_as_multipart_then_list_and_download() {
         (meta["name"].as_str(), meta["size"].as_u64()),
         (Some("trace.log"), Some(25))
     );
-    let (_, list) = send_json(sim.orange(Method::GET, &base)).await;
+    let (_, list) = sim.orange_read(&base).await;
     assert_eq!(list[0]["id"], meta["id"]);
     let resp = sim
-        .orange(
-            Method::GET,
-            &format!("{base}/{}", meta["id"].as_str().unwrap()),
-        )
-        .send()
-        .await
-        .unwrap();
+        .orange_response(&format!("{base}/{}", meta["id"].as_str().unwrap()))
+        .await;
     assert_eq!(header(&resp, "content-type").as_deref(), Some("text/plain"));
     assert_eq!(
         &resp.bytes().await.unwrap()[..],
         b"trace line 1\ntrace line 2"
     );
-    let (status, err) = send_json(sim.orange(Method::POST, &base).json(&json!({}))).await;
+    let (status, err) = sim.orange_send(Method::POST, &base, &json!({})).await;
     assert_eq!((status, err["code"].as_u64()), (415, Some(68)));
 }
 
 #[tokio::test]
 async fn freeze_periods_aggregation_and_french_labels() {
-    let sim = Sim::start().await;
-    let created = seed_three(&sim).await;
+    let (sim, created) = with_three().await;
     let id = created[0]["id"].as_str().unwrap();
     sim.control(
         &format!("/_sim/incidents/{id}/freezePeriods"),
         json!({"reason": "site closed"}),
     )
     .await;
-    let (_, periods) =
-        send_json(sim.orange(Method::GET, &format!("{INCIDENTS}/{id}/freezePeriods"))).await;
+    let (_, periods) = sim
+        .orange_read(&format!("{INCIDENTS}/{id}/freezePeriods"))
+        .await;
     assert_eq!(periods[0]["reason"], "site closed");
-    let (_, agg) =
-        send_json(sim.orange(Method::GET, "/incident/b2b/v1/aggregation?groupBy=priority")).await;
+    let (_, agg) = sim
+        .orange_read("/incident/b2b/v1/aggregation?groupBy=priority")
+        .await;
     assert_eq!(
         agg,
         json!([{"priority": "P1", "count": 2}, {"priority": "P2", "count": 1}])
@@ -287,13 +252,7 @@ async fn freeze_periods_aggregation_and_french_labels() {
     .await;
     assert_eq!(fr["statusLabel"], "Soumis");
     for p in ["status", "version", "doc"] {
-        assert_eq!(
-            sim.orange(Method::GET, &format!("/incident/b2b/v1/{p}"))
-                .send()
-                .await
-                .unwrap()
-                .status(),
-            200
-        );
+        let resp = sim.orange_response(&format!("/incident/b2b/v1/{p}")).await;
+        assert_eq!(resp.status(), 200, "{p}");
     }
 }

@@ -4,12 +4,12 @@
 use itsm_bridge::domain::{OrangeApi, TenantId};
 use itsm_bridge::orange::OrangeClient;
 use itsm_bridge::orange::probe::Verdict;
-use itsm_bridge::sim::{Inferred, SimOptions};
+use itsm_bridge::sim::Inferred;
 use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::delivery_support::{TENANT, delivery_config_yaml, parse_config};
-use crate::sim_support::{Sim, send_json, status_json};
+use crate::sim_support::{Sim, send_json};
 
 const INCIDENTS: &str = "/incident/b2b/v1/incidents";
 const REQUESTS: &str = "/ordering/b2b/v3/requests";
@@ -21,7 +21,12 @@ async fn switch(sim: &Sim, patch: Value) -> Value {
 }
 
 async fn list(sim: &Sim, path: &str) -> (u16, Value) {
-    send_json(sim.orange(Method::GET, path)).await
+    sim.orange_read(path).await
+}
+
+/// The switch listing: status and body.
+async fn switches(sim: &Sim) -> (u16, Value) {
+    send_json(sim.http.get(sim.url("/_sim/inferred"))).await
 }
 
 fn ids(v: &Value) -> Vec<String> {
@@ -48,27 +53,20 @@ async fn three_incidents(sim: &Sim) -> Vec<String> {
 }
 
 async fn create_ticket(sim: &Sim, external_id: &str) -> String {
-    let resp = sim
-        .orange(Method::POST, TICKETS)
-        .header("X-Application-Id", "app")
-        .json(&json!({"description": "down", "externalId": external_id,
-            "relatedEntity": [{"id": "LD000100", "role": "orangeServiceNumber"}]}))
-        .send()
-        .await
-        .unwrap();
-    let (status, body) = status_json(resp).await;
+    let req = sim.orange(Method::POST, TICKETS);
+    let (status, body) = send_json(
+        req.header("X-Application-Id", "app")
+            .json(&json!({"description": "down", "externalId": external_id,
+            "relatedEntity": [{"id": "LD000100", "role": "orangeServiceNumber"}]})),
+    )
+    .await;
     assert_eq!(status, 200, "{body}");
     body["ticketId"]["id"].as_str().unwrap().to_owned()
 }
 
 async fn create_order(sim: &Sim, reference: &str) -> String {
-    let resp = sim
-        .orange(Method::POST, REQUESTS)
-        .json(&json!({"customerReference": reference}))
-        .send()
-        .await
-        .unwrap();
-    let (status, body) = status_json(resp).await;
+    let order = json!({"customerReference": reference});
+    let (status, body) = sim.orange_send(Method::POST, REQUESTS, &order).await;
     assert_eq!(status, 201, "{body}");
     body["id"].as_str().unwrap().to_owned()
 }
@@ -76,13 +74,7 @@ async fn create_order(sim: &Sim, reference: &str) -> String {
 #[tokio::test]
 async fn the_switch_listing_shows_every_value_and_a_bad_one_is_refused_whole() {
     let sim = Sim::start().await;
-    let resp = sim
-        .http
-        .get(sim.url("/_sim/inferred"))
-        .send()
-        .await
-        .unwrap();
-    let (status, l) = status_json(resp).await;
+    let (status, l) = switches(&sim).await;
     assert_eq!(status, 200);
     for (name, default, allowed) in [
         (
@@ -128,25 +120,18 @@ async fn the_switch_listing_shows_every_value_and_a_bad_one_is_refused_whole() {
         json!({"no_such_switch": "apply"}),
         json!(["unknown_filters"]),
     ] {
-        let resp = sim
-            .http
-            .post(sim.url("/_sim/inferred"))
-            .json(&bad)
-            .send()
-            .await
-            .unwrap();
-        let (status, body) = status_json(resp).await;
+        let (status, body) = send_json(sim.http.post(sim.url("/_sim/inferred")).json(&bad)).await;
         assert_eq!(status, 400, "{bad}");
         assert!(body["error"].as_str().is_some(), "{body}");
     }
-    let (_, l) = send_json(sim.http.get(sim.url("/_sim/inferred"))).await;
+    let (_, l) = switches(&sim).await;
     assert_eq!(
         l["unknown_filters"]["value"], "ignore",
         "a refused patch changes nothing"
     );
 
     sim.control("/_sim/reset", json!({})).await;
-    let (_, l) = send_json(sim.http.get(sim.url("/_sim/inferred"))).await;
+    let (_, l) = switches(&sim).await;
     assert_eq!(l["unknown_filters"]["value"], "apply");
 }
 
@@ -229,9 +214,8 @@ async fn wholesale_search_treats_external_id_as_the_switch_says() {
 
 #[tokio::test]
 async fn the_other_switches_change_references_api_key_answers_application_id_and_note_types() {
-    let sim = Sim::with(SimOptions {
-        inferred: Inferred::from_assignments(&["incident_reference=dropped"]).unwrap(),
-        ..SimOptions::default()
+    let sim = Sim::tuned(|o| {
+        o.inferred = Inferred::from_assignments(&["incident_reference=dropped"]).unwrap()
     })
     .await;
     let inc = sim
@@ -239,16 +223,13 @@ async fn the_other_switches_change_references_api_key_answers_application_id_and
         .await;
     assert!(inc.get("externalReference").is_none(), "{inc}");
 
-    let wrong_key = |sim: &Sim| {
-        sim.http
-            .get(sim.url(INCIDENTS))
-            .bearer_auth(&sim.token)
-            .header("X-Api-Key", "wrong")
-            .send()
+    let wrong_key = async |sim: &Sim| {
+        let req = sim.http.get(sim.url(INCIDENTS)).bearer_auth(&sim.token);
+        send_json(req.header("X-Api-Key", "wrong")).await
     };
-    assert_eq!(wrong_key(&sim).await.unwrap().status(), 401);
+    assert_eq!(wrong_key(&sim).await.0, 401);
     switch(&sim, json!({"api_key_failure": "forbidden"})).await;
-    let (status, body) = status_json(wrong_key(&sim).await.unwrap()).await;
+    let (status, body) = wrong_key(&sim).await;
     assert_eq!((status, body["code"].clone()), (403, json!(50)));
 
     let t = create_ticket(&sim, "T-1").await;
@@ -259,21 +240,14 @@ async fn the_other_switches_change_references_api_key_answers_application_id_and
     .await;
     let (status, body) = list(&sim, SEARCH).await;
     assert_eq!((status, body["code"].clone()), (400, json!(25)), "{body}");
-    let resp = sim
-        .orange(Method::PATCH, &format!("{TICKETS}/{t}"))
-        .header("X-Application-Id", "app")
-        .json(&json!({"note": {"type": "Comments", "text": "hello"}}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
-    let resp = sim
-        .orange(Method::GET, &format!("{TICKETS}/{t}"))
-        .header("X-Application-Id", "app")
-        .send()
-        .await
-        .unwrap();
-    let (_, body) = status_json(resp).await;
+    let with_app = |method| {
+        let req = sim.orange(method, &format!("{TICKETS}/{t}"));
+        req.header("X-Application-Id", "app")
+    };
+    let note = json!({"note": {"type": "Comments", "text": "hello"}});
+    let (status, _) = send_json(with_app(Method::PATCH).json(&note)).await;
+    assert_eq!(status, 200);
+    let (_, body) = send_json(with_app(Method::GET)).await;
     assert_eq!(body["ticket"]["note"][0]["type"], "Comments", "as sent");
 }
 
@@ -322,7 +296,7 @@ async fn probes_tell_each_reference_filter_mode_apart_on_every_api() {
 async fn probes_tell_each_sort_and_range_mode_apart() {
     let sim = Sim::start().await;
     let c = client(&sim);
-    let one = sim.create_incident(json!({"shortDescription": "x"})).await;
+    let one = sim.new_incident("x").await;
     let v = c
         .probe_sort(OrangeApi::Incident, "lastUpdateDate")
         .await
@@ -341,21 +315,29 @@ async fn probes_tell_each_sort_and_range_mode_apart() {
         ("reject", "reject", "rejected", "rejected"),
     ] {
         switch(&sim, json!({"sort_fields": sort, "range_filters": range})).await;
-        let v = c
-            .probe_sort(OrangeApi::Incident, "lastUpdateDate")
-            .await
-            .unwrap();
-        assert_eq!(v.word(), want_sort, "sort {sort}: {v}");
-        let v = c
-            .probe_range_filter(OrangeApi::Incident, "lastUpdateDate")
-            .await
-            .unwrap();
-        assert_eq!(v.word(), want_range, "range {range}: {v}");
-        let v = c
-            .probe_range_filter(OrangeApi::Ordering, "lastUpdateDate")
-            .await
-            .unwrap();
-        assert_eq!(v.word(), want_range, "orders, range {range}: {v}");
+        let verdicts = [
+            (
+                format!("sort {sort}"),
+                c.probe_sort(OrangeApi::Incident, "lastUpdateDate").await,
+                want_sort,
+            ),
+            (
+                format!("range {range}"),
+                c.probe_range_filter(OrangeApi::Incident, "lastUpdateDate")
+                    .await,
+                want_range,
+            ),
+            (
+                format!("orders, range {range}"),
+                c.probe_range_filter(OrangeApi::Ordering, "lastUpdateDate")
+                    .await,
+                want_range,
+            ),
+        ];
+        for (what, v, want) in verdicts {
+            let v = v.unwrap();
+            assert_eq!(v.word(), want, "{what}: {v}");
+        }
         // The documented sort is honoured whatever the switch.
         let v = c
             .probe_sort(OrangeApi::Incident, "createdAt")

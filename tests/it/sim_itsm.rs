@@ -5,7 +5,7 @@ use itsm_bridge::sim::{SEED_JIRA_KEY, SEED_SN_SYS_ID};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::sim_support::{Sim, header, send_json, status_json};
+use crate::sim_support::{Sim, header, send, send_json, status_json};
 
 fn sn_incident() -> String {
     format!("/api/now/table/incident/{SEED_SN_SYS_ID}")
@@ -14,8 +14,7 @@ fn sn_incident() -> String {
 #[tokio::test]
 async fn servicenow_patch_appends_journal_fields_and_counts_modifications() {
     let sim = Sim::start().await;
-    let resp = sim.itsm(Method::PATCH, &sn_incident()).json(&json!({"work_notes": "[Orange 2103M44704] engineer on site", "correlation_id": "2103M44704"})).send().await.unwrap();
-    let (status, body) = status_json(resp).await;
+    let (status, body) = sim.itsm_send(Method::PATCH, &sn_incident(), &json!({"work_notes": "[Orange 2103M44704] engineer on site", "correlation_id": "2103M44704"})).await;
     assert_eq!(status, 200);
     let r = &body["result"];
     assert_eq!(
@@ -29,13 +28,13 @@ async fn servicenow_patch_appends_journal_fields_and_counts_modifications() {
     let q = format!(
         "/api/now/table/sys_journal_field?sysparm_query=element_id={SEED_SN_SYS_ID}^element=work_notes"
     );
-    let (_, journal) = send_json(sim.itsm(Method::GET, &q)).await;
+    let (_, journal) = sim.itsm_read(&q).await;
     assert_eq!(
         journal["result"][0]["value"],
         "[Orange 2103M44704] engineer on site"
     );
     let q = "/api/now/table/incident?sysparm_query=correlation_id=2103M44704&sysparm_fields=sys_id,number";
-    let resp = sim.itsm(Method::GET, q).send().await.unwrap();
+    let resp = send(sim.itsm(Method::GET, q)).await;
     assert_eq!(header(&resp, "x-total-count").as_deref(), Some("1"));
     let (_, found) = status_json(resp).await;
     assert_eq!(
@@ -48,17 +47,16 @@ async fn servicenow_patch_appends_journal_fields_and_counts_modifications() {
 async fn servicenow_keeps_a_sys_id_given_on_insert_and_refuses_a_taken_one() {
     let sim = Sim::start().await;
     let id = "0123456789abcdef0123456789abcdef";
-    let insert = |body: Value| {
-        let req = sim
-            .itsm(Method::POST, "/api/now/table/incident")
-            .json(&body);
-        async move { send_json(req).await }
+    let insert = async |body: Value| {
+        sim.itsm_send(Method::POST, "/api/now/table/incident", &body)
+            .await
     };
     let (status, created) = insert(json!({"sys_id": id, "short_description": "seeded"})).await;
     assert_eq!(status, 201, "{created}");
     assert_eq!(created["result"]["sys_id"], id);
-    let (status, read) =
-        send_json(sim.itsm(Method::GET, &format!("/api/now/table/incident/{id}"))).await;
+    let (status, read) = sim
+        .itsm_read(&format!("/api/now/table/incident/{id}"))
+        .await;
     assert_eq!(
         (status, &read["result"]["short_description"]),
         (200, &json!("seeded"))
@@ -76,8 +74,9 @@ async fn servicenow_keeps_a_sys_id_given_on_insert_and_refuses_a_taken_one() {
         body["error"]["detail"],
         format!("Error during insert of incident ({number})")
     );
-    let (_, read) =
-        send_json(sim.itsm(Method::GET, &format!("/api/now/table/incident/{id}"))).await;
+    let (_, read) = sim
+        .itsm_read(&format!("/api/now/table/incident/{id}"))
+        .await;
     assert_eq!(read["result"]["short_description"], "seeded");
 
     // Without one, the Table API makes one up.
@@ -91,20 +90,18 @@ async fn servicenow_keeps_a_sys_id_given_on_insert_and_refuses_a_taken_one() {
 async fn servicenow_lists_by_update_time_in_order_a_page_at_a_time() {
     let sim = Sim::start().await;
     for n in 0..3 {
-        let r = sim
-            .itsm(Method::POST, "/api/now/table/incident")
-            .json(&json!({"short_description": format!("n{n}")}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 201);
+        let body = json!({"short_description": format!("n{n}")});
+        let (status, _) = sim
+            .itsm_send(Method::POST, "/api/now/table/incident", &body)
+            .await;
+        assert_eq!(status, 201);
     }
     let list = async |query: &str, offset: u32| -> Vec<Value> {
         let q = format!(
             "/api/now/table/incident?sysparm_query={}&sysparm_limit=2&sysparm_offset={offset}",
             url::form_urlencoded::byte_serialize(query.as_bytes()).collect::<String>()
         );
-        let (status, body) = send_json(sim.itsm(Method::GET, &q)).await;
+        let (status, body) = sim.itsm_read(&q).await;
         assert_eq!(status, 200, "{body}");
         body["result"].as_array().unwrap().clone()
     };
@@ -135,11 +132,9 @@ async fn servicenow_lists_by_update_time_in_order_a_page_at_a_time() {
 #[tokio::test]
 async fn servicenow_refuses_to_resolve_without_close_code_and_notes() {
     let sim = Sim::start().await;
-    let (status, body) = send_json(
-        sim.itsm(Method::PATCH, &sn_incident())
-            .json(&json!({"state": "6"})),
-    )
-    .await;
+    let (status, body) = sim
+        .itsm_send(Method::PATCH, &sn_incident(), &json!({"state": "6"}))
+        .await;
     assert_eq!(status, 403);
     assert_eq!(body["status"], "failure");
     assert!(
@@ -149,7 +144,7 @@ async fn servicenow_refuses_to_resolve_without_close_code_and_notes() {
             .contains("Data Policy Exception")
     );
     let ok = json!({"state": "6", "close_code": "Solution provided", "close_notes": "Line card replaced"});
-    let (status, body) = send_json(sim.itsm(Method::PATCH, &sn_incident()).json(&ok)).await;
+    let (status, body) = sim.itsm_send(Method::PATCH, &sn_incident(), &ok).await;
     assert_eq!(status, 200);
     assert_eq!(body["result"]["state"], "6");
 }
@@ -167,15 +162,14 @@ async fn servicenow_auth_failures_and_unknown_records_use_servicenow_bodies() {
         (status, body["error"]["message"].as_str()),
         (401, Some("User Not Authenticated"))
     );
-    let resp = sim
-        .http
-        .get(sim.url(&sn_incident()))
-        .bearer_auth("sandbox-token")
-        .send()
-        .await
-        .unwrap();
+    let resp = send(
+        sim.http
+            .get(sim.url(&sn_incident()))
+            .bearer_auth("sandbox-token"),
+    )
+    .await;
     assert_eq!(resp.status(), 200);
-    let (status, body) = send_json(sim.itsm(Method::GET, "/api/now/table/incident/0000")).await;
+    let (status, body) = sim.itsm_read("/api/now/table/incident/0000").await;
     assert_eq!(
         (status, body["error"]["message"].as_str()),
         (404, Some("No Record found"))
@@ -200,13 +194,11 @@ async fn servicenow_changes_fire_the_configured_webhook() {
     tokio::spawn(async move { axum::serve(listener, app).await });
     sim.control("/_sim/servicenow/webhook", json!({"url": hook}))
         .await;
-    let created = sim
-        .itsm(Method::POST, "/api/now/table/incident")
-        .json(&json!({"short_description": "VPN down", "cmdb_ci": "PARIS-RTR-01"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(created.status(), 201);
+    let body = json!({"short_description": "VPN down", "cmdb_ci": "PARIS-RTR-01"});
+    let (status, _) = sim
+        .itsm_send(Method::POST, "/api/now/table/incident", &body)
+        .await;
+    assert_eq!(status, 201);
     let got = tokio::time::timeout(std::time::Duration::from_secs(5), rx.recv())
         .await
         .unwrap()
@@ -219,28 +211,25 @@ async fn servicenow_changes_fire_the_configured_webhook() {
 async fn jira_v3_rejects_a_plain_string_comment_and_accepts_adf() {
     let sim = Sim::start().await;
     let path = format!("/rest/api/3/issue/{SEED_JIRA_KEY}/comment");
-    let (status, body) = send_json(
-        sim.itsm(Method::POST, &path)
-            .json(&json!({"body": "plain"})),
-    )
-    .await;
+    let (status, body) = sim
+        .itsm_send(Method::POST, &path, &json!({"body": "plain"}))
+        .await;
     assert_eq!(status, 400);
     assert_eq!(body["errors"]["comment"], "Comment body is not valid!");
     let adf = json!({"type": "doc", "version": 1, "content": [{"type": "paragraph", "content": [{"type": "text", "text": "from Orange"}]}]});
-    let (status, c) = send_json(sim.itsm(Method::POST, &path).json(&json!({"body": adf}))).await;
+    let (status, c) = sim
+        .itsm_send(Method::POST, &path, &json!({"body": adf}))
+        .await;
     assert_eq!(status, 201);
     assert!(c["id"].is_string());
-    let (status, _) = send_json(
-        sim.itsm(
-            Method::POST,
-            &format!("/rest/api/2/issue/{SEED_JIRA_KEY}/comment"),
-        )
-        .json(&json!({"body": "wiki *text*"})),
-    )
-    .await;
+    let v2 = format!("/rest/api/2/issue/{SEED_JIRA_KEY}/comment");
+    let (status, _) = sim
+        .itsm_send(Method::POST, &v2, &json!({"body": "wiki *text*"}))
+        .await;
     assert_eq!(status, 201);
-    let (_, issue) =
-        send_json(sim.itsm(Method::GET, &format!("/rest/api/2/issue/{SEED_JIRA_KEY}"))).await;
+    let (_, issue) = sim
+        .itsm_read(&format!("/rest/api/2/issue/{SEED_JIRA_KEY}"))
+        .await;
     assert_eq!(issue["fields"]["comment"]["total"], 2);
     assert_eq!(
         issue["fields"]["comment"]["comments"][0]["body"],
@@ -252,7 +241,7 @@ async fn jira_v3_rejects_a_plain_string_comment_and_accepts_adf() {
 async fn jira_transitions_follow_the_classic_workflow_and_its_resolution_screen() {
     let sim = Sim::start().await;
     let path = format!("/rest/api/2/issue/{SEED_JIRA_KEY}/transitions");
-    let (_, list) = send_json(sim.itsm(Method::GET, &path)).await;
+    let (_, list) = sim.itsm_read(&path).await;
     let names: Vec<(&str, &str, &str)> = list["transitions"]
         .as_array()
         .unwrap()
@@ -270,22 +259,12 @@ async fn jira_transitions_follow_the_classic_workflow_and_its_resolution_screen(
             ("2", "Close Issue", "Closed")
         ]
     );
-    let post = |body: Value| sim.itsm(Method::POST, &path).json(&body).send();
+    let post = async |body: Value| sim.itsm_send(Method::POST, &path, &body).await;
     // Reopen Issue is not available from Open.
-    assert_eq!(
-        post(json!({"transition": {"id": "3"}}))
-            .await
-            .unwrap()
-            .status(),
-        400
-    );
+    assert_eq!(post(json!({"transition": {"id": "3"}})).await.0, 400);
     // Start Progress has no screen; Resolve Issue wants a resolution object.
-    let (status, body) = status_json(
-        post(json!({"transition": {"id": "4"}, "fields": {"resolution": {"name": "Done"}}}))
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, body) =
+        post(json!({"transition": {"id": "4"}, "fields": {"resolution": {"name": "Done"}}})).await;
     assert_eq!(status, 400);
     assert!(
         body["errors"]["resolution"]
@@ -293,26 +272,21 @@ async fn jira_transitions_follow_the_classic_workflow_and_its_resolution_screen(
             .unwrap()
             .contains("not on the appropriate screen")
     );
-    let (status, body) = status_json(
-        post(json!({"transition": {"id": "5"}, "fields": {"resolution": "Done"}}))
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, body) =
+        post(json!({"transition": {"id": "5"}, "fields": {"resolution": "Done"}})).await;
     assert_eq!(status, 400);
     assert_eq!(
         body["errors"]["resolution"],
         "Could not find valid 'id' or 'name' in resolution object."
     );
-    let resp = post(json!({"transition": {"id": "5"}, "fields": {"resolution": {"name": "Done"}}}))
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 204);
-    let (_, issue) = send_json(sim.itsm(
-        Method::GET,
-        &format!("/rest/api/3/issue/{SEED_JIRA_KEY}?expand=changelog"),
-    ))
-    .await;
+    let (status, _) =
+        post(json!({"transition": {"id": "5"}, "fields": {"resolution": {"name": "Done"}}})).await;
+    assert_eq!(status, 204);
+    let (_, issue) = sim
+        .itsm_read(&format!(
+            "/rest/api/3/issue/{SEED_JIRA_KEY}?expand=changelog"
+        ))
+        .await;
     assert_eq!(issue["fields"]["status"]["name"], "Resolved");
     assert_eq!(issue["fields"]["status"]["statusCategory"]["key"], "done");
     assert_eq!(issue["fields"]["resolution"]["name"], "Done");
@@ -332,22 +306,20 @@ async fn jira_transitions_follow_the_classic_workflow_and_its_resolution_screen(
 #[tokio::test]
 async fn jira_issues_are_addressed_by_id_or_key_and_internal_notes_go_through_jsm() {
     let sim = Sim::start().await;
-    let (_, issue) =
-        send_json(sim.itsm(Method::GET, &format!("/rest/api/2/issue/{SEED_JIRA_KEY}"))).await;
+    let (_, issue) = sim
+        .itsm_read(&format!("/rest/api/2/issue/{SEED_JIRA_KEY}"))
+        .await;
     let id = issue["id"].as_str().unwrap().to_owned();
-    let (status, by_id) =
-        send_json(sim.itsm(Method::GET, &format!("/rest/api/2/issue/{id}"))).await;
+    let (status, by_id) = sim.itsm_read(&format!("/rest/api/2/issue/{id}")).await;
     assert_eq!((status, by_id["key"].as_str()), (200, Some(SEED_JIRA_KEY)));
-    let (status, _) =
-        send_json(sim.itsm(Method::GET, &format!("/rest/api/2/issue/{id}/transitions"))).await;
+    let (status, _) = sim
+        .itsm_read(&format!("/rest/api/2/issue/{id}/transitions"))
+        .await;
     assert_eq!(status, 200);
 
     let jsm = format!("/rest/servicedeskapi/request/{id}/comment");
-    let (status, c) = send_json(
-        sim.itsm(Method::POST, &jsm)
-            .json(&json!({"body": "[Orange 2103M44704] engineer on site", "public": false})),
-    )
-    .await;
+    let note = json!({"body": "[Orange 2103M44704] engineer on site", "public": false});
+    let (status, c) = sim.itsm_send(Method::POST, &jsm, &note).await;
     assert_eq!(status, 201);
     assert_eq!(
         (c["public"].as_bool(), c["id"].is_string()),
@@ -355,28 +327,26 @@ async fn jira_issues_are_addressed_by_id_or_key_and_internal_notes_go_through_js
     );
     assert!(c["created"]["epochMillis"].as_i64().unwrap() > 0);
     // An ADF body is not what the JSM API takes; an unknown request is a JSM-shaped 404.
-    let (status, err) = send_json(
-        sim.itsm(Method::POST, &jsm)
-            .json(&json!({"body": {"type": "doc"}, "public": false})),
-    )
-    .await;
+    let adf = json!({"body": {"type": "doc"}, "public": false});
+    let (status, err) = sim.itsm_send(Method::POST, &jsm, &adf).await;
     assert_eq!(status, 400);
     assert!(err["errorMessage"].is_string());
-    let (status, err) = send_json(
-        sim.itsm(Method::POST, "/rest/servicedeskapi/request/NOPE-1/comment")
-            .json(&json!({"body": "x", "public": false})),
-    )
-    .await;
+    let unknown = "/rest/servicedeskapi/request/NOPE-1/comment";
+    let (status, err) = sim
+        .itsm_send(
+            Method::POST,
+            unknown,
+            &json!({"body": "x", "public": false}),
+        )
+        .await;
     assert_eq!(
         (status, err["i18nErrorMessage"]["i18nKey"].is_string()),
         (404, true)
     );
     // The platform API shows the note as internal, with its author and self link.
-    let (_, list) = send_json(sim.itsm(
-        Method::GET,
-        &format!("/rest/api/2/issue/{SEED_JIRA_KEY}/comment"),
-    ))
-    .await;
+    let (_, list) = sim
+        .itsm_read(&format!("/rest/api/2/issue/{SEED_JIRA_KEY}/comment"))
+        .await;
     let stored = &list["comments"][0];
     assert_eq!(stored["jsdPublic"], false);
     assert_eq!(stored["author"]["name"], "sandbox");
@@ -387,7 +357,7 @@ async fn jira_issues_are_addressed_by_id_or_key_and_internal_notes_go_through_js
             c["id"].as_str().unwrap()
         )
     );
-    let (_, internal_only) = send_json(sim.itsm(Method::GET, &format!("{jsm}?public=false"))).await;
+    let (_, internal_only) = sim.itsm_read(&format!("{jsm}?public=false")).await;
     assert_eq!(internal_only["size"], 1);
 }
 
@@ -399,23 +369,17 @@ async fn jira_edit_returns_204_and_v3_requires_adf_descriptions() {
         json!({"key": "OPS-9", "fields": {"summary": "seeded"}, "status": "In Progress"}),
     )
     .await;
-    let resp = sim
-        .http
-        .put(sim.url("/rest/api/2/issue/OPS-9"))
-        .bearer_auth("sandbox-token")
-        .json(&json!({"fields": {"summary": "renamed"}, "update": {"labels": [{"add": "orange"}]}}))
-        .send()
-        .await
-        .unwrap();
+    let edit = json!({"fields": {"summary": "renamed"}, "update": {"labels": [{"add": "orange"}]}});
+    let put = sim.http.put(sim.url("/rest/api/2/issue/OPS-9"));
+    let resp = send(put.bearer_auth("sandbox-token").json(&edit)).await;
     assert_eq!(resp.status(), 204);
-    let (status, body) = send_json(
-        sim.itsm(Method::PUT, "/rest/api/3/issue/OPS-9")
-            .json(&json!({"fields": {"description": "plain"}})),
-    )
-    .await;
+    let plain = json!({"fields": {"description": "plain"}});
+    let (status, body) = sim
+        .itsm_send(Method::PUT, "/rest/api/3/issue/OPS-9", &plain)
+        .await;
     assert_eq!(status, 400);
     assert!(body["errors"]["description"].is_string());
-    let (_, issue) = send_json(sim.itsm(Method::GET, "/rest/api/2/issue/OPS-9")).await;
+    let (_, issue) = sim.itsm_read("/rest/api/2/issue/OPS-9").await;
     assert_eq!(
         (
             issue["fields"]["summary"].as_str(),
@@ -426,7 +390,7 @@ async fn jira_edit_returns_204_and_v3_requires_adf_descriptions() {
     assert_eq!(issue["fields"]["status"]["name"], "In Progress");
     let (status, _) = send_json(sim.http.get(sim.url("/rest/api/2/issue/OPS-9"))).await;
     assert_eq!(status, 401);
-    let (status, body) = send_json(sim.itsm(Method::GET, "/rest/api/2/issue/NOPE-1")).await;
+    let (status, body) = sim.itsm_read("/rest/api/2/issue/NOPE-1").await;
     assert_eq!(status, 404);
     assert!(body["errorMessages"][0].is_string());
 }
@@ -439,10 +403,7 @@ async fn jira_plays_cloud_with_search_jql_paging_by_token_and_410_on_the_old_sea
     }
     let jql = r#"updated >= "-60m" ORDER BY updated ASC"#;
     let old = format!("/rest/api/2/search?jql={}", urlencode(jql));
-    let get = |path: String| {
-        let req = sim.itsm(Method::GET, &path);
-        async move { send_json(req).await }
-    };
+    let get = async |path: String| sim.itsm_read(&path).await;
     // Data Center (the default): the old search answers, /search/jql does not exist.
     assert_eq!(get(old.clone()).await.0, 200);
     let page = |token: Option<&str>| {
@@ -490,13 +451,13 @@ async fn jira_plays_cloud_with_search_jql_paging_by_token_and_410_on_the_old_sea
     assert_eq!(unique, keys);
 
     // POST asks the same in a body; without fields an issue is its id only.
-    let resp = sim
-        .itsm(Method::POST, "/rest/api/3/search/jql")
-        .json(&json!({"jql": jql, "maxResults": 10}))
-        .send()
-        .await
-        .unwrap();
-    let (status, body) = status_json(resp).await;
+    let (status, body) = sim
+        .itsm_send(
+            Method::POST,
+            "/rest/api/3/search/jql",
+            &json!({"jql": jql, "maxResults": 10}),
+        )
+        .await;
     assert_eq!(status, 200);
     assert_eq!(body["issues"].as_array().unwrap().len(), 5);
     assert_eq!(body["issues"][0].as_object().unwrap().len(), 1, "{body}");

@@ -2,7 +2,7 @@
 //! Orange token, call with the right headers.
 
 use itsm_bridge::sim::{SimHandle, SimOptions, start};
-use reqwest::{Client, RequestBuilder, Response};
+use reqwest::{Client, Method, RequestBuilder, Response};
 use serde_json::Value;
 
 pub const API_KEY: &str = "sandbox-api-key";
@@ -16,6 +16,13 @@ pub struct Sim {
 impl Sim {
     pub async fn start() -> Self {
         Self::with(SimOptions::default()).await
+    }
+
+    /// A simulator on the default options as `tune` changes them.
+    pub async fn tuned(tune: impl FnOnce(&mut SimOptions)) -> Self {
+        let mut opts = SimOptions::default();
+        tune(&mut opts);
+        Self::with(opts).await
     }
 
     pub async fn with(opts: SimOptions) -> Self {
@@ -54,14 +61,14 @@ impl Sim {
     }
 
     /// An Orange API call with bearer and API key.
-    pub fn orange(&self, method: reqwest::Method, path: &str) -> RequestBuilder {
+    pub fn orange(&self, method: Method, path: &str) -> RequestBuilder {
         self.http
             .request(method, self.url(path))
             .bearer_auth(&self.token)
             .header("X-Api-Key", API_KEY)
     }
 
-    pub fn itsm(&self, method: reqwest::Method, path: &str) -> RequestBuilder {
+    pub fn itsm(&self, method: Method, path: &str) -> RequestBuilder {
         self.http
             .request(method, self.url(path))
             .basic_auth("sandbox", Some("sandbox"))
@@ -97,14 +104,29 @@ impl Sim {
 
     /// The JSON of an Orange `GET`; panics when the call or its body fails.
     pub async fn orange_get(&self, path: &str) -> Value {
-        let resp = self.orange(reqwest::Method::GET, path).send().await;
+        let resp = self.orange(Method::GET, path).send().await;
         resp.expect("orange GET").json().await.expect("json")
+    }
+
+    /// The status and JSON body (`null` when not JSON) of an Orange `GET`.
+    pub async fn orange_read(&self, path: &str) -> (u16, Value) {
+        send_json(self.orange(Method::GET, path)).await
+    }
+
+    /// The status and JSON body of an Orange call with `body` as JSON.
+    pub async fn orange_send(&self, method: Method, path: &str, body: &Value) -> (u16, Value) {
+        send_json(self.orange(method, path).json(body)).await
+    }
+
+    /// The response of an Orange `GET` (for its headers); panics when it is not sent.
+    pub async fn orange_response(&self, path: &str) -> Response {
+        send(self.orange(Method::GET, path)).await
     }
 
     /// The JSON of an Orange `GET`, or `None` when the call or its body failed (for
     /// `eventually`).
     pub async fn orange_json(&self, path: &str) -> Option<Value> {
-        let resp = self.orange(reqwest::Method::GET, path).send().await.ok()?;
+        let resp = self.orange(Method::GET, path).send().await.ok()?;
         resp.json().await.ok()
     }
 
@@ -118,17 +140,33 @@ impl Sim {
         texts.map(str::to_owned).collect()
     }
 
+    /// The status and JSON body (`null` when not JSON) of an ITSM `GET`.
+    pub async fn itsm_read(&self, path: &str) -> (u16, Value) {
+        send_json(self.itsm(Method::GET, path)).await
+    }
+
+    /// The status and JSON body of an ITSM call with `body` as JSON.
+    pub async fn itsm_send(&self, method: Method, path: &str, body: &Value) -> (u16, Value) {
+        send_json(self.itsm(method, path).json(body)).await
+    }
+
     /// The JSON of an ITSM `GET`, or `None` when the call or its body failed (for
     /// `eventually`).
     pub async fn itsm_get(&self, path: &str) -> Option<Value> {
-        let resp = self.itsm(reqwest::Method::GET, path).send().await.ok()?;
+        let resp = self.itsm(Method::GET, path).send().await.ok()?;
         resp.json().await.ok()
+    }
+
+    /// Creates an incident with only a short description and returns its body.
+    pub async fn new_incident(&self, short_description: &str) -> Value {
+        let body = serde_json::json!({ "shortDescription": short_description });
+        self.create_incident(body).await
     }
 
     /// Creates an incident and returns its body.
     pub async fn create_incident(&self, body: Value) -> Value {
         let resp = self
-            .orange(reqwest::Method::POST, "/incident/b2b/v1/incidents")
+            .orange(Method::POST, "/incident/b2b/v1/incidents")
             .json(&body)
             .send()
             .await
@@ -138,9 +176,14 @@ impl Sim {
     }
 }
 
+/// Sends `req`; panics when it is not sent.
+pub async fn send(req: RequestBuilder) -> Response {
+    req.send().await.expect("request sent")
+}
+
 /// Sends `req`: the status and JSON body of its response.
 pub async fn send_json(req: RequestBuilder) -> (u16, Value) {
-    status_json(req.send().await.expect("request sent")).await
+    status_json(send(req).await).await
 }
 
 /// Status and JSON body of a response.

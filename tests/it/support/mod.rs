@@ -8,6 +8,7 @@ pub mod cli;
 pub mod console;
 pub mod delivery;
 pub mod echo;
+pub mod intake;
 pub mod jira;
 pub mod orange;
 pub mod pg;
