@@ -14,6 +14,7 @@ use serde_json::json;
 use crate::delivery_chaos::{
     EVENTS, RATE, assert_delivered_exactly_once_in_order, assert_rate_held, chaos_faults, chaos_sim,
 };
+use crate::delivery_support::{idle, queue_until};
 
 const TICKETS: usize = 180;
 const SN_SEEDED: &str = "9d385017c611228701d22104cc95c371";
@@ -349,32 +350,20 @@ tenants:
     )
     .unwrap();
     let store = itsm_bridge::app::open_store(&store_cfg).await.unwrap();
-    let mut drained = false;
-    for _ in 0..3000 {
-        let q = store.queue_stats().await.unwrap();
-        if q.pending == 0 && q.in_flight == 0 {
-            let dead: Vec<_> = store
-                .dead_letters(None, 10)
-                .await
-                .unwrap()
-                .into_iter()
-                .map(|d| (d.ticket, d.target.label(), d.attempts, d.last_error))
-                .collect();
-            assert!(dead.is_empty(), "nothing dead-lettered: {dead:#?}");
-            drained = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let drained = queue_until(store.as_ref(), Duration::from_secs(150), idle).await;
+    let dead: Vec<_> = store
+        .dead_letters(None, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| (d.ticket, d.target.label(), d.attempts, d.last_error))
+        .collect();
     assert!(
-        drained,
-        "the survivors drained the queue: {:?}; dead letters: {:#?}",
+        drained.is_some(),
+        "the survivors drained the queue: {:?}; dead letters: {dead:#?}",
         store.queue_stats().await,
-        store.dead_letters(None, 10).await.map(|ds| ds
-            .into_iter()
-            .map(|d| (d.ticket, d.target.label(), d.last_error))
-            .collect::<Vec<_>>())
     );
+    assert!(dead.is_empty(), "nothing dead-lettered: {dead:#?}");
 
     let rt_id = loop {
         let found = sim
