@@ -18,6 +18,8 @@ use itsm_bridge::store::{QueueStats, Store};
 use itsm_bridge::worker::Dispatcher;
 use serde_json::{Value, json};
 
+use crate::support::SANDBOX_ORANGE_YAML;
+
 pub use crate::support::delivery::{
     busiest_second, call, incident_note, incident_update, step_call,
 };
@@ -26,6 +28,21 @@ pub const TENANT: &str = "acme";
 
 /// How long a test lets the dispatcher drain the queue.
 pub const DRAIN: Duration = Duration::from_secs(20);
+
+/// The user and password of acme's ServiceNow webhooks in the delivery configs.
+pub const SN_HOOK: (&str, &str) = ("sn-hook", "sn-hook-password");
+
+/// acme's ServiceNow webhooks in the delivery configs (YAML, a tenant's lines from `sources:`):
+/// basic auth as [`SN_HOOK`], the shipped mapping.
+pub fn sn_sources_yaml() -> String {
+    let (user, password) = SN_HOOK;
+    format!(
+        "    sources:
+      servicenow:
+        auth: [{{ type: basic, username: {user}, password: {password} }}]
+        mapping: demo/servicenow-incident.yaml"
+    )
+}
 
 /// Config of the delivery tests: one tenant on the simulator's sandbox credentials, a high
 /// rate budget and short backoffs so tests stay fast. `extra` is appended (YAML).
@@ -44,15 +61,10 @@ delivery:
 tenants:
   - id: {TENANT}
     orange:
-      client_id: sandbox
-      client_secret: sandbox-secret
-      api_key: sandbox-api-key
+{SANDBOX_ORANGE_YAML}
       application_id: acme-app
       rate_limit: {{ per_second: 1000, burst: 50 }}
-    sources:
-      servicenow:
-        auth: [{{ type: basic, username: sn-hook, password: sn-hook-password }}]
-        mapping: demo/servicenow-incident.yaml
+{sources}
     itsm:
       servicenow:
         base_url: {itsm}
@@ -60,6 +72,7 @@ tenants:
 {extra}
 "#,
         head = crate::support::config_head(dir),
+        sources = sn_sources_yaml(),
     )
 }
 

@@ -33,6 +33,11 @@ pub const ACME_SN_PASSWORD: &str = "acme-sn-password";
 pub const ACME_SN_HMAC: &str = "acme-sn-hmac-key";
 pub const GLOBEX_JIRA_SECRET: &str = "globex-jira-webhook-secret";
 
+/// The simulator's sandbox Orange credentials, as the lines of a tenant's `orange:` (YAML).
+pub const SANDBOX_ORANGE_YAML: &str = "      client_id: sandbox
+      client_secret: sandbox-secret
+      api_key: sandbox-api-key";
+
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
