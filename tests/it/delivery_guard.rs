@@ -152,25 +152,26 @@ fn lock_script(sim: &SimHandle, api: OrangeApi) {
     });
 }
 
-#[tokio::test]
-async fn a_lost_incident_create_is_linked_to_its_own_incident_under_every_filter_mode() {
-    for mode in MODES {
-        lost_create_scenario(OrangeApi::Incident, mode).await;
-    }
+/// One test per API: its lost create, under every filter mode.
+macro_rules! lost_create_tests {
+    ($($name:ident: $api:expr;)*) => {
+        $(
+            #[tokio::test]
+            async fn $name() {
+                for mode in MODES {
+                    lost_create_scenario($api, mode).await;
+                }
+            }
+        )*
+    };
 }
 
-#[tokio::test]
-async fn a_lost_trouble_ticket_create_is_linked_to_its_own_ticket_under_every_filter_mode() {
-    for mode in MODES {
-        lost_create_scenario(OrangeApi::TroubleTicket, mode).await;
-    }
-}
-
-#[tokio::test]
-async fn a_lost_order_is_linked_to_its_own_request_under_every_filter_mode() {
-    for mode in MODES {
-        lost_create_scenario(OrangeApi::Ordering, mode).await;
-    }
+lost_create_tests! {
+    a_lost_incident_create_is_linked_to_its_own_incident_under_every_filter_mode:
+        OrangeApi::Incident;
+    a_lost_trouble_ticket_create_is_linked_to_its_own_ticket_under_every_filter_mode:
+        OrangeApi::TroubleTicket;
+    a_lost_order_is_linked_to_its_own_request_under_every_filter_mode: OrangeApi::Ordering;
 }
 
 #[tokio::test]

@@ -53,17 +53,7 @@ async fn unlinked_update_waits_dies_and_is_delivered_once_linked_by_hand(pg: Opt
         .expect("incident made at the simulator");
     let orange_id = made.created_id().expect("an id");
 
-    ingest(
-        s,
-        "OLD100",
-        1,
-        vec![call(
-            OrangeOp::AddIncidentNote,
-            json!({"text": "late note"}),
-            None,
-        )],
-    )
-    .await;
+    ingest(s, "OLD100", 1, vec![incident_note("late note")]).await;
     let t0 = time::OffsetDateTime::now_utc();
     assert_eq!(rig.dispatcher.tick(t0).await.unwrap(), 1);
     let waiting = links::waiting(s, Some(&tenant), 10).await.unwrap();
@@ -145,16 +135,8 @@ async fn waiting_update_proceeds_when_its_create_lands(pg: Option<&str>) {
     assert_eq!(links::waiting(s, Some(&tenant), 10).await.unwrap().len(), 1);
     let dead = dlq::list(s, None, 10).await.unwrap();
     assert_eq!(dead.len(), 1);
-    let fixed = fixed_create("INC77");
-    assert!(
-        s.replay(dead[0].id, Some(fixed), time::OffsetDateTime::now_utc())
-            .await
-            .unwrap()
-    );
     // No operator action for the note: the create's link wakes it, well before its deadline.
-    assert!(rig.drain(DRAIN).await);
-    let inc = rig.incident("INC77");
-    assert_eq!(inc.notes.len(), 1, "the waiting note followed");
+    rig.replay_fixed_create(dead[0].id, "INC77").await;
     if let Some(db) = db {
         db.drop_schema().await;
     }
@@ -225,30 +207,25 @@ async fn the_admin_api_links_a_ticket_by_hand_and_answers_409_when_it_is_linked_
     let p = json(other, 409).await;
     assert_eq!(p["code"], "already-linked");
     assert!(p["detail"].as_str().unwrap().contains("INC-1"), "{p}");
-    let p = json(
-        post(json!({"tenant": "acme", "ticket": "SYS2", "orangeId": "INC-1", "source": "servicenow"}))
-            .await
-            .unwrap(),
-        409,
-    )
-    .await;
-    assert!(p["detail"].as_str().unwrap().contains("SYS1"), "{p}");
-    let p = json(
-        post(json!({"tenant": "nope", "ticket": "X", "orangeId": "Y"}))
-            .await
-            .unwrap(),
-        404,
-    )
-    .await;
+    // Refused, saying why: the Orange object is another ticket's; the API is unknown.
+    for (body, status, why) in [
+        (
+            json!({"tenant": "acme", "ticket": "SYS2", "orangeId": "INC-1", "source": "servicenow"}),
+            409,
+            "SYS1",
+        ),
+        (
+            json!({"tenant": "acme", "ticket": "X", "orangeId": "Y", "api": "fax"}),
+            400,
+            "fax",
+        ),
+    ] {
+        let p = json(post(body).await.unwrap(), status).await;
+        assert!(p["detail"].as_str().unwrap().contains(why), "{p}");
+    }
+    let unknown = json!({"tenant": "nope", "ticket": "X", "orangeId": "Y"});
+    let p = json(post(unknown).await.unwrap(), 404).await;
     assert_eq!(p["code"], "unknown-tenant");
-    let p = json(
-        post(json!({"tenant": "acme", "ticket": "X", "orangeId": "Y", "api": "fax"}))
-            .await
-            .unwrap(),
-        400,
-    )
-    .await;
-    assert!(p["detail"].as_str().unwrap().contains("fax"), "{p}");
     let raw = app
         .client
         .post(app.url("/admin/v1/links"))

@@ -9,32 +9,46 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use itsm_bridge::config::Config;
-use itsm_bridge::domain::{EventId, OrangeCall, OrangeOp, SourceName, Target, TenantId, TicketKey};
+use itsm_bridge::domain::{
+    DeliveryId, EventId, OrangeCall, OrangeOp, SourceName, Target, TenantId, TicketKey,
+};
 use itsm_bridge::sim::state::Incident;
 use itsm_bridge::sim::{JournalEntry, SimHandle, SimOptions};
-use itsm_bridge::store::Store;
+use itsm_bridge::store::{QueueStats, Store};
 use itsm_bridge::worker::Dispatcher;
 use serde_json::{Value, json};
 
-pub use crate::support::delivery::{busiest_second, call, step_call};
+use crate::support::SANDBOX_ORANGE_YAML;
+
+pub use crate::support::delivery::{
+    busiest_second, call, incident_note, incident_update, step_call,
+};
 
 pub const TENANT: &str = "acme";
 
 /// How long a test lets the dispatcher drain the queue.
 pub const DRAIN: Duration = Duration::from_secs(20);
 
+/// The user and password of acme's ServiceNow webhooks in the delivery configs.
+pub const SN_HOOK: (&str, &str) = ("sn-hook", "sn-hook-password");
+
+/// acme's ServiceNow webhooks in the delivery configs (YAML, a tenant's lines from `sources:`):
+/// basic auth as [`SN_HOOK`], the shipped mapping.
+pub fn sn_sources_yaml() -> String {
+    let (user, password) = SN_HOOK;
+    format!(
+        "    sources:
+      servicenow:
+        auth: [{{ type: basic, username: {user}, password: {password} }}]
+        mapping: demo/servicenow-incident.yaml"
+    )
+}
+
 /// Config of the delivery tests: one tenant on the simulator's sandbox credentials, a high
 /// rate budget and short backoffs so tests stay fast. `extra` is appended (YAML).
 pub fn delivery_config_yaml(dir: &Path, sim: &str, itsm: &str, extra: &str) -> String {
     format!(
-        r#"
-store:
-  url: sqlite://{db}
-mappings_dir: {mappings}
-reload_interval_secs: 0
-admin:
-  token: test-admin-token
-poller:
+        r#"{head}poller:
   enabled: false
 orange:
   base_url: {sim}
@@ -47,23 +61,18 @@ delivery:
 tenants:
   - id: {TENANT}
     orange:
-      client_id: sandbox
-      client_secret: sandbox-secret
-      api_key: sandbox-api-key
+{SANDBOX_ORANGE_YAML}
       application_id: acme-app
       rate_limit: {{ per_second: 1000, burst: 50 }}
-    sources:
-      servicenow:
-        auth: [{{ type: basic, username: sn-hook, password: sn-hook-password }}]
-        mapping: demo/servicenow-incident.yaml
+{sources}
     itsm:
       servicenow:
         base_url: {itsm}
         auth: {{ type: basic, username: sn-user, password: sn-password }}
 {extra}
 "#,
-        db = dir.join("gw.db").display(),
-        mappings = crate::support::repo().join("mappings").display(),
+        head = crate::support::config_head(dir),
+        sources = sn_sources_yaml(),
     )
 }
 
@@ -115,19 +124,23 @@ impl Rig {
     }
 
     /// Waits until the queue figures satisfy `done` (or `within` passes).
-    pub async fn wait_for(
-        &self,
-        within: Duration,
-        done: impl Fn(&itsm_bridge::store::QueueStats) -> bool,
-    ) -> bool {
-        let until = tokio::time::Instant::now() + within;
-        while tokio::time::Instant::now() < until {
-            if done(&self.store.queue_stats().await.expect("stats")) {
-                return true;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        false
+    pub async fn wait_for(&self, within: Duration, done: impl Fn(&QueueStats) -> bool) -> bool {
+        queue_until(self.store.as_ref(), within, done)
+            .await
+            .is_some()
+    }
+
+    /// Replays the dead create `id` of `ticket` as the fixed mapping renders it
+    /// ([`fixed_create`]) and drains: the ticket's incident, asserting that the note waiting
+    /// behind the create followed it.
+    pub async fn replay_fixed_create(&self, id: DeliveryId, ticket: &str) -> Incident {
+        let fixed = fixed_create(ticket);
+        let now = time::OffsetDateTime::now_utc();
+        assert!(self.store.replay(id, Some(fixed), now).await.unwrap());
+        assert!(self.drain(DRAIN).await, "queue drained");
+        let inc = self.incident(ticket);
+        assert_eq!(inc.notes.len(), 1, "the waiting note followed");
+        inc
     }
 
     /// Ticks until nothing is pending, waiting for a link or in flight (or `within` passes);
@@ -150,6 +163,29 @@ impl Rig {
         }
         false
     }
+}
+
+/// Waits (bounded: `within`, in 50 ms steps) until `store`'s queue figures satisfy `done`:
+/// those figures, or `None` when the time ran out.
+pub async fn queue_until(
+    store: &dyn Store,
+    within: Duration,
+    done: impl Fn(&QueueStats) -> bool,
+) -> Option<QueueStats> {
+    let until = tokio::time::Instant::now() + within;
+    while tokio::time::Instant::now() < until {
+        let q = store.queue_stats().await.expect("stats");
+        if done(&q) {
+            return Some(q);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    None
+}
+
+/// Nothing pending, nothing in flight.
+pub fn idle(q: &QueueStats) -> bool {
+    q.pending == 0 && q.in_flight == 0
 }
 
 pub fn ticket_key(ticket: &str) -> TicketKey {
@@ -186,8 +222,7 @@ pub async fn ingest_broken_create_then_note(store: &dyn Store, ticket: &str, not
         Some(ticket),
     );
     ingest(store, ticket, 1, vec![create]).await;
-    let note = call(OrangeOp::AddIncidentNote, json!({"text": note}), None);
-    ingest(store, ticket, 2, vec![note]).await;
+    ingest(store, ticket, 2, vec![incident_note(note)]).await;
 }
 
 /// The create of [`ingest_broken_create_then_note`] once the mapping is fixed: what its

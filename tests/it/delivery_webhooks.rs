@@ -67,11 +67,7 @@ async fn servicenow_insert_update_note_and_attachment_and_jira_create_reach_oran
         "incident-work-note.json",
     ] {
         let r = app
-            .post(
-                "/webhooks/acme/servicenow",
-                fixture(&format!("servicenow/{f}")),
-                &[acme_sn_basic()],
-            )
+            .post_acme_servicenow(fixture(&format!("servicenow/{f}")))
             .await;
         assert_eq!(r.status(), 202, "{f}");
     }
@@ -79,13 +75,7 @@ async fn servicenow_insert_update_note_and_attachment_and_jira_create_reach_oran
         serde_json::from_slice(&fixture("servicenow/incident-attachment.json")).unwrap();
     att["attachment"]["download_link"] =
         Value::from(format!("{itsm}/api/now/attachment/5f1b/file"));
-    let r = app
-        .post(
-            "/webhooks/acme/servicenow",
-            att.to_string(),
-            &[acme_sn_basic()],
-        )
-        .await;
+    let r = app.post_acme_servicenow(att.to_string()).await;
     assert_eq!(r.status(), 202);
     let jira = fixture("jira/cloud-issue-created.json");
     assert_eq!(
@@ -156,31 +146,16 @@ async fn a_mapping_mistake_is_dead_lettered_and_an_admin_replay_after_the_fix_de
     );
     std::fs::write(&file, &bad).unwrap();
     let app = app(&sim.base_url(), "http://127.0.0.1:9", Some(&maps)).await;
-    let admin = |req: reqwest::RequestBuilder| req.bearer_auth("test-admin-token");
 
-    let r = app
-        .post(
-            "/webhooks/acme/servicenow",
-            fixture("servicenow/incident-insert.json"),
-            &[acme_sn_basic()],
-        )
-        .await;
-    assert_eq!(r.status(), 202);
-    let r = app
-        .post(
-            "/webhooks/acme/servicenow",
-            fixture("servicenow/incident-work-note.json"),
-            &[acme_sn_basic()],
-        )
-        .await;
-    assert_eq!(r.status(), 202);
+    for f in ["incident-insert.json", "incident-work-note.json"] {
+        let r = app
+            .post_acme_servicenow(fixture(&format!("servicenow/{f}")))
+            .await;
+        assert_eq!(r.status(), 202, "{f}");
+    }
     let mut dead = Value::Null;
     for _ in 0..200 {
-        let r = admin(app.client.get(app.url("/admin/v1/dead-letters")))
-            .send()
-            .await
-            .unwrap();
-        dead = json(r, 200).await;
+        dead = app.admin_get("/admin/v1/dead-letters").await;
         if dead["dead_letters"]
             .as_array()
             .is_some_and(|a| !a.is_empty())
@@ -192,35 +167,15 @@ async fn a_mapping_mistake_is_dead_lettered_and_an_admin_replay_after_the_fix_de
     let id = dead["dead_letters"][0]["id"]
         .as_i64()
         .expect("a dead letter");
-    let shown = json(
-        admin(
-            app.client
-                .get(app.url(&format!("/admin/v1/dead-letters/{id}"))),
-        )
-        .send()
-        .await
-        .unwrap(),
-        200,
-    )
-    .await;
+    let shown = app.admin_get(&format!("/admin/v1/dead-letters/{id}")).await;
     assert_eq!(shown["attempts"][0]["http_status"], 400);
     assert_eq!(shown["attempts"][0]["error_code"], "24");
 
     // Replaying before the fix fails again at Orange; fix the mapping, reload, replay.
     std::fs::write(&file, &good).unwrap();
-    let r = admin(app.client.post(app.url("/admin/v1/reload")))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    let r = admin(
-        app.client
-            .post(app.url(&format!("/admin/v1/dead-letters/{id}/replay"))),
-    )
-    .send()
-    .await
-    .unwrap();
-    let replayed = json(r, 200).await;
+    app.admin_post("/admin/v1/reload", 200).await;
+    let replay = format!("/admin/v1/dead-letters/{id}/replay");
+    let replayed = app.admin_post(&replay, 200).await;
     assert_eq!(replayed["rerendered"], true);
     app.drained().await;
     let (body, notes, _) = incident(&sim, "INC0010023");
@@ -234,14 +189,7 @@ async fn a_mapping_mistake_is_dead_lettered_and_an_admin_replay_after_the_fix_de
         "the note waited for its create, then followed"
     );
 
-    let r = admin(
-        app.client
-            .post(app.url(&format!("/admin/v1/dead-letters/{id}/replay"))),
-    )
-    .send()
-    .await
-    .unwrap();
-    assert_eq!(r.status(), 409, "no longer dead");
-    assert_eq!(r.headers()["content-type"], "application/problem+json");
+    // No longer dead: a 409 as problem+json.
+    app.admin_post(&replay, 409).await;
     app.stop().await;
 }

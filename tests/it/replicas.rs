@@ -14,6 +14,8 @@ use serde_json::json;
 use crate::delivery_chaos::{
     EVENTS, RATE, assert_delivered_exactly_once_in_order, assert_rate_held, chaos_faults, chaos_sim,
 };
+use crate::delivery_support::{SN_HOOK, idle, queue_until, sn_sources_yaml};
+use crate::support::SANDBOX_ORANGE_YAML;
 
 const TICKETS: usize = 180;
 const SN_SEEDED: &str = "9d385017c611228701d22104cc95c371";
@@ -235,14 +237,9 @@ poller: {{ interval_secs: 1 }}
 tenants:
   - id: acme
     orange:
-      client_id: sandbox
-      client_secret: sandbox-secret
-      api_key: sandbox-api-key
+{SANDBOX_ORANGE_YAML}
       rate_limit: {{ per_second: {RATE}, burst: 1 }}
-    sources:
-      servicenow:
-        auth: [{{ type: basic, username: sn-hook, password: sn-hook-password }}]
-        mapping: demo/servicenow-incident.yaml
+{sources}
     itsm:
       servicenow:
         base_url: {sim}
@@ -252,6 +249,7 @@ tenants:
             db = db.url,
             mappings = crate::support::repo().join("mappings").display(),
             sim = sim.base_url(),
+            sources = sn_sources_yaml(),
         ),
     )
     .unwrap();
@@ -299,7 +297,7 @@ tenants:
                     let url = format!("{}/webhooks/acme/servicenow", live[n % live.len()]);
                     let r = client
                         .post(url)
-                        .basic_auth("sn-hook", Some("sn-hook-password"))
+                        .basic_auth(SN_HOOK.0, Some(SN_HOOK.1))
                         .json(&event(t, k))
                         .send()
                         .await;
@@ -333,7 +331,7 @@ tenants:
     rt["number"] = "RT-1".into();
     let r = client
         .post(format!("{}/webhooks/acme/servicenow", replicas[1].base))
-        .basic_auth("sn-hook", Some("sn-hook-password"))
+        .basic_auth(SN_HOOK.0, Some(SN_HOOK.1))
         .json(&rt)
         .send()
         .await
@@ -349,32 +347,20 @@ tenants:
     )
     .unwrap();
     let store = itsm_bridge::app::open_store(&store_cfg).await.unwrap();
-    let mut drained = false;
-    for _ in 0..3000 {
-        let q = store.queue_stats().await.unwrap();
-        if q.pending == 0 && q.in_flight == 0 {
-            let dead: Vec<_> = store
-                .dead_letters(None, 10)
-                .await
-                .unwrap()
-                .into_iter()
-                .map(|d| (d.ticket, d.target.label(), d.attempts, d.last_error))
-                .collect();
-            assert!(dead.is_empty(), "nothing dead-lettered: {dead:#?}");
-            drained = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let drained = queue_until(store.as_ref(), Duration::from_secs(150), idle).await;
+    let dead: Vec<_> = store
+        .dead_letters(None, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| (d.ticket, d.target.label(), d.attempts, d.last_error))
+        .collect();
     assert!(
-        drained,
-        "the survivors drained the queue: {:?}; dead letters: {:#?}",
+        drained.is_some(),
+        "the survivors drained the queue: {:?}; dead letters: {dead:#?}",
         store.queue_stats().await,
-        store.dead_letters(None, 10).await.map(|ds| ds
-            .into_iter()
-            .map(|d| (d.ticket, d.target.label(), d.last_error))
-            .collect::<Vec<_>>())
     );
+    assert!(dead.is_empty(), "nothing dead-lettered: {dead:#?}");
 
     let rt_id = loop {
         let found = sim

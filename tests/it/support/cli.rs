@@ -8,7 +8,7 @@ use std::process::{Output, Stdio};
 use serde_json::Value;
 use tokio::io::AsyncWriteExt;
 
-use super::repo;
+use super::{SANDBOX_ORANGE_YAML, repo};
 use crate::sim_support::Sim;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_itsm-bridge");
@@ -82,9 +82,7 @@ impl OrangeCli {
 tenants:
   - id: acme
     orange:
-      client_id: sandbox
-      client_secret: sandbox-secret
-      api_key: sandbox-api-key
+{SANDBOX_ORANGE_YAML}
       application_id: sandbox-app
 ",
             sim.handle.base_url()

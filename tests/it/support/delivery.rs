@@ -69,6 +69,20 @@ pub fn call(op: OrangeOp, body: Value, ext: Option<&str>) -> OrangeCall {
     }
 }
 
+/// A note `text` on the ticket's incident.
+pub fn incident_note(text: &str) -> OrangeCall {
+    call(OrangeOp::AddIncidentNote, json!({ "text": text }), None)
+}
+
+/// An update of the ticket's incident: its description becomes `description`.
+pub fn incident_update(description: &str) -> OrangeCall {
+    call(
+        OrangeOp::UpdateIncident,
+        json!({ "description": description }),
+        None,
+    )
+}
+
 /// Step `k` of ticket `t` (referenced `{prefix}-{t}`): the create at 0, then notes (odd `k`)
 /// and updates (even `k`) alternating, each text `T{t} #{k}` so the journal tells them apart.
 pub fn step_call(prefix: &str, t: usize, k: usize) -> OrangeCall {
@@ -79,16 +93,8 @@ pub fn step_call(prefix: &str, t: usize, k: usize) -> OrangeCall {
             json!({"shortDescription": format!("T{t}"), "externalReference": reference}),
             Some(&reference),
         ),
-        k if k % 2 == 1 => call(
-            OrangeOp::AddIncidentNote,
-            json!({"text": format!("T{t} #{k}")}),
-            None,
-        ),
-        k => call(
-            OrangeOp::UpdateIncident,
-            json!({"description": format!("T{t} #{k}")}),
-            None,
-        ),
+        k if k % 2 == 1 => incident_note(&format!("T{t} #{k}")),
+        k => incident_update(&format!("T{t} #{k}")),
     }
 }
 

@@ -38,6 +38,11 @@ pub const ACME_SN_PASSWORD: &str = "acme-sn-password";
 pub const ACME_SN_HMAC: &str = "acme-sn-hmac-key";
 pub const GLOBEX_JIRA_SECRET: &str = "globex-jira-webhook-secret";
 
+/// The simulator's sandbox Orange credentials, as the lines of a tenant's `orange:` (YAML).
+pub const SANDBOX_ORANGE_YAML: &str = "      client_id: sandbox
+      client_secret: sandbox-secret
+      api_key: sandbox-api-key";
+
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
@@ -73,8 +78,9 @@ pub fn parse(yaml: &str) -> Config {
         .unwrap_or_else(|e| panic!("config invalid:\n{e}"))
 }
 
-/// The test config: two tenants on the shipped demo mappings; `extra` is appended (YAML).
-pub fn test_config_yaml(dir: &Path, extra: &str) -> String {
+/// What every harness config opens with (YAML): a SQLite store in `dir`, the repository's
+/// mappings read once, the admin token `test-admin-token`.
+pub fn config_head(dir: &Path) -> String {
     format!(
         r#"
 store:
@@ -83,18 +89,39 @@ mappings_dir: {mappings}
 reload_interval_secs: 0
 admin:
   token: test-admin-token
-ingress:
+"#,
+        db = dir.join("gw.db").display(),
+        mappings = repo().join("mappings").display(),
+    )
+}
+
+/// A tenant of the test config (YAML, in `tenants:`) whose Jira webhooks are signed with
+/// `secret` and read with the shipped Jira mapping; its Orange credentials are `client`'s
+/// (`{client}-secret`, `{client}-api-key`). Other sources may follow it.
+fn jira_tenant(id: &str, client: &str, secret: &str) -> String {
+    let orange = format!(
+        "{{ client_id: {client}, client_secret: {client}-secret, api_key: {client}-api-key }}"
+    );
+    format!(
+        r#"  - id: {id}
+    orange: {orange}
+    sources:
+      jira:
+        auth: [{{ type: hub_signature, secret: {secret} }}]
+        mapping: demo/jira-incident.yaml
+"#
+    )
+}
+
+/// The test config: two tenants on the shipped demo mappings; `extra` is appended (YAML).
+pub fn test_config_yaml(dir: &Path, extra: &str) -> String {
+    format!(
+        r#"{head}ingress:
   max_body_bytes: 262144
 poller:
   enabled: false
 tenants:
-  - id: acme
-    orange: {{ client_id: sandbox, client_secret: sandbox-secret, api_key: sandbox-api-key }}
-    sources:
-      jira:
-        auth: [{{ type: hub_signature, secret: {ACME_JIRA_SECRET} }}]
-        mapping: demo/jira-incident.yaml
-      servicenow:
+{acme}      servicenow:
         auth:
           - {{ type: basic, username: {ACME_SN_USER}, password: {ACME_SN_PASSWORD} }}
           - {{ type: hmac, header: X-Signature, secret: {ACME_SN_HMAC} }}
@@ -104,16 +131,11 @@ tenants:
         base_url: http://127.0.0.1:9
         auth: {{ type: basic, username: sandbox, password: sandbox }}
         integration_user: itsm-bridge
-  - id: globex
-    orange: {{ client_id: globex, client_secret: globex-secret, api_key: globex-api-key }}
-    sources:
-      jira:
-        auth: [{{ type: hub_signature, secret: {GLOBEX_JIRA_SECRET} }}]
-        mapping: demo/jira-incident.yaml
-{extra}
+{globex}{extra}
 "#,
-        db = dir.join("gw.db").display(),
-        mappings = repo().join("mappings").display(),
+        head = config_head(dir),
+        acme = jira_tenant("acme", "sandbox", ACME_JIRA_SECRET),
+        globex = jira_tenant("globex", "globex", GLOBEX_JIRA_SECRET),
     )
 }
 
@@ -269,6 +291,12 @@ impl TestApp {
         req.send().await.expect("request sent")
     }
 
+    /// Posts a ServiceNow webhook of `acme` (basic auth, the test config's credentials).
+    pub async fn post_acme_servicenow(&self, body: impl Into<Vec<u8>>) -> reqwest::Response {
+        let path = "/webhooks/acme/servicenow";
+        self.post(path, body, &[acme_sn_basic()]).await
+    }
+
     /// Posts a Jira webhook signed with `secret`.
     pub async fn post_jira(
         &self,
@@ -398,15 +426,15 @@ pub async fn eventually<T, F: AsyncFnMut() -> Option<T>>(what: &str, mut f: F) -
     panic!("timed out waiting for {what}");
 }
 
+/// The `content-type` header of `resp` (empty when it has none or it is not text).
+pub fn content_type(resp: &reqwest::Response) -> String {
+    let ct = resp.headers().get("content-type");
+    ct.and_then(|v| v.to_str().ok()).unwrap_or("").to_owned()
+}
+
 /// Parses a response as JSON, asserting its status and content type family.
 pub async fn json(resp: reqwest::Response, status: u16) -> serde_json::Value {
-    let got = resp.status().as_u16();
-    let ct = resp
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned();
+    let (got, ct) = (resp.status().as_u16(), content_type(&resp));
     let text = resp.text().await.expect("body");
     assert_eq!(got, status, "unexpected status; body: {text}");
     if status >= 400 {

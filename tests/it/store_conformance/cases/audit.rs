@@ -28,13 +28,16 @@ pub async fn audit_entries_are_kept_newest_first_and_filtered_by_tenant(s: Arc<d
     ] {
         s.record_audit(&e).await.unwrap();
     }
-    let all = s
-        .audit_log(&AuditQuery {
-            limit: 10,
-            ..AuditQuery::default()
-        })
-        .await
-        .unwrap();
+    // The log as seen by `tenants` (`None`: every entry), below `before`, at most `limit`.
+    let log = async |tenants: Option<Vec<TenantId>>, before: Option<i64>, limit: u32| {
+        let q = AuditQuery {
+            tenants,
+            before,
+            limit,
+        };
+        s.audit_log(&q).await.unwrap()
+    };
+    let all = log(None, None, 10).await;
     let actors: Vec<&str> = all.iter().map(|e| e.actor.as_str()).collect();
     assert_eq!(actors, ["op-3", "op-2", "op-1", "op-0"], "newest first");
     let first = &all[3];
@@ -46,66 +49,36 @@ pub async fn audit_entries_are_kept_newest_first_and_filtered_by_tenant(s: Arc<d
     assert_eq!(all[2].tenant.as_ref(), Some(&tenant()));
     assert_eq!(all[2].detail, "due now");
 
-    let page = s
-        .audit_log(&AuditQuery {
-            before: Some(all[1].id),
-            limit: 1,
-            ..AuditQuery::default()
-        })
-        .await
-        .unwrap();
+    let page = log(None, Some(all[1].id), 1).await;
     assert_eq!(page.len(), 1);
     assert_eq!(page[0].actor, "op-1", "keyset paging below an id");
 
-    let acme = s
-        .audit_log(&AuditQuery {
-            tenants: Some(vec![tenant()]),
-            limit: 10,
-            ..AuditQuery::default()
-        })
-        .await
-        .unwrap();
+    let acme = log(Some(vec![tenant()]), None, 10).await;
     let actors: Vec<&str> = acme.iter().map(|e| e.actor.as_str()).collect();
     assert_eq!(
         actors,
         ["op-3", "op-1"],
         "a tenant's entries only, none of no tenant"
     );
-    let both = s
-        .audit_log(&AuditQuery {
-            tenants: Some(vec![tenant(), globex]),
-            limit: 10,
-            ..AuditQuery::default()
-        })
-        .await
-        .unwrap();
+    let both = log(Some(vec![tenant(), globex]), None, 10).await;
     assert_eq!(both.len(), 3);
-    let none = s
-        .audit_log(&AuditQuery {
-            tenants: Some(vec![]),
-            limit: 10,
-            ..AuditQuery::default()
-        })
-        .await
-        .unwrap();
+    let none = log(Some(vec![]), None, 10).await;
     assert!(none.is_empty(), "an empty scope sees nothing");
 }
 
 pub async fn a_tenants_activity_counts_events_and_attempts_per_minute_and_its_queue(
     s: Arc<dyn Store>,
 ) {
-    use itsm_bridge::domain::AttemptOutcome;
+    use itsm_bridge::domain::AttemptOutcome::{Permanent, Success};
     use itsm_bridge::store::Finish;
 
-    use super::super::{attempt, delivery, event, ticket};
-    use super::LEASE;
+    use super::super::{done, ticket};
+    use super::{LEASE, finish, ingest_notes};
 
     let t0 = now();
     let (a, b, c) = (ticket("A-1"), ticket("A-2"), ticket("A-3"));
     for (key, t) in [("k1", &a), ("k2", &b)] {
-        s.ingest(event(key, t, t0, vec![delivery(t, key)]))
-            .await
-            .unwrap();
+        ingest_notes(&*s, key, t, t0, &[key]).await;
     }
     // A write-back to the ITSM (due at the store's clock): an attempt, not an Orange call.
     let d = ticket("A-4");
@@ -115,37 +88,10 @@ pub async fn a_tenants_activity_counts_events_and_attempts_per_minute_and_its_qu
     assert_eq!(claimed.len(), 3);
     let itsm = claimed.iter().position(|x| x.ticket == d).unwrap();
     let itsm = claimed.remove(itsm);
-    s.finish(
-        itsm.id,
-        "w",
-        &attempt(t0, AttemptOutcome::Permanent),
-        Finish::Dead,
-    )
-    .await
-    .unwrap();
-    s.finish(
-        claimed[0].id,
-        "w",
-        &attempt(t0, AttemptOutcome::Success),
-        Finish::Done {
-            link: None,
-            echoes: vec![],
-            echo_until: None,
-        },
-    )
-    .await
-    .unwrap();
-    s.finish(
-        claimed[1].id,
-        "w",
-        &attempt(t0, AttemptOutcome::Permanent),
-        Finish::Dead,
-    )
-    .await
-    .unwrap();
-    s.ingest(event("k3", &c, t0, vec![delivery(&c, "k3")]))
-        .await
-        .unwrap();
+    finish(&*s, itsm.id, "w", t0, Permanent, Finish::Dead).await;
+    finish(&*s, claimed[0].id, "w", t0, Success, done()).await;
+    finish(&*s, claimed[1].id, "w", t0, Permanent, Finish::Dead).await;
+    ingest_notes(&*s, "k3", &c, t0, &["k3"]).await;
 
     let act = s
         .tenant_activity(&tenant(), t0 - Duration::hours(1))

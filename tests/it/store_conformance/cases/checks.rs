@@ -3,39 +3,31 @@
 
 use std::sync::Arc;
 
-use itsm_bridge::domain::{AttemptOutcome, OrangeApi, OrangeOp, TicketKey};
-use itsm_bridge::store::{Finish, NewLink, Store};
+use itsm_bridge::domain::{AttemptOutcome::Success, OrangeApi, TicketKey};
+use itsm_bridge::store::Store;
 use time::Duration;
 
-use super::super::{attempt, call, event, now, tenant, ticket};
-use super::LEASE;
+use super::super::{event, now, tenant, ticket};
+use super::{LEASE, create, done_linking, finish};
 
 /// Links `names` to `api` objects through the delivery path, as the dispatcher does.
 async fn linked(s: &Arc<dyn Store>, api: OrangeApi, names: &[&str]) -> Vec<TicketKey> {
     let t0 = now();
     let tickets: Vec<TicketKey> = names.iter().map(|n| ticket(n)).collect();
     for t in &tickets {
-        let create = itsm_bridge::domain::NewDelivery {
-            ticket: t.clone(),
-            target: call(OrangeOp::CreateIncident, ""),
-        };
-        s.ingest(event(&format!("chk-{}", t.ticket()), t, t0, vec![create]))
-            .await
-            .unwrap();
+        s.ingest(event(
+            &format!("chk-{}", t.ticket()),
+            t,
+            t0,
+            vec![create(t, "")],
+        ))
+        .await
+        .unwrap();
     }
     let ds = s.claim_due("w", t0, t0 + LEASE, 100).await.unwrap();
     for d in ds {
-        let fin = Finish::Done {
-            link: Some(NewLink {
-                api,
-                orange_id: format!("O-{}", d.ticket.ticket()),
-            }),
-            echoes: vec![],
-            echo_until: None,
-        };
-        s.finish(d.id, "w", &attempt(t0, AttemptOutcome::Success), fin)
-            .await
-            .unwrap();
+        let fin = done_linking(api, format!("O-{}", d.ticket.ticket()));
+        finish(&**s, d.id, "w", t0, Success, fin).await;
     }
     tickets
 }

@@ -3,20 +3,19 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use itsm_bridge::domain::{AttemptOutcome, DeliveryState, OrangeOp};
+use itsm_bridge::domain::AttemptOutcome::{Permanent, Retryable, Success};
+use itsm_bridge::domain::{Delivery, DeliveryState, OrangeOp, Timestamp};
 use itsm_bridge::store::{Finish, Store, StoreError};
 use time::Duration;
 
-use super::super::{attempt, call, delivery, done, event, now, tenant, ticket};
-use super::LEASE;
+use super::super::{attempt, call, delivery, done, now, tenant, ticket};
+use super::{LEASE, assert_due_at, finish, ingest_notes};
 
 pub async fn concurrent_claims_never_hand_out_one_delivery_twice(s: Arc<dyn Store>) {
     let t0 = now();
     for i in 0..200 {
         let t = ticket(&format!("C-{i}"));
-        s.ingest(event(&format!("c{i}"), &t, t0, vec![delivery(&t, "x")]))
-            .await
-            .unwrap();
+        ingest_notes(&*s, &format!("c{i}"), &t, t0, &["x"]).await;
     }
     let mut tasks = tokio::task::JoinSet::new();
     for w in 0..8 {
@@ -42,9 +41,7 @@ pub async fn concurrent_claims_never_hand_out_one_delivery_twice(s: Arc<dyn Stor
 
 pub async fn an_expired_lease_makes_a_delivery_claimable_again(s: Arc<dyn Store>) {
     let (t0, t) = (now(), ticket("L-1"));
-    s.ingest(event("l", &t, t0, vec![delivery(&t, "x")]))
-        .await
-        .unwrap();
+    ingest_notes(&*s, "l", &t, t0, &["x"]).await;
     let first = s.claim_due("a", t0, t0 + LEASE, 10).await.unwrap();
     assert_eq!(first.len(), 1);
     assert_eq!(first[0].state, DeliveryState::InFlight);
@@ -69,22 +66,10 @@ pub async fn an_expired_lease_makes_a_delivery_claimable_again(s: Arc<dyn Store>
     );
     // The first owner lost it; the new one finishes it.
     let r = s
-        .finish(
-            first[0].id,
-            "a",
-            &attempt(t0, AttemptOutcome::Success),
-            done(),
-        )
+        .finish(first[0].id, "a", &attempt(t0, Success), done())
         .await;
     assert!(matches!(r, Err(StoreError::LeaseLost(_))), "{r:?}");
-    s.finish(
-        first[0].id,
-        "b",
-        &attempt(t0, AttemptOutcome::Success),
-        done(),
-    )
-    .await
-    .unwrap();
+    finish(&*s, first[0].id, "b", t0, Success, done()).await;
     assert_eq!(
         s.delivery(first[0].id).await.unwrap().unwrap().state,
         DeliveryState::Done
@@ -93,54 +78,31 @@ pub async fn an_expired_lease_makes_a_delivery_claimable_again(s: Arc<dyn Store>
 
 pub async fn finish_by_a_non_owner_is_refused_with_lease_lost(s: Arc<dyn Store>) {
     let (t0, t) = (now(), ticket("N-1"));
-    s.ingest(event("n", &t, t0, vec![delivery(&t, "x")]))
-        .await
-        .unwrap();
+    ingest_notes(&*s, "n", &t, t0, &["x"]).await;
     let d = s
         .claim_due("owner", t0, t0 + LEASE, 1)
         .await
         .unwrap()
         .remove(0);
-    let r = s
-        .finish(
-            d.id,
-            "intruder",
-            &attempt(t0, AttemptOutcome::Success),
-            done(),
-        )
-        .await;
+    let success = async |id, owner: &str| {
+        let a = attempt(t0, Success);
+        s.finish(id, owner, &a, done()).await
+    };
+    let r = success(d.id, "intruder").await;
     assert!(matches!(r, Err(StoreError::LeaseLost(_))), "{r:?}");
     let still = s.delivery(d.id).await.unwrap().unwrap();
     assert_eq!((still.state, still.attempts), (DeliveryState::InFlight, 0));
     assert!(s.attempts(d.id).await.unwrap().is_empty());
     let missing = itsm_bridge::domain::DeliveryId(d.id.0 + 1000);
-    let r = s
-        .finish(
-            missing,
-            "owner",
-            &attempt(t0, AttemptOutcome::Success),
-            done(),
-        )
-        .await;
+    let r = success(missing, "owner").await;
     assert!(matches!(r, Err(StoreError::NotFound(_))), "{r:?}");
 }
 
 pub async fn a_ticket_delivery_waits_until_its_predecessor_is_final(s: Arc<dyn Store>) {
     let (t0, a, b) = (now(), ticket("O-1"), ticket("O-2"));
-    s.ingest(event(
-        "o1",
-        &a,
-        t0,
-        vec![delivery(&a, "first"), delivery(&a, "second")],
-    ))
-    .await
-    .unwrap();
-    s.ingest(event("o2", &b, t0, vec![delivery(&b, "other")]))
-        .await
-        .unwrap();
-    s.ingest(event("o3", &a, t0, vec![delivery(&a, "third")]))
-        .await
-        .unwrap();
+    ingest_notes(&*s, "o1", &a, t0, &["first", "second"]).await;
+    ingest_notes(&*s, "o2", &b, t0, &["other"]).await;
+    ingest_notes(&*s, "o3", &a, t0, &["third"]).await;
     let got = s.claim_due("w", t0, t0 + LEASE, 10).await.unwrap();
     let notes: Vec<_> = got.iter().map(|d| d.target.clone()).collect();
     assert_eq!(got.len(), 2, "{notes:?}");
@@ -151,110 +113,61 @@ pub async fn a_ticket_delivery_waits_until_its_predecessor_is_final(s: Arc<dyn S
     );
     let first = got.iter().find(|d| d.ticket == a).unwrap().clone();
     // A retry keeps the ticket blocked: the head is not final.
-    s.finish(
-        first.id,
-        "w",
-        &attempt(t0, AttemptOutcome::Retryable),
-        Finish::Retry { at: t0 },
-    )
-    .await
-    .unwrap();
+    let retry = Finish::Retry { at: t0 };
+    finish(&*s, first.id, "w", t0, Retryable, retry).await;
     let next = s.claim_due("w", t0, t0 + LEASE, 10).await.unwrap();
     assert_eq!(
         next.iter().map(|d| d.id).collect::<Vec<_>>(),
         vec![first.id]
     );
-    s.finish(
-        first.id,
-        "w",
-        &attempt(t0, AttemptOutcome::Permanent),
-        Finish::Dead,
-    )
-    .await
-    .unwrap();
+    finish(&*s, first.id, "w", t0, Permanent, Finish::Dead).await;
     let next = s.claim_due("w", t0, t0 + LEASE, 10).await.unwrap();
     assert_eq!(next.len(), 1);
     assert_eq!(next[0].target, call(OrangeOp::AddIncidentNote, "second"));
     assert!(next[0].seq > first.seq);
-    s.finish(
-        next[0].id,
-        "w",
-        &attempt(t0, AttemptOutcome::Success),
-        done(),
-    )
-    .await
-    .unwrap();
+    finish(&*s, next[0].id, "w", t0, Success, done()).await;
     let last = s.claim_due("w", t0, t0 + LEASE, 10).await.unwrap();
     assert_eq!(last[0].target, call(OrangeOp::AddIncidentNote, "third"));
 }
 
-pub async fn retry_reschedules_and_is_not_claimable_before_its_time(s: Arc<dyn Store>) {
-    let (t0, t) = (now(), ticket("R-1"));
-    s.ingest(event("r", &t, t0, vec![delivery(&t, "x")]))
-        .await
-        .unwrap();
+/// The one delivery of ticket `name`, claimed at `t0` and handed back with `fin` after a
+/// retryable attempt, as the store keeps it then (asserting it is pending again).
+async fn handed_back(s: &dyn Store, name: &str, t0: Timestamp, fin: Finish) -> Delivery {
+    let t = ticket(name);
+    ingest_notes(s, name, &t, t0, &["x"]).await;
     let d = s.claim_due("w", t0, t0 + LEASE, 1).await.unwrap().remove(0);
-    let at = t0 + Duration::minutes(5);
-    s.finish(
-        d.id,
-        "w",
-        &attempt(t0, AttemptOutcome::Retryable),
-        Finish::Retry { at },
-    )
-    .await
-    .unwrap();
+    finish(s, d.id, "w", t0, Retryable, fin).await;
     let back = s.delivery(d.id).await.unwrap().unwrap();
-    assert_eq!(
-        (back.state, back.attempts, back.next_attempt_at),
-        (DeliveryState::Pending, 1, at)
-    );
+    assert_eq!(back.state, DeliveryState::Pending, "{back:?}");
+    back
+}
+
+pub async fn retry_reschedules_and_is_not_claimable_before_its_time(s: Arc<dyn Store>) {
+    let t0 = now();
+    let at = t0 + Duration::minutes(5);
+    let back = handed_back(&*s, "R-1", t0, Finish::Retry { at }).await;
+    assert_eq!((back.attempts, back.next_attempt_at), (1, at));
     assert_eq!(
         back.last_error.as_deref(),
         Some("HTTP 503 upstream unavailable")
     );
-    assert!(
-        s.claim_due("w", at - Duration::milliseconds(1), at + LEASE, 1)
-            .await
-            .unwrap()
-            .is_empty()
-    );
-    assert_eq!(
-        s.claim_due("w", at, at + LEASE, 1).await.unwrap()[0].id,
-        d.id
-    );
-    let history = s.attempts(d.id).await.unwrap();
+    assert_due_at(&*s, back.id, at - Duration::milliseconds(1), at).await;
+    let history = s.attempts(back.id).await.unwrap();
     assert_eq!(history.len(), 1);
-    assert_eq!(history[0], attempt(t0, AttemptOutcome::Retryable));
+    assert_eq!(history[0], attempt(t0, Retryable));
 }
 
 pub async fn defer_does_not_count_an_attempt(s: Arc<dyn Store>) {
-    let (t0, t) = (now(), ticket("D-1"));
-    s.ingest(event("d", &t, t0, vec![delivery(&t, "x")]))
-        .await
-        .unwrap();
-    let d = s.claim_due("w", t0, t0 + LEASE, 1).await.unwrap().remove(0);
+    let t0 = now();
     let at = t0 + Duration::seconds(10);
-    s.finish(
-        d.id,
-        "w",
-        &attempt(t0, AttemptOutcome::Retryable),
-        Finish::Defer { at },
-    )
-    .await
-    .unwrap();
-    let back = s.delivery(d.id).await.unwrap().unwrap();
+    let back = handed_back(&*s, "D-1", t0, Finish::Defer { at }).await;
     assert_eq!(
-        (back.state, back.attempts, back.next_attempt_at),
-        (DeliveryState::Pending, 0, at)
+        (back.attempts, back.next_attempt_at),
+        (0, at),
+        "no attempt counted"
     );
-    assert!(s.attempts(d.id).await.unwrap().is_empty());
-    assert!(
-        s.claim_due("w", t0, t0 + LEASE, 1)
-            .await
-            .unwrap()
-            .is_empty()
-    );
-    assert_eq!(s.claim_due("w", at, at + LEASE, 1).await.unwrap().len(), 1);
+    assert!(s.attempts(back.id).await.unwrap().is_empty());
+    assert_due_at(&*s, back.id, t0, at).await;
 }
 
 pub async fn concurrent_appends_to_one_ticket_keep_one_head_and_distinct_seqs(s: Arc<dyn Store>) {
@@ -264,14 +177,7 @@ pub async fn concurrent_appends_to_one_ticket_keep_one_head_and_distinct_seqs(s:
         let (s, t) = (s.clone(), t.clone());
         tasks.spawn(async move {
             if i % 2 == 0 {
-                s.ingest(event(
-                    &format!("s{i}"),
-                    &t,
-                    t0,
-                    vec![delivery(&t, &i.to_string())],
-                ))
-                .await
-                .unwrap();
+                ingest_notes(&*s, &format!("s{i}"), &t, t0, &[&i.to_string()]).await;
             } else {
                 s.enqueue(&tenant(), vec![delivery(&t, &i.to_string())])
                     .await
@@ -295,14 +201,7 @@ pub async fn concurrent_appends_to_one_ticket_keep_one_head_and_distinct_seqs(s:
                 .is_empty()
         );
         seqs.push(got[0].seq);
-        s.finish(
-            got[0].id,
-            "w",
-            &attempt(later, AttemptOutcome::Success),
-            done(),
-        )
-        .await
-        .unwrap();
+        finish(&*s, got[0].id, "w", later, Success, done()).await;
     }
     assert_eq!(seqs.len(), 40);
     assert!(

@@ -2,10 +2,11 @@
 
 use std::sync::Arc;
 
-use itsm_bridge::domain::{IngestOutcome, OrangeOp};
+use itsm_bridge::domain::{AttemptOutcome::Success, IngestOutcome, OrangeOp};
 use itsm_bridge::store::{EventQuery, Store};
 
-use super::super::{call, delivery, event, now, tenant, ticket};
+use super::super::{call, delivery, done, event, now, tenant, ticket};
+use super::{finish, ingest_notes};
 
 pub async fn ingest_of_the_same_dedupe_key_twice_is_a_duplicate_of_the_first_event(
     s: Arc<dyn Store>,
@@ -197,14 +198,7 @@ pub async fn repeated_keys_over(stores: &[Arc<dyn Store>]) {
         assert_eq!(on.len(), got.len(), "one head per ticket");
         for d in got {
             seqs.entry(d.ticket.to_string()).or_default().push(d.seq);
-            s.finish(
-                d.id,
-                "w",
-                &super::super::attempt(later, itsm_bridge::domain::AttemptOutcome::Success),
-                super::super::done(),
-            )
-            .await
-            .unwrap();
+            finish(&**s, d.id, "w", later, Success, done()).await;
         }
     }
     assert_eq!(seqs.values().map(Vec::len).sum::<usize>(), 24);
@@ -218,9 +212,7 @@ pub async fn repeated_keys_over(stores: &[Arc<dyn Store>]) {
 /// leaves the ticket without a head: everything is handed out, one at a time, in seq order.
 pub async fn appends_racing_with_the_heads_finish_never_strand_a_ticket(s: Arc<dyn Store>) {
     let t = ticket("R-1");
-    s.ingest(event("r0", &t, now(), vec![delivery(&t, "0")]))
-        .await
-        .unwrap();
+    ingest_notes(&*s, "r0", &t, now(), &["0"]).await;
     let later = now() + time::Duration::minutes(1);
     for round in 1..=20 {
         let head = s
@@ -231,14 +223,7 @@ pub async fn appends_racing_with_the_heads_finish_never_strand_a_ticket(s: Arc<d
         let (s1, s2, t2) = (s.clone(), s.clone(), t.clone());
         let id = head[0].id;
         let finish = tokio::spawn(async move {
-            s1.finish(
-                id,
-                "w",
-                &super::super::attempt(later, itsm_bridge::domain::AttemptOutcome::Success),
-                super::super::done(),
-            )
-            .await
-            .unwrap();
+            finish(&*s1, id, "w", later, Success, done()).await;
         });
         let append = tokio::spawn(async move {
             let e = event(&format!("r{round}"), &t2, now(), vec![delivery(&t2, "n")]);

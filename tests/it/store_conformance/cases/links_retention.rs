@@ -2,12 +2,15 @@
 
 use std::sync::Arc;
 
-use itsm_bridge::domain::{AttemptOutcome, DeliveryState, OrangeApi, OrangeOp, TicketKey};
-use itsm_bridge::store::{Finish, LinkAdded, ManualLink, NewLink, PurgeCursor, PurgeRules, Store};
+use itsm_bridge::domain::{
+    AttemptOutcome::{Permanent, Success},
+    DeliveryState, OrangeApi, TicketKey,
+};
+use itsm_bridge::store::{Finish, LinkAdded, ManualLink, PurgeCursor, PurgeRules, Store};
 use time::Duration;
 
-use super::super::{attempt, call, delivery, done, event, now, tenant, ticket};
-use super::LEASE;
+use super::super::{delivery, done, event, now, tenant, ticket};
+use super::{LEASE, create, done_linking, finish, ingest_notes};
 
 fn manual(t: &TicketKey, id: &str) -> ManualLink {
     ManualLink {
@@ -30,29 +33,13 @@ pub async fn a_delivery_waiting_for_its_link_is_listed_counted_and_woken_by_a_li
 ) {
     let t0 = now();
     let (a, b) = (ticket("W-1"), ticket("W-2"));
-    s.ingest(event(
-        "w1",
-        &a,
-        t0,
-        vec![delivery(&a, "a1"), delivery(&a, "a2")],
-    ))
-    .await
-    .unwrap();
-    s.ingest(event("w2", &b, t0, vec![delivery(&b, "b")]))
-        .await
-        .unwrap();
+    ingest_notes(&*s, "w1", &a, t0, &["a1", "a2"]).await;
+    ingest_notes(&*s, "w2", &b, t0, &["b"]).await;
     let ds = s.claim_due("w", t0, t0 + LEASE, 10).await.unwrap();
     assert_eq!(ds.len(), 2, "the heads of both tickets");
     let deadline = t0 + Duration::hours(1);
     for d in &ds {
-        s.finish(
-            d.id,
-            "w",
-            &attempt(t0, AttemptOutcome::Success),
-            wait(deadline),
-        )
-        .await
-        .unwrap();
+        finish(&*s, d.id, "w", t0, Success, wait(deadline)).await;
     }
     let head_a = ds.iter().find(|d| d.ticket == a).unwrap().id;
     let d = s.delivery(head_a).await.unwrap().unwrap();
@@ -114,47 +101,20 @@ pub async fn a_delivery_waiting_for_its_link_is_listed_counted_and_woken_by_a_li
 pub async fn a_create_delivered_wakes_the_deliveries_waiting_for_its_link(s: Arc<dyn Store>) {
     let t0 = now();
     let a = ticket("C-1");
-    let create = itsm_bridge::domain::NewDelivery {
-        ticket: a.clone(),
-        target: call(OrangeOp::CreateIncident, "create"),
-    };
-    s.ingest(event("c1", &a, t0, vec![create, delivery(&a, "note")]))
-        .await
-        .unwrap();
+    let deliveries = vec![create(&a, "create"), delivery(&a, "note")];
+    s.ingest(event("c1", &a, t0, deliveries)).await.unwrap();
     let c = s.claim_due("w", t0, t0 + LEASE, 10).await.unwrap()[0].id;
-    s.finish(
-        c,
-        "w",
-        &attempt(t0, AttemptOutcome::Permanent),
-        Finish::Dead,
-    )
-    .await
-    .unwrap();
+    finish(&*s, c, "w", t0, Permanent, Finish::Dead).await;
     let n = s.claim_due("w", t0, t0 + LEASE, 10).await.unwrap()[0].id;
-    s.finish(
-        n,
-        "w",
-        &attempt(t0, AttemptOutcome::Success),
-        wait(t0 + Duration::hours(1)),
-    )
-    .await
-    .unwrap();
+    let until = t0 + Duration::hours(1);
+    finish(&*s, n, "w", t0, Success, wait(until)).await;
     // The create is replayed and delivered: its link wakes the note at once.
     let t1 = t0 + Duration::minutes(1);
     assert!(s.replay(c, None, t1).await.unwrap());
     let again = s.claim_due("w", t1, t1 + LEASE, 10).await.unwrap();
     assert_eq!(again.iter().map(|d| d.id).collect::<Vec<_>>(), vec![c]);
-    let fin = Finish::Done {
-        link: Some(NewLink {
-            api: OrangeApi::Incident,
-            orange_id: "ORG-C".into(),
-        }),
-        echoes: vec![],
-        echo_until: None,
-    };
-    s.finish(c, "w", &attempt(t1, AttemptOutcome::Success), fin)
-        .await
-        .unwrap();
+    let fin = done_linking(OrangeApi::Incident, "ORG-C");
+    finish(&*s, c, "w", t1, Success, fin).await;
     let next = s.claim_due("w", t1, t1 + LEASE, 10).await.unwrap();
     assert_eq!(next.iter().map(|d| d.id).collect::<Vec<_>>(), vec![n]);
     assert_eq!(s.queue_stats().await.unwrap().waiting_link, 0);
@@ -168,9 +128,7 @@ async fn finish_heads(
 ) {
     for d in s.claim_due("w", at, at + LEASE, 100).await.unwrap() {
         let outcome = fin(&d.ticket).expect("a finish for every claimed ticket");
-        s.finish(d.id, "w", &attempt(at, AttemptOutcome::Success), outcome)
-            .await
-            .unwrap();
+        finish(s, d.id, "w", at, Success, outcome).await;
     }
 }
 
@@ -203,36 +161,18 @@ async fn history(s: &dyn Store) -> (time::OffsetDateTime, Vec<TicketKey>) {
         ticket("R-LIVE"),
     );
     for i in 0..3 {
-        s.ingest(event(
-            &format!("d{i}"),
-            &done_t,
-            old,
-            vec![delivery(&done_t, "n")],
-        ))
-        .await
-        .unwrap();
+        ingest_notes(s, &format!("d{i}"), &done_t, old, &["n"]).await;
     }
-    s.ingest(event("x", &dead_t, old, vec![delivery(&dead_t, "n")]))
-        .await
-        .unwrap();
+    ingest_notes(s, "x", &dead_t, old, &["n"]).await;
     // Event ids are UUIDv7 made on receipt: the skipped one's says it came in at `old`.
     let mut skipped = event("s", &skip_t, old, vec![]);
     skipped.id = uuid_at(old);
     s.ingest(skipped).await.unwrap();
-    s.ingest(event("l", &live_t, old, vec![delivery(&live_t, "n")]))
-        .await
-        .unwrap();
+    ingest_notes(s, "l", &live_t, old, &["n"]).await;
     // R-DONE: the first delivery creates the link; R-DEAD dies; R-LIVE stays in flight.
     finish_heads(s, old, |t| {
         if *t == done_t {
-            Some(Finish::Done {
-                link: Some(NewLink {
-                    api: OrangeApi::Incident,
-                    orange_id: "ORG-R".into(),
-                }),
-                echoes: vec![],
-                echo_until: None,
-            })
+            Some(done_linking(OrangeApi::Incident, "ORG-R"))
         } else if *t == dead_t {
             Some(Finish::Dead)
         } else {
@@ -246,9 +186,7 @@ async fn history(s: &dyn Store) -> (time::OffsetDateTime, Vec<TicketKey>) {
         finish_heads(s, old, |t| (*t == done_t).then(done)).await;
     }
     // Young: one more done event of R-DONE, now.
-    s.ingest(event("young", &done_t, t0, vec![delivery(&done_t, "n")]))
-        .await
-        .unwrap();
+    ingest_notes(s, "young", &done_t, t0, &["n"]).await;
     finish_heads(s, t0, |t| (*t == done_t).then(done)).await;
     (t0, vec![done_t, dead_t, skip_t, live_t])
 }

@@ -2,33 +2,25 @@
 
 use std::sync::Arc;
 
-use itsm_bridge::domain::{AttemptOutcome, DeliveryState, OrangeApi, OrangeOp, TicketKey};
-use itsm_bridge::store::{Finish, NewLink, Store};
+use itsm_bridge::domain::{
+    AttemptOutcome::{Permanent, Success},
+    DeliveryState, OrangeApi, OrangeOp, TicketKey,
+};
+use itsm_bridge::store::{Finish, Store};
 use time::Duration;
 
-use super::super::{attempt, call, delivery, event, now, tenant, ticket};
-use super::LEASE;
+use super::super::{call, event, now, tenant, ticket};
+use super::{LEASE, assert_due_at, create, done_linking, finish, ingest_notes};
 
 pub async fn dead_letters_are_listed_replayed_and_discarded(s: Arc<dyn Store>) {
     let t0 = now();
     let (a, b) = (ticket("X-1"), ticket("X-2"));
-    s.ingest(event("x1", &a, t0, vec![delivery(&a, "a")]))
-        .await
-        .unwrap();
-    s.ingest(event("x2", &b, t0, vec![delivery(&b, "b")]))
-        .await
-        .unwrap();
+    ingest_notes(&*s, "x1", &a, t0, &["a"]).await;
+    ingest_notes(&*s, "x2", &b, t0, &["b"]).await;
     let ds = s.claim_due("w", t0, t0 + LEASE, 10).await.unwrap();
     for (i, d) in ds.iter().enumerate() {
         let at = t0 + Duration::seconds(i as i64);
-        s.finish(
-            d.id,
-            "w",
-            &attempt(at, AttemptOutcome::Permanent),
-            Finish::Dead,
-        )
-        .await
-        .unwrap();
+        finish(&*s, d.id, "w", at, Permanent, Finish::Dead).await;
     }
     let dead = s.dead_letters(None, 10).await.unwrap();
     assert_eq!(
@@ -58,16 +50,7 @@ pub async fn dead_letters_are_listed_replayed_and_discarded(s: Arc<dyn Store>) {
         (DeliveryState::Pending, 0)
     );
     assert_eq!((replayed.target, replayed.next_attempt_at), (fixed, later));
-    assert!(
-        s.claim_due("w", later - Duration::milliseconds(1), later + LEASE, 10)
-            .await
-            .unwrap()
-            .is_empty()
-    );
-    assert_eq!(
-        s.claim_due("w", later, later + LEASE, 10).await.unwrap()[0].id,
-        ds[0].id
-    );
+    assert_due_at(&*s, ds[0].id, later - Duration::milliseconds(1), later).await;
 
     assert!(s.discard(ds[1].id).await.unwrap());
     assert!(!s.discard(ds[1].id).await.unwrap());
@@ -86,29 +69,15 @@ pub async fn links_are_recorded_with_done_and_found_both_ways(s: Arc<dyn Store>)
     let t0 = now();
     let tickets: Vec<TicketKey> = (0..5).map(|i| ticket(&format!("K-{i}"))).collect();
     for (i, t) in tickets.iter().enumerate() {
-        let create = itsm_bridge::domain::NewDelivery {
-            ticket: t.clone(),
-            target: call(OrangeOp::CreateIncident, ""),
-        };
-        s.ingest(event(&format!("k{i}"), t, t0, vec![create]))
+        s.ingest(event(&format!("k{i}"), t, t0, vec![create(t, "")]))
             .await
             .unwrap();
     }
     let ds = s.claim_due("w", t0, t0 + LEASE, 10).await.unwrap();
     assert_eq!(ds.len(), 5);
     for d in &ds {
-        let link = NewLink {
-            api: OrangeApi::Incident,
-            orange_id: format!("INC-{}", d.ticket.ticket()),
-        };
-        let fin = Finish::Done {
-            link: Some(link),
-            echoes: vec![],
-            echo_until: None,
-        };
-        s.finish(d.id, "w", &attempt(t0, AttemptOutcome::Success), fin)
-            .await
-            .unwrap();
+        let fin = done_linking(OrangeApi::Incident, format!("INC-{}", d.ticket.ticket()));
+        finish(&*s, d.id, "w", t0, Success, fin).await;
     }
     let l = s.link(&tickets[2]).await.unwrap().expect("linked");
     assert_eq!(
@@ -152,22 +121,13 @@ pub async fn queue_stats_count_each_state_and_the_oldest_pending(s: Arc<dyn Stor
     for i in 0..3 {
         let t = ticket(&format!("Q-{i}"));
         let at = t0 + Duration::seconds(i);
-        s.ingest(event(&format!("q{i}"), &t, at, vec![delivery(&t, "x")]))
-            .await
-            .unwrap();
+        ingest_notes(&*s, &format!("q{i}"), &t, at, &["x"]).await;
     }
     let d = s.claim_due("w", t0, t0 + LEASE, 1).await.unwrap().remove(0);
     let st = s.queue_stats().await.unwrap();
     assert_eq!((st.pending, st.in_flight, st.dead), (2, 1, 0));
     assert_eq!(st.oldest_pending, Some(t0 + Duration::seconds(1)));
-    s.finish(
-        d.id,
-        "w",
-        &attempt(t0, AttemptOutcome::Permanent),
-        Finish::Dead,
-    )
-    .await
-    .unwrap();
+    finish(&*s, d.id, "w", t0, Permanent, Finish::Dead).await;
     let st = s.queue_stats().await.unwrap();
     assert_eq!((st.pending, st.in_flight, st.dead), (2, 0, 1));
 }

@@ -4,11 +4,11 @@
 
 use std::sync::Arc;
 
-use itsm_bridge::domain::{Discarded, Disposition, OrangeOp, ParkReason, Parked};
+use itsm_bridge::domain::{AttemptOutcome::Success, Discarded, Disposition, ParkReason, Parked};
 use itsm_bridge::store::{EventQuery, EventState, PurgeRules, Store};
 
-use super::super::{call, delivery, done, event, now, tenant, ticket};
-use super::LEASE;
+use super::super::{delivery, done, event, now, tenant, ticket};
+use super::{LEASE, create, finish};
 
 fn parked(rule: &str) -> Disposition {
     Disposition::parked(Parked {
@@ -57,36 +57,19 @@ pub async fn parked_and_unrouted_events_are_kept_with_their_reason_and_filtered(
     };
     let ids =
         |es: Vec<itsm_bridge::domain::StoredEvent>| es.iter().map(|e| e.id).collect::<Vec<_>>();
-    assert_eq!(
-        ids(s
-            .list_events(&list(Some(EventState::Parked), None))
-            .await
-            .unwrap()),
-        vec![p.id]
-    );
-    assert_eq!(
-        ids(s
-            .list_events(&list(Some(EventState::Unrouted), None))
-            .await
-            .unwrap()),
-        vec![u.id]
-    );
-    assert_eq!(
-        ids(s
-            .list_events(&list(None, Some("jira:issue_deleted")))
-            .await
-            .unwrap()),
-        vec![u.id]
-    );
-    assert!(
-        s.list_events(&list(
+    for (state, event_type, want) in [
+        (Some(EventState::Parked), None, vec![p.id]),
+        (Some(EventState::Unrouted), None, vec![u.id]),
+        (None, Some("jira:issue_deleted"), vec![u.id]),
+        (
             Some(EventState::Unrouted),
-            Some("jira:issue_updated")
-        ))
-        .await
-        .unwrap()
-        .is_empty()
-    );
+            Some("jira:issue_updated"),
+            vec![],
+        ),
+    ] {
+        let got = s.list_events(&list(state, event_type)).await.unwrap();
+        assert_eq!(ids(got), want, "state {state:?}, type {event_type:?}");
+    }
 }
 
 pub async fn a_parked_event_is_settled_once_and_its_calls_go_before_later_waiting_ones(
@@ -113,23 +96,20 @@ pub async fn a_parked_event_is_settled_once_and_its_calls_go_before_later_waitin
     assert!(s.event_deliveries(p.id).await.unwrap().is_empty());
 
     // Mapped now: its call goes ahead of the updates.
-    let create = itsm_bridge::domain::NewDelivery {
-        ticket: t.clone(),
-        target: call(OrangeOp::CreateIncident, "create"),
-    };
+    let mapped = create(&t, "create");
     assert!(
         s.settle_parked(
             p.id,
             "insert",
             Disposition::routed(),
-            vec![create.clone()],
+            vec![mapped.clone()],
             now()
         )
         .await
         .unwrap()
     );
     assert!(
-        !s.settle_parked(p.id, "insert", Disposition::routed(), vec![create], now())
+        !s.settle_parked(p.id, "insert", Disposition::routed(), vec![mapped], now())
             .await
             .unwrap(),
         "a second settle writes nothing"
@@ -149,8 +129,7 @@ pub async fn a_parked_event_is_settled_once_and_its_calls_go_before_later_waitin
         assert_eq!(claimed.len(), 1, "one head at a time: {claimed:?}");
         let d = &claimed[0];
         order.push(d.event_id);
-        let a = super::super::attempt(at, itsm_bridge::domain::AttemptOutcome::Success);
-        s.finish(d.id, "w", &a, done()).await.unwrap();
+        finish(&*s, d.id, "w", at, Success, done()).await;
     }
     assert_eq!(order, vec![Some(p.id), Some(later.id), Some(later2.id)]);
 }

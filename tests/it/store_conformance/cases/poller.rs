@@ -2,12 +2,12 @@
 
 use std::sync::Arc;
 
-use itsm_bridge::domain::{AttemptOutcome, RemoteState};
+use itsm_bridge::domain::{AttemptOutcome::Success, RemoteState};
 use itsm_bridge::store::{Finish, Store, StoreError};
 use time::Duration;
 
-use super::super::{attempt, delivery, now, tenant, ticket};
-use super::LEASE;
+use super::super::{delivery, now, tenant, ticket};
+use super::{LEASE, finish};
 
 pub async fn poller_lease_is_exclusive_and_taken_over_after_expiry(s: Arc<dyn Store>) {
     let t0 = now();
@@ -63,29 +63,18 @@ pub async fn commit_poll_is_atomic_and_refused_without_the_lease(s: Arc<dyn Stor
         resolution: None,
         ..RemoteState::default()
     };
-    let writeback = || vec![delivery(&t, "write-back")];
-    let r = s
-        .commit_poll(
-            "poll/acme",
-            "a",
-            &tenant(),
-            Some("w1"),
-            vec![(t.clone(), state.clone())],
-            writeback(),
-        )
-        .await;
+    // `a`'s commit of `watermark` with `t`'s remote state and one write-back.
+    let acme = tenant();
+    let commit = async |watermark: &str, state: RemoteState| {
+        let changes = vec![(t.clone(), state)];
+        let writeback = vec![delivery(&t, "write-back")];
+        s.commit_poll("poll/acme", "a", &acme, Some(watermark), changes, writeback)
+            .await
+    };
+    let r = commit("w1", state.clone()).await;
     assert!(matches!(r, Err(StoreError::LeaseLost(_))), "{r:?}");
     assert!(s.try_lease("poll/acme", "a", t0, t0 + LEASE).await.unwrap());
-    s.commit_poll(
-        "poll/acme",
-        "a",
-        &tenant(),
-        Some("w1"),
-        vec![(t.clone(), state.clone())],
-        writeback(),
-    )
-    .await
-    .unwrap();
+    commit("w1", state.clone()).await.unwrap();
     assert_eq!(
         s.watermark("poll/acme").await.unwrap().as_deref(),
         Some("w1")
@@ -106,16 +95,7 @@ pub async fn commit_poll_is_atomic_and_refused_without_the_lease(s: Arc<dyn Stor
             .await
             .unwrap()
     );
-    let r = s
-        .commit_poll(
-            "poll/acme",
-            "a",
-            &tenant(),
-            Some("w2"),
-            vec![(t.clone(), RemoteState::default())],
-            writeback(),
-        )
-        .await;
+    let r = commit("w2", RemoteState::default()).await;
     assert!(matches!(r, Err(StoreError::LeaseLost(_))), "{r:?}");
     assert_eq!(
         s.watermark("poll/acme").await.unwrap().as_deref(),
@@ -146,9 +126,7 @@ pub async fn echoes_are_remembered_until_they_expire(s: Arc<dyn Store>) {
         echoes: vec!["fp-1".into(), "fp-2".into()],
         echo_until: Some(until),
     };
-    s.finish(d.id, "w", &attempt(t0, AttemptOutcome::Success), fin)
-        .await
-        .unwrap();
+    finish(&*s, d.id, "w", t0, Success, fin).await;
     assert!(s.is_echo(&tenant(), "fp-1", t0).await.unwrap());
     assert!(
         s.is_echo(&tenant(), "fp-2", until - Duration::milliseconds(1))

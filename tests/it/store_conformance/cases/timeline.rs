@@ -5,23 +5,19 @@
 use std::sync::Arc;
 
 use itsm_bridge::domain::{
-    AttemptOutcome, ObservedChange, OrangeApi, OrangeOp, RemoteState, Routing,
+    AttemptOutcome::Success, ObservedChange, OrangeApi, RemoteState, Routing,
 };
-use itsm_bridge::store::{Finish, NewLink, Store};
+use itsm_bridge::store::Store;
 use time::Duration;
 
-use super::super::{attempt, call, delivery, event, now, tenant, ticket};
-use super::LEASE;
+use super::super::{delivery, event, now, tenant, ticket};
+use super::{LEASE, create, done_linking, finish};
 
 pub async fn a_ticket_s_history_keeps_routes_numbers_attempts_link_and_observations(
     s: Arc<dyn Store>,
 ) {
     let (t0, t) = (now(), ticket("10482"));
-    let create = itsm_bridge::domain::NewDelivery {
-        ticket: t.clone(),
-        target: call(OrangeOp::CreateIncident, ""),
-    };
-    let mut first = event("k1", &t, t0, vec![create]);
+    let mut first = event("k1", &t, t0, vec![create(&t, "")]);
     first.ticket_number = Some("OPS-1287".into());
     first.routing = Routing {
         routes: vec!["create".into()],
@@ -41,17 +37,8 @@ pub async fn a_ticket_s_history_keeps_routes_numbers_attempts_link_and_observati
     s.ingest(moved).await.unwrap();
 
     let d = s.claim_due("w", t0, t0 + LEASE, 1).await.unwrap().remove(0);
-    let fin = Finish::Done {
-        link: Some(NewLink {
-            api: OrangeApi::Incident,
-            orange_id: "2611M00001".into(),
-        }),
-        echoes: vec![],
-        echo_until: None,
-    };
-    s.finish(d.id, "w", &attempt(t0, AttemptOutcome::Success), fin)
-        .await
-        .unwrap();
+    let fin = done_linking(OrangeApi::Incident, "2611M00001");
+    finish(&*s, d.id, "w", t0, Success, fin).await;
 
     assert!(s.try_lease("poll", "p", t0, t0 + LEASE).await.unwrap());
     let seen = |status: &str, notes: &[&str]| RemoteState {
