@@ -92,7 +92,7 @@ macro_rules! store_roles {
         }
 
         #[async_trait::async_trait]
-        impl $crate::store::LinkStore for $store {
+        impl $crate::store::TicketLinks for $store {
             async fn link(
                 &self,
                 ticket: &$crate::domain::TicketKey,
@@ -108,7 +108,10 @@ macro_rules! store_roles {
                 .await?;
                 r.map($crate::domain::Link::try_from).transpose()
             }
+        }
 
+        #[async_trait::async_trait]
+        impl $crate::store::LinkStore for $store {
             async fn link_by_orange(
                 &self,
                 tenant: &$crate::domain::TenantId,
@@ -157,6 +160,19 @@ macro_rules! store_roles {
             ) -> $crate::store::StoreResult<$crate::domain::IngestOutcome> {
                 let prepared = $crate::store::codec::PreparedEvent::new(event)?;
                 self.ingest_event(prepared).await
+            }
+
+            async fn enqueue(
+                &self,
+                tenant: &$crate::domain::TenantId,
+                deliveries: Vec<$crate::domain::NewDelivery>,
+            ) -> $crate::store::StoreResult<()> {
+                let prepared = $crate::store::codec::prepare_deliveries(&deliveries)?;
+                let now = $crate::store::shared::now_ms();
+                let mut tx = begin(&self.$write).await?;
+                ops::append_all(&mut tx, tenant.as_str(), &prepared, now).await?;
+                tx.commit().await?;
+                Ok(())
             }
 
             async fn is_echo(
@@ -285,19 +301,6 @@ macro_rules! store_roles {
             ) -> $crate::store::StoreResult<Vec<(String, String)>> {
                 let event = $crate::store::AdminStore::event(self, id).await?;
                 Ok(event.map(|e| e.headers).unwrap_or_default())
-            }
-
-            async fn enqueue(
-                &self,
-                tenant: &$crate::domain::TenantId,
-                deliveries: Vec<$crate::domain::NewDelivery>,
-            ) -> $crate::store::StoreResult<()> {
-                let prepared = $crate::store::codec::prepare_deliveries(&deliveries)?;
-                let now = $crate::store::shared::now_ms();
-                let mut tx = begin(&self.$write).await?;
-                ops::append_all(&mut tx, tenant.as_str(), &prepared, now).await?;
-                tx.commit().await?;
-                Ok(())
             }
 
             async fn claim_due(

@@ -45,7 +45,7 @@ macro_rules! timeline_reads {
                 ticket: &$crate::domain::TicketKey,
                 limit: u32,
             ) -> $crate::store::StoreResult<$crate::store::TicketHistory> {
-                use $crate::store::{AdminStore as _, LinkStore as _, PollState as _};
+                use $crate::store::{AdminStore as _, PollState as _, TicketLinks as _};
                 let limit = limit.max(1);
                 let mut events = self
                     .list_events(&$crate::store::EventQuery {

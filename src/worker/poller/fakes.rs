@@ -35,15 +35,6 @@ impl MemStore {
 
 #[async_trait]
 impl LinkStore for MemStore {
-    async fn link(&self, t: &TicketKey) -> StoreResult<Option<Link>> {
-        Ok(self
-            .links
-            .lock()
-            .unwrap()
-            .iter()
-            .find(|l| &l.ticket == t)
-            .cloned())
-    }
     async fn link_by_orange(
         &self,
         tenant: &TenantId,

@@ -1,7 +1,8 @@
 //! The dispatcher's fakes: an in-memory store that keeps the store's contract for the
 //! operations the dispatcher uses (heads-only claims, leases, finish), a scripted Orange that
 //! remembers what it applied (so a read-back finds it) and a recording ITSM writer. Each
-//! implements only the role it stands in for: `DeliveryQueue`, `OrangeGateway`, `ItsmWriter`.
+//! implements only the role it stands in for: `DeliveryQueue` (with its `TicketLinks`),
+//! `OrangeGateway`, `ItsmWriter`.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
@@ -11,10 +12,9 @@ use serde_json::json;
 
 use super::super::*;
 use crate::domain::{
-    DeliveryId, DeliveryState, ItsmCall, Link, NewDelivery, OrangeApi, OrangeOp, SourceName,
-    TenantId, TicketKey,
+    DeliveryId, DeliveryState, ItsmCall, Link, OrangeOp, SourceName, TenantId, TicketKey,
 };
-use crate::store::{DeliveryQueue, LinkAdded, LinkStore, ManualLink, QueueStats, StoreResult};
+use crate::store::{DeliveryQueue, LinkAdded, ManualLink, QueueStats, StoreResult, TicketLinks};
 
 pub(super) fn t0() -> Timestamp {
     time::macros::datetime!(2026-01-01 00:00 UTC)
@@ -86,10 +86,6 @@ impl FakeStore {
     }
 }
 
-fn fake<T>() -> StoreResult<T> {
-    Err(StoreError::Unavailable("not used by the dispatcher".into()))
-}
-
 impl FakeStore {
     /// What an operator's `links add` does: records the link and wakes the deliveries
     /// waiting for it.
@@ -123,7 +119,7 @@ impl FakeStore {
 }
 
 #[async_trait]
-impl LinkStore for FakeStore {
+impl TicketLinks for FakeStore {
     async fn link(&self, ticket: &TicketKey) -> StoreResult<Option<Link>> {
         Ok(self
             .inner
@@ -133,29 +129,10 @@ impl LinkStore for FakeStore {
             .get(ticket.as_str())
             .cloned())
     }
-    async fn link_by_orange(
-        &self,
-        _: &TenantId,
-        _: OrangeApi,
-        _: &str,
-    ) -> StoreResult<Option<Link>> {
-        fake()
-    }
-    async fn list_links(
-        &self,
-        _: &TenantId,
-        _: Option<&TicketKey>,
-        _: u32,
-    ) -> StoreResult<Vec<Link>> {
-        fake()
-    }
 }
 
 #[async_trait]
 impl DeliveryQueue for FakeStore {
-    async fn enqueue(&self, _: &TenantId, _: Vec<NewDelivery>) -> StoreResult<()> {
-        fake()
-    }
     async fn claim_due(
         &self,
         owner: &str,
