@@ -362,15 +362,7 @@ impl WayBackPlanner for SnTable {
                 .unwrap_or("Resolved by Orange");
             fields.insert("close_notes".into(), json!(notes));
         }
-        Some(ItsmCall {
-            itsm: ItsmKind::Servicenow,
-            op: ItsmOp::ServicenowPatch {
-                table: "incident".into(),
-                sys_id: ticket.into(),
-                fields,
-            },
-            fingerprint: None,
-        })
+        Some(patch(ticket, fields))
     }
     fn plan_note(
         &self,
@@ -388,15 +380,20 @@ impl WayBackPlanner for SnTable {
         );
         let mut fields = Map::new();
         fields.insert("work_notes".into(), json!(text));
-        Some(ItsmCall {
-            itsm: ItsmKind::Servicenow,
-            op: ItsmOp::ServicenowPatch {
-                table: "incident".into(),
-                sys_id: ticket.into(),
-                fields,
-            },
-            fingerprint: None,
-        })
+        Some(patch(ticket, fields))
+    }
+}
+
+/// A ServiceNow incident's patch of `fields`.
+fn patch(ticket: &str, fields: Map<String, Value>) -> ItsmCall {
+    ItsmCall {
+        itsm: ItsmKind::Servicenow,
+        op: ItsmOp::ServicenowPatch {
+            table: "incident".into(),
+            sys_id: ticket.into(),
+            fields,
+        },
+        fingerprint: None,
     }
 }
 
