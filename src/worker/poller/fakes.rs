@@ -239,12 +239,12 @@ impl OrangeReader for FakeReader {
             .unwrap()
             .unwrap_or((Support::Honoured, Support::Honoured));
         if sort == Support::Rejected || range == Support::Rejected {
-            return Err(CallFailure {
-                class: FailureClass::Permanent,
-                http_status: Some(400),
-                code: Some("28".into()),
-                message: "Invalid query-string parameter".into(),
-            });
+            return Err(failure(
+                FailureClass::Permanent,
+                400,
+                Some("28"),
+                "Invalid query-string parameter",
+            ));
         }
         let mut v: Vec<FakeIncident> = self.incidents.lock().unwrap().clone();
         if range == Support::Honoured {
@@ -273,20 +273,15 @@ impl OrangeReader for FakeReader {
         if *self.fail_notes.lock().unwrap()
             || self.fail_notes_of.lock().unwrap().iter().any(|x| x == id)
         {
-            return Err(CallFailure {
-                class: FailureClass::Retryable { retry_after: None },
-                http_status: Some(503),
-                code: None,
-                message: "unavailable".into(),
-            });
+            return Err(failure(
+                FailureClass::Retryable { retry_after: None },
+                503,
+                None,
+                "unavailable",
+            ));
         }
         if self.refuse_notes_of.lock().unwrap().iter().any(|x| x == id) {
-            return Err(CallFailure {
-                class: FailureClass::Permanent,
-                http_status: Some(404),
-                code: None,
-                message: "not found".into(),
-            });
+            return Err(failure(FailureClass::Permanent, 404, None, "not found"));
         }
         let v = self.incidents.lock().unwrap();
         Ok(v.iter()
@@ -307,12 +302,12 @@ impl OrangeReader for FakeReader {
     async fn scan_support(&self, _: &TenantId, _: OrangeApi) -> Result<ScanSupport, CallFailure> {
         self.probes.fetch_add(1, Ordering::SeqCst);
         if *self.probe_fails.lock().unwrap() {
-            return Err(CallFailure {
-                class: FailureClass::Retryable { retry_after: None },
-                http_status: Some(503),
-                code: None,
-                message: "unavailable".into(),
-            });
+            return Err(failure(
+                FailureClass::Retryable { retry_after: None },
+                503,
+                None,
+                "unavailable",
+            ));
         }
         let (sort, range) = self
             .scan
@@ -381,6 +376,16 @@ impl WayBackPlanner for SnTable {
         let mut fields = Map::new();
         fields.insert("work_notes".into(), json!(text));
         Some(patch(ticket, fields))
+    }
+}
+
+/// An Orange call that failed with HTTP `status`.
+fn failure(class: FailureClass, status: u16, code: Option<&str>, message: &str) -> CallFailure {
+    CallFailure {
+        class,
+        http_status: Some(status),
+        code: code.map(str::to_owned),
+        message: message.to_owned(),
     }
 }
 
