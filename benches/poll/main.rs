@@ -21,7 +21,7 @@ use itsm_bridge::domain::{
     OrangeOp, SourceName, Target, TenantId, TicketKey,
 };
 use itsm_bridge::store::sqlite::SqliteStore;
-use itsm_bridge::store::{DeliveryQueue, Finish, LinkStore, NewLink, Store};
+use itsm_bridge::store::{Finish, IngestStore, LinkStore, NewLink, Store};
 use itsm_bridge::worker::poller::{
     Changed, OrangeNote, OrangeReader, PlannerLookup, PollSettings, Poller, ScanSupport, Support,
     WayBackPlanner,

@@ -56,47 +56,55 @@ pub(crate) fn first_id_at(t: Timestamp) -> String {
     )
 }
 
-/// `(minute, events, unrouted, parked)` of `tenant` since `since`.
-pub(crate) fn events_query<DB>(tenant: &TenantId, since: Timestamp) -> sqlx::QueryBuilder<DB>
-where
-    DB: sqlx::Database,
-    DB::Arguments: Default,
-    i64: for<'t> sqlx::Encode<'t, DB> + sqlx::Type<DB>,
-    String: for<'t> sqlx::Encode<'t, DB> + sqlx::Type<DB>,
-{
-    let mut b = sqlx::QueryBuilder::new(
-        "SELECT received_at / 60000 AS m, COUNT(*), \
-         COUNT(*) FILTER (WHERE unrouted), COUNT(parked) \
-         FROM events WHERE tenant = ",
-    );
-    b.push_bind(tenant.as_str().to_owned())
-        .push(" AND id >= ")
-        .push_bind(first_id_at(since))
-        .push(" GROUP BY m ORDER BY m");
-    b
+/// What [`minutes_query`] counts per minute.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Minutes {
+    /// `(minute, events, unrouted, parked)`.
+    Events,
+    /// `(minute, delivered, failed, orange calls)` attempts. A delivery's target is JSON
+    /// tagged by `target` (`orange` or `itsm`); `->>` reads it on both backends (TEXT on
+    /// SQLite, JSONB on PostgreSQL).
+    Attempts,
 }
 
-/// `(minute, delivered, failed, orange calls)` attempts of `tenant` since `since`. A
-/// delivery's target is JSON tagged by `target` (`orange` or `itsm`); `->>` reads it on both
-/// backends (TEXT on SQLite, JSONB on PostgreSQL).
-pub(crate) fn attempts_query<DB>(tenant: &TenantId, since: Timestamp) -> sqlx::QueryBuilder<DB>
+/// The [`Minutes`] of `tenant` since `since`, by minute.
+pub(crate) fn minutes_query<DB>(
+    what: Minutes,
+    tenant: &TenantId,
+    since: Timestamp,
+) -> sqlx::QueryBuilder<DB>
 where
     DB: sqlx::Database,
     DB::Arguments: Default,
     i64: for<'t> sqlx::Encode<'t, DB> + sqlx::Type<DB>,
     String: for<'t> sqlx::Encode<'t, DB> + sqlx::Type<DB>,
 {
-    let mut b = sqlx::QueryBuilder::new(
-        "SELECT a.at / 60000 AS m, \
-         COUNT(*) FILTER (WHERE a.outcome = 'success'), \
-         COUNT(*) FILTER (WHERE a.outcome <> 'success'), \
-         COUNT(*) FILTER (WHERE d.target ->> 'target' = 'orange') \
-         FROM attempts a JOIN deliveries d ON d.id = a.delivery_id WHERE a.at >= ",
-    );
-    b.push_bind(super::codec::ms(since))
-        .push(" AND d.tenant = ")
-        .push_bind(tenant.as_str().to_owned())
-        .push(" GROUP BY m ORDER BY m");
+    let mut b;
+    match what {
+        Minutes::Events => {
+            b = sqlx::QueryBuilder::new(
+                "SELECT received_at / 60000 AS m, COUNT(*), \
+                 COUNT(*) FILTER (WHERE unrouted), COUNT(parked) \
+                 FROM events WHERE tenant = ",
+            );
+            b.push_bind(tenant.as_str().to_owned())
+                .push(" AND id >= ")
+                .push_bind(first_id_at(since));
+        }
+        Minutes::Attempts => {
+            b = sqlx::QueryBuilder::new(
+                "SELECT a.at / 60000 AS m, \
+                 COUNT(*) FILTER (WHERE a.outcome = 'success'), \
+                 COUNT(*) FILTER (WHERE a.outcome <> 'success'), \
+                 COUNT(*) FILTER (WHERE d.target ->> 'target' = 'orange') \
+                 FROM attempts a JOIN deliveries d ON d.id = a.delivery_id WHERE a.at >= ",
+            );
+            b.push_bind(super::codec::ms(since))
+                .push(" AND d.tenant = ")
+                .push_bind(tenant.as_str().to_owned());
+        }
+    }
+    b.push(" GROUP BY m ORDER BY m");
     b
 }
 

@@ -1,9 +1,9 @@
 //! The store: durable state of the gateway behind role traits, at the level of operations.
 //!
 //! Each caller sees the role it plays ([`roles`]: [`IngestStore`], [`DeliveryQueue`],
-//! [`PollState`], [`AdminStore`], [`SessionStore`], all but the last reading links through
-//! [`LinkStore`]); [`Store`] combines
-//! them for the composition root. Two implementations share one conformance suite
+//! [`PollState`], [`AdminStore`], [`SessionStore`]; the dispatcher reads a ticket's link
+//! through [`TicketLinks`], the poller links by Orange object through [`LinkStore`]);
+//! [`Store`] combines them for the composition root. Two implementations share one conformance suite
 //! (`tests/it/store_conformance.rs`): [`sqlite::SqliteStore`] (default, one replica, WAL,
 //! group commit) and [`postgres::PgStore`] (several replicas; work claimed with
 //! `FOR UPDATE SKIP LOCKED`). What is the same on both backends — the role impls and every
@@ -37,7 +37,7 @@ pub use activity::{MinuteCounts, TenantActivity};
 pub use audit::{AuditEntry, AuditQuery, NewAudit};
 pub use poll_cycle::{CycleOutcome, PollCycle};
 pub use roles::{
-    AdminStore, DeliveryQueue, IngestStore, LinkStore, PollState, SessionStore, Store,
+    AdminStore, DeliveryQueue, IngestStore, LinkStore, PollState, SessionStore, Store, TicketLinks,
 };
 pub use sessions::ConsoleSession;
 pub use types::{

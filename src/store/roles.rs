@@ -17,10 +17,16 @@ use crate::domain::{
     NewEvent, OrangeApi, RemoteState, StoredEvent, Target, TenantId, TicketKey, Timestamp,
 };
 
-/// Reading the links between ITSM tickets and Orange objects (every worker needs them).
+/// A ticket's link to its Orange object: the one read of links the dispatcher makes.
+#[async_trait]
+pub trait TicketLinks: Send + Sync {
+    async fn link(&self, ticket: &TicketKey) -> StoreResult<Option<Link>>;
+}
+
+/// Links seen from the Orange side: by Orange object, and all of a tenant's (the poller's
+/// reads).
 #[async_trait]
 pub trait LinkStore: Send + Sync {
-    async fn link(&self, ticket: &TicketKey) -> StoreResult<Option<Link>>;
     async fn link_by_orange(
         &self,
         tenant: &TenantId,
@@ -42,6 +48,11 @@ pub trait IngestStore: Send + Sync {
     /// Durably commits the event and its deliveries (appended to their tickets' queues, in
     /// order), or reports the first event with the same (tenant, source, dedupe key).
     async fn ingest(&self, event: NewEvent) -> StoreResult<IngestOutcome>;
+
+    /// Enqueues deliveries that do not come from an event, appended to their tickets' queues
+    /// (the poller's write-backs go in with `PollState::commit_poll`; tests and benchmarks
+    /// fill a queue with this).
+    async fn enqueue(&self, tenant: &TenantId, deliveries: Vec<NewDelivery>) -> StoreResult<()>;
 
     /// True when a fingerprint of the gateway's own write is still remembered for `tenant`.
     async fn is_echo(
@@ -66,12 +77,10 @@ pub trait IngestStore: Send + Sync {
     ) -> StoreResult<bool>;
 }
 
-/// The dispatcher's side: the queue of deliveries, claimed under a lease and finished.
+/// The dispatcher's side: the queue of deliveries, claimed under a lease and finished (and
+/// the link of a delivery's ticket).
 #[async_trait]
-pub trait DeliveryQueue: LinkStore {
-    /// Enqueues deliveries that do not come from an event (poller write-backs).
-    async fn enqueue(&self, tenant: &TenantId, deliveries: Vec<NewDelivery>) -> StoreResult<()>;
-
+pub trait DeliveryQueue: TicketLinks {
     /// Leases up to `limit` due deliveries to `owner` until `lease_until`: pending ones with
     /// `next_attempt_at <= now`, and in-flight ones whose lease expired; only the head of each
     /// ticket's queue. Oldest first.

@@ -53,6 +53,14 @@ pub(super) struct FinishJob {
     pub finish: Finish,
 }
 
+/// A decoded row, if any.
+pub(super) fn one<R, T>(r: Option<R>) -> StoreResult<Option<T>>
+where
+    T: TryFrom<R, Error = StoreError>,
+{
+    r.map(T::try_from).transpose()
+}
+
 /// Decoded rows.
 pub(super) fn rows<R, T>(rs: Vec<R>) -> StoreResult<Vec<T>>
 where
@@ -60,6 +68,31 @@ where
 {
     rs.into_iter().map(T::try_from).collect()
 }
+
+/// A `SELECT` of a row type's columns (`[..]`: its `*_cols!()` of `codec` or `sessions`)
+/// followed by the rest of the statement (string literals), with the values bound in order,
+/// run `on` a pool or a transaction, and decoded through the row's `TryFrom`:
+/// `optional Row` reads at most one (`StoreResult<Option<T>>`), `all Row` every row
+/// (`StoreResult<Vec<T>>`). Its `?` returns from the calling method.
+macro_rules! select {
+    (optional $row:ty, $($rest:tt)+) => {
+        $crate::store::shared::select!(@run fetch_optional, Option<$row>, one, $($rest)+)
+    };
+    (all $row:ty, $($rest:tt)+) => {
+        $crate::store::shared::select!(@run fetch_all, Vec<$row>, rows, $($rest)+)
+    };
+    (
+        @run $fetch:ident, $got:ty, $decode:ident,
+        [$($cols:tt)+] $($sql:expr),+; on $on:expr; $($bind:expr),*
+    ) => {{
+        let got: $got = sqlx::query_as(concat!("SELECT ", $($cols)+, $($sql),+))
+            $(.bind($bind))*
+            .$fetch($on)
+            .await?;
+        $crate::store::shared::$decode(got)
+    }};
+}
+pub(crate) use select;
 
 /// `Store` and the role impls of a backend's store type (see the module's doc for what it expects).
 /// `waiting_from` is the `FROM` of the query for deliveries waiting for a link (SQLite pins
@@ -92,40 +125,38 @@ macro_rules! store_roles {
         }
 
         #[async_trait::async_trait]
-        impl $crate::store::LinkStore for $store {
+        impl $crate::store::TicketLinks for $store {
             async fn link(
                 &self,
                 ticket: &$crate::domain::TicketKey,
             ) -> $crate::store::StoreResult<Option<$crate::domain::Link>> {
-                let r: Option<$crate::store::codec::LinkRow> = sqlx::query_as(concat!(
-                    "SELECT ",
-                    $crate::store::codec::link_cols!(),
-                    " FROM links WHERE ticket = $1"
-                ))
-                // Stored ticket keys hold no NUL (see `text`), and PostgreSQL's TEXT refuses one.
-                .bind($crate::store::text::strip_nul_ref(ticket.as_str()))
-                .fetch_optional(&self.$read)
-                .await?;
-                r.map($crate::domain::Link::try_from).transpose()
+                $crate::store::shared::select!(
+                    optional $crate::store::codec::LinkRow,
+                    [$crate::store::codec::link_cols!()]
+                    " FROM links WHERE ticket = $1";
+                    on &self.$read;
+                    // Stored ticket keys hold no NUL (see `text`), and PostgreSQL's TEXT
+                    // refuses one.
+                    $crate::store::text::strip_nul_ref(ticket.as_str())
+                )
             }
+        }
 
+        #[async_trait::async_trait]
+        impl $crate::store::LinkStore for $store {
             async fn link_by_orange(
                 &self,
                 tenant: &$crate::domain::TenantId,
                 api: $crate::domain::OrangeApi,
                 orange_id: &str,
             ) -> $crate::store::StoreResult<Option<$crate::domain::Link>> {
-                let r: Option<$crate::store::codec::LinkRow> = sqlx::query_as(concat!(
-                    "SELECT ",
-                    $crate::store::codec::link_cols!(),
-                    " FROM links WHERE tenant = $1 AND api = $2 AND orange_id = $3"
-                ))
-                .bind(tenant.as_str())
-                .bind(api.as_str())
-                .bind(orange_id)
-                .fetch_optional(&self.$read)
-                .await?;
-                r.map($crate::domain::Link::try_from).transpose()
+                $crate::store::shared::select!(
+                    optional $crate::store::codec::LinkRow,
+                    [$crate::store::codec::link_cols!()]
+                    " FROM links WHERE tenant = $1 AND api = $2 AND orange_id = $3";
+                    on &self.$read;
+                    tenant.as_str(), api.as_str(), orange_id
+                )
             }
 
             async fn list_links(
@@ -134,18 +165,14 @@ macro_rules! store_roles {
                 after: Option<&$crate::domain::TicketKey>,
                 limit: u32,
             ) -> $crate::store::StoreResult<Vec<$crate::domain::Link>> {
-                let rs: Vec<$crate::store::codec::LinkRow> = sqlx::query_as(concat!(
-                    "SELECT ",
-                    $crate::store::codec::link_cols!(),
+                $crate::store::shared::select!(
+                    all $crate::store::codec::LinkRow,
+                    [$crate::store::codec::link_cols!()]
                     " FROM links WHERE tenant = $1 \
-                     AND (CAST($2 AS TEXT) IS NULL OR ticket > $2) ORDER BY ticket LIMIT $3"
-                ))
-                .bind(tenant.as_str())
-                .bind(after.map($crate::domain::TicketKey::as_str))
-                .bind(i64::from(limit))
-                .fetch_all(&self.$read)
-                .await?;
-                $crate::store::shared::rows(rs)
+                     AND (CAST($2 AS TEXT) IS NULL OR ticket > $2) ORDER BY ticket LIMIT $3";
+                    on &self.$read;
+                    tenant.as_str(), after.map($crate::domain::TicketKey::as_str), i64::from(limit)
+                )
             }
         }
 
@@ -157,6 +184,19 @@ macro_rules! store_roles {
             ) -> $crate::store::StoreResult<$crate::domain::IngestOutcome> {
                 let prepared = $crate::store::codec::PreparedEvent::new(event)?;
                 self.ingest_event(prepared).await
+            }
+
+            async fn enqueue(
+                &self,
+                tenant: &$crate::domain::TenantId,
+                deliveries: Vec<$crate::domain::NewDelivery>,
+            ) -> $crate::store::StoreResult<()> {
+                let prepared = $crate::store::codec::prepare_deliveries(&deliveries)?;
+                let now = $crate::store::shared::now_ms();
+                let mut tx = begin(&self.$write).await?;
+                ops::append_all(&mut tx, tenant.as_str(), &prepared, now).await?;
+                tx.commit().await?;
+                Ok(())
             }
 
             async fn is_echo(
@@ -287,19 +327,6 @@ macro_rules! store_roles {
                 Ok(event.map(|e| e.headers).unwrap_or_default())
             }
 
-            async fn enqueue(
-                &self,
-                tenant: &$crate::domain::TenantId,
-                deliveries: Vec<$crate::domain::NewDelivery>,
-            ) -> $crate::store::StoreResult<()> {
-                let prepared = $crate::store::codec::prepare_deliveries(&deliveries)?;
-                let now = $crate::store::shared::now_ms();
-                let mut tx = begin(&self.$write).await?;
-                ops::append_all(&mut tx, tenant.as_str(), &prepared, now).await?;
-                tx.commit().await?;
-                Ok(())
-            }
-
             async fn claim_due(
                 &self,
                 owner: &str,
@@ -339,30 +366,26 @@ macro_rules! store_roles {
                 &self,
                 id: $crate::domain::DeliveryId,
             ) -> $crate::store::StoreResult<Option<$crate::domain::Delivery>> {
-                let r: Option<$crate::store::codec::DeliveryRow> = sqlx::query_as(concat!(
-                    "SELECT ",
-                    $crate::store::codec::delivery_cols!(),
-                    " FROM deliveries WHERE id = $1"
-                ))
-                .bind(id.0)
-                .fetch_optional(&self.$read)
-                .await?;
-                r.map($crate::domain::Delivery::try_from).transpose()
+                $crate::store::shared::select!(
+                    optional $crate::store::codec::DeliveryRow,
+                    [$crate::store::codec::delivery_cols!()]
+                    " FROM deliveries WHERE id = $1";
+                    on &self.$read;
+                    id.0
+                )
             }
 
             async fn attempts(
                 &self,
                 id: $crate::domain::DeliveryId,
             ) -> $crate::store::StoreResult<Vec<$crate::domain::Attempt>> {
-                let rs: Vec<$crate::store::codec::AttemptRow> = sqlx::query_as(concat!(
-                    "SELECT ",
-                    $crate::store::codec::attempt_cols!(),
-                    " FROM attempts WHERE delivery_id = $1 ORDER BY id"
-                ))
-                .bind(id.0)
-                .fetch_all(&self.$read)
-                .await?;
-                $crate::store::shared::rows(rs)
+                $crate::store::shared::select!(
+                    all $crate::store::codec::AttemptRow,
+                    [$crate::store::codec::attempt_cols!()]
+                    " FROM attempts WHERE delivery_id = $1 ORDER BY id";
+                    on &self.$read;
+                    id.0
+                )
             }
 
             async fn queue_stats(&self) -> $crate::store::StoreResult<$crate::store::QueueStats> {

@@ -15,6 +15,8 @@ mod links;
 mod ops;
 mod purge;
 mod sync;
+#[cfg(test)]
+mod test_events;
 mod tickets;
 mod wal;
 mod writer;

@@ -13,6 +13,15 @@ pub mod poller;
 pub mod reconcile;
 pub mod retention;
 
+/// A list a worker reads at each step (the tenants polled, the sources reconciled), shared
+/// so that a reload of the tenants changes it between two steps.
+pub type LiveList<T> = std::sync::Arc<std::sync::RwLock<Vec<T>>>;
+
+/// What `list` holds now (a lock poisoned by a panicking writer is read as it was).
+fn snapshot<T: Clone>(list: &LiveList<T>) -> Vec<T> {
+    list.read().unwrap_or_else(|e| e.into_inner()).clone()
+}
+
 pub use dispatcher::{Booked, Delivered, Dispatcher, ItsmWriter, OrangeGateway, Written};
 pub use poller::{
     Changed, OrangeNote, OrangeReader, PlannerLookup, PollSettings, Poller, WayBackPlanner,

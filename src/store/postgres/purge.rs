@@ -10,11 +10,8 @@
 use sqlx::{Connection, PgConnection, PgPool};
 
 use crate::domain::{DeliveryId, EventId};
-use crate::store::codec::ms;
-use crate::store::codec::{cutoff, id_bound};
-use crate::store::shared::purge::{
-    finished_bound, finished_candidates, page_next, purge_batch, read_finished,
-};
+use crate::store::codec::cutoff;
+use crate::store::shared::purge::{EventPhase, finished_bound, finished_candidates, read_finished};
 use crate::store::{PurgeCounts, PurgeCursor, PurgeRules, PurgeStep, StoreResult};
 
 /// THE condition under which retention deletes an event `e`, in one place (the SQLite twin is
@@ -54,8 +51,12 @@ pub(super) async fn step(
     let mut conn = pool.acquire().await?;
     let mut tx = conn.begin().await?;
     let (events, writebacks, next) = match cursor {
-        PurgeCursor::Skipped { after } => skipped(&mut tx, rules, *after).await?,
-        PurgeCursor::Discarded { after } => discarded(&mut tx, rules, *after).await?,
+        PurgeCursor::Skipped { after } => {
+            read_events(&mut tx, rules, EventPhase::Skipped, *after).await?
+        }
+        PurgeCursor::Discarded { after } => {
+            read_events(&mut tx, rules, EventPhase::Discarded, *after).await?
+        }
         PurgeCursor::Finished { after } => finished(&mut tx, rules, *after).await?,
     };
     let doomed = lock_and_check(&mut tx, rules, events, writebacks, dry_run).await?;
@@ -70,57 +71,35 @@ pub(super) async fn step(
 
 type Candidates = (Vec<String>, Vec<i64>, Option<PurgeCursor>);
 
-async fn skipped(
+/// The events of a page of an event phase (`shared::purge::EventPhase`);
+/// `lock_and_check` keeps those past retention.
+async fn read_events(
     conn: &mut PgConnection,
     rules: &PurgeRules,
+    phase: EventPhase,
     after: Option<EventId>,
 ) -> StoreResult<Candidates> {
-    let then = Some(PurgeCursor::Discarded { after: None });
-    let Some(before) = rules.skipped_before else {
-        return Ok((Vec::new(), Vec::new(), then));
+    let page = match phase.page(rules, after) {
+        Ok(page) => page,
+        Err(next) => return Ok((Vec::new(), Vec::new(), next)),
     };
-    let ids: Vec<String> = sqlx::query_scalar(
-        "SELECT e.id FROM events e WHERE e.id > $1 AND e.id < $2 ORDER BY e.id LIMIT $3",
-    )
-    .bind(after.map(|a| a.to_string()).unwrap_or_default())
-    .bind(id_bound(ms(before)))
-    .bind(purge_batch(rules))
-    .fetch_all(&mut *conn)
-    .await?;
-    event_page(rules, ids, |after| PurgeCursor::Skipped { after }, then)
-}
-
-/// Parked events an operator discarded, in id order (their partial index), from the first
-/// each pass: few, and discarded at any time. `lock_and_check` keeps those past retention.
-async fn discarded(
-    conn: &mut PgConnection,
-    rules: &PurgeRules,
-    after: Option<EventId>,
-) -> StoreResult<Candidates> {
-    let then = Some(PurgeCursor::Finished { after: None });
-    if rules.done_before.is_none() {
-        return Ok((Vec::new(), Vec::new(), then));
+    let ids: Vec<String> = match &page.skipped_below {
+        Some(below) => sqlx::query_scalar(
+            "SELECT e.id FROM events e WHERE e.id > $1 AND e.id < $2 ORDER BY e.id LIMIT $3",
+        )
+        .bind(&page.after)
+        .bind(below)
+        .bind(page.batch),
+        None => sqlx::query_scalar(
+            "SELECT e.id FROM events e WHERE e.discarded_at IS NOT NULL AND e.id > $1 \
+             ORDER BY e.id LIMIT $2",
+        )
+        .bind(&page.after)
+        .bind(page.batch),
     }
-    let ids: Vec<String> = sqlx::query_scalar(
-        "SELECT e.id FROM events e WHERE e.discarded_at IS NOT NULL AND e.id > $1 \
-         ORDER BY e.id LIMIT $2",
-    )
-    .bind(after.map(|a| a.to_string()).unwrap_or_default())
-    .bind(purge_batch(rules))
     .fetch_all(&mut *conn)
     .await?;
-    event_page(rules, ids, |after| PurgeCursor::Discarded { after }, then)
-}
-
-/// Candidate events of a page, and where the next step starts: after the last one (`more`)
-/// when the page was full, `then` otherwise.
-fn event_page(
-    rules: &PurgeRules,
-    ids: Vec<String>,
-    more: impl FnOnce(Option<EventId>) -> PurgeCursor,
-    then: Option<PurgeCursor>,
-) -> StoreResult<Candidates> {
-    let next = page_next(ids.len(), ids.last().map(String::as_str), rules, more, then)?;
+    let next = page.next(ids.len(), ids.last().map(String::as_str))?;
     Ok((ids, Vec::new(), next))
 }
 

@@ -16,15 +16,13 @@ macro_rules! admin_store {
                 &self,
                 id: $crate::domain::EventId,
             ) -> $crate::store::StoreResult<Option<$crate::domain::StoredEvent>> {
-                let r: Option<$crate::store::codec::EventRow> = sqlx::query_as(concat!(
-                    "SELECT ",
-                    $crate::store::codec::event_cols!(),
-                    " FROM events WHERE id = $1"
-                ))
-                .bind(id.to_string())
-                .fetch_optional(&self.$read)
-                .await?;
-                r.map($crate::domain::StoredEvent::try_from).transpose()
+                $crate::store::shared::select!(
+                    optional $crate::store::codec::EventRow,
+                    [$crate::store::codec::event_cols!()]
+                    " FROM events WHERE id = $1";
+                    on &self.$read;
+                    id.to_string()
+                )
             }
 
             async fn list_events(
@@ -38,15 +36,13 @@ macro_rules! admin_store {
                 &self,
                 id: $crate::domain::EventId,
             ) -> $crate::store::StoreResult<Vec<$crate::domain::Delivery>> {
-                let rs: Vec<$crate::store::codec::DeliveryRow> = sqlx::query_as(concat!(
-                    "SELECT ",
-                    $crate::store::codec::delivery_cols!(),
-                    " FROM deliveries WHERE event_id = $1 ORDER BY seq, id"
-                ))
-                .bind(id.to_string())
-                .fetch_all(&self.$read)
-                .await?;
-                $crate::store::shared::rows(rs)
+                $crate::store::shared::select!(
+                    all $crate::store::codec::DeliveryRow,
+                    [$crate::store::codec::delivery_cols!()]
+                    " FROM deliveries WHERE event_id = $1 ORDER BY seq, id";
+                    on &self.$read;
+                    id.to_string()
+                )
             }
 
             async fn dead_letters(
@@ -54,18 +50,15 @@ macro_rules! admin_store {
                 tenant: Option<&$crate::domain::TenantId>,
                 limit: u32,
             ) -> $crate::store::StoreResult<Vec<$crate::domain::Delivery>> {
-                let rs: Vec<$crate::store::codec::DeliveryRow> = sqlx::query_as(concat!(
-                    "SELECT ",
-                    $crate::store::codec::delivery_cols!(),
+                $crate::store::shared::select!(
+                    all $crate::store::codec::DeliveryRow,
+                    [$crate::store::codec::delivery_cols!()]
                     " FROM deliveries WHERE state = 'dead' \
                      AND (CAST($1 AS TEXT) IS NULL OR tenant = $1) \
-                     ORDER BY finished_at DESC, id DESC LIMIT $2"
-                ))
-                .bind(tenant.map($crate::domain::TenantId::as_str))
-                .bind(i64::from(limit))
-                .fetch_all(&self.$read)
-                .await?;
-                $crate::store::shared::rows(rs)
+                     ORDER BY finished_at DESC, id DESC LIMIT $2";
+                    on &self.$read;
+                    tenant.map($crate::domain::TenantId::as_str), i64::from(limit)
+                )
             }
 
             async fn replay(
@@ -170,19 +163,16 @@ macro_rules! admin_store {
                 tenant: Option<&$crate::domain::TenantId>,
                 limit: u32,
             ) -> $crate::store::StoreResult<Vec<$crate::domain::Delivery>> {
-                let rs: Vec<$crate::store::codec::DeliveryRow> = sqlx::query_as(concat!(
-                    "SELECT ",
-                    $crate::store::codec::delivery_cols!(),
+                $crate::store::shared::select!(
+                    all $crate::store::codec::DeliveryRow,
+                    [$crate::store::codec::delivery_cols!()]
                     $waiting_from,
                     " WHERE waiting_link IS NOT NULL \
                      AND (CAST($1 AS TEXT) IS NULL OR tenant = $1) \
-                     ORDER BY created_at, id LIMIT $2"
-                ))
-                .bind(tenant.map($crate::domain::TenantId::as_str))
-                .bind(i64::from(limit))
-                .fetch_all(&self.$read)
-                .await?;
-                $crate::store::shared::rows(rs)
+                     ORDER BY created_at, id LIMIT $2";
+                    on &self.$read;
+                    tenant.map($crate::domain::TenantId::as_str), i64::from(limit)
+                )
             }
 
             async fn purge_step(
@@ -216,11 +206,11 @@ macro_rules! admin_store {
                 since: $crate::domain::Timestamp,
             ) -> $crate::store::StoreResult<$crate::store::TenantActivity> {
                 use $crate::store::activity as a;
-                let events = a::events_query(tenant, since)
+                let events = a::minutes_query(a::Minutes::Events, tenant, since)
                     .build_query_as()
                     .fetch_all(&self.$read)
                     .await?;
-                let attempts = a::attempts_query(tenant, since)
+                let attempts = a::minutes_query(a::Minutes::Attempts, tenant, since)
                     .build_query_as()
                     .fetch_all(&self.$read)
                     .await?;

@@ -156,21 +156,17 @@ macro_rules! poll_state {
                 api: $crate::domain::OrangeApi,
                 limit: u32,
             ) -> $crate::store::StoreResult<Vec<$crate::domain::Link>> {
-                let rs: Vec<$crate::store::codec::LinkRow> = sqlx::query_as(concat!(
-                    "SELECT ",
-                    $crate::store::codec::link_cols!(),
+                $crate::store::shared::select!(
+                    all $crate::store::codec::LinkRow,
+                    [$crate::store::codec::link_cols!()]
                     " FROM (SELECT links.*, c.checked_at AS checked_at, c.done AS done \
                      FROM links LEFT JOIN link_checks c ON c.ticket = links.ticket \
                      WHERE links.tenant = $1 AND links.api = $2) AS l \
                      WHERE NOT COALESCE(done, FALSE) \
-                     ORDER BY COALESCE(checked_at, -1), ticket LIMIT $3"
-                ))
-                .bind(tenant.as_str())
-                .bind(api.as_str())
-                .bind(i64::from(limit))
-                .fetch_all(&self.$read)
-                .await?;
-                $crate::store::shared::rows(rs)
+                     ORDER BY COALESCE(checked_at, -1), ticket LIMIT $3";
+                    on &self.$read;
+                    tenant.as_str(), api.as_str(), i64::from(limit)
+                )
             }
 
             async fn mark_checked(

@@ -2,7 +2,7 @@
 //! finished deliveries it reads, and which of them are old enough.
 
 use crate::domain::{DeliveryId, EventId};
-use crate::store::codec::cutoff;
+use crate::store::codec::{cutoff, id_bound, ms};
 use crate::store::{PurgeCursor, PurgeRules, StoreError, StoreResult};
 
 /// Rows a purge step looks at (at least one).
@@ -73,21 +73,81 @@ pub(in crate::store) fn finished_candidates<'r>(
     (events, writebacks, next)
 }
 
-/// Where the step after a page of events starts: after the last event it read (`last`, of
-/// `read`), in the phase `more` makes, when it read a whole batch; else at `then`.
-pub(in crate::store) fn page_next(
-    read: usize,
-    last: Option<&str>,
-    rules: &PurgeRules,
-    more: impl FnOnce(Option<EventId>) -> PurgeCursor,
-    then: Option<PurgeCursor>,
-) -> StoreResult<Option<PurgeCursor>> {
-    Ok(match last {
-        Some(id) if read as i64 == purge_batch(rules) => {
-            Some(more(Some(EventId::parse(id).map_err(|e| {
-                StoreError::Corrupt(format!("event id: {e}"))
-            })?)))
+/// The phases of a purge pass that read events, before its finished deliveries: the same
+/// steps on both backends around each backend's own query of a page.
+#[derive(Clone, Copy)]
+pub(in crate::store) enum EventPhase {
+    /// Events received before the skipped cutoff, in id order.
+    Skipped,
+    /// Parked events an operator discarded, in id order (their partial index), from the first
+    /// each pass: few, and discarded at any time.
+    Discarded,
+}
+
+/// A page of events a step reads: after `after`, by id, `batch` at most.
+pub(in crate::store) struct EventPage {
+    phase: EventPhase,
+    /// The id the page starts after (empty: from the first).
+    pub after: String,
+    /// For [`EventPhase::Skipped`], the id bound of the skipped cutoff (`id_bound`); `None` for
+    /// [`EventPhase::Discarded`].
+    pub skipped_below: Option<String>,
+    pub batch: i64,
+}
+
+impl EventPhase {
+    /// Where the pass goes once this phase has read its last page.
+    fn then(self) -> Option<PurgeCursor> {
+        match self {
+            EventPhase::Skipped => Some(PurgeCursor::Discarded { after: None }),
+            EventPhase::Discarded => Some(PurgeCursor::Finished { after: None }),
         }
-        _ => then,
-    })
+    }
+
+    /// The page a step of this phase reads after `after`; `Err` with where the step goes on,
+    /// reading nothing, when no rule purges this phase's events.
+    pub(in crate::store) fn page(
+        self,
+        rules: &PurgeRules,
+        after: Option<EventId>,
+    ) -> Result<EventPage, Option<PurgeCursor>> {
+        let skipped_below = match self {
+            EventPhase::Skipped => {
+                let before = rules.skipped_before.ok_or(self.then())?;
+                Some(id_bound(ms(before)))
+            }
+            EventPhase::Discarded if rules.done_before.is_none() => return Err(self.then()),
+            EventPhase::Discarded => None,
+        };
+        Ok(EventPage {
+            phase: self,
+            after: after.map(|a| a.to_string()).unwrap_or_default(),
+            skipped_below,
+            batch: purge_batch(rules),
+        })
+    }
+}
+
+impl EventPage {
+    /// Where the step after this page starts, given how many events it `read` and the `last`
+    /// one: after that one, in this phase, when it read a whole batch; else the next phase.
+    pub(in crate::store) fn next(
+        &self,
+        read: usize,
+        last: Option<&str>,
+    ) -> StoreResult<Option<PurgeCursor>> {
+        Ok(match last {
+            Some(id) if read as i64 == self.batch => {
+                let after = Some(
+                    EventId::parse(id)
+                        .map_err(|e| StoreError::Corrupt(format!("event id: {e}")))?,
+                );
+                Some(match self.phase {
+                    EventPhase::Skipped => PurgeCursor::Skipped { after },
+                    EventPhase::Discarded => PurgeCursor::Discarded { after },
+                })
+            }
+            _ => self.phase.then(),
+        })
+    }
 }

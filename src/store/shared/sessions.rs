@@ -40,16 +40,13 @@ macro_rules! session_store {
                 id_hash: &str,
                 now: $crate::domain::Timestamp,
             ) -> $crate::store::StoreResult<Option<$crate::store::ConsoleSession>> {
-                let r: Option<$crate::store::sessions::SessionRow> = sqlx::query_as(concat!(
-                    "SELECT ",
-                    $crate::store::sessions::session_cols!(),
-                    " FROM console_sessions WHERE id_hash = $1 AND expires_at > $2"
-                ))
-                .bind(id_hash)
-                .bind($crate::store::codec::ms(now))
-                .fetch_optional(&self.$read)
-                .await?;
-                r.map($crate::store::ConsoleSession::try_from).transpose()
+                $crate::store::shared::select!(
+                    optional $crate::store::sessions::SessionRow,
+                    [$crate::store::sessions::session_cols!()]
+                    " FROM console_sessions WHERE id_hash = $1 AND expires_at > $2";
+                    on &self.$read;
+                    id_hash, $crate::store::codec::ms(now)
+                )
             }
 
             async fn touch_session(

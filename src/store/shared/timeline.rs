@@ -45,7 +45,7 @@ macro_rules! timeline_reads {
                 ticket: &$crate::domain::TicketKey,
                 limit: u32,
             ) -> $crate::store::StoreResult<$crate::store::TicketHistory> {
-                use $crate::store::{AdminStore as _, LinkStore as _, PollState as _};
+                use $crate::store::{AdminStore as _, PollState as _, TicketLinks as _};
                 let limit = limit.max(1);
                 let mut events = self
                     .list_events(&$crate::store::EventQuery {
@@ -61,17 +61,13 @@ macro_rules! timeline_reads {
                 events.truncate(limit as usize);
                 events.reverse();
 
-                let ds: Vec<$crate::store::codec::DeliveryRow> = sqlx::query_as(concat!(
-                    "SELECT ",
-                    $crate::store::codec::delivery_cols!(),
-                    " FROM deliveries WHERE ticket = $1 ORDER BY seq DESC LIMIT $2"
-                ))
-                .bind(ticket.as_str())
-                .bind(i64::from(limit))
-                .fetch_all(&self.$read)
-                .await?;
-                let mut deliveries: Vec<$crate::domain::Delivery> =
-                    $crate::store::shared::rows(ds)?;
+                let mut deliveries: Vec<$crate::domain::Delivery> = $crate::store::shared::select!(
+                    all $crate::store::codec::DeliveryRow,
+                    [$crate::store::codec::delivery_cols!()]
+                    " FROM deliveries WHERE ticket = $1 ORDER BY seq DESC LIMIT $2";
+                    on &self.$read;
+                    ticket.as_str(), i64::from(limit)
+                )?;
                 deliveries.reverse();
 
                 let mut attempts = Vec::new();
@@ -94,17 +90,14 @@ macro_rules! timeline_reads {
                     }
                 }
 
-                let os: Vec<$crate::store::codec::ObservationRow> = sqlx::query_as(concat!(
-                    "SELECT ",
-                    $crate::store::codec::observation_cols!(),
-                    " FROM observations WHERE ticket = $1 ORDER BY id DESC LIMIT $2"
-                ))
-                .bind(ticket.as_str())
-                .bind(i64::from(limit))
-                .fetch_all(&self.$read)
-                .await?;
                 let mut observations: Vec<$crate::domain::Observation> =
-                    $crate::store::shared::rows(os)?;
+                    $crate::store::shared::select!(
+                        all $crate::store::codec::ObservationRow,
+                        [$crate::store::codec::observation_cols!()]
+                        " FROM observations WHERE ticket = $1 ORDER BY id DESC LIMIT $2";
+                        on &self.$read;
+                        ticket.as_str(), i64::from(limit)
+                    )?;
                 observations.reverse();
                 let mut numbers: Vec<String> = events
                     .iter()

@@ -23,6 +23,24 @@ pub(super) enum Job {
     Claim(ClaimJob, oneshot::Sender<StoreResult<Vec<Delivery>>>),
 }
 
+impl Job {
+    /// The event an ingest job commits.
+    pub(super) fn event(&self) -> Option<&PreparedEvent> {
+        match self {
+            Job::Ingest(e, _) => Some(e),
+            Job::Finish(..) | Job::Claim(..) => None,
+        }
+    }
+
+    /// The outcome a finish job records.
+    pub(super) fn outcome(&self) -> Option<&FinishJob> {
+        match self {
+            Job::Finish(f, _) => Some(f),
+            Job::Ingest(..) | Job::Claim(..) => None,
+        }
+    }
+}
+
 /// One job's result, before it is sent to its waiter.
 pub(super) enum Answer {
     Ingested(IngestOutcome),

@@ -12,10 +12,8 @@ use serde_json::json;
 use sqlx::{Connection, SqliteConnection, SqlitePool};
 
 use crate::domain::{DeliveryId, EventId};
-use crate::store::codec::{cutoff, id_bound, ms};
-use crate::store::shared::purge::{
-    finished_bound, finished_candidates, page_next, purge_batch, read_finished,
-};
+use crate::store::codec::cutoff;
+use crate::store::shared::purge::{EventPhase, finished_bound, finished_candidates, read_finished};
 use crate::store::{PurgeCounts, PurgeCursor, PurgeRules, PurgeStep, StoreResult};
 
 /// THE condition under which retention deletes an event `e`, in one place (the PostgreSQL
@@ -55,8 +53,12 @@ pub(super) async fn step(
     };
     let mut tx = conn.begin_with(begin).await?;
     let (doomed, next) = match cursor {
-        PurgeCursor::Skipped { after } => skipped(&mut tx, rules, *after).await?,
-        PurgeCursor::Discarded { after } => discarded(&mut tx, rules, *after).await?,
+        PurgeCursor::Skipped { after } => {
+            read_events(&mut tx, rules, EventPhase::Skipped, *after).await?
+        }
+        PurgeCursor::Discarded { after } => {
+            read_events(&mut tx, rules, EventPhase::Discarded, *after).await?
+        }
         PurgeCursor::Finished { after } => finished(&mut tx, rules, *after).await?,
     };
     let counts = if dry_run {
@@ -79,71 +81,38 @@ struct Doomed {
     writebacks: Vec<i64>,
 }
 
-/// Events received before the skipped cutoff, in id order.
-async fn skipped(
+/// The events of a page of an event phase (`shared::purge::EventPhase`) that go: the
+/// discarded ones through their partial index.
+async fn read_events(
     conn: &mut SqliteConnection,
     rules: &PurgeRules,
+    phase: EventPhase,
     after: Option<EventId>,
 ) -> StoreResult<(Doomed, Option<PurgeCursor>)> {
-    let then = Some(PurgeCursor::Discarded { after: None });
-    let Some(before) = rules.skipped_before else {
-        return Ok((Doomed::default(), then));
+    let page = match phase.page(rules, after) {
+        Ok(page) => page,
+        Err(next) => return Ok((Doomed::default(), next)),
     };
-    let rows: Vec<(String, String, bool)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT e.id, e.ticket, {PURGEABLE_EVENT} FROM events e \
-         WHERE e.id > ?4 AND e.id < ?5 ORDER BY e.id LIMIT ?6"
-    )))
-    .bind(cutoff(rules.done_before))
-    .bind(cutoff(rules.skipped_before))
-    .bind(cutoff(rules.dead_before))
-    .bind(after.map(|a| a.to_string()).unwrap_or_default())
-    .bind(id_bound(ms(before)))
-    .bind(purge_batch(rules))
-    .fetch_all(&mut *conn)
-    .await?;
-    event_page(rules, rows, |after| PurgeCursor::Skipped { after }, then)
-}
-
-/// Parked events an operator discarded, in id order through their partial index, from the
-/// first each pass: few, and discarded at any time.
-async fn discarded(
-    conn: &mut SqliteConnection,
-    rules: &PurgeRules,
-    after: Option<EventId>,
-) -> StoreResult<(Doomed, Option<PurgeCursor>)> {
-    let then = Some(PurgeCursor::Finished { after: None });
-    if rules.done_before.is_none() {
-        return Ok((Doomed::default(), then));
+    let sql = match page.skipped_below {
+        Some(_) => format!(
+            "SELECT e.id, e.ticket, {PURGEABLE_EVENT} FROM events e \
+             WHERE e.id > ?4 AND e.id < ?5 ORDER BY e.id LIMIT ?6"
+        ),
+        None => format!(
+            "SELECT e.id, e.ticket, {PURGEABLE_EVENT} FROM events e INDEXED BY events_discarded \
+             WHERE e.discarded_at IS NOT NULL AND e.id > ?4 ORDER BY e.id LIMIT ?5"
+        ),
+    };
+    let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(cutoff(rules.done_before))
+        .bind(cutoff(rules.skipped_before))
+        .bind(cutoff(rules.dead_before))
+        .bind(&page.after);
+    if let Some(below) = &page.skipped_below {
+        query = query.bind(below);
     }
-    let rows: Vec<(String, String, bool)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT e.id, e.ticket, {PURGEABLE_EVENT} FROM events e INDEXED BY events_discarded \
-         WHERE e.discarded_at IS NOT NULL AND e.id > ?4 ORDER BY e.id LIMIT ?5"
-    )))
-    .bind(cutoff(rules.done_before))
-    .bind(cutoff(rules.skipped_before))
-    .bind(cutoff(rules.dead_before))
-    .bind(after.map(|a| a.to_string()).unwrap_or_default())
-    .bind(purge_batch(rules))
-    .fetch_all(&mut *conn)
-    .await?;
-    event_page(rules, rows, |after| PurgeCursor::Discarded { after }, then)
-}
-
-/// The events of a page (id, ticket, purgeable) that go, and where the next step starts: after
-/// the last row (`more`) when the page was full, `then` otherwise.
-fn event_page(
-    rules: &PurgeRules,
-    rows: Vec<(String, String, bool)>,
-    more: impl FnOnce(Option<EventId>) -> PurgeCursor,
-    then: Option<PurgeCursor>,
-) -> StoreResult<(Doomed, Option<PurgeCursor>)> {
-    let next = page_next(
-        rows.len(),
-        rows.last().map(|(id, ..)| id.as_str()),
-        rules,
-        more,
-        then,
-    )?;
+    let rows: Vec<(String, String, bool)> = query.bind(page.batch).fetch_all(&mut *conn).await?;
+    let next = page.next(rows.len(), rows.last().map(|(id, ..)| id.as_str()))?;
     let events = rows
         .into_iter()
         .filter(|(.., purge)| *purge)
@@ -319,7 +288,7 @@ async fn count(conn: &mut SqliteConnection, d: &Doomed) -> StoreResult<PurgeCoun
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::store::codec::{id_bound, ms};
 
     #[test]
     fn an_id_bound_sorts_between_the_ids_of_the_millisecond_before_and_its_own() {

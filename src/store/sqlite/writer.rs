@@ -242,26 +242,14 @@ fn failed(done: Vec<(Job, Answer)>, why: &str) -> Vec<(Job, Answer)> {
 /// rolls the whole batch back, and the caller retries its jobs one by one.
 async fn commit(conn: &mut SqliteConnection, jobs: &[Job]) -> StoreResult<Vec<Answer>> {
     let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
-    let events: Vec<&PreparedEvent> = jobs
-        .iter()
-        .filter_map(|j| match j {
-            Job::Ingest(e, _) => Some(&**e),
-            Job::Finish(..) | Job::Claim(..) => None,
-        })
-        .collect();
+    let events: Vec<&PreparedEvent> = jobs.iter().filter_map(Job::event).collect();
     let mut ingested = if events.is_empty() {
         Vec::new()
     } else {
         super::ingest::ingest(&mut tx, &events).await?
     }
     .into_iter();
-    let finishes: Vec<&FinishJob> = jobs
-        .iter()
-        .filter_map(|j| match j {
-            Job::Finish(f, _) => Some(&**f),
-            Job::Ingest(..) | Job::Claim(..) => None,
-        })
-        .collect();
+    let finishes: Vec<&FinishJob> = jobs.iter().filter_map(Job::outcome).collect();
     let mut finished = if finishes.is_empty() {
         Vec::new()
     } else {

@@ -22,7 +22,7 @@ use super::{Dispatcher, Outcome, defer, done};
 use crate::domain::{
     CallFailure, Delivery, FailureClass, Link, NO_LINK, OrangeApi, OrangeCall, TicketKey, Timestamp,
 };
-use crate::store::{Finish, LinkStore, StoreResult};
+use crate::store::{Finish, StoreResult, TicketLinks};
 
 impl Dispatcher {
     /// The Orange object `call` acts on: none for a create (which needs no link), the linked
@@ -121,7 +121,7 @@ impl LinkCache {
     /// The ticket's link, from memory or else from the store.
     pub(super) async fn get(
         &self,
-        store: &dyn LinkStore,
+        store: &dyn TicketLinks,
         ticket: &TicketKey,
     ) -> StoreResult<Option<Link>> {
         if let Some(l) = self.lock().get(ticket) {

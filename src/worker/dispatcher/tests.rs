@@ -11,12 +11,8 @@ use fakes::*;
 #[tokio::test]
 async fn a_create_then_its_update_reach_the_same_incident_in_order() {
     let r = rig();
-    let c = r
-        .store
-        .add("demo", "INC1", orange(OrangeOp::CreateIncident, "INC1"));
-    let u = r
-        .store
-        .add("demo", "INC1", orange(OrangeOp::UpdateIncident, "INC1"));
+    let c = r.add_orange("demo", "INC1", OrangeOp::CreateIncident);
+    let u = r.add_orange("demo", "INC1", OrangeOp::UpdateIncident);
     assert_eq!(
         r.d.tick(t0()).await.unwrap(),
         1,
@@ -43,12 +39,8 @@ async fn a_create_then_its_update_reach_the_same_incident_in_order() {
 #[tokio::test]
 async fn an_update_whose_create_is_dead_waits_without_burning_attempts() {
     let r = rig();
-    let c = r
-        .store
-        .add("demo", "INC2", orange(OrangeOp::CreateIncident, "INC2"));
-    let u = r
-        .store
-        .add("demo", "INC2", orange(OrangeOp::AddIncidentNote, "INC2"));
+    let c = r.add_orange("demo", "INC2", OrangeOp::CreateIncident);
+    let u = r.add_orange("demo", "INC2", OrangeOp::AddIncidentNote);
     r.orange.then(
         Err(failure(FailureClass::Permanent, Some(400), Some("24"))),
         false,
@@ -76,9 +68,7 @@ async fn an_update_whose_create_is_dead_waits_without_burning_attempts() {
 #[tokio::test]
 async fn retryable_failures_back_off_honour_retry_after_and_end_dead() {
     let r = rig();
-    let id = r
-        .store
-        .add("demo", "INC3", orange(OrangeOp::CreateIncident, "INC3"));
+    let id = r.add_orange("demo", "INC3", OrangeOp::CreateIncident);
     let ra = Duration::from_secs(120);
     r.orange.then(
         Err(failure(
@@ -120,12 +110,8 @@ async fn retryable_failures_back_off_honour_retry_after_and_end_dead() {
 #[tokio::test]
 async fn a_create_with_unknown_outcome_is_found_and_linked_not_created_again() {
     let r = rig();
-    let id = r
-        .store
-        .add("demo", "INC4", orange(OrangeOp::CreateIncident, "INC4"));
-    // Applied at Orange, but the connection dropped before the answer.
-    r.orange
-        .then(Err(failure(FailureClass::Unknown, None, None)), true);
+    let id = r.add_orange("demo", "INC4", OrangeOp::CreateIncident);
+    r.orange.then_applied_unanswered();
     r.d.tick(t0()).await.unwrap();
     assert_eq!(r.store.get(id).state, DeliveryState::Pending);
     r.d.tick(later()).await.unwrap();
@@ -138,9 +124,7 @@ async fn a_create_with_unknown_outcome_is_found_and_linked_not_created_again() {
 #[tokio::test]
 async fn a_retried_create_that_never_landed_is_created_once() {
     let r = rig();
-    let id = r
-        .store
-        .add("demo", "INC5", orange(OrangeOp::CreateIncident, "INC5"));
+    let id = r.add_orange("demo", "INC5", OrangeOp::CreateIncident);
     r.orange.then(
         Err(failure(
             FailureClass::Retryable { retry_after: None },
@@ -181,12 +165,8 @@ async fn itsm_write_backs_finish_with_their_echo_fingerprints() {
 async fn a_throttled_tenant_is_deferred_while_another_proceeds() {
     let r = rig();
     r.orange.slow_tenants.lock().unwrap().push("slow".into());
-    let s = r
-        .store
-        .add("slow", "A", orange(OrangeOp::CreateIncident, "A"));
-    let f = r
-        .store
-        .add("fast", "B", orange(OrangeOp::CreateIncident, "B"));
+    let s = r.add_orange("slow", "A", OrangeOp::CreateIncident);
+    let f = r.add_orange("fast", "B", OrangeOp::CreateIncident);
     assert_eq!(r.d.tick(t0()).await.unwrap(), 2);
     assert_eq!(r.store.get(f).state, DeliveryState::Done);
     let d = r.store.get(s);
@@ -197,11 +177,8 @@ async fn a_throttled_tenant_is_deferred_while_another_proceeds() {
 #[tokio::test]
 async fn a_repeated_create_on_a_linked_ticket_creates_nothing() {
     let r = rig();
-    r.store
-        .add("demo", "INC6", orange(OrangeOp::CreateIncident, "INC6"));
-    let again = r
-        .store
-        .add("demo", "INC6", orange(OrangeOp::CreateIncident, "INC6"));
+    r.add_orange("demo", "INC6", OrangeOp::CreateIncident);
+    let again = r.add_orange("demo", "INC6", OrangeOp::CreateIncident);
     r.d.tick(t0()).await.unwrap();
     r.d.tick(t0()).await.unwrap();
     assert_eq!(r.store.get(again).state, DeliveryState::Done);
@@ -211,14 +188,10 @@ async fn a_repeated_create_on_a_linked_ticket_creates_nothing() {
 #[tokio::test]
 async fn a_note_applied_before_its_connection_dropped_is_not_sent_again() {
     let r = rig();
-    r.store
-        .add("demo", "INC7", orange(OrangeOp::CreateIncident, "INC7"));
-    let n = r
-        .store
-        .add("demo", "INC7", orange(OrangeOp::AddIncidentNote, "INC7"));
+    r.add_orange("demo", "INC7", OrangeOp::CreateIncident);
+    let n = r.add_orange("demo", "INC7", OrangeOp::AddIncidentNote);
     r.d.tick(t0()).await.unwrap();
-    r.orange
-        .then(Err(failure(FailureClass::Unknown, None, None)), true);
+    r.orange.then_applied_unanswered();
     r.d.tick(t0()).await.unwrap();
     assert_eq!(r.store.get(n).state, DeliveryState::Pending);
     r.d.tick(later()).await.unwrap();
@@ -230,9 +203,7 @@ async fn a_note_applied_before_its_connection_dropped_is_not_sent_again() {
 #[tokio::test]
 async fn a_create_reclaimed_after_its_worker_died_is_looked_up_before_sending() {
     let r = rig();
-    let id = r
-        .store
-        .add("demo", "INC8", orange(OrangeOp::CreateIncident, "INC8"));
+    let id = r.add_orange("demo", "INC8", OrangeOp::CreateIncident);
     // The first worker sent it (Orange applied it) and died before recording anything.
     r.orange
         .created
@@ -253,43 +224,33 @@ async fn a_create_reclaimed_after_its_worker_died_is_looked_up_before_sending() 
 async fn a_slot_is_free_for_the_next_call_while_an_outcome_waits_for_its_commit() {
     let store = Arc::new(FakeStore::default());
     let gateway = Arc::new(FakeOrange::default());
-    let config = DeliveryConfig {
-        concurrency: 1,
-        ..DeliveryConfig::default()
-    };
-    let d = Arc::new(Dispatcher::new(
-        store.clone(),
+    let d = shared(
+        &store,
         gateway.clone(),
         Arc::new(FakeItsm::default()),
-        config,
-        "w1",
-    ));
+        slots(1),
+    );
     let a = store.add("demo", "INC1", orange(OrangeOp::CreateIncident, "INC1"));
     let b = store.add("demo", "INC2", orange(OrangeOp::CreateIncident, "INC2"));
     let slow_commit = store.finishing.write().await;
     let token = CancellationToken::new();
     let run = tokio::spawn(d.run(token.clone()));
-    let both_sent = async {
-        while gateway.calls.lock().unwrap().len() < 2 {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(10), both_sent)
-        .await
-        .expect("with one slot, the second call went out while the first outcome was unrecorded");
+    wait_until(
+        "with one slot, the second call went out while the first outcome was unrecorded",
+        || gateway.calls.lock().unwrap().len() >= 2,
+    )
+    .await;
     assert_eq!(store.get(a).state, DeliveryState::InFlight);
     drop(slow_commit);
-    let recorded = async {
-        while ![a, b]
-            .iter()
-            .all(|id| store.get(*id).state == DeliveryState::Done)
-        {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(10), recorded)
-        .await
-        .expect("both outcomes recorded once the commit went through");
+    wait_until(
+        "both outcomes recorded once the commit went through",
+        || {
+            [a, b]
+                .iter()
+                .all(|id| store.get(*id).state == DeliveryState::Done)
+        },
+    )
+    .await;
     token.cancel();
     run.await.unwrap();
 }
@@ -297,9 +258,7 @@ async fn a_slot_is_free_for_the_next_call_while_an_outcome_waits_for_its_commit(
 #[tokio::test]
 async fn a_delivery_waiting_for_its_link_is_dead_lettered_no_link_at_its_deadline() {
     let r = rig();
-    let u = r
-        .store
-        .add("demo", "OLD1", orange(OrangeOp::AddIncidentNote, "OLD1"));
+    let u = r.add_orange("demo", "OLD1", OrangeOp::AddIncidentNote);
     r.d.tick(t0()).await.unwrap();
     assert_eq!(r.store.get(u).state, DeliveryState::WaitingLink);
     // Not due before its deadline, and the deadline does not move while it waits.
@@ -319,9 +278,7 @@ async fn a_delivery_waiting_for_its_link_is_dead_lettered_no_link_at_its_deadlin
 #[tokio::test]
 async fn a_delivery_waiting_for_its_link_proceeds_once_it_is_linked_by_hand() {
     let r = rig();
-    let u = r
-        .store
-        .add("demo", "OLD2", orange(OrangeOp::AddIncidentNote, "OLD2"));
+    let u = r.add_orange("demo", "OLD2", OrangeOp::AddIncidentNote);
     r.d.tick(t0()).await.unwrap();
     let t = r.store.get(u).ticket;
     let link = ManualLink {
@@ -341,9 +298,7 @@ async fn a_delivery_waiting_for_its_link_proceeds_once_it_is_linked_by_hand() {
 #[tokio::test]
 async fn a_throttled_delivery_keeps_waiting_for_its_link_with_its_deadline() {
     let r = rig();
-    let u = r
-        .store
-        .add("slow", "OLD3", orange(OrangeOp::AddIncidentNote, "OLD3"));
+    let u = r.add_orange("slow", "OLD3", OrangeOp::AddIncidentNote);
     r.d.tick(t0()).await.unwrap();
     assert_eq!(r.store.get(u).state, DeliveryState::WaitingLink);
     r.orange.slow_tenants.lock().unwrap().push("slow".into());

@@ -35,15 +35,6 @@ impl MemStore {
 
 #[async_trait]
 impl LinkStore for MemStore {
-    async fn link(&self, t: &TicketKey) -> StoreResult<Option<Link>> {
-        Ok(self
-            .links
-            .lock()
-            .unwrap()
-            .iter()
-            .find(|l| &l.ticket == t)
-            .cloned())
-    }
     async fn link_by_orange(
         &self,
         tenant: &TenantId,
@@ -248,12 +239,12 @@ impl OrangeReader for FakeReader {
             .unwrap()
             .unwrap_or((Support::Honoured, Support::Honoured));
         if sort == Support::Rejected || range == Support::Rejected {
-            return Err(CallFailure {
-                class: FailureClass::Permanent,
-                http_status: Some(400),
-                code: Some("28".into()),
-                message: "Invalid query-string parameter".into(),
-            });
+            return Err(failure(
+                FailureClass::Permanent,
+                400,
+                Some("28"),
+                "Invalid query-string parameter",
+            ));
         }
         let mut v: Vec<FakeIncident> = self.incidents.lock().unwrap().clone();
         if range == Support::Honoured {
@@ -282,20 +273,15 @@ impl OrangeReader for FakeReader {
         if *self.fail_notes.lock().unwrap()
             || self.fail_notes_of.lock().unwrap().iter().any(|x| x == id)
         {
-            return Err(CallFailure {
-                class: FailureClass::Retryable { retry_after: None },
-                http_status: Some(503),
-                code: None,
-                message: "unavailable".into(),
-            });
+            return Err(failure(
+                FailureClass::Retryable { retry_after: None },
+                503,
+                None,
+                "unavailable",
+            ));
         }
         if self.refuse_notes_of.lock().unwrap().iter().any(|x| x == id) {
-            return Err(CallFailure {
-                class: FailureClass::Permanent,
-                http_status: Some(404),
-                code: None,
-                message: "not found".into(),
-            });
+            return Err(failure(FailureClass::Permanent, 404, None, "not found"));
         }
         let v = self.incidents.lock().unwrap();
         Ok(v.iter()
@@ -316,12 +302,12 @@ impl OrangeReader for FakeReader {
     async fn scan_support(&self, _: &TenantId, _: OrangeApi) -> Result<ScanSupport, CallFailure> {
         self.probes.fetch_add(1, Ordering::SeqCst);
         if *self.probe_fails.lock().unwrap() {
-            return Err(CallFailure {
-                class: FailureClass::Retryable { retry_after: None },
-                http_status: Some(503),
-                code: None,
-                message: "unavailable".into(),
-            });
+            return Err(failure(
+                FailureClass::Retryable { retry_after: None },
+                503,
+                None,
+                "unavailable",
+            ));
         }
         let (sort, range) = self
             .scan
@@ -371,15 +357,7 @@ impl WayBackPlanner for SnTable {
                 .unwrap_or("Resolved by Orange");
             fields.insert("close_notes".into(), json!(notes));
         }
-        Some(ItsmCall {
-            itsm: ItsmKind::Servicenow,
-            op: ItsmOp::ServicenowPatch {
-                table: "incident".into(),
-                sys_id: ticket.into(),
-                fields,
-            },
-            fingerprint: None,
-        })
+        Some(patch(ticket, fields))
     }
     fn plan_note(
         &self,
@@ -397,15 +375,30 @@ impl WayBackPlanner for SnTable {
         );
         let mut fields = Map::new();
         fields.insert("work_notes".into(), json!(text));
-        Some(ItsmCall {
-            itsm: ItsmKind::Servicenow,
-            op: ItsmOp::ServicenowPatch {
-                table: "incident".into(),
-                sys_id: ticket.into(),
-                fields,
-            },
-            fingerprint: None,
-        })
+        Some(patch(ticket, fields))
+    }
+}
+
+/// An Orange call that failed with HTTP `status`.
+fn failure(class: FailureClass, status: u16, code: Option<&str>, message: &str) -> CallFailure {
+    CallFailure {
+        class,
+        http_status: Some(status),
+        code: code.map(str::to_owned),
+        message: message.to_owned(),
+    }
+}
+
+/// A ServiceNow incident's patch of `fields`.
+fn patch(ticket: &str, fields: Map<String, Value>) -> ItsmCall {
+    ItsmCall {
+        itsm: ItsmKind::Servicenow,
+        op: ItsmOp::ServicenowPatch {
+            table: "incident".into(),
+            sys_id: ticket.into(),
+            fields,
+        },
+        fingerprint: None,
     }
 }
 

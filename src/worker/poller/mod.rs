@@ -136,7 +136,7 @@ pub struct Poller {
 
 /// The tenants a poller polls, shared so that a reload of the tenants changes them between
 /// two cycles.
-pub type TenantList = Arc<std::sync::RwLock<Vec<TenantId>>>;
+pub type TenantList = super::LiveList<TenantId>;
 
 /// Lease and watermark name of a tenant.
 pub fn lease_name(tenant: &TenantId) -> String {
@@ -169,13 +169,6 @@ impl Poller {
         self.tenants.clone()
     }
 
-    fn tenants(&self) -> Vec<TenantId> {
-        self.tenants
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-    }
-
     /// Runs cycles every interval until `token` is cancelled, then gives the leases back.
     pub async fn run(self, token: CancellationToken) {
         loop {
@@ -185,7 +178,7 @@ impl Poller {
                 () = tokio::time::sleep(self.settings.interval) => {}
             }
         }
-        for t in &self.tenants() {
+        for t in &super::snapshot(&self.tenants) {
             if let Err(e) = self.store.release_lease(&lease_name(t), &self.owner).await {
                 tracing::warn!(tenant = %t, error = %e, "poll lease not released; it will expire");
             }
@@ -197,7 +190,7 @@ impl Poller {
         &self,
         now: Timestamp,
     ) -> Vec<(TenantId, Result<Option<CycleReport>, PollError>)> {
-        let tenants = self.tenants();
+        let tenants = super::snapshot(&self.tenants);
         let mut out = Vec::with_capacity(tenants.len());
         for t in &tenants {
             let r = self.poll_and_record(t, now).await;

@@ -414,6 +414,12 @@ async fn reconciliation_repairs_a_change_the_watermark_scan_missed() {
     assert_eq!(rep.writebacks, 1, "reconciliation finds and pushes it once");
 }
 
+/// The status the store last saw of `ticket`'s Orange object.
+async fn remote_status(store: &MemStore, ticket: &TicketKey) -> Option<String> {
+    let state = store.remote_state(ticket).await.unwrap();
+    state.expect("a remote state").status
+}
+
 #[tokio::test]
 async fn open_trouble_tickets_are_read_one_by_one_until_they_close() {
     let (store, reader) = setup(0);
@@ -444,13 +450,7 @@ async fn open_trouble_tickets_are_read_one_by_one_until_they_close() {
     // One (empty of links) incident page, one get and one notes read for the open ticket.
     assert_eq!(rep.calls, 3);
     assert_eq!(
-        store
-            .remote_state(&ticket)
-            .await
-            .unwrap()
-            .unwrap()
-            .status
-            .as_deref(),
+        remote_status(&store, &ticket).await.as_deref(),
         Some("ongoing")
     );
     reader.update("TT1", "2026-11-22T09:00:01.000Z", |t| {
@@ -459,13 +459,7 @@ async fn open_trouble_tickets_are_read_one_by_one_until_they_close() {
     let rep = cycle(&p).await.unwrap();
     assert_eq!(rep.calls, 3, "it moved: its notes are read too");
     assert_eq!(
-        store
-            .remote_state(&ticket)
-            .await
-            .unwrap()
-            .unwrap()
-            .status
-            .as_deref(),
+        remote_status(&store, &ticket).await.as_deref(),
         Some("closed")
     );
     let rep = cycle(&p).await.unwrap();

@@ -145,6 +145,13 @@ pub fn synthesize(
         o.remove("changelog");
     }
     let since = |s: Option<&str>| s.and_then(parse_date).filter(|t| *t >= from);
+    // A changelog entry's or a comment's id and creation time, when it is not older than `from`.
+    let entry = |v: &Value| {
+        Some((
+            id_at(v, "/id")?,
+            since(v.get("created").and_then(Value::as_str))?,
+        ))
+    };
     let mut out = Vec::new();
     if !linked
         && !received.created
@@ -170,10 +177,7 @@ pub fn synthesize(
         .pointer("/changelog/histories")
         .and_then(Value::as_array);
     for h in histories.into_iter().flatten() {
-        let (Some(hid), Some(at)) = (
-            id_at(h, "/id"),
-            since(h.get("created").and_then(Value::as_str)),
-        ) else {
+        let Some((hid, at)) = entry(h) else {
             continue;
         };
         if received.changelogs.contains(&hid) {
@@ -203,10 +207,7 @@ pub fn synthesize(
         "project": issue["fields"]["project"], "priority": issue["fields"]["priority"],
         "status": issue["fields"]["status"]}});
     for c in comments.into_iter().flatten() {
-        let (Some(cid), Some(at)) = (
-            id_at(c, "/id"),
-            since(c.get("created").and_then(Value::as_str)),
-        ) else {
+        let Some((cid, at)) = entry(c) else {
             continue;
         };
         if received.comments.contains(&cid) {

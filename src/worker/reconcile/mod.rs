@@ -129,6 +129,14 @@ pub struct SourceSync {
 }
 
 impl SourceSync {
+    /// How far back a first run looks, and how far before its watermark a later run starts.
+    fn window(&self) -> (Duration, Duration) {
+        (
+            Duration::from_secs(self.settings.lookback_secs),
+            Duration::from_secs(self.settings.overlap_secs),
+        )
+    }
+
     /// Every Jira and ServiceNow source of `tenants` with `reconcile:`.
     pub fn from_tenants(tenants: &[TenantConfig]) -> Vec<SourceSync> {
         tenants
@@ -211,7 +219,7 @@ pub struct ItsmReconciler {
 
 /// The sources a reconciler reads, shared so that a reload of the tenants changes them
 /// between two runs.
-pub type SourceList = Arc<std::sync::RwLock<Vec<SourceSync>>>;
+pub type SourceList = super::LiveList<SourceSync>;
 
 /// Lease and watermark name of a source.
 pub fn lease_name(tenant: &TenantId, source: &SourceName) -> String {
@@ -252,20 +260,12 @@ impl ItsmReconciler {
         self.sources.clone()
     }
 
-    fn sources(&self) -> Vec<SourceSync> {
-        self.sources
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-    }
-
     /// Runs `tick` until `token` is cancelled, then gives the leases back. It looks every
     /// shortest source interval (a minute when there is no source yet: one may be added).
     pub async fn run(self, token: CancellationToken) {
         loop {
             self.tick(time::OffsetDateTime::now_utc()).await;
-            let every = self
-                .sources()
+            let every = super::snapshot(&self.sources)
                 .iter()
                 .map(|s| Duration::from_secs(s.settings.interval_secs.max(1)))
                 .min()
@@ -275,7 +275,7 @@ impl ItsmReconciler {
                 () = tokio::time::sleep(every) => {}
             }
         }
-        for s in &self.sources() {
+        for s in &super::snapshot(&self.sources) {
             let name = lease_name(&s.tenant, &s.source);
             if let Err(e) = self.store.release_lease(&name, &self.owner).await {
                 tracing::warn!(tenant = %s.tenant, error = %e, "reconcile lease not released; it will expire");
@@ -290,7 +290,7 @@ impl ItsmReconciler {
         now: Timestamp,
     ) -> Vec<(TenantId, SourceName, Result<Option<SyncReport>, SyncError>)> {
         let mut out = Vec::new();
-        for s in &self.sources() {
+        for s in &super::snapshot(&self.sources) {
             let key = (s.tenant.clone(), s.source.clone());
             let every = Duration::from_secs(s.settings.interval_secs.max(1));
             let last = self.last_run.lock().ok().and_then(|m| m.get(&key).copied());

@@ -6,7 +6,6 @@
 //! once per version.
 
 use std::collections::HashSet;
-use std::time::Duration;
 
 use serde_json::Value;
 
@@ -53,12 +52,8 @@ impl ItsmReconciler {
         now: Timestamp,
         rep: &mut SyncReport,
     ) -> Result<Option<String>, SyncError> {
-        let start = jira::start(
-            committed,
-            now,
-            Duration::from_secs(s.settings.lookback_secs),
-            Duration::from_secs(s.settings.overlap_secs),
-        );
+        let (lookback, overlap) = s.window();
+        let start = jira::start(committed, now, lookback, overlap);
         let mut mark = committed.map(str::to_owned);
         let size = s.settings.page_size.max(1);
         let (mut jql, mut at) = (start.jql.clone(), None::<PageAt>);
@@ -140,12 +135,8 @@ impl ItsmReconciler {
     ) -> Result<Option<String>, SyncError> {
         debug_assert_eq!(s.kind, SourceKind::Servicenow);
         let table = mapping.way_back().table.clone();
-        let start = servicenow::start(
-            committed,
-            now,
-            Duration::from_secs(s.settings.lookback_secs),
-            Duration::from_secs(s.settings.overlap_secs),
-        );
+        let (lookback, overlap) = s.window();
+        let start = servicenow::start(committed, now, lookback, overlap);
         let mut mark = committed.map(str::to_owned);
         let size = s.settings.page_size.max(1);
         let (mut query, mut offset) = (start.query.clone(), 0);

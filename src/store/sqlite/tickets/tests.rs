@@ -1,31 +1,16 @@
 use super::*;
-use crate::domain::{EventId, NewEvent, SourceName, TenantId, TicketKey};
+use crate::domain::{EventId, TenantId, TicketKey};
 use crate::store::sqlite::SqliteStore;
+use crate::store::sqlite::test_events::jira_event;
 use crate::store::{AdminStore, IngestStore};
 use crate::store::{EventQuery, Store};
 
-fn event(key: &str, ticket: &str) -> NewEvent {
-    let tenant = TenantId::parse("t").unwrap();
-    let source = SourceName::parse("jira").unwrap();
-    NewEvent {
-        id: EventId::new(),
-        ticket: TicketKey::new(&tenant, &source, ticket),
-        tenant,
-        source,
-        dedupe_key: key.into(),
-        event_type: "e".into(),
-        body: bytes::Bytes::from_static(b"{}"),
-        headers: vec![],
-        received_at: time::OffsetDateTime::UNIX_EPOCH,
-        ticket_number: None,
-        routing: Default::default(),
-        deliveries: vec![],
-        disposition: Default::default(),
-    }
-}
-
 async fn ingest(store: &SqliteStore, key: &str, ticket: &str) -> EventId {
-    store.ingest(event(key, ticket)).await.unwrap().event_id()
+    store
+        .ingest(jira_event(key, ticket))
+        .await
+        .unwrap()
+        .event_id()
 }
 
 /// Rows in the pending table (`pending`) or in the index.
@@ -178,7 +163,7 @@ async fn the_writer_moves_pending_rows_once_flush_rows_are_pending() {
     for chunk in 0..total / 256 {
         let ingests = (0..256).map(|i| {
             let n = chunk * 256 + i;
-            store.ingest(event(&format!("k{n}"), &format!("T{}", n % 300)))
+            store.ingest(jira_event(&format!("k{n}"), &format!("T{}", n % 300)))
         });
         futures_util::future::join_all(ingests).await;
     }
@@ -255,7 +240,7 @@ async fn a_move_is_taken_in_steps_and_readers_find_every_event_meanwhile() {
     for chunk in 0..total / 100 {
         let ingests = (0..100).map(|i| {
             let n = chunk * 100 + i;
-            store.ingest(event(&format!("k{n}"), &format!("T{}", n % 50)))
+            store.ingest(jira_event(&format!("k{n}"), &format!("T{}", n % 50)))
         });
         let ids = futures_util::future::join_all(ingests).await;
         for (i, outcome) in ids.into_iter().enumerate() {

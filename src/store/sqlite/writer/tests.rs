@@ -3,40 +3,25 @@
 use tokio::sync::oneshot;
 
 use super::*;
-use crate::domain::{
-    Attempt, DeliveryId, EventId, NewDelivery, NewEvent, OrangeCall, OrangeOp, SourceName, Target,
-    TenantId, TicketKey,
-};
+use crate::domain::{Attempt, DeliveryId, EventId, NewDelivery, OrangeCall, OrangeOp, Target};
 use crate::store::sqlite::SqliteStore;
 use crate::store::sqlite::ingest::ingest;
+use crate::store::sqlite::test_events::jira_event;
 use crate::store::{DeliveryQueue, Finish, Store};
 
 fn event(key: &str, ticket: &str) -> PreparedEvent {
-    let tenant = TenantId::parse("t").unwrap();
-    let source = SourceName::parse("jira").unwrap();
-    let ticket = TicketKey::new(&tenant, &source, ticket);
     let target = Target::Orange(OrangeCall {
         op: OrangeOp::UpdateIncident,
         body: serde_json::json!({}),
         external_ref: None,
         lookups: vec![],
     });
-    PreparedEvent::new(NewEvent {
-        id: EventId::new(),
-        tenant,
-        source,
-        dedupe_key: key.into(),
-        ticket: ticket.clone(),
-        event_type: "e".into(),
-        body: bytes::Bytes::from_static(b"{}"),
-        headers: vec![],
-        received_at: time::OffsetDateTime::UNIX_EPOCH,
-        ticket_number: None,
-        routing: Default::default(),
-        deliveries: vec![NewDelivery { ticket, target }],
-        disposition: Default::default(),
-    })
-    .unwrap()
+    let mut event = jira_event(key, ticket);
+    event.deliveries = vec![NewDelivery {
+        ticket: event.ticket.clone(),
+        target,
+    }];
+    PreparedEvent::new(event).unwrap()
 }
 
 async fn ingest_batch(pool: &SqlitePool, events: &[&PreparedEvent]) -> Vec<IngestOutcome> {

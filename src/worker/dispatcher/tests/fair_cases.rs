@@ -43,31 +43,18 @@ async fn a_write_back_with_no_room_releases_its_slot_to_the_next_delivery() {
     let gateway = Arc::new(FakeOrange::default());
     let itsm = Arc::new(FakeItsm::default());
     *itsm.no_room.lock().unwrap() = Some(Duration::from_secs(3600));
-    let config = DeliveryConfig {
-        concurrency: 1,
-        ..DeliveryConfig::default()
-    };
-    let d = Arc::new(Dispatcher::new(
-        store.clone(),
-        gateway.clone(),
-        itsm.clone(),
-        config,
-        "w1",
-    ));
+    let d = shared(&store, gateway.clone(), itsm.clone(), slots(1));
     let wb = store.add("demo", "J-1", write_back("J-1"));
     let create = store.add("demo", "INC1", orange(OrangeOp::CreateIncident, "INC1"));
     store.due_now(wb);
     store.due_now(create);
     let token = CancellationToken::new();
     let run = tokio::spawn(d.run(token.clone()));
-    let created = async {
-        while store.get(create).state != DeliveryState::Done {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(10), created)
-        .await
-        .expect("the only slot went to the create while the write-back waited for its turn");
+    wait_until(
+        "the only slot went to the create while the write-back waited for its turn",
+        || store.get(create).state == DeliveryState::Done,
+    )
+    .await;
     token.cancel();
     run.await.unwrap();
     let w = store.get(wb);
@@ -113,18 +100,14 @@ async fn a_tenant_at_its_cap_is_put_off_while_another_tenant_gets_the_free_slots
         hanging: Mutex::default(),
         sent: Mutex::default(),
     });
-    let config = DeliveryConfig {
-        concurrency: 8,
-        ..DeliveryConfig::default()
-    };
+    let config = slots(8);
     assert_eq!(config.tenant_concurrency(), 2, "a quarter of the slots");
-    let d = Arc::new(Dispatcher::new(
-        store.clone(),
+    let d = shared(
+        &store,
         gateway.clone(),
         Arc::new(FakeItsm::default()),
         config,
-        "w1",
-    ));
+    );
     let stuck: Vec<DeliveryId> = (0..6)
         .map(|i| {
             let t = format!("S{i}");
@@ -142,17 +125,14 @@ async fn a_tenant_at_its_cap_is_put_off_while_another_tenant_gets_the_free_slots
     }
     let token = CancellationToken::new();
     let run = tokio::spawn(d.clone().run(token.clone()));
-    let calm_done = async {
-        while !calm
-            .iter()
-            .all(|id| store.get(*id).state == DeliveryState::Done)
-        {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(10), calm_done)
-        .await
-        .expect("the calm tenant's deliveries all completed while the other's hung");
+    wait_until(
+        "the calm tenant's deliveries all completed while the other's hung",
+        || {
+            calm.iter()
+                .all(|id| store.get(*id).state == DeliveryState::Done)
+        },
+    )
+    .await;
     assert_eq!(
         *gateway.hanging.lock().unwrap(),
         2,

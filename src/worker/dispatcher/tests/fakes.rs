@@ -1,7 +1,8 @@
 //! The dispatcher's fakes: an in-memory store that keeps the store's contract for the
 //! operations the dispatcher uses (heads-only claims, leases, finish), a scripted Orange that
 //! remembers what it applied (so a read-back finds it) and a recording ITSM writer. Each
-//! implements only the role it stands in for: `DeliveryQueue`, `OrangeGateway`, `ItsmWriter`.
+//! implements only the role it stands in for: `DeliveryQueue` (with its `TicketLinks`),
+//! `OrangeGateway`, `ItsmWriter`.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
@@ -11,10 +12,9 @@ use serde_json::json;
 
 use super::super::*;
 use crate::domain::{
-    DeliveryId, DeliveryState, ItsmCall, Link, NewDelivery, OrangeApi, OrangeOp, SourceName,
-    TenantId, TicketKey,
+    DeliveryId, DeliveryState, ItsmCall, Link, OrangeApi, OrangeOp, SourceName, TenantId, TicketKey,
 };
-use crate::store::{DeliveryQueue, LinkAdded, LinkStore, ManualLink, QueueStats, StoreResult};
+use crate::store::{DeliveryQueue, LinkAdded, ManualLink, QueueStats, StoreResult, TicketLinks};
 
 pub(super) fn t0() -> Timestamp {
     time::macros::datetime!(2026-01-01 00:00 UTC)
@@ -86,10 +86,6 @@ impl FakeStore {
     }
 }
 
-fn fake<T>() -> StoreResult<T> {
-    Err(StoreError::Unavailable("not used by the dispatcher".into()))
-}
-
 impl FakeStore {
     /// What an operator's `links add` does: records the link and wakes the deliveries
     /// waiting for it.
@@ -98,17 +94,14 @@ impl FakeStore {
         if let Some(l) = i.links.get(link.ticket.as_str()) {
             return LinkAdded::Conflict(l.clone());
         }
-        i.links.insert(
-            link.ticket.as_str().to_owned(),
-            Link {
-                tenant: link.tenant.clone(),
-                source: SourceName::parse("servicenow").unwrap(),
-                ticket: link.ticket.clone(),
-                api: link.api,
-                orange_id: link.orange_id.clone(),
-                created_at: now,
-            },
+        let new = servicenow_link(
+            &link.tenant,
+            &link.ticket,
+            link.api,
+            link.orange_id.clone(),
+            now,
         );
+        i.links.insert(link.ticket.as_str().to_owned(), new);
         let mut woken = 0;
         for d in &mut i.deliveries {
             if d.ticket == link.ticket && d.state == DeliveryState::WaitingLink {
@@ -122,8 +115,26 @@ impl FakeStore {
     }
 }
 
+/// The link of a ServiceNow ticket (every ticket of these tests is one) to `orange_id`.
+fn servicenow_link(
+    tenant: &TenantId,
+    ticket: &TicketKey,
+    api: OrangeApi,
+    orange_id: String,
+    at: Timestamp,
+) -> Link {
+    Link {
+        tenant: tenant.clone(),
+        source: SourceName::parse("servicenow").unwrap(),
+        ticket: ticket.clone(),
+        api,
+        orange_id,
+        created_at: at,
+    }
+}
+
 #[async_trait]
-impl LinkStore for FakeStore {
+impl TicketLinks for FakeStore {
     async fn link(&self, ticket: &TicketKey) -> StoreResult<Option<Link>> {
         Ok(self
             .inner
@@ -133,29 +144,10 @@ impl LinkStore for FakeStore {
             .get(ticket.as_str())
             .cloned())
     }
-    async fn link_by_orange(
-        &self,
-        _: &TenantId,
-        _: OrangeApi,
-        _: &str,
-    ) -> StoreResult<Option<Link>> {
-        fake()
-    }
-    async fn list_links(
-        &self,
-        _: &TenantId,
-        _: Option<&TicketKey>,
-        _: u32,
-    ) -> StoreResult<Vec<Link>> {
-        fake()
-    }
 }
 
 #[async_trait]
 impl DeliveryQueue for FakeStore {
-    async fn enqueue(&self, _: &TenantId, _: Vec<NewDelivery>) -> StoreResult<()> {
-        fake()
-    }
     async fn claim_due(
         &self,
         owner: &str,
@@ -223,17 +215,8 @@ impl DeliveryQueue for FakeStore {
             Finish::Done { link, .. } => {
                 new.state = DeliveryState::Done;
                 if let Some(l) = link {
-                    i.links.insert(
-                        d.ticket.as_str().to_owned(),
-                        Link {
-                            tenant: d.tenant.clone(),
-                            source: SourceName::parse("servicenow").unwrap(),
-                            ticket: d.ticket.clone(),
-                            api: l.api,
-                            orange_id: l.orange_id,
-                            created_at: t0(),
-                        },
-                    );
+                    let new = servicenow_link(&d.tenant, &d.ticket, l.api, l.orange_id, t0());
+                    i.links.insert(d.ticket.as_str().to_owned(), new);
                 }
             }
             Finish::Retry { at } => {
@@ -287,6 +270,10 @@ pub(super) struct FakeOrange {
 impl FakeOrange {
     pub(super) fn then(&self, r: Result<(), CallFailure>, applied: bool) {
         self.script.lock().unwrap().push_back((r, applied));
+    }
+    /// The next call is applied at Orange, but its connection drops before the answer.
+    pub(super) fn then_applied_unanswered(&self) {
+        self.then(Err(failure(FailureClass::Unknown, None, None)), true);
     }
 }
 
@@ -428,6 +415,45 @@ pub(super) fn rig() -> Rig {
         itsm,
         d,
     }
+}
+
+impl Rig {
+    /// Queues an Orange call `op` for `ticket` of `tenant`, with the ticket as its external
+    /// reference.
+    pub(super) fn add_orange(&self, tenant: &str, ticket: &str, op: OrangeOp) -> DeliveryId {
+        self.store.add(tenant, ticket, orange(op, ticket))
+    }
+}
+
+/// A delivery config with `concurrency` slots, the rest default.
+pub(super) fn slots(concurrency: usize) -> DeliveryConfig {
+    DeliveryConfig {
+        concurrency,
+        ..DeliveryConfig::default()
+    }
+}
+
+/// A dispatcher on `store`, shared so that `run` can own it while the test looks on.
+pub(super) fn shared(
+    store: &Arc<FakeStore>,
+    orange: Arc<dyn OrangeGateway>,
+    itsm: Arc<dyn ItsmWriter>,
+    config: DeliveryConfig,
+) -> Arc<Dispatcher> {
+    Arc::new(Dispatcher::new(store.clone(), orange, itsm, config, "w1"))
+}
+
+/// Waits, on the real clock and for ten seconds at most, until `done` holds; fails with
+/// `what` (what should have happened) otherwise.
+pub(super) async fn wait_until(what: &str, done: impl Fn() -> bool) {
+    let happened = async {
+        while !done() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), happened)
+        .await
+        .expect(what);
 }
 
 pub(super) fn orange(op: OrangeOp, ext: &str) -> Target {

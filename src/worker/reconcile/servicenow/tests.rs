@@ -19,6 +19,27 @@ fn note(id: &str, at: &str, by: &str, text: &str) -> Value {
         "value": text, "sys_created_on": at, "sys_created_by": by})
 }
 
+/// The journal of most cases: one work note, "CPE shows LOS", at 09:10.
+fn los_journal() -> [Value; 1] {
+    [note(
+        "j1",
+        "2026-01-02 09:10:00",
+        "abel.tuter",
+        "CPE shows LOS",
+    )]
+}
+
+/// What `synthesize` makes of the incident at version 3 (`record("3")`) with `journal`,
+/// starting at `from`.
+fn synthesize_v3(
+    journal: &[Value],
+    from: Timestamp,
+    received: &Received,
+    linked: bool,
+) -> Vec<Rebuilt> {
+    synthesize("incident", &record("3"), journal, from, received, linked)
+}
+
 #[test]
 fn runs_start_before_the_watermark_or_look_back_and_continue_by_second() {
     let now = ts("2026-01-02 12:00:00");
@@ -46,15 +67,8 @@ fn runs_start_before_the_watermark_or_look_back_and_continue_by_second() {
 
 #[test]
 fn an_unreceived_record_gives_its_insert_keyed_on_version_zero_then_its_notes() {
-    let journal = [note(
-        "j1",
-        "2026-01-02 09:10:00",
-        "abel.tuter",
-        "CPE shows LOS",
-    )];
-    let got = synthesize(
-        "incident",
-        &record("3"),
+    let journal = los_journal();
+    let got = synthesize_v3(
         &journal,
         ts("2026-01-02 08:00:00"),
         &Received::default(),
@@ -88,20 +102,8 @@ fn a_missed_version_is_one_update_with_the_fields_changed_since_the_last_receive
         .unwrap(),
     );
     assert!(r.inserted);
-    let journal = [note(
-        "j1",
-        "2026-01-02 09:10:00",
-        "abel.tuter",
-        "CPE shows LOS",
-    )];
-    let got = synthesize(
-        "incident",
-        &record("3"),
-        &journal,
-        ts("2026-01-02 08:00:00"),
-        &r,
-        true,
-    );
+    let journal = los_journal();
+    let got = synthesize_v3(&journal, ts("2026-01-02 08:00:00"), &r, true);
     assert_eq!(got.len(), 1, "{got:?}");
     assert_eq!(got[0].dedupe_key, None, "the version's own key: sn:id:3");
     assert_eq!(got[0].body["sys_mod_count"], "3");
@@ -109,14 +111,7 @@ fn a_missed_version_is_one_update_with_the_fields_changed_since_the_last_receive
     assert_eq!(got[0].body["changed_fields"], json!(["short_description"]));
     // The current version received: nothing to repair.
     r.add(&serde_json::to_vec(&record("3")).unwrap());
-    let got = synthesize(
-        "incident",
-        &record("3"),
-        &journal,
-        ts("2026-01-02 08:00:00"),
-        &r,
-        true,
-    );
+    let got = synthesize_v3(&journal, ts("2026-01-02 08:00:00"), &r, true);
     assert!(got.is_empty(), "{got:?}");
 }
 
@@ -148,21 +143,9 @@ fn rebuilt_events_map_through_the_shipped_mapping_like_the_webhooks_they_stand_f
             .collect();
         (m.dedupe_key, ops, m.calls)
     };
-    let journal = [note(
-        "j1",
-        "2026-01-02 09:10:00",
-        "abel.tuter",
-        "CPE shows LOS",
-    )];
+    let journal = los_journal();
     let from = ts("2026-01-02 08:00:00");
-    let got = synthesize(
-        "incident",
-        &record("3"),
-        &journal,
-        from,
-        &Received::default(),
-        false,
-    );
+    let got = synthesize_v3(&journal, from, &Received::default(), false);
     // The insert's key is set by reconciliation (the mapping would say version 3).
     assert_eq!(map(&got[0]).1, ["create_incident"]);
     let (_, ops, calls) = map(&got[1]);
@@ -178,7 +161,7 @@ fn rebuilt_events_map_through_the_shipped_mapping_like_the_webhooks_they_stand_f
         )
         .unwrap(),
     );
-    let got = synthesize("incident", &record("3"), &[], from, &r, true);
+    let got = synthesize_v3(&[], from, &r, true);
     let (key, ops, calls) = map(&got[0]);
     assert_eq!(
         (key.as_str(), ops),
@@ -190,9 +173,7 @@ fn rebuilt_events_map_through_the_shipped_mapping_like_the_webhooks_they_stand_f
 #[test]
 fn what_is_older_than_the_start_is_not_synthesized() {
     let journal = [note("j1", "2026-01-02 09:10:00", "abel.tuter", "old")];
-    let got = synthesize(
-        "incident",
-        &record("3"),
+    let got = synthesize_v3(
         &journal,
         ts("2026-01-02 09:45:00"),
         &Received::default(),
