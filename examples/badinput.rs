@@ -6,10 +6,11 @@
 
 use std::time::{Duration, Instant};
 
-use base64::Engine;
 use bytes::Bytes;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+
+mod support;
 
 const MIB: usize = 1024 * 1024;
 
@@ -164,6 +165,16 @@ async fn trickle(
             })
         })
         .collect();
+    closed_by_gateway(tasks, started).await
+}
+
+/// How many of the connections `tasks` watch the gateway closed (a task gives the instant it
+/// saw the close, `None` when it did not), and after how long since `started` the last one.
+async fn closed_by_gateway(
+    tasks: Vec<tokio::task::JoinHandle<Option<Instant>>>,
+    started: Instant,
+) -> String {
+    let n = tasks.len();
     let mut closed = 0;
     let mut last = Duration::ZERO;
     for t in tasks {
@@ -211,27 +222,12 @@ async fn idle(gw: &Gw, n: usize, within: Duration) -> String {
         "    ({} descriptors open with {n} idle connections)",
         gw.fds()
     );
-    let mut closed = 0;
-    let mut last = Duration::ZERO;
-    for t in tasks {
-        if let Ok(Some(at)) = t.await {
-            closed += 1;
-            last = last.max(at - started);
-        }
-    }
-    format!(
-        "{closed}/{n} closed by the gateway, the last after {:.1}s",
-        last.as_secs_f64()
-    )
+    closed_by_gateway(tasks, started).await
 }
 
 #[tokio::main]
 async fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    if args.len() < 4 {
-        eprintln!("usage: badinput URL PID USER:PASSWORD");
-        std::process::exit(2);
-    }
+    let args = support::args("badinput URL PID USER:PASSWORD");
     let url = args[1].clone();
     let addr = url::Url::parse(&url)
         .ok()
@@ -241,10 +237,7 @@ async fn main() {
         url,
         addr,
         pid: args[2].parse().expect("PID"),
-        auth: format!(
-            "Basic {}",
-            base64::engine::general_purpose::STANDARD.encode(&args[3])
-        ),
+        auth: support::basic_auth(&args[3]),
         http: reqwest::Client::builder()
             .pool_max_idle_per_host(0)
             .build()
@@ -288,10 +281,7 @@ async fn main() {
     gw.report("40 concurrent authenticated 10 MiB webhooks", t, out);
 
     let t = Instant::now();
-    let wrong = format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode("intruder:wrong")
-    );
+    let wrong = support::basic_auth("intruder:wrong");
     let out = concurrent_big(&gw, 200, &wrong, 1000).await;
     gw.report("200 concurrent unauthenticated 10 MiB webhooks", t, out);
 

@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use base64::Engine;
+mod support;
 
 fn payload(run: u64, i: u64) -> String {
     let filler = "Router LYON-RTR-02 unreachable; customer impact 300 users. ".repeat(24);
@@ -29,20 +29,13 @@ fn payload(run: u64, i: u64) -> String {
 
 #[tokio::main]
 async fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    if args.len() < 5 {
-        eprintln!("usage: loadgen URL RATE SECONDS USER:PASSWORD");
-        std::process::exit(2);
-    }
+    let args = support::args("loadgen URL RATE SECONDS USER:PASSWORD");
     let (url, rate, secs) = (
         args[1].clone(),
         args[2].parse::<u64>().expect("RATE"),
         args[3].parse::<u64>().expect("SECONDS"),
     );
-    let auth = format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(&args[4])
-    );
+    let auth = support::basic_auth(&args[4]);
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(256)
         .build()

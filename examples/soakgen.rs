@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use base64::Engine;
+mod support;
 
 fn payload(run: u64, i: u64, tickets: u64) -> String {
     let t = i % tickets;
@@ -30,18 +30,11 @@ fn payload(run: u64, i: u64, tickets: u64) -> String {
 
 #[tokio::main]
 async fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    if args.len() < 6 {
-        eprintln!("usage: soakgen URL RATE SECONDS USER:PASSWORD TICKETS");
-        std::process::exit(2);
-    }
+    let args = support::args("soakgen URL RATE SECONDS USER:PASSWORD TICKETS");
     let url = args[1].clone();
     let rate: u64 = args[2].parse().expect("RATE");
     let secs: u64 = args[3].parse().expect("SECONDS");
-    let auth = format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(&args[4])
-    );
+    let auth = support::basic_auth(&args[4]);
     let tickets: u64 = args[5].parse().expect("TICKETS");
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(256)

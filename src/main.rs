@@ -5,9 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
-use itsm_bridge::cli::{
-    Cli, Command, DlqArgs, EventsArgs, LinksCommand, TicketAction, TicketFormat,
-};
+use itsm_bridge::cli::{Cli, Command, TicketAction};
 use itsm_bridge::config::Config;
 
 /// mimalloc instead of glibc's allocator: the hot paths (JSON bodies, HTTP buffers, SQL
@@ -102,71 +100,9 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             cli::migrate(&config).await.context("migration failed")?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Dlq { action } => {
-            let config = load_config(config)?;
-            let action = match action {
-                DlqArgs::List { tenant, limit } => cli::DlqAction::List { tenant, limit },
-                DlqArgs::Show { id } => cli::DlqAction::Show { id },
-                DlqArgs::Replay { id, all: _, tenant } => cli::DlqAction::Replay { id, tenant },
-                DlqArgs::Discard { id } => cli::DlqAction::Discard { id },
-            };
-            cli::dlq(&config, action).await
-        }
-        Command::Events { action } => {
-            let config = load_config(config)?;
-            let action = match action {
-                EventsArgs::List {
-                    parked,
-                    unrouted,
-                    discarded,
-                    tenant,
-                    event_type,
-                    limit,
-                } => cli::EventsAction::List {
-                    tenant,
-                    state: if parked {
-                        Some(itsm_bridge::store::EventState::Parked)
-                    } else if unrouted {
-                        Some(itsm_bridge::store::EventState::Unrouted)
-                    } else if discarded {
-                        Some(itsm_bridge::store::EventState::Discarded)
-                    } else {
-                        None
-                    },
-                    event_type,
-                    limit,
-                },
-                EventsArgs::Replay {
-                    id,
-                    parked: _,
-                    tenant,
-                } => cli::EventsAction::Replay { id, tenant },
-                EventsArgs::Discard { ids } => cli::EventsAction::Discard { ids },
-            };
-            cli::events(&config, action).await
-        }
-        Command::Links { action } => {
-            let config = load_config(config)?;
-            let action = match action {
-                LinksCommand::Add {
-                    tenant,
-                    ticket,
-                    orange_id,
-                    api,
-                    source,
-                } => cli::LinksAction::Add(itsm_bridge::ops::links::LinkRequest {
-                    tenant,
-                    ticket,
-                    orange_id,
-                    api,
-                    source,
-                }),
-                LinksCommand::Waiting { tenant, limit } => {
-                    cli::LinksAction::Waiting { tenant, limit }
-                }
-            };
-            cli::links(&config, action).await
-        }
+        Command::Dlq { action } => cli::dlq(&load_config(config)?, action.into()).await,
+        Command::Events { action } => cli::events(&load_config(config)?, action.into()).await,
+        Command::Links { action } => cli::links(&load_config(config)?, action.into()).await,
         Command::Purge { dry_run } => {
             let config = load_config(config)?;
             cli::purge(&config, dry_run).await
@@ -181,11 +117,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 },
         } => {
             let config = load_config(config)?;
-            let output = match output {
-                TicketFormat::Text => cli::TicketOutput::Text,
-                TicketFormat::Json => cli::TicketOutput::Json,
-            };
-            cli::ticket_show(&config, &tenant, &ticket, output, limit).await
+            cli::ticket_show(&config, &tenant, &ticket, output.into(), limit).await
         }
         Command::Tour { gateway, sim } => {
             let mut out = std::io::stdout().lock();

@@ -31,6 +31,18 @@ pub enum DlqAction {
     },
 }
 
+impl From<super::args::DlqArgs> for DlqAction {
+    fn from(args: super::args::DlqArgs) -> Self {
+        use super::args::DlqArgs as A;
+        match args {
+            A::List { tenant, limit } => Self::List { tenant, limit },
+            A::Show { id } => Self::Show { id },
+            A::Replay { id, all: _, tenant } => Self::Replay { id, tenant },
+            A::Discard { id } => Self::Discard { id },
+        }
+    }
+}
+
 pub async fn dlq(config: &Config, action: DlqAction) -> anyhow::Result<ExitCode> {
     let app = App::build(config.clone()).await?;
     let store = app.store.as_ref();
@@ -52,9 +64,15 @@ pub async fn dlq(config: &Config, action: DlqAction) -> anyhow::Result<ExitCode>
             }
         }
         DlqAction::Replay { id: Some(id), .. } => {
-            let r = dlq::replay(store, &app.mappings, &app.config, DeliveryId(id), now)
-                .await
-                .with_context(|| format!("dlq replay {id}"))?;
+            let r = dlq::replay(
+                store,
+                &app.mappings,
+                &app.config.tenants,
+                DeliveryId(id),
+                now,
+            )
+            .await
+            .with_context(|| format!("dlq replay {id}"))?;
             line(json!(r));
         }
         DlqAction::Replay {
@@ -63,7 +81,7 @@ pub async fn dlq(config: &Config, action: DlqAction) -> anyhow::Result<ExitCode>
         } => {
             let t = tenant(t)?;
             let results =
-                dlq::replay_all(store, &app.mappings, &app.config, t.as_ref(), now).await?;
+                dlq::replay_all(store, &app.mappings, &app.config.tenants, t.as_ref(), now).await?;
             let mut failed = 0;
             for (id, r) in results {
                 match r {

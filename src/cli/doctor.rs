@@ -38,6 +38,13 @@ pub struct Row {
     pub relied: bool,
 }
 
+/// Adds `r` to `rows`; whether it passed (a failed credential check ends a tenant's checks).
+fn push_ok(rows: &mut Vec<Row>, r: Row) -> bool {
+    let ok = r.ok;
+    rows.push(r);
+    ok
+}
+
 fn row(t: &TenantId, kind: &'static str, check: impl Into<String>) -> Row {
     Row {
         tenant: t.as_str().to_owned(),
@@ -101,9 +108,7 @@ async fn orange_rows(config: &Config, t: &TenantId, c: &OrangeClient, rows: &mut
         Err(e) => r.observed = e.message,
     }
     r.setting = "tenants[].orange.client_id / client_secret".into();
-    let token_ok = r.ok;
-    rows.push(r);
-    if !token_ok {
+    if !push_ok(rows, r) {
         return;
     }
     for api in [

@@ -34,6 +34,41 @@ pub enum EventsAction {
     Discard { ids: Vec<String> },
 }
 
+impl From<super::args::EventsArgs> for EventsAction {
+    fn from(args: super::args::EventsArgs) -> Self {
+        use super::args::EventsArgs as A;
+        match args {
+            A::List {
+                parked,
+                unrouted,
+                discarded,
+                tenant,
+                event_type,
+                limit,
+            } => Self::List {
+                tenant,
+                state: if parked {
+                    Some(EventState::Parked)
+                } else if unrouted {
+                    Some(EventState::Unrouted)
+                } else if discarded {
+                    Some(EventState::Discarded)
+                } else {
+                    None
+                },
+                event_type,
+                limit,
+            },
+            A::Replay {
+                id,
+                parked: _,
+                tenant,
+            } => Self::Replay { id, tenant },
+            A::Discard { ids } => Self::Discard { ids },
+        }
+    }
+}
+
 pub async fn events(config: &Config, action: EventsAction) -> anyhow::Result<ExitCode> {
     let app = App::build(config.clone()).await?;
     let store = app.store.as_ref();

@@ -17,6 +17,28 @@ pub enum LinksAction {
     Waiting { tenant: Option<String>, limit: u32 },
 }
 
+impl From<super::args::LinksCommand> for LinksAction {
+    fn from(args: super::args::LinksCommand) -> Self {
+        use super::args::LinksCommand as A;
+        match args {
+            A::Add {
+                tenant,
+                ticket,
+                orange_id,
+                api,
+                source,
+            } => Self::Add(LinkRequest {
+                tenant,
+                ticket,
+                orange_id,
+                api,
+                source,
+            }),
+            A::Waiting { tenant, limit } => Self::Waiting { tenant, limit },
+        }
+    }
+}
+
 pub async fn links(config: &Config, action: LinksAction) -> anyhow::Result<ExitCode> {
     let app = App::build(config.clone()).await?;
     let store = app.store.as_ref();

@@ -18,6 +18,15 @@ pub enum Output {
     Json,
 }
 
+impl From<super::args::TicketFormat> for Output {
+    fn from(f: super::args::TicketFormat) -> Self {
+        match f {
+            super::args::TicketFormat::Text => Self::Text,
+            super::args::TicketFormat::Json => Self::Json,
+        }
+    }
+}
+
 pub async fn ticket_show(
     config: &Config,
     tenant: &str,

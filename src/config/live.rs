@@ -203,14 +203,8 @@ impl LiveConfig {
                     }
                     Err(e) => {
                         // The config file's tenants keep the version last read.
-                        let r = refusal(now, trigger, &e.0);
-                        refused.push(FileRefused {
-                            file: path.display().to_string(),
-                            last_good: None,
-                            problems: r.problems.clone(),
-                            repeated: same_problems(&st.main_refusal, &r),
-                        });
-                        st.main_refusal = Some(r);
+                        let last = &mut st.main_refusal;
+                        refused.push(refuse(last, path, None, &e.0, now, trigger));
                     }
                 }
                 st.main_seen = Some(fingerprint(files_of(path, &st.main.origin.secret_files)));
@@ -265,14 +259,7 @@ impl LiveConfig {
                     at: "id".into(),
                     message: format!("tenant {} is already defined in {other}", t.id),
                 };
-                let r = refusal(now, trigger, &[problem]);
-                refused.push(FileRefused {
-                    file: p.display().to_string(),
-                    last_good: None,
-                    problems: r.problems.clone(),
-                    repeated: same_problems(&f.refusal, &r),
-                });
-                f.refusal = Some(r);
+                refused.push(refuse(&mut f.refusal, p, None, &[problem], now, trigger));
                 f.seen = None;
                 continue;
             }
@@ -338,30 +325,37 @@ fn look_at(
             f.refusal = None;
         }
         Err(ps) => {
-            let r = refusal(now, trigger, &ps);
-            refused.push(FileRefused {
-                file: p.display().to_string(),
-                last_good: f.good.as_ref().map(|(t, _)| t.id.clone()),
-                problems: r.problems.clone(),
-                repeated: same_problems(&f.refusal, &r),
-            });
-            f.refusal = Some(r);
+            let last_good = f.good.as_ref().map(|(t, _)| t.id.clone());
+            refused.push(refuse(&mut f.refusal, p, last_good, &ps, now, trigger));
             f.seen = None;
         }
     }
     f
 }
 
-fn refusal(at: Timestamp, trigger: Trigger, problems: &[ConfigProblem]) -> Refusal {
-    Refusal {
+/// Refuses `file` for `problems`: the refusal becomes its `last` one, and what the report
+/// says of it is returned, `repeated` when the last refusal named the same problems.
+fn refuse(
+    last: &mut Option<Refusal>,
+    file: &Path,
+    last_good: Option<TenantId>,
+    problems: &[ConfigProblem],
+    at: Timestamp,
+    trigger: Trigger,
+) -> FileRefused {
+    let r = Refusal {
         at,
         trigger,
         problems: problems.iter().map(ToString::to_string).collect(),
-    }
-}
-
-fn same_problems(before: &Option<Refusal>, now: &Refusal) -> bool {
-    before.as_ref().is_some_and(|b| b.problems == now.problems)
+    };
+    let said = FileRefused {
+        file: file.display().to_string(),
+        last_good,
+        problems: r.problems.clone(),
+        repeated: last.as_ref().is_some_and(|b| b.problems == r.problems),
+    };
+    *last = Some(r);
+    said
 }
 
 fn rfc3339(at: Timestamp) -> Option<String> {

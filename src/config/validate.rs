@@ -260,20 +260,11 @@ impl TenantConfig {
             }
         }
         if let Some(sn) = &t.itsm.servicenow {
-            check_rate(
-                &mut push,
-                format!("{at}.itsm.servicenow.rate_limit"),
-                sn.rate_limit,
-            );
-            check_outbound(&mut push, format!("{at}.itsm.servicenow.auth"), &sn.auth);
+            let section = format!("{at}.itsm.servicenow");
+            check_itsm(&mut push, &section, sn.rate_limit, &sn.auth);
         }
         if let Some(j) = &t.itsm.jira {
-            check_rate(
-                &mut push,
-                format!("{at}.itsm.jira.rate_limit"),
-                j.rate_limit,
-            );
-            check_outbound(&mut push, format!("{at}.itsm.jira.auth"), &j.auth);
+            check_itsm(&mut push, &format!("{at}.itsm.jira"), j.rate_limit, &j.auth);
             if !matches!(j.api_version, 2 | 3) {
                 push(
                     format!("{at}.itsm.jira.api_version"),
@@ -283,6 +274,17 @@ impl TenantConfig {
         }
         p
     }
+}
+
+/// An ITSM client's section at `at`: its `rate_limit` and its `auth`.
+fn check_itsm(
+    push: &mut impl FnMut(String, String),
+    at: &str,
+    rate: RateLimit,
+    auth: &OutboundAuth,
+) {
+    check_rate(push, format!("{at}.rate_limit"), rate);
+    check_outbound(push, format!("{at}.auth"), auth);
 }
 
 fn check_rate(push: &mut impl FnMut(String, String), at: String, r: RateLimit) {

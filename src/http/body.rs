@@ -25,7 +25,7 @@ use tokio::time::Instant;
 
 use super::AppState;
 use super::problem::{Problem, codes};
-use crate::config::Config;
+use crate::config::ServerConfig;
 use crate::domain::{SourceName, TenantId};
 
 /// Largest body of the routes other than webhooks (the admin API): axum's default limit.
@@ -41,12 +41,12 @@ pub struct BodyGate {
 }
 
 impl BodyGate {
-    pub fn new(config: &Config) -> Self {
-        let units = config.server.max_body_bytes_in_flight.div_ceil(UNIT).max(1);
+    pub fn new(server: &ServerConfig) -> Self {
+        let units = server.max_body_bytes_in_flight.div_ceil(UNIT).max(1);
         Self {
             budget: Arc::new(Semaphore::new(units.min(Semaphore::MAX_PERMITS))),
             budget_units: units,
-            read_timeout: Duration::from_secs(config.server.body_read_timeout_secs),
+            read_timeout: Duration::from_secs(server.body_read_timeout_secs),
         }
     }
 }
@@ -156,7 +156,8 @@ fn content_length(headers: &HeaderMap) -> Option<usize> {
         .ok()
 }
 
-fn too_large(limit: usize) -> Problem {
+/// 413 `body-too-large`: the body is over the `limit` in bytes.
+pub(super) fn too_large(limit: usize) -> Problem {
     Problem::new(
         StatusCode::PAYLOAD_TOO_LARGE,
         codes::BODY_TOO_LARGE,

@@ -224,17 +224,7 @@ fn read_body(body: Result<Bytes, BytesRejection>, limit: usize) -> Result<Bytes,
     match body {
         Ok(b) => Ok(b),
         Err(BytesRejection::FailedToBufferBody(FailedToBufferBody::LengthLimitError(_))) => {
-            Err(reject(
-                "body_too_large",
-                Problem::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    codes::BODY_TOO_LARGE,
-                    "Body too large",
-                )
-                .detail(format!(
-                    "the body is larger than the limit of {limit} bytes"
-                )),
-            ))
+            Err(reject("body_too_large", super::body::too_large(limit)))
         }
         Err(e) => Err(reject(
             "bad_body",

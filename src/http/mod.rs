@@ -88,15 +88,13 @@ impl AppState {
             reloader,
         } = given;
         Self {
-            routes: Arc::new(std::sync::RwLock::new(Arc::new(Routes::new(
-                &live.current(),
-            )))),
+            routes: Arc::new(std::sync::RwLock::new(Arc::new(routes_of(&live.current())))),
             intake: Arc::new(Intake::new(
                 store.clone(),
                 mappings.clone(),
                 config.ingress.max_backlog,
             )),
-            body: Arc::new(body::BodyGate::new(&config)),
+            body: Arc::new(body::BodyGate::new(&config.server)),
             console: Arc::new(console::Sessions::new(store.clone())),
             config,
             store,
@@ -112,6 +110,11 @@ impl AppState {
     }
 }
 
+/// The webhook routes of `config`'s tenants, with its ingress limits.
+fn routes_of(config: &Config) -> Routes {
+    Routes::new(&config.tenants, &config.ingress)
+}
+
 impl AppState {
     /// The webhook routes in force.
     fn routes(&self) -> Arc<Routes> {
@@ -124,7 +127,7 @@ impl AppState {
     /// Rebuilds the webhook routes from `config`'s tenants (after a reload of the tenants):
     /// added tenants are served, removed ones answer 404, rotated secrets take effect.
     pub fn reload_routes(&self, config: &Config) {
-        let routes = Arc::new(Routes::new(config));
+        let routes = Arc::new(routes_of(config));
         *self.routes.write().unwrap_or_else(|e| e.into_inner()) = routes;
     }
 }

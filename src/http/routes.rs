@@ -4,7 +4,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use crate::config::{Config, WebhookAuth};
+use crate::config::{IngressConfig, TenantConfig, WebhookAuth};
 use crate::domain::{SourceKind, SourceName, TenantId};
 
 /// One webhook source of one tenant.
@@ -29,9 +29,10 @@ pub struct Routes {
 }
 
 impl Routes {
-    pub fn new(config: &Config) -> Self {
+    /// The routes of `tenants`' sources, with the ingress limits.
+    pub fn new(tenants: &[TenantConfig], ingress: &IngressConfig) -> Self {
         let mut by_source = HashMap::new();
-        for t in &config.tenants {
+        for t in tenants {
             for (name, s) in &t.sources {
                 // `validate()` guarantees a kind; a source without one is unreachable.
                 let Some(kind) = s.kind_for(name) else {
@@ -72,10 +73,10 @@ impl Routes {
             }
         }
         Self {
-            tenants: config.tenants.iter().map(|t| t.id.clone()).collect(),
+            tenants: tenants.iter().map(|t| t.id.clone()).collect(),
             by_source,
-            max_body_bytes: config.ingress.max_body_bytes,
-            retry_after_secs: config.ingress.retry_after_secs,
+            max_body_bytes: ingress.max_body_bytes,
+            retry_after_secs: ingress.retry_after_secs,
         }
     }
 
@@ -93,7 +94,8 @@ mod tests {
 
     #[test]
     fn embedded_schemas_compile_and_default_routes_exist() {
-        let routes = Routes::new(&Config::embedded_default());
+        let config = crate::config::Config::embedded_default();
+        let routes = Routes::new(&config.tenants, &config.ingress);
         let demo = TenantId::parse("demo").unwrap();
         assert!(routes.has_tenant(&demo));
         assert!(

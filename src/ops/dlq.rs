@@ -9,7 +9,7 @@
 use http::{HeaderMap, HeaderName, HeaderValue};
 use serde::Serialize;
 
-use crate::config::Config;
+use crate::config::TenantConfig;
 use crate::domain::{Attempt, Delivery, DeliveryId, DeliveryState, Target, TenantId, Timestamp};
 use crate::mapping::{Incoming, LiveMappings};
 use crate::store::{Store, StoreError};
@@ -62,7 +62,7 @@ pub async fn show(store: &dyn Store, id: DeliveryId) -> Result<DeadLetter, DlqEr
 pub async fn replay(
     store: &dyn Store,
     mappings: &LiveMappings,
-    config: &Config,
+    tenants: &[TenantConfig],
     id: DeliveryId,
     now: Timestamp,
 ) -> Result<Replayed, DlqError> {
@@ -70,7 +70,7 @@ pub async fn replay(
     if d.state != DeliveryState::Dead {
         return Err(DlqError::NotDead(id, d.state.as_str()));
     }
-    let target = rerender(store, mappings, config, &d).await?;
+    let target = rerender(store, mappings, tenants, &d).await?;
     let rerendered = target.is_some();
     if !store.replay(id, target, now).await? {
         return Err(DlqError::NotDead(id, "no longer dead"));
@@ -84,7 +84,7 @@ pub async fn replay(
 pub async fn replay_all(
     store: &dyn Store,
     mappings: &LiveMappings,
-    config: &Config,
+    tenants: &[TenantConfig],
     tenant: Option<&TenantId>,
     now: Timestamp,
 ) -> Result<Vec<(DeliveryId, Result<Replayed, DlqError>)>, DlqError> {
@@ -98,7 +98,7 @@ pub async fn replay_all(
             return Ok(out);
         }
         for d in fresh {
-            let r = replay(store, mappings, config, d.id, now).await;
+            let r = replay(store, mappings, tenants, d.id, now).await;
             out.push((d.id, r));
         }
     }
@@ -118,7 +118,7 @@ pub async fn discard(store: &dyn Store, id: DeliveryId) -> Result<(), DlqError> 
 async fn rerender(
     store: &dyn Store,
     mappings: &LiveMappings,
-    config: &Config,
+    tenants: &[TenantConfig],
     d: &Delivery,
 ) -> Result<Option<Target>, DlqError> {
     let (Some(event_id), Target::Orange(_)) = (d.event_id, &d.target) else {
@@ -133,8 +133,9 @@ async fn rerender(
         .current()
         .get(&event.tenant, &event.source)
         .ok_or_else(|| fail(format!("no mapping for {}/{}", event.tenant, event.source)))?;
-    let kind = config
-        .tenant(event.tenant.as_str())
+    let kind = tenants
+        .iter()
+        .find(|t| t.id == event.tenant)
         .and_then(|t| t.sources.get(&event.source))
         .and_then(|s| s.kind_for(&event.source))
         .ok_or_else(|| fail(format!("source {} is no longer configured", event.source)))?;

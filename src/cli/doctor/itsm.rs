@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use super::{Row, row};
+use super::{Row, push_ok, row};
 use crate::config::TenantConfig;
 use crate::domain::call::ItsmKind;
 use crate::itsm::jira::JiraClient;
@@ -199,9 +199,7 @@ async fn jira_rows(
         Err(e) => r.observed = e.message,
     }
     r.setting = "tenants[].itsm.jira.auth".into();
-    let authenticated = r.ok;
-    rows.push(r);
-    if !authenticated {
+    if !push_ok(rows, r) {
         return;
     }
     let perms = client

@@ -37,6 +37,36 @@ impl<T> Default for Batch<T> {
     }
 }
 
+impl<T> Batch<T> {
+    /// Sorts one tenant's results in (those `parked` says are still parked apart from the
+    /// replayed ones) and counts them: `[replayed, still parked, failed]`.
+    fn add<I: Serialize, E: std::fmt::Display>(
+        &mut self,
+        results: Vec<(I, Result<T, E>)>,
+        parked: impl Fn(&T) -> bool,
+    ) -> [usize; 3] {
+        let mut counts = [0; 3];
+        for (id, r) in results {
+            match r {
+                Ok(r) if parked(&r) => {
+                    counts[1] += 1;
+                    self.still_parked.push(r);
+                }
+                Ok(r) => {
+                    counts[0] += 1;
+                    self.replayed.push(r);
+                }
+                Err(e) => {
+                    counts[2] += 1;
+                    let failed = serde_json::json!({ "id": id, "error": e.to_string() });
+                    self.failed.push(failed);
+                }
+            }
+        }
+        counts
+    }
+}
+
 fn now() -> time::OffsetDateTime {
     time::OffsetDateTime::now_utc()
 }
@@ -65,6 +95,40 @@ async fn delivery_tenant(
     Ok(d.tenant)
 }
 
+/// An action on one object named by id: `op` runs only when the principal sees the object
+/// (`tenant` is known), else 404 `no {kind} {id}`, as if it did not exist; either way the
+/// audit log gets `action` on the object with how it ended.
+struct OnObject<'a> {
+    action: &'static str,
+    kind: &'static str,
+    id: String,
+    tenant: Option<&'a TenantId>,
+}
+
+impl OnObject<'_> {
+    async fn run<T, E>(
+        self,
+        state: &AppState,
+        who: &Principal,
+        op: impl Future<Output = Result<T, E>>,
+        detail: impl FnOnce(&T) -> String,
+    ) -> Result<T, Problem>
+    where
+        Problem: From<E>,
+    {
+        let r = match self.tenant {
+            Some(_) => op.await.map_err(Problem::from),
+            None => Err(Problem::not_found(format!("no {} {}", self.kind, self.id))),
+        };
+        let act = Act {
+            action: self.action,
+            tenant: self.tenant,
+            target: self.id,
+        };
+        audited(state, who, act, r, detail).await
+    }
+}
+
 /// Replays one dead letter.
 pub async fn replay_dead_letter(
     state: &AppState,
@@ -72,24 +136,21 @@ pub async fn replay_dead_letter(
     id: DeliveryId,
 ) -> Result<Replayed, Problem> {
     let tenant = delivery_tenant(state, who, id).await.ok();
-    let r = match &tenant {
-        Some(_) => dlq::replay(
-            state.store.as_ref(),
-            &state.mappings,
-            &state.tenants(),
-            id,
-            now(),
-        )
-        .await
-        .map_err(Problem::from),
-        None => Err(Problem::not_found(format!("no delivery {id}"))),
-    };
-    let act = Act {
+    let tenants = state.tenants();
+    let op = dlq::replay(
+        state.store.as_ref(),
+        &state.mappings,
+        &tenants.tenants,
+        id,
+        now(),
+    );
+    let on = OnObject {
         action: actions::REPLAY_DEAD_LETTER,
+        kind: "delivery",
+        id: id.to_string(),
         tenant: tenant.as_ref(),
-        target: id.to_string(),
     };
-    audited(state, who, act, r, |r| {
+    on.run(state, who, op, |r| {
         if r.rerendered {
             "due now, re-rendered with the current mapping".into()
         } else {
@@ -105,38 +166,49 @@ pub async fn replay_dead_letters(
     who: &Principal,
     tenant: Option<TenantId>,
 ) -> Result<Batch<Replayed>, Problem> {
+    let (store, mappings) = (state.store.as_ref(), &state.mappings);
+    let in_force = state.tenants();
+    let tenants = &in_force.tenants;
+    let replay = |t: Option<TenantId>| async move {
+        dlq::replay_all(store, mappings, tenants, t.as_ref(), now()).await
+    };
+    let detail =
+        |[replayed, _, failed]: &[usize; 3]| format!("{replayed} replayed, {failed} failed");
+    let action = actions::REPLAY_DEAD_LETTERS;
+    per_tenant(state, who, tenant, action, replay, |_| false, detail).await
+}
+
+/// Runs `replay` for each tenant the principal sees (only `tenant`, when given), sorting
+/// what it did into a [`Batch`] (`parked`: still parked after it), and records `action` for
+/// each tenant in the audit log with the counts in words (`detail`). A tenant whose replay
+/// fails as a whole ends the batch with that failure.
+async fn per_tenant<T, I, E, F>(
+    state: &AppState,
+    who: &Principal,
+    tenant: Option<TenantId>,
+    action: &'static str,
+    mut replay: impl FnMut(Option<TenantId>) -> F,
+    parked: impl Fn(&T) -> bool,
+    detail: impl Fn(&[usize; 3]) -> String,
+) -> Result<Batch<T>, Problem>
+where
+    F: Future<Output = Result<Vec<(I, Result<T, E>)>, E>>,
+    I: Serialize,
+    E: std::fmt::Display,
+    Problem: From<E>,
+{
     let mut batch = Batch::default();
     for t in who.tenant_filters(tenant)? {
-        let r = dlq::replay_all(
-            state.store.as_ref(),
-            &state.mappings,
-            &state.tenants(),
-            t.as_ref(),
-            now(),
-        )
-        .await
-        .map_err(Problem::from);
-        let (ok, failed) = (batch.replayed.len(), batch.failed.len());
-        let r = r.map(|results| {
-            for (id, r) in results {
-                match r {
-                    Ok(r) => batch.replayed.push(r),
-                    Err(e) => batch
-                        .failed
-                        .push(serde_json::json!({ "id": id, "error": e.to_string() })),
-                }
-            }
-        });
+        let r = replay(t.clone())
+            .await
+            .map_err(Problem::from)
+            .map(|results| batch.add(results, &parked));
         let act = Act {
-            action: actions::REPLAY_DEAD_LETTERS,
+            action,
             tenant: t.as_ref(),
             target: "*".into(),
         };
-        let counts = (batch.replayed.len() - ok, batch.failed.len() - failed);
-        audited(state, who, act, r, |()| {
-            format!("{} replayed, {} failed", counts.0, counts.1)
-        })
-        .await?;
+        audited(state, who, act, r, &detail).await?;
     }
     Ok(batch)
 }
@@ -148,18 +220,14 @@ pub async fn discard_dead_letter(
     id: DeliveryId,
 ) -> Result<(), Problem> {
     let tenant = delivery_tenant(state, who, id).await.ok();
-    let r = match &tenant {
-        Some(_) => dlq::discard(state.store.as_ref(), id)
-            .await
-            .map_err(Problem::from),
-        None => Err(Problem::not_found(format!("no delivery {id}"))),
-    };
-    let act = Act {
+    let on = OnObject {
         action: actions::DISCARD_DEAD_LETTER,
+        kind: "delivery",
+        id: id.to_string(),
         tenant: tenant.as_ref(),
-        target: id.to_string(),
     };
-    audited(state, who, act, r, |()| "discarded".into()).await
+    let op = dlq::discard(state.store.as_ref(), id);
+    on.run(state, who, op, |()| "discarded".into()).await
 }
 
 /// The tenant of an event the principal sees (`None` when it does not, or there is none).
@@ -180,37 +248,28 @@ pub async fn replay_event(
     who: &Principal,
     id: EventId,
 ) -> Result<EventReplayed, Problem> {
-    let store = state.store.as_ref();
     let tenant = event_tenant(state, who, id).await?;
-    let r = match &tenant {
-        Some(_) => events::replay(store, &state.intake, id, now())
-            .await
-            .map_err(Problem::from),
-        None => Err(Problem::not_found(format!("no event {id}"))),
-    };
-    let act = Act {
+    let on = OnObject {
         action: actions::REPLAY_EVENT,
+        kind: "event",
+        id: id.to_string(),
         tenant: tenant.as_ref(),
-        target: id.to_string(),
     };
-    audited(state, who, act, r, replayed_detail).await
+    let op = events::replay(state.store.as_ref(), &state.intake, id, now());
+    on.run(state, who, op, replayed_detail).await
 }
 
 /// Discards one parked event.
 pub async fn discard_event(state: &AppState, who: &Principal, id: EventId) -> Result<(), Problem> {
     let tenant = event_tenant(state, who, id).await?;
-    let r = match &tenant {
-        Some(_) => events::discard(state.store.as_ref(), id, now())
-            .await
-            .map_err(Problem::from),
-        None => Err(Problem::not_found(format!("no event {id}"))),
-    };
-    let act = Act {
+    let on = OnObject {
         action: actions::DISCARD_EVENT,
+        kind: "event",
+        id: id.to_string(),
         tenant: tenant.as_ref(),
-        target: id.to_string(),
     };
-    audited(state, who, act, r, |()| "discarded".into()).await
+    let op = events::discard(state.store.as_ref(), id, now());
+    on.run(state, who, op, |()| "discarded".into()).await
 }
 
 fn replayed_detail(r: &EventReplayed) -> String {
@@ -226,42 +285,24 @@ pub async fn replay_parked(
     who: &Principal,
     tenant: Option<TenantId>,
 ) -> Result<Batch<EventReplayed>, Problem> {
-    let mut batch = Batch::default();
-    for t in who.tenant_filters(tenant)? {
-        let store = state.store.as_ref();
-        let r = events::replay_parked(store, &state.intake, t.as_ref(), now())
-            .await
-            .map_err(Problem::from);
-        let before = (
-            batch.replayed.len(),
-            batch.still_parked.len(),
-            batch.failed.len(),
-        );
-        let r = r.map(|results| {
-            for (id, r) in results {
-                match r {
-                    Ok(r) if r.disposition.parked.is_some() => batch.still_parked.push(r),
-                    Ok(r) => batch.replayed.push(r),
-                    Err(e) => batch
-                        .failed
-                        .push(serde_json::json!({ "id": id, "error": e.to_string() })),
-                }
-            }
-        });
-        let detail = format!(
-            "{} replayed, {} still parked, {} failed",
-            batch.replayed.len() - before.0,
-            batch.still_parked.len() - before.1,
-            batch.failed.len() - before.2
-        );
-        let act = Act {
-            action: actions::REPLAY_PARKED,
-            tenant: t.as_ref(),
-            target: "*".into(),
-        };
-        audited(state, who, act, r, |()| detail).await?;
-    }
-    Ok(batch)
+    let (store, intake) = (state.store.as_ref(), &state.intake);
+    let replay = |t: Option<TenantId>| async move {
+        events::replay_parked(store, intake, t.as_ref(), now()).await
+    };
+    let parked = |r: &EventReplayed| r.disposition.parked.is_some();
+    let detail = |[replayed, parked, failed]: &[usize; 3]| {
+        format!("{replayed} replayed, {parked} still parked, {failed} failed")
+    };
+    per_tenant(
+        state,
+        who,
+        tenant,
+        actions::REPLAY_PARKED,
+        replay,
+        parked,
+        detail,
+    )
+    .await
 }
 
 /// Links a ticket by hand.

@@ -2,12 +2,13 @@
 //! `?limit=`; a scoped token reads its tenants' entries only), and [`record`], which every
 //! acting handler of the admin API and the console calls with who did what and how it ended.
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::params::{AdminQuery, next_cursor, page_limit, tenant_param};
 use super::principal::Principal;
 use crate::domain::TenantId;
 use crate::http::AppState;
@@ -99,19 +100,11 @@ pub fn query_for(
 async fn list(
     State(state): State<AppState>,
     who: Principal,
-    q: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+    AdminQuery(q): AdminQuery<ListQuery>,
 ) -> Result<Json<Value>, Problem> {
-    let Query(q) = q.map_err(|e| Problem::bad_request(e.body_text()))?;
-    let tenant = super::tenant_param(q.tenant)?;
-    let query = query_for(
-        &who,
-        tenant,
-        q.before,
-        q.limit.unwrap_or(100).clamp(1, 1000),
-    )?;
+    let tenant = tenant_param(q.tenant)?;
+    let query = query_for(&who, tenant, q.before, page_limit(q.limit))?;
     let entries = state.store.audit_log(&query).await?;
-    let next = (entries.len() as u32 == query.limit)
-        .then(|| entries.last().map(|e| e.id))
-        .flatten();
+    let next = next_cursor(&entries, query.limit, |e| e.id);
     Ok(Json(json!({ "entries": entries, "next_before": next })))
 }

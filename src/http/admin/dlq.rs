@@ -1,7 +1,7 @@
 //! Admin API for dead letters: list, show (with attempts), replay (one or all), discard.
 //! Thin handlers over `ops::dlq` (which the CLI uses too) through `acts` (scope and audit).
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -9,6 +9,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::acts;
+use super::params::{AdminQuery, TenantParam, across_tenants, page_limit, tenant_param};
 use super::principal::Principal;
 use crate::domain::DeliveryId;
 use crate::http::AppState;
@@ -59,14 +60,14 @@ fn id(raw: &str) -> Result<DeliveryId, Problem> {
 async fn list(
     State(state): State<AppState>,
     who: Principal,
-    q: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+    AdminQuery(q): AdminQuery<ListQuery>,
 ) -> Result<Json<Value>, Problem> {
-    let Query(q) = q.map_err(|e| Problem::bad_request(e.body_text()))?;
-    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
-    let mut letters = Vec::new();
-    for t in who.tenant_filters(super::tenant_param(q.tenant)?)? {
-        letters.extend(dlq::list(state.store.as_ref(), t.as_ref(), limit).await?);
-    }
+    let limit = page_limit(q.limit);
+    let store = state.store.as_ref();
+    let mut letters = across_tenants(&who, tenant_param(q.tenant)?, |t| async move {
+        dlq::list(store, t.as_ref(), limit).await
+    })
+    .await?;
     // Newest first across the tenants of a scoped token.
     letters.sort_by_key(|d| std::cmp::Reverse(d.id.0));
     letters.truncate(limit as usize);
@@ -93,19 +94,12 @@ async fn replay(
     Ok(Json(json!(r)))
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ReplayAllQuery {
-    tenant: Option<String>,
-}
-
 async fn replay_all(
     State(state): State<AppState>,
     who: Principal,
-    q: Result<Query<ReplayAllQuery>, axum::extract::rejection::QueryRejection>,
+    TenantParam(tenant): TenantParam,
 ) -> Result<Json<Value>, Problem> {
-    let Query(q) = q.map_err(|e| Problem::bad_request(e.body_text()))?;
-    let batch = acts::replay_dead_letters(&state, &who, super::tenant_param(q.tenant)?).await?;
+    let batch = acts::replay_dead_letters(&state, &who, tenant).await?;
     Ok(Json(
         json!({ "replayed": batch.replayed, "failed": batch.failed }),
     ))

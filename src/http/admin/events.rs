@@ -4,14 +4,14 @@
 //! over `ops::events` (which the CLI uses too) through `acts` (scope and audit). (Listing is
 //! `GET /events?state=parked`.)
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::post;
 use axum::{Json, Router};
-use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::acts;
+use super::params::TenantParam;
 use super::principal::Principal;
 use crate::domain::EventId;
 use crate::http::AppState;
@@ -68,19 +68,11 @@ async fn discard(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ReplayQuery {
-    tenant: Option<String>,
-}
-
 async fn replay_parked(
     State(state): State<AppState>,
     who: Principal,
-    q: Result<Query<ReplayQuery>, axum::extract::rejection::QueryRejection>,
+    TenantParam(tenant): TenantParam,
 ) -> Result<Json<Value>, Problem> {
-    let Query(q) = q.map_err(|e| Problem::bad_request(e.body_text()))?;
-    let tenant = super::tenant_param(q.tenant)?;
     let b = acts::replay_parked(&state, &who, tenant).await?;
     Ok(Json(
         json!({ "replayed": b.replayed, "still_parked": b.still_parked, "failed": b.failed }),

@@ -4,12 +4,13 @@
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::acts;
+use super::params::{AdminQuery, across_tenants, page_limit, tenant_param};
 use super::principal::Principal;
 use crate::http::AppState;
 use crate::http::problem::{Problem, codes};
@@ -99,15 +100,14 @@ pub(super) struct WaitingQuery {
 pub(super) async fn waiting(
     State(state): State<AppState>,
     who: Principal,
-    q: Result<Query<WaitingQuery>, axum::extract::rejection::QueryRejection>,
+    AdminQuery(q): AdminQuery<WaitingQuery>,
 ) -> Result<Json<Value>, Problem> {
-    let Query(q) = q.map_err(|e| Problem::bad_request(e.body_text()))?;
-    let tenant = super::tenant_param(q.tenant)?;
-    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
-    let mut ds = Vec::new();
-    for t in who.tenant_filters(tenant)? {
-        ds.extend(links::waiting(state.store.as_ref(), t.as_ref(), limit).await?);
-    }
+    let limit = page_limit(q.limit);
+    let store = state.store.as_ref();
+    let mut ds = across_tenants(&who, tenant_param(q.tenant)?, |t| async move {
+        links::waiting(store, t.as_ref(), limit).await
+    })
+    .await?;
     // Oldest first across the tenants of a scoped token.
     ds.sort_by_key(|d| (d.created_at, d.id.0));
     ds.truncate(limit as usize);

@@ -15,11 +15,12 @@ pub mod events;
 mod guard;
 mod links;
 mod overview;
+mod params;
 pub mod principal;
 mod reload;
 pub mod tickets;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::middleware;
 use axum::routing::get;
@@ -31,6 +32,7 @@ use super::AppState;
 use super::problem::{Problem, codes};
 use crate::domain::{EventId, TenantId, TicketKey};
 use crate::store::{EventQuery, EventState};
+use params::{AdminQuery, across_tenants, bad_param, next_cursor, page_limit, tenant_param};
 use principal::Principal;
 
 /// Routes under `/admin/v1`, behind the bearer check. The check is a `layer`, not a
@@ -74,23 +76,11 @@ struct EventsQuery {
     event_type: Option<String>,
 }
 
-fn bad_param(name: &str, e: impl std::fmt::Display) -> Problem {
-    Problem::bad_request(format!("query parameter {name}: {e}"))
-}
-
-/// The `?tenant=` of a query, parsed; 400 `bad-request` when it is not a tenant id.
-fn tenant_param(t: Option<String>) -> Result<Option<TenantId>, Problem> {
-    t.map(TenantId::parse)
-        .transpose()
-        .map_err(|e| bad_param("tenant", e))
-}
-
 async fn list_events(
     State(state): State<AppState>,
     who: Principal,
-    q: Result<Query<EventsQuery>, axum::extract::rejection::QueryRejection>,
+    AdminQuery(q): AdminQuery<EventsQuery>,
 ) -> Result<Json<Value>, Problem> {
-    let Query(q) = q.map_err(|e| Problem::bad_request(e.body_text()))?;
     let tenant = tenant_param(q.tenant)?;
     let query = EventQuery {
         tenant: None,
@@ -114,20 +104,19 @@ async fn list_events(
             .transpose()?,
         event_type: q.event_type,
     };
-    let mut events = Vec::new();
-    for t in who.tenant_filters(tenant)? {
+    let store = state.store.as_ref();
+    let mut events = across_tenants(&who, tenant, |tenant| {
         let q = EventQuery {
-            tenant: t,
+            tenant,
             ..query.clone()
         };
-        events.extend(state.store.list_events(&q).await?);
-    }
+        async move { store.list_events(&q).await }
+    })
+    .await?;
     // Newest first across the tenants of a scoped token (ids are UUIDv7).
     events.sort_by_key(|e| std::cmp::Reverse(e.id));
     events.truncate(query.limit as usize);
-    let next = (events.len() as u32 == query.limit)
-        .then(|| events.last().map(|e| e.id.to_string()))
-        .flatten();
+    let next = next_cursor(&events, query.limit, |e| e.id.to_string());
     Ok(Json(json!({ "events": events, "next_before": next })))
 }
 
@@ -166,19 +155,16 @@ struct LinksQuery {
 async fn list_links(
     State(state): State<AppState>,
     who: Principal,
-    q: Result<Query<LinksQuery>, axum::extract::rejection::QueryRejection>,
+    AdminQuery(q): AdminQuery<LinksQuery>,
 ) -> Result<Json<Value>, Problem> {
-    let Query(q) = q.map_err(|e| Problem::bad_request(e.body_text()))?;
     let tenant = TenantId::parse(q.tenant).map_err(|e| bad_param("tenant", e))?;
     who.tenant_filters(Some(tenant.clone()))?;
     let after = q.after.map(TicketKey::from_stored);
-    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let limit = page_limit(q.limit);
     let links = state
         .store
         .list_links(&tenant, after.as_ref(), limit)
         .await?;
-    let next = (links.len() as u32 == limit)
-        .then(|| links.last().map(|l| l.ticket.to_string()))
-        .flatten();
+    let next = next_cursor(&links, limit, |l| l.ticket.to_string());
     Ok(Json(json!({ "links": links, "next_after": next })))
 }

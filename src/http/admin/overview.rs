@@ -2,12 +2,12 @@
 //! console's overview shows it (`ops::overview`): the last hour's activity per minute and the
 //! queue, the use of its Orange rate budget, and its last poll cycle.
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
-use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::params::TenantParam;
 use super::principal::Principal;
 use crate::http::AppState;
 use crate::http::problem::Problem;
@@ -18,19 +18,11 @@ pub fn routes() -> Router<AppState> {
     Router::new().route("/overview", get(show))
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct OverviewQuery {
-    tenant: Option<String>,
-}
-
 async fn show(
     State(state): State<AppState>,
     who: Principal,
-    q: Result<Query<OverviewQuery>, axum::extract::rejection::QueryRejection>,
+    TenantParam(asked): TenantParam,
 ) -> Result<Json<Value>, Problem> {
-    let Query(q) = q.map_err(|e| Problem::bad_request(e.body_text()))?;
-    let asked = super::tenant_param(q.tenant)?;
     if let Some(t) = &asked {
         who.tenant_filters(Some(t.clone()))?;
     }

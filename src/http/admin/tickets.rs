@@ -3,12 +3,13 @@
 //! ITSM number or key, its ITSM id, its Orange id or its full key; a name that fits several
 //! tickets is answered 409 `ticket-ambiguous` with the candidates.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
 
+use super::params::AdminQuery;
 use super::principal::Principal;
 use crate::domain::{SourceName, TenantId};
 use crate::http::AppState;
@@ -56,9 +57,8 @@ async fn show(
     State(state): State<AppState>,
     who: Principal,
     Path((tenant, ticket)): Path<(String, String)>,
-    q: Result<Query<ShowQuery>, axum::extract::rejection::QueryRejection>,
+    AdminQuery(q): AdminQuery<ShowQuery>,
 ) -> Result<Json<Timeline>, Problem> {
-    let Query(q) = q.map_err(|e| Problem::bad_request(e.body_text()))?;
     let limit = q.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
     let in_force = state.tenants();
     let config = in_force

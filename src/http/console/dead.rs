@@ -132,24 +132,20 @@ pub async fn show(
             ]
         })
         .collect();
-    let tenant_field = format!(
-        "<input type=\"hidden\" name=\"tenant\" value=\"{}\">",
-        esc(&sq.tenant)
-    );
-    let _ = write!(
-        body,
-        "<section aria-labelledby=\"dead\"><h2 id=\"dead\">Dead letters</h2>"
-    );
-    if can {
-        let _ = write!(
-            body,
-            "<form method=\"post\" action=\"/console/dead-letters/act\">{}{tenant_field}",
-            csrf_field(&s)
-        );
-    }
-    body.push_str(&table(
-        "Dead letters, newest first",
-        &[
+    // The form's hidden fields, when the session may act.
+    let form = can.then(|| {
+        format!(
+            "{}<input type=\"hidden\" name=\"tenant\" value=\"{}\">",
+            csrf_field(&s),
+            esc(&sq.tenant)
+        )
+    });
+    let dead_section = Choosing {
+        id: "dead",
+        title: "Dead letters",
+        action: "/console/dead-letters/act",
+        caption: "Dead letters, newest first",
+        headers: &[
             "",
             "#",
             "Tenant",
@@ -158,21 +154,10 @@ pub async fn show(
             "Attempts",
             "Last error",
         ],
-        &rows,
-    ));
-    if can && !dead.is_empty() {
-        body.push_str(
-            "<div class=\"actions\"><button type=\"submit\" name=\"action\" value=\"replay\">Replay chosen</button>\
-             <button type=\"submit\" name=\"action\" value=\"discard\">Discard chosen</button>\
-             <button type=\"submit\" name=\"action\" value=\"replay-all\">Replay all shown tenants' dead letters</button></div>",
-        );
-    }
-    if can {
-        body.push_str("</form>");
-    }
-    body.push_str("</section>");
-
-    let rows: Vec<Vec<String>> = parked
+        all: "dead letters",
+    };
+    dead_section.write(&mut body, form.as_deref(), &rows);
+    let parked_rows: Vec<Vec<String>> = parked
         .iter()
         .map(|e| {
             let p = e.disposition.parked.as_ref();
@@ -190,33 +175,61 @@ pub async fn show(
             ]
         })
         .collect();
-    let _ = write!(
-        body,
-        "<section aria-labelledby=\"parked\"><h2 id=\"parked\">Parked events</h2>"
-    );
-    if can {
+    let parked_section = Choosing {
+        id: "parked",
+        title: "Parked events",
+        action: "/console/parked/act",
+        caption: "Parked events, newest first",
+        headers: &["", "Received (UTC)", "Tenant", "Type", "Why", "Rule"],
+        all: "parked events",
+    };
+    parked_section.write(&mut body, form.as_deref(), &parked_rows);
+    page("Dead letters & parked events", HERE, Some(&s), &body)
+}
+
+/// A section of rows to choose from (the first cell of each a checkbox): when the session
+/// may act, inside a form that posts the chosen ones to `action` with the buttons.
+struct Choosing<'a> {
+    /// The section's id and heading.
+    id: &'a str,
+    title: &'a str,
+    action: &'a str,
+    caption: &'a str,
+    headers: &'a [&'a str],
+    /// What the "replay all" button names.
+    all: &'a str,
+}
+
+impl Choosing<'_> {
+    /// `form`: the form's hidden fields, when the session may act (no form otherwise).
+    fn write(&self, body: &mut String, form: Option<&str>, rows: &[Vec<String>]) {
         let _ = write!(
             body,
-            "<form method=\"post\" action=\"/console/parked/act\">{}{tenant_field}",
-            csrf_field(&s)
+            "<section aria-labelledby=\"{0}\"><h2 id=\"{0}\">{1}</h2>",
+            self.id, self.title
         );
+        if let Some(hidden) = form {
+            let _ = write!(
+                body,
+                "<form method=\"post\" action=\"{}\">{hidden}",
+                self.action
+            );
+        }
+        body.push_str(&table(self.caption, self.headers, rows));
+        if form.is_some() {
+            if !rows.is_empty() {
+                let _ = write!(
+                    body,
+                    "<div class=\"actions\"><button type=\"submit\" name=\"action\" value=\"replay\">Replay chosen</button>\
+                     <button type=\"submit\" name=\"action\" value=\"discard\">Discard chosen</button>\
+                     <button type=\"submit\" name=\"action\" value=\"replay-all\">Replay all shown tenants' {}</button></div>",
+                    self.all
+                );
+            }
+            body.push_str("</form>");
+        }
+        body.push_str("</section>");
     }
-    body.push_str(&table(
-        "Parked events, newest first",
-        &["", "Received (UTC)", "Tenant", "Type", "Why", "Rule"],
-        &rows,
-    ));
-    if can && !parked.is_empty() {
-        body.push_str(
-            "<div class=\"actions\"><button type=\"submit\" name=\"action\" value=\"replay\">Replay chosen</button>\
-             <button type=\"submit\" name=\"action\" value=\"discard\">Discard chosen</button>\
-             <button type=\"submit\" name=\"action\" value=\"replay-all\">Replay all shown tenants' parked events</button></div></form>",
-        );
-    } else if can {
-        body.push_str("</form>");
-    }
-    body.push_str("</section>");
-    page("Dead letters & parked events", HERE, Some(&s), &body)
 }
 
 /// The confirmation page: what will happen, and a form that does it.

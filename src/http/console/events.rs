@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 
-use super::html::{esc, input, notice, page, page_with, q, select, table, when};
+use super::html::{esc, input, next_page, notice, page, page_with, q, select, table, when};
 use super::session::Signed;
 use super::{a, tenants};
 use crate::domain::{EventId, StoredEvent, TenantId};
@@ -194,17 +194,16 @@ pub async fn list(
         ],
         &rows,
     ));
-    if let Some(last) = found.last().filter(|_| found.len() == PAGE as usize) {
-        let _ = write!(
-            body,
-            "<p><a href=\"/console/events?tenant={}&source={}&state={}&event_type={}&after={}\">Older events</a></p>",
+    body.push_str(&next_page(&found, PAGE, "Older events", |last| {
+        format!(
+            "/console/events?tenant={}&source={}&state={}&event_type={}&after={}",
             q(&f.tenant),
             q(&f.source),
             q(&f.state),
             q(&f.event_type),
             last.id
-        );
-    }
+        )
+    }));
     page("Events", "/console/events", Some(&s), &body)
 }
 

@@ -143,6 +143,20 @@ pub fn notice(kind: &str, text: &str) -> String {
     )
 }
 
+/// The link to the next page of a list (`label`, at `href` made from the page's last item),
+/// when `items` fill a page of `page`; nothing on the last page.
+pub fn next_page<T>(
+    items: &[T],
+    page: u32,
+    label: &str,
+    href: impl FnOnce(&T) -> String,
+) -> String {
+    match items.last().filter(|_| items.len() == page as usize) {
+        Some(last) => format!("<p><a href=\"{}\">{label}</a></p>", href(last)),
+        None => String::new(),
+    }
+}
+
 /// A table: header cells, then rows of already-escaped cells.
 pub fn table(caption: &str, head: &[&str], rows: &[Vec<String>]) -> String {
     if rows.is_empty() {

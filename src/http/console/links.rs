@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 
-use super::html::{csrf_field, esc, input, notice, page, q, select, table, when};
+use super::html::{csrf_field, esc, input, next_page, notice, page, q, select, table, when};
 use super::session::{Session, Signed};
 use super::{Form, a, acting, refused, tenants};
 use crate::domain::{Link, OrangeApi, TenantId, TicketKey};
@@ -133,16 +133,15 @@ async fn render(state: &AppState, s: &Session, sq: &ShowQuery, top: String) -> R
         ],
         &rows,
     ));
-    if name.is_empty()
-        && links.len() == PAGE as usize
-        && let Some(last) = links.last()
-    {
-        let _ = write!(
-            body,
-            "<p><a href=\"{HERE}?tenant={}&after={}\">More links</a></p>",
-            q(tenant.as_str()),
-            q(last.ticket.as_str())
-        );
+    // A look-up by name is not paged.
+    if name.is_empty() {
+        body.push_str(&next_page(&links, PAGE, "More links", |last| {
+            format!(
+                "{HERE}?tenant={}&after={}",
+                q(tenant.as_str()),
+                q(last.ticket.as_str())
+            )
+        }));
     }
     if s.principal.can_act() {
         let apis: Vec<String> = APIS.iter().map(|a| a.as_str().to_owned()).collect();

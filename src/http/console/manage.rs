@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 
-use super::html::{csrf_field, esc, notice, page, page_with, table, when};
+use super::html::{csrf_field, esc, next_page, notice, page, page_with, table, when};
 use super::session::{Session, Signed};
 use super::{Form, acting};
 use crate::http::AppState;
@@ -192,13 +192,9 @@ pub async fn audit(
                 ],
                 &rows,
             ));
-            if let Some(last) = entries.last().filter(|_| entries.len() == PAGE as usize) {
-                let _ = write!(
-                    body,
-                    "<p><a href=\"{AUDIT}?before={}\">Older entries</a></p>",
-                    last.id
-                );
-            }
+            body.push_str(&next_page(&entries, PAGE, "Older entries", |last| {
+                format!("{AUDIT}?before={}", last.id)
+            }));
         }
         Err(e) => body.push_str(&notice("error", &format!("The store cannot answer: {e}"))),
     }
