@@ -73,12 +73,13 @@ impl ItsmBudget {
 mod tests {
     use super::*;
 
+    fn budget(per_second: u32, burst: u32) -> ItsmBudget {
+        ItsmBudget::new(RateLimit { per_second, burst })
+    }
+
     #[test]
     fn a_write_back_with_no_room_is_put_off_behind_those_put_off_before() {
-        let b = ItsmBudget::new(RateLimit {
-            per_second: 1,
-            burst: 2,
-        });
+        let b = budget(1, 2);
         assert_eq!(b.try_take(1), Ok(()), "the burst has room");
         assert_eq!(b.try_take(1), Ok(()));
         let first = b.try_take(1).expect_err("the burst is spent");
@@ -94,10 +95,7 @@ mod tests {
 
     #[test]
     fn a_call_of_more_requests_than_the_burst_takes_the_whole_burst() {
-        let b = ItsmBudget::new(RateLimit {
-            per_second: 5,
-            burst: 1,
-        });
+        let b = budget(5, 1);
         assert_eq!(b.try_take(2), Ok(()), "never refused for good");
         assert!(b.try_take(1).is_err());
     }

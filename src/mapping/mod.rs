@@ -273,6 +273,29 @@ pub struct MappingProblem {
     pub message: String,
 }
 
+impl MappingProblem {
+    /// `mapping` (file `file`) is for another kind of source than tenant `tenant`'s `source`.
+    pub fn kind_mismatch(
+        file: String,
+        mapping: &Mapping,
+        tenant: &TenantId,
+        source: &SourceName,
+        kind: SourceKind,
+    ) -> Self {
+        Self {
+            file,
+            at: "source".into(),
+            message: format!(
+                "the mapping is for `{}` but tenant `{}` source `{}` is `{}`",
+                mapping.kind.as_str(),
+                tenant.as_str(),
+                source.as_str(),
+                kind.as_str()
+            ),
+        }
+    }
+}
+
 impl std::fmt::Display for MappingProblem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}:{}: {}", self.file, self.at, self.message)
@@ -310,17 +333,7 @@ impl MappingSet {
                 if let Some(kind) = s.kind_for(name)
                     && kind != m.kind
                 {
-                    problems.push(MappingProblem {
-                        file: shown,
-                        at: "source".into(),
-                        message: format!(
-                            "the mapping is for `{}` but tenant `{}` source `{}` is `{}`",
-                            m.kind.as_str(),
-                            t.id.as_str(),
-                            name.as_str(),
-                            kind.as_str()
-                        ),
-                    });
+                    problems.push(MappingProblem::kind_mismatch(shown, &m, &t.id, name, kind));
                     continue;
                 }
                 set.by_source.insert((t.id.clone(), name.clone()), m);

@@ -245,17 +245,13 @@ pub fn pass(
             let checked = c.and_then(|(m, hash)| match s.kind_for(name) {
                 Some(kind) if kind != m.kind => Err((
                     Some(hash),
-                    vec![MappingProblem {
-                        file: shown.clone(),
-                        at: "source".into(),
-                        message: format!(
-                            "the mapping is for `{}` but tenant `{}` source `{}` is `{}`",
-                            m.kind.as_str(),
-                            t.id.as_str(),
-                            name.as_str(),
-                            kind.as_str()
-                        ),
-                    }],
+                    vec![MappingProblem::kind_mismatch(
+                        shown.clone(),
+                        &m,
+                        &t.id,
+                        name,
+                        kind,
+                    )],
                 )),
                 _ => Ok((m, hash)),
             });

@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use crate::domain::{CallFailure, OrangeApi};
 
+pub use super::client::PageQuery;
 use super::client::{Filters, OrangeClient};
 use super::wire::Page;
 
@@ -61,15 +62,6 @@ pub enum ListError {
     Output(std::io::Error),
 }
 
-/// One page's query.
-#[derive(Debug, Clone, Default)]
-pub struct PageQuery<'a> {
-    pub filters: &'a Filters,
-    pub sort: Option<&'a str>,
-    pub offset: Option<u32>,
-    pub limit: Option<u32>,
-}
-
 impl OrangeClient {
     /// One page of `collection`, exactly as asked (no parameter added).
     pub async fn list_collection(
@@ -77,9 +69,8 @@ impl OrangeClient {
         collection: Collection,
         q: &PageQuery<'_>,
     ) -> Result<Page, CallFailure> {
-        let api = collection.api();
-        let url = self.list_url(api, collection.path(), q.filters, q.sort, q.offset, q.limit)?;
-        self.list(api, url).await
+        self.list_query(collection.api(), collection.path(), q)
+            .await
     }
 
     /// Every item of `collection` from `offset` on, page after page of `page_size`, until

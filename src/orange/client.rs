@@ -51,6 +51,15 @@ pub struct OrangeClient {
 /// List filters as the CLI and poller pass them: `(path, value)` equality pairs.
 pub type Filters = [(String, String)];
 
+/// One page's query.
+#[derive(Debug, Clone, Default)]
+pub struct PageQuery<'a> {
+    pub filters: &'a Filters,
+    pub sort: Option<&'a str>,
+    pub offset: Option<u32>,
+    pub limit: Option<u32>,
+}
+
 impl OrangeClient {
     pub(super) fn url(&self, api: OrangeApi, segments: &[&str]) -> Result<url::Url, CallFailure> {
         let base = match api {
@@ -122,71 +131,41 @@ impl OrangeClient {
         for l in &call.lookups {
             self.resolve_lookup(l, &mut body).await?;
         }
-        let (api, method, url, payload) = match &call.op {
-            OrangeOp::CreateIncident => (
-                OrangeApi::Incident,
-                Method::POST,
-                self.url(OrangeApi::Incident, &["incidents"])?,
-                Payload::Json(body),
-            ),
+        // Every operation but the upload sends the rendered body as JSON: (API, method, path).
+        let (api, method, segments): (_, _, &[&str]) = match &call.op {
+            OrangeOp::CreateIncident => (OrangeApi::Incident, Method::POST, &["incidents"]),
             OrangeOp::UpdateIncident => (
                 OrangeApi::Incident,
                 Method::PATCH,
-                self.url(OrangeApi::Incident, &["incidents", linked()?])?,
-                Payload::Json(body),
+                &["incidents", linked()?],
             ),
             OrangeOp::AddIncidentNote => (
                 OrangeApi::Incident,
                 Method::POST,
-                self.url(OrangeApi::Incident, &["incidents", linked()?, "notes"])?,
-                Payload::Json(body),
+                &["incidents", linked()?, "notes"],
             ),
             OrangeOp::UploadIncidentAttachment {
                 url,
                 filename,
                 content_type,
             } => {
-                let target = self.url(
-                    OrangeApi::Incident,
-                    &["incidents", linked()?, "attachments"],
-                )?;
-                let download = self
-                    .attachments
-                    .open(url, filename, content_type.as_deref())
-                    .await?;
-                let over_limit = download.over_limit.clone();
-                let mut form = Some(download.form);
-                let payload = Payload::Multipart(Box::new(move || form.take()));
-                return match self
-                    .call(OrangeApi::Incident, Method::POST, target, payload)
-                    .await
-                {
-                    Ok(_) => Ok(Executed::default()),
-                    Err(_) if over_limit.load(std::sync::atomic::Ordering::Acquire) => Err(
-                        super::attachment::too_big_failure(self.attachments.max_bytes),
-                    ),
-                    Err(f) => Err(f),
-                };
+                let id = linked()?;
+                return self
+                    .upload_from_itsm(id, url, filename, content_type.as_deref())
+                    .await;
             }
-            OrangeOp::CreateTroubleTicket => (
-                OrangeApi::TroubleTicket,
-                Method::POST,
-                self.url(OrangeApi::TroubleTicket, &["troubleTickets"])?,
-                Payload::Json(body),
-            ),
+            OrangeOp::CreateTroubleTicket => {
+                (OrangeApi::TroubleTicket, Method::POST, &["troubleTickets"])
+            }
             OrangeOp::CommentTroubleTicket => (
                 OrangeApi::TroubleTicket,
                 Method::PATCH,
-                self.url(OrangeApi::TroubleTicket, &["troubleTickets", linked()?])?,
-                Payload::Json(body),
+                &["troubleTickets", linked()?],
             ),
-            OrangeOp::SubmitOrder => (
-                OrangeApi::Ordering,
-                Method::POST,
-                self.url(OrangeApi::Ordering, &["requests"])?,
-                Payload::Json(body),
-            ),
+            OrangeOp::SubmitOrder => (OrangeApi::Ordering, Method::POST, &["requests"]),
         };
+        let url = self.url(api, segments)?;
+        let payload = Payload::Json(body);
         let answer = self.call(api, method, url, payload).await?;
         if !call.op.creates() {
             return Ok(Executed::default());
@@ -197,6 +176,32 @@ impl OrangeClient {
         Ok(Executed {
             created_id: Some(id),
         })
+    }
+
+    /// Copies an ITSM attachment (`url`) to incident `id` as a multipart upload; a download
+    /// cut off at the size limit fails as too big rather than as Orange's answer.
+    async fn upload_from_itsm(
+        &self,
+        id: &str,
+        url: &str,
+        filename: &str,
+        content_type: Option<&str>,
+    ) -> Result<Executed, CallFailure> {
+        let target = self.url(OrangeApi::Incident, &["incidents", id, "attachments"])?;
+        let download = self.attachments.open(url, filename, content_type).await?;
+        let over_limit = download.over_limit.clone();
+        let mut form = Some(download.form);
+        let payload = Payload::Multipart(Box::new(move || form.take()));
+        match self
+            .call(OrangeApi::Incident, Method::POST, target, payload)
+            .await
+        {
+            Ok(_) => Ok(Executed::default()),
+            Err(_) if over_limit.load(std::sync::atomic::Ordering::Acquire) => Err(
+                super::attachment::too_big_failure(self.attachments.max_bytes),
+            ),
+            Err(f) => Err(f),
+        }
     }
 
     async fn resolve_lookup(
@@ -271,24 +276,21 @@ impl OrangeClient {
         Ok(url)
     }
 
+    /// One page of `GET {api}/{collection}` as `q` asks.
+    pub(super) async fn list_query(
+        &self,
+        api: OrangeApi,
+        collection: &str,
+        q: &PageQuery<'_>,
+    ) -> Result<Page, CallFailure> {
+        let url = self.list_url(api, collection, q.filters, q.sort, q.offset, q.limit)?;
+        self.list(api, url).await
+    }
+
     /// `GET /incidents` with equality filters (`priority=P1`, `location.address.country=FR`),
     /// `sort` (`-createdAt`), `offset` and `limit`.
-    pub async fn list_incidents(
-        &self,
-        filters: &Filters,
-        sort: Option<&str>,
-        offset: Option<u32>,
-        limit: Option<u32>,
-    ) -> Result<Page, CallFailure> {
-        let url = self.list_url(
-            OrangeApi::Incident,
-            "incidents",
-            filters,
-            sort,
-            offset,
-            limit,
-        )?;
-        self.list(OrangeApi::Incident, url).await
+    pub async fn list_incidents(&self, q: &PageQuery<'_>) -> Result<Page, CallFailure> {
+        self.list_query(OrangeApi::Incident, "incidents", q).await
     }
 
     pub async fn get_incident(&self, id: &str) -> Result<Value, CallFailure> {
@@ -343,21 +345,8 @@ impl OrangeClient {
         self.get_json(OrangeApi::Ordering, url).await
     }
 
-    pub async fn list_orders(
-        &self,
-        filters: &Filters,
-        sort: Option<&str>,
-        offset: Option<u32>,
-        limit: Option<u32>,
-    ) -> Result<Page, CallFailure> {
-        let url = self.list_url(
-            OrangeApi::Ordering,
-            "requests",
-            filters,
-            sort,
-            offset,
-            limit,
-        )?;
-        self.list(OrangeApi::Ordering, url).await
+    /// `GET /requests`, filtered, sorted and paged as [`Self::list_incidents`].
+    pub async fn list_orders(&self, q: &PageQuery<'_>) -> Result<Page, CallFailure> {
+        self.list_query(OrangeApi::Ordering, "requests", q).await
     }
 }

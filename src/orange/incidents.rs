@@ -45,8 +45,7 @@ impl OrangeClient {
 
     /// `GET /incidents/{id}/attachments`: the attachments' descriptions.
     pub async fn list_attachments(&self, id: &str) -> Result<Page, CallFailure> {
-        let url = self.url(API, &["incidents", id, "attachments"])?;
-        self.list(API, url).await
+        self.list_below(id, "attachments").await
     }
 
     /// `GET /incidents/{id}/attachments/{attachment}`: the file itself.
@@ -103,7 +102,12 @@ impl OrangeClient {
 
     /// `GET /incidents/{id}/freezePeriods`.
     pub async fn list_freeze_periods(&self, id: &str) -> Result<Page, CallFailure> {
-        let url = self.url(API, &["incidents", id, "freezePeriods"])?;
+        self.list_below(id, "freezePeriods").await
+    }
+
+    /// `GET /incidents/{id}/{what}`.
+    async fn list_below(&self, id: &str, what: &str) -> Result<Page, CallFailure> {
+        let url = self.url(API, &["incidents", id, what])?;
         self.list(API, url).await
     }
 

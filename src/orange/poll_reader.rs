@@ -12,6 +12,7 @@ use async_trait::async_trait;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use super::browse::PageQuery;
 use super::error::permanent;
 use super::probe::Verdict;
 use super::{OrangeClient, OrangeClients};
@@ -146,17 +147,15 @@ impl OrangeReader for OrangeClients {
         let filters: Vec<(String, String)> = since
             .map(|s| vec![(SINCE_FILTER.to_owned(), s.to_owned())])
             .unwrap_or_default();
+        let q = PageQuery {
+            filters: &filters,
+            sort: Some(NEWEST_FIRST),
+            offset: Some(offset),
+            limit: Some(limit),
+        };
         let page = match api {
-            OrangeApi::Incident => {
-                retried(|| {
-                    c.list_incidents(&filters, Some(NEWEST_FIRST), Some(offset), Some(limit))
-                })
-                .await?
-            }
-            OrangeApi::Ordering => {
-                retried(|| c.list_orders(&filters, Some(NEWEST_FIRST), Some(offset), Some(limit)))
-                    .await?
-            }
+            OrangeApi::Incident => retried(|| c.list_incidents(&q)).await?,
+            OrangeApi::Ordering => retried(|| c.list_orders(&q)).await?,
             other => {
                 return Err(permanent(format!(
                     "{} cannot be listed by last update",

@@ -12,6 +12,7 @@ use serde_json::Value;
 
 use crate::domain::{CallFailure, OrangeApi};
 
+use super::browse::PageQuery;
 use super::client::OrangeClient;
 use super::wire::Page;
 
@@ -100,15 +101,15 @@ impl OrangeClient {
         offset: u32,
         limit: u32,
     ) -> Result<Page, CallFailure> {
+        let q = PageQuery {
+            filters,
+            sort,
+            offset: Some(offset),
+            limit: Some(limit),
+        };
         match api {
-            OrangeApi::Incident => {
-                self.list_incidents(filters, sort, Some(offset), Some(limit))
-                    .await
-            }
-            OrangeApi::Ordering => {
-                self.list_orders(filters, sort, Some(offset), Some(limit))
-                    .await
-            }
+            OrangeApi::Incident => self.list_incidents(&q).await,
+            OrangeApi::Ordering => self.list_orders(&q).await,
             OrangeApi::TroubleTicket => {
                 let mut f = filters.to_vec();
                 f.push(("page".into(), (offset / limit.max(1) + 1).to_string()));

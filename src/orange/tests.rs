@@ -129,6 +129,18 @@ fn create() -> OrangeCall {
     }
 }
 
+/// The stub and a client of it, as most tests begin.
+async fn started() -> (Arc<Stub>, url::Url, Arc<OrangeClient>) {
+    let (stub, base) = start().await;
+    let c = client(&base, |_| {});
+    (stub, base, c)
+}
+
+/// Scripts one answer without extra headers.
+fn answer(s: &Stub, status: u16, body: &str) {
+    push(s, status, vec![], body);
+}
+
 fn push(s: &Stub, status: u16, headers: Vec<(&'static str, &'static str)>, body: &str) {
     s.script
         .lock()
@@ -138,8 +150,7 @@ fn push(s: &Stub, status: u16, headers: Vec<(&'static str, &'static str)>, body:
 
 #[tokio::test]
 async fn token_endpoint_is_hit_once_for_many_concurrent_calls() {
-    let (stub, base) = start().await;
-    let c = client(&base, |_| {});
+    let (stub, _, c) = started().await;
     let calls = (0..20).map(|_| {
         let c = c.clone();
         async move { c.execute(&create(), None).await }
@@ -164,14 +175,8 @@ async fn token_endpoint_is_hit_once_for_many_concurrent_calls() {
 
 #[tokio::test]
 async fn expired_token_code_42_refreshes_once_and_retries_once() {
-    let (stub, base) = start().await;
-    let c = client(&base, |_| {});
-    push(
-        &stub,
-        401,
-        vec![],
-        r#"{"code":42,"message":"Expired credentials"}"#,
-    );
+    let (stub, _, c) = started().await;
+    answer(&stub, 401, r#"{"code":42,"message":"Expired credentials"}"#);
     let r = c.execute(&create(), None).await.unwrap();
     assert_eq!(r.created_id.as_deref(), Some("INC-1"));
     assert_eq!(stub.token_hits.load(Ordering::SeqCst), 2);
@@ -182,18 +187,8 @@ async fn expired_token_code_42_refreshes_once_and_retries_once() {
     );
 
     // Twice in a row: the second 401 is the caller's failure, not a loop.
-    push(
-        &stub,
-        401,
-        vec![],
-        r#"{"code":42,"message":"Expired credentials"}"#,
-    );
-    push(
-        &stub,
-        401,
-        vec![],
-        r#"{"code":42,"message":"Expired credentials"}"#,
-    );
+    answer(&stub, 401, r#"{"code":42,"message":"Expired credentials"}"#);
+    answer(&stub, 401, r#"{"code":42,"message":"Expired credentials"}"#);
     let f = c.execute(&create(), None).await.unwrap_err();
     assert_eq!((f.http_status, f.code.as_deref()), (Some(401), Some("42")));
     assert_eq!(f.class, FailureClass::Permanent);
@@ -202,14 +197,8 @@ async fn expired_token_code_42_refreshes_once_and_retries_once() {
 
 #[tokio::test]
 async fn a_503_is_retryable_and_the_next_call_succeeds() {
-    let (stub, base) = start().await;
-    let c = client(&base, |_| {});
-    push(
-        &stub,
-        503,
-        vec![],
-        r#"{"code":5,"message":"Service unavailable"}"#,
-    );
+    let (stub, _, c) = started().await;
+    answer(&stub, 503, r#"{"code":5,"message":"Service unavailable"}"#);
     let f = c.execute(&create(), None).await.unwrap_err();
     assert!(matches!(
         f.class,
@@ -221,8 +210,7 @@ async fn a_503_is_retryable_and_the_next_call_succeeds() {
 
 #[tokio::test]
 async fn a_429_carries_its_retry_after() {
-    let (stub, base) = start().await;
-    let c = client(&base, |_| {});
+    let (stub, _, c) = started().await;
     push(
         &stub,
         429,
@@ -243,18 +231,15 @@ async fn a_429_carries_its_retry_after() {
 
 #[tokio::test]
 async fn error_bodies_as_object_or_array_give_the_operator_code_and_message() {
-    let (stub, base) = start().await;
-    let c = client(&base, |_| {});
-    push(
+    let (stub, _, c) = started().await;
+    answer(
         &stub,
         400,
-        vec![],
         r#"{"code":24,"message":"Invalid body field","description":"urgency"}"#,
     );
-    push(
+    answer(
         &stub,
         400,
-        vec![],
         r#"[{"code":24,"message":"Invalid body field","description":"urgency"}]"#,
     );
     for _ in 0..2 {
@@ -312,11 +297,15 @@ async fn refused_connection_is_retryable_and_dropped_after_sending_is_unknown() 
 
 #[tokio::test]
 async fn lists_carry_filters_sort_paging_and_count_headers() {
-    let (stub, base) = start().await;
-    let c = client(&base, |_| {});
+    let (stub, _, c) = started().await;
     let f = [("priority".to_owned(), "P1".to_owned())];
     let page = c
-        .list_incidents(&f, Some("-createdAt"), Some(10), Some(20))
+        .list_incidents(&browse::PageQuery {
+            filters: &f,
+            sort: Some("-createdAt"),
+            offset: Some(10),
+            limit: Some(20),
+        })
         .await
         .unwrap();
     assert_eq!(page.items, vec![json!({"id": "INC-7"})]);
@@ -329,8 +318,7 @@ async fn lists_carry_filters_sort_paging_and_count_headers() {
 
 #[tokio::test]
 async fn a_reference_lookup_trusts_only_an_object_carrying_the_reference_itself() {
-    let (stub, base) = start().await;
-    let c = client(&base, |_| {});
+    let (stub, _, c) = started().await;
     // The stub ignores the filter: the first listed incident is a stranger's.
     let id = c
         .find_by_external_ref(OrangeApi::Incident, "INC0010001")
@@ -342,10 +330,9 @@ async fn a_reference_lookup_trusts_only_an_object_carrying_the_reference_itself(
             .1
             .contains("externalReference=INC0010001")
     );
-    push(
+    answer(
         &stub,
         200,
-        vec![],
         r#"[{"id": "INC-7", "externalReference": "INC0099999"},
             {"id": "INC-8", "externalReference": "INC0010001"}]"#,
     );
@@ -358,8 +345,7 @@ async fn a_reference_lookup_trusts_only_an_object_carrying_the_reference_itself(
 
 #[tokio::test]
 async fn lookups_are_resolved_into_the_body_and_cached() {
-    let (stub, base) = start().await;
-    let c = client(&base, |_| {});
+    let (stub, _, c) = started().await;
     let mut call = create();
     call.lookups = vec![Lookup {
         target: "/servicePoint/id".into(),
@@ -382,8 +368,7 @@ async fn lookups_are_resolved_into_the_body_and_cached() {
 
 #[tokio::test]
 async fn attachments_are_downloaded_with_itsm_credentials_and_uploaded_with_a_size_limit() {
-    let (stub, base) = start().await;
-    let c = client(&base, |_| {});
+    let (stub, base, c) = started().await;
     let call = |url: String| OrangeCall {
         op: OrangeOp::UploadIncidentAttachment {
             url,
@@ -419,8 +404,7 @@ async fn attachments_are_downloaded_with_itsm_credentials_and_uploaded_with_a_si
 
 #[tokio::test]
 async fn wholesale_creates_read_the_ticket_id_envelope() {
-    let (_stub, base) = start().await;
-    let c = client(&base, |_| {});
+    let (_stub, _, c) = started().await;
     let call = OrangeCall {
         op: OrangeOp::CreateTroubleTicket,
         body: json!({"description": "x", "externalId": "INC1"}),

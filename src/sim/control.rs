@@ -6,15 +6,15 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{FromRequest, Path, RawQuery, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, get, post};
 use axum::{Json, Router};
 use serde_json::{Value, json};
 
 use super::faults::{FaultSettings, ScriptedFault};
-use super::state::{SimState, lock};
+use super::state::{Data, SimState, lock};
 use super::{jira, life, oauth};
 
 type St = State<Arc<SimState>>;
@@ -28,11 +28,11 @@ pub fn routes() -> Router<Arc<SimState>> {
         .route("/_sim/reset", post(reset))
         .route("/_sim/tick", post(tick))
         .route("/_sim/tokens/expire", post(expire_tokens))
-        .route("/_sim/incidents/{id}/advance", post(advance_incident))
+        .route("/_sim/incidents/{id}/advance", advancing(&INCIDENT))
         .route("/_sim/incidents/{id}/notes", post(incident_note))
         .route("/_sim/incidents/{id}/freezePeriods", post(freeze_period))
-        .route("/_sim/tickets/{id}/advance", post(advance_ticket))
-        .route("/_sim/requests/{id}/advance", post(advance_request))
+        .route("/_sim/tickets/{id}/advance", advancing(&TICKET))
+        .route("/_sim/requests/{id}/advance", advancing(&REQUEST))
         .route("/_sim/servicenow/webhook", get(webhook).post(set_webhook))
         .route("/_sim/jira/issues", post(seed_jira_issue))
 }
@@ -48,13 +48,23 @@ fn unknown(what: &str, id: &str) -> Response {
     )
 }
 
-/// An optional JSON object body (`{}` when empty).
-fn optional_body(raw: &[u8]) -> Result<Value, Box<Response>> {
-    if raw.iter().all(u8::is_ascii_whitespace) {
-        return Ok(json!({}));
+/// An optional JSON body (`{}` when empty or blank).
+struct OptionalBody(Value);
+
+impl<S: Send + Sync> FromRequest<S> for OptionalBody {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Response> {
+        let raw = Bytes::from_request(req, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        if raw.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Self(json!({})));
+        }
+        serde_json::from_slice::<Value>(&raw)
+            .map(Self)
+            .map_err(|e| err(StatusCode::BAD_REQUEST, e.to_string()))
     }
-    serde_json::from_slice::<Value>(raw)
-        .map_err(|e| Box::new(err(StatusCode::BAD_REQUEST, e.to_string())))
 }
 
 /// `GET /_sim/journal?since=N&method=POST&path_prefix=/incident/b2b/v1/incidents`
@@ -79,11 +89,9 @@ async fn faults(State(st): St) -> Json<FaultSettings> {
 }
 
 /// Merges the given fields into the current fault settings (`{"rate":0.2}` changes only the rate).
-async fn set_faults(State(st): St, raw: Bytes) -> Response {
-    let patch = match optional_body(&raw) {
-        Ok(Value::Object(p)) => p,
-        Ok(_) => return err(StatusCode::BAD_REQUEST, "expected an object"),
-        Err(r) => return *r,
+async fn set_faults(State(st): St, OptionalBody(body): OptionalBody) -> Response {
+    let Value::Object(patch) = body else {
+        return err(StatusCode::BAD_REQUEST, "expected an object");
     };
     let mut current = lock(&st.faults);
     let mut merged = serde_json::to_value(&*current).unwrap_or_else(|_| json!({}));
@@ -117,11 +125,7 @@ async fn inferred(State(st): St) -> Json<Value> {
 }
 
 /// Sets the named switches (`{"unknown_filters":"ignore"}`), all or none; answers the listing.
-async fn set_inferred(State(st): St, raw: Bytes) -> Response {
-    let patch = match optional_body(&raw) {
-        Ok(p) => p,
-        Err(r) => return *r,
-    };
+async fn set_inferred(State(st): St, OptionalBody(patch): OptionalBody) -> Response {
     let mut current = lock(&st.inferred);
     match current.patch(&patch) {
         Ok(()) => {
@@ -145,30 +149,56 @@ async fn expire_tokens(State(st): St) -> Json<Value> {
     Json(json!({"expired": oauth::expire_all(&st)}))
 }
 
-fn status_of(body: &Value) -> Option<String> {
-    body.get("status")
-        .and_then(Value::as_str)
-        .map(str::to_owned)
+/// Something the control API moves along its flow: what it is called in errors, the body
+/// field naming the step to jump to (`{}` moves to the next one), and the move.
+struct Flow {
+    what: &'static str,
+    field: &'static str,
+    advance: fn(&mut Data, &str, Option<&str>) -> Option<Value>,
 }
 
-/// Body `{}` moves to the next status; `{"status":"RESOLVED"}` jumps there.
-async fn advance_incident(State(st): St, Path(id): Path<String>, raw: Bytes) -> Response {
-    let body = match optional_body(&raw) {
-        Ok(b) => b,
-        Err(r) => return *r,
-    };
-    match life::advance_incident(&mut st.data(), &id, status_of(&body).as_deref()) {
-        Some(inc) => Json(inc).into_response(),
-        None => unknown("incident", &id),
+/// `{"status":"RESOLVED"}` jumps there.
+const INCIDENT: Flow = Flow::new("incident", "status", life::advance_incident);
+const TICKET: Flow = Flow::new("ticket", "status", life::advance_ticket);
+const REQUEST: Flow = Flow::new("request", "step", life::advance_request);
+
+impl Flow {
+    const fn new(
+        what: &'static str,
+        field: &'static str,
+        advance: fn(&mut Data, &str, Option<&str>) -> Option<Value>,
+    ) -> Self {
+        Self {
+            what,
+            field,
+            advance,
+        }
+    }
+}
+
+/// `POST /_sim/{what}s/{id}/advance`.
+fn advancing(flow: &'static Flow) -> MethodRouter<Arc<SimState>> {
+    post(
+        move |State(st): St, Path(id): Path<String>, OptionalBody(body): OptionalBody| async move {
+            advance(st, &id, &body, flow).await
+        },
+    )
+}
+
+async fn advance(st: Arc<SimState>, id: &str, body: &Value, flow: &Flow) -> Response {
+    let to = body.get(flow.field).and_then(Value::as_str);
+    match (flow.advance)(&mut st.data(), id, to) {
+        Some(v) => Json(v).into_response(),
+        None => unknown(flow.what, id),
     }
 }
 
 /// An Orange-authored note: `{"text": "…"}`.
-async fn incident_note(State(st): St, Path(id): Path<String>, raw: Bytes) -> Response {
-    let body = match optional_body(&raw) {
-        Ok(b) => b,
-        Err(r) => return *r,
-    };
+async fn incident_note(
+    State(st): St,
+    Path(id): Path<String>,
+    OptionalBody(body): OptionalBody,
+) -> Response {
     let text = body
         .get("text")
         .and_then(Value::as_str)
@@ -180,11 +210,11 @@ async fn incident_note(State(st): St, Path(id): Path<String>, raw: Bytes) -> Res
 }
 
 /// `{"startDate": "…", "endDate": "…", "reason": "…"}`.
-async fn freeze_period(State(st): St, Path(id): Path<String>, raw: Bytes) -> Response {
-    let body = match optional_body(&raw) {
-        Ok(b) => b,
-        Err(r) => return *r,
-    };
+async fn freeze_period(
+    State(st): St,
+    Path(id): Path<String>,
+    OptionalBody(body): OptionalBody,
+) -> Response {
     let mut d = st.data();
     let seq = d.next_seq();
     let stamp = d.stamp();
@@ -199,49 +229,18 @@ async fn freeze_period(State(st): St, Path(id): Path<String>, raw: Bytes) -> Res
     (StatusCode::CREATED, Json(period)).into_response()
 }
 
-async fn advance_ticket(State(st): St, Path(id): Path<String>, raw: Bytes) -> Response {
-    let body = match optional_body(&raw) {
-        Ok(b) => b,
-        Err(r) => return *r,
-    };
-    match life::advance_ticket(&mut st.data(), &id, status_of(&body).as_deref()) {
-        Some(t) => Json(t).into_response(),
-        None => unknown("ticket", &id),
-    }
-}
-
-async fn advance_request(State(st): St, Path(id): Path<String>, raw: Bytes) -> Response {
-    let body = match optional_body(&raw) {
-        Ok(b) => b,
-        Err(r) => return *r,
-    };
-    let to = body.get("step").and_then(Value::as_str).map(str::to_owned);
-    match life::advance_request(&mut st.data(), &id, to.as_deref()) {
-        Some(r) => Json(r).into_response(),
-        None => unknown("request", &id),
-    }
-}
-
 async fn webhook(State(st): St) -> Json<Value> {
     Json(json!({"url": lock(&st.sn_webhook).clone()}))
 }
 
 /// `{"url": "http://127.0.0.1:8080/webhooks/demo/servicenow"}` or `{"url": null}`.
-async fn set_webhook(State(st): St, raw: Bytes) -> Response {
-    let body = match optional_body(&raw) {
-        Ok(b) => b,
-        Err(r) => return *r,
-    };
+async fn set_webhook(State(st): St, OptionalBody(body): OptionalBody) -> Response {
     let url = body.get("url").and_then(Value::as_str).map(str::to_owned);
     *lock(&st.sn_webhook) = url.clone();
     Json(json!({"url": url})).into_response()
 }
 
-async fn seed_jira_issue(State(st): St, raw: Bytes) -> Response {
-    let body = match optional_body(&raw) {
-        Ok(b) => b,
-        Err(r) => return *r,
-    };
+async fn seed_jira_issue(State(st): St, OptionalBody(body): OptionalBody) -> Response {
     match jira::seed_issue(&st, &body) {
         Some(issue) => (StatusCode::CREATED, Json(issue)).into_response(),
         None => err(

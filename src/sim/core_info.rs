@@ -8,8 +8,9 @@ use axum::extract::{Path, RawQuery, State};
 use axum::response::Response;
 use axum::routing::get;
 use axum::{Json, Router};
-use serde_json::{Value, json};
+use serde_json::Value;
 
+use super::doc::{About, Op};
 use super::error::OrangeError;
 use super::query::{ListQuery, list_response};
 use super::state::{Data, SimState};
@@ -53,22 +54,16 @@ pub fn routes() -> Router<Arc<SimState>> {
                 get(move |st: St, id: Path<String>| read(st, id, c)),
             );
     }
-    r.route(
-        "/status",
-        get(|| async {
-            Json(json!({"status": "ok", "name": "core-information", "version": "2.4.0"}))
-        }),
-    )
-    .route(
-        "/version",
-        get(|| async { Json(json!({"version": "2.4.0"})) }),
-    )
-    .route("/doc", get(doc))
+    r.merge(ABOUT.routes())
 }
 
-async fn doc() -> Json<Value> {
-    use super::doc::{Op, STATUS_VERSION_DOC};
-    const OPS: &[Op] = &[
+static ABOUT: About = About {
+    title: "Core Information",
+    name: "core-information",
+    version: "2.4.0",
+    build: None,
+    base: super::CORE_INFORMATION_BASE,
+    ops: &[
         Op {
             path: "/accounts",
             methods: &["get"],
@@ -109,17 +104,8 @@ async fn doc() -> Json<Value> {
             methods: &["get"],
             summary: "read a configuration item",
         },
-        STATUS_VERSION_DOC[0],
-        STATUS_VERSION_DOC[1],
-        STATUS_VERSION_DOC[2],
-    ];
-    Json(super::doc::swagger(
-        "Core Information",
-        "2.4.0",
-        super::CORE_INFORMATION_BASE,
-        OPS,
-    ))
-}
+    ],
+};
 
 async fn list(
     State(st): St,

@@ -4,7 +4,13 @@
 //! router are read side by side; `tests/it/sim_other_orange.rs` checks that every documented
 //! GET path answers.
 
+use std::sync::Arc;
+
+use axum::routing::get;
+use axum::{Json, Router};
 use serde_json::{Map, Value, json};
+
+use super::state::SimState;
 
 /// One path the simulator serves: its methods (lower case) and what it does.
 #[derive(Clone, Copy)]
@@ -33,6 +39,52 @@ pub const STATUS_VERSION_DOC: [Op; 3] = [
         summary: "this document",
     },
 ];
+
+/// What an Orange API (Wholesale aside, see [`STATUS_VERSION_DOC`]) says about itself.
+pub struct About {
+    /// The document's title.
+    pub title: &'static str,
+    /// The `name` its `/status` answers.
+    pub name: &'static str,
+    pub version: &'static str,
+    /// The `build` its `/version` answers, where the real API reports one.
+    pub build: Option<&'static str>,
+    pub base: &'static str,
+    /// Its own paths; `/status`, `/version` and `/doc` are added.
+    pub ops: &'static [Op],
+}
+
+impl About {
+    /// `GET /status`, `GET /version` and `GET /doc`.
+    pub fn routes(&'static self) -> Router<Arc<SimState>> {
+        Router::new()
+            .route("/status", get(move || async move { Json(self.status()) }))
+            .route("/version", get(move || async move { Json(self.version()) }))
+            .route("/doc", get(move || async move { Json(self.document()) }))
+    }
+
+    fn status(&self) -> Value {
+        json!({"status": "ok", "name": self.name, "version": self.version})
+    }
+
+    fn version(&self) -> Value {
+        let mut v = json!({"version": self.version});
+        if let Some(b) = self.build {
+            v["build"] = json!(b);
+        }
+        v
+    }
+
+    fn document(&self) -> Value {
+        let ops: Vec<Op> = self
+            .ops
+            .iter()
+            .chain(&STATUS_VERSION_DOC)
+            .copied()
+            .collect();
+        swagger(self.title, self.version, self.base, &ops)
+    }
+}
 
 /// The Swagger 2.0 document of an API served under `base`.
 pub fn swagger(title: &str, version: &str, base: &str, ops: &[Op]) -> Value {

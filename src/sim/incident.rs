@@ -18,6 +18,7 @@ use axum::{Extension, Json, Router};
 use serde_json::{Value, json};
 
 use super::body;
+use super::doc::{About, Op};
 use super::error::OrangeError;
 use super::inferred::ReferenceMode;
 use super::life::{self, status_label};
@@ -25,7 +26,7 @@ use super::multipart;
 use super::oauth::Caller;
 use super::query::{INCIDENTS, ListQuery, list_response};
 use super::seed;
-use super::state::{Attachment, Incident, SimState};
+use super::state::{Attachment, Data, Incident, SimState};
 
 type Result<T> = std::result::Result<T, OrangeError>;
 type St = State<Arc<SimState>>;
@@ -52,15 +53,7 @@ pub fn routes() -> Router<Arc<SimState>> {
         .route("/incidents/{id}/attachments/{att}", get(download))
         .route("/incidents/{id}/freezePeriods", get(freeze_periods))
         .route("/aggregation", get(aggregation))
-        .route(
-            "/status",
-            get(|| async { Json(json!({"status": "ok", "name": "incident", "version": "1.3"})) }),
-        )
-        .route(
-            "/version",
-            get(|| async { Json(json!({"version": "1.3", "build": "itsm-bridge-sim"})) }),
-        )
-        .route("/doc", get(doc))
+        .merge(ABOUT.routes())
 }
 
 fn french(headers: &HeaderMap) -> bool {
@@ -79,6 +72,30 @@ fn present(mut body: Value, fr: bool) -> Value {
 
 fn not_found(what: &str, id: &str) -> OrangeError {
     OrangeError::with(60, format!("No {what} with id '{id}'."))
+}
+
+fn incident<'a>(d: &'a Data, id: &str) -> Result<&'a Incident> {
+    d.incidents.get(id).ok_or_else(|| not_found("incident", id))
+}
+
+fn incident_mut<'a>(d: &'a mut Data, id: &str) -> Result<&'a mut Incident> {
+    d.incidents
+        .get_mut(id)
+        .ok_or_else(|| not_found("incident", id))
+}
+
+/// A list below one incident (its notes, attachments or freeze periods) as `items` picks it
+/// out, with the usual offset and limit.
+fn list_below(
+    st: &SimState,
+    id: &str,
+    raw_query: Option<&str>,
+    items: fn(&Incident) -> Vec<&Value>,
+) -> Result<Response> {
+    let q = ListQuery::parse(raw_query, &[])?;
+    let d = st.data();
+    let (total, page) = q.run(items(incident(&d, id)?).into_iter());
+    Ok(list_response(total, page))
 }
 
 /// The reference field the gateway sends on incidents (not in the public model).
@@ -151,12 +168,7 @@ async fn create(State(st): St, headers: HeaderMap, raw: Bytes) -> Result<Respons
 }
 
 async fn read(State(st): St, Path(id): Path<String>, headers: HeaderMap) -> Result<Response> {
-    let body = st
-        .data()
-        .incidents
-        .get(&id)
-        .map(|i| i.body.clone())
-        .ok_or_else(|| not_found("incident", &id))?;
+    let body = incident(&st.data(), &id)?.body.clone();
     Ok(Json(present(body, french(&headers))).into_response())
 }
 
@@ -174,10 +186,7 @@ async fn update(
     }
     let mut d = st.data();
     let stamp = d.stamp();
-    let inc = d
-        .incidents
-        .get_mut(&id)
-        .ok_or_else(|| not_found("incident", &id))?;
+    let inc = incident_mut(&mut d, &id)?;
     for (k, v) in m {
         if !READ_ONLY.contains(&k.as_str()) {
             inc.body[k] = v;
@@ -199,14 +208,7 @@ async fn list(State(st): St, RawQuery(q): RawQuery, headers: HeaderMap) -> Resul
 }
 
 async fn notes(State(st): St, Path(id): Path<String>, RawQuery(q): RawQuery) -> Result<Response> {
-    let q = ListQuery::parse(q.as_deref(), &[])?;
-    let d = st.data();
-    let inc = d
-        .incidents
-        .get(&id)
-        .ok_or_else(|| not_found("incident", &id))?;
-    let (total, page) = q.run(inc.notes.iter());
-    Ok(list_response(total, page))
+    list_below(&st, &id, q.as_deref(), |i| i.notes.iter().collect())
 }
 
 async fn add_note(
@@ -227,14 +229,9 @@ async fn attachments(
     Path(id): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Result<Response> {
-    let q = ListQuery::parse(q.as_deref(), &[])?;
-    let d = st.data();
-    let inc = d
-        .incidents
-        .get(&id)
-        .ok_or_else(|| not_found("incident", &id))?;
-    let (total, page) = q.run(inc.attachments.iter().map(|a| &a.meta));
-    Ok(list_response(total, page))
+    list_below(&st, &id, q.as_deref(), |i| {
+        i.attachments.iter().map(|a| &a.meta).collect()
+    })
 }
 
 async fn upload(
@@ -261,10 +258,7 @@ async fn upload(
     let mut d = st.data();
     let seq = d.next_seq();
     let stamp = d.stamp();
-    let inc = d
-        .incidents
-        .get_mut(&id)
-        .ok_or_else(|| not_found("incident", &id))?;
+    let inc = incident_mut(&mut d, &id)?;
     let meta = json!({
         "id": format!("A{seq:07}"),
         "name": file.filename.clone().or(file.name.clone()).unwrap_or_else(|| "attachment".into()),
@@ -281,11 +275,7 @@ async fn upload(
 
 async fn download(State(st): St, Path((id, att)): Path<(String, String)>) -> Result<Response> {
     let d = st.data();
-    let inc = d
-        .incidents
-        .get(&id)
-        .ok_or_else(|| not_found("incident", &id))?;
-    let a = inc
+    let a = incident(&d, &id)?
         .attachments
         .iter()
         .find(|a| a.meta["id"] == att.as_str())
@@ -313,14 +303,9 @@ async fn freeze_periods(
     Path(id): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Result<Response> {
-    let q = ListQuery::parse(q.as_deref(), &[])?;
-    let d = st.data();
-    let inc = d
-        .incidents
-        .get(&id)
-        .ok_or_else(|| not_found("incident", &id))?;
-    let (total, page) = q.run(inc.freeze_periods.iter());
-    Ok(list_response(total, page))
+    list_below(&st, &id, q.as_deref(), |i| {
+        i.freeze_periods.iter().collect()
+    })
 }
 
 /// `GET /aggregation?groupBy=status,priority&<filters>`: `[{status, priority, count}]`.
@@ -356,10 +341,15 @@ async fn aggregation(State(st): St, RawQuery(q): RawQuery) -> Result<Response> {
     Ok(list_response(total, rows))
 }
 
-/// A minimal swagger describing the simulated paths (the real file is not public).
-async fn doc() -> Json<Value> {
-    use super::doc::{Op, STATUS_VERSION_DOC};
-    const OPS: &[Op] = &[
+/// What the API says about itself; a minimal swagger of the simulated paths (the real file is
+/// not public).
+static ABOUT: About = About {
+    title: "Incident API",
+    name: "incident",
+    version: "1.3",
+    build: Some("itsm-bridge-sim"),
+    base: super::INCIDENT_BASE,
+    ops: &[
         Op {
             path: "/incidents",
             methods: &["get", "post"],
@@ -395,14 +385,5 @@ async fn doc() -> Json<Value> {
             methods: &["get"],
             summary: "incident counts by a field",
         },
-        STATUS_VERSION_DOC[0],
-        STATUS_VERSION_DOC[1],
-        STATUS_VERSION_DOC[2],
-    ];
-    Json(super::doc::swagger(
-        "Incident API",
-        "1.3",
-        super::INCIDENT_BASE,
-        OPS,
-    ))
-}
+    ],
+};

@@ -4,12 +4,15 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Request, State};
+use axum::Extension;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Path, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use serde::de::DeserializeOwned;
 use serde_json::json;
 use subtle::ConstantTimeEq;
 
@@ -40,30 +43,77 @@ fn authenticate(st: &SimState, headers: &HeaderMap) -> Option<ItsmUser> {
     ok.then(|| ItsmUser(user.to_owned()))
 }
 
-pub async fn servicenow(State(st): State<Arc<SimState>>, mut req: Request, next: Next) -> Response {
-    match authenticate(&st, req.headers()) {
+/// Lets the call through with its [`ItsmUser`], or answers `refused` (the product's 401).
+async fn admit(
+    st: &SimState,
+    mut req: Request,
+    next: Next,
+    refused: impl FnOnce() -> Response,
+) -> Response {
+    match authenticate(st, req.headers()) {
         Some(user) => {
             req.extensions_mut().insert(user);
             next.run(req).await
         }
-        None => servicenow_error(
-            StatusCode::UNAUTHORIZED,
-            "User Not Authenticated",
-            "Required to provide Auth information",
-        ),
+        None => refused(),
     }
 }
 
-pub async fn jira(State(st): State<Arc<SimState>>, mut req: Request, next: Next) -> Response {
-    match authenticate(&st, req.headers()) {
-        Some(user) => {
-            req.extensions_mut().insert(user);
-            next.run(req).await
-        }
-        None => jira_error(
+pub async fn servicenow(State(st): State<Arc<SimState>>, req: Request, next: Next) -> Response {
+    admit(&st, req, next, || {
+        servicenow_error(
+            StatusCode::UNAUTHORIZED,
+            "User Not Authenticated",
+            "Required to provide Auth information",
+        )
+    })
+    .await
+}
+
+pub async fn jira(State(st): State<Arc<SimState>>, req: Request, next: Next) -> Response {
+    admit(&st, req, next, || {
+        jira_error(
             StatusCode::UNAUTHORIZED,
             &["You are not authenticated. Authentication required to perform this operation."],
             json!({}),
-        ),
+        )
+    })
+    .await
+}
+
+/// A write by an authenticated ITSM user, as the product's handlers read it: who, the path's
+/// parameters, the raw query string and the raw body. Each product checks it its own way.
+pub struct ItsmWrite<P> {
+    pub user: ItsmUser,
+    pub path: P,
+    pub query: Option<String>,
+    pub raw: Bytes,
+}
+
+impl<S, P> FromRequest<S> for ItsmWrite<P>
+where
+    S: Send + Sync,
+    P: DeserializeOwned + Send,
+{
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Response> {
+        let (mut parts, body) = req.into_parts();
+        let Extension(user) = Extension::<ItsmUser>::from_request_parts(&mut parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let Path(path) = Path::<P>::from_request_parts(&mut parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let query = parts.uri.query().map(str::to_owned);
+        let raw = Bytes::from_request(Request::from_parts(parts, body), state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        Ok(Self {
+            user,
+            path,
+            query,
+            raw,
+        })
     }
 }

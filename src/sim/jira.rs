@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::body::Bytes;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{FromRequest, Path, RawQuery, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -24,7 +24,7 @@ use serde_json::{Value, json};
 
 use super::error::jira_error;
 pub use super::issue::Issue;
-use super::itsm_auth::ItsmUser;
+use super::itsm_auth::{ItsmUser, ItsmWrite};
 use super::state::{Data, SimState, Table};
 
 use adf::{adf, adf_text, valid_adf};
@@ -124,6 +124,21 @@ pub(crate) fn find_mut<'a>(issues: &'a mut Table<Issue>, id_or_key: &str) -> Opt
     issues.iter_mut().find(|i| i.id == id_or_key)
 }
 
+/// Runs `change` on the issue with this id or key, with a fresh Jira timestamp; "no issue"
+/// when there is none.
+pub(crate) fn change_issue(
+    st: &SimState,
+    id_or_key: &str,
+    change: impl FnOnce(&mut Issue, &str) -> Response,
+) -> Response {
+    let mut d = st.data();
+    let stamp = jira_stamp(&mut d);
+    let Some(issue) = find_mut(&mut d.jira_issues, id_or_key) else {
+        return no_issue();
+    };
+    change(issue, &stamp)
+}
+
 fn comment_view(c: &Value, v3: bool) -> Value {
     let mut c = c.clone();
     c["body"] = body_for(c["body"].clone(), v3);
@@ -199,6 +214,37 @@ fn parse(raw: &[u8]) -> Result<Value, Box<Response>> {
         })
 }
 
+/// A write to one issue (`PUT /issue/{key}`, `POST …/comment`, `POST …/transitions`), checked
+/// in Jira's order: an unknown API version is "no issue", then the body must be a JSON object.
+pub(crate) struct IssueWrite {
+    pub v3: bool,
+    /// The issue's id or key, as addressed.
+    pub key: String,
+    pub user: ItsmUser,
+    pub body: Value,
+}
+
+impl<S: Send + Sync> FromRequest<S> for IssueWrite {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Response> {
+        let ItsmWrite {
+            user,
+            path: (v, key),
+            raw,
+            ..
+        } = ItsmWrite::<(String, String)>::from_request(req, state).await?;
+        let v3 = version(&v).ok_or_else(no_issue)?;
+        let body = parse(&raw).map_err(|r| *r)?;
+        Ok(Self {
+            v3,
+            key,
+            user,
+            body,
+        })
+    }
+}
+
 fn check_description(fields: &Value, v3: bool) -> Result<(), Box<Response>> {
     match fields.get("description") {
         Some(d) if v3 && !valid_adf(d) => Err(Box::new(bad(
@@ -267,62 +313,47 @@ async fn read(
 /// Fields whose edits the changelog shows (the ones a mapping's `changed:` looks at).
 const TRACKED: [&str; 4] = ["summary", "description", "priority", "labels"];
 
-async fn edit(
-    State(st): St,
-    Extension(user): Extension<ItsmUser>,
-    Path((v, key)): Path<(String, String)>,
-    raw: Bytes,
-) -> Response {
-    let Some(v3) = version(&v) else {
-        return no_issue();
-    };
-    let body = match parse(&raw) {
-        Ok(b) => b,
-        Err(r) => return *r,
-    };
-    let fields = body.get("fields").cloned().unwrap_or(json!({}));
+async fn edit(State(st): St, w: IssueWrite) -> Response {
+    let fields = w.body.get("fields").cloned().unwrap_or(json!({}));
     if fields.get("status").is_some() {
         return bad(
             json!({"status": "Field 'status' cannot be set. It is not on the appropriate screen, or unknown."}),
         );
     }
-    if let Err(r) = check_description(&fields, v3) {
+    if let Err(r) = check_description(&fields, w.v3) {
         return *r;
     }
-    let new_comments = match comments_from_update(&body, v3) {
+    let new_comments = match comments_from_update(&w.body, w.v3) {
         Ok(c) => c,
         Err(r) => return *r,
     };
-    let mut d = st.data();
-    let stamp = jira_stamp(&mut d);
-    let Some(issue) = find_mut(&mut d.jira_issues, &key) else {
-        return no_issue();
-    };
-    let before = issue.fields.clone();
-    if let (Some(dst), Some(src)) = (issue.fields.as_object_mut(), fields.as_object()) {
-        dst.extend(src.clone());
-    }
-    if let Some(ops) = body["update"]["labels"].as_array() {
-        let mut labels: Vec<Value> = issue.fields["labels"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default();
-        for op in ops {
-            if let Some(l) = op.get("add") {
-                labels.push(l.clone());
-            }
-            if let Some(l) = op.get("remove") {
-                labels.retain(|x| x != l);
-            }
+    change_issue(&st, &w.key, |issue, stamp| {
+        let before = issue.fields.clone();
+        if let (Some(dst), Some(src)) = (issue.fields.as_object_mut(), fields.as_object()) {
+            dst.extend(src.clone());
         }
-        issue.fields["labels"] = Value::Array(labels);
-    }
-    let items = changed_items(&before, &issue.fields);
-    issue.record_change(&user.0, items, &stamp);
-    for b in new_comments {
-        issue.add_comment(b, &user.0, true, &stamp);
-    }
-    StatusCode::NO_CONTENT.into_response()
+        if let Some(ops) = w.body["update"]["labels"].as_array() {
+            let mut labels: Vec<Value> = issue.fields["labels"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            for op in ops {
+                if let Some(l) = op.get("add") {
+                    labels.push(l.clone());
+                }
+                if let Some(l) = op.get("remove") {
+                    labels.retain(|x| x != l);
+                }
+            }
+            issue.fields["labels"] = Value::Array(labels);
+        }
+        let items = changed_items(&before, &issue.fields);
+        issue.record_change(&w.user.0, items, stamp);
+        for b in new_comments {
+            issue.add_comment(b, &w.user.0, true, stamp);
+        }
+        StatusCode::NO_CONTENT.into_response()
+    })
 }
 
 /// Changelog items for the tracked fields and custom fields that differ.
@@ -391,30 +422,15 @@ async fn comments(State(st): St, Path((v, key)): Path<(String, String)>) -> Resp
         .into_response()
 }
 
-async fn add_comment(
-    State(st): St,
-    Extension(user): Extension<ItsmUser>,
-    Path((v, key)): Path<(String, String)>,
-    raw: Bytes,
-) -> Response {
-    let Some(v3) = version(&v) else {
-        return no_issue();
-    };
-    let body = match parse(&raw) {
-        Ok(b) => b,
-        Err(r) => return *r,
-    };
-    let text = match comment_body(&body["body"], v3) {
+async fn add_comment(State(st): St, w: IssueWrite) -> Response {
+    let text = match comment_body(&w.body["body"], w.v3) {
         Ok(c) => c,
         Err(r) => return *r,
     };
-    let mut d = st.data();
-    let stamp = jira_stamp(&mut d);
-    let Some(issue) = find_mut(&mut d.jira_issues, &key) else {
-        return no_issue();
-    };
-    let comment = issue.add_comment(text, &user.0, true, &stamp);
-    (StatusCode::CREATED, Json(comment_view(&comment, v3))).into_response()
+    change_issue(&st, &w.key, |issue, stamp| {
+        let comment = issue.add_comment(text, &w.user.0, true, stamp);
+        (StatusCode::CREATED, Json(comment_view(&comment, w.v3))).into_response()
+    })
 }
 
 /// Seeds or replaces an issue (control API):

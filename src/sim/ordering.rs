@@ -14,6 +14,7 @@ use axum::{Json, Router};
 use serde_json::{Value, json};
 
 use super::body;
+use super::doc::{About, Op};
 use super::error::OrangeError;
 use super::query::{ListQuery, REQUESTS, list_response};
 use super::state::SimState;
@@ -27,20 +28,16 @@ pub fn routes() -> Router<Arc<SimState>> {
         .route("/requests/{id}", get(read))
         .route("/catalogItems", get(catalog))
         .route("/catalogItems/{id}", get(catalog_item))
-        .route(
-            "/status",
-            get(|| async { Json(json!({"status": "ok", "name": "ordering", "version": "3.1"})) }),
-        )
-        .route(
-            "/version",
-            get(|| async { Json(json!({"version": "3.1"})) }),
-        )
-        .route("/doc", get(doc))
+        .merge(ABOUT.routes())
 }
 
-async fn doc() -> Json<Value> {
-    use super::doc::{Op, STATUS_VERSION_DOC};
-    const OPS: &[Op] = &[
+static ABOUT: About = About {
+    title: "Ordering",
+    name: "ordering",
+    version: "3.1",
+    build: None,
+    base: super::ORDERING_BASE,
+    ops: &[
         Op {
             path: "/requests",
             methods: &["get", "post"],
@@ -61,17 +58,8 @@ async fn doc() -> Json<Value> {
             methods: &["get"],
             summary: "read a catalog item",
         },
-        STATUS_VERSION_DOC[0],
-        STATUS_VERSION_DOC[1],
-        STATUS_VERSION_DOC[2],
-    ];
-    Json(super::doc::swagger(
-        "Ordering",
-        "3.1",
-        super::ORDERING_BASE,
-        OPS,
-    ))
-}
+    ],
+};
 
 async fn create(State(st): St, raw: Bytes) -> Result<Response> {
     let m = body::object(&raw)?;

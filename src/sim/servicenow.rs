@@ -8,18 +8,18 @@
 //! every change (`/_sim/servicenow/webhook`). A `sys_id` in an insert body is kept (a taken
 //! one fails the insert with 403 "Operation Failed").
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
-use axum::body::Bytes;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{FromRequest, Path, RawQuery, Request, State};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::{Extension, Json, Router};
+use axum::{Json, Router};
 use serde_json::{Map, Value, json};
 
 use super::error::servicenow_error;
-use super::itsm_auth::ItsmUser;
+use super::itsm_auth::{ItsmUser, ItsmWrite};
 use super::query::TOTAL_COUNT;
 use super::servicenow_acl as acl;
 use super::state::{SimState, lock, servicenow_now};
@@ -278,30 +278,52 @@ fn data_policy_error() -> Response {
     )
 }
 
+/// An insert or update of an incident record, checked in the Table API's order before any
+/// record is looked at: the table, a JSON object body, the caller's right to write.
+struct TableWrite {
+    user: ItsmUser,
+    /// The query string's parameters (`sysparm_fields`).
+    params: Vec<(String, String)>,
+    changes: Map<String, Value>,
+}
+
+impl FromRequest<Arc<SimState>> for TableWrite {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, st: &Arc<SimState>) -> Result<Self, Response> {
+        let w = ItsmWrite::<HashMap<String, String>>::from_request(req, st).await?;
+        let params = params(&w.query);
+        let (user, path, raw) = (w.user, w.path, w.raw);
+        let table = path.get("table").map_or("", String::as_str);
+        if table != "incident" {
+            return Err(invalid_table(table));
+        }
+        let Ok(Value::Object(changes)) = serde_json::from_slice::<Value>(&raw) else {
+            return Err(bad_json());
+        };
+        if let Some(refused) = acl::write_refused(st) {
+            return Err(refused);
+        }
+        Ok(Self {
+            user,
+            params,
+            changes,
+        })
+    }
+}
+
 async fn update(
     State(st): St,
-    Extension(user): Extension<ItsmUser>,
-    Path((table, sys_id)): Path<(String, String)>,
-    RawQuery(q): RawQuery,
-    raw: Bytes,
+    Path((_, sys_id)): Path<(String, String)>,
+    w: TableWrite,
 ) -> Response {
-    if table != "incident" {
-        return invalid_table(&table);
-    }
-    let Ok(Value::Object(changes)) = serde_json::from_slice::<Value>(&raw) else {
-        return bad_json();
-    };
-    if let Some(refused) = acl::write_refused(&st) {
-        return refused;
-    }
-    let p = params(&q);
     let mut d = st.data();
     let Some(current) = d.sn_incidents.get(&sys_id).cloned() else {
         return no_record();
     };
     let mut record = current;
     let mut journal = Vec::new();
-    apply(&mut record, changes, &user.0, &mut journal);
+    apply(&mut record, w.changes, &w.user.0, &mut journal);
     if data_policy_violation(&record) {
         return data_policy_error();
     }
@@ -314,7 +336,7 @@ async fn update(
     d.sn_journal.extend(journal);
     drop(d);
     fire_webhook(&st, &record);
-    Json(json!({"result": shape(&record, &p)})).into_response()
+    Json(json!({"result": shape(&record, &w.params)})).into_response()
 }
 
 /// What the Table API answers when the database refuses an insert (here: the `sys_id` is
@@ -327,27 +349,12 @@ fn insert_failed(number: &str) -> Response {
     )
 }
 
-async fn create(
-    State(st): St,
-    Extension(user): Extension<ItsmUser>,
-    Path(table): Path<String>,
-    RawQuery(q): RawQuery,
-    raw: Bytes,
-) -> Response {
-    if table != "incident" {
-        return invalid_table(&table);
-    }
-    let Ok(Value::Object(changes)) = serde_json::from_slice::<Value>(&raw) else {
-        return bad_json();
-    };
-    if let Some(refused) = acl::write_refused(&st) {
-        return refused;
-    }
-    let p = params(&q);
+async fn create(State(st): St, w: TableWrite) -> Response {
     let now = servicenow_now();
     let mut d = st.data();
     // A `sys_id` given on insert is kept, as the Table API does; taken, the insert fails.
-    let given = changes
+    let given = w
+        .changes
         .get("sys_id")
         .and_then(Value::as_str)
         .filter(|s| !s.is_empty())
@@ -363,10 +370,10 @@ async fn create(
         "sys_id": sys_id, "number": format!("INC{:07}", 20_000 + seq), "short_description": "", "description": "",
         "state": "1", "impact": "3", "urgency": "3", "priority": "5", "cmdb_ci": "", "correlation_id": "",
         "correlation_display": "", "close_code": "", "close_notes": "", "work_notes": "", "comments": "",
-        "sys_mod_count": "0", "sys_created_on": now, "sys_created_by": user.0,
+        "sys_mod_count": "0", "sys_created_on": now, "sys_created_by": w.user.0,
     });
     let mut journal = Vec::new();
-    apply(&mut record, changes, &user.0, &mut journal);
+    apply(&mut record, w.changes, &w.user.0, &mut journal);
     if data_policy_violation(&record) {
         return data_policy_error();
     }
@@ -376,7 +383,7 @@ async fn create(
     fire_webhook(&st, &record);
     (
         StatusCode::CREATED,
-        Json(json!({"result": shape(&record, &p)})),
+        Json(json!({"result": shape(&record, &w.params)})),
     )
         .into_response()
 }

@@ -6,8 +6,7 @@ use crate::worker::Delivered;
 
 #[tokio::test]
 async fn a_call_whose_earlier_try_may_have_been_sent_is_read_back_before_it_is_sent() {
-    let (stub, base) = start().await;
-    let c = client(&base, |_| {});
+    let (stub, _, c) = started().await;
     let note = OrangeCall {
         op: OrangeOp::AddIncidentNote,
         body: json!({"text": "router rebooted"}),
@@ -15,12 +14,7 @@ async fn a_call_whose_earlier_try_may_have_been_sent_is_read_back_before_it_is_s
         lookups: vec![],
     };
     let earlier = Some(time::OffsetDateTime::now_utc());
-    push(
-        &stub,
-        200,
-        vec![],
-        r#"[{"id": "N1", "text": "router rebooted"}]"#,
-    );
+    answer(&stub, 200, r#"[{"id": "N1", "text": "router rebooted"}]"#);
     let found = c.deliver(&note, Some("INC-1"), earlier).await.unwrap();
     assert_eq!(found, Delivered::AlreadyApplied { created_id: None });
     push(&stub, 200, vec![], "[]");

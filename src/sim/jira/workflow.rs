@@ -12,19 +12,17 @@
 
 use std::sync::Arc;
 
-use axum::body::Bytes;
+use axum::Json;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::{Extension, Json};
 use serde_json::{Value, json};
 
 use super::{
-    Issue, St, bad, change_item, comments_from_update, find_mut, no_issue, parse, version,
+    Issue, IssueWrite, St, bad, change_issue, change_item, comments_from_update, no_issue, version,
 };
 use crate::sim::error::jira_error;
 use crate::sim::inferred::JiraPermissions;
-use crate::sim::itsm_auth::ItsmUser;
 use crate::sim::state::SimState;
 
 /// (id, name, status category key)
@@ -210,19 +208,13 @@ pub async fn my_permissions(
     Json(json!({"permissions": perms})).into_response()
 }
 
-pub async fn transition(
-    State(st): State<Arc<SimState>>,
-    Extension(user): Extension<ItsmUser>,
-    Path((v, key)): Path<(String, String)>,
-    raw: Bytes,
-) -> Response {
-    let Some(v3) = version(&v) else {
-        return no_issue();
-    };
-    let body = match parse(&raw) {
-        Ok(b) => b,
-        Err(r) => return *r,
-    };
+pub async fn transition(State(st): State<Arc<SimState>>, w: IssueWrite) -> Response {
+    let IssueWrite {
+        v3,
+        key,
+        user,
+        body,
+    } = w;
     let id = match &body["transition"]["id"] {
         Value::String(s) => s.clone(),
         Value::Number(n) => n.to_string(),
@@ -238,32 +230,29 @@ pub async fn transition(
         Ok(c) => c,
         Err(r) => return *r,
     };
-    let mut d = st.data();
-    let stamp = super::jira_stamp(&mut d);
-    let Some(issue) = find_mut(&mut d.jira_issues, &key) else {
-        return no_issue();
-    };
-    let Some(t) = TRANSITIONS
-        .iter()
-        .find(|t| t.id == id && t.from.contains(&issue.status))
-    else {
-        return jira_error(
-            StatusCode::BAD_REQUEST,
-            &[&format!(
-                "Transition id '{id}' is not valid for this issue."
-            )],
-            json!({}),
-        );
-    };
-    let resolution = match screen_fields(t, &body["fields"]) {
-        Ok(r) => r,
-        Err(r) => return *r,
-    };
-    apply(issue, t, resolution, &user.0, &stamp);
-    for body in new_comments {
-        issue.add_comment(body, &user.0, true, &stamp);
-    }
-    StatusCode::NO_CONTENT.into_response()
+    change_issue(&st, &key, |issue, stamp| {
+        let Some(t) = TRANSITIONS
+            .iter()
+            .find(|t| t.id == id && t.from.contains(&issue.status))
+        else {
+            return jira_error(
+                StatusCode::BAD_REQUEST,
+                &[&format!(
+                    "Transition id '{id}' is not valid for this issue."
+                )],
+                json!({}),
+            );
+        };
+        let resolution = match screen_fields(t, &body["fields"]) {
+            Ok(r) => r,
+            Err(r) => return *r,
+        };
+        apply(issue, t, resolution, &user.0, stamp);
+        for body in new_comments {
+            issue.add_comment(body, &user.0, true, stamp);
+        }
+        StatusCode::NO_CONTENT.into_response()
+    })
 }
 
 /// The resolution the transition sets, after checking `fields` against its screen.
