@@ -58,16 +58,10 @@ impl Orange {
     fn stamp(&self) -> String {
         let ms = self.clock.fetch_add(1, Ordering::SeqCst);
         let t = time::macros::datetime!(2026-11-22 00:00:00 UTC) + Duration::from_millis(ms.into());
-        format!(
-            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
-            t.year(),
-            u8::from(t.month()),
-            t.day(),
-            t.hour(),
-            t.minute(),
-            t.second(),
-            t.millisecond()
-        )
+        let f = time::macros::format_description!(
+            "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+        );
+        t.format(&f).expect("a 2026 time formats")
     }
     async fn call(&self) {
         self.calls.fetch_add(1, Ordering::SeqCst);

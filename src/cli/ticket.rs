@@ -78,16 +78,10 @@ pub async fn ticket_show(
 /// `2026-12-07 07:01:02.123` (UTC).
 fn when(t: Timestamp) -> String {
     let t = t.to_offset(time::UtcOffset::UTC);
-    format!(
-        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}.{:03}",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second(),
-        t.millisecond()
-    )
+    let f = time::macros::format_description!(
+        "[year]-[month]-[day] [hour]:[minute]:[second].[subsecond digits:3]"
+    );
+    t.format(&f).unwrap_or_default()
 }
 
 /// The timeline as aligned text: a header, then one line per step (time, kind, what).

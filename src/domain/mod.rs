@@ -5,6 +5,7 @@
 //! between an ITSM ticket and an Orange object, and the retry maths (with `now` passed in).
 //! `domain` depends on nothing else in the crate.
 
+pub mod adf;
 pub mod call;
 pub mod delivery;
 pub mod echo;

@@ -26,8 +26,8 @@ pub use backlog::Backlog;
 
 use crate::domain::echo::echo_check;
 use crate::domain::{
-    Disposition, EventId, IngestOutcome, NewDelivery, ParkReason, Parked, SourceKind, SourceName,
-    StoredEvent, Target, TenantId, TicketKey, Timestamp,
+    Disposition, EventId, IngestOutcome, ParkReason, Parked, SourceKind, SourceName, StoredEvent,
+    TenantId, TicketKey, Timestamp,
 };
 use crate::mapping::{Incoming, LiveMappings, MapCause, MapError, Mapped, Mapping, Unrouted};
 use crate::store::{Store, StoreError};
@@ -217,14 +217,7 @@ impl Intake {
         };
         let (mapped, disposition) = map(&mapping, &incoming);
         let ticket = TicketKey::new(&e.tenant, &e.source, mapped.ticket.as_deref().unwrap_or(""));
-        let deliveries: Vec<NewDelivery> = mapped
-            .calls
-            .into_iter()
-            .map(|c| NewDelivery {
-                ticket: ticket.clone(),
-                target: Target::Orange(c),
-            })
-            .collect();
+        let deliveries = Mapped::deliveries(mapped.calls, &ticket);
         let calls = deliveries.len();
         let settled = self
             .store

@@ -9,10 +9,10 @@
 use reqwest::header::{ACCEPT, CONTENT_TYPE};
 use serde_json::{Map, Value, json};
 
-use super::adf;
 use super::budget::ItsmBudget;
 use super::wire::{self, CALL_TIMEOUT, Pace};
 use crate::config::JiraTarget;
+use crate::domain::adf;
 use crate::domain::echo::jira_comment_fingerprint;
 use crate::domain::{CallFailure, FailureClass};
 use crate::worker::Written;

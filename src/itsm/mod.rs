@@ -17,7 +17,6 @@ use std::sync::{Arc, RwLock};
 use crate::config::TenantConfig;
 use crate::domain::TenantId;
 
-pub mod adf;
 pub mod budget;
 pub mod jira;
 pub mod servicenow;

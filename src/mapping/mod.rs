@@ -85,14 +85,7 @@ impl Mapped {
         received_at: Timestamp,
     ) -> NewEvent {
         let ticket = TicketKey::new(tenant, source, self.ticket.as_deref().unwrap_or(""));
-        let deliveries = self
-            .calls
-            .into_iter()
-            .map(|c| NewDelivery {
-                ticket: ticket.clone(),
-                target: Target::Orange(c),
-            })
-            .collect();
+        let deliveries = Self::deliveries(self.calls, &ticket);
         NewEvent {
             id: EventId::new(),
             tenant: tenant.clone(),
@@ -115,6 +108,18 @@ impl Mapped {
                 skipped: self.skipped,
             },
         }
+    }
+
+    /// Each planned Orange call as a delivery of `ticket`, in order (so they queue behind the
+    /// ticket's earlier ones).
+    pub fn deliveries(calls: Vec<OrangeCall>, ticket: &TicketKey) -> Vec<NewDelivery> {
+        calls
+            .into_iter()
+            .map(|c| NewDelivery {
+                ticket: ticket.clone(),
+                target: Target::Orange(c),
+            })
+            .collect()
     }
 }
 

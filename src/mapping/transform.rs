@@ -316,18 +316,7 @@ pub fn plain_to_adf(s: &str) -> Value {
         .replace("\r\n", "\n")
         .split("\n\n")
         .filter(|p| !p.trim().is_empty())
-        .map(|p| {
-            let mut content = Vec::new();
-            for (i, line) in p.split('\n').enumerate() {
-                if i > 0 {
-                    content.push(json!({"type": "hardBreak"}));
-                }
-                if !line.is_empty() {
-                    content.push(json!({"type": "text", "text": line}));
-                }
-            }
-            json!({"type": "paragraph", "content": content})
-        })
+        .map(crate::domain::adf::paragraph)
         .collect();
     json!({"type": "doc", "version": 1, "content": paragraphs})
 }

@@ -1,4 +1,5 @@
-//! Plain text → Atlassian Document Format, for Jira REST v3 comment bodies.
+//! Plain text → Atlassian Document Format, for Jira REST v3 comment bodies (`itsm::jira`)
+//! and the mapping's `plain_to_adf` transform, which build their paragraphs alike.
 //!
 //! Blank lines separate paragraphs; single newlines become `hardBreak` nodes. ADF rejects
 //! empty `text` nodes, so none are ever emitted (an empty paragraph has `content: []`).
@@ -23,7 +24,8 @@ fn split_paragraphs(text: &str) -> impl Iterator<Item = &str> {
         .filter(|p| !p.trim().is_empty())
 }
 
-fn paragraph(p: &str) -> Value {
+/// One ADF paragraph: `p`'s lines as `text` nodes, with a `hardBreak` between them.
+pub fn paragraph(p: &str) -> Value {
     let mut content = Vec::new();
     for (i, line) in p.split('\n').enumerate() {
         if i > 0 {
