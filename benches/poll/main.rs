@@ -15,10 +15,9 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use itsm_bridge::config::ScanChoice;
-use itsm_bridge::domain::call::ItsmKind;
 use itsm_bridge::domain::{
-    Attempt, AttemptOutcome, CallFailure, Delivery, ItsmCall, ItsmOp, NewDelivery, OrangeApi,
-    OrangeOp, SourceName, Target, TenantId, TicketKey,
+    Attempt, AttemptOutcome, CallFailure, Delivery, ItsmCall, NewDelivery, OrangeApi, OrangeOp,
+    SourceName, Target, TenantId, TicketKey,
 };
 use itsm_bridge::store::sqlite::SqliteStore;
 use itsm_bridge::store::{Finish, IngestStore, LinkStore, NewLink, Store};
@@ -148,15 +147,7 @@ impl OrangeReader for Orange {
 struct Table;
 
 fn patch(ticket: &str, fields: Map<String, Value>) -> ItsmCall {
-    ItsmCall {
-        itsm: ItsmKind::Servicenow,
-        op: ItsmOp::ServicenowPatch {
-            table: "incident".into(),
-            sys_id: ticket.into(),
-            fields,
-        },
-        fingerprint: None,
-    }
+    ItsmCall::servicenow_patch("incident", ticket, fields)
 }
 
 impl WayBackPlanner for Table {

@@ -182,6 +182,25 @@ pub struct ItsmCall {
     pub fingerprint: Option<String>,
 }
 
+impl ItsmCall {
+    /// A ServiceNow `PATCH /table/{table}/{sys_id}` of `fields`, with no echo fingerprint yet.
+    pub fn servicenow_patch(
+        table: impl Into<String>,
+        sys_id: impl Into<String>,
+        fields: serde_json::Map<String, Value>,
+    ) -> Self {
+        Self {
+            itsm: ItsmKind::Servicenow,
+            op: ItsmOp::ServicenowPatch {
+                table: table.into(),
+                sys_id: sys_id.into(),
+                fields,
+            },
+            fingerprint: None,
+        }
+    }
+}
+
 /// Where a delivery goes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "target", rename_all = "snake_case")]

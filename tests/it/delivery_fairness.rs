@@ -6,8 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use itsm_bridge::domain::{
-    ItsmCall, ItsmOp, NewDelivery, OrangeCall, OrangeOp, SourceName, Target, TenantId, TicketKey,
-    call::ItsmKind,
+    ItsmCall, NewDelivery, OrangeCall, OrangeOp, SourceName, Target, TenantId, TicketKey,
 };
 use itsm_bridge::sim::{FaultKind, FaultSettings, HeaderMatch, Phase, ScriptedFault, SimOptions};
 use itsm_bridge::store::Store;
@@ -82,15 +81,11 @@ fn create(tenant: &str, ticket: &str) -> NewDelivery {
 fn write_back(tenant: &str, ticket: &str) -> NewDelivery {
     NewDelivery {
         ticket: key(tenant, ticket),
-        target: Target::Itsm(ItsmCall {
-            itsm: ItsmKind::Servicenow,
-            op: ItsmOp::ServicenowPatch {
-                table: "incident".into(),
-                sys_id: format!("sys-{ticket}"),
-                fields: serde_json::from_value(json!({"work_notes": "from Orange"})).unwrap(),
-            },
-            fingerprint: None,
-        }),
+        target: Target::Itsm(ItsmCall::servicenow_patch(
+            "incident",
+            format!("sys-{ticket}"),
+            serde_json::from_value(json!({"work_notes": "from Orange"})).unwrap(),
+        )),
     }
 }
 

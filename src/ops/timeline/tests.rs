@@ -3,7 +3,6 @@
 use time::macros::datetime;
 
 use super::*;
-use crate::domain::call::ItsmKind;
 use crate::domain::{
     Attempt, AttemptOutcome, ItsmCall, Observation, OrangeApi, OrangeCall, OrangeOp, Routing,
 };
@@ -61,15 +60,11 @@ fn create() -> Target {
 }
 
 fn patch() -> Target {
-    Target::Itsm(ItsmCall {
-        itsm: ItsmKind::Servicenow,
-        op: ItsmOp::ServicenowPatch {
-            table: "incident".into(),
-            sys_id: "abc".into(),
-            fields: serde_json::Map::new(),
-        },
-        fingerprint: None,
-    })
+    Target::Itsm(ItsmCall::servicenow_patch(
+        "incident",
+        "abc",
+        serde_json::Map::new(),
+    ))
 }
 
 fn tried(at: Timestamp, status: u16) -> Attempt {

@@ -10,7 +10,6 @@ use serde_json::{Map, Value, json};
 
 use super::diff::{OrangeNote, WayBackPlanner};
 use super::{Changed, OrangeReader, PlannerLookup, ScanSupport, Support};
-use crate::domain::call::ItsmKind;
 use crate::domain::*;
 use crate::store::*;
 
@@ -391,15 +390,7 @@ fn failure(class: FailureClass, status: u16, code: Option<&str>, message: &str) 
 
 /// A ServiceNow incident's patch of `fields`.
 fn patch(ticket: &str, fields: Map<String, Value>) -> ItsmCall {
-    ItsmCall {
-        itsm: ItsmKind::Servicenow,
-        op: ItsmOp::ServicenowPatch {
-            table: "incident".into(),
-            sys_id: ticket.into(),
-            fields,
-        },
-        fingerprint: None,
-    }
+    ItsmCall::servicenow_patch("incident", ticket, fields)
 }
 
 impl PlannerLookup for SnTable {

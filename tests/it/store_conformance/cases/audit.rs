@@ -125,19 +125,14 @@ pub async fn a_tenants_activity_counts_events_and_attempts_per_minute_and_its_qu
 
 /// A ServiceNow write-back of `t`.
 fn write_back(t: &TicketKey) -> NewDelivery {
-    use itsm_bridge::domain::call::ItsmKind;
-    use itsm_bridge::domain::{ItsmCall, ItsmOp, Target};
+    use itsm_bridge::domain::{ItsmCall, Target};
 
     NewDelivery {
         ticket: t.clone(),
-        target: Target::Itsm(ItsmCall {
-            itsm: ItsmKind::Servicenow,
-            op: ItsmOp::ServicenowPatch {
-                table: "incident".into(),
-                sys_id: "abc".into(),
-                fields: serde_json::Map::new(),
-            },
-            fingerprint: None,
-        }),
+        target: Target::Itsm(ItsmCall::servicenow_patch(
+            "incident",
+            "abc",
+            serde_json::Map::new(),
+        )),
     }
 }
