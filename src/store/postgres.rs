@@ -8,6 +8,7 @@
 
 mod links;
 mod ops;
+mod outcomes;
 mod purge;
 mod writer;
 
@@ -17,7 +18,7 @@ use sqlx::postgres::PgPoolOptions;
 use sqlx::{PgPool, Postgres, Transaction};
 use tokio::sync::{mpsc, oneshot};
 
-use super::codec::{DeliveryRow, EventRow, PreparedEvent, delivery_cols, event_cols};
+use super::codec::{EventRow, PreparedEvent, event_cols};
 use super::shared::{ClaimJob, FinishJob, rows};
 use super::{EventQuery, EventState, StoreError, StoreResult};
 use crate::domain::{Delivery, IngestOutcome, StoredEvent};
@@ -27,6 +28,8 @@ pub struct PgStore {
     pool: PgPool,
     /// Events for the group-commit writers (see [`writer`]).
     ingest: mpsc::Sender<writer::Job>,
+    /// Outcomes and claims for their group-commit writers (see [`outcomes`]).
+    outcomes: mpsc::Sender<outcomes::Job>,
 }
 
 impl PgStore {
@@ -36,10 +39,19 @@ impl PgStore {
         let pool = PgPoolOptions::new()
             .max_connections(max_connections.max(2))
             .acquire_timeout(Duration::from_secs(10))
+            // No `SELECT 1` round trip before every use: a connection that died is found
+            // by the statement that uses it (that transaction fails and is retried as any
+            // failed write is), and idle connections are closed and replaced by the pool.
+            .test_before_acquire(false)
             .connect(url)
             .await?;
         let ingest = writer::spawn(&pool);
-        Ok(Self { pool, ingest })
+        let outcomes = outcomes::spawn(&pool);
+        Ok(Self {
+            pool,
+            ingest,
+            outcomes,
+        })
     }
 }
 
@@ -71,38 +83,25 @@ impl PgStore {
     }
 
     async fn claim(&self, job: ClaimJob) -> StoreResult<Vec<Delivery>> {
-        // Heads only (partial indexes), and never beside a live in-flight delivery of the same
-        // ticket. Rows another replica is claiming right now are skipped, not waited for; a
-        // row claimed and committed meanwhile is re-checked by PostgreSQL against its new
-        // version (no longer due) and left out.
-        let rs: Vec<DeliveryRow> = sqlx::query_as(concat!(
-            "WITH p AS (SELECT id, next_attempt_at AS k FROM deliveries d \
-                 WHERE is_head AND state = 'pending' AND next_attempt_at <= $3 \
-                 AND NOT EXISTS (SELECT 1 FROM deliveries o WHERE o.ticket = d.ticket \
-                   AND o.state = 'in_flight' AND o.lease_until > $3) \
-                 ORDER BY next_attempt_at, id LIMIT $4 FOR UPDATE SKIP LOCKED), \
-             e AS (SELECT id, next_attempt_at AS k FROM deliveries d \
-                 WHERE is_head AND state = 'in_flight' AND lease_until <= $3 \
-                 AND NOT EXISTS (SELECT 1 FROM deliveries o WHERE o.ticket = d.ticket \
-                   AND o.state = 'in_flight' AND o.id <> d.id AND o.lease_until > $3) \
-                 ORDER BY lease_until, id LIMIT $4 FOR UPDATE SKIP LOCKED), \
-             pick AS (SELECT id AS pid FROM (SELECT id, k FROM p UNION ALL SELECT id, k FROM e) u \
-                 ORDER BY k, id LIMIT $4) \
-             UPDATE deliveries SET state = 'in_flight', lease_owner = $1, lease_until = $2 \
-             FROM pick WHERE deliveries.id = pick.pid RETURNING ",
-            delivery_cols!()
-        ))
-        .bind(job.owner)
-        .bind(job.lease_until)
-        .bind(job.now)
-        .bind(job.limit)
-        .fetch_all(&self.pool)
-        .await?;
-        rows(rs)
+        let (reply, answer) = oneshot::channel();
+        self.record(outcomes::Job::Claim(job, reply), answer).await
     }
 
     async fn finish_one(&self, job: FinishJob) -> StoreResult<()> {
-        ops::finish(&self.pool, job.id, &job.owner, &job.attempt, job.finish).await
+        let (reply, answer) = oneshot::channel();
+        self.record(outcomes::Job::Finish(Box::new(job), reply), answer)
+            .await
+    }
+
+    /// Hands `job` to the outcomes' writers and waits for its answer (sent after the commit).
+    async fn record<T>(
+        &self,
+        job: outcomes::Job,
+        answer: oneshot::Receiver<StoreResult<T>>,
+    ) -> StoreResult<T> {
+        let stopped = || StoreError::Unavailable("the outcomes writer has stopped".into());
+        self.outcomes.send(job).await.map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
     }
 
     /// Pending, waiting for a link, in flight, dead, and the oldest pending's `created_at`.

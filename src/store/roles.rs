@@ -90,6 +90,20 @@ pub trait DeliveryQueue: TicketLinks {
         now: Timestamp,
         lease_until: Timestamp,
         limit: usize,
+    ) -> StoreResult<Vec<Delivery>> {
+        self.claim_skipping(owner, now, lease_until, limit, &[])
+            .await
+    }
+
+    /// [`claim_due`](Self::claim_due), passing over the deliveries of the tenants in `skip`:
+    /// the others' due deliveries that wait behind theirs are leased instead.
+    async fn claim_skipping(
+        &self,
+        owner: &str,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: usize,
+        skip: &[TenantId],
     ) -> StoreResult<Vec<Delivery>>;
 
     /// Records `attempt` (unless `Defer`) and moves the delivery on; refused with

@@ -27,6 +27,7 @@ use crate::store::codec::ms;
 use crate::store::{Finish, StoreError, StoreResult};
 
 pub(super) mod admin;
+pub(super) mod finish;
 pub(super) mod poll;
 pub(super) mod purge;
 pub(super) mod sessions;
@@ -43,6 +44,8 @@ pub(super) struct ClaimJob {
     pub now: i64,
     pub lease_until: i64,
     pub limit: i64,
+    /// Tenants whose deliveries are passed over.
+    pub skip: Vec<String>,
 }
 
 /// The outcome of one delivery attempt, as a backend's `finish_one` records it.
@@ -327,12 +330,13 @@ macro_rules! store_roles {
                 Ok(event.map(|e| e.headers).unwrap_or_default())
             }
 
-            async fn claim_due(
+            async fn claim_skipping(
                 &self,
                 owner: &str,
                 now: $crate::domain::Timestamp,
                 lease_until: $crate::domain::Timestamp,
                 limit: usize,
+                skip: &[$crate::domain::TenantId],
             ) -> $crate::store::StoreResult<Vec<$crate::domain::Delivery>> {
                 let mut ds = self
                     .claim($crate::store::shared::ClaimJob {
@@ -340,6 +344,7 @@ macro_rules! store_roles {
                         now: $crate::store::codec::ms(now),
                         lease_until: $crate::store::codec::ms(lease_until),
                         limit: i64::try_from(limit).unwrap_or(i64::MAX),
+                        skip: skip.iter().map(|t| t.as_str().to_owned()).collect(),
                     })
                     .await?;
                 ds.sort_by_key(|d| (d.next_attempt_at, d.id));

@@ -1,17 +1,18 @@
-//! PostgreSQL transactions: appends (per-ticket order across replicas), finish, replay of a
-//! dead letter, and PostgreSQL's steps of the replay of a parked event and of the poller's
-//! commit (both written once, in `shared`). Ingest, batched, is in [`super::writer`].
+//! PostgreSQL transactions: appends (per-ticket order across replicas), replay of a dead
+//! letter, and PostgreSQL's steps of the replay of a parked event and of the poller's
+//! commit (both written once, in `shared`). Ingest, batched, is in [`super::writer`]; outcomes
+//! and claims, batched, in [`super::outcomes`].
 //!
 //! Locking order, everywhere: the `tickets` row first, then delivery rows. Appends lock the
-//! ticket to take the next `seq`; finish and replay lock it before moving the head flag, so a
+//! ticket to take the next `seq`; outcomes and replay lock it before moving the head flag, so a
 //! head change and an append of the same ticket never interleave. Claims lock delivery rows
 //! only, with `SKIP LOCKED`, and never wait on a ticket.
 
 use sqlx::{PgConnection, PgPool};
 
-use crate::domain::{Attempt, DeliveryId, DeliveryState, TicketKey};
-use crate::store::codec::{self, PreparedDelivery, ms};
-use crate::store::{Finish, NewLink, StoreError, StoreResult, text};
+use crate::domain::DeliveryId;
+use crate::store::StoreResult;
+use crate::store::codec::PreparedDelivery;
 
 /// Appends deliveries of no event (write-backs, enqueued calls) at the tail of their
 /// tickets' queues. Deliveries are taken ticket by ticket in key order (stable, so each
@@ -71,138 +72,26 @@ async fn lock_ticket_of(conn: &mut PgConnection, id: DeliveryId) -> StoreResult<
 /// Moves the head flag of `ticket` to its lowest-seq pending/in-flight delivery (if any).
 /// The caller holds the ticket's lock.
 pub(super) async fn refresh_head(conn: &mut PgConnection, ticket: &str) -> StoreResult<()> {
-    sqlx::query("UPDATE deliveries SET is_head = FALSE WHERE ticket = $1 AND is_head")
-        .bind(ticket)
-        .execute(&mut *conn)
-        .await?;
-    sqlx::query(
-        "UPDATE deliveries SET is_head = TRUE WHERE id = (SELECT id FROM deliveries \
-         WHERE ticket = $1 AND state IN ('pending', 'in_flight') ORDER BY seq LIMIT 1)",
-    )
-    .bind(ticket)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
+    refresh_heads(conn, &[ticket]).await
 }
 
-pub(super) async fn finish(
-    pool: &PgPool,
-    id: DeliveryId,
-    owner: &str,
-    attempt: &Attempt,
-    finish: Finish,
-) -> StoreResult<()> {
-    let mut tx = pool.begin().await?;
-    let Some(ticket) = lock_ticket_of(&mut tx, id).await? else {
-        return Err(StoreError::NotFound(format!("delivery {id}")));
-    };
-    let (state, lease_owner, tenant): (String, Option<String>, String) = sqlx::query_as(
-        "SELECT state, lease_owner, tenant FROM deliveries WHERE id = $1 FOR UPDATE",
+/// [`refresh_head`] of each of `tickets` (the caller holds their locks).
+pub(super) async fn refresh_heads(conn: &mut PgConnection, tickets: &[&str]) -> StoreResult<()> {
+    if tickets.is_empty() {
+        return Ok(());
+    }
+    // One statement: the head flag moves to each ticket's first live delivery and off any
+    // other.
+    sqlx::query(
+        "WITH h AS (SELECT DISTINCT ON (ticket) id FROM deliveries \
+           WHERE ticket = ANY($1) AND state IN ('pending', 'in_flight') ORDER BY ticket, seq), \
+         c AS (SELECT id FROM h UNION SELECT id FROM deliveries WHERE ticket = ANY($1) AND is_head) \
+         UPDATE deliveries d SET is_head = (d.id IN (SELECT id FROM h)) FROM c \
+         WHERE d.id = c.id AND d.is_head <> (d.id IN (SELECT id FROM h))",
     )
-    .bind(id.0)
-    .fetch_one(&mut *tx)
+    .bind(tickets)
+    .execute(&mut *conn)
     .await?;
-    if state != DeliveryState::InFlight.as_str() || lease_owner.as_deref() != Some(owner) {
-        return Err(StoreError::LeaseLost(format!("delivery {id}")));
-    }
-    if !matches!(finish, Finish::Defer { .. } | Finish::WaitLink { .. }) {
-        sqlx::query(
-            "INSERT INTO attempts (delivery_id, at, outcome, http_status, error_code, error, \
-             latency_ms) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(id.0)
-        .bind(ms(attempt.at))
-        .bind(attempt.outcome.as_str())
-        .bind(attempt.http_status.map(i64::from))
-        .bind(attempt.error_code.as_deref().map(text::strip_nul_ref))
-        .bind(attempt.error.as_deref().map(text::strip_nul_ref))
-        .bind(i64::try_from(attempt.latency_ms).unwrap_or(i64::MAX))
-        .execute(&mut *tx)
-        .await?;
-    }
-    let at = ms(attempt.at);
-    // Orange's and the ITSMs' error texts are stored as they came, less what TEXT refuses.
-    let last_error = codec::describe(attempt).map(text::strip_nul);
-    match finish {
-        Finish::Done {
-            link,
-            echoes,
-            echo_until,
-        } => {
-            sqlx::query(
-                "UPDATE deliveries SET state = 'done', attempts = attempts + 1, is_head = FALSE, \
-                 lease_owner = NULL, lease_until = NULL, last_error = NULL, finished_at = $1, \
-                 waiting_link = NULL WHERE id = $2",
-            )
-            .bind(at)
-            .bind(id.0)
-            .execute(&mut *tx)
-            .await?;
-            if let Some(link) = link
-                && insert_link(
-                    &mut tx,
-                    &tenant,
-                    &TicketKey::from_stored(ticket.clone()),
-                    &link,
-                    at,
-                )
-                .await?
-            {
-                wake_waiting(&mut tx, &ticket, at).await?;
-            }
-            if let Some(until) = echo_until {
-                insert_echoes(&mut tx, &tenant, &echoes, at, ms(until)).await?;
-            }
-            refresh_head(&mut tx, &ticket).await?;
-        }
-        Finish::Retry { at: next } => {
-            sqlx::query(
-                "UPDATE deliveries SET state = 'pending', attempts = attempts + 1, \
-                 next_attempt_at = $1, lease_owner = NULL, lease_until = NULL, last_error = $2, \
-                 waiting_link = NULL WHERE id = $3",
-            )
-            .bind(ms(next))
-            .bind(last_error)
-            .bind(id.0)
-            .execute(&mut *tx)
-            .await?;
-        }
-        Finish::Dead => {
-            sqlx::query(
-                "UPDATE deliveries SET state = 'dead', attempts = attempts + 1, is_head = FALSE, \
-                 lease_owner = NULL, lease_until = NULL, last_error = $1, finished_at = $2, \
-                 waiting_link = NULL WHERE id = $3",
-            )
-            .bind(last_error)
-            .bind(at)
-            .bind(id.0)
-            .execute(&mut *tx)
-            .await?;
-            refresh_head(&mut tx, &ticket).await?;
-        }
-        Finish::Defer { at: next } => {
-            sqlx::query(
-                "UPDATE deliveries SET state = 'pending', next_attempt_at = $1, \
-                 lease_owner = NULL, lease_until = NULL WHERE id = $2",
-            )
-            .bind(ms(next))
-            .bind(id.0)
-            .execute(&mut *tx)
-            .await?;
-        }
-        Finish::WaitLink { until, reason } => {
-            sqlx::query(
-                "UPDATE deliveries SET state = 'pending', next_attempt_at = $1, \
-                 lease_owner = NULL, lease_until = NULL, waiting_link = $2 WHERE id = $3",
-            )
-            .bind(ms(until))
-            .bind(reason)
-            .bind(id.0)
-            .execute(&mut *tx)
-            .await?;
-        }
-    }
-    tx.commit().await?;
     Ok(())
 }
 
@@ -222,61 +111,6 @@ pub(super) async fn wake_waiting(
     .execute(&mut *conn)
     .await?
     .rows_affected())
-}
-
-/// A ticket keeps its first link; a conflicting second one is logged, not recorded. True
-/// when it was recorded.
-async fn insert_link(
-    conn: &mut PgConnection,
-    tenant: &str,
-    ticket: &TicketKey,
-    link: &NewLink,
-    at: i64,
-) -> StoreResult<bool> {
-    let source = codec::ticket_source(ticket)?;
-    let inserted = sqlx::query(
-        "INSERT INTO links (ticket, tenant, source, api, orange_id, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
-    )
-    .bind(ticket.as_str())
-    .bind(tenant)
-    .bind(source.as_str())
-    .bind(link.api.as_str())
-    .bind(text::strip_nul_ref(&link.orange_id))
-    .bind(at)
-    .execute(&mut *conn)
-    .await?
-    .rows_affected();
-    if inserted == 0 {
-        tracing::warn!(tenant, ticket.id = %ticket, orange.api = link.api.as_str(), orange.id = %link.orange_id, "link not recorded: ticket or Orange object already linked");
-    }
-    Ok(inserted > 0)
-}
-
-async fn insert_echoes(
-    conn: &mut PgConnection,
-    tenant: &str,
-    echoes: &[String],
-    now: i64,
-    until: i64,
-) -> StoreResult<()> {
-    sqlx::query("DELETE FROM echoes WHERE expires_at <= $1")
-        .bind(now)
-        .execute(&mut *conn)
-        .await?;
-    for fp in echoes {
-        sqlx::query(
-            "INSERT INTO echoes (tenant, fingerprint, expires_at) VALUES ($1, $2, $3) \
-             ON CONFLICT (tenant, fingerprint) \
-             DO UPDATE SET expires_at = GREATEST(echoes.expires_at, EXCLUDED.expires_at)",
-        )
-        .bind(tenant)
-        .bind(fp)
-        .bind(until)
-        .execute(&mut *conn)
-        .await?;
-    }
-    Ok(())
 }
 
 pub(super) async fn replay(

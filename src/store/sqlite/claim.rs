@@ -1,5 +1,5 @@
-//! The claim, run by the writer in its batch (see `DeliveryQueue::claim_due`): the due heads,
-//! leased in one statement pinned to the partial indexes.
+//! The claim, run by the writer in its batch (see `DeliveryQueue::claim_skipping`): the due
+//! heads, leased in one statement pinned to the partial indexes.
 
 use sqlx::SqliteConnection;
 
@@ -26,6 +26,7 @@ pub(super) async fn claim_in(
          WHERE id IN (SELECT id FROM ( \
            SELECT * FROM (SELECT id, next_attempt_at AS k FROM deliveries d INDEXED BY deliveries_due \
              WHERE is_head = 1 AND state = 'pending' AND next_attempt_at <= ?3 \
+             AND d.tenant NOT IN (SELECT value FROM json_each(?5)) \
              AND NOT EXISTS (SELECT 1 FROM deliveries o INDEXED BY deliveries_in_flight \
                WHERE o.ticket = d.ticket \
                AND o.state = 'in_flight' AND o.lease_until > ?3) \
@@ -33,6 +34,7 @@ pub(super) async fn claim_in(
            UNION ALL \
            SELECT * FROM (SELECT id, next_attempt_at AS k FROM deliveries d INDEXED BY deliveries_expired \
              WHERE is_head = 1 AND state = 'in_flight' AND lease_until <= ?3 \
+             AND d.tenant NOT IN (SELECT value FROM json_each(?5)) \
              AND NOT EXISTS (SELECT 1 FROM deliveries o INDEXED BY deliveries_in_flight \
                WHERE o.ticket = d.ticket \
                AND o.state = 'in_flight' AND o.id <> d.id AND o.lease_until > ?3) \
@@ -45,6 +47,7 @@ pub(super) async fn claim_in(
     .bind(job.lease_until)
     .bind(job.now)
     .bind(job.limit)
+    .bind(serde_json::json!(job.skip).to_string())
     .fetch_all(&mut *conn)
     .await?;
     let mut ds = rs

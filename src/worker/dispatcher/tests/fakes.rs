@@ -25,6 +25,8 @@ pub(super) struct FakeStore {
     inner: Mutex<Inner>,
     /// Held by a test to keep every `finish` waiting (a slow commit).
     pub(super) finishing: tokio::sync::RwLock<()>,
+    /// Held by a test to keep every claim waiting.
+    pub(super) claiming: tokio::sync::RwLock<()>,
 }
 
 #[derive(Default)]
@@ -148,13 +150,15 @@ impl TicketLinks for FakeStore {
 
 #[async_trait]
 impl DeliveryQueue for FakeStore {
-    async fn claim_due(
+    async fn claim_skipping(
         &self,
         owner: &str,
         now: Timestamp,
         lease_until: Timestamp,
         limit: usize,
+        skip: &[TenantId],
     ) -> StoreResult<Vec<Delivery>> {
+        let _claim = self.claiming.read().await;
         let mut i = self.inner.lock().unwrap();
         let mut heads: HashMap<String, usize> = HashMap::new();
         for (ix, d) in i.deliveries.iter().enumerate() {
@@ -171,6 +175,9 @@ impl DeliveryQueue for FakeStore {
             }
             let id = i.deliveries[ix].id.0;
             let d = &i.deliveries[ix];
+            if skip.contains(&d.tenant) {
+                continue;
+            }
             let due = match d.state {
                 DeliveryState::Pending | DeliveryState::WaitingLink => d.next_attempt_at <= now,
                 DeliveryState::InFlight => i.owners.get(&id).is_none_or(|(_, u)| *u <= now),
