@@ -276,9 +276,14 @@ pub struct DeliveryConfig {
     /// Calls of one tenant in flight at once, per replica, so one tenant's burst or hanging
     /// endpoint leaves slots for the others; unset: a quarter of `concurrency`, at least 1
     /// (all of it when the gateway serves one tenant: there is nobody to leave room for).
-    /// A tenant's due deliveries beyond it are put off, using no attempt.
+    /// A tenant's due deliveries beyond it are put off, using no attempt. Unset, it is a
+    /// share, not a cap: a tenant whose calls are the only ones in flight may use the slots
+    /// the other tenants' shares leave over; set, it is a hard cap.
     #[serde(default)]
     pub per_tenant_concurrency: Option<usize>,
+    /// Calls in all a lone tenant may have with the default share (see `for_tenants`).
+    #[serde(skip)]
+    pub lend: Option<usize>,
     /// How long a claimed delivery is leased before another worker may take it, in seconds.
     #[serde(default = "defaults::lease_secs")]
     pub lease_secs: u64,
@@ -425,18 +430,31 @@ impl Default for OrangeConfig {
     }
 }
 impl DeliveryConfig {
-    /// `per_tenant_concurrency`, or its default: a quarter of `concurrency`, at least 1; never
-    /// more than `concurrency`.
     /// This config as the dispatcher of a gateway serving `tenants` tenants uses it: with one
     /// tenant and no explicit `per_tenant_concurrency`, the tenant may use every slot.
+    ///
+    /// With several tenants and the default share, a tenant whose calls are the only ones in
+    /// flight may borrow the slots the other tenants' shares leave over (`lend`), so they sit
+    /// idle behind no busy tenant while each other tenant still finds its share free.
     pub fn for_tenants(&self, tenants: usize) -> Self {
         let mut c = self.clone();
-        if tenants <= 1 && c.per_tenant_concurrency.is_none() {
-            c.per_tenant_concurrency = Some(c.concurrency.max(1));
+        if c.per_tenant_concurrency.is_none() {
+            if tenants <= 1 {
+                c.per_tenant_concurrency = Some(c.concurrency.max(1));
+            } else {
+                let share = c.tenant_concurrency();
+                c.lend = c
+                    .concurrency
+                    .max(1)
+                    .checked_sub((tenants - 1) * share)
+                    .filter(|l| *l > share);
+            }
         }
         c
     }
 
+    /// `per_tenant_concurrency`, or its default: a quarter of `concurrency`, at least 1; never
+    /// more than `concurrency`.
     pub fn tenant_concurrency(&self) -> usize {
         let all = self.concurrency.max(1);
         self.per_tenant_concurrency.unwrap_or(all / 4).clamp(1, all)
@@ -449,6 +467,7 @@ impl Default for DeliveryConfig {
             enabled: true,
             concurrency: defaults::concurrency(),
             per_tenant_concurrency: None,
+            lend: None,
             lease_secs: defaults::lease_secs(),
             idle_poll_ms: defaults::idle_poll_ms(),
             retry: RetryPolicy::default(),

@@ -20,9 +20,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use tracing::Instrument;
 
-use tokio::sync::Semaphore;
-use tokio_util::sync::CancellationToken;
-
 use crate::config::DeliveryConfig;
 use crate::domain::{
     Attempt, AttemptOutcome, CallFailure, Delivery, FailureClass, OrangeCall, Target, Timestamp,
@@ -65,7 +62,7 @@ impl Dispatcher {
             itsm,
             owner: owner.into(),
             links: links::LinkCache::default(),
-            fair: fair::TenantSlots::new(config.tenant_concurrency()),
+            fair: fair::TenantSlots::new(config.tenant_concurrency(), config.lend),
             config,
         }
     }
@@ -90,93 +87,12 @@ impl Dispatcher {
                     drop(slot);
                     o
                 }
-                Err(wait) => self.at_cap(&d, now, wait),
+                Err(why) => self.at_cap(&d, now, why),
             };
             self.record(&d, outcome).await;
         }))
         .await;
         Ok(n)
-    }
-
-    /// Runs until `token` is cancelled: claims as many deliveries as there are free slots and
-    /// starts each as soon as it is claimed, so one slow call never holds back the next claim.
-    ///
-    /// A slot is held for the call, not for recording its outcome: the outcome waits for the
-    /// store's next group commit, and holding the slot through it made the commit latency,
-    /// not Orange, the bound on throughput. The ticket's next delivery still waits for that
-    /// commit (only a head is claimable). Outcomes being recorded are bounded too
-    /// ([`RECORDING_PER_SLOT`] per slot), so a slow store slows the claims down.
-    pub async fn run(self: Arc<Self>, token: CancellationToken) {
-        let concurrency = self.config.concurrency.max(1);
-        let slots = Arc::new(Semaphore::new(concurrency));
-        let unrecorded = Arc::new(Semaphore::new(concurrency * RECORDING_PER_SLOT));
-        let idle = Duration::from_millis(self.config.idle_poll_ms.max(1));
-        let mut tasks = tokio::task::JoinSet::new();
-        let mut stats_at = tokio::time::Instant::now();
-        loop {
-            while tasks.try_join_next().is_some() {}
-            if stats_at.elapsed() >= STATS_EVERY {
-                stats_at = tokio::time::Instant::now();
-                self.publish_queue_stats().await;
-            }
-            let free = slots
-                .available_permits()
-                .min(unrecorded.available_permits());
-            let now = time::OffsetDateTime::now_utc();
-            let claimed = if free == 0 {
-                Vec::new()
-            } else {
-                match self
-                    .store
-                    .claim_due(&self.owner, now, self.lease_until(now), free)
-                    .await
-                {
-                    Ok(c) => c,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "claiming deliveries failed; retrying");
-                        Vec::new()
-                    }
-                }
-            };
-            let got = claimed.len();
-            for d in claimed {
-                let Ok(unrecorded) = unrecorded.clone().acquire_owned().await else {
-                    return;
-                };
-                let me = self.clone();
-                let tenant_slot = match self.fair.enter(&d.tenant) {
-                    Ok(s) => s,
-                    Err(wait) => {
-                        // Its tenant has its share in flight: put it off, holding no slot.
-                        tasks.spawn(async move {
-                            let outcome = me.at_cap(&d, time::OffsetDateTime::now_utc(), wait);
-                            me.record(&d, outcome).await;
-                            drop(unrecorded);
-                        });
-                        continue;
-                    }
-                };
-                let Ok(slot) = slots.clone().acquire_owned().await else {
-                    return;
-                };
-                tasks.spawn(async move {
-                    let outcome = me.attempt(&d, time::OffsetDateTime::now_utc()).await;
-                    drop((slot, tenant_slot));
-                    me.record(&d, outcome).await;
-                    drop(unrecorded);
-                });
-            }
-            if got == free && free > 0 {
-                continue; // more may be due right now
-            }
-            tokio::select! {
-                () = token.cancelled() => break,
-                () = tokio::time::sleep(idle) => {}
-                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
-            }
-        }
-        // Drain: in-flight calls finish and are recorded; nothing new is claimed.
-        while tasks.join_next().await.is_some() {}
     }
 
     /// Calls of `tenant` this dispatcher has in flight now (at most
@@ -396,5 +312,6 @@ mod fair;
 mod links;
 mod outcome;
 mod ports;
+mod pump;
 #[cfg(test)]
 mod tests;

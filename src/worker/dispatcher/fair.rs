@@ -3,7 +3,13 @@
 //! Two rules. A tenant has at most `delivery.per_tenant_concurrency` calls in flight
 //! ([`TenantSlots`]): a due delivery of a tenant at its cap is put off without an attempt, so
 //! a tenant whose endpoint hangs (each call until its timeout) or who sends a burst fills its
-//! own share and leaves the rest to the others. And a write-back never waits for its tenant's
+//! own share and leaves the rest to the others. With the default share (the setting unset),
+//! a tenant whose calls are the only ones in flight may go on beyond its share into the slots
+//! the other tenants' shares leave over (`delivery.lend`, see `DeliveryConfig::for_tenants`),
+//! so that each other tenant still finds its share free: slots do not sit idle behind one
+//! busy tenant, and its due deliveries wait for its own calls (claimed, not put off) instead
+//! of being put off and claimed again. Once another tenant's call is in flight the cap holds
+//! again. And a write-back never waits for its tenant's
 //! ITSM budget inside a slot: its requests are booked first, and with no room it is put off
 //! until its turn ([`Dispatcher::itsm_outcome`]) — as Orange calls are put off when their
 //! credential's queue is long.
@@ -50,7 +56,20 @@ struct Load {
 /// Calls in flight per tenant, capped.
 pub struct TenantSlots {
     cap: usize,
+    /// With the default share: how many calls in all a tenant alone may have (the slots the
+    /// other tenants' shares leave over); `None` when the cap is set, or nothing is left.
+    lend: Option<usize>,
     load: Mutex<HashMap<TenantId, Load>>,
+}
+
+/// Why a tenant's delivery cannot start now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    /// Beyond its share with no other tenant's call in flight, and the slots it may use
+    /// taken: it waits for one of its own calls to end (nothing is put off).
+    Busy,
+    /// At its cap while other tenants' calls run: put off this long.
+    Capped(Duration),
 }
 
 /// A tenant's slot, held for one call; released (and the call's time learnt) on drop.
@@ -61,9 +80,12 @@ pub struct TenantSlot {
 }
 
 impl TenantSlots {
-    pub fn new(cap: usize) -> Arc<Self> {
+    /// `cap` calls per tenant; with `lend`, a tenant alone may have up to that many.
+    pub fn new(cap: usize, lend: Option<usize>) -> Arc<Self> {
+        let cap = cap.max(1);
         Arc::new(Self {
-            cap: cap.max(1),
+            cap,
+            lend: lend.filter(|l| *l > cap),
             load: Mutex::default(),
         })
     }
@@ -81,11 +103,23 @@ impl TenantSlots {
         self.load.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// A slot of `tenant`'s share, or `Err` with how long to put its delivery off.
-    pub fn enter(self: &Arc<Self>, tenant: &TenantId) -> Result<TenantSlot, Duration> {
+    /// Tenants with more calls in flight than the cap (borrowing the free slots).
+    pub fn borrowers(&self) -> Vec<TenantId> {
+        self.lock()
+            .iter()
+            .filter(|(_, l)| l.in_flight > self.cap)
+            .map(|(t, _)| t.clone())
+            .collect()
+    }
+
+    /// A slot of `tenant`'s share (or, alone, of the slots it may borrow), or why not.
+    pub fn enter(self: &Arc<Self>, tenant: &TenantId) -> Result<TenantSlot, Refused> {
         let mut all = self.lock();
+        let total: usize = all.values().map(|l| l.in_flight).sum();
         let load = all.entry(tenant.clone()).or_default();
-        if load.in_flight < self.cap {
+        let alone = total == load.in_flight;
+        let lent = self.lend.filter(|_| alone);
+        if load.in_flight < self.cap || lent.is_some_and(|lend| total < lend) {
             load.in_flight += 1;
             gauge(tenant, load.in_flight);
             return Ok(TenantSlot {
@@ -94,6 +128,9 @@ impl TenantSlots {
                 since: Instant::now(),
             });
         }
+        if lent.is_some() {
+            return Err(Refused::Busy);
+        }
         let now = Instant::now();
         let share = load.call_time.unwrap_or(FIRST_CALL_TIME) / self.cap as u32;
         let turn = load.horizon.filter(|h| *h > now).unwrap_or(now) + share;
@@ -101,7 +138,7 @@ impl TenantSlots {
         if wait <= MAX_CAP_DEFER {
             load.horizon = Some(turn);
         }
-        Err(wait.clamp(MIN_CAP_DEFER, MAX_CAP_DEFER))
+        Err(Refused::Capped(wait.clamp(MIN_CAP_DEFER, MAX_CAP_DEFER)))
     }
 
     fn leave(&self, tenant: &TenantId, took: Duration) {
@@ -151,8 +188,13 @@ impl Dispatcher {
         }
     }
 
-    /// The outcome of a delivery put off because its tenant is at its cap.
-    pub(super) fn at_cap(&self, d: &Delivery, now: Timestamp, wait: Duration) -> Outcome {
+    /// The outcome of a delivery put off because its tenant is at its cap (for `Busy`, the
+    /// shortest put-off).
+    pub(super) fn at_cap(&self, d: &Delivery, now: Timestamp, why: Refused) -> Outcome {
+        let wait = match why {
+            Refused::Capped(wait) => wait,
+            Refused::Busy => MIN_CAP_DEFER,
+        };
         tracing::debug!(tenant = %d.tenant, delivery.id = %d.id, cap = self.fair.cap(),
             in_flight = self.fair.in_flight(&d.tenant),
             "tenant at its cap of calls in flight; delivery put off");

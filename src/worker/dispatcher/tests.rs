@@ -7,6 +7,7 @@ use crate::domain::call::ItsmKind;
 use crate::domain::{DeliveryId, DeliveryState, ItsmCall, ItsmOp, OrangeApi, OrangeOp, TenantId};
 use crate::store::{LinkAdded, ManualLink};
 use fakes::*;
+use tokio_util::sync::CancellationToken;
 
 #[tokio::test]
 async fn a_create_then_its_update_reach_the_same_incident_in_order() {
@@ -253,6 +254,129 @@ async fn a_slot_is_free_for_the_next_call_while_an_outcome_waits_for_its_commit(
     .await;
     token.cancel();
     run.await.unwrap();
+}
+
+/// Orange whose calls each wait for a permit of `gate`; `started` counts the calls begun.
+struct GatedOrange {
+    gate: tokio::sync::Semaphore,
+    started: std::sync::Mutex<usize>,
+}
+
+impl Default for GatedOrange {
+    fn default() -> Self {
+        Self {
+            gate: tokio::sync::Semaphore::new(0),
+            started: std::sync::Mutex::default(),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl OrangeGateway for GatedOrange {
+    fn admit(&self, _: &TenantId, _: Duration) -> Result<(), Duration> {
+        Ok(())
+    }
+    async fn deliver(
+        &self,
+        _: &TenantId,
+        _: &OrangeCall,
+        _: Option<&str>,
+        _: Option<Timestamp>,
+    ) -> Result<Delivered, CallFailure> {
+        *self.started.lock().unwrap() += 1;
+        let _ = self.gate.acquire().await.map(|p| p.forget());
+        Ok(Delivered::Sent {
+            created_id: Some("ORG-1".into()),
+        })
+    }
+}
+
+#[tokio::test]
+async fn a_delivery_claimed_ahead_starts_when_its_slot_frees_without_a_claim_or_a_commit() {
+    let store = Arc::new(FakeStore::default());
+    let gateway = Arc::new(GatedOrange::default());
+    let d = shared(
+        &store,
+        gateway.clone(),
+        Arc::new(FakeItsm::default()),
+        slots(1),
+    );
+    let a = store.add("demo", "INC1", orange(OrangeOp::CreateIncident, "INC1"));
+    let b = store.add("demo", "INC2", orange(OrangeOp::CreateIncident, "INC2"));
+    store.due_now(a);
+    store.due_now(b);
+    let token = CancellationToken::new();
+    let run = tokio::spawn(d.run(token.clone()));
+    wait_until(
+        "the first call is out and the second delivery claimed ahead of a free slot",
+        || *gateway.started.lock().unwrap() == 1 && store.get(b).state == DeliveryState::InFlight,
+    )
+    .await;
+    // From here no claim and no commit answers.
+    let no_claims = store.claiming.write().await;
+    let no_commits = store.finishing.write().await;
+    gateway.gate.add_permits(1);
+    wait_until(
+        "the second call went out as soon as the first ended",
+        || *gateway.started.lock().unwrap() == 2,
+    )
+    .await;
+    assert_eq!(
+        store.get(a).state,
+        DeliveryState::InFlight,
+        "a's outcome is not recorded yet"
+    );
+    gateway.gate.add_permits(1);
+    drop((no_claims, no_commits));
+    wait_until("both outcomes recorded", || {
+        [a, b]
+            .iter()
+            .all(|id| store.get(*id).state == DeliveryState::Done)
+    })
+    .await;
+    token.cancel();
+    run.await.unwrap();
+}
+
+#[tokio::test]
+async fn claimed_deliveries_not_started_are_handed_back_at_shutdown() {
+    let store = Arc::new(FakeStore::default());
+    let gateway = Arc::new(GatedOrange::default());
+    let d = shared(
+        &store,
+        gateway.clone(),
+        Arc::new(FakeItsm::default()),
+        slots(1),
+    );
+    let a = store.add("demo", "INC1", orange(OrangeOp::CreateIncident, "INC1"));
+    let b = store.add("demo", "INC2", orange(OrangeOp::CreateIncident, "INC2"));
+    store.due_now(a);
+    store.due_now(b);
+    let token = CancellationToken::new();
+    let run = tokio::spawn(d.run(token.clone()));
+    wait_until("a is out and b claimed ahead", || {
+        *gateway.started.lock().unwrap() == 1 && store.get(b).state == DeliveryState::InFlight
+    })
+    .await;
+    token.cancel();
+    gateway.gate.add_permits(1);
+    run.await.unwrap();
+    assert_eq!(
+        store.get(a).state,
+        DeliveryState::Done,
+        "the call under way finished"
+    );
+    let b = store.get(b);
+    assert_eq!(
+        (b.state, b.attempts),
+        (DeliveryState::Pending, 0),
+        "b was handed back unstarted, no attempt used"
+    );
+    assert!(
+        b.next_attempt_at <= time::OffsetDateTime::now_utc(),
+        "due at once"
+    );
+    assert_eq!(*gateway.started.lock().unwrap(), 1);
 }
 
 #[tokio::test]

@@ -181,3 +181,113 @@ async fn a_delivery_left_by_a_dead_worker_is_not_put_off_at_the_cap_but_marked_f
     assert!(d.last_error.is_some());
     assert_eq!(*r.itsm.calls.lock().unwrap(), 0, "nothing sent");
 }
+
+#[test]
+fn a_lone_tenant_borrows_what_other_shares_leave_and_beside_another_tenant_its_cap_holds() {
+    use crate::worker::dispatcher::fair::{Refused, TenantSlots};
+    let slots = TenantSlots::new(2, Some(4));
+    let (a, b) = (TenantId::parse("a").unwrap(), TenantId::parse("b").unwrap());
+    let mut held: Vec<_> = (0..4)
+        .map(|_| slots.enter(&a).expect("alone, a borrows up to 4"))
+        .collect();
+    assert_eq!(
+        slots.enter(&a).err(),
+        Some(Refused::Busy),
+        "a waits for its own calls"
+    );
+    assert_eq!(slots.borrowers(), vec![a.clone()]);
+    let b1 = slots.enter(&b).expect("b finds its share free");
+    drop(held.pop());
+    assert!(
+        matches!(slots.enter(&a), Err(Refused::Capped(_))),
+        "beside b's call, a is put off at its cap"
+    );
+    drop(b1);
+    assert!(slots.enter(&a).is_ok(), "alone again, a borrows again");
+    // A set cap is a hard cap.
+    let hard = TenantSlots::new(2, None);
+    let _two = [hard.enter(&a).unwrap(), hard.enter(&a).unwrap()];
+    assert!(matches!(hard.enter(&a), Err(Refused::Capped(_))));
+}
+
+#[test]
+fn a_lone_tenant_may_borrow_only_what_every_other_tenant_s_share_leaves() {
+    let c = DeliveryConfig {
+        concurrency: 8,
+        ..DeliveryConfig::default()
+    };
+    assert_eq!(
+        c.for_tenants(1).lend,
+        None,
+        "one tenant: a cap of every slot"
+    );
+    assert_eq!(c.for_tenants(2).lend, Some(6));
+    assert_eq!(c.for_tenants(3).lend, Some(4));
+    assert_eq!(
+        c.for_tenants(4).lend,
+        None,
+        "nothing left over beyond a share"
+    );
+    let set = DeliveryConfig {
+        per_tenant_concurrency: Some(2),
+        ..c
+    };
+    assert_eq!(set.for_tenants(3).lend, None, "a set share is a hard cap");
+}
+
+#[tokio::test]
+async fn a_busy_lone_tenant_uses_the_slots_left_over_and_another_tenant_still_gets_its_share() {
+    let store = Arc::new(FakeStore::default());
+    let gateway = Arc::new(HangingOrange {
+        gate: tokio::sync::Semaphore::new(0),
+        hanging: Mutex::default(),
+        sent: Mutex::default(),
+    });
+    // Three tenants, 8 slots: a share of 2 each; alone, a tenant may have 8 - 2 × 2 = 4.
+    let config = slots(8).for_tenants(3);
+    let d = shared(
+        &store,
+        gateway.clone(),
+        Arc::new(FakeItsm::default()),
+        config,
+    );
+    let stuck: Vec<DeliveryId> = (0..6)
+        .map(|i| {
+            let t = format!("S{i}");
+            store.add("stuck", &t, orange(OrangeOp::CreateIncident, &t))
+        })
+        .collect();
+    stuck.iter().for_each(|id| store.due_now(*id));
+    let token = CancellationToken::new();
+    let run = tokio::spawn(d.clone().run(token.clone()));
+    wait_until("stuck, alone, borrowed the slots left over", || {
+        *gateway.hanging.lock().unwrap() == 4
+    })
+    .await;
+    let calm: Vec<DeliveryId> = (0..6)
+        .map(|i| {
+            let t = format!("C{i}");
+            store.add("calm", &t, orange(OrangeOp::CreateIncident, &t))
+        })
+        .collect();
+    calm.iter().for_each(|id| store.due_now(*id));
+    wait_until(
+        "calm's deliveries all completed beside stuck's hung calls",
+        || {
+            calm.iter()
+                .all(|id| store.get(*id).state == DeliveryState::Done)
+        },
+    )
+    .await;
+    assert_eq!(
+        *gateway.hanging.lock().unwrap(),
+        4,
+        "stuck borrowed no more"
+    );
+    for id in &stuck {
+        assert_eq!(store.get(*id).attempts, 0, "waiting uses no attempt");
+    }
+    gateway.gate.close();
+    token.cancel();
+    run.await.unwrap();
+}
