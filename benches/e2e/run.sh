@@ -34,7 +34,7 @@ DRAIN_SECS=${DRAIN_SECS:-300}
 SCENARIOS=${SCENARIOS:-bare intake e2e rss}
 need_wrk
 [ -n "${SKIP_BUILD:-}" ] || cargo build --release --bin itsm-bridge --example bare_axum --example loadgen
-BIN=target/release/itsm-bridge
+BIN=${BIN:-target/release/itsm-bridge}
 PORTS=(18381 18382 18383)
 BARE=127.0.0.1:18380
 SIM=127.0.0.1:18389
@@ -145,7 +145,7 @@ finished() { metric_sum '^itsm_bridge_delivery_attempts_total[{].*outcome="(succ
 committed() { metric_sum '^itsm_bridge_ingest_commit_seconds_count' $(hosts "$1"); }
 
 e2e() {
-    local n=$1 t0 start end done_ committed_ ok dead
+    local n=$1 t0 start end done_ committed_ ok dead deferred
     fresh_store
     BENCH_DELIVERY=true start_replicas "$n"
     t0=$(cpu_ticks "${REPLICAS[@]}")
@@ -165,6 +165,7 @@ e2e() {
     local ticks=$(($(cpu_ticks "${REPLICAS[@]}") - t0))
     ok=$(metric_sum '^itsm_bridge_delivery_attempts_total[{].*outcome="success"' $(hosts "$n"))
     dead=$((done_ - ok))
+    deferred=$(metric_sum '^itsm_bridge_deliveries_deferred_total' $(hosts "$n"))
     local hwm=0 p
     for p in "${REPLICAS[@]}"; do hwm=$((hwm + $(rss_kib "$p" VmHWM))); done
     local rate cpu
@@ -172,7 +173,7 @@ e2e() {
     cpu=$(cpu_us "$ticks" "$ok")
     echo "e2e $STORE replicas=$n: $RPS acknowledged/s ($(pct "$RPS") of bare), p99 $P99 ms ($(times "$P99" "$BARE_P99") bare);" \
         "$ok delivered in $(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.1f", b - a }') s = $rate delivered/s ($(pct "$rate") of bare)," \
-        "dead $dead; CPU $cpu µs/delivered webhook ($(times "$cpu" "$BARE_CPU") bare); peak RSS $((hwm / 1024)) MiB; load $(load)"
+        "dead $dead, put off $deferred; CPU $cpu µs/delivered webhook ($(times "$cpu" "$BARE_CPU") bare); peak RSS $((hwm / 1024)) MiB; load $(load)"
     stop_replicas
 }
 
