@@ -17,6 +17,7 @@
 #   --store postgres   intake and e2e on PostgreSQL with 1 and with 3 replicas (a fresh database
 #                      per scenario; PG=postgres://postgres@127.0.0.1:5432, trust auth)
 #   SKIP_BUILD=1       reuse target/release/{itsm-bridge,examples/bare_axum,examples/loadgen}
+#   BIN=path           the gateway binary to measure (default target/release/itsm-bridge)
 #   SCENARIOS="bare intake e2e rss"   a subset (bare is needed for the ratios)
 #   RSS_RATE=5000      open-loop rate of the rss scenario
 #   DRAIN_SECS=300     longest wait for the queue to empty

@@ -53,6 +53,7 @@ impl Dispatcher {
         let call_ended = Arc::new(Notify::new());
         let idle = Duration::from_millis(self.config.idle_poll_ms.max(1));
         let stale = Duration::from_secs(self.config.lease_secs.max(1)) / 2;
+        let batch = (concurrency / 4).max(1);
         let mut ready: VecDeque<Ready> = VecDeque::with_capacity(concurrency);
         let mut claiming: Option<(usize, Claim)> = None;
         // Whether the next claim may go now: the last one was full, or an outcome was
@@ -133,6 +134,8 @@ impl Dispatcher {
             // borrows free slots or waits for its own, its older deliveries fill the claims;
             // once per idle wait a claim passes over them, so another tenant's due work is
             // found (and, once its call is in flight, the cap holds again).
+            // Not a claim per ended call: each is a statement in the store's batch, so the
+            // line is refilled once a quarter of it is free (or it is empty).
             let want = concurrency
                 .saturating_sub(ready.len())
                 .min(unrecorded.available_permits().saturating_sub(ready.len()));
@@ -147,7 +150,7 @@ impl Dispatcher {
                 let (limit, skip) = if probing && probe_at.elapsed() >= idle {
                     probe_at = Instant::now();
                     (self.fair.cap(), skip)
-                } else if may_claim && want > 0 {
+                } else if may_claim && want > 0 && (want >= batch || ready.is_empty()) {
                     may_claim = false;
                     (want, Vec::new())
                 } else {
