@@ -291,8 +291,18 @@ impl OrangeGateway for GatedOrange {
     }
 }
 
-#[tokio::test]
-async fn a_delivery_claimed_ahead_starts_when_its_slot_frees_without_a_claim_or_a_commit() {
+/// One slot, two due creates: returns once the first call is out (held at the gate) and the
+/// second delivery is claimed ahead of a free slot.
+struct AheadRig {
+    store: Arc<FakeStore>,
+    gateway: Arc<GatedOrange>,
+    a: DeliveryId,
+    b: DeliveryId,
+    token: CancellationToken,
+    run: tokio::task::JoinHandle<()>,
+}
+
+async fn one_slot_with_the_second_claimed_ahead() -> AheadRig {
     let store = Arc::new(FakeStore::default());
     let gateway = Arc::new(GatedOrange::default());
     let d = shared(
@@ -312,6 +322,26 @@ async fn a_delivery_claimed_ahead_starts_when_its_slot_frees_without_a_claim_or_
         || *gateway.started.lock().unwrap() == 1 && store.get(b).state == DeliveryState::InFlight,
     )
     .await;
+    AheadRig {
+        store,
+        gateway,
+        a,
+        b,
+        token,
+        run,
+    }
+}
+
+#[tokio::test]
+async fn a_delivery_claimed_ahead_starts_when_its_slot_frees_without_a_claim_or_a_commit() {
+    let AheadRig {
+        store,
+        gateway,
+        a,
+        b,
+        token,
+        run,
+    } = one_slot_with_the_second_claimed_ahead().await;
     // From here no claim and no commit answers.
     let no_claims = store.claiming.write().await;
     let no_commits = store.finishing.write().await;
@@ -340,24 +370,14 @@ async fn a_delivery_claimed_ahead_starts_when_its_slot_frees_without_a_claim_or_
 
 #[tokio::test]
 async fn claimed_deliveries_not_started_are_handed_back_at_shutdown() {
-    let store = Arc::new(FakeStore::default());
-    let gateway = Arc::new(GatedOrange::default());
-    let d = shared(
-        &store,
-        gateway.clone(),
-        Arc::new(FakeItsm::default()),
-        slots(1),
-    );
-    let a = store.add("demo", "INC1", orange(OrangeOp::CreateIncident, "INC1"));
-    let b = store.add("demo", "INC2", orange(OrangeOp::CreateIncident, "INC2"));
-    store.due_now(a);
-    store.due_now(b);
-    let token = CancellationToken::new();
-    let run = tokio::spawn(d.run(token.clone()));
-    wait_until("a is out and b claimed ahead", || {
-        *gateway.started.lock().unwrap() == 1 && store.get(b).state == DeliveryState::InFlight
-    })
-    .await;
+    let AheadRig {
+        store,
+        gateway,
+        a,
+        b,
+        token,
+        run,
+    } = one_slot_with_the_second_claimed_ahead().await;
     token.cancel();
     gateway.gate.add_permits(1);
     run.await.unwrap();
