@@ -47,20 +47,21 @@ macro_rules! delivery_cols {
 }
 pub(crate) use delivery_cols;
 
+/// A row of [`delivery_cols!`], in that order (also read column by column: SQLite's writer).
 #[derive(sqlx::FromRow)]
 pub(crate) struct DeliveryRow {
-    id: i64,
-    tenant: String,
-    event_id: Option<String>,
-    ticket: String,
-    seq: i64,
-    target: Json<Target>,
-    state: String,
-    attempts: i64,
-    next_attempt_at: i64,
-    created_at: i64,
-    last_error: Option<String>,
-    waiting_link: Option<String>,
+    pub id: i64,
+    pub tenant: String,
+    pub event_id: Option<String>,
+    pub ticket: String,
+    pub seq: i64,
+    pub target: Json<Target>,
+    pub state: String,
+    pub attempts: i64,
+    pub next_attempt_at: i64,
+    pub created_at: i64,
+    pub last_error: Option<String>,
+    pub waiting_link: Option<String>,
 }
 
 impl TryFrom<DeliveryRow> for Delivery {

@@ -8,6 +8,7 @@
 //! the other writes commit at `synchronous=FULL`.
 
 mod claim;
+mod direct;
 mod finish;
 mod ingest;
 mod jobs;

@@ -3,7 +3,8 @@
 //! Every statement on a sqlx SQLite connection is a round trip to the connection's own thread,
 //! and at thousands of deliveries a second those thread switches, not SQLite, were the cost.
 //! So a batch of outcomes is written with a fixed number of set-based statements whatever
-//! its size: one read of the deliveries' lease holders, one `INSERT` of the attempts, one
+//! its size: one read of the deliveries' lease holders (stepped on the writer's own thread,
+//! [`super::direct`]: its rows need no hand-off either), one `INSERT` of the attempts, one
 //! `UPDATE … FROM json_each(…)` of the deliveries, two to move the head flags of the tickets
 //! whose delivery became final, and one `INSERT` of the links made by creates. Which outcomes
 //! are refused, and the rows of those statements, are the same on PostgreSQL
@@ -14,9 +15,10 @@ use std::collections::{HashMap, HashSet};
 use serde_json::json;
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
+use super::direct::Direct;
 use super::jobs::FinishJob;
-use crate::store::StoreResult;
 use crate::store::shared::finish::{self as rows, Holder};
+use crate::store::{StoreError, StoreResult};
 
 /// Rows per multi-row `INSERT` (6 parameters a row, under SQLite's 32766).
 const ROWS_PER_INSERT: usize = 1000;
@@ -65,29 +67,37 @@ pub(super) async fn finish_batch(
     Ok(results)
 }
 
+/// Who holds each job's delivery now, read on the writer's own thread (a row each:
+/// [`super::direct`]).
 async fn lease_holders(
     conn: &mut SqliteConnection,
     jobs: &[&FinishJob],
 ) -> StoreResult<HashMap<i64, Holder>> {
-    let found: Vec<(i64, String, Option<String>, String, String)> = sqlx::query_as(
+    let db = Direct::lock(conn).await?;
+    let mut read = db.prepare(
         "SELECT id, state, lease_owner, tenant, ticket FROM deliveries \
-         WHERE id IN (SELECT value FROM json_each(?))",
-    )
-    .bind(json!(rows::ids(jobs)).to_string())
-    .fetch_all(&mut *conn)
-    .await?;
-    Ok(found
-        .into_iter()
-        .map(|(id, state, owner, tenant, ticket)| {
-            let h = Holder {
-                state,
-                owner,
-                tenant,
-                ticket,
-            };
-            (id, h)
-        })
-        .collect())
+         WHERE id IN (SELECT value FROM json_each(?1))",
+    )?;
+    let ids = json!(rows::ids(jobs)).to_string();
+    let mut found = HashMap::with_capacity(jobs.len());
+    read.for_each(&[ids.as_str().into()], |r| {
+        let text = |i| {
+            r.text(i)?
+                .ok_or_else(|| StoreError::Corrupt(format!("column {i} of a delivery is NULL")))
+        };
+        let id = r
+            .int(0)
+            .ok_or_else(|| StoreError::Corrupt("a delivery without an id".into()))?;
+        let h = Holder {
+            state: text(1)?,
+            owner: r.text(2)?,
+            tenant: text(3)?,
+            ticket: text(4)?,
+        };
+        found.insert(id, h);
+        Ok(())
+    })?;
+    Ok(found)
 }
 
 /// Records the links made by creates; a ticket keeps its first link (see

@@ -1,92 +1,102 @@
-//! Ingest, the writer's hot operation: a batch of accepted events with their deliveries in a
-//! handful of multi-row statements; and the single append the other writes use.
+//! Ingest, the writer's hot operation: a batch of accepted events with their deliveries, run
+//! on the writer's own thread ([`super::direct`]); and the single append the other writes use.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 
-use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
+use sqlx::SqliteConnection;
 
+use super::direct::{Direct, Statement};
 use crate::domain::{EventId, IngestOutcome};
 use crate::store::codec::{PreparedDelivery, PreparedEvent};
 use crate::store::{StoreError, StoreResult};
 
-/// Rows per multi-row `INSERT`, under SQLite's 32766 bound parameters (15 per event).
-const ROWS_PER_INSERT: usize = 1000;
-
 /// Writes `events` in the open transaction; one outcome per event, in order.
 ///
-/// A batch costs a handful of statements, not a few per event: one multi-row `INSERT … ON
-/// CONFLICT DO NOTHING RETURNING id` for the events (a duplicate, also of an event earlier in
-/// the same batch, is simply not returned), one lookup of the tickets' current tails, and
-/// one multi-row `INSERT` of the deliveries with their `seq` and head flag computed here.
+/// Each statement is compiled once for the batch and stepped once per row, on the writer's
+/// thread: the event (`ON CONFLICT DO NOTHING`: a duplicate, also of an event earlier in the
+/// same batch, changes nothing and is then looked up), the tail of each ticket the batch
+/// appends to (read once per ticket), each delivery with its `seq` and head flag computed here,
+/// and each ticket's number or key.
 pub(super) async fn ingest(
     tx: &mut SqliteConnection,
     events: &[&PreparedEvent],
 ) -> StoreResult<Vec<IngestOutcome>> {
-    let mut inserted: HashSet<String> = HashSet::with_capacity(events.len());
-    for chunk in events.chunks(ROWS_PER_INSERT) {
-        let mut b = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO events (id, tenant, source, dedupe_key, ticket, event_type, body, \
-             headers, received_at, skipped, unrouted, parked, parked_detail, parked_rule, \
-             parked_pointer, routing, ticket_number) ",
-        );
-        b.push_values(chunk, |mut row, e| {
-            let d = &e.disposition;
-            row.push_bind(e.id.as_str())
-                .push_bind(e.tenant.as_str())
-                .push_bind(e.source.as_str())
-                .push_bind(e.dedupe_key.as_str())
-                .push_bind(e.ticket.as_str())
-                .push_bind(e.event_type.as_str())
-                .push_bind(e.body.as_ref())
-                .push_bind(e.headers.as_str())
-                .push_bind(e.received_at)
-                .push_bind(d.skipped.as_deref())
-                .push_bind(d.unrouted)
-                .push_bind(d.parked)
-                .push_bind(d.parked_detail.as_deref())
-                .push_bind(d.parked_rule.as_deref())
-                .push_bind(d.parked_pointer.as_deref())
-                .push_bind(e.routing.as_str())
-                .push_bind(e.ticket_number.as_deref());
-        });
-        b.push(" ON CONFLICT (tenant, source, dedupe_key) DO NOTHING RETURNING id");
-        let ids: Vec<String> = b.build_query_scalar().fetch_all(&mut *tx).await?;
-        inserted.extend(ids);
-    }
+    let db = Direct::lock(tx).await?;
+    ingest_on(&db, events)
+}
 
+fn ingest_on(db: &Direct<'_>, events: &[&PreparedEvent]) -> StoreResult<Vec<IngestOutcome>> {
+    let mut insert = db.prepare(
+        "INSERT INTO events (id, tenant, source, dedupe_key, ticket, event_type, body, \
+          headers, received_at, skipped, unrouted, parked, parked_detail, parked_rule, \
+          parked_pointer, routing, ticket_number) \
+          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17) \
+          ON CONFLICT (tenant, source, dedupe_key) DO NOTHING",
+    )?;
+    let mut first: Option<Statement<'_>> = None;
     let mut outcomes = Vec::with_capacity(events.len());
     let mut accepted = Vec::with_capacity(events.len());
     for e in events {
-        if inserted.contains(&e.id) {
+        let d = &e.disposition;
+        let changed = insert.execute(&[
+            e.id.as_str().into(),
+            e.tenant.as_str().into(),
+            e.source.as_str().into(),
+            e.dedupe_key.as_str().into(),
+            e.ticket.as_str().into(),
+            e.event_type.as_str().into(),
+            e.body.as_ref().into(),
+            e.headers.as_str().into(),
+            e.received_at.into(),
+            d.skipped.as_deref().into(),
+            d.unrouted.into(),
+            d.parked.into(),
+            d.parked_detail.as_deref().into(),
+            d.parked_rule.as_deref().into(),
+            d.parked_pointer.as_deref().into(),
+            e.routing.as_str().into(),
+            e.ticket_number.as_deref().into(),
+        ])?;
+        if changed == 1 {
             outcomes.push(IngestOutcome::Accepted(parse_id(&e.id)?));
             accepted.push(*e);
         } else {
-            outcomes.push(IngestOutcome::Duplicate(first_event(tx, e).await?));
+            let lookup = match &mut first {
+                Some(s) => s,
+                None => first.insert(db.prepare(
+                    "SELECT id FROM events WHERE tenant = ?1 AND source = ?2 AND dedupe_key = ?3",
+                )?),
+            };
+            outcomes.push(IngestOutcome::Duplicate(first_event(lookup, e)?));
         }
     }
-    insert_deliveries(tx, &accepted).await?;
-    insert_aliases(tx, &accepted).await?;
+    insert_deliveries(db, &accepted)?;
+    insert_aliases(db, &accepted)?;
     Ok(outcomes)
 }
 
 /// Keeps the numbers/keys of accepted events' tickets. `DO NOTHING` on a pair already known
 /// reads its (hot) page and writes nothing, so a ticket costs one new row when first seen,
 /// not an index write per webhook.
-async fn insert_aliases(conn: &mut SqliteConnection, events: &[&PreparedEvent]) -> StoreResult<()> {
-    let named: Vec<(&PreparedEvent, &str)> = events
+fn insert_aliases(db: &Direct<'_>, events: &[&PreparedEvent]) -> StoreResult<()> {
+    let mut named = events
         .iter()
         .filter_map(|e| Some((*e, e.ticket_number.as_deref()?)))
-        .collect();
-    for chunk in named.chunks(ROWS_PER_INSERT) {
-        let mut b =
-            QueryBuilder::<Sqlite>::new("INSERT INTO ticket_aliases (tenant, alias, ticket) ");
-        b.push_values(chunk, |mut row, (e, number)| {
-            row.push_bind(e.tenant.as_str())
-                .push_bind(*number)
-                .push_bind(e.ticket.as_str());
-        });
-        b.push(" ON CONFLICT DO NOTHING");
-        b.build().execute(&mut *conn).await?;
+        .peekable();
+    if named.peek().is_none() {
+        return Ok(());
+    }
+    let mut insert = db.prepare(
+        "INSERT INTO ticket_aliases (tenant, alias, ticket) VALUES (?1, ?2, ?3) \
+          ON CONFLICT DO NOTHING",
+    )?;
+    for (e, number) in named {
+        insert.execute(&[
+            e.tenant.as_str().into(),
+            number.into(),
+            e.ticket.as_str().into(),
+        ])?;
     }
     Ok(())
 }
@@ -96,76 +106,68 @@ fn parse_id(id: &str) -> StoreResult<EventId> {
 }
 
 /// The event that holds `e`'s dedupe key (committed earlier, or earlier in this batch).
-async fn first_event(conn: &mut SqliteConnection, e: &PreparedEvent) -> StoreResult<EventId> {
-    let first: String = sqlx::query_scalar(
-        "SELECT id FROM events WHERE tenant = ? AND source = ? AND dedupe_key = ?",
-    )
-    .bind(&e.tenant)
-    .bind(&e.source)
-    .bind(&e.dedupe_key)
-    .fetch_one(&mut *conn)
-    .await?;
-    parse_id(&first)
+fn first_event(lookup: &mut Statement<'_>, e: &PreparedEvent) -> StoreResult<EventId> {
+    let first = lookup.query_row(
+        &[
+            e.tenant.as_str().into(),
+            e.source.as_str().into(),
+            e.dedupe_key.as_str().into(),
+        ],
+        |r| r.text(0),
+    )?;
+    match first.flatten() {
+        Some(id) => parse_id(&id),
+        None => Err(StoreError::NotFound(format!(
+            "the event holding dedupe key {:?}",
+            e.dedupe_key
+        ))),
+    }
 }
 
 /// Appends the deliveries of accepted events to their tickets' queues, in batch order.
-async fn insert_deliveries(
-    conn: &mut SqliteConnection,
-    events: &[&PreparedEvent],
-) -> StoreResult<()> {
-    let rows: Vec<(&PreparedEvent, &PreparedDelivery)> = events
+fn insert_deliveries(db: &Direct<'_>, events: &[&PreparedEvent]) -> StoreResult<()> {
+    let mut rows = events
         .iter()
         .flat_map(|e| e.deliveries.iter().map(move |d| (*e, d)))
-        .collect();
-    if rows.is_empty() {
+        .peekable();
+    if rows.peek().is_none() {
         return Ok(());
     }
-    // Current tail of each ticket: last seq, and whether something is still queued.
-    let tickets: Vec<&str> = rows
-        .iter()
-        .map(|(_, d)| d.ticket.as_str())
-        .collect::<HashSet<_>>()
-        .into_iter()
-        .collect();
-    let tickets_json = serde_json::to_string(&tickets)
-        .map_err(|e| StoreError::Corrupt(format!("tickets: {e}")))?;
-    let tails: Vec<(String, Option<i64>, bool)> = sqlx::query_as(
-        "SELECT t.value, (SELECT MAX(seq) FROM deliveries WHERE ticket = t.value), \
-         EXISTS (SELECT 1 FROM deliveries WHERE ticket = t.value \
-         AND state IN ('pending', 'in_flight')) FROM json_each(?) t",
-    )
-    .bind(tickets_json)
-    .fetch_all(&mut *conn)
-    .await?;
-    let mut tail: HashMap<String, (i64, bool)> = tails
-        .into_iter()
-        .map(|(t, seq, busy)| (t, (seq.unwrap_or(0), busy)))
-        .collect();
-    let mut planned = Vec::with_capacity(rows.len());
+    // Each ticket's tail when first met in the batch: its last seq, and whether something is
+    // still queued (then the new delivery is not the head).
+    let mut tail_of = db.prepare(
+        "SELECT (SELECT MAX(seq) FROM deliveries WHERE ticket = ?1), \
+          EXISTS (SELECT 1 FROM deliveries WHERE ticket = ?1 \
+          AND state IN ('pending', 'in_flight'))",
+    )?;
+    let mut insert = db.prepare(
+        "INSERT INTO deliveries (tenant, event_id, ticket, seq, target, state, is_head, \
+          attempts, next_attempt_at, created_at) \
+          VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6, 0, ?7, ?7)",
+    )?;
+    let mut tails: HashMap<&str, (i64, bool)> = HashMap::new();
     for (e, d) in rows {
-        let (seq, busy) = tail.entry(d.ticket.clone()).or_insert((0, false));
+        let (seq, busy) = match tails.entry(d.ticket.as_str()) {
+            Entry::Occupied(t) => t.into_mut(),
+            Entry::Vacant(t) => t.insert(
+                tail_of
+                    .query_row(&[d.ticket.as_str().into()], |r| {
+                        Ok((r.int(0).unwrap_or(0), r.int(1) == Some(1)))
+                    })?
+                    .unwrap_or((0, false)),
+            ),
+        };
         *seq += 1;
-        planned.push((e, d, *seq, !*busy));
+        insert.execute(&[
+            e.tenant.as_str().into(),
+            e.id.as_str().into(),
+            d.ticket.as_str().into(),
+            (*seq).into(),
+            d.target.as_str().into(),
+            (!*busy).into(),
+            e.received_at.into(),
+        ])?;
         *busy = true;
-    }
-    for chunk in planned.chunks(ROWS_PER_INSERT) {
-        let mut b = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO deliveries (tenant, event_id, ticket, seq, target, state, is_head, \
-             attempts, next_attempt_at, created_at) ",
-        );
-        b.push_values(chunk, |mut row, (e, d, seq, head)| {
-            row.push_bind(e.tenant.as_str())
-                .push_bind(e.id.as_str())
-                .push_bind(d.ticket.as_str())
-                .push_bind(*seq)
-                .push_bind(d.target.as_str())
-                .push("'pending'")
-                .push_bind(*head)
-                .push("0")
-                .push_bind(e.received_at)
-                .push_bind(e.received_at);
-        });
-        b.build().execute(&mut *conn).await?;
     }
     Ok(())
 }
