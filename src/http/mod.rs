@@ -59,9 +59,14 @@ pub struct Given {
     pub reloader: Arc<dyn Reloader>,
 }
 
-/// What the handlers share.
+/// What the handlers share: one `Arc`, because axum clones the state for every request (for
+/// each extractor and middleware that takes it) and drops it after — one count to move, not
+/// one per field.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+/// The contents of [`AppState`].
+pub struct Shared {
     /// The settings the gateway started with; per-tenant lookups use [`AppState::tenants`].
     config: Arc<Config>,
     store: Arc<dyn Store>,
@@ -69,13 +74,20 @@ pub struct AppState {
     live: Arc<LiveConfig>,
     reloader: Arc<dyn Reloader>,
     /// The webhook routes, rebuilt when the tenants are reloaded.
-    routes: Arc<std::sync::RwLock<Arc<Routes>>>,
+    routes: std::sync::RwLock<Arc<Routes>>,
     /// The intake step webhooks share with reconciliation and replays.
     intake: Arc<Intake>,
     /// Limits on reading request bodies (size, time, memory across requests).
     body: Arc<body::BodyGate>,
     /// Signed-in console browsers (kept in the store).
     console: Arc<console::Sessions>,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
 }
 
 impl AppState {
@@ -87,8 +99,8 @@ impl AppState {
             live,
             reloader,
         } = given;
-        Self {
-            routes: Arc::new(std::sync::RwLock::new(Arc::new(routes_of(&live.current())))),
+        Self(Arc::new(Shared {
+            routes: std::sync::RwLock::new(Arc::new(routes_of(&live.current()))),
             intake: Arc::new(Intake::new(
                 store.clone(),
                 mappings.clone(),
@@ -101,7 +113,7 @@ impl AppState {
             mappings,
             live,
             reloader,
-        }
+        }))
     }
 
     /// The config in force: the startup settings with the tenants as last reloaded.
