@@ -6,6 +6,7 @@
 //! Ingest is group commit, as on SQLite: concurrent `ingest` calls are written by a writer
 //! task in one transaction and answered after its commit (see [`writer`]).
 
+mod group;
 mod links;
 mod ops;
 mod outcomes;

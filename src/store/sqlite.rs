@@ -87,7 +87,8 @@ impl SqliteStore {
             .connect_with(
                 opts.clone()
                     .pragma("wal_autocheckpoint", if in_memory { "1000" } else { "0" })
-                    // Multi-row inserts keep a statement journal; in memory, not a temp file.
+                    // Inserts that touch several indexes keep a statement journal; in memory,
+                    // not a temp file.
                     .pragma("temp_store", "memory"),
             )
             .await?;

@@ -3,35 +3,26 @@
 //!
 //! Recorded one by one, an outcome was a transaction of its own (about ten round trips and a
 //! WAL flush), and a claim was another commit. Instead `finish` and `claim_due` hand their job
-//! to a writer task and wait; the writer takes everything queued (up to [`MAX_BATCH`]), records
-//! the outcomes with one statement per kind whatever their number (JSON rows through
-//! `jsonb_to_recordset`, arrays through `UNNEST`, so each statement is prepared once), then
-//! runs the claims, which see the heads those outcomes just freed, commits, and only then
-//! answers every waiter. [`WRITERS`] writers share the queue, so one batch is written while
-//! the previous one waits for its flush.
+//! to a writer ([`group`]), which records a batch's outcomes with one statement per kind
+//! whatever their number (JSON rows through `jsonb_to_recordset`, arrays through `UNNEST`, so
+//! each statement is prepared once), then runs its claims, which see the heads those outcomes
+//! just freed, all in one transaction.
 //!
 //! Locking order (as in [`super::ops`]): the batch's tickets first, in key order, in one
 //! statement; then its delivery rows, in id order. Claims come last and skip locked rows, so
 //! they never wait.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::Arc;
 
 use sqlx::{PgConnection, PgPool};
-use tokio::sync::{Mutex, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 
+use super::group::{self, Batch};
 use crate::domain::Delivery;
 use crate::store::codec::{DeliveryRow, delivery_cols};
 use crate::store::shared::finish::{self as rows, Holder};
 use crate::store::shared::{ClaimJob, FinishJob};
 use crate::store::{StoreError, StoreResult};
-
-/// Most jobs committed in one transaction.
-const MAX_BATCH: usize = 256;
-/// Jobs waiting for a writer before callers wait for room (back-pressure).
-const QUEUE: usize = 4 * MAX_BATCH;
-/// Writer tasks (and so transactions in progress at once) per store.
-const WRITERS: usize = 2;
 
 /// What the writer is asked to do, with where to send the answer.
 pub(super) enum Job {
@@ -49,7 +40,7 @@ impl Job {
 }
 
 /// One job's result: an outcome may be refused alone; a claim fails only with its batch.
-enum Answer {
+pub(super) enum Answer {
     Finished(StoreResult<()>),
     Claimed(Vec<Delivery>),
 }
@@ -67,45 +58,26 @@ fn reply(job: Job, answer: StoreResult<Answer>) {
     };
 }
 
-/// Starts the writers; they stop once the returned sender (the store) is dropped.
+/// Starts the writers (see [`group`]); they stop once the returned sender (the store) is
+/// dropped.
 pub(super) fn spawn(pool: &PgPool) -> mpsc::Sender<Job> {
-    let (tx, rx) = mpsc::channel(QUEUE);
-    let rx = Arc::new(Mutex::new(rx));
-    for _ in 0..WRITERS {
-        tokio::spawn(run(pool.clone(), rx.clone()));
-    }
-    tx
+    group::spawn::<Outcomes>(pool)
 }
 
-async fn run(pool: PgPool, rx: Arc<Mutex<mpsc::Receiver<Job>>>) {
-    let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
-    loop {
-        // Hold the queue only while waiting for work: the other writer takes the next
-        // batch while this one is being written.
-        if rx.lock().await.recv_many(&mut batch, MAX_BATCH).await == 0 {
-            return;
-        }
-        metrics::histogram!("itsm_bridge_store_commit_batch_size").record(batch.len() as f64);
-        match commit(&pool, &batch).await {
-            Ok(answers) => {
-                for (job, a) in batch.drain(..).zip(answers) {
-                    reply(job, Ok(a));
-                }
-            }
-            Err(e) if batch.len() == 1 => {
-                if let Some(job) = batch.pop() {
-                    reply(job, Err(e));
-                }
-            }
-            Err(e) => {
-                // One bad job must not fail its neighbours: commit them one by one.
-                tracing::warn!(error = %e, jobs = batch.len(), "group commit of outcomes failed; retrying jobs one by one");
-                for job in batch.drain(..) {
-                    let a = commit(&pool, std::slice::from_ref(&job)).await;
-                    reply(job, a.map(|mut a| a.remove(0)));
-                }
-            }
-        }
+/// Outcomes and claims, committed in batches.
+struct Outcomes;
+
+impl Batch for Outcomes {
+    type Job = Job;
+    type Answer = Answer;
+    const JOBS: &'static str = "outcomes and claims";
+
+    async fn commit(pool: &PgPool, jobs: &[Job]) -> StoreResult<Vec<Answer>> {
+        commit(pool, jobs).await
+    }
+
+    fn reply(job: Job, answer: StoreResult<Answer>) {
+        reply(job, answer);
     }
 }
 

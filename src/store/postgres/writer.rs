@@ -2,11 +2,9 @@
 //!
 //! Committed one by one, a webhook costs five round trips (BEGIN, event, ticket, delivery,
 //! COMMIT) and a WAL flush of its own, each waiting on the connection pool. Instead `ingest`
-//! hands its event to a writer task and waits; the writer takes everything queued (up to
-//! [`MAX_BATCH`]), writes it in ONE transaction with one statement per table (arrays bound
-//! and `UNNEST`ed, so each statement is prepared once whatever the batch size), commits, and
-//! only then answers every waiter. [`WRITERS`] writers share the queue, so one batch is
-//! written while the previous one waits for its flush.
+//! hands its event to a writer ([`group`]), which writes a whole batch in ONE transaction with
+//! one statement per table (arrays bound and `UNNEST`ed, so each statement is prepared once
+//! whatever the batch size).
 //!
 //! What stays the database's job, as with one transaction per event: dedupe across replicas
 //! (the unique index; a key being inserted by another replica's open transaction makes the
@@ -15,65 +13,39 @@
 //! so two batches (of this replica or another) wait on each other in one direction only.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::Arc;
 
 use sqlx::{PgConnection, PgPool};
-use tokio::sync::{Mutex, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 
+use super::group::{self, Batch};
 use crate::domain::{EventId, IngestOutcome};
 use crate::store::codec::{PreparedDisposition, PreparedEvent};
 use crate::store::{StoreError, StoreResult};
 
-/// Most events committed in one transaction.
-pub(super) const MAX_BATCH: usize = 256;
-/// Events waiting for a writer before `ingest` callers wait for room (back-pressure).
-const QUEUE: usize = 4 * MAX_BATCH;
-/// Writer tasks (and so transactions in progress at once) per store.
-const WRITERS: usize = 2;
-
 pub(super) type Reply = oneshot::Sender<StoreResult<IngestOutcome>>;
 pub(super) type Job = (PreparedEvent, Reply);
 
-/// Starts the writers; they stop once the returned sender (the store) is dropped.
+/// Starts the ingest writers (see [`group`]); they stop once the returned sender (the store)
+/// is dropped.
 pub(super) fn spawn(pool: &PgPool) -> mpsc::Sender<Job> {
-    let (tx, rx) = mpsc::channel(QUEUE);
-    let rx = Arc::new(Mutex::new(rx));
-    for _ in 0..WRITERS {
-        tokio::spawn(run(pool.clone(), rx.clone()));
-    }
-    tx
+    group::spawn::<Ingest>(pool)
 }
 
-async fn run(pool: PgPool, rx: Arc<Mutex<mpsc::Receiver<Job>>>) {
-    let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
-    loop {
-        // Hold the queue only while waiting for work: the other writer takes the next
-        // batch while this one is being written.
-        if rx.lock().await.recv_many(&mut batch, MAX_BATCH).await == 0 {
-            return;
-        }
-        metrics::histogram!("itsm_bridge_store_commit_batch_size").record(batch.len() as f64);
-        let events: Vec<&PreparedEvent> = batch.iter().map(|(e, _)| e).collect();
-        match commit(&pool, &events).await {
-            Ok(outcomes) => {
-                for ((_, reply), outcome) in batch.drain(..).zip(outcomes) {
-                    let _ = reply.send(Ok(outcome));
-                }
-            }
-            Err(e) if batch.len() == 1 => {
-                if let Some((_, reply)) = batch.pop() {
-                    let _ = reply.send(Err(e));
-                }
-            }
-            Err(e) => {
-                // One bad event must not fail its neighbours: commit them one by one.
-                tracing::warn!(error = %e, events = batch.len(), "group commit failed; retrying events one by one");
-                for (event, reply) in batch.drain(..) {
-                    let r = commit(&pool, &[&event]).await.map(|mut o| o.remove(0));
-                    let _ = reply.send(r);
-                }
-            }
-        }
+/// Accepted events, committed in batches.
+struct Ingest;
+
+impl Batch for Ingest {
+    type Job = Job;
+    type Answer = IngestOutcome;
+    const JOBS: &'static str = "events";
+
+    async fn commit(pool: &PgPool, jobs: &[Job]) -> StoreResult<Vec<IngestOutcome>> {
+        let events: Vec<&PreparedEvent> = jobs.iter().map(|(e, _)| e).collect();
+        commit(pool, &events).await
+    }
+
+    fn reply((_, reply): Job, answer: StoreResult<IngestOutcome>) {
+        let _ = reply.send(answer);
     }
 }
 
