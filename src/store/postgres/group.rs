@@ -16,7 +16,7 @@ use tokio::sync::{Mutex, mpsc};
 use crate::store::{StoreError, StoreResult};
 
 /// Most jobs committed in one transaction.
-pub(super) const MAX_BATCH: usize = 256;
+const MAX_BATCH: usize = 256;
 /// Jobs waiting for a writer before callers wait for room (back-pressure).
 const QUEUE: usize = 4 * MAX_BATCH;
 /// Writer tasks (and so transactions in progress at once) per queue.

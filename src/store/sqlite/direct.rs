@@ -9,7 +9,7 @@
 //! every batch size. Here the writer locks the connection's handle once for the batch
 //! ([`sqlx::SqliteConnection::lock_handle`]; sqlx's thread is idle meanwhile), prepares each
 //! single-row statement once, and steps it once per row: no hand-off, no copy of the values,
-//! no compile per batch.
+//! and a short statement to compile per batch instead of one that grows with it.
 //!
 //! This is the one place besides `wal.rs`'s file control where the store calls SQLite's C API;
 //! the unsafe calls stay behind the three types below, whose borrows keep every statement
@@ -201,7 +201,7 @@ impl Statement<'_> {
                 .map_err(|_| StoreError::Rejected("too many parameters".into()))?;
             let p = self.stmt.as_ptr();
             // SAFETY: the statement is live; texts and blobs are passed with their length and
-            // SQLITE_STATIC (not copied): `run` clears them before `values`' borrow ends.
+            // SQLITE_STATIC (not copied): `for_each` clears them before `values`' borrow ends.
             let rc = unsafe {
                 match *v {
                     Value::Null => ffi::sqlite3_bind_null(p, at),

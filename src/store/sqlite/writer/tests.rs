@@ -64,6 +64,51 @@ async fn one_batch_dedupes_within_itself_and_orders_each_ticket() {
     assert_eq!((seq, head), (3, false));
 }
 
+#[tokio::test]
+async fn an_event_the_database_refuses_fails_alone_and_its_neighbours_commit() {
+    let store = SqliteStore::open("sqlite::memory:", 1).await.unwrap();
+    store.migrate().await.unwrap();
+    let (a, mut b, c) = (event("k1", "X"), event("k2", "X"), event("k3", "Y"));
+    // Another dedupe key but the first event's id: the primary key refuses it.
+    b.id = a.id.clone();
+    let mut batch = Vec::new();
+    let mut waiting = Vec::new();
+    for e in [a, b, c] {
+        let (reply, rx) = oneshot::channel();
+        batch.push(Job::Ingest(Box::new(e), reply));
+        waiting.push(rx);
+    }
+    let mut conn = store.write.acquire().await.unwrap();
+    answer(write_batch(&mut conn, &mut batch).await);
+    drop(conn);
+    let mut got = Vec::new();
+    for rx in waiting {
+        got.push(rx.await.unwrap());
+    }
+    assert!(
+        matches!(got[0], Ok(IngestOutcome::Accepted(_))),
+        "{:?}",
+        got[0]
+    );
+    assert!(
+        matches!(&got[1], Err(StoreError::Unavailable(m)) if m.contains("UNIQUE") && m.contains("INSERT INTO events")),
+        "{:?}",
+        got[1]
+    );
+    assert!(
+        matches!(got[2], Ok(IngestOutcome::Accepted(_))),
+        "{:?}",
+        got[2]
+    );
+    // Nothing of the refused event is left: one delivery per committed event, X's at seq 1.
+    let rows: Vec<(String, i64)> = sqlx::query_as("SELECT ticket, seq FROM deliveries ORDER BY id")
+        .fetch_all(&store.write)
+        .await
+        .unwrap();
+    let rows: Vec<_> = rows.iter().map(|(t, s)| (&t[7..], *s)).collect();
+    assert_eq!(rows, vec![("X", 1), ("Y", 1)]);
+}
+
 fn done() -> Finish {
     Finish::Done {
         link: None,
