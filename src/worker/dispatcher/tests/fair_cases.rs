@@ -92,14 +92,33 @@ impl OrangeGateway for HangingOrange {
     }
 }
 
+impl HangingOrange {
+    /// Every call hangs until `gate` is closed.
+    fn new() -> Arc<Self> {
+        Arc::new(Self {
+            gate: tokio::sync::Semaphore::new(0),
+            hanging: Mutex::default(),
+            sent: Mutex::default(),
+        })
+    }
+}
+
+/// `n` creates of `tenant`, one ticket each (`{prefix}0`, `{prefix}1`…), due now.
+fn due_creates(store: &FakeStore, tenant: &str, prefix: &str, n: usize) -> Vec<DeliveryId> {
+    (0..n)
+        .map(|i| {
+            let t = format!("{prefix}{i}");
+            let id = store.add(tenant, &t, orange(OrangeOp::CreateIncident, &t));
+            store.due_now(id);
+            id
+        })
+        .collect()
+}
+
 #[tokio::test]
 async fn a_tenant_at_its_cap_is_put_off_while_another_tenant_gets_the_free_slots() {
     let store = Arc::new(FakeStore::default());
-    let gateway = Arc::new(HangingOrange {
-        gate: tokio::sync::Semaphore::new(0),
-        hanging: Mutex::default(),
-        sent: Mutex::default(),
-    });
+    let gateway = HangingOrange::new();
     let config = slots(8);
     assert_eq!(config.tenant_concurrency(), 2, "a quarter of the slots");
     let d = shared(
@@ -108,21 +127,8 @@ async fn a_tenant_at_its_cap_is_put_off_while_another_tenant_gets_the_free_slots
         Arc::new(FakeItsm::default()),
         config,
     );
-    let stuck: Vec<DeliveryId> = (0..6)
-        .map(|i| {
-            let t = format!("S{i}");
-            store.add("stuck", &t, orange(OrangeOp::CreateIncident, &t))
-        })
-        .collect();
-    let calm: Vec<DeliveryId> = (0..6)
-        .map(|i| {
-            let t = format!("C{i}");
-            store.add("calm", &t, orange(OrangeOp::CreateIncident, &t))
-        })
-        .collect();
-    for id in stuck.iter().chain(&calm) {
-        store.due_now(*id);
-    }
+    let stuck = due_creates(&store, "stuck", "S", 6);
+    let calm = due_creates(&store, "calm", "C", 6);
     let token = CancellationToken::new();
     let run = tokio::spawn(d.clone().run(token.clone()));
     wait_until(
@@ -238,11 +244,7 @@ fn a_lone_tenant_may_borrow_only_what_every_other_tenant_s_share_leaves() {
 #[tokio::test]
 async fn a_busy_lone_tenant_uses_the_slots_left_over_and_another_tenant_still_gets_its_share() {
     let store = Arc::new(FakeStore::default());
-    let gateway = Arc::new(HangingOrange {
-        gate: tokio::sync::Semaphore::new(0),
-        hanging: Mutex::default(),
-        sent: Mutex::default(),
-    });
+    let gateway = HangingOrange::new();
     // Three tenants, 8 slots: a share of 2 each; alone, a tenant may have 8 - 2 × 2 = 4.
     let config = slots(8).for_tenants(3);
     let d = shared(
@@ -251,26 +253,14 @@ async fn a_busy_lone_tenant_uses_the_slots_left_over_and_another_tenant_still_ge
         Arc::new(FakeItsm::default()),
         config,
     );
-    let stuck: Vec<DeliveryId> = (0..6)
-        .map(|i| {
-            let t = format!("S{i}");
-            store.add("stuck", &t, orange(OrangeOp::CreateIncident, &t))
-        })
-        .collect();
-    stuck.iter().for_each(|id| store.due_now(*id));
+    let stuck = due_creates(&store, "stuck", "S", 6);
     let token = CancellationToken::new();
     let run = tokio::spawn(d.clone().run(token.clone()));
     wait_until("stuck, alone, borrowed the slots left over", || {
         *gateway.hanging.lock().unwrap() == 4
     })
     .await;
-    let calm: Vec<DeliveryId> = (0..6)
-        .map(|i| {
-            let t = format!("C{i}");
-            store.add("calm", &t, orange(OrangeOp::CreateIncident, &t))
-        })
-        .collect();
-    calm.iter().for_each(|id| store.due_now(*id));
+    let calm = due_creates(&store, "calm", "C", 6);
     wait_until(
         "calm's deliveries all completed beside stuck's hung calls",
         || {
