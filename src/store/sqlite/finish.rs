@@ -177,17 +177,15 @@ async fn remember_echoes(
         .bind(now)
         .execute(&mut *conn)
         .await?;
+    // A row each, stepped on the writer's thread (not a statement through sqlx's per echo).
+    let db = Direct::lock(conn).await?;
+    let mut upsert = db.prepare(
+        "INSERT INTO echoes (tenant, fingerprint, expires_at) VALUES (?1, ?2, ?3) \
+         ON CONFLICT (tenant, fingerprint) \
+         DO UPDATE SET expires_at = MAX(expires_at, excluded.expires_at)",
+    )?;
     for (tenant, fingerprint, until) in echoes {
-        sqlx::query(
-            "INSERT INTO echoes (tenant, fingerprint, expires_at) VALUES (?, ?, ?) \
-             ON CONFLICT (tenant, fingerprint) \
-             DO UPDATE SET expires_at = MAX(expires_at, excluded.expires_at)",
-        )
-        .bind(tenant)
-        .bind(fingerprint)
-        .bind(until)
-        .execute(&mut *conn)
-        .await?;
+        upsert.execute(&[tenant.into(), fingerprint.into(), until.into()])?;
     }
     Ok(())
 }

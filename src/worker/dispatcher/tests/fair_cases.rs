@@ -103,6 +103,12 @@ impl HangingOrange {
     }
 }
 
+/// Whether every one of `ids` is done.
+fn all_done(store: &FakeStore, ids: &[DeliveryId]) -> bool {
+    ids.iter()
+        .all(|id| store.get(*id).state == DeliveryState::Done)
+}
+
 /// `n` creates of `tenant`, one ticket each (`{prefix}0`, `{prefix}1`…), due now.
 fn due_creates(store: &FakeStore, tenant: &str, prefix: &str, n: usize) -> Vec<DeliveryId> {
     (0..n)
@@ -133,10 +139,7 @@ async fn a_tenant_at_its_cap_is_put_off_while_another_tenant_gets_the_free_slots
     let run = tokio::spawn(d.clone().run(token.clone()));
     wait_until(
         "the calm tenant's deliveries all completed while the other's hung",
-        || {
-            calm.iter()
-                .all(|id| store.get(*id).state == DeliveryState::Done)
-        },
+        || all_done(&store, &calm),
     )
     .await;
     assert_eq!(
@@ -263,10 +266,7 @@ async fn a_busy_lone_tenant_uses_the_slots_left_over_and_another_tenant_still_ge
     let calm = due_creates(&store, "calm", "C", 6);
     wait_until(
         "calm's deliveries all completed beside stuck's hung calls",
-        || {
-            calm.iter()
-                .all(|id| store.get(*id).state == DeliveryState::Done)
-        },
+        || all_done(&store, &calm),
     )
     .await;
     assert_eq!(
