@@ -76,8 +76,8 @@ PRAGMA synchronous = OFF;
 BEGIN;
 CREATE TEMP TABLE n AS WITH RECURSIVE r(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM r WHERE i < $events - 1) SELECT i FROM r;
 CREATE TEMP TABLE t AS SELECT * FROM events LIMIT 1;
-CREATE TEMP TABLE d AS SELECT * FROM deliveries LIMIT 1;
-DELETE FROM attempts; DELETE FROM deliveries; DELETE FROM event_tickets;
+CREATE TEMP TABLE d AS SELECT target FROM delivery_calls LIMIT 1;
+DELETE FROM attempts; DELETE FROM delivery_calls; DELETE FROM deliveries; DELETE FROM event_tickets;
 DELETE FROM event_tickets_pending; DELETE FROM ticket_aliases; DELETE FROM events;
 DROP TRIGGER IF EXISTS events_ticket_pending;
 INSERT INTO events (id, tenant, source, dedupe_key, ticket, event_type, body, headers,
@@ -91,11 +91,12 @@ INSERT INTO events (id, tenant, source, dedupe_key, ticket, event_type, body, he
 INSERT INTO event_tickets (ticket, event_id) SELECT ticket, id FROM events ORDER BY ticket, id;
 INSERT INTO ticket_aliases (tenant, alias, ticket)
   SELECT 'acme', 'OPS-' || i, 'acme/jira/' || (20000 + i) FROM n WHERE i < 100000;
-INSERT INTO deliveries (tenant, event_id, ticket, seq, target, state, is_head, attempts,
+INSERT INTO deliveries (tenant, event_id, ticket, seq, state, is_head, attempts,
     next_attempt_at, created_at, finished_at)
   SELECT e.tenant, e.id, e.ticket, CAST(substr(e.dedupe_key, 7) AS INTEGER) / 100000,
-         d.target, 'done', 0, 1, e.received_at, e.received_at, e.received_at + 300
-  FROM events e, d ORDER BY e.id;
+         'done', 0, 1, e.received_at, e.received_at, e.received_at + 300
+  FROM events e ORDER BY e.id;
+INSERT INTO delivery_calls (delivery_id, target) SELECT id, d.target FROM deliveries, d ORDER BY id;
 INSERT INTO attempts (delivery_id, at, outcome, http_status, latency_ms)
   SELECT id, created_at + 300, 'success', 201, 120 FROM deliveries ORDER BY id;
 CREATE TRIGGER events_ticket_pending AFTER INSERT ON events

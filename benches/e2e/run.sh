@@ -7,7 +7,8 @@
 #   e2e        `serve` with its dispatcher against the standalone simulator (`itsm-bridge sim`,
 #              rate limit far above what the host can do): acknowledged/s and p99 under wrk, and
 #              delivered/s from wrk's start (the first 202) until every committed event's call is
-#              finished (read from /metrics: committed events vs. finished attempts).
+#              finished (read from /metrics: committed events vs. finished attempts). The
+#              simulator's CPU per call is printed too: it shares the cores with the gateway.
 #   rss        idle RSS of `serve` (no sandbox) just after it is ready, then its RSS under the
 #              open-loop generator at RSS_RATE webhooks/s (dispatcher on).
 # Each figure is also given as a ratio to the bare handler's: throughput in %, p99 and CPU per
@@ -146,10 +147,11 @@ finished() { metric_sum '^itsm_bridge_delivery_attempts_total[{].*outcome="(succ
 committed() { metric_sum '^itsm_bridge_ingest_commit_seconds_count' $(hosts "$1"); }
 
 e2e() {
-    local n=$1 t0 start end done_ committed_ ok dead deferred
+    local n=$1 t0 sim0 start end done_ committed_ ok dead deferred
     fresh_store
     BENCH_DELIVERY=true start_replicas "$n"
     t0=$(cpu_ticks "${REPLICAS[@]}")
+    sim0=$(cpu_ticks "$SIM_PID")
     start=$(date +%s.%N)
     load_replicas "$n"
     # Every event plans one call: the queue is empty once each committed event's call is
@@ -163,7 +165,7 @@ e2e() {
         sleep 0.1
     done
     end=$(date +%s.%N)
-    local ticks=$(($(cpu_ticks "${REPLICAS[@]}") - t0))
+    local ticks=$(($(cpu_ticks "${REPLICAS[@]}") - t0)) sim_ticks=$(($(cpu_ticks "$SIM_PID") - sim0))
     ok=$(metric_sum '^itsm_bridge_delivery_attempts_total[{].*outcome="success"' $(hosts "$n"))
     dead=$((done_ - ok))
     deferred=$(metric_sum '^itsm_bridge_deliveries_deferred_total' $(hosts "$n"))
@@ -174,7 +176,8 @@ e2e() {
     cpu=$(cpu_us "$ticks" "$ok")
     echo "e2e $STORE replicas=$n: $RPS acknowledged/s ($(pct "$RPS") of bare), p99 $P99 ms ($(times "$P99" "$BARE_P99") bare);" \
         "$ok delivered in $(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.1f", b - a }') s = $rate delivered/s ($(pct "$rate") of bare)," \
-        "dead $dead, put off $deferred; CPU $cpu µs/delivered webhook ($(times "$cpu" "$BARE_CPU") bare); peak RSS $((hwm / 1024)) MiB; load $(load)"
+        "dead $dead, put off $deferred; CPU $cpu µs/delivered webhook ($(times "$cpu" "$BARE_CPU") bare)," \
+        "simulator $(cpu_us "$sim_ticks" "$ok") µs/call; peak RSS $((hwm / 1024)) MiB; load $(load)"
     stop_replicas
 }
 
@@ -199,7 +202,8 @@ rss() {
 }
 
 "$BIN" sim --listen "$SIM" 2>"$WORK/sim.log" &
-PIDS+=($!)
+SIM_PID=$!
+PIDS+=("$SIM_PID")
 wait_ready "$SIM" /_sim/faults || { cat "$WORK/sim.log"; exit 1; }
 
 echo "== end to end on $STORE, $(nproc) cores, wrk -t2 -c64 ${SECS}s, $(git rev-parse --short HEAD), $(date -u '+%F %H:%M UTC'), load at start $(cat /proc/loadavg)"

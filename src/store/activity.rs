@@ -96,8 +96,9 @@ where
                 "SELECT a.at / 60000 AS m, \
                  COUNT(*) FILTER (WHERE a.outcome = 'success'), \
                  COUNT(*) FILTER (WHERE a.outcome <> 'success'), \
-                 COUNT(*) FILTER (WHERE d.target ->> 'target' = 'orange') \
-                 FROM attempts a JOIN deliveries d ON d.id = a.delivery_id WHERE a.at >= ",
+                 COUNT(*) FILTER (WHERE c.target ->> 'target' = 'orange') \
+                 FROM attempts a JOIN deliveries d ON d.id = a.delivery_id \
+                 JOIN delivery_calls c ON c.delivery_id = a.delivery_id WHERE a.at >= ",
             );
             b.push_bind(super::codec::ms(since))
                 .push(" AND d.tenant = ")

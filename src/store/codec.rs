@@ -38,11 +38,13 @@ pub(crate) fn ts(ms: i64) -> StoreResult<Timestamp> {
 }
 
 /// The columns every delivery query selects, for [`DeliveryRow`] (a macro so that queries
-/// stay `&'static str` through `concat!`).
+/// stay `&'static str` through `concat!`), from `deliveries` not renamed: the planned call is
+/// read from its own table (see migration 0012).
 macro_rules! delivery_cols {
     () => {
-        "id, tenant, event_id, ticket, seq, target, state, attempts, next_attempt_at, \
-         created_at, last_error, waiting_link"
+        "id, tenant, event_id, ticket, seq, \
+         (SELECT target FROM delivery_calls c WHERE c.delivery_id = deliveries.id) AS target, \
+         state, attempts, next_attempt_at, created_at, last_error, waiting_link"
     };
 }
 pub(crate) use delivery_cols;

@@ -297,19 +297,25 @@ macro_rules! store_roles {
                         None => tail,
                     };
                     for (k, d) in (0_i64..).zip(mine) {
-                        sqlx::query(concat!(
-                            "INSERT INTO deliveries (tenant, event_id, ticket, seq, target, \
-                             state, is_head, attempts, next_attempt_at, created_at) \
-                             VALUES ($1, $2, $3, $4, $5",
-                            $jsonb,
-                            ", 'pending', FALSE, 0, $6, $6)"
-                        ))
+                        let id: i64 = sqlx::query_scalar(
+                            "INSERT INTO deliveries (tenant, event_id, ticket, seq, state, \
+                             is_head, attempts, next_attempt_at, created_at) \
+                             VALUES ($1, $2, $3, $4, 'pending', FALSE, 0, $5, $5) RETURNING id",
+                        )
                         .bind(&tenant)
                         .bind(&event)
                         .bind(ticket)
                         .bind(first + k)
-                        .bind(&d.target)
                         .bind(now)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                        sqlx::query(concat!(
+                            "INSERT INTO delivery_calls (delivery_id, target) VALUES ($1, $2",
+                            $jsonb,
+                            ")"
+                        ))
+                        .bind(id)
+                        .bind(&d.target)
                         .execute(&mut *tx)
                         .await?;
                     }

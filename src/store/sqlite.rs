@@ -19,6 +19,8 @@ mod sync;
 #[cfg(test)]
 mod test_events;
 mod tickets;
+#[cfg(test)]
+mod upgrade_tests;
 mod wal;
 mod writer;
 

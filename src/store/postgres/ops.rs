@@ -36,10 +36,11 @@ pub(super) async fn append_all(
         .fetch_one(&mut *conn)
         .await?;
         sqlx::query(
-            "INSERT INTO deliveries (tenant, event_id, ticket, seq, target, state, is_head, \
+            "WITH d AS (INSERT INTO deliveries (tenant, event_id, ticket, seq, state, is_head, \
              attempts, next_attempt_at, created_at) \
-             VALUES ($1, $2, $3, $4, $5::jsonb, 'pending', NOT EXISTS (SELECT 1 FROM deliveries \
-             WHERE ticket = $3 AND state IN ('pending', 'in_flight')), 0, $6, $6)",
+             VALUES ($1, $2, $3, $4, 'pending', NOT EXISTS (SELECT 1 FROM deliveries \
+             WHERE ticket = $3 AND state IN ('pending', 'in_flight')), 0, $6, $6) RETURNING id) \
+             INSERT INTO delivery_calls (delivery_id, target) SELECT id, $5::jsonb FROM d",
         )
         .bind(tenant)
         .bind(None::<&str>)
@@ -125,17 +126,22 @@ pub(super) async fn replay(
     };
     let n = sqlx::query(
         "UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_at = $1, \
-         finished_at = NULL, waiting_link = NULL, target = COALESCE($2::jsonb, target) \
-         WHERE id = $3 AND state = 'dead'",
+         finished_at = NULL, waiting_link = NULL WHERE id = $2 AND state = 'dead'",
     )
     .bind(now)
-    .bind(target)
     .bind(id.0)
     .execute(&mut *tx)
     .await?
     .rows_affected();
     if n == 0 {
         return Ok(false);
+    }
+    if let Some(target) = target {
+        sqlx::query("UPDATE delivery_calls SET target = $1::jsonb WHERE delivery_id = $2")
+            .bind(target)
+            .bind(id.0)
+            .execute(&mut *tx)
+            .await?;
     }
     refresh_head(&mut tx, &ticket).await?;
     tx.commit().await?;

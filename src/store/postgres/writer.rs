@@ -297,13 +297,17 @@ async fn append(conn: &mut PgConnection, accepted: &[&PreparedEvent]) -> StoreRe
         }
     }
     sqlx::query(
-        "INSERT INTO deliveries (tenant, event_id, ticket, seq, target, state, is_head, \
+        "WITH u AS (SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bigint[], \
+         $5::text[], $6::bool[], $7::bigint[]) AS u (tenant, event_id, ticket, seq, target, \
+         first, due)), \
+         d AS (INSERT INTO deliveries (tenant, event_id, ticket, seq, state, is_head, \
          attempts, next_attempt_at, created_at) \
-         SELECT u.tenant, u.event_id, u.ticket, u.seq, u.target::jsonb, 'pending', \
+         SELECT u.tenant, u.event_id, u.ticket, u.seq, 'pending', \
          u.first AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.ticket = u.ticket \
-         AND d.state IN ('pending', 'in_flight')), 0, u.due, u.due \
-         FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], \
-         $6::bool[], $7::bigint[]) AS u (tenant, event_id, ticket, seq, target, first, due)",
+         AND d.state IN ('pending', 'in_flight')), 0, u.due, u.due FROM u \
+         RETURNING id, ticket, seq) \
+         INSERT INTO delivery_calls (delivery_id, target) \
+         SELECT d.id, u.target::jsonb FROM d JOIN u ON u.ticket = d.ticket AND u.seq = d.seq",
     )
     .bind(tenant)
     .bind(event)

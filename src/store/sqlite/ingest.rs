@@ -16,8 +16,8 @@ use crate::store::{StoreError, StoreResult};
 /// Each statement is compiled once for the batch and stepped once per row, on the writer's
 /// thread: the event (`ON CONFLICT DO NOTHING`: a duplicate, also of an event earlier in the
 /// same batch, changes nothing and is then looked up), the tail of each ticket the batch
-/// appends to (read once per ticket), each delivery with its `seq` and head flag computed here,
-/// and each ticket's number or key.
+/// appends to (read once per ticket), each delivery with its `seq` and head flag computed here
+/// and its call (`delivery_calls`), and each ticket's number or key.
 pub(super) async fn ingest(
     tx: &mut SqliteConnection,
     events: &[&PreparedEvent],
@@ -141,10 +141,12 @@ fn insert_deliveries(db: &Direct<'_>, events: &[&PreparedEvent]) -> StoreResult<
           AND state IN ('pending', 'in_flight'))",
     )?;
     let mut insert = db.prepare(
-        "INSERT INTO deliveries (tenant, event_id, ticket, seq, target, state, is_head, \
-          attempts, next_attempt_at, created_at) \
-          VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6, 0, ?7, ?7)",
+        "INSERT INTO deliveries (tenant, event_id, ticket, seq, state, is_head, attempts, \
+          next_attempt_at, created_at) \
+          VALUES (?1, ?2, ?3, ?4, 'pending', ?5, 0, ?6, ?6) RETURNING id",
     )?;
+    let mut call =
+        db.prepare("INSERT INTO delivery_calls (delivery_id, target) VALUES (?1, ?2)")?;
     let mut tails: HashMap<&str, (i64, bool)> = HashMap::new();
     for (e, d) in rows {
         let (seq, busy) = match tails.entry(d.ticket.as_str()) {
@@ -158,15 +160,23 @@ fn insert_deliveries(db: &Direct<'_>, events: &[&PreparedEvent]) -> StoreResult<
             ),
         };
         *seq += 1;
-        insert.execute(&[
-            e.tenant.as_str().into(),
-            e.id.as_str().into(),
-            d.ticket.as_str().into(),
-            (*seq).into(),
-            d.target.as_str().into(),
-            (!*busy).into(),
-            e.received_at.into(),
-        ])?;
+        let id = insert
+            .query_row(
+                &[
+                    e.tenant.as_str().into(),
+                    e.id.as_str().into(),
+                    d.ticket.as_str().into(),
+                    (*seq).into(),
+                    (!*busy).into(),
+                    e.received_at.into(),
+                ],
+                |r| {
+                    r.int(0)
+                        .ok_or_else(|| StoreError::Corrupt("a delivery without an id".into()))
+                },
+            )?
+            .ok_or_else(|| StoreError::Corrupt("an insert of a delivery returned no id".into()))?;
+        call.execute(&[id.into(), d.target.as_str().into()])?;
         *busy = true;
     }
     Ok(())
@@ -181,19 +191,23 @@ pub(super) async fn append(
     d: &PreparedDelivery,
     due: i64,
 ) -> StoreResult<()> {
-    sqlx::query(
-        "INSERT INTO deliveries (tenant, event_id, ticket, seq, target, state, is_head, \
-         attempts, next_attempt_at, created_at) \
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO deliveries (tenant, event_id, ticket, seq, state, is_head, attempts, \
+         next_attempt_at, created_at) \
          SELECT ?1, ?2, ?3, COALESCE((SELECT MAX(seq) FROM deliveries WHERE ticket = ?3), 0) + 1, \
-         ?4, 'pending', NOT EXISTS (SELECT 1 FROM deliveries WHERE ticket = ?3 \
-         AND state IN ('pending', 'in_flight')), 0, ?5, ?5",
+         'pending', NOT EXISTS (SELECT 1 FROM deliveries WHERE ticket = ?3 \
+         AND state IN ('pending', 'in_flight')), 0, ?4, ?4 RETURNING id",
     )
     .bind(tenant)
     .bind(event_id)
     .bind(&d.ticket)
-    .bind(&d.target)
     .bind(due)
-    .execute(&mut *conn)
+    .fetch_one(&mut *conn)
     .await?;
+    sqlx::query("INSERT INTO delivery_calls (delivery_id, target) VALUES (?, ?)")
+        .bind(id)
+        .bind(&d.target)
+        .execute(&mut *conn)
+        .await?;
     Ok(())
 }

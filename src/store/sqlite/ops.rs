@@ -52,17 +52,22 @@ pub(super) async fn replay(
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
     let ticket: Option<String> = sqlx::query_scalar(
         "UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_at = ?, \
-         finished_at = NULL, waiting_link = NULL, target = COALESCE(?, target) \
-         WHERE id = ? AND state = 'dead' RETURNING ticket",
+         finished_at = NULL, waiting_link = NULL WHERE id = ? AND state = 'dead' RETURNING ticket",
     )
     .bind(now)
-    .bind(target)
     .bind(id.0)
     .fetch_optional(&mut *tx)
     .await?;
     let Some(ticket) = ticket else {
         return Ok(false);
     };
+    if let Some(target) = target {
+        sqlx::query("UPDATE delivery_calls SET target = ? WHERE delivery_id = ?")
+            .bind(target)
+            .bind(id.0)
+            .execute(&mut *tx)
+            .await?;
+    }
     super::finish::refresh_heads(&mut tx, &[ticket.as_str()]).await?;
     tx.commit().await?;
     Ok(true)
