@@ -5,7 +5,7 @@
 use sqlx::SqliteConnection;
 use sqlx::types::Json;
 
-use super::direct::{Direct, Row};
+use super::direct::{Cache, Direct, Row};
 use super::jobs::ClaimJob;
 use crate::domain::Delivery;
 use crate::store::codec::{DeliveryRow, delivery_cols};
@@ -15,6 +15,7 @@ use crate::store::{StoreError, StoreResult};
 /// open transaction, so a claim shares the commit of the outcomes that freed its heads.
 pub(super) async fn claim_in(
     conn: &mut SqliteConnection,
+    cache: &Cache,
     job: &ClaimJob,
 ) -> StoreResult<Vec<Delivery>> {
     // Heads only (partial indexes), and never beside a live in-flight delivery of the same
@@ -25,7 +26,9 @@ pub(super) async fn claim_in(
     // the statement again whenever that value changes, which for this statement (a new
     // number of free slots at nearly every claim) was a sixth of the CPU of the 50/s benchmark.
     let db = Direct::lock(conn).await?;
-    let mut claim = db.prepare(concat!(
+    let mut claim = db.cached(
+        cache,
+        concat!(
         "UPDATE deliveries SET state = 'in_flight', lease_owner = ?1, lease_until = ?2 \
          WHERE id IN (SELECT id FROM ( \
            SELECT * FROM (SELECT id, next_attempt_at AS k FROM deliveries d INDEXED BY deliveries_due \
@@ -46,7 +49,8 @@ pub(super) async fn claim_in(
          ORDER BY k, id LIMIT CAST(?4 AS INTEGER)) \
          RETURNING ",
         delivery_cols!()
-    ))?;
+        ),
+    )?;
     let skip = serde_json::json!(job.skip).to_string();
     let mut ds = Vec::new();
     claim.for_each(

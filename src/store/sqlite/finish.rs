@@ -15,7 +15,7 @@ use std::collections::{HashMap, HashSet};
 use serde_json::json;
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
-use super::direct::Direct;
+use super::direct::{Cache, Direct};
 use super::jobs::FinishJob;
 use crate::store::shared::finish::{self as rows, Holder};
 use crate::store::{StoreError, StoreResult};
@@ -29,9 +29,10 @@ const ROWS_PER_INSERT: usize = 1000;
 /// database failure, and the writer rolls the whole batch back.
 pub(super) async fn finish_batch(
     conn: &mut SqliteConnection,
+    cache: &Cache,
     jobs: &[&FinishJob],
 ) -> StoreResult<Vec<StoreResult<()>>> {
-    let holders = lease_holders(conn, jobs).await?;
+    let holders = lease_holders(conn, cache, jobs).await?;
     let (results, accepted) = rows::judge(jobs, &holders);
     if accepted.is_empty() {
         return Ok(results);
@@ -62,7 +63,7 @@ pub(super) async fn finish_batch(
     .execute(&mut *conn)
     .await?;
     insert_links(conn, &accepted).await?;
-    remember_echoes(conn, &accepted).await?;
+    remember_echoes(conn, cache, &accepted).await?;
     refresh_heads(conn, &rows::finals(&accepted)).await?;
     Ok(results)
 }
@@ -71,10 +72,12 @@ pub(super) async fn finish_batch(
 /// [`super::direct`]).
 async fn lease_holders(
     conn: &mut SqliteConnection,
+    cache: &Cache,
     jobs: &[&FinishJob],
 ) -> StoreResult<HashMap<i64, Holder>> {
     let db = Direct::lock(conn).await?;
-    let mut read = db.prepare(
+    let mut read = db.cached(
+        cache,
         "SELECT id, state, lease_owner, tenant, ticket FROM deliveries \
          WHERE id IN (SELECT value FROM json_each(?1))",
     )?;
@@ -168,6 +171,7 @@ pub(super) async fn wake_waiting(
 /// trigger are recognised as echoes.
 async fn remember_echoes(
     conn: &mut SqliteConnection,
+    cache: &Cache,
     accepted: &[(&FinishJob, &Holder)],
 ) -> StoreResult<()> {
     let Some((now, echoes)) = rows::echoes(accepted) else {
@@ -179,7 +183,8 @@ async fn remember_echoes(
         .await?;
     // A row each, stepped on the writer's thread (not a statement through sqlx's per echo).
     let db = Direct::lock(conn).await?;
-    let mut upsert = db.prepare(
+    let mut upsert = db.cached(
+        cache,
         "INSERT INTO echoes (tenant, fingerprint, expires_at) VALUES (?1, ?2, ?3) \
          ON CONFLICT (tenant, fingerprint) \
          DO UPDATE SET expires_at = MAX(expires_at, excluded.expires_at)",

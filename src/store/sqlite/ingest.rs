@@ -6,28 +6,34 @@ use std::collections::hash_map::Entry;
 
 use sqlx::SqliteConnection;
 
-use super::direct::{Direct, Statement};
+use super::direct::{Cache, Direct, Statement};
 use crate::domain::{EventId, IngestOutcome};
 use crate::store::codec::{PreparedDelivery, PreparedEvent};
 use crate::store::{StoreError, StoreResult};
 
 /// Writes `events` in the open transaction; one outcome per event, in order.
 ///
-/// Each statement is compiled once for the batch and stepped once per row, on the writer's
-/// thread: the event (`ON CONFLICT DO NOTHING`: a duplicate, also of an event earlier in the
+/// Each statement is compiled once (or taken from `cache`) and stepped once per row, on the
+/// writer's thread: the event (`ON CONFLICT DO NOTHING`: a duplicate, also of an event earlier in the
 /// same batch, changes nothing and is then looked up), the tail of each ticket the batch
 /// appends to (read once per ticket), each delivery with its `seq` and head flag computed here
 /// and its call (`delivery_calls`), and each ticket's number or key.
 pub(super) async fn ingest(
     tx: &mut SqliteConnection,
+    cache: &Cache,
     events: &[&PreparedEvent],
 ) -> StoreResult<Vec<IngestOutcome>> {
     let db = Direct::lock(tx).await?;
-    ingest_on(&db, events)
+    ingest_on(&db, cache, events)
 }
 
-fn ingest_on(db: &Direct<'_>, events: &[&PreparedEvent]) -> StoreResult<Vec<IngestOutcome>> {
-    let mut insert = db.prepare(
+fn ingest_on(
+    db: &Direct<'_>,
+    cache: &Cache,
+    events: &[&PreparedEvent],
+) -> StoreResult<Vec<IngestOutcome>> {
+    let mut insert = db.cached(
+        cache,
         "INSERT INTO events (id, tenant, source, dedupe_key, ticket, event_type, body, \
           headers, received_at, skipped, unrouted, parked, parked_detail, parked_rule, \
           parked_pointer, routing, ticket_number) \
@@ -64,22 +70,23 @@ fn ingest_on(db: &Direct<'_>, events: &[&PreparedEvent]) -> StoreResult<Vec<Inge
         } else {
             let lookup = match &mut first {
                 Some(s) => s,
-                None => first.insert(db.prepare(
+                None => first.insert(db.cached(
+                    cache,
                     "SELECT id FROM events WHERE tenant = ?1 AND source = ?2 AND dedupe_key = ?3",
                 )?),
             };
             outcomes.push(IngestOutcome::Duplicate(first_event(lookup, e)?));
         }
     }
-    insert_deliveries(db, &accepted)?;
-    insert_aliases(db, &accepted)?;
+    insert_deliveries(db, cache, &accepted)?;
+    insert_aliases(db, cache, &accepted)?;
     Ok(outcomes)
 }
 
 /// Keeps the numbers/keys of accepted events' tickets. `DO NOTHING` on a pair already known
 /// reads its (hot) page and writes nothing, so a ticket costs one new row when first seen,
 /// not an index write per webhook.
-fn insert_aliases(db: &Direct<'_>, events: &[&PreparedEvent]) -> StoreResult<()> {
+fn insert_aliases(db: &Direct<'_>, cache: &Cache, events: &[&PreparedEvent]) -> StoreResult<()> {
     let mut named = events
         .iter()
         .filter_map(|e| Some((*e, e.ticket_number.as_deref()?)))
@@ -87,7 +94,8 @@ fn insert_aliases(db: &Direct<'_>, events: &[&PreparedEvent]) -> StoreResult<()>
     if named.peek().is_none() {
         return Ok(());
     }
-    let mut insert = db.prepare(
+    let mut insert = db.cached(
+        cache,
         "INSERT INTO ticket_aliases (tenant, alias, ticket) VALUES (?1, ?2, ?3) \
           ON CONFLICT DO NOTHING",
     )?;
@@ -125,7 +133,7 @@ fn first_event(lookup: &mut Statement<'_>, e: &PreparedEvent) -> StoreResult<Eve
 }
 
 /// Appends the deliveries of accepted events to their tickets' queues, in batch order.
-fn insert_deliveries(db: &Direct<'_>, events: &[&PreparedEvent]) -> StoreResult<()> {
+fn insert_deliveries(db: &Direct<'_>, cache: &Cache, events: &[&PreparedEvent]) -> StoreResult<()> {
     let mut rows = events
         .iter()
         .flat_map(|e| e.deliveries.iter().map(move |d| (*e, d)))
@@ -135,18 +143,22 @@ fn insert_deliveries(db: &Direct<'_>, events: &[&PreparedEvent]) -> StoreResult<
     }
     // Each ticket's tail when first met in the batch: its last seq, and whether something is
     // still queued (then the new delivery is not the head).
-    let mut tail_of = db.prepare(
+    let mut tail_of = db.cached(
+        cache,
         "SELECT (SELECT MAX(seq) FROM deliveries WHERE ticket = ?1), \
           EXISTS (SELECT 1 FROM deliveries WHERE ticket = ?1 \
           AND state IN ('pending', 'in_flight'))",
     )?;
-    let mut insert = db.prepare(
+    let mut insert = db.cached(
+        cache,
         "INSERT INTO deliveries (tenant, event_id, ticket, seq, state, is_head, attempts, \
           next_attempt_at, created_at) \
           VALUES (?1, ?2, ?3, ?4, 'pending', ?5, 0, ?6, ?6) RETURNING id",
     )?;
-    let mut call =
-        db.prepare("INSERT INTO delivery_calls (delivery_id, target) VALUES (?1, ?2)")?;
+    let mut call = db.cached(
+        cache,
+        "INSERT INTO delivery_calls (delivery_id, target) VALUES (?1, ?2)",
+    )?;
     let mut tails: HashMap<&str, (i64, bool)> = HashMap::new();
     for (e, d) in rows {
         let (seq, busy) = match tails.entry(d.ticket.as_str()) {

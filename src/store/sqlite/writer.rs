@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use sqlx::{Connection, SqliteConnection, SqlitePool};
 use tokio::sync::mpsc;
 
+use super::direct::{Cache, Direct};
 use super::jobs::{Answer, FinishJob, Job, answer};
 use super::sync::Syncer;
 use super::tickets;
@@ -69,7 +70,9 @@ const HOLD: Duration = Duration::from_millis(20);
 /// [`HOLD`]: handing it back to the pool and taking it again costs two round trips to SQLite's
 /// thread (the pool tests a connection when it is released), and with a syncer, two more to
 /// switch the connection to `synchronous=NORMAL` and back to `FULL` — the store's other
-/// writes, which answer when their commit returns, only ever get it at `FULL`.
+/// writes, which answer when their commit returns, only ever get it at `FULL`. For as long as
+/// it holds the connection it also keeps its compiled statements ([`Cache`]), and finalizes them
+/// before it lets the connection go.
 ///
 /// Between batches it also takes the steps of moving the rows pending for the ticket index
 /// (see [`tickets`]) once enough are pending, and when it has nothing to write: at once while
@@ -77,6 +80,7 @@ const HOLD: Duration = Duration::from_millis(20);
 /// pending count from the start.
 async fn run(pool: SqlitePool, mut rx: mpsc::Receiver<Job>, wal: Arc<Wal>, syncer: Option<Syncer>) {
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
+    let cache = Cache::default();
     let mut unindexed = match pool.acquire().await {
         Ok(mut conn) => tickets::Pending::left_over(&mut conn).await,
         // The batches will say so.
@@ -139,7 +143,7 @@ async fn run(pool: SqlitePool, mut rx: mpsc::Receiver<Job>, wal: Arc<Wal>, synce
         };
         let held = Instant::now();
         loop {
-            let done = write_batch(&mut conn, &mut batch).await;
+            let done = write_batch(&mut conn, &cache, &mut batch).await;
             unindexed.add(accepted(&done));
             match deferred {
                 Some(s) => s.after_sync(Box::new(move |synced| match synced {
@@ -163,6 +167,14 @@ async fn run(pool: SqlitePool, mut rx: mpsc::Receiver<Job>, wal: Arc<Wal>, synce
             }
             if batch.is_empty() {
                 break;
+            }
+        }
+        // sqlx cannot close a connection that still has statements (see `direct`).
+        match Direct::lock(&mut conn).await {
+            Ok(db) => cache.clear(&db),
+            Err(e) => {
+                tracing::warn!(error = %e, "the write connection is gone; its statements with it");
+                cache.forget();
             }
         }
         if deferred.is_some()
@@ -195,10 +207,14 @@ fn refuse(batch: &mut Vec<Job>, why: &str) {
 }
 
 /// Commits `batch` (emptied); each job with its answer, in order.
-async fn write_batch(conn: &mut SqliteConnection, batch: &mut Vec<Job>) -> Vec<(Job, Answer)> {
+async fn write_batch(
+    conn: &mut SqliteConnection,
+    cache: &Cache,
+    batch: &mut Vec<Job>,
+) -> Vec<(Job, Answer)> {
     metrics::histogram!("itsm_bridge_store_commit_batch_size").record(batch.len() as f64);
     let started = Instant::now();
-    let done = match commit(conn, batch).await {
+    let done = match commit(conn, cache, batch).await {
         Ok(answers) => batch.drain(..).zip(answers).collect(),
         Err(e) if batch.len() == 1 => batch.drain(..).zip([Answer::Failed(e)]).collect(),
         Err(e) => {
@@ -206,7 +222,7 @@ async fn write_batch(conn: &mut SqliteConnection, batch: &mut Vec<Job>) -> Vec<(
             tracing::warn!(error = %e, jobs = batch.len(), "group commit failed; retrying jobs one by one");
             let mut done = Vec::with_capacity(batch.len());
             for job in batch.drain(..) {
-                let a = match commit(conn, std::slice::from_ref(&job)).await {
+                let a = match commit(conn, cache, std::slice::from_ref(&job)).await {
                     Ok(mut a) => a.remove(0),
                     Err(e) => Answer::Failed(e),
                 };
@@ -240,20 +256,24 @@ fn failed(done: Vec<(Job, Answer)>, why: &str) -> Vec<(Job, Answer)> {
 /// appended here), then the outcomes, then the claims. A finish refused because its lease
 /// was lost or its delivery is gone has written nothing and fails alone; any other error
 /// rolls the whole batch back, and the caller retries its jobs one by one.
-async fn commit(conn: &mut SqliteConnection, jobs: &[Job]) -> StoreResult<Vec<Answer>> {
+async fn commit(
+    conn: &mut SqliteConnection,
+    cache: &Cache,
+    jobs: &[Job],
+) -> StoreResult<Vec<Answer>> {
     let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
     let events: Vec<&PreparedEvent> = jobs.iter().filter_map(Job::event).collect();
     let mut ingested = if events.is_empty() {
         Vec::new()
     } else {
-        super::ingest::ingest(&mut tx, &events).await?
+        super::ingest::ingest(&mut tx, cache, &events).await?
     }
     .into_iter();
     let finishes: Vec<&FinishJob> = jobs.iter().filter_map(Job::outcome).collect();
     let mut finished = if finishes.is_empty() {
         Vec::new()
     } else {
-        super::finish::finish_batch(&mut tx, &finishes).await?
+        super::finish::finish_batch(&mut tx, cache, &finishes).await?
     }
     .into_iter();
     let mut answers = Vec::with_capacity(jobs.len());
@@ -265,7 +285,9 @@ async fn commit(conn: &mut SqliteConnection, jobs: &[Job]) -> StoreResult<Vec<An
                 Err(e) => Answer::Failed(e),
             }),
             // Last, so a claim sees the heads the outcomes above just freed.
-            Job::Claim(c, _) => Some(Answer::Claimed(super::claim::claim_in(&mut tx, c).await?)),
+            Job::Claim(c, _) => Some(Answer::Claimed(
+                super::claim::claim_in(&mut tx, cache, c).await?,
+            )),
         };
         answers.push(a.ok_or_else(|| StoreError::Corrupt("a job without an answer".into()))?);
     }

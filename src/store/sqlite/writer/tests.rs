@@ -26,7 +26,9 @@ fn event(key: &str, ticket: &str) -> PreparedEvent {
 
 async fn ingest_batch(pool: &SqlitePool, events: &[&PreparedEvent]) -> Vec<IngestOutcome> {
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.unwrap();
-    let out = ingest(&mut tx, events).await.unwrap();
+    let cache = Cache::default();
+    let out = ingest(&mut tx, &cache, events).await.unwrap();
+    cache.clear(&Direct::lock(&mut tx).await.unwrap());
     tx.commit().await.unwrap();
     out
 }
@@ -79,7 +81,9 @@ async fn an_event_the_database_refuses_fails_alone_and_its_neighbours_commit() {
         waiting.push(rx);
     }
     let mut conn = store.write.acquire().await.unwrap();
-    answer(write_batch(&mut conn, &mut batch).await);
+    let cache = Cache::default();
+    answer(write_batch(&mut conn, &cache, &mut batch).await);
+    cache.clear(&Direct::lock(&mut conn).await.unwrap());
     drop(conn);
     let mut got = Vec::new();
     for rx in waiting {
@@ -160,7 +164,9 @@ async fn one_batch_commits_events_and_outcomes_and_refuses_a_lost_lease_alone() 
         finish_job(DeliveryId(999), "w1"),
     ];
     let mut conn = store.write.acquire().await.unwrap();
-    let answers = commit(&mut conn, &jobs).await.unwrap();
+    let cache = Cache::default();
+    let answers = commit(&mut conn, &cache, &jobs).await.unwrap();
+    cache.clear(&Direct::lock(&mut conn).await.unwrap());
     drop(conn);
     assert!(matches!(
         answers[0],
