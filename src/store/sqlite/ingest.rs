@@ -14,10 +14,10 @@ use crate::store::{StoreError, StoreResult};
 /// Writes `events` in the open transaction; one outcome per event, in order.
 ///
 /// Each statement is compiled once (or taken from `cache`) and stepped once per row, on the
-/// writer's thread: the event (`ON CONFLICT DO NOTHING`: a duplicate, also of an event earlier in the
-/// same batch, changes nothing and is then looked up), the tail of each ticket the batch
-/// appends to (read once per ticket), each delivery with its `seq` and head flag computed here
-/// and its call (`delivery_calls`), and each ticket's number or key.
+/// writer's thread: the event (`ON CONFLICT DO NOTHING`: a duplicate, also of an event earlier
+/// in the same batch, changes nothing and is then looked up), the tail of each ticket the
+/// batch appends to (read once per ticket), each delivery with its `seq` and head flag computed
+/// here and its call (`delivery_calls`), and each ticket's number or key.
 pub(super) async fn ingest(
     tx: &mut SqliteConnection,
     cache: &Cache,
